@@ -1,0 +1,53 @@
+// Numeric kernels: matmul over ggml weight types (F32, F16, BF16, Q8_0, Q4_0), row
+// conversion and quantization, and the element-wise ops of a transformer layer.
+// Stateless; callable from any thread. The AVX2/FMA/F16C path is chosen at run time when
+// the CPU has it; KernelPath::kScalar forces the portable reference path (for tests).
+#pragma once
+
+#include <cstdint>
+
+#include "rs/engine/gguf.h"
+
+namespace rs::engine {
+
+class ThreadPool;
+
+enum class KernelPath { kAuto, kScalar, kAvx2 };
+
+// Process-wide default used when a call passes kAuto (tests may set kScalar).
+void set_default_kernel_path(KernelPath path);
+KernelPath resolve_kernel_path(KernelPath path);
+bool cpu_has_avx2_fma_f16c();
+
+// A weight matrix in ggml layout: n_out rows of n_in elements, rows row_bytes apart.
+struct WeightView {
+  GgmlType type = GgmlType::kF32;
+  const void* data = nullptr;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+  int64_t row_bytes = 0;
+};
+
+// y[t][o] = sum_i w[o][i] * x[t][i] for t < n_tokens. x is n_tokens x n_in (row stride
+// n_in), y is n_tokens x n_out (row stride n_out). Each weight row is read once per call
+// for the whole batch. Splits output rows across the pool (nullptr: calling thread only).
+void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool,
+            KernelPath path = KernelPath::kAuto);
+
+// Row conversion.
+void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n);
+void quantize_row(GgmlType type, const float* src, void* dst, int64_t n);  // F32/F16/BF16/Q8_0/Q4_0
+float fp16_to_fp32(uint16_t h);
+uint16_t fp32_to_fp16(float f);
+float bf16_to_fp32(uint16_t h);
+uint16_t fp32_to_bf16(float f);
+
+// Element-wise ops (n elements).
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
+void silu_mul(float* gate, const float* up, int64_t n);       // gate = silu(gate) * up
+void add_inplace(float* y, const float* x, int64_t n);        // y += x
+void softmax_inplace(float* x, int64_t n);
+float dot_f32(const float* a, const float* b, int64_t n, KernelPath path = KernelPath::kAuto);
+void axpy_f32(float a, const float* x, float* y, int64_t n, KernelPath path = KernelPath::kAuto);  // y += a*x
+
+}  // namespace rs::engine

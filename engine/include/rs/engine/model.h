@@ -1,0 +1,101 @@
+// Model: the weights and hyper-parameters of one Llama-family GGUF (architectures
+// "llama" and "qwen2"), its tokenizer, and the batched forward pass. Immutable after
+// load, so several engines (devices) may share one Model; forward() writes only to the
+// caller's KvCache and ModelWorkspace, which belong to the calling engine thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "rs/core/result.h"
+#include "rs/engine/gguf.h"
+#include "rs/engine/kernels.h"
+#include "rs/engine/kv_cache.h"
+#include "rs/engine/tokenizer.h"
+
+namespace rs::engine {
+
+class ThreadPool;
+
+struct ModelConfig {
+  std::string arch;            // "llama" | "qwen2"
+  std::string name;            // general.name
+  int n_vocab = 0;
+  int dim = 0;                 // embedding_length
+  int n_layers = 0;
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;            // dim / n_heads
+  int rope_dims = 0;           // rope.dimension_count (default head_dim)
+  int ffn_dim = 0;
+  int context_length = 0;
+  float rope_base = 10000.0f;
+  float rms_eps = 1e-5f;
+  bool rope_neox = false;      // qwen2: rotate halves; llama: interleaved pairs
+  bool qkv_bias = false;
+  bool tied_output = false;    // output.weight absent: reuse token_embd
+  GgmlType weight_type = GgmlType::kF32;  // type of the big matrices (for info/bench)
+  uint64_t weight_bytes = 0;   // bytes of all tensors
+};
+
+// One sequence's slice of a batched forward: tokens at positions pos0.. pos0+n-1, whose
+// K/V go to (and whose attention reads from) the blocks of `blocks`, which must already
+// cover pos0 + tokens.size() positions.
+struct ForwardSeq {
+  std::span<const int32_t> tokens;
+  int32_t pos0 = 0;
+  std::span<const BlockId> blocks;
+  bool want_logits = true;     // logits of the last token of this slice
+};
+
+// Scratch buffers of forward(), reused across steps by one engine thread.
+struct ModelWorkspace {
+  std::vector<float> x, xb, xb2, q, k, v, att_out, hb, hb2, scores;
+  std::vector<int32_t> token_seq, token_pos;
+};
+
+class Model {
+ public:
+  static Result<std::shared_ptr<const Model>> load(const std::string& path);
+  static Result<std::shared_ptr<const Model>> from_gguf(std::unique_ptr<GgufFile> file);
+  virtual ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const GgufFile& gguf() const { return *file_; }
+
+  // Runs every slice of `batch` together (each weight matrix read once per call) and
+  // appends n_vocab logits per slice with want_logits, in batch order, to *logits
+  // (which is cleared first).
+  Status forward(std::span<const ForwardSeq> batch, KvCache& kv, ThreadPool& pool,
+                 ModelWorkspace& ws, std::vector<float>* logits,
+                 KernelPath path = KernelPath::kAuto) const;
+
+  KvCacheConfig kv_config(int block_tokens, int n_blocks) const;
+
+ protected:
+  Model() = default;
+  struct Layer {
+    WeightView wq, wk, wv, wo, w_gate, w_up, w_down;
+    const float* attn_norm = nullptr;
+    const float* ffn_norm = nullptr;
+    const float* bq = nullptr;
+    const float* bk = nullptr;
+    const float* bv = nullptr;
+  };
+  ModelConfig config_;
+  std::unique_ptr<GgufFile> file_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  const TensorInfo* token_embd_ = nullptr;
+  const float* output_norm_ = nullptr;
+  WeightView output_;
+  std::vector<Layer> layers_;
+  std::vector<std::vector<float>> owned_f32_;  // norms/biases converted to F32 when stored otherwise
+
+  friend class ModelLoader;
+};
+
+}  // namespace rs::engine

@@ -1,0 +1,32 @@
+// ThreadPool: a fixed set of worker threads for data-parallel kernels (matmul, attention).
+// Owned by one Engine; only the engine thread may call parallel_for (it takes part in
+// the work itself, so a pool of n threads starts n-1 workers).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace rs::engine {
+
+class ThreadPool {
+ public:
+  // n_threads <= 0 means std::thread::hardware_concurrency().
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int n_threads() const;
+  // Calls fn(thread_index, begin, end) over [0, n) split into contiguous chunks, one per
+  // thread, and returns when all are done. thread_index < n_threads().
+  void parallel_for(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn);
+  // Calls fn(thread_index) once on every thread.
+  void run_on_all(const std::function<void(int)>& fn);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rs::engine
