@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -17,6 +18,8 @@
 
 namespace rs::engine {
 
+class ByteReader;
+
 // ggml tensor types (numbering as in ggml.h). Only the ones we handle are named.
 enum class GgmlType : uint32_t {
   kF32 = 0,
@@ -27,7 +30,8 @@ enum class GgmlType : uint32_t {
 };
 
 std::string_view ggml_type_name(GgmlType type);
-bool ggml_type_supported(GgmlType type);
+bool ggml_type_supported(GgmlType type);  // the engine computes with it
+bool ggml_type_known(GgmlType type);      // its layout is known (listed by `info`)
 // Elements per block (1 for float types, 32 for Q8_0/Q4_0) and bytes per block.
 int64_t ggml_block_elems(GgmlType type);
 int64_t ggml_block_bytes(GgmlType type);
@@ -102,6 +106,7 @@ class GgufFile {
  private:
   GgufFile() = default;
   Status parse();
+  Status parse_tensors(ByteReader& reader, uint64_t n_tensors);
 
   std::string path_;
   const uint8_t* base_ = nullptr;
@@ -127,13 +132,25 @@ class GgufWriter {
   void add_i32_array(std::string key, std::vector<int32_t> values);
   // bytes must be ggml_row_bytes(type, dims[0]) * product(dims[1..]) long.
   void add_tensor(std::string name, std::vector<int64_t> dims, GgmlType type, std::vector<uint8_t> bytes);
+  // A tensor whose bytes are produced only while writing: fill(dst) must write exactly
+  // the tensor's byte size to dst. Keeps huge synthetic models out of memory.
+  using FillFn = std::function<void(uint8_t* dst)>;
+  void add_tensor_lazy(std::string name, std::vector<int64_t> dims, GgmlType type, FillFn fill);
 
   std::vector<uint8_t> serialize() const;
   Status write(const std::string& path) const;
 
  private:
   struct Kv { std::string key; GgufType type; GgufType array_type; std::vector<uint8_t> payload; };
-  struct Tensor { std::string name; std::vector<int64_t> dims; GgmlType type; std::vector<uint8_t> bytes; };
+  struct Tensor {
+    std::string name;
+    std::vector<int64_t> dims;
+    GgmlType type;
+    std::vector<uint8_t> bytes;
+    FillFn fill;
+    uint64_t n_bytes;
+  };
+  std::vector<uint8_t> header_bytes() const;  // everything before the data section
   std::vector<Kv> kv_;
   std::vector<Tensor> tensors_;
 };
