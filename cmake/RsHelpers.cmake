@@ -27,9 +27,12 @@ function(rs_add_test name)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 600)
   endif()
+  # Defaults for tests/support/test_paths.h; the environment (RS_SHARED_DIR, RS_BIN_DIR,
+  # RINGSERVE_FIXTURES, RINGSERVE_MODELS) overrides them at run time.
+  target_compile_definitions(${name} PRIVATE
+    RS_DEFAULT_SHARED_DIR="${RS_SHARED_DIR}" RS_DEFAULT_BIN_DIR="${CMAKE_BINARY_DIR}/bin")
   gtest_discover_tests(${name}
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
-      ENVIRONMENT "RS_SHARED_DIR=${RS_SHARED_DIR};RS_BIN_DIR=${CMAKE_BINARY_DIR}/bin"
     DISCOVERY_TIMEOUT 60)
 endfunction()
 

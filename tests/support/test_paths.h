@@ -19,10 +19,17 @@ inline std::string env_or(const char* name, const std::string& fallback) {
   return (v != nullptr && *v != '\0') ? std::string(v) : fallback;
 }
 
-inline std::string shared_dir() { return env_or("RS_SHARED_DIR", "../shared"); }
+#ifndef RS_DEFAULT_SHARED_DIR
+#define RS_DEFAULT_SHARED_DIR "../shared"
+#endif
+#ifndef RS_DEFAULT_BIN_DIR
+#define RS_DEFAULT_BIN_DIR "bin"
+#endif
+
+inline std::string shared_dir() { return env_or("RS_SHARED_DIR", RS_DEFAULT_SHARED_DIR); }
 inline std::string fixtures_dir() { return env_or("RINGSERVE_FIXTURES", shared_dir() + "/fixtures"); }
 inline std::string models_dir() { return env_or("RINGSERVE_MODELS", shared_dir() + "/models"); }
-inline std::string bin_dir() { return env_or("RS_BIN_DIR", "bin"); }
+inline std::string bin_dir() { return env_or("RS_BIN_DIR", RS_DEFAULT_BIN_DIR); }
 inline bool in_ci() { return env_or("CI", "") == "true"; }
 
 inline std::string model_path(const std::string& file) { return models_dir() + "/" + file; }

@@ -1,7 +1,9 @@
 // Numeric kernels: matmul over ggml weight types (F32, F16, BF16, Q8_0, Q4_0), row
 // conversion and quantization, and the element-wise ops of a transformer layer.
-// Stateless; callable from any thread. The AVX2/FMA/F16C path is chosen at run time when
-// the CPU has it; KernelPath::kScalar forces the portable reference path (for tests).
+// Stateless; callable from any thread. The SIMD path (AVX-512 VNNI, else AVX2/FMA/F16C) is
+// chosen at run time when the CPU has it; KernelPath::kScalar forces the portable reference
+// path (for tests). Within one path, y[t][o] of matmul is bit-identical whatever the batch
+// size, the token's position in the batch and the thread split (batch invariance).
 #pragma once
 
 #include <cstdint>
@@ -12,12 +14,14 @@ namespace rs::engine {
 
 class ThreadPool;
 
-enum class KernelPath { kAuto, kScalar, kAvx2 };
+// kAvx2 and kAvx512 fall back to the best available path below them when the CPU lacks them.
+enum class KernelPath { kAuto, kScalar, kAvx2, kAvx512 };
 
 // Process-wide default used when a call passes kAuto (tests may set kScalar).
 void set_default_kernel_path(KernelPath path);
 KernelPath resolve_kernel_path(KernelPath path);
 bool cpu_has_avx2_fma_f16c();
+bool cpu_has_avx512_vnni();  // AVX-512 F/BW/VL/DQ + VNNI (and AVX2/FMA/F16C)
 
 // A weight matrix in ggml layout: n_out rows of n_in elements, rows row_bytes apart.
 struct WeightView {

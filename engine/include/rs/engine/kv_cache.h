@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <unordered_map>
@@ -46,7 +48,8 @@ class KvCache {
   void publish(BlockId block, uint64_t hash);
   // A published block for hash, retained for the caller, or nullopt.
   std::optional<BlockId> lookup(uint64_t hash);
-  void set_prefix_cache_enabled(bool enabled) { prefix_cache_ = enabled; }
+  // Disabling also drops every cached unreferenced block back to the free list.
+  void set_prefix_cache_enabled(bool enabled);
   // Chain hash of the tokens of one full block given the previous block's hash.
   static uint64_t chain_hash(uint64_t prev_hash, std::span<const int32_t> block_tokens);
 
@@ -56,20 +59,29 @@ class KvCache {
   const float* k(BlockId block, int layer) const;
   const float* v(BlockId block, int layer) const;
   int64_t row_floats() const { return static_cast<int64_t>(config_.n_kv_heads) * config_.head_dim; }
-  uint64_t bytes() const { return storage_.size() * sizeof(float); }
+  uint64_t bytes() const { return n_floats_ * sizeof(float); }
 
  private:
   int64_t offset(BlockId block, int layer, int kv) const;
+  bool valid(BlockId block) const { return block >= 0 && block < config_.n_blocks; }
+  void evict(BlockId block);
+
+  struct FreeDeleter {
+    void operator()(float* p) const;
+  };
 
   KvCacheConfig config_;
-  std::vector<float> storage_;
+  // calloc'ed: the pages of a large pool are committed lazily, on first write.
+  std::unique_ptr<float[], FreeDeleter> storage_;
+  uint64_t n_floats_ = 0;
   std::vector<int> refcount_;
   std::vector<uint64_t> hash_of_;        // 0 = not published
-  std::vector<BlockId> free_;            // never-published free blocks
+  std::vector<uint8_t> published_;       // hash_of_ is meaningful
+  std::vector<BlockId> free_;            // never-published free blocks (stack)
   std::vector<uint64_t> lru_stamp_;      // for cached (published, refcount 0) blocks
-  std::unordered_map<uint64_t, BlockId> cached_;
+  std::map<uint64_t, BlockId> lru_;      // stamp -> cached unreferenced block, oldest first
+  std::unordered_map<uint64_t, BlockId> cached_;  // hash -> published block
   uint64_t stamp_ = 0;
-  int n_cached_free_ = 0;
   bool prefix_cache_ = true;
 };
 

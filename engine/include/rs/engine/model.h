@@ -33,6 +33,7 @@ struct ModelConfig {
   int ffn_dim = 0;
   int context_length = 0;
   float rope_base = 10000.0f;
+  float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor for linear scaling
   float rms_eps = 1e-5f;
   bool rope_neox = false;      // qwen2: rotate halves; llama: interleaved pairs
   bool qkv_bias = false;
@@ -52,9 +53,13 @@ struct ForwardSeq {
 };
 
 // Scratch buffers of forward(), reused across steps by one engine thread.
+// Buffers only grow: after the largest batch has been seen, forward() allocates nothing.
 struct ModelWorkspace {
   std::vector<float> x, xb, xb2, q, k, v, att_out, hb, hb2, scores;
   std::vector<int32_t> token_seq, token_pos;
+  std::vector<float> rope_cos, rope_sin;  // per token: rope_dims/2 values
+  std::vector<int32_t> logit_rows;        // token rows whose logits are wanted
+  std::vector<int32_t> attn_groups;       // (first token row, n tokens) of attention groups
 };
 
 class Model {
@@ -96,6 +101,7 @@ class Model {
   std::vector<std::vector<float>> owned_f32_;  // norms/biases converted to F32 when stored otherwise
 
   friend class ModelLoader;
+  friend class ForwardPass;
 };
 
 }  // namespace rs::engine

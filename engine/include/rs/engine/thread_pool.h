@@ -1,6 +1,9 @@
 // ThreadPool: a fixed set of worker threads for data-parallel kernels (matmul, attention).
 // Owned by one Engine; only the engine thread may call parallel_for (it takes part in
-// the work itself, so a pool of n threads starts n-1 workers).
+// the work itself, so a pool of n threads starts n-1 workers). Tasks are claimed
+// dynamically: a task index runs exactly once, but not necessarily on "its" thread (the
+// caller takes over tasks of a worker the OS has not scheduled yet). Idle workers spin
+// for a few hundred microseconds, then sleep.
 #pragma once
 
 #include <cstdint>
@@ -21,8 +24,11 @@ class ThreadPool {
   // Calls fn(thread_index, begin, end) over [0, n) split into contiguous chunks, one per
   // thread, and returns when all are done. thread_index < n_threads().
   void parallel_for(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn);
-  // Calls fn(thread_index) once on every thread.
+  // Calls fn(thread_index) once for every thread_index < n_threads(); the calls run
+  // concurrently, each index exactly once (per-index scratch is safe).
   void run_on_all(const std::function<void(int)>& fn);
+  // Calls fn(chunk) for every chunk in [0, n_chunks); threads claim chunks dynamically.
+  void for_each_chunk(int64_t n_chunks, const std::function<void(int64_t)>& fn);
 
  private:
   struct Impl;

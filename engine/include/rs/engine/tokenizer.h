@@ -30,9 +30,13 @@ class Tokenizer {
   static Result<std::unique_ptr<Tokenizer>> from_gguf(const GgufFile& file);
 
   // add_special: prepend BOS when the model adds one (tokenizer.ggml.add_bos_token,
-  // default true for "llama", false for "gpt2"), as llama_tokenize(add_special) does.
+  // default true for "llama", false for "gpt2"; append EOS when add_eos_token), as
+  // llama_tokenize(add_special, parse_special=false) does: control tokens written in the
+  // text are plain text, user-defined ones are matched. Invalid UTF-8 never fails (the
+  // byte-level pre-tokenizers read a bad byte as U+FFFD, as llama.cpp).
   virtual std::vector<int32_t> encode(std::string_view text, bool add_special) const = 0;
-  // The bytes a token stands for, as llama_token_to_piece (control tokens -> "").
+  // The bytes a token stands for, as llama_token_to_piece(special=false): control and
+  // unknown tokens -> "", as is an id outside the vocabulary.
   virtual std::string piece(int32_t id) const = 0;
 
   virtual std::string_view model_name() const = 0;  // "llama" or "gpt2"
@@ -55,6 +59,7 @@ class Tokenizer {
   int32_t eos_ = -1;
   int32_t eot_ = -1;
   bool add_bos_ = false;
+  std::vector<int32_t> eog_ids_;  // sorted: eos, eot, eom and end-of-turn tokens found by text
 };
 
 // Turns a stream of token ids into valid UTF-8 text chunks: bytes of an incomplete
@@ -75,6 +80,11 @@ class StreamDecoder {
 // The vocabulary `ringserve-model synth` writes when no --vocab-from file is given:
 // a gpt2-style byte-level BPE with the 256 byte tokens, a small set of merges and an
 // end-of-text token. Written as tokenizer.ggml.* keys so the GGUF loads like any other.
+// Layout: ids 0..255 are the bytes 0..255 (in GPT-2's bytes-to-unicode form), then one
+// token per merge (merges learnt deterministically from a built-in English sample, a few
+// hundred), then "<|endoftext|>" (control) as both eos_id and bos_id. Write it with
+// tokenizer.ggml.model "gpt2", tokenizer.ggml.pre "gpt-2" and add_bos_token false: like
+// GPT-2, no BOS is prepended. decode(encode(text)) == text for any valid UTF-8 text.
 struct ByteLevelVocab {
   std::vector<std::string> tokens;
   std::vector<int32_t> token_types;

@@ -1,0 +1,150 @@
+// bench-engine: synthesizes (or reuses) benchmark models, measures this machine's memory
+// bandwidth, then prefill and batched decode throughput through the Engine API. Writes a
+// JSON document (--out, default stdout) and one summary line at the end.
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "bench_common.h"
+
+namespace {
+
+using rs::bench::ModelSpec;
+
+std::string self_dir() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : p.parent_path().string();
+}
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+nlohmann::json reference() {
+  return {{"source", "llama.cpp on this machine (2 threads)"},
+          {"134M_f16", {{"decode1_tok_s", 83}, {"prefill512_tok_s", 550}}},
+          {"134M_q8_0", {{"decode1_tok_s", 110}, {"decode8_16_aggregate_tok_s", {190, 240}}}},
+          {"1.1B_f16", {{"decode1_tok_s", 11}, {"prefill512_tok_s", 65}}},
+          {"1.1B_q8_0", {{"decode1_tok_s", 17.9}}}};
+}
+
+std::vector<ModelSpec> model_specs(bool quick, bool large, const std::string& vocab) {
+  std::vector<ModelSpec> specs;
+  if (quick) {
+    for (const char* t : {"f16", "q8_0"}) specs.push_back({"tiny", "llama", 64, 2, 4, 2, 128, t, ""});
+    return specs;
+  }
+  for (const char* t : {"f16", "q8_0"}) specs.push_back({"134M", "llama", 768, 12, 12, 12, 2048, t, vocab});
+  if (large) {
+    for (const char* t : {"f16", "q8_0"}) specs.push_back({"1.1B", "llama", 2048, 22, 32, 4, 5632, t, vocab});
+  }
+  return specs;
+}
+
+std::string summary(const nlohmann::json& models) {
+  std::string s = "bench-engine:";
+  char buf[256];
+  bool first = true;
+  for (const auto& m : models) {
+    const auto& d = m["decode"];
+    auto tps = [&](const char* b) { return d.contains(b) ? d[b]["tok_s"].get<double>() : 0.0; };
+    std::snprintf(buf, sizeof(buf), "%s %s %s decode1=%.1f decode4=%.1f decode16=%.1f prefill%d=%.1f roofline=%.2f",
+                  first ? "" : " |", m["type"].get<std::string>().c_str(), m["label"].get<std::string>().c_str(),
+                  tps("1"), tps("4"), tps("16"), m["prefill_tokens"].get<int>(), m["prefill_tok_s"].get<double>(),
+                  m.value("roofline_ratio", 0.0));
+    s += buf;
+    first = false;
+  }
+  return s;
+}
+
+// Synthesizes (or reuses) and benchmarks every model in turn.
+rs::Result<nlohmann::json> run_models(const std::vector<ModelSpec>& specs, const std::string& cache_dir,
+                                      const std::string& tool, const rs::bench::BenchParams& params, double bw) {
+  nlohmann::json models = nlohmann::json::array();
+  for (const ModelSpec& spec : specs) {
+    RS_ASSIGN_OR_RETURN(std::string path, rs::bench::ensure_model(spec, cache_dir, tool));
+    auto result = rs::bench::bench_model(spec, path, params, bw);
+    if (!result.ok()) {
+      return rs::Status(result.status().code(), spec.label + " " + spec.type + ": " + result.status().message());
+    }
+    models.push_back(*result);
+  }
+  return models;
+}
+
+// The JSON to --out (or stdout) and the summary line last (stdout with --out, else stderr
+// so that stdout stays one JSON document).
+int write_output(const nlohmann::json& doc, const std::string& line, const std::string& out) {
+  if (out.empty()) {
+    std::printf("%s\n", doc.dump(2).c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s\n", line.c_str());
+    return 0;
+  }
+  std::ofstream f(out);
+  f << doc.dump(2) << "\n";
+  f.close();
+  if (!f) {
+    std::fprintf(stderr, "bench-engine: cannot write %s\n", out.c_str());
+    return 1;
+  }
+  std::printf("%s\n", line.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench-engine: engine prefill/decode throughput on synthetic models"};
+  std::string out, cache_dir = "./var/bench-models", tool = self_dir() + "/ringserve-model";
+  std::string shared = std::getenv("RS_SHARED_DIR") != nullptr ? std::getenv("RS_SHARED_DIR") : "../shared";
+  std::string vocab = shared + "/models/llama-2-tiny-random.gguf";
+  bool quick = false, large = false;
+  rs::bench::BenchParams params;
+  app.add_option("--out", out, "JSON output file (default stdout)");
+  app.add_option("--cache-dir", cache_dir, "Synthetic model cache")->capture_default_str();
+  app.add_option("--tool", tool, "ringserve-model binary")->capture_default_str();
+  app.add_option("--vocab-from", vocab, "GGUF whose tokenizer the 134M/1.1B models get")->capture_default_str();
+  app.add_option("--threads", params.n_threads, "Engine threads")->check(CLI::Range(1, 1024))->capture_default_str();
+  app.add_option("--tokens", params.decode_tokens, "Decode tokens per sequence")
+      ->check(CLI::Range(2, 1 << 20))
+      ->capture_default_str();
+  app.add_flag("--quick", quick, "Tiny model only (seconds; CI smoke test)");
+  app.add_flag("--large", large, "Also the 1.1B TinyLlama shape");
+  CLI11_PARSE(app, argc, argv);
+  if (quick) {
+    params.prefill_tokens = 64;
+    if (app.count("--tokens") == 0) params.decode_tokens = 8;
+  }
+  if (!quick && !std::filesystem::exists(vocab)) {
+    std::fprintf(stderr, "bench-engine: %s missing: using the byte-level vocabulary\n", vocab.c_str());
+    vocab.clear();
+  }
+
+  const double bw = rs::bench::measure_bandwidth_gbs(params.n_threads, quick ? 128 : 1024, quick ? 3 : 5);
+  std::fprintf(stderr, "bench-engine: memory bandwidth %.2f GB/s (%d threads)\n", bw, params.n_threads);
+  nlohmann::json doc{{"machine", {{"cpu", cpu_name()}, {"threads", params.n_threads}, {"bandwidth_gbs", bw}}},
+                     {"config", {{"decode_tokens", params.decode_tokens}, {"prefill_tokens", params.prefill_tokens},
+                                 {"decode_prompt_tokens", params.decode_prompt_tokens}, {"quick", quick},
+                                 {"large", large}, {"vocab_from", vocab}}},
+                     {"reference", reference()}};
+  auto models = run_models(model_specs(quick, large, vocab), cache_dir, tool, params, bw);
+  if (!models.ok()) {
+    std::fprintf(stderr, "bench-engine: %s\n", models.status().to_string().c_str());
+    return 1;
+  }
+  doc["models"] = *models;
+  return write_output(doc, summary(*models), out);
+}

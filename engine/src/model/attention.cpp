@@ -1,0 +1,132 @@
+// RoPE, K/V writes and per-head causal attention over paged K/V blocks.
+#include "attention.h"
+
+#include "attention_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace rs::engine {
+
+void rope_tables(const RopeParams& p, int32_t pos, float* cos_out, float* sin_out) {
+  // ggml: theta_i = pos * base^(-2i/n_dims), accumulated by repeated multiplication.
+  const float theta_scale = std::pow(p.base, -2.0f / static_cast<float>(p.rope_dims));
+  float theta = static_cast<float>(pos);
+  for (int i = 0; i < p.rope_dims / 2; ++i) {
+    const float t = p.freq_scale * theta;
+    cos_out[i] = std::cos(t);
+    sin_out[i] = std::sin(t);
+    theta *= theta_scale;
+  }
+}
+
+void rope_apply(const RopeParams& p, float* x, int n_heads, int head_dim, const float* cos_v,
+                const float* sin_v) {
+  const int half = p.rope_dims / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* xh = x + static_cast<int64_t>(h) * head_dim;
+    for (int i = 0; i < half; ++i) {
+      const int i0 = p.neox ? i : 2 * i;
+      const int i1 = p.neox ? i + half : 2 * i + 1;
+      const float x0 = xh[i0];
+      const float x1 = xh[i1];
+      xh[i0] = x0 * cos_v[i] - x1 * sin_v[i];
+      xh[i1] = x0 * sin_v[i] + x1 * cos_v[i];
+    }
+  }
+}
+
+void kv_store(KvCache& kv, int layer, std::span<const BlockId> blocks, int32_t pos, const float* k,
+              const float* v) {
+  const int bt = kv.config().block_tokens;
+  const BlockId block = blocks[static_cast<size_t>(pos / bt)];
+  const int64_t row = kv.row_floats();
+  const int64_t slot = static_cast<int64_t>(pos % bt) * row;
+  std::memcpy(kv.k(block, layer) + slot, k, static_cast<size_t>(row) * sizeof(float));
+  std::memcpy(kv.v(block, layer) + slot, v, static_cast<size_t>(row) * sizeof(float));
+}
+
+namespace attn {
+
+void qk_rows_scalar(const float* q, const float* k, int64_t stride, int m, int head_dim, float scale, float* out) {
+  for (int j = 0; j < m; ++j) {
+    const float* kj = k + j * stride;
+    float sum = 0.0f;
+    for (int d = 0; d < head_dim; ++d) sum += q[d] * kj[d];
+    out[j] = sum * scale;
+  }
+}
+
+void av_rows_scalar(const float* w, const float* v, int64_t stride, int m, int head_dim, float* acc) {
+  for (int j = 0; j < m; ++j) {
+    const float* vj = v + j * stride;
+    for (int d = 0; d < head_dim; ++d) acc[d] += w[j] * vj[d];
+  }
+}
+
+void qk_multi_scalar(const float* const* q, int n_q, const float* k, int64_t stride, int m, int head_dim,
+                     float scale, float* const* out) {
+  for (int i = 0; i < n_q; ++i) qk_rows_scalar(q[i], k, stride, m, head_dim, scale, out[i]);
+}
+
+void av_multi_scalar(const float* const* w, int n_q, const float* v, int64_t stride, int m, int head_dim,
+                     float* const* acc) {
+  for (int i = 0; i < n_q; ++i) av_rows_scalar(w[i], v, stride, m, head_dim, acc[i]);
+}
+
+}  // namespace attn
+
+bool attention_uses_avx2(KernelPath path, int head_dim) {
+  return resolve_kernel_path(path) != KernelPath::kScalar && cpu_has_avx2_fma_f16c() && head_dim % 8 == 0;
+}
+
+void attend_group(const KvCache& kv, int layer, std::span<const BlockId> blocks, int32_t pos0, int n_q, int head,
+                  const AttnGeometry& g, const AttnBuffers& buf) {
+  const int bt = kv.config().block_tokens;
+  const int64_t row = kv.row_floats();
+  const int64_t off = static_cast<int64_t>(head / (g.n_heads / g.n_kv_heads)) * g.head_dim;
+  auto* qk = g.avx2 ? attn::qk_multi_avx2 : attn::qk_multi_scalar;
+  auto* av = g.avx2 ? attn::av_multi_avx2 : attn::av_multi_scalar;
+  const float* q[attn::kMaxQueries];
+  float* w[attn::kMaxQueries];
+  float* out[attn::kMaxQueries];
+  for (int i = 0; i < n_q; ++i) {
+    q[i] = buf.q + i * buf.q_stride;
+    w[i] = buf.scores + i * buf.scores_stride;
+    out[i] = buf.out + i * buf.out_stride;
+  }
+  // Scores of every query against rows 0..last position (the extra ones are unused).
+  const int n_all = pos0 + n_q;
+  for (int p0 = 0, b = 0; p0 < n_all; p0 += bt, ++b) {
+    const float* kb = kv.k(blocks[static_cast<size_t>(b)], layer) + off;
+    float* wb[attn::kMaxQueries];
+    for (int i = 0; i < n_q; ++i) wb[i] = w[i] + p0;
+    qk(q, n_q, kb, row, std::min(bt, n_all - p0), g.head_dim, g.scale, wb);
+  }
+  for (int i = 0; i < n_q; ++i) {
+    softmax_inplace(w[i], pos0 + i + 1);
+    std::fill(out[i], out[i] + g.head_dim, 0.0f);
+  }
+  // Rows every query sees go through the joint kernel; each query's tail alone.
+  const int n_common = pos0 + 1;
+  for (int p0 = 0, b = 0; p0 < n_all; p0 += bt, ++b) {
+    const float* vb = kv.v(blocks[static_cast<size_t>(b)], layer) + off;
+    const int m = std::min(bt, n_all - p0);
+    if (p0 + m <= n_common) {
+      float* wb[attn::kMaxQueries];
+      for (int i = 0; i < n_q; ++i) wb[i] = w[i] + p0;
+      av(wb, n_q, vb, row, m, g.head_dim, out);
+      continue;
+    }
+    for (int i = 0; i < n_q; ++i) {
+      const int mi = std::min(m, pos0 + i + 1 - p0);
+      if (mi > 0) {
+        const float* wi = w[i] + p0;
+        av(&wi, 1, vb, row, mi, g.head_dim, &out[i]);
+      }
+    }
+  }
+}
+
+}  // namespace rs::engine

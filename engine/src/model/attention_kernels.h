@@ -1,0 +1,32 @@
+// Inner loops of attention over one block's rows of K or V (rows `stride` floats apart):
+// a portable version and an AVX2/FMA version (attention_avx2.cpp, used when the CPU has
+// it). Each output element's reduction order is fixed by the data alone, so a result
+// never depends on how many rows a call covers. Callable from any thread.
+#pragma once
+
+#include <cstdint>
+
+namespace rs::engine::attn {
+
+// out[j] = scale * dot(q, k + j*stride) for j < m.
+void qk_rows_scalar(const float* q, const float* k, int64_t stride, int m, int head_dim, float scale, float* out);
+// acc[d] += sum_j w[j] * v[j*stride + d], j ascending.
+void av_rows_scalar(const float* w, const float* v, int64_t stride, int m, int head_dim, float* acc);
+
+// head_dim must be a multiple of 8.
+void qk_rows_avx2(const float* q, const float* k, int64_t stride, int m, int head_dim, float scale, float* out);
+void av_rows_avx2(const float* w, const float* v, int64_t stride, int m, int head_dim, float* acc);
+
+// The same for n_q <= kMaxQueries queries at once (K/V rows read once for all): out[a]
+// and acc[a] get bit for bit what the single-query functions give for query a.
+constexpr int kMaxQueries = 4;
+void qk_multi_scalar(const float* const* q, int n_q, const float* k, int64_t stride, int m, int head_dim,
+                     float scale, float* const* out);
+void av_multi_scalar(const float* const* w, int n_q, const float* v, int64_t stride, int m, int head_dim,
+                     float* const* acc);
+void qk_multi_avx2(const float* const* q, int n_q, const float* k, int64_t stride, int m, int head_dim,
+                   float scale, float* const* out);
+void av_multi_avx2(const float* const* w, int n_q, const float* v, int64_t stride, int m, int head_dim,
+                   float* const* acc);
+
+}  // namespace rs::engine::attn

@@ -1,0 +1,294 @@
+// Engine: submit/validate, one batched forward per step, sampling, detokenization,
+// stop conditions and usage accounting. Batching decisions live in the Scheduler.
+#include "rs/engine/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <unordered_map>
+
+#include "rs/engine/kv_cache.h"
+#include "rs/engine/scheduler.h"
+#include "rs/engine/thread_pool.h"
+#include "sequence.h"
+
+namespace rs::engine {
+
+const char* finish_reason_name(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kEos: return "eos";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kError: return "error";
+  }
+  return "unknown";
+}
+
+namespace {
+
+SchedulerConfig scheduler_config(const EngineConfig& c) {
+  SchedulerConfig s;
+  s.max_batch_size = c.max_batch_size;
+  s.max_batch_tokens = c.max_batch_tokens;
+  s.max_context = c.max_context;
+  s.batch_timeout_ms = c.batch_timeout_ms;
+  s.prefix_cache = c.prefix_cache;
+  return s;
+}
+
+Status validate_sampling(const SamplingParams& p) {
+  if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature)) {
+    return invalid_argument("temperature must be a finite value >= 0");
+  }
+  if (p.top_k < 0) return invalid_argument("top_k must be >= 0 (0: off)");
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return invalid_argument("top_p must be in (0, 1]");
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) return invalid_argument("min_p must be in [0, 1]");
+  if (!(p.repetition_penalty > 0.0f) || !std::isfinite(p.repetition_penalty)) {
+    return invalid_argument("repetition_penalty must be a finite value > 0");
+  }
+  if (p.repeat_last_n < -1) return invalid_argument("repeat_last_n must be >= -1 (-1: whole history)");
+  return Status();
+}
+
+Status validate_request(const GenerationRequest& r) {
+  RS_RETURN_IF_ERROR(validate_sampling(r.sampling));
+  if (r.max_tokens < 1) return invalid_argument("max_tokens must be >= 1");
+  for (const std::string& s : r.stop) {
+    if (s.empty()) return invalid_argument("stop strings must not be empty");
+  }
+  return Status();
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  Impl(const Model& m, const EngineConfig& c)
+      : model(m),
+        config(c),
+        clock(c.clock != nullptr ? c.clock : &SteadyClock::instance()),
+        kv(m.kv_config(c.kv_block_tokens, c.kv_blocks)),
+        pool(c.n_threads),
+        sched(kv, scheduler_config(c), clock) {
+    kv.set_prefix_cache_enabled(c.prefix_cache);
+  }
+
+  FinishEvent make_finish(const EngineSeq& s, FinishReason reason, std::string error = {}) const;
+  void finish(SeqId id, FinishReason reason, StepResult& r, std::string error = {});
+  void note_scheduled(const SchedulerOutput& out);
+  Status run_forward(const SchedulerOutput& out, size_t* n_logits);
+  void emit_token(EngineSeq& s, std::span<const float> logits, StepResult& r);
+
+  const Model& model;
+  EngineConfig config;
+  const Clock* clock;
+  KvCache kv;
+  ThreadPool pool;
+  Scheduler sched;
+  ModelWorkspace ws;
+  std::vector<float> logits;
+  std::vector<ForwardSeq> batch;
+  std::unordered_map<SeqId, std::unique_ptr<EngineSeq>> seqs;
+  std::vector<FinishEvent> pending_finishes;  // cancelled since the last step
+  SeqId next_id = 1;
+};
+
+FinishEvent Engine::Impl::make_finish(const EngineSeq& s, FinishReason reason, std::string error) const {
+  const int64_t now = clock->now_ns();
+  FinishEvent f;
+  f.seq = s.id;
+  f.reason = reason;
+  f.error = std::move(error);
+  Usage& u = f.usage;
+  u.prompt_tokens = s.n_prompt;
+  u.completion_tokens = s.n_generated;
+  u.cached_prompt_tokens = std::max(0, s.cached_prompt_tokens);
+  u.queue_ms = static_cast<double>((s.first_scheduled_ns >= 0 ? s.first_scheduled_ns : now) - s.submit_ns) / 1e6;
+  u.ttft_ms = s.first_token_ns >= 0 ? static_cast<double>(s.first_token_ns - s.submit_ns) / 1e6 : 0.0;
+  if (s.n_generated > 1 && s.last_token_ns > s.first_token_ns) {
+    u.decode_tps = (s.n_generated - 1) / (static_cast<double>(s.last_token_ns - s.first_token_ns) / 1e9);
+  }
+  u.total_ms = static_cast<double>(now - s.submit_ns) / 1e6;
+  return f;
+}
+
+void Engine::Impl::finish(SeqId id, FinishReason reason, StepResult& r, std::string error) {
+  auto it = seqs.find(id);
+  if (it == seqs.end()) return;
+  r.finished.push_back(make_finish(*it->second, reason, std::move(error)));
+  sched.remove(id);
+  seqs.erase(it);
+}
+
+void Engine::Impl::note_scheduled(const SchedulerOutput& out) {
+  const int64_t now = clock->now_ns();
+  for (const ScheduledChunk& c : out.chunks) {
+    auto it = seqs.find(c.seq);
+    if (it == seqs.end()) continue;
+    EngineSeq& s = *it->second;
+    if (s.first_scheduled_ns < 0) s.first_scheduled_ns = now;
+    if (c.first_schedule && s.cached_prompt_tokens < 0) {
+      s.cached_prompt_tokens = std::min(s.n_prompt, sched.find(c.seq)->cached_tokens);
+    }
+  }
+}
+
+Status Engine::Impl::run_forward(const SchedulerOutput& out, size_t* n_logits) {
+  batch.clear();
+  *n_logits = 0;
+  for (const ScheduledChunk& c : out.chunks) {
+    const SchedSeq* q = sched.find(c.seq);
+    ForwardSeq f;
+    f.tokens = std::span<const int32_t>(q->tokens).subspan(static_cast<size_t>(c.pos0), static_cast<size_t>(c.n_tokens));
+    f.pos0 = c.pos0;
+    f.blocks = q->blocks;
+    f.want_logits = c.needs_logits;
+    batch.push_back(f);
+    *n_logits += c.needs_logits ? 1 : 0;
+  }
+  RS_RETURN_IF_ERROR(model.forward(batch, kv, pool, ws, &logits, config.kernel_path));
+  const size_t n_vocab = static_cast<size_t>(model.config().n_vocab);
+  if (logits.size() != *n_logits * n_vocab) {
+    return internal_error("forward returned " + std::to_string(logits.size()) + " logits, expected " +
+                          std::to_string(*n_logits * n_vocab));
+  }
+  return Status();
+}
+
+void Engine::Impl::emit_token(EngineSeq& s, std::span<const float> row, StepResult& r) {
+  const SchedSeq* q = sched.find(s.id);
+  TokenEvent ev;
+  ev.seq = s.id;
+  ev.token = s.sampler.sample(row, q->tokens, &ev.logprob);
+  ev.index = s.n_generated++;
+  const int64_t now = clock->now_ns();
+  if (s.first_token_ns < 0) s.first_token_ns = now;
+  s.last_token_ns = now;
+
+  const bool eog = !s.ignore_eos && model.tokenizer().is_eog(ev.token);
+  bool stopped = false;
+  ev.piece = s.stop.push(eog ? std::string() : s.decoder.push(ev.token), &stopped);
+  FinishReason reason = FinishReason::kStop;
+  bool done = stopped;
+  if (!done && eog) {
+    done = true;
+    reason = FinishReason::kEos;
+  } else if (!done && s.n_generated >= q->max_tokens) {
+    done = true;
+    reason = FinishReason::kLength;
+  }
+  if (done && !stopped) {  // the end: release whatever was held back
+    ev.piece += s.stop.push(s.decoder.flush(), &stopped);
+    if (stopped) {
+      reason = FinishReason::kStop;
+    } else {
+      ev.piece += s.stop.flush();
+    }
+  }
+  const SeqId id = s.id;
+  const int32_t token = ev.token;
+  r.tokens.push_back(std::move(ev));
+  if (done) {
+    finish(id, reason, r);
+  } else {
+    sched.append_token(id, token);
+  }
+}
+
+Engine::Engine(std::shared_ptr<const Model> model, EngineConfig config)
+    : model_(std::move(model)), config_(config) {
+  impl_ = std::make_unique<Impl>(*model_, config_);
+}
+
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> model, EngineConfig config) {
+  if (model == nullptr) return invalid_argument("Engine::create: no model");
+  if (config.max_batch_size < 1) return invalid_argument("max_batch_size must be >= 1");
+  if (config.max_batch_tokens < 1) return invalid_argument("max_batch_tokens must be >= 1");
+  if (config.kv_block_tokens < 1) return invalid_argument("kv_block_tokens must be >= 1");
+  if (config.kv_blocks < 0) return invalid_argument("kv_blocks must be >= 0 (0: automatic)");
+  if (config.max_context < 0) return invalid_argument("max_context must be >= 0 (0: automatic)");
+  if (config.batch_timeout_ms < 0) return invalid_argument("batch_timeout_ms must be >= 0");
+  const int ctx = model->config().context_length;
+  if (config.max_context == 0) config.max_context = ctx > 0 ? std::min(ctx, 4096) : 4096;
+  if (ctx > 0 && config.max_context > ctx) {
+    return invalid_argument("max_context " + std::to_string(config.max_context) +
+                            " exceeds the model's context_length " + std::to_string(ctx));
+  }
+  if (config.kv_blocks == 0) {
+    const int per_seq = (config.max_context + config.kv_block_tokens - 1) / config.kv_block_tokens;
+    config.kv_blocks = per_seq * config.max_batch_size;
+  }
+  if (config.clock == nullptr) config.clock = &SteadyClock::instance();
+  return std::unique_ptr<Engine>(new Engine(std::move(model), config));
+}
+
+Result<SeqId> Engine::submit(GenerationRequest request) {
+  RS_RETURN_IF_ERROR(validate_request(request));
+  const Tokenizer& tok = model_->tokenizer();
+  std::vector<int32_t> tokens = request.prompt_tokens.empty() ? tok.encode(request.prompt, request.add_bos)
+                                                              : std::move(request.prompt_tokens);
+  if (tokens.empty()) return invalid_argument("empty prompt: it tokenizes to no tokens");
+  const int32_t n_vocab = model_->config().n_vocab;
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= n_vocab) {
+      return invalid_argument("prompt token id " + std::to_string(t) + " outside the vocabulary [0, " +
+                              std::to_string(n_vocab) + ")");
+    }
+  }
+  const int n_prompt = static_cast<int>(tokens.size());
+  const SeqId id = impl_->next_id++;
+  RS_RETURN_IF_ERROR(impl_->sched.add(id, std::move(tokens), request.max_tokens));
+  auto seq = std::make_unique<EngineSeq>(id, request, tok, impl_->clock->now_ns());
+  seq->n_prompt = n_prompt;
+  impl_->seqs.emplace(id, std::move(seq));
+  return id;
+}
+
+bool Engine::cancel(SeqId seq) {
+  auto it = impl_->seqs.find(seq);
+  if (it == impl_->seqs.end()) return false;
+  impl_->pending_finishes.push_back(impl_->make_finish(*it->second, FinishReason::kCancelled));
+  impl_->sched.remove(seq);
+  impl_->seqs.erase(it);
+  return true;
+}
+
+StepResult Engine::step() {
+  Impl& m = *impl_;
+  StepResult r;
+  r.finished = std::move(m.pending_finishes);
+  m.pending_finishes.clear();
+  SchedulerOutput out = m.sched.schedule();
+  r.n_preempted = static_cast<int>(out.preempted.size());
+  if (out.empty()) return r;
+  r.n_seqs = static_cast<int>(out.chunks.size());
+  r.n_tokens = out.n_tokens;
+  m.note_scheduled(out);
+
+  size_t n_logits = 0;
+  Status st = m.run_forward(out, &n_logits);
+  if (!st.ok()) {  // fail this batch's sequences; the engine stays usable
+    for (const ScheduledChunk& c : out.chunks) m.finish(c.seq, FinishReason::kError, r, st.to_string());
+    return r;
+  }
+  m.sched.commit(out);
+  const size_t n_vocab = static_cast<size_t>(m.model.config().n_vocab);
+  size_t row = 0;
+  for (const ScheduledChunk& c : out.chunks) {
+    if (!c.needs_logits) continue;
+    std::span<const float> logits = std::span<const float>(m.logits).subspan(row++ * n_vocab, n_vocab);
+    auto it = m.seqs.find(c.seq);
+    if (it != m.seqs.end()) m.emit_token(*it->second, logits, r);
+  }
+  return r;
+}
+
+bool Engine::has_work() const { return impl_->sched.has_work() || !impl_->pending_finishes.empty(); }
+int Engine::n_running() const { return impl_->sched.n_running(); }
+int Engine::n_waiting() const { return impl_->sched.n_waiting(); }
+int Engine::kv_free_blocks() const { return impl_->kv.n_free_blocks(); }
+int Engine::kv_total_blocks() const { return impl_->kv.n_blocks(); }
+
+}  // namespace rs::engine

@@ -1,0 +1,289 @@
+// Runs the `ringserve-model` binary on synthesized tiny models: info, tokenize --json
+// (equal to the in-process Tokenizer), generate --json greedy (deterministic, equal to
+// an in-process Engine run), synth determinism, and clean failures on bad files.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rs/engine/engine.h"
+#include "rs/engine/gguf.h"
+#include "rs/engine/model.h"
+#include "rs/engine/tokenizer.h"
+#include "test_paths.h"
+
+namespace rs::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+class RingserveModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("rs_tool_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // bin_dir(), or else the directory of this test binary (tests land in bin/ too).
+  static std::string tool() {
+    const std::string from_env = test::bin_dir() + "/ringserve-model";
+    if (fs::exists(from_env)) return from_env;
+    std::error_code ec;
+    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    return ec ? from_env : (self.parent_path() / "ringserve-model").string();
+  }
+  static std::string path(const std::string& name) { return (dir_ / name).string(); }
+
+  static RunResult run(const std::vector<std::string>& args) {
+    std::string cmd = quote(tool());
+    for (const auto& a : args) cmd.append(" ").append(quote(a));
+    const std::string err_path = path("stderr.txt");
+    cmd.append(" 2>").append(quote(err_path));
+    RunResult r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) return r;
+    char buf[4096];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+    const int status = ::pclose(p);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.err = slurp(err_path);
+    return r;
+  }
+
+  // Synthesizes a tiny model once per name.
+  static std::string synth(const std::string& name, std::vector<std::string> extra) {
+    const std::string out = path(name);
+    if (fs::exists(out)) return out;
+    std::vector<std::string> args = {"synth", "--dim", "64", "--layers", "2", "--heads", "4",
+                                     "--kv-heads", "2", "--ffn", "128", "--ctx", "256"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(out);
+    RunResult r = run(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return out;
+  }
+  static std::string byte_model() { return synth("byte.gguf", {"--arch", "llama", "--type", "f32", "--seed", "7"}); }
+
+  void SetUp() override {
+    if (!fs::exists(tool())) {
+      if (test::in_ci()) FAIL() << "missing " << tool();
+      GTEST_SKIP() << "binary not found: " << tool();
+    }
+  }
+
+  static fs::path dir_;
+};
+
+fs::path RingserveModelTest::dir_;
+
+std::vector<int32_t> tokenize_in_process(const std::string& file, const std::string& text, bool bos) {
+  auto f = GgufFile::open(file);
+  EXPECT_TRUE(f.ok()) << f.status().to_string();
+  if (!f.ok()) return {};
+  auto tok = Tokenizer::from_gguf(**f);
+  EXPECT_TRUE(tok.ok()) << tok.status().to_string();
+  if (!tok.ok()) return {};
+  return (*tok)->encode(text, bos);
+}
+
+TEST_F(RingserveModelTest, InfoReportsTheShape) {
+  const std::string model = byte_model();
+  RunResult r = run({"info", model, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["architecture"], "llama");
+  EXPECT_EQ(j["dim"], 64);
+  EXPECT_EQ(j["layers"], 2);
+  EXPECT_EQ(j["heads"], 4);
+  EXPECT_EQ(j["kv_heads"], 2);
+  EXPECT_EQ(j["head_dim"], 16);
+  EXPECT_EQ(j["ffn"], 128);
+  EXPECT_EQ(j["context"], 256);
+  EXPECT_EQ(j["vocab"], static_cast<int64_t>(make_byte_level_vocab().tokens.size()));
+  EXPECT_EQ(j["tokenizer"]["model"], "gpt2");
+  EXPECT_EQ(j["tensor_types"]["f32"]["count"], j["n_tensors"]);
+  RunResult plain = run({"info", model});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_NE(plain.out.find("llama"), std::string::npos);
+}
+
+TEST_F(RingserveModelTest, TokenizeJsonEqualsTokenizer) {
+  const std::string model = byte_model();
+  for (const std::string text : {"Hello world", "  tabs\tand\nnewlines", "héllo wörld ✓"}) {
+    RunResult r = run({"tokenize", model, text, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    nlohmann::json j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 1u);
+    EXPECT_EQ(j["ids"].get<std::vector<int32_t>>(), tokenize_in_process(model, text, true)) << text;
+    RunResult nb = run({"tokenize", model, text, "--json", "--no-bos"});
+    ASSERT_EQ(nb.exit_code, 0) << nb.err;
+    EXPECT_EQ(nlohmann::json::parse(nb.out)["ids"].get<std::vector<int32_t>>(),
+              tokenize_in_process(model, text, false));
+  }
+}
+
+TEST_F(RingserveModelTest, VocabFromCopiesTheTokenizer) {
+  const std::string stories = test::model_path("stories260K.gguf");
+  RS_REQUIRE_FILE(stories);
+  const std::string model = synth("stories_vocab.gguf", {"--arch", "qwen2", "--type", "q8_0", "--vocab-from", stories});
+  const std::string text = "Once upon a time, there was a little girl.";
+  RunResult r = run({"tokenize", model, text, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto ids = nlohmann::json::parse(r.out)["ids"].get<std::vector<int32_t>>();
+  EXPECT_EQ(ids, tokenize_in_process(stories, text, true));
+  ASSERT_FALSE(ids.empty());
+  EXPECT_EQ(ids[0], 1);  // stories260K adds BOS 1
+  RunResult info = run({"info", model, "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  nlohmann::json j = nlohmann::json::parse(info.out);
+  EXPECT_EQ(j["vocab"], 512);
+  EXPECT_EQ(j["architecture"], "qwen2");
+  EXPECT_EQ(j["tokenizer"]["model"], "llama");
+  EXPECT_EQ(j["tensor_types"]["q8_0"]["count"], 2 * 7 + 2);
+}
+
+std::vector<int32_t> generate_in_process(const std::string& file, const std::vector<int32_t>& prompt, int n) {
+  auto model = Model::load(file);
+  EXPECT_TRUE(model.ok()) << model.status().to_string();
+  if (!model.ok()) return {};
+  EngineConfig cfg;
+  cfg.max_batch_size = 1;
+  cfg.n_threads = 1;
+  cfg.kv_blocks = 8;
+  auto eng = Engine::create(*model, cfg);
+  EXPECT_TRUE(eng.ok()) << eng.status().to_string();
+  if (!eng.ok()) return {};
+  GenerationRequest req;
+  req.prompt_tokens = prompt;
+  req.max_tokens = n;
+  EXPECT_TRUE((*eng)->submit(std::move(req)).ok());
+  std::vector<int32_t> out;
+  for (int i = 0; i < 1000 && (*eng)->has_work(); ++i) {
+    StepResult s = (*eng)->step();
+    for (const auto& t : s.tokens) out.push_back(t.token);
+  }
+  return out;
+}
+
+TEST_F(RingserveModelTest, GreedyGenerateIsDeterministicAndEqualsEngine) {
+  const std::string model = synth("gen.gguf", {"--arch", "llama", "--type", "f16", "--seed", "11"});
+  const std::vector<std::string> args = {"generate", model, "The quick brown fox", "-n", "12",
+                                         "--temp", "0", "--threads", "1", "--json"};
+  RunResult a = run(args);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  RunResult b = run(args);
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  nlohmann::json ja = nlohmann::json::parse(a.out);
+  nlohmann::json jb = nlohmann::json::parse(b.out);
+  EXPECT_EQ(ja, jb);
+  const auto prompt = ja["prompt_ids"].get<std::vector<int32_t>>();
+  const auto generated = ja["generated_ids"].get<std::vector<int32_t>>();
+  EXPECT_EQ(prompt, tokenize_in_process(model, "The quick brown fox", true));
+  EXPECT_FALSE(generated.empty());
+  EXPECT_LE(generated.size(), 12u);
+  EXPECT_EQ(generated, generate_in_process(model, prompt, 12));
+  EXPECT_TRUE(ja["text"].is_string());
+  EXPECT_NE(a.err.find("completion_tokens="), std::string::npos) << a.err;
+}
+
+TEST_F(RingserveModelTest, GenerateMatchesTheLlamaCppFixture) {
+  const std::string model = test::model_path("stories260K.gguf");
+  const std::string fixture = test::fixture_path("stories260K.json");
+  RS_REQUIRE_FILE(model);
+  RS_REQUIRE_FILE(fixture);
+  const nlohmann::json doc = test::load_json(fixture);
+  const nlohmann::json& g = doc["generate"][0];
+  const auto expected = g["generated_ids"].get<std::vector<int32_t>>();
+  RunResult r = run({"generate", model, g["prompt"].get<std::string>(), "-n", std::to_string(expected.size()),
+                     "--temp", "0", "--threads", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["prompt_ids"], g["prompt_ids"]);
+  EXPECT_EQ(j["generated_ids"].get<std::vector<int32_t>>(), expected);
+}
+
+TEST_F(RingserveModelTest, GenerateStreamsPlainText) {
+  const std::string model = byte_model();
+  RunResult r = run({"generate", model, "abc", "-n", "8", "--temp", "0.8", "--top-k", "40", "--top-p", "0.9",
+                     "--min-p", "0.05", "--repeat-penalty", "1.1", "--seed", "3", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("prompt_tokens="), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("decode_tok_s="), std::string::npos) << r.err;
+}
+
+TEST_F(RingserveModelTest, SynthIsDeterministicForASeed) {
+  const std::string a = synth("seed_a.gguf", {"--arch", "qwen2", "--type", "q8_0", "--seed", "42"});
+  const std::string b = synth("seed_b.gguf", {"--arch", "qwen2", "--type", "q8_0", "--seed", "42"});
+  const std::string c = synth("seed_c.gguf", {"--arch", "qwen2", "--type", "q8_0", "--seed", "43"});
+  const std::string ba = slurp(a);
+  EXPECT_FALSE(ba.empty());
+  EXPECT_TRUE(ba == slurp(b));
+  EXPECT_FALSE(ba == slurp(c));
+  auto f = GgufFile::open(a);
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_EQ((*f)->version(), 3u);
+  EXPECT_NE((*f)->find_tensor("blk.1.attn_k.bias"), nullptr);
+  EXPECT_EQ((*f)->get_int_or("qwen2.attention.head_count_kv", 0), 2);
+  EXPECT_EQ((*f)->get_int_or("general.file_type", -1), 7);
+}
+
+TEST_F(RingserveModelTest, BadInputIsOneLineAndExitOne) {
+  const std::string model = byte_model();
+  const std::string data = slurp(model);
+  const std::string truncated = path("truncated.gguf");
+  {
+    std::ofstream out(truncated, std::ios::binary);
+    out.write(data.data(), static_cast<std::streamsize>(data.size() / 2));
+  }
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"info", truncated},
+           {"tokenize", truncated, "hi"},
+           {"generate", truncated, "hi"},
+           {"info", path("does-not-exist.gguf")},
+           {"synth", "--arch", "gpt-j", path("x.gguf")},
+           {"synth", "--type", "q4_k", path("x.gguf")},
+           {"synth", "--vocab-from", truncated, path("x.gguf")},
+       }) {
+    RunResult r = run(args);
+    EXPECT_EQ(r.exit_code, 1) << args[0] << " " << args[1];
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    ASSERT_FALSE(r.err.empty());
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+    EXPECT_EQ(r.err.rfind("ringserve-model: ", 0), 0u) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(path("x.gguf")));
+}
+
+}  // namespace
+}  // namespace rs::engine
