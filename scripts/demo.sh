@@ -14,3 +14,10 @@ if [ ! -f "$model" ]; then
 fi
 build/release/bin/ringserve-model info "$model"
 build/release/bin/ringserve-model generate "$model" "${1:-Once upon a time}" -n 48 --temp 0.8 --seed 42
+echo
+# A real trained model too, when the shared test models are beside the checkout.
+real="${RINGSERVE_MODELS:-../shared/models}/stories260K.gguf"
+if [ -f "$real" ]; then
+  echo "== $real (a real 260K-parameter TinyStories model)"
+  build/release/bin/ringserve-model generate "$real" "${1:-Once upon a time}" -n 64 --temp 0.7 --seed 42
+fi
