@@ -38,6 +38,9 @@ const FixtureCase kCases[] = {
     {"llama-2-tiny-random", 5e-2f, 2e-3f, false, false},
 };
 
+// Names the case in test output (instead of the struct's bytes).
+void PrintTo(const FixtureCase& c, std::ostream* os) { *os << c.name; }
+
 // One sequence at a time (or several) over a private KV cache.
 class Session {
  public:

@@ -1,0 +1,132 @@
+// Dispatcher: the broker core's one entry point for the poll loop. It owns the Router,
+// JobQueue, WorkerTable and JobAttempts, turns each event (submit, READY, job ended,
+// cancel, clock tick) into a list of Actions for the loop to carry out (send, write to
+// Redis), and does no I/O itself. Not thread-safe: the broker loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "rs/broker/job_attempts.h"
+#include "rs/broker/job_queue.h"
+#include "rs/broker/router.h"
+#include "rs/broker/types.h"
+#include "rs/broker/worker_table.h"
+#include "rs/core/clock.h"
+
+namespace rs::broker {
+
+enum class ActionKind {
+  kDispatch,        // send job to device with attempt (job is now DISPATCHED)
+  kReject,          // refuse a submission at once (reason: queue full, duplicate id)
+  kRequeued,        // job is QUEUED again with a new attempt (its worker was lost)
+  kFail,            // job FAILED (reason); kMaxAttempts also means: dead-letter it
+  kCancelled,       // job ended CANCELLED (it was still queued, or its worker was lost)
+  kCancelOnWorker,  // ask device to cancel (job, attempt); it ends on the worker's answer
+  kWorkerLost,      // device.worker expired or disconnected (detail says which)
+};
+
+enum class Reason {
+  kNone,
+  kQueueFull,     // max_queued reached
+  kDuplicateJob,  // a live job already has this id
+  kQueueTimeout,  // waited wait_timeout_ms for a device (or nobody serves the model)
+  kMaxAttempts,   // its workers died max_attempts times
+};
+
+std::string_view action_kind_name(ActionKind kind);
+std::string_view reason_name(Reason reason);
+
+struct Action {
+  ActionKind kind = ActionKind::kDispatch;
+  JobId job;
+  DeviceKey device;      // kDispatch, kCancelOnWorker, kWorkerLost (worker only)
+  uint32_t attempt = 0;  // kDispatch, kRequeued, kCancelOnWorker
+  Reason reason = Reason::kNone;
+  std::string detail;    // human-readable, for logs and the job's error field
+};
+using Actions = std::vector<Action>;
+
+struct JobSubmit {
+  JobId id;
+  ModelName model;
+  Priority priority = Priority::kInteractive;
+  uint64_t route_key = 0;  // routing_key(RouteRequest)
+};
+
+struct DispatcherOptions {
+  RouterOptions router;
+  JobQueueOptions queue;
+  WorkerTableOptions workers;
+  uint32_t max_attempts = 3;
+};
+
+// What on_job_ended says: whether the message was current (else drop it: stale attempt).
+struct EndResult {
+  bool current = false;
+  Actions actions;
+};
+
+class Dispatcher {
+ public:
+  explicit Dispatcher(const rs::Clock& clock, DispatcherOptions options = {});
+
+  // SUBMIT: [] (queued), [kDispatch], or [kReject].
+  Actions on_job_submitted(const JobSubmit& job);
+  // READY: registers (or re-registers) the worker and fills its free slots from the queue.
+  Actions on_worker_ready(const WorkerReady& ready);
+  // Any inbound message from a worker (heartbeat, tokens): false if the worker is unknown
+  // (the loop should ask it to send READY again).
+  bool on_worker_message(const WorkerId& worker);
+  Actions on_worker_disconnect(const WorkerId& worker);
+  // DONE / FAILED / CANCELLED from a device for (job, attempt): frees the slot and refills.
+  EndResult on_job_ended(const JobId& job, uint32_t attempt, const DeviceKey& from);
+  // A device gained capacity (credits): refill it from the queue.
+  Actions on_device_free(const DeviceKey& device);
+  Actions on_slots_changed(const DeviceKey& device, uint32_t slots);
+  // CANCEL: [kCancelled] if queued, [kCancelOnWorker] if running, [] if unknown.
+  Actions on_cancel(const JobId& job);
+  // Clock-driven work: expire silent workers, fail jobs that waited too long.
+  Actions tick();
+  // When tick() next has something to do (for the poll timeout); nullopt: nothing pending.
+  std::optional<int64_t> next_wakeup_ns() const;
+
+  // The fence: is a message for (job, attempt) from device current?
+  bool is_current(const JobId& job, uint32_t attempt, const DeviceKey& from) const {
+    return attempts_.is_current(job, attempt, from);
+  }
+
+  const Router& router() const { return router_; }
+  const JobQueue& queue() const { return queue_; }
+  const WorkerTable& workers() const { return workers_; }
+  const JobAttempts& attempts() const { return attempts_; }
+  size_t live_jobs() const { return live_.size(); }
+
+ private:
+  struct LiveJob {
+    JobSubmit spec;
+    bool cancel_requested = false;
+  };
+  void dispatch(const JobId& job, const DeviceKey& device, Actions& out);
+  void drain(const ModelName& model, Actions& out);
+  void drain_device(const DeviceKey& device, Actions& out);
+  void lose_worker(const WorkerId& worker, const char* why, Actions& out);
+  void unroute_worker(const WorkerId& worker);
+  void requeue(std::vector<HeldJob> held, Actions& out);
+  void requeue_one(const JobId& job, Actions& out);
+  void finish(const JobId& job);
+  QueuedJob to_queued(const JobSubmit& spec, uint32_t attempt) const;
+
+  const rs::Clock& clock_;
+  DispatcherOptions options_;
+  Router router_;
+  JobQueue queue_;
+  WorkerTable workers_;
+  JobAttempts attempts_;
+  std::unordered_map<JobId, LiveJob> live_;
+};
+
+}  // namespace rs::broker

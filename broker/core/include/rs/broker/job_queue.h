@@ -1,0 +1,88 @@
+// JobQueue: the jobs waiting for a device, per model and priority (interactive before
+// batch, FIFO within), bounded by max_queued, each with a wait deadline on the injected
+// clock. Owns the queued entries only. Not thread-safe: the broker loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "rs/broker/types.h"
+#include "rs/core/clock.h"
+
+namespace rs::broker {
+
+struct QueuedJob {
+  JobId id;
+  ModelName model;
+  Priority priority = Priority::kInteractive;
+  uint64_t route_key = 0;
+  uint32_t attempt = 1;
+  int64_t enqueued_ns = 0;  // set by push / push_front
+  int64_t deadline_ns = 0;  // set by push / push_front: enqueued + wait timeout
+};
+
+struct JobQueueOptions {
+  size_t max_queued = 10000;      // total over all models
+  int64_t wait_timeout_ms = 30000;  // a job waiting longer for a device fails
+};
+
+enum class PushResult { kQueued, kQueueFull, kDuplicate };
+
+class JobQueue {
+ public:
+  explicit JobQueue(const rs::Clock& clock, JobQueueOptions options = {});
+
+  // Appends at the back of its model/priority queue. kQueueFull at once when the queue
+  // holds max_queued jobs; kDuplicate if the id is already queued.
+  PushResult push(QueuedJob job);
+  // Puts a re-dispatched job at the front of its model/priority queue. Never refused
+  // for size: the job was accepted before (it may take the total past max_queued).
+  PushResult push_front(QueuedJob job);
+
+  // The next job for the model (interactive first), without (peek) or with (pop) taking it.
+  const QueuedJob* peek(const ModelName& model) const;
+  std::optional<QueuedJob> pop(const ModelName& model);
+  // Takes a job out wherever it is (cancel).
+  std::optional<QueuedJob> remove(const JobId& id);
+  bool contains(const JobId& id) const { return index_.count(id) != 0; }
+
+  // Takes out and returns every job whose deadline is at or before the clock's now,
+  // earliest deadline first.
+  std::vector<QueuedJob> take_expired();
+  // The earliest deadline of any queued job (for the poll timeout).
+  std::optional<int64_t> next_deadline_ns() const;
+
+  size_t size() const { return index_.size(); }
+  size_t size(const ModelName& model) const;
+  bool empty() const { return index_.empty(); }
+  // Models with at least one queued job, in name order.
+  std::vector<ModelName> models() const;
+
+ private:
+  using Lane = std::list<QueuedJob>;
+  struct ModelQueues {
+    Lane lanes[kNumPriorities];
+    size_t size() const { return lanes[0].size() + lanes[1].size(); }
+  };
+  struct Where {
+    ModelName model;
+    int lane;
+    Lane::iterator it;
+  };
+  PushResult insert(QueuedJob job, bool at_front);
+  QueuedJob erase(std::unordered_map<JobId, Where>::iterator where);
+
+  const rs::Clock& clock_;
+  JobQueueOptions options_;
+  std::map<ModelName, ModelQueues> queues_;
+  std::unordered_map<JobId, Where> index_;
+  std::set<std::pair<int64_t, JobId>> deadlines_;
+};
+
+}  // namespace rs::broker

@@ -1,0 +1,59 @@
+// Router: one HashRing per model plus the bounded-load rule (consistent hashing with
+// bounded loads, Mirrokni et al.). Owns the rings only; the load comes from a
+// DeviceLoadView (the WorkerTable). Not thread-safe: the broker loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+
+#include "rs/broker/hash_ring.h"
+#include "rs/broker/types.h"
+
+namespace rs::broker {
+
+// Read-only view of per-device load, implemented by WorkerTable.
+class DeviceLoadView {
+ public:
+  virtual ~DeviceLoadView() = default;
+  virtual uint32_t in_flight(const DeviceKey& device) const = 0;
+  virtual uint32_t free_slots(const DeviceKey& device) const = 0;
+};
+
+// The routing key: the affinity key, else the session id, else model + the first
+// kRoutePromptBytes bytes of the prompt.
+uint64_t routing_key(const RouteRequest& request);
+
+struct RouterOptions {
+  double load_factor = 1.25;  // a device takes at most ceil(factor x average) jobs
+  int virtual_nodes = kDefaultVirtualNodes;
+};
+
+class Router {
+ public:
+  explicit Router(RouterOptions options = {});
+
+  // Puts device on (takes it off) the model's ring; false if it already is (is not).
+  bool add_device(const ModelName& model, const DeviceKey& device);
+  bool remove_device(const ModelName& model, const DeviceKey& device);
+  // Takes the device off every ring (its worker left).
+  void remove_device_everywhere(const DeviceKey& device);
+
+  bool serves(const ModelName& model) const;
+  const HashRing* ring(const ModelName& model) const;
+
+  // The bound for the model's devices if one more job arrives:
+  // ceil(factor x (total in-flight + 1) / n_devices); 0 if nobody serves the model.
+  uint32_t load_bound(const ModelName& model, const DeviceLoadView& load) const;
+
+  // The device for a job with this key: the first device clockwise from the key that
+  // has a free slot and is under the bound. nullopt: no capacity now (keep it queued).
+  std::optional<DeviceKey> route(const ModelName& model, uint64_t key,
+                                 const DeviceLoadView& load) const;
+
+ private:
+  RouterOptions options_;
+  std::map<ModelName, HashRing> rings_;
+};
+
+}  // namespace rs::broker

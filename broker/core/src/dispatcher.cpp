@@ -1,0 +1,255 @@
+#include "rs/broker/dispatcher.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+namespace rs::broker {
+
+namespace {
+
+Action make_action(ActionKind kind, const JobId& job, uint32_t attempt = 0,
+                   Reason reason = Reason::kNone, std::string detail = {}) {
+  Action a;
+  a.kind = kind;
+  a.job = job;
+  a.attempt = attempt;
+  a.reason = reason;
+  a.detail = std::move(detail);
+  return a;
+}
+
+Action make_device_action(ActionKind kind, const JobId& job, const DeviceKey& device,
+                          uint32_t attempt, std::string detail = {}) {
+  Action a = make_action(kind, job, attempt, Reason::kNone, std::move(detail));
+  a.device = device;
+  return a;
+}
+
+}  // namespace
+
+std::string_view action_kind_name(ActionKind kind) {
+  switch (kind) {
+    case ActionKind::kDispatch: return "dispatch";
+    case ActionKind::kReject: return "reject";
+    case ActionKind::kRequeued: return "requeued";
+    case ActionKind::kFail: return "fail";
+    case ActionKind::kCancelled: return "cancelled";
+    case ActionKind::kCancelOnWorker: return "cancel_on_worker";
+    case ActionKind::kWorkerLost: return "worker_lost";
+  }
+  return "unknown";
+}
+
+std::string_view reason_name(Reason reason) {
+  switch (reason) {
+    case Reason::kNone: return "none";
+    case Reason::kQueueFull: return "queue_full";
+    case Reason::kDuplicateJob: return "duplicate_job";
+    case Reason::kQueueTimeout: return "queue_timeout";
+    case Reason::kMaxAttempts: return "max_attempts";
+  }
+  return "unknown";
+}
+
+Dispatcher::Dispatcher(const rs::Clock& clock, DispatcherOptions options)
+    : clock_(clock),
+      options_(options),
+      router_(options.router),
+      queue_(clock, options.queue),
+      workers_(clock, options.workers),
+      attempts_(std::max<uint32_t>(1, options.max_attempts)) {}
+
+QueuedJob Dispatcher::to_queued(const JobSubmit& spec, uint32_t attempt) const {
+  QueuedJob q;
+  q.id = spec.id;
+  q.model = spec.model;
+  q.priority = spec.priority;
+  q.route_key = spec.route_key;
+  q.attempt = attempt;
+  return q;
+}
+
+Actions Dispatcher::on_job_submitted(const JobSubmit& job) {
+  Actions out;
+  if (live_.count(job.id) != 0) {
+    out.push_back(make_action(ActionKind::kReject, job.id, 0, Reason::kDuplicateJob,
+                              "a job with this id is already live"));
+    return out;
+  }
+  if (queue_.size(job.model) == 0) {
+    if (auto device = router_.route(job.model, job.route_key, workers_)) {
+      live_.emplace(job.id, LiveJob{job});
+      attempts_.begin(job.id);
+      dispatch(job.id, *device, out);
+      return out;
+    }
+  }
+  if (queue_.push(to_queued(job, 1)) != PushResult::kQueued) {
+    out.push_back(make_action(ActionKind::kReject, job.id, 0, Reason::kQueueFull,
+                              "the broker queue is full"));
+    return out;
+  }
+  live_.emplace(job.id, LiveJob{job});
+  attempts_.begin(job.id);
+  drain(job.model, out);  // normally a no-op: a non-empty queue means no capacity
+  return out;
+}
+
+void Dispatcher::dispatch(const JobId& job, const DeviceKey& device, Actions& out) {
+  workers_.assign(device, job);
+  attempts_.set_dispatched(job, device);
+  out.push_back(
+      make_device_action(ActionKind::kDispatch, job, device, attempts_.find(job)->attempt));
+}
+
+void Dispatcher::drain(const ModelName& model, Actions& out) {
+  // Routing fails only when no device of the model has room, whatever the key, so the
+  // first failure ends the drain.
+  while (const QueuedJob* head = queue_.peek(model)) {
+    auto device = router_.route(model, head->route_key, workers_);
+    if (!device) break;
+    std::optional<QueuedJob> job = queue_.pop(model);
+    dispatch(job->id, *device, out);
+  }
+}
+
+void Dispatcher::drain_device(const DeviceKey& device, Actions& out) {
+  const DeviceState* state = workers_.device(device);
+  if (state == nullptr) return;
+  std::vector<ModelName> models = state->models;  // drain() may not touch it, but be safe
+  for (const ModelName& model : models) drain(model, out);
+}
+
+Actions Dispatcher::on_worker_ready(const WorkerReady& ready) {
+  Actions out;
+  unroute_worker(ready.id);
+  std::vector<HeldJob> held = workers_.register_worker(ready);
+  for (const DeviceSpec& spec : ready.devices) {
+    for (const ModelName& model : spec.models) router_.add_device(model, {ready.id, spec.index});
+  }
+  requeue(std::move(held), out);
+  for (const ModelName& model : queue_.models()) drain(model, out);
+  return out;
+}
+
+bool Dispatcher::on_worker_message(const WorkerId& worker) { return workers_.touch(worker); }
+
+Actions Dispatcher::on_worker_disconnect(const WorkerId& worker) {
+  Actions out;
+  lose_worker(worker, "disconnected", out);
+  return out;
+}
+
+void Dispatcher::unroute_worker(const WorkerId& worker) {
+  const WorkerEntry* entry = workers_.find(worker);
+  if (entry == nullptr) return;
+  for (const auto& [index, state] : entry->devices) {
+    router_.remove_device_everywhere({worker, index});
+  }
+}
+
+void Dispatcher::lose_worker(const WorkerId& worker, const char* why, Actions& out) {
+  if (!workers_.contains(worker)) return;
+  out.push_back(make_device_action(ActionKind::kWorkerLost, {}, DeviceKey{worker, 0}, 0, why));
+  unroute_worker(worker);
+  requeue(workers_.remove_worker(worker), out);
+  for (const ModelName& model : queue_.models()) drain(model, out);
+}
+
+void Dispatcher::requeue(std::vector<HeldJob> held, Actions& out) {
+  // Newest first, each to the front: the oldest job ends up at the head of its queue.
+  std::sort(held.begin(), held.end(), [this](const HeldJob& a, const HeldJob& b) {
+    return attempts_.find(a.job)->seq > attempts_.find(b.job)->seq;
+  });
+  for (const HeldJob& h : held) requeue_one(h.job, out);
+}
+
+void Dispatcher::requeue_one(const JobId& job, Actions& out) {
+  auto live = live_.find(job);
+  if (live == live_.end()) return;
+  if (live->second.cancel_requested) {
+    out.push_back(make_action(ActionKind::kCancelled, job, attempts_.find(job)->attempt,
+                              Reason::kNone, "cancelled; its worker was lost"));
+    finish(job);
+    return;
+  }
+  uint32_t previous = attempts_.find(job)->attempt;
+  std::optional<uint32_t> next = attempts_.next_attempt(job);
+  if (!next) {
+    out.push_back(make_action(ActionKind::kFail, job, previous, Reason::kMaxAttempts,
+                              "its worker was lost on each of " + std::to_string(previous) +
+                                  " attempts"));
+    finish(job);
+    return;
+  }
+  queue_.push_front(to_queued(live->second.spec, *next));
+  out.push_back(make_action(ActionKind::kRequeued, job, *next));
+}
+
+void Dispatcher::finish(const JobId& job) {
+  attempts_.end(job);
+  live_.erase(job);
+}
+
+EndResult Dispatcher::on_job_ended(const JobId& job, uint32_t attempt, const DeviceKey& from) {
+  EndResult result;
+  if (!attempts_.is_current(job, attempt, from)) return result;
+  result.current = true;
+  workers_.release(from, job);
+  finish(job);
+  drain_device(from, result.actions);
+  return result;
+}
+
+Actions Dispatcher::on_device_free(const DeviceKey& device) {
+  Actions out;
+  drain_device(device, out);
+  return out;
+}
+
+Actions Dispatcher::on_slots_changed(const DeviceKey& device, uint32_t slots) {
+  Actions out;
+  if (workers_.set_slots(device, slots)) drain_device(device, out);
+  return out;
+}
+
+Actions Dispatcher::on_cancel(const JobId& job) {
+  Actions out;
+  if (std::optional<QueuedJob> queued = queue_.remove(job)) {
+    out.push_back(make_action(ActionKind::kCancelled, job, queued->attempt, Reason::kNone,
+                              "cancelled while queued"));
+    finish(job);
+    return out;
+  }
+  auto live = live_.find(job);
+  const JobAttempts::Entry* entry = attempts_.find(job);
+  if (live == live_.end() || entry == nullptr || !entry->device) return out;
+  live->second.cancel_requested = true;
+  out.push_back(
+      make_device_action(ActionKind::kCancelOnWorker, job, *entry->device, entry->attempt));
+  return out;
+}
+
+Actions Dispatcher::tick() {
+  Actions out;
+  for (const WorkerId& worker : workers_.expired_workers()) lose_worker(worker, "expired", out);
+  for (QueuedJob& job : queue_.take_expired()) {
+    std::string detail = router_.serves(job.model)
+                             ? "waited " + std::to_string(options_.queue.wait_timeout_ms) +
+                                   " ms for a device"
+                             : "no device serves model '" + job.model + "'";
+    out.push_back(make_action(ActionKind::kFail, job.id, job.attempt, Reason::kQueueTimeout, detail));
+    finish(job.id);
+  }
+  return out;
+}
+
+std::optional<int64_t> Dispatcher::next_wakeup_ns() const {
+  std::optional<int64_t> a = queue_.next_deadline_ns();
+  std::optional<int64_t> b = workers_.next_expiry_ns();
+  if (a && b) return std::min(*a, *b);
+  return a ? a : b;
+}
+
+}  // namespace rs::broker

@@ -1,0 +1,41 @@
+#include "rs/broker/job_attempts.h"
+
+namespace rs::broker {
+
+bool JobAttempts::begin(const JobId& job) {
+  return jobs_.emplace(job, Entry{1, std::nullopt, next_seq_++}).second;
+}
+
+bool JobAttempts::set_dispatched(const JobId& job, const DeviceKey& device) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return false;
+  it->second.device = device;
+  return true;
+}
+
+std::optional<uint32_t> JobAttempts::next_attempt(const JobId& job) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return std::nullopt;
+  it->second.device.reset();
+  if (it->second.attempt >= max_attempts_) return std::nullopt;
+  return ++it->second.attempt;
+}
+
+bool JobAttempts::end(const JobId& job) { return jobs_.erase(job) != 0; }
+
+bool JobAttempts::is_current(const JobId& job, uint32_t attempt) const {
+  auto it = jobs_.find(job);
+  return it != jobs_.end() && it->second.device.has_value() && it->second.attempt == attempt;
+}
+
+bool JobAttempts::is_current(const JobId& job, uint32_t attempt, const DeviceKey& from) const {
+  auto it = jobs_.find(job);
+  return is_current(job, attempt) && *it->second.device == from;
+}
+
+const JobAttempts::Entry* JobAttempts::find(const JobId& job) const {
+  auto it = jobs_.find(job);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+}  // namespace rs::broker

@@ -1,0 +1,86 @@
+// JobStore: job records in Redis (one HASH per job), idempotency keys, state transitions
+// with fencing by attempt, and the dead-letter list. Uses a RedisConnection it does not own;
+// same threading as that connection (one thread). Every call is one round trip; the
+// *_command / parse_*_reply pairs let the broker pipeline many jobs' writes per loop turn.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rs/core/result.h"
+#include "rs/schemas/messages.h"
+#include "rs/store/keys.h"
+#include "rs/store/redis_connection.h"
+
+namespace rs::store {
+
+struct JobStoreOptions {
+  KeySpace keys;
+  int64_t idempotency_ttl_s = 24 * 3600;  // 0 = keep forever
+  int64_t finished_ttl_s = 0;             // TTL set on a job hash when it ends; 0 = keep
+  // true: each transition is a Lua check-and-set (state and attempt checked in Redis).
+  // false: a plain HSET (~2x faster) for a single writer that already checks state and
+  // fences attempts in memory (the broker); finished_ttl_s is then not applied.
+  bool checked_transitions = true;
+};
+
+struct CreateResult {
+  std::string job_id;    // the new job, or the first job with the same idempotency key
+  bool created = false;  // false: a resubmission (idempotency key seen before)
+};
+
+// One state change. Allowed: QUEUED->DISPATCHED (sets attempt, worker, device,
+// dispatched_ms); DISPATCHED->RUNNING (started_ms); DISPATCHED|RUNNING->QUEUED (requeue
+// after a worker loss); DISPATCHED|RUNNING->SUCCEEDED; any non-terminal->FAILED|CANCELLED
+// (finished_ms, usage, error). Anything else is refused with invalid_argument.
+struct Transition {
+  schemas::JobState to = schemas::JobState::kQueued;
+  // Fencing: when non-zero, the stored attempt must equal it (for DISPATCHED: the attempt
+  // to record, not checked). A stale attempt is refused with kCancelled "stale attempt".
+  uint32_t attempt = 0;
+  std::string worker;                      // DISPATCHED
+  int32_t device = -1;                     // DISPATCHED
+  uint64_t at_ms = 0;                      // the timestamp for this state (Unix ms)
+  std::optional<schemas::Usage> usage;     // terminal states
+  schemas::ErrorCode error_code = schemas::ErrorCode::kOk;
+  std::string error;
+};
+
+class JobStore {
+ public:
+  explicit JobStore(RedisConnection& conn, JobStoreOptions options = {});
+
+  // Writes the record (state QUEUED expected) and the request. With an idempotency key:
+  // atomically SET NX the key first; if it existed, nothing is written and the first
+  // job's id is returned with created=false.
+  Result<CreateResult> create(const schemas::JobRecord& record, const schemas::SubmitRequest& request);
+  Status transition(std::string_view job_id, const Transition& t);
+  // not_found when the job does not exist; corrupt when its hash cannot be parsed.
+  Result<schemas::JobRecord> load(std::string_view job_id);
+  Result<schemas::SubmitRequest> load_request(std::string_view job_id);
+  // The job id stored under an idempotency key, or nullopt.
+  Result<std::optional<std::string>> find_idempotent(std::string_view key);
+  Status push_dead_letter(std::string_view job_id);
+  Result<std::vector<std::string>> dead_letters(int64_t start = 0, int64_t stop = -1);
+
+  // Building blocks for pipelines (RedisConnection::pipeline), one reply per command.
+  RedisCommand create_command(const schemas::JobRecord& record, const schemas::SubmitRequest& request) const;
+  static Result<CreateResult> parse_create_reply(const RedisReply& reply, std::string_view job_id);
+  RedisCommand transition_command(std::string_view job_id, const Transition& t) const;
+  static Status parse_transition_reply(const RedisReply& reply, std::string_view job_id, schemas::JobState to);
+  RedisCommand dead_letter_command(std::string_view job_id) const;
+
+  const JobStoreOptions& options() const { return options_; }
+
+ private:
+  RedisConnection& conn_;
+  JobStoreOptions options_;
+};
+
+// Hash field <-> record conversion (exposed for tools and tests).
+std::vector<std::pair<std::string, std::string>> job_to_fields(const schemas::JobRecord& record);
+Result<schemas::JobRecord> job_from_fields(const std::vector<std::pair<std::string, std::string>>& fields);
+
+}  // namespace rs::store

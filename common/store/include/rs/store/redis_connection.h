@@ -1,0 +1,67 @@
+// RedisConnection: one blocking hiredis connection with timeouts, lazy reconnect and
+// pipelining. Owned and used by one thread at a time (not thread-safe). Redis being down
+// is an ordinary error (unavailable), never a crash; the next call tries to reconnect.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rs/core/result.h"
+#include "rs/store/redis_reply.h"
+
+struct redisContext;
+
+namespace rs::store {
+
+struct RedisOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  int connect_timeout_ms = 1000;
+  int command_timeout_ms = 2000;
+  // While disconnected, a command retries the connection at most this often; in between
+  // it fails at once with unavailable (a broker loop must not stall on a dead Redis).
+  int reconnect_interval_ms = 200;
+};
+
+// One command: binary-safe arguments, e.g. {"HSET", key, field, value}.
+using RedisCommand = std::vector<std::string>;
+
+class RedisConnection {
+ public:
+  explicit RedisConnection(RedisOptions options);
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  // Connects now (or reconnects). unavailable with the reason when Redis cannot be reached.
+  Status connect();
+  bool connected() const { return ctx_ != nullptr; }
+  void disconnect();
+  const RedisOptions& options() const { return options_; }
+
+  // One round trip. A Redis error reply (e.g. WRONGTYPE) is returned as an ok Result
+  // holding a reply of type kError; transport failures are unavailable.
+  Result<RedisReply> command(const RedisCommand& args);
+  // Appends every command, then reads every reply: one round trip for N commands.
+  // Replies are in command order; any transport failure fails the whole batch (the
+  // caller cannot know which commands ran, so the batch's writes must be idempotent
+  // or re-checked).
+  Result<std::vector<RedisReply>> pipeline(const std::vector<RedisCommand>& commands);
+
+  uint64_t reconnects() const { return reconnects_; }
+
+ private:
+  Status ensure_connected();
+  Status transport_error(const char* what);
+
+  RedisOptions options_;
+  redisContext* ctx_ = nullptr;
+  int64_t next_attempt_ms_ = 0;
+  uint64_t reconnects_ = 0;
+  bool ever_connected_ = false;
+};
+
+}  // namespace rs::store

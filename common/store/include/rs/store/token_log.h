@@ -1,0 +1,64 @@
+// TokenLog: each job's tokens in a Redis STREAM, for late subscribers and reconnects.
+// Entry ids encode the sequence number ("<seq>-1"), so Redis itself refuses a duplicate
+// or out-of-order seq, and a replay from S is XRANGE S +. The final marker has the
+// largest possible id, so nothing can be appended after it. One thread (the connection's).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rs/core/result.h"
+#include "rs/schemas/messages.h"
+#include "rs/store/keys.h"
+#include "rs/store/redis_connection.h"
+
+namespace rs::store {
+
+struct TokenLogOptions {
+  KeySpace keys;
+  int64_t finished_ttl_s = 0;  // TTL set on a stream by finish(); 0 = keep
+  size_t max_read = 4096;      // entries per read() when the caller passes 0
+};
+
+struct AppendStats {
+  size_t appended = 0;
+  size_t duplicates = 0;  // seq already in the stream (or the stream is finished): skipped
+};
+
+struct TokenReplay {
+  std::vector<schemas::TokenEntry> entries;  // seq >= from_seq, in order
+  bool finished = false;                     // the final marker was reached
+  schemas::JobState final_state = schemas::JobState::kSucceeded;
+  uint64_t n_tokens = 0;                     // from the final marker
+};
+
+class TokenLog {
+ public:
+  explicit TokenLog(RedisConnection& conn, TokenLogOptions options = {});
+
+  // Appends entries of any number of jobs in one pipelined round trip.
+  Result<AppendStats> append(const std::vector<schemas::TokenEntry>& entries);
+  // Writes the final marker (and the TTL, if configured).
+  Status finish(std::string_view job_id, schemas::JobState state, uint64_t n_tokens);
+  // Entries with seq >= from_seq, at most max_count (0 = options.max_read); an unknown
+  // job reads as empty and not finished.
+  Result<TokenReplay> read(std::string_view job_id, uint64_t from_seq, size_t max_count = 0);
+
+  // Building blocks for pipelines: one command (and one reply) per entry.
+  void append_commands(const std::vector<schemas::TokenEntry>& entries, std::vector<RedisCommand>& out) const;
+  static Result<AppendStats> parse_append_replies(std::span<const RedisReply> replies);
+  // The final marker, plus an EXPIRE when finished_ttl_s > 0 (1 or 2 commands).
+  void finish_commands(std::string_view job_id, schemas::JobState state, uint64_t n_tokens,
+                       std::vector<RedisCommand>& out) const;
+
+  const TokenLogOptions& options() const { return options_; }
+
+ private:
+  RedisConnection& conn_;
+  TokenLogOptions options_;
+};
+
+}  // namespace rs::store

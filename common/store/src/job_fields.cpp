@@ -1,0 +1,89 @@
+// JobRecord <-> the fields of its Redis hash (human-readable values, docs/REDIS.md).
+#include <charconv>
+#include <cstdio>
+
+#include "rs/schemas/codec.h"
+#include "rs/store/job_store.h"
+
+namespace rs::store {
+namespace {
+
+using schemas::JobRecord;
+
+std::string num(double x) {
+  char buf[64];
+  int n = std::snprintf(buf, sizeof buf, "%.17g", x);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+template <class T>
+bool parse_num(const std::string& s, T& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+Status bad_field(const std::string& name, const std::string& value) {
+  return corrupt("job hash field '" + name + "' has a bad value '" + value + "'");
+}
+
+Status set_field(JobRecord& r, const std::string& f, const std::string& v) {
+  bool ok = true;
+  if (f == "job_id") r.job_id = v;
+  else if (f == "state") { auto s = schemas::parse_job_state(v); ok = s.has_value(); if (ok) r.state = *s; }
+  else if (f == "model") r.model = v;
+  else if (f == "priority") { auto p = schemas::parse_priority(v); ok = p.has_value(); if (ok) r.priority = *p; }
+  else if (f == "worker") r.worker = v;
+  else if (f == "device") ok = parse_num(v, r.device);
+  else if (f == "attempt") ok = parse_num(v, r.attempt);
+  else if (f == "prompt_tokens") ok = parse_num(v, r.usage.prompt_tokens);
+  else if (f == "completion_tokens") ok = parse_num(v, r.usage.completion_tokens);
+  else if (f == "queue_ms") ok = parse_num(v, r.usage.queue_ms);
+  else if (f == "ttft_ms") ok = parse_num(v, r.usage.ttft_ms);
+  else if (f == "decode_tps") ok = parse_num(v, r.usage.decode_tps);
+  else if (f == "error_code") r.error_code = schemas::parse_error_code(v).value_or(schemas::ErrorCode::kInternal);
+  else if (f == "error") r.error = v;
+  else if (f == "created_ms") ok = parse_num(v, r.created_ms);
+  else if (f == "dispatched_ms") ok = parse_num(v, r.dispatched_ms);
+  else if (f == "started_ms") ok = parse_num(v, r.started_ms);
+  else if (f == "finished_ms") ok = parse_num(v, r.finished_ms);
+  // Unknown fields (e.g. "request", or fields from a newer version) are ignored.
+  return ok ? Status() : bad_field(f, v);
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> job_to_fields(const JobRecord& r) {
+  return {
+      {"job_id", r.job_id},
+      {"state", std::string(schemas::job_state_name(r.state))},
+      {"model", r.model},
+      {"priority", std::string(schemas::priority_name(r.priority))},
+      {"worker", r.worker},
+      {"device", std::to_string(r.device)},
+      {"attempt", std::to_string(r.attempt)},
+      {"prompt_tokens", std::to_string(r.usage.prompt_tokens)},
+      {"completion_tokens", std::to_string(r.usage.completion_tokens)},
+      {"queue_ms", num(r.usage.queue_ms)},
+      {"ttft_ms", num(r.usage.ttft_ms)},
+      {"decode_tps", num(r.usage.decode_tps)},
+      {"error_code", std::string(schemas::error_code_name(r.error_code))},
+      {"error", r.error},
+      {"created_ms", std::to_string(r.created_ms)},
+      {"dispatched_ms", std::to_string(r.dispatched_ms)},
+      {"started_ms", std::to_string(r.started_ms)},
+      {"finished_ms", std::to_string(r.finished_ms)},
+  };
+}
+
+Result<JobRecord> job_from_fields(const std::vector<std::pair<std::string, std::string>>& fields) {
+  JobRecord r;
+  bool has_state = false;
+  for (const auto& [f, v] : fields) {
+    RS_RETURN_IF_ERROR(set_field(r, f, v));
+    has_state = has_state || f == "state";
+  }
+  if (!has_state || r.job_id.empty()) return corrupt("job hash lacks job_id or state");
+  return r;
+}
+
+}  // namespace rs::store

@@ -1,0 +1,212 @@
+#include "rs/store/job_store.h"
+
+#include "rs/schemas/codec.h"
+
+namespace rs::store {
+namespace {
+
+using schemas::JobState;
+
+// KEYS: job hash, idempotency key. ARGV: job id, idempotency ttl (s, 0 = none), fields...
+constexpr const char* kCreateScript = R"lua(
+local ok
+if tonumber(ARGV[2]) > 0 then
+  ok = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2])
+else
+  ok = redis.call('SET', KEYS[2], ARGV[1], 'NX')
+end
+if not ok then return {0, redis.call('GET', KEYS[2])} end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+return {1, ARGV[1]}
+)lua";
+
+// KEYS: job hash. ARGV: allowed from-states "A,B", fence attempt ('' = none),
+// ttl (s, 0 = none), fields... Returns {code, current state, current attempt}:
+// 1 ok, -1 not found, -2 illegal transition, -3 stale attempt.
+constexpr const char* kTransitionScript = R"lua(
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return {-1, '', ''} end
+local allowed = false
+for s in string.gmatch(ARGV[1], '[^,]+') do if s == cur then allowed = true end end
+local att = redis.call('HGET', KEYS[1], 'attempt') or ''
+if not allowed then return {-2, cur, att} end
+if ARGV[2] ~= '' and att ~= ARGV[2] then return {-3, cur, att} end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+return {1, cur, att}
+)lua";
+
+const char* allowed_from(JobState to) {
+  switch (to) {
+    case JobState::kQueued: return "DISPATCHED,RUNNING";
+    case JobState::kDispatched: return "QUEUED";
+    case JobState::kRunning: return "DISPATCHED";
+    case JobState::kSucceeded: return "DISPATCHED,RUNNING";
+    case JobState::kFailed:
+    case JobState::kCancelled: return "QUEUED,DISPATCHED,RUNNING";
+  }
+  return "";
+}
+
+void add(RedisCommand& c, std::string f, std::string v) {
+  c.push_back(std::move(f));
+  c.push_back(std::move(v));
+}
+
+void add_transition_fields(RedisCommand& c, const Transition& t) {
+  add(c, "state", std::string(schemas::job_state_name(t.to)));
+  std::string at = std::to_string(t.at_ms);
+  switch (t.to) {
+    case JobState::kQueued: break;
+    case JobState::kDispatched:
+      add(c, "attempt", std::to_string(t.attempt));
+      add(c, "worker", t.worker);
+      add(c, "device", std::to_string(t.device));
+      add(c, "dispatched_ms", at);
+      break;
+    case JobState::kRunning: add(c, "started_ms", at); break;
+    default: {
+      add(c, "finished_ms", at);
+      if (t.usage) {
+        schemas::JobRecord r;
+        r.usage = *t.usage;
+        for (auto& [f, v] : job_to_fields(r)) {
+          if (f == "prompt_tokens" || f == "completion_tokens" || f == "queue_ms" || f == "ttft_ms" ||
+              f == "decode_tps") {
+            add(c, f, v);
+          }
+        }
+      }
+      add(c, "error_code", std::string(schemas::error_code_name(t.error_code)));
+      add(c, "error", t.error);
+    }
+  }
+}
+
+}  // namespace
+
+JobStore::JobStore(RedisConnection& conn, JobStoreOptions options)
+    : conn_(conn), options_(std::move(options)) {}
+
+RedisCommand JobStore::create_command(const schemas::JobRecord& record,
+                                      const schemas::SubmitRequest& request) const {
+  RedisCommand c;
+  std::string job_key = options_.keys.job(record.job_id);
+  if (request.idempotency_key.empty()) {
+    c = {"HSET", job_key};
+  } else {
+    c = {"EVAL", kCreateScript, "2", job_key, options_.keys.idempotency(request.idempotency_key),
+         record.job_id, std::to_string(options_.idempotency_ttl_s)};
+  }
+  // Only the fields that differ from a default record (load() fills in the defaults):
+  // a new job is mostly defaults, and fewer arguments make creation ~faster.
+  static const auto kDefaults = job_to_fields(schemas::JobRecord{});
+  auto fields = job_to_fields(record);
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (fields[i].first == "job_id" || fields[i].first == "state" || fields[i].second != kDefaults[i].second) {
+      add(c, std::move(fields[i].first), std::move(fields[i].second));
+    }
+  }
+  add(c, "request", schemas::encode(request));
+  return c;
+}
+
+Result<CreateResult> JobStore::parse_create_reply(const RedisReply& reply, std::string_view job_id) {
+  RS_RETURN_IF_ERROR(reply.error_status("create job " + std::string(job_id)));
+  if (reply.is_integer()) return CreateResult{std::string(job_id), true};  // plain HSET
+  if (reply.is_array() && reply.elements.size() == 2 && reply.elements[0].is_integer() &&
+      reply.elements[1].is_string()) {
+    return CreateResult{reply.elements[1].str, reply.elements[0].integer == 1};
+  }
+  return internal_error("create job: unexpected reply from redis");
+}
+
+RedisCommand JobStore::transition_command(std::string_view job_id, const Transition& t) const {
+  if (!options_.checked_transitions) {
+    RedisCommand c{"HSET", options_.keys.job(job_id)};
+    add_transition_fields(c, t);
+    return c;
+  }
+  bool fence = t.attempt != 0 && t.to != JobState::kDispatched;
+  int64_t ttl = schemas::is_terminal(t.to) ? options_.finished_ttl_s : 0;
+  RedisCommand c{"EVAL", kTransitionScript, "1", options_.keys.job(job_id), allowed_from(t.to),
+                 fence ? std::to_string(t.attempt) : std::string(), std::to_string(ttl)};
+  add_transition_fields(c, t);
+  return c;
+}
+
+Status JobStore::parse_transition_reply(const RedisReply& reply, std::string_view job_id, JobState to) {
+  std::string what = "job " + std::string(job_id) + " -> " + std::string(schemas::job_state_name(to));
+  RS_RETURN_IF_ERROR(reply.error_status(what));
+  if (reply.is_integer()) return {};  // unchecked transition (plain HSET)
+  if (!reply.is_array() || reply.elements.size() != 3 || !reply.elements[0].is_integer()) {
+    return internal_error(what + ": unexpected reply from redis");
+  }
+  const std::string& cur = reply.elements[1].str;
+  switch (reply.elements[0].integer) {
+    case 1: return {};
+    case -1: return not_found(what + ": no such job");
+    case -2: return invalid_argument(what + ": illegal transition from " + cur);
+    case -3: return {StatusCode::kCancelled, what + ": stale attempt (current " + reply.elements[2].str + ")"};
+    default: return internal_error(what + ": unexpected code");
+  }
+}
+
+RedisCommand JobStore::dead_letter_command(std::string_view job_id) const {
+  return {"LPUSH", options_.keys.dead_letter(), std::string(job_id)};
+}
+
+Result<CreateResult> JobStore::create(const schemas::JobRecord& record, const schemas::SubmitRequest& request) {
+  RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command(create_command(record, request)));
+  return parse_create_reply(reply, record.job_id);
+}
+
+Status JobStore::transition(std::string_view job_id, const Transition& t) {
+  RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command(transition_command(job_id, t)));
+  return parse_transition_reply(reply, job_id, t.to);
+}
+
+Result<schemas::JobRecord> JobStore::load(std::string_view job_id) {
+  RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command({"HGETALL", options_.keys.job(job_id)}));
+  RS_RETURN_IF_ERROR(reply.error_status("load job"));
+  if (!reply.is_array() || reply.elements.size() % 2 != 0) return internal_error("load job: unexpected reply");
+  if (reply.elements.empty()) return not_found("job " + std::string(job_id) + " not found");
+  std::vector<std::pair<std::string, std::string>> fields;
+  fields.reserve(reply.elements.size() / 2);
+  for (size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
+    fields.emplace_back(reply.elements[i].str, reply.elements[i + 1].str);
+  }
+  return job_from_fields(fields);
+}
+
+Result<schemas::SubmitRequest> JobStore::load_request(std::string_view job_id) {
+  RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command({"HGET", options_.keys.job(job_id), "request"}));
+  RS_RETURN_IF_ERROR(reply.error_status("load request"));
+  if (reply.is_nil()) return not_found("job " + std::string(job_id) + " has no request");
+  auto r = schemas::decode<schemas::SubmitRequest>(reply.str);
+  if (!r.ok()) return corrupt("job " + std::string(job_id) + " request: " + r.status().message());
+  return r;
+}
+
+Result<std::optional<std::string>> JobStore::find_idempotent(std::string_view key) {
+  RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command({"GET", options_.keys.idempotency(key)}));
+  RS_RETURN_IF_ERROR(reply.error_status("idempotency lookup"));
+  if (reply.is_nil()) return std::optional<std::string>();
+  return std::optional<std::string>(reply.str);
+}
+
+Status JobStore::push_dead_letter(std::string_view job_id) {
+  RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command(dead_letter_command(job_id)));
+  return reply.error_status("dead letter");
+}
+
+Result<std::vector<std::string>> JobStore::dead_letters(int64_t start, int64_t stop) {
+  RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command({"LRANGE", options_.keys.dead_letter(),
+                                                       std::to_string(start), std::to_string(stop)}));
+  RS_RETURN_IF_ERROR(reply.error_status("dead letters"));
+  std::vector<std::string> out;
+  for (const RedisReply& e : reply.elements) out.push_back(e.str);
+  return out;
+}
+
+}  // namespace rs::store

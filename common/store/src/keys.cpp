@@ -1,0 +1,20 @@
+#include "rs/store/keys.h"
+
+namespace rs::store {
+namespace {
+std::string join(const std::string& prefix, std::string_view kind, std::string_view id) {
+  std::string k;
+  k.reserve(prefix.size() + kind.size() + id.size());
+  k += prefix;
+  k += kind;
+  k += id;
+  return k;
+}
+}  // namespace
+
+std::string KeySpace::job(std::string_view job_id) const { return join(prefix, "job:", job_id); }
+std::string KeySpace::idempotency(std::string_view key) const { return join(prefix, "idem:", key); }
+std::string KeySpace::tokens(std::string_view job_id) const { return join(prefix, "tokens:", job_id); }
+std::string KeySpace::dead_letter() const { return prefix + "dead"; }
+
+}  // namespace rs::store

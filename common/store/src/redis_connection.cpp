@@ -1,0 +1,136 @@
+#include "rs/store/redis_connection.h"
+
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+
+#include <chrono>
+
+namespace rs::store {
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+timeval to_timeval(int ms) {
+  timeval tv{};
+  tv.tv_sec = ms / 1000;
+  tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  return tv;
+}
+
+RedisReply convert(const redisReply* r) {
+  RedisReply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING: out.type = RedisReply::Type::kString; break;
+    case REDIS_REPLY_STATUS: out.type = RedisReply::Type::kStatus; break;
+    case REDIS_REPLY_ERROR: out.type = RedisReply::Type::kError; break;
+    case REDIS_REPLY_INTEGER: out.type = RedisReply::Type::kInteger; break;
+    case REDIS_REPLY_ARRAY: out.type = RedisReply::Type::kArray; break;
+    default: out.type = RedisReply::Type::kNil; break;
+  }
+  if (r->str != nullptr && r->len > 0) out.str.assign(r->str, static_cast<size_t>(r->len));
+  out.integer = r->integer;
+  if (r->type == REDIS_REPLY_ARRAY) {
+    out.elements.reserve(r->elements);
+    for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
+  }
+  return out;
+}
+
+Status append(redisContext* ctx, const RedisCommand& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> argvlen;
+  argv.reserve(args.size());
+  argvlen.reserve(args.size());
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    argvlen.push_back(a.size());
+  }
+  if (redisAppendCommandArgv(ctx, static_cast<int>(args.size()), argv.data(), argvlen.data()) != REDIS_OK) {
+    return {StatusCode::kUnavailable, "redis: cannot queue command"};
+  }
+  return {};
+}
+
+}  // namespace
+
+RedisConnection::RedisConnection(RedisOptions options) : options_(std::move(options)) {}
+
+RedisConnection::~RedisConnection() { disconnect(); }
+
+void RedisConnection::disconnect() {
+  if (ctx_ != nullptr) redisFree(ctx_);
+  ctx_ = nullptr;
+}
+
+Status RedisConnection::connect() {
+  disconnect();
+  next_attempt_ms_ = now_ms() + options_.reconnect_interval_ms;
+  std::string where = options_.host + ":" + std::to_string(options_.port);
+  redisContext* c = redisConnectWithTimeout(options_.host.c_str(), options_.port,
+                                            to_timeval(options_.connect_timeout_ms));
+  if (c == nullptr) return {StatusCode::kUnavailable, "redis " + where + ": cannot allocate context"};
+  if (c->err != 0) {
+    Status s(StatusCode::kUnavailable, "redis " + where + ": " + c->errstr);
+    redisFree(c);
+    return s;
+  }
+  if (redisSetTimeout(c, to_timeval(options_.command_timeout_ms)) != REDIS_OK) {
+    redisFree(c);
+    return {StatusCode::kUnavailable, "redis " + where + ": cannot set timeout"};
+  }
+  redisEnableKeepAlive(c);
+  ctx_ = c;
+  if (ever_connected_) ++reconnects_;
+  ever_connected_ = true;
+  return {};
+}
+
+Status RedisConnection::ensure_connected() {
+  if (ctx_ != nullptr) return {};
+  if (now_ms() < next_attempt_ms_) {
+    return {StatusCode::kUnavailable, "redis " + options_.host + ":" + std::to_string(options_.port) +
+                                          ": disconnected (retrying)"};
+  }
+  return connect();
+}
+
+Status RedisConnection::transport_error(const char* what) {
+  std::string m = "redis " + options_.host + ":" + std::to_string(options_.port) + ": " + what;
+  if (ctx_ != nullptr && ctx_->err != 0) m += std::string(": ") + ctx_->errstr;
+  // The connection state is unknown (partial replies): drop it; the next call reconnects.
+  disconnect();
+  next_attempt_ms_ = 0;  // try again at once on the next call
+  return {StatusCode::kUnavailable, std::move(m)};
+}
+
+Result<RedisReply> RedisConnection::command(const RedisCommand& args) {
+  RS_ASSIGN_OR_RETURN(auto replies, pipeline({args}));
+  return std::move(replies[0]);
+}
+
+Result<std::vector<RedisReply>> RedisConnection::pipeline(const std::vector<RedisCommand>& commands) {
+  std::vector<RedisReply> out;
+  if (commands.empty()) return out;
+  RS_RETURN_IF_ERROR(ensure_connected());
+  for (const RedisCommand& c : commands) {
+    if (!append(ctx_, c).ok()) return transport_error("cannot queue command");
+  }
+  out.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
+      if (raw != nullptr) freeReplyObject(raw);
+      return transport_error("connection lost");
+    }
+    auto* reply = static_cast<redisReply*>(raw);
+    out.push_back(convert(reply));
+    freeReplyObject(reply);
+  }
+  return out;
+}
+
+}  // namespace rs::store

@@ -1,0 +1,127 @@
+// RedisServer: a private redis-server child process for tests: a free loopback port, its
+// own temp dir, no persistence. start() waits until PING answers; stop() kills it;
+// restart() brings it back on the same port (empty). One thread (the test's).
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+namespace rs::test {
+
+class RedisServer {
+ public:
+  RedisServer() = default;
+  ~RedisServer() {
+    stop();
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  static std::string binary() {
+    const char* env = std::getenv("RS_REDIS_SERVER");
+    return env != nullptr && *env != '\0' ? env : "/usr/bin/redis-server";
+  }
+  static bool available() { return ::access(binary().c_str(), X_OK) == 0; }
+
+  // Starts on a fresh free port (first call) or the same port (after stop()).
+  bool start() {
+    if (port_ == 0) port_ = free_port();
+    if (dir_.empty()) {
+      char tmpl[] = "/tmp/rs-redis-XXXXXX";
+      if (::mkdtemp(tmpl) == nullptr) return false;
+      dir_ = tmpl;
+    }
+    std::string port = std::to_string(port_);
+    pid_ = ::fork();
+    if (pid_ < 0) return false;
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      std::string bin = binary();
+      ::execl(bin.c_str(), bin.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+              "--appendonly", "no", "--dir", dir_.c_str(), "--loglevel", "warning", "--logfile",
+              (dir_ + "/redis.log").c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 500; ++i) {
+      if (ping()) return true;
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  bool restart() {
+    stop();
+    return start();
+  }
+  bool running() const { return pid_ > 0; }
+  int port() const { return port_; }
+
+  // A raw-socket PING (no client library needed).
+  bool ping() const {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    sockaddr_in addr = loopback(port_);
+    bool ok = false;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      const char cmd[] = "PING\r\n";
+      char buf[16] = {};
+      if (::write(fd, cmd, sizeof cmd - 1) == static_cast<ssize_t>(sizeof cmd - 1)) {
+        ok = ::read(fd, buf, sizeof buf - 1) > 0 && std::string(buf).rfind("+PONG", 0) == 0;
+      }
+    }
+    ::close(fd);
+    return ok;
+  }
+
+ private:
+  static sockaddr_in loopback(int port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return addr;
+  }
+  // Binds 127.0.0.1:0, reads the port back and closes (a small race, fine for tests).
+  static int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr = loopback(0);
+    socklen_t len = sizeof addr;
+    int port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.sin_port);
+    }
+    ::close(fd);
+    return port;
+  }
+
+  int port_ = 0;
+  pid_t pid_ = -1;
+  std::string dir_;
+};
+
+}  // namespace rs::test

@@ -1,0 +1,181 @@
+// A randomized run of the Dispatcher against a simulated pool: jobs arrive, finish, get
+// cancelled; workers die, restart and fall silent. Checks the invariants the broker loop
+// relies on: every accepted job ends exactly once, no device takes more than its slots,
+// stale attempts are fenced, attempts only grow.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "rs/broker/dispatcher.h"
+#include "rs/core/clock.h"
+
+namespace {
+
+// "w" + std::to_string(i) without GCC 12's false -Wrestrict warning.
+std::string named(const char* prefix, uint64_t i) {
+  std::string s = prefix;
+  s += std::to_string(i);
+  return s;
+}
+
+using namespace rs::broker;  // NOLINT(google-build-using-namespace): test brevity
+
+struct Running {
+  DeviceKey device;
+  uint32_t attempt;
+};
+
+class Sim {
+ public:
+  explicit Sim(uint64_t seed) : rng_(seed), d_(clock_, options()) {}
+
+  static DispatcherOptions options() {
+    DispatcherOptions o;
+    o.queue.max_queued = 64;
+    o.queue.wait_timeout_ms = 2000;
+    o.max_attempts = 3;
+    return o;
+  }
+
+  void apply(const Actions& actions) {
+    for (const Action& a : actions) apply_one(a);
+  }
+
+  void apply_one(const Action& a) {
+    switch (a.kind) {
+      case ActionKind::kDispatch: {
+        ASSERT_TRUE(live_.count(a.job)) << a.job;
+        ASSERT_GT(a.attempt, last_attempt_[a.job]);
+        last_attempt_[a.job] = a.attempt;
+        running_[a.job] = {a.device, a.attempt};
+        const DeviceState* s = d_.workers().device(a.device);
+        ASSERT_NE(s, nullptr);
+        ASSERT_LE(s->jobs.size(), s->slots);
+        break;
+      }
+      case ActionKind::kRequeued:
+        stale_.push_back({a.job, running_[a.job]});
+        running_.erase(a.job);
+        break;
+      case ActionKind::kFail:
+      case ActionKind::kCancelled:
+        end(a.job);
+        break;
+      default:
+        break;
+    }
+  }
+
+  void end(const JobId& job) {
+    ASSERT_EQ(live_.erase(job), 1u) << "ended twice: " << job;
+    ASSERT_TRUE(ended_.insert(job).second);
+    running_.erase(job);
+  }
+
+  void submit() {
+    JobId id = named("j", next_job_++);
+    JobSubmit s{id, rng_() % 4 == 0 ? "m2" : "m", rng_() % 3 ? Priority::kInteractive
+                                                               : Priority::kBatch,
+                routing_key({"m", named("key", rng_() % 20), "", ""})};
+    Actions a = d_.on_job_submitted(s);
+    bool rejected = !a.empty() && a[0].kind == ActionKind::kReject;
+    if (!rejected) live_.insert(id);
+    apply(a);
+  }
+
+  void finish_one() {
+    if (running_.empty()) return;
+    auto it = std::next(running_.begin(), static_cast<long>(rng_() % running_.size()));
+    JobId job = it->first;
+    EndResult r = d_.on_job_ended(job, it->second.attempt, it->second.device);
+    ASSERT_TRUE(r.current);
+    end(job);
+    apply(r.actions);
+  }
+
+  void stale_message() {
+    if (stale_.empty()) return;
+    auto& [job, run] = stale_[rng_() % stale_.size()];
+    ASSERT_FALSE(d_.on_job_ended(job, run.attempt, run.device).current);
+  }
+
+  void worker_event() {
+    std::string w = named("w", rng_() % 3);
+    switch (rng_() % 3) {
+      case 0: apply(d_.on_worker_ready(make_ready(w))); break;
+      case 1: apply(d_.on_worker_disconnect(w)); break;
+      default: silent_.insert(w); break;  // stops heartbeating
+    }
+  }
+
+  WorkerReady make_ready(const std::string& w) {
+    silent_.erase(w);
+    WorkerReady r{w, {}};
+    for (uint32_t i = 0; i < 2; ++i) {
+      std::vector<ModelName> models{"m"};
+      if (w != "w2") models.push_back("m2");
+      r.devices.push_back({i, 1 + static_cast<uint32_t>(rng_() % 4), models});
+    }
+    return r;
+  }
+
+  void advance(double ms) {
+    clock_.advance_ms(ms);
+    for (const auto& [id, entry] : d_.workers().workers()) {
+      if (!silent_.count(id)) d_.on_worker_message(id);
+    }
+    apply(d_.tick());
+  }
+
+  void step() {
+    uint64_t r = rng_() % 100;
+    if (r < 40) submit();
+    else if (r < 75) finish_one();
+    else if (r < 80) stale_message();
+    else if (r < 83) worker_event();
+    else if (r < 86 && !live_.empty()) apply(d_.on_cancel(*live_.begin()));
+    else advance(static_cast<double>(rng_() % 400));
+  }
+
+  void drain_all() {
+    for (int w = 0; w < 3; ++w) apply(d_.on_worker_ready(make_ready(named("w", w))));
+    for (int i = 0; i < 100000 && !live_.empty(); ++i) {
+      if (running_.empty()) advance(500);
+      else finish_one();
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+
+  rs::ManualClock clock_;
+  std::mt19937_64 rng_;
+  Dispatcher d_;
+  int next_job_ = 0;
+  std::set<JobId> live_, ended_;
+  std::set<std::string> silent_;
+  std::map<JobId, Running> running_;
+  std::map<JobId, uint32_t> last_attempt_;
+  std::vector<std::pair<JobId, Running>> stale_;
+};
+
+TEST(DispatcherSim, EveryJobEndsExactlyOnce) {
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    Sim sim(seed);
+    for (int i = 0; i < 4000; ++i) {
+      sim.step();
+      ASSERT_FALSE(::testing::Test::HasFatalFailure()) << "seed " << seed << " step " << i;
+    }
+    sim.drain_all();
+    ASSERT_FALSE(::testing::Test::HasFatalFailure()) << "seed " << seed;
+    EXPECT_TRUE(sim.live_.empty()) << "seed " << seed << ": " << sim.live_.size() << " left";
+    EXPECT_EQ(sim.d_.live_jobs(), 0u);
+    EXPECT_TRUE(sim.d_.queue().empty());
+    EXPECT_GT(sim.ended_.size(), 500u);
+    EXPECT_FALSE(sim.stale_.empty()) << "no worker was lost: the run proves little";
+  }
+}
+
+}  // namespace

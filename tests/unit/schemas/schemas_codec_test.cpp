@@ -1,0 +1,239 @@
+// Round trips of every message, limits, type checks and frame parsing.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "rs/schemas/codec.h"
+#include "rs/schemas/frames.h"
+
+namespace rs::schemas {
+namespace {
+
+SubmitRequest sample_submit() {
+  SubmitRequest r;
+  r.request_id = 42;
+  r.model = "tiny";
+  r.prompt = std::string("hello \0 world", 13);
+  r.sampling = {0.7f, 40, 0.9f, 0.05f, 1.1f, 1234567890123ull};
+  r.max_tokens = 64;
+  r.stop = {"\n\n", "</s>"};
+  r.priority = Priority::kBatch;
+  r.affinity_key = "user-7";
+  r.session_id = "s1";
+  r.idempotency_key = "idem-1";
+  r.stream = false;
+  return r;
+}
+
+JobRecord sample_record() {
+  JobRecord j;
+  j.job_id = "j-1";
+  j.state = JobState::kSucceeded;
+  j.model = "tiny";
+  j.priority = Priority::kBatch;
+  j.worker = "w1";
+  j.device = 1;
+  j.attempt = 2;
+  j.usage = {10, 20, 1.5, 3.25, 120.5};
+  j.error_code = ErrorCode::kWorkerLost;
+  j.error = "first worker died";
+  j.created_ms = 1;
+  j.dispatched_ms = 2;
+  j.started_ms = 3;
+  j.finished_ms = 4;
+  return j;
+}
+
+std::vector<Message> all_messages() {
+  TokenEntry e{"j-1", 1, 5, -3, "\xe2\x82"};
+  return {
+      sample_submit(), CancelRequest{1, "j"}, SubscribeRequest{2, "j", 17}, StatusRequest{3, "j"},
+      WorkersRequest{4}, Ping{5}, Accepted{6, "j", true},
+      Rejected{7, ErrorCode::kQueueFull, "queue full"}, TokenBatch{{e, e}}, Done{sample_record()},
+      StatusReply{8, sample_record()},
+      WorkersReply{9, {DeviceStatus{"w", 0, {"a", "b"}, 1, 4, 3, 99}}},
+      ErrorReply{10, ErrorCode::kNotFound, "no job", "j"}, Pong{11, 12345},
+      WorkerReady{"w1", {DeviceInfo{0, {"tiny"}, 8, 8}, DeviceInfo{1, {}, 0, 8}}, 500},
+      WorkerHeartbeat{"w1", {DeviceLoad{0, 1, 2, 3, 4}}}, WorkerTokens{{e}},
+      WorkerDone{"j", 1, 0, {1, 2, 3, 4, 5}, "stop"},
+      WorkerFailed{"j", 2, 1, ErrorCode::kInternal, "boom"}, WorkerDisconnect{"w1", "bye"},
+      Dispatch{"j", 3, 1, sample_submit()}, CancelJob{"j", 3, 1}, BrokerHeartbeat{77},
+      BrokerDisconnect{"shutdown"},
+  };
+}
+
+TEST(Codec, EveryMessageRoundTripsThroughFrames) {
+  auto messages = all_messages();
+  ASSERT_EQ(messages.size(), std::variant_size_v<Message>);
+  for (const Message& m : messages) {
+    Frames f = to_frames(m);
+    ASSERT_EQ(f.size(), 3u);
+    EXPECT_EQ(f[0], std::string("RSP\x01"));
+    EXPECT_EQ(static_cast<uint8_t>(f[1][0]), static_cast<uint8_t>(message_command(m)));
+    auto back = parse_frames(f);
+    ASSERT_TRUE(back.ok()) << command_name(message_command(m)) << ": " << back.status().to_string();
+    EXPECT_TRUE(*back == m) << command_name(message_command(m));
+  }
+}
+
+TEST(Codec, StandaloneRecordRoundTrips) {
+  auto r = decode<JobRecord>(encode(sample_record()));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, sample_record());
+}
+
+TEST(Codec, DefaultsForOptionalFields) {
+  SubmitRequest r;
+  r.model = "m";
+  r.prompt = "p";
+  auto back = decode<SubmitRequest>(encode(r));
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(*back, r);
+}
+
+TEST(Codec, MissingRequiredFieldIsInvalidArgument) {
+  auto r = decode<SubmitRequest>(encode(Ping{1}));  // a map without model/prompt
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(wire_error_of(r.status()), ErrorCode::kInvalidArgument);
+}
+
+TEST(Codec, WrongFieldTypeIsBadMsgpack) {
+  // {"job_id": 5}
+  std::string body = "\x81\xa6job_id\x05";
+  auto r = decode<CancelRequest>(body);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(wire_error_of(r.status()), ErrorCode::kBadMsgpack);
+  // not a map at all
+  auto r2 = decode<CancelRequest>("\x93\x01\x02\x03");
+  EXPECT_EQ(wire_error_of(r2.status()), ErrorCode::kBadMsgpack);
+  // truncated and trailing garbage
+  std::string good = encode(CancelRequest{1, "j"});
+  EXPECT_EQ(wire_error_of(decode<CancelRequest>(good.substr(0, good.size() - 1)).status()), ErrorCode::kBadMsgpack);
+  EXPECT_EQ(wire_error_of(decode<CancelRequest>(good + "x").status()), ErrorCode::kBadMsgpack);
+  EXPECT_EQ(wire_error_of(decode<CancelRequest>("").status()), ErrorCode::kBadMsgpack);
+}
+
+TEST(Codec, IntegerRangesChecked) {
+  // {"job_id":"j","attempt":-1} for CancelJob (attempt is uint32)
+  std::string body = "\x82\xa6job_id\xa1j\xa7" "attempt\xff";
+  EXPECT_EQ(wire_error_of(decode<CancelJob>(body).status()), ErrorCode::kInvalidArgument);
+  // attempt = 2^32 (uint64 0xcf)
+  std::string big = "\x82\xa6job_id\xa1j\xa7" "attempt\xcf" + std::string("\x00\x00\x00\x01\x00\x00\x00\x00", 8);
+  EXPECT_EQ(wire_error_of(decode<CancelJob>(big).status()), ErrorCode::kInvalidArgument);
+}
+
+TEST(Codec, NonFiniteFloatsRefused) {
+  WorkerDone d{"j", 1, 0, {1, 2, std::nan(""), 0, 0}, "stop"};
+  EXPECT_EQ(wire_error_of(decode<WorkerDone>(encode(d)).status()), ErrorCode::kInvalidArgument);
+  SubmitRequest r;
+  r.model = "m";
+  r.prompt = "p";
+  r.sampling.top_p = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(wire_error_of(decode<SubmitRequest>(encode(r)).status()), ErrorCode::kInvalidArgument);
+}
+
+TEST(Limits, PromptTooLong) {
+  SubmitRequest r = sample_submit();
+  Limits l;
+  l.max_prompt_bytes = 8;
+  auto back = decode<SubmitRequest>(encode(r), l);
+  ASSERT_FALSE(back.ok());
+  EXPECT_EQ(wire_error_of(back.status()), ErrorCode::kPromptTooLong);
+}
+
+TEST(Limits, MaxTokensStopStringsAndSampling) {
+  Limits l;
+  SubmitRequest r = sample_submit();
+  r.max_tokens = l.max_tokens + 1;
+  EXPECT_EQ(wire_error_of(decode<SubmitRequest>(encode(r)).status()), ErrorCode::kInvalidArgument);
+  r = sample_submit();
+  r.max_tokens = 0;
+  EXPECT_EQ(wire_error_of(decode<SubmitRequest>(encode(r)).status()), ErrorCode::kInvalidArgument);
+  r = sample_submit();
+  r.stop.assign(l.max_stop_strings + 1, "x");
+  EXPECT_EQ(wire_error_of(decode<SubmitRequest>(encode(r)).status()), ErrorCode::kTooLarge);
+  r = sample_submit();
+  r.stop = {std::string(l.max_stop_bytes + 1, 'x')};
+  EXPECT_EQ(wire_error_of(decode<SubmitRequest>(encode(r)).status()), ErrorCode::kTooLarge);
+  r = sample_submit();
+  r.sampling.temperature = -1;
+  EXPECT_EQ(wire_error_of(decode<SubmitRequest>(encode(r)).status()), ErrorCode::kInvalidArgument);
+  r = sample_submit();
+  r.sampling.top_p = 2;
+  EXPECT_EQ(wire_error_of(decode<SubmitRequest>(encode(r)).status()), ErrorCode::kInvalidArgument);
+  r = sample_submit();
+  r.priority = static_cast<Priority>(9);  // encodes as "interactive"; still decodes
+  EXPECT_TRUE(decode<SubmitRequest>(encode(r)).ok());
+}
+
+TEST(Limits, FrameAndArraySizes) {
+  Limits l;
+  l.max_frame_bytes = 64;
+  SubmitRequest r = sample_submit();
+  r.prompt = std::string(100, 'a');
+  auto f = make_frames(r);
+  EXPECT_EQ(wire_error_of(parse_frames(f, l).status()), ErrorCode::kTooLarge);
+  // An array header claiming 2^32-1 elements must be refused before allocating.
+  std::string body = "\x81\xa7" "entries\xdd\xff\xff\xff\xff";
+  EXPECT_EQ(wire_error_of(decode<TokenBatch>(body).status()), ErrorCode::kTooLarge);
+  // A map claiming 2^32-1 entries.
+  EXPECT_EQ(wire_error_of(decode<Ping>("\xdf\xff\xff\xff\xff").status()), ErrorCode::kTooLarge);
+  // Deep nesting.
+  std::string deep(100, '\x91');
+  deep += '\x01';
+  EXPECT_EQ(wire_error_of(decode<Ping>(deep).status()), ErrorCode::kTooLarge);
+  // Entries over the typed limit.
+  Limits small;
+  small.max_entries = 2;
+  TokenBatch b{{TokenEntry{"j", 0, 0, 1, "a"}, TokenEntry{"j", 0, 1, 1, "a"}, TokenEntry{"j", 0, 2, 1, "a"}}};
+  EXPECT_FALSE(decode<TokenBatch>(encode(b), small).ok());
+}
+
+TEST(Frames, HeaderVersionAndCommandChecked) {
+  Frames f = make_frames(Ping{1});
+  Frames bad_version = f;
+  bad_version[0][3] = 2;
+  EXPECT_EQ(wire_error_of(parse_frames(bad_version).status()), ErrorCode::kBadVersion);
+  Frames bad_magic = f;
+  bad_magic[0] = "HTTP";
+  EXPECT_EQ(wire_error_of(parse_frames(bad_magic).status()), ErrorCode::kBadFrame);
+  Frames unknown = f;
+  unknown[1] = std::string(1, '\x7f');
+  EXPECT_EQ(wire_error_of(parse_frames(unknown).status()), ErrorCode::kUnknownCommand);
+  Frames two(f.begin(), f.begin() + 2);
+  EXPECT_EQ(wire_error_of(parse_frames(two).status()), ErrorCode::kBadFrame);
+  Frames long_cmd = f;
+  long_cmd[1] = "ab";
+  EXPECT_EQ(wire_error_of(parse_frames(long_cmd).status()), ErrorCode::kBadFrame);
+  // Direction: a worker command arriving on the client socket.
+  auto wrong_dir = parse_frames(make_frames(WorkerDisconnect{"w", ""}), Direction::kClientToBroker);
+  EXPECT_EQ(wire_error_of(wrong_dir.status()), ErrorCode::kUnknownCommand);
+  EXPECT_TRUE(parse_frames(f, Direction::kClientToBroker).ok());
+  auto peek = peek_command(f);
+  ASSERT_TRUE(peek.ok());
+  EXPECT_EQ(*peek, Command::kPing);
+}
+
+TEST(Errors, NamesAreStableAndRoundTrip) {
+  EXPECT_EQ(error_code_name(ErrorCode::kQueueFull), "queue_full");
+  EXPECT_EQ(error_code_name(ErrorCode::kBadVersion), "bad_version");
+  for (int i = 0; i < kErrorCodeCount; ++i) {
+    auto c = static_cast<ErrorCode>(i);
+    EXPECT_EQ(parse_error_code(error_code_name(c)), c);
+    if (c != ErrorCode::kOk) {
+      Status s = wire_error(c, "why");
+      EXPECT_EQ(wire_error_of(s), c);
+      EXPECT_EQ(wire_error_message(s), "why");
+    }
+  }
+  EXPECT_FALSE(parse_error_code("nope").has_value());
+  // An unknown error name on the wire decodes as internal (forward compatible).
+  std::string body = "\x81\xa4" "code\xa5zzzzz";
+  auto r = decode<Rejected>(body);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->code, ErrorCode::kInternal);
+}
+
+}  // namespace
+}  // namespace rs::schemas

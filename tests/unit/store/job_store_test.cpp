@@ -1,0 +1,204 @@
+#include "rs/store/job_store.h"
+
+#include "store_fixture.h"
+
+namespace rs::store {
+namespace {
+
+using schemas::ErrorCode;
+using schemas::JobRecord;
+using schemas::JobState;
+using schemas::SubmitRequest;
+
+Transition tr(JobState to, uint32_t attempt = 0, std::string worker = "", int32_t device = -1, uint64_t at = 0) {
+  Transition t;
+  t.to = to;
+  t.attempt = attempt;
+  t.worker = std::move(worker);
+  t.device = device;
+  t.at_ms = at;
+  return t;
+}
+
+class JobStoreTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    JobStoreOptions o;
+    o.keys.prefix = prefix_;
+    store_ = std::make_unique<JobStore>(*conn_, o);
+  }
+  static JobRecord record(const std::string& id) {
+    JobRecord r;
+    r.job_id = id;
+    r.model = "tiny";
+    r.priority = schemas::Priority::kBatch;
+    r.created_ms = 1000;
+    return r;
+  }
+  static SubmitRequest request(const std::string& idem = "") {
+    SubmitRequest s;
+    s.model = "tiny";
+    s.prompt = "hello";
+    s.idempotency_key = idem;
+    s.max_tokens = 7;
+    return s;
+  }
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST_F(JobStoreTest, CreateAndLoad) {
+  auto c = store_->create(record("j1"), request());
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_TRUE(c->created);
+  EXPECT_EQ(c->job_id, "j1");
+  auto loaded = store_->load("j1");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  EXPECT_EQ(*loaded, record("j1"));
+  auto req = store_->load_request("j1");
+  ASSERT_TRUE(req.ok()) << req.status().to_string();
+  EXPECT_EQ(*req, request());
+  EXPECT_EQ(store_->load("nope").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(JobStoreTest, IdempotencyKeyReturnsTheFirstJob) {
+  auto first = store_->create(record("j1"), request("key-1"));
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  EXPECT_TRUE(first->created);
+  auto second = store_->create(record("j2"), request("key-1"));
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->created);
+  EXPECT_EQ(second->job_id, "j1");
+  EXPECT_EQ(store_->load("j2").status().code(), StatusCode::kNotFound);  // nothing written
+  auto other = store_->create(record("j3"), request("key-2"));
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->created);
+  auto found = store_->find_idempotent("key-1");
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->value_or(""), "j1");
+  auto ttl = conn_->command({"TTL", store_->options().keys.idempotency("key-1")});
+  ASSERT_TRUE(ttl.ok());
+  EXPECT_GT(ttl->integer, 0);
+}
+
+TEST_F(JobStoreTest, FullLifecycleWithTimestampsAndUsage) {
+  ASSERT_TRUE(store_->create(record("j"), request()).ok());
+  Transition d{JobState::kDispatched, 1, "w1", 2, 2000, std::nullopt, ErrorCode::kOk, ""};
+  ASSERT_TRUE(store_->transition("j", d).ok());
+  ASSERT_TRUE(store_->transition("j", tr(JobState::kRunning, 1, "", -1, 2100)).ok());
+  schemas::Usage u{5, 7, 1.5, 100.25, 33.5};
+  Transition done{JobState::kSucceeded, 1, "", -1, 2500, u, ErrorCode::kOk, ""};
+  ASSERT_TRUE(store_->transition("j", done).ok());
+  auto r = store_->load("j");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, JobState::kSucceeded);
+  EXPECT_EQ(r->worker, "w1");
+  EXPECT_EQ(r->device, 2);
+  EXPECT_EQ(r->attempt, 1u);
+  EXPECT_EQ(r->dispatched_ms, 2000u);
+  EXPECT_EQ(r->started_ms, 2100u);
+  EXPECT_EQ(r->finished_ms, 2500u);
+  EXPECT_EQ(r->usage, u);
+  // Terminal: nothing moves it any more.
+  Status again = store_->transition("j", tr(JobState::kCancelled, 0, "", -1, 3000));
+  EXPECT_EQ(again.code(), StatusCode::kInvalidArgument) << again.to_string();
+}
+
+TEST_F(JobStoreTest, IllegalTransitionsAndFencing) {
+  ASSERT_TRUE(store_->create(record("j"), request()).ok());
+  EXPECT_EQ(store_->transition("j", tr(JobState::kRunning, 1, "", -1, 1)).code(),
+            StatusCode::kInvalidArgument);  // QUEUED -> RUNNING
+  EXPECT_EQ(store_->transition("missing", tr(JobState::kRunning)).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->transition("j", tr(JobState::kDispatched, 1, "w1", 0, 10)).ok());
+  // Worker lost: back to QUEUED, then attempt 2 on another worker.
+  ASSERT_TRUE(store_->transition("j", tr(JobState::kQueued, 1, "", -1, 20)).ok());
+  ASSERT_TRUE(store_->transition("j", tr(JobState::kDispatched, 2, "w2", 1, 30)).ok());
+  // A message from attempt 1 is fenced off.
+  Status stale = store_->transition("j", tr(JobState::kRunning, 1, "", -1, 40));
+  EXPECT_EQ(stale.code(), StatusCode::kCancelled) << stale.to_string();
+  ASSERT_TRUE(store_->transition("j", tr(JobState::kRunning, 2, "", -1, 40)).ok());
+  Transition fail{JobState::kFailed, 2, "", -1, 50, std::nullopt, ErrorCode::kMaxAttempts, "gave up"};
+  ASSERT_TRUE(store_->transition("j", fail).ok());
+  auto r = store_->load("j");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, JobState::kFailed);
+  EXPECT_EQ(r->attempt, 2u);
+  EXPECT_EQ(r->worker, "w2");
+  EXPECT_EQ(r->error_code, ErrorCode::kMaxAttempts);
+  EXPECT_EQ(r->error, "gave up");
+}
+
+TEST_F(JobStoreTest, CancelQueuedJob) {
+  ASSERT_TRUE(store_->create(record("j"), request()).ok());
+  Transition c{JobState::kCancelled, 0, "", -1, 5, std::nullopt, ErrorCode::kCancelled, "by client"};
+  ASSERT_TRUE(store_->transition("j", c).ok());
+  EXPECT_EQ(store_->load("j")->state, JobState::kCancelled);
+}
+
+TEST_F(JobStoreTest, DeadLetters) {
+  ASSERT_TRUE(store_->push_dead_letter("a").ok());
+  ASSERT_TRUE(store_->push_dead_letter("b").ok());
+  auto dl = store_->dead_letters();
+  ASSERT_TRUE(dl.ok());
+  EXPECT_EQ(*dl, (std::vector<std::string>{"b", "a"}));
+}
+
+// Every 10th job carries key k<i/20>: k0,k0,k1,k1,... (GCC 12 warns falsely on "k" + s).
+std::string idem_key(int i) {
+  if (i % 10 != 0) return {};
+  std::string k = "k";
+  k += std::to_string(i / 20);
+  return k;
+}
+
+TEST_F(JobStoreTest, PipelinedCreatesAndTransitions) {
+  std::vector<RedisCommand> cmds;
+  for (int i = 0; i < 100; ++i) {
+    std::string id = "p";
+    id += std::to_string(i);
+    cmds.push_back(store_->create_command(record(id), request(idem_key(i))));
+    cmds.push_back(store_->transition_command(id, tr(JobState::kDispatched, 1, "w", 0, 9)));
+  }
+  auto replies = conn_->pipeline(cmds);
+  ASSERT_TRUE(replies.ok());
+  int created = 0;
+  for (int i = 0; i < 100; ++i) {
+    std::string id = "p";
+    id += std::to_string(i);
+    auto c = JobStore::parse_create_reply((*replies)[2 * i], id);
+    ASSERT_TRUE(c.ok());
+    created += c->created;
+    Status t = JobStore::parse_transition_reply((*replies)[2 * i + 1], id, JobState::kDispatched);
+    EXPECT_EQ(t.ok(), c->created) << id << " " << t.to_string();
+  }
+  EXPECT_EQ(created, 95);  // keys k0,k0,k1,k1,k2,k2,k3,k3,k4,k4: 5 duplicates
+}
+
+TEST_F(JobStoreTest, UncheckedTransitionsArePlainWrites) {
+  JobStoreOptions o = store_->options();
+  o.checked_transitions = false;
+  JobStore fast(*conn_, o);
+  ASSERT_TRUE(fast.create(record("j"), request()).ok());
+  ASSERT_TRUE(fast.transition("j", tr(JobState::kDispatched, 1, "w", 3, 10)).ok());
+  ASSERT_TRUE(fast.transition("j", tr(JobState::kRunning, 1, "", -1, 11)).ok());
+  auto r = fast.load("j");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, JobState::kRunning);
+  EXPECT_EQ(r->device, 3);
+  EXPECT_EQ(r->started_ms, 11u);
+}
+
+TEST_F(JobStoreTest, RedisDownIsAClearError) {
+  server_->stop();
+  auto c = store_->create(record("j"), request());
+  EXPECT_EQ(c.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(store_->load("j").status().code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(server_->start());
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  auto again = store_->create(record("j"), request());
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+}
+
+}  // namespace
+}  // namespace rs::store

@@ -1,0 +1,130 @@
+#include "rs/store/token_log.h"
+
+#include "store_fixture.h"
+
+namespace rs::store {
+namespace {
+
+using schemas::JobState;
+using schemas::TokenEntry;
+
+class TokenLogTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    TokenLogOptions o;
+    o.keys.prefix = prefix_;
+    o.finished_ttl_s = 3600;
+    log_ = std::make_unique<TokenLog>(*conn_, o);
+  }
+  static std::vector<TokenEntry> tokens(const std::string& job, uint64_t from, uint64_t to, uint32_t attempt = 1) {
+    std::vector<TokenEntry> out;
+    for (uint64_t s = from; s < to; ++s) {
+      std::string text = "t";
+      text += std::to_string(s);
+      out.push_back(TokenEntry{job, attempt, s, static_cast<int32_t>(100 + s), text});
+    }
+    return out;
+  }
+  std::unique_ptr<TokenLog> log_;
+};
+
+TEST_F(TokenLogTest, AppendAndReplayFromZeroAndTheMiddle) {
+  auto a = log_->append(tokens("j", 0, 10));
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  EXPECT_EQ(a->appended, 10u);
+  auto all = log_->read("j", 0);
+  ASSERT_TRUE(all.ok()) << all.status().to_string();
+  EXPECT_EQ(all->entries, tokens("j", 0, 10));
+  EXPECT_FALSE(all->finished);
+  auto mid = log_->read("j", 6);
+  ASSERT_TRUE(mid.ok());
+  EXPECT_EQ(mid->entries, tokens("j", 6, 10));
+  auto page = log_->read("j", 2, 3);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->entries, tokens("j", 2, 5));
+  auto past = log_->read("j", 10);
+  ASSERT_TRUE(past.ok());
+  EXPECT_TRUE(past->entries.empty());
+}
+
+TEST_F(TokenLogTest, DuplicatesAndStaleSequencesAreSkipped) {
+  ASSERT_TRUE(log_->append(tokens("j", 0, 5)).ok());
+  // A retried attempt re-sends 0..7: only 5..7 are new.
+  auto a = log_->append(tokens("j", 0, 8, 2));
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  EXPECT_EQ(a->appended, 3u);
+  EXPECT_EQ(a->duplicates, 5u);
+  auto r = log_->read("j", 0);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->entries.size(), 8u);
+  for (uint64_t s = 0; s < 8; ++s) EXPECT_EQ(r->entries[s].seq, s);
+  EXPECT_EQ(r->entries[4].attempt, 1u);
+  EXPECT_EQ(r->entries[5].attempt, 2u);
+}
+
+TEST_F(TokenLogTest, ManyJobsInOnePipeline) {
+  std::vector<TokenEntry> batch;
+  for (int step = 0; step < 20; ++step) {
+    for (int j = 0; j < 50; ++j) {
+      batch.push_back(TokenEntry{"job" + std::to_string(j), 1, static_cast<uint64_t>(step), step, "x"});
+    }
+  }
+  auto a = log_->append(batch);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->appended, 1000u);
+  auto r = log_->read("job7", 15);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->entries.size(), 5u);
+  EXPECT_EQ(r->entries.front().seq, 15u);
+}
+
+TEST_F(TokenLogTest, FinalMarkerEndsTheStream) {
+  ASSERT_TRUE(log_->append(tokens("j", 0, 3)).ok());
+  ASSERT_TRUE(log_->finish("j", JobState::kSucceeded, 3).ok());
+  ASSERT_TRUE(log_->finish("j", JobState::kSucceeded, 3).ok());  // idempotent
+  auto r = log_->read("j", 1);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->entries, tokens("j", 1, 3));
+  EXPECT_TRUE(r->finished);
+  EXPECT_EQ(r->final_state, JobState::kSucceeded);
+  EXPECT_EQ(r->n_tokens, 3u);
+  // Nothing can be appended after the final marker.
+  auto late = log_->append(tokens("j", 3, 5));
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->appended, 0u);
+  EXPECT_EQ(late->duplicates, 2u);
+  auto ttl = conn_->command({"TTL", log_->options().keys.tokens("j")});
+  ASSERT_TRUE(ttl.ok());
+  EXPECT_GT(ttl->integer, 0);
+  // A job that produced no tokens still gets a final marker.
+  ASSERT_TRUE(log_->finish("empty", JobState::kCancelled, 0).ok());
+  auto e = log_->read("empty", 0);
+  ASSERT_TRUE(e.ok());
+  EXPECT_TRUE(e->entries.empty());
+  EXPECT_TRUE(e->finished);
+  EXPECT_EQ(e->final_state, JobState::kCancelled);
+}
+
+TEST_F(TokenLogTest, UnknownJobReadsEmpty) {
+  auto r = log_->read("nobody", 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->entries.empty());
+  EXPECT_FALSE(r->finished);
+}
+
+TEST_F(TokenLogTest, RedisDownThenRecovers) {
+  server_->stop();
+  auto a = log_->append(tokens("j", 0, 3));
+  EXPECT_EQ(a.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(log_->read("j", 0).status().code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(server_->start());
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  auto b = log_->append(tokens("j", 0, 3));
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  EXPECT_EQ(b->appended, 3u);
+}
+
+}  // namespace
+}  // namespace rs::store
