@@ -1,0 +1,60 @@
+// Inbox: the commands for one device's engine thread (submit, cancel, swap model, stop).
+// It owns the pending commands behind a mutex and a condition variable. Any thread may
+// post(); only the engine thread calls take(), which may sleep until a command arrives.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "rs/engine/engine.h"
+
+namespace rs::worker {
+
+struct SubmitCommand {
+  std::string job_id;
+  int attempt = 0;
+  engine::GenerationRequest request;
+};
+
+struct CancelCommand {
+  std::string job_id;
+};
+
+// New jobs go to `engine` (built from `model` by the caller); jobs in flight finish on
+// the engine they started on, which is dropped once it drains.
+struct SwapModelCommand {
+  std::shared_ptr<const engine::Model> model;
+  std::unique_ptr<engine::Engine> engine;
+};
+
+enum class StopMode {
+  kCancel,  // cancel every job (each ends CANCELLED), then exit
+  kDrain,   // refuse new jobs, finish the ones in flight, then exit
+};
+
+struct StopCommand {
+  StopMode mode = StopMode::kCancel;
+};
+
+using Command = std::variant<SubmitCommand, CancelCommand, SwapModelCommand, StopCommand>;
+
+class Inbox {
+ public:
+  void post(Command command);
+  // Takes every pending command. When none is pending, sleeps until one is posted or
+  // `timeout` passes (zero: never sleeps).
+  std::vector<Command> take(std::chrono::nanoseconds timeout);
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Command> pending_;
+};
+
+}  // namespace rs::worker

@@ -1,0 +1,224 @@
+#include "rs/worker/device_host.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "engine_slot.h"
+#include "rs/core/clock.h"
+
+namespace rs::worker {
+
+using engine::Engine;
+using engine::Model;
+
+Result<std::unique_ptr<DeviceHost>> DeviceHost::start(std::shared_ptr<const Model> model,
+                                                      DeviceHostConfig config) {
+  if (model == nullptr) return invalid_argument("device host: no model");
+  if (config.beat_interval_ms <= 0) return invalid_argument("beat_interval_ms must be > 0");
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<Engine> eng, Engine::create(std::move(model), config.engine));
+  std::unique_ptr<DeviceHost> host(new DeviceHost(std::move(config), std::move(eng)));
+  host->beat();
+  host->publish_load();
+  host->thread_ = std::thread([h = host.get()] { h->run(); });
+  return host;
+}
+
+DeviceHost::DeviceHost(DeviceHostConfig config, std::unique_ptr<Engine> eng)
+    : config_(std::move(config)), outbox_(config_.outbox) {
+  if (outbox_ == nullptr) outbox_ = std::make_shared<Outbox>();
+  slots_.push_back(std::make_unique<EngineSlot>(std::move(eng)));
+}
+
+DeviceHost::~DeviceHost() { stop(StopMode::kCancel); }
+
+void DeviceHost::submit(std::string job_id, int attempt, engine::GenerationRequest request) {
+  inbox_.post(SubmitCommand{std::move(job_id), attempt, std::move(request)});
+}
+
+void DeviceHost::cancel(std::string job_id) { inbox_.post(CancelCommand{std::move(job_id)}); }
+
+Status DeviceHost::swap_model(std::shared_ptr<const Model> model) {
+  if (model == nullptr) return invalid_argument("swap_model: no model");
+  if (!running()) return internal_error("swap_model: device host is stopped");
+  auto model_copy = model;
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<Engine> eng, Engine::create(std::move(model_copy), config_.engine));
+  inbox_.post(SwapModelCommand{std::move(model), std::move(eng)});
+  return Status::ok_status();
+}
+
+void DeviceHost::stop(StopMode mode) {
+  if (!thread_.joinable()) return;
+  stopped_.store(true, std::memory_order_release);
+  inbox_.post(StopCommand{mode});
+  thread_.join();
+}
+
+DeviceLoad DeviceHost::load() const {
+  DeviceLoad l;
+  l.n_jobs = n_jobs_.load(std::memory_order_relaxed);
+  l.n_running = n_running_.load(std::memory_order_relaxed);
+  l.n_waiting = n_waiting_.load(std::memory_order_relaxed);
+  l.free_slots = std::max(0, config_.engine.max_batch_size - l.n_jobs);
+  l.kv_free_blocks = kv_free_blocks_.load(std::memory_order_relaxed);
+  l.kv_total_blocks = kv_total_blocks_.load(std::memory_order_relaxed);
+  l.n_engines = n_engines_.load(std::memory_order_relaxed);
+  return l;
+}
+
+// ---- engine thread ----
+
+void DeviceHost::run() {
+  for (;;) {
+    beat();
+    std::vector<Command> commands = inbox_.take(wait_for_turn());
+    beat();
+    for (Command& c : commands) apply(c);
+    step_engines();
+    publish_load();  // before flush: load() agrees with the batches the I/O thread sees
+    flush();
+    if (stopping_ && !has_work()) break;
+  }
+  beat();
+}
+
+void DeviceHost::beat() {
+  last_beat_ns_.store(SteadyClock::instance().now_ns(), std::memory_order_release);
+  n_beats_.fetch_add(1, std::memory_order_relaxed);
+}
+
+// How long the engine thread may sleep on the inbox before its next turn.
+std::chrono::nanoseconds DeviceHost::wait_for_turn() const {
+  using std::chrono::milliseconds;
+  const milliseconds beat_ms(config_.beat_interval_ms);
+  if (!pending_.empty()) return milliseconds(0);
+  if (held_back_) {  // the engine waits for company (batch_timeout_ms): look again soon
+    const int ms = std::max(1, (config_.engine.batch_timeout_ms + 3) / 4);
+    return std::min(milliseconds(ms), beat_ms);
+  }
+  if (has_work()) return milliseconds(0);
+  return beat_ms;
+}
+
+void DeviceHost::apply(Command& command) {
+  if (auto* s = std::get_if<SubmitCommand>(&command)) return apply_submit(*s);
+  if (auto* c = std::get_if<CancelCommand>(&command)) return apply_cancel(*c);
+  if (auto* m = std::get_if<SwapModelCommand>(&command)) return apply_swap(*m);
+  if (auto* t = std::get_if<StopCommand>(&command)) return apply_stop(*t);
+}
+
+void DeviceHost::apply_submit(SubmitCommand& command) {
+  if (stopping_) return reject(command.job_id, command.attempt, "device is stopping");
+  auto it = jobs_.find(command.job_id);
+  if (it != jobs_.end()) {
+    if (command.attempt <= it->second.attempt) {
+      pending_.errors.push_back("duplicate submit of job " + command.job_id + " attempt " +
+                                std::to_string(command.attempt) + " dropped: attempt " +
+                                std::to_string(it->second.attempt) + " is in flight");
+      return;
+    }
+    it->second.slot->cancel(it->second.seq);  // the old attempt ends CANCELLED
+    jobs_.erase(it);
+  }
+  EngineSlot* slot = slots_.back().get();
+  auto seq = slot->submit(command.job_id, command.attempt, std::move(command.request));
+  if (!seq.ok()) return reject(command.job_id, command.attempt, seq.status().to_string());
+  jobs_[command.job_id] = JobRef{slot, *seq, command.attempt};
+}
+
+void DeviceHost::apply_cancel(const CancelCommand& command) {
+  auto it = jobs_.find(command.job_id);
+  if (it == jobs_.end() || !it->second.slot->cancel(it->second.seq)) {
+    n_unknown_cancels_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // The entry stays until the engine reports the CANCELLED finish (forget_finished).
+}
+
+void DeviceHost::apply_swap(SwapModelCommand& command) {
+  if (stopping_ || command.engine == nullptr) return;
+  slots_.push_back(std::make_unique<EngineSlot>(std::move(command.engine)));
+}
+
+void DeviceHost::apply_stop(const StopCommand& command) {
+  stopping_ = true;
+  if (command.mode == StopMode::kCancel) {
+    for (auto& slot : slots_) slot->cancel_all();
+  }
+}
+
+void DeviceHost::reject(const std::string& job_id, int attempt, std::string error) {
+  FinishedOut f;
+  f.job_id = job_id;
+  f.attempt = attempt;
+  f.reason = engine::FinishReason::kError;
+  f.error = std::move(error);
+  pending_.finished.push_back(std::move(f));
+}
+
+bool DeviceHost::has_work() const {
+  for (const auto& slot : slots_) {
+    if (slot->has_work()) return true;
+  }
+  return false;
+}
+
+// One engine step on every engine that has work; all their events go in one StepBatch.
+void DeviceHost::step_engines() {
+  if (!has_work()) {
+    held_back_ = false;
+    return;
+  }
+  for (auto& slot : slots_) {
+    if (!slot->has_work()) continue;
+    const size_t first_finished = pending_.finished.size();
+    beat();
+    if (config_.before_step) config_.before_step();
+    slot->step(pending_);
+    beat();
+    forget_finished(pending_, first_finished);
+  }
+  n_steps_.fetch_add(1, std::memory_order_relaxed);
+  held_back_ = pending_.n_seqs == 0 && has_work();
+  // Drop old engines (from before a swap_model) once their jobs are done.
+  auto drained = [this](const std::unique_ptr<EngineSlot>& s) {
+    return s.get() != slots_.back().get() && s->drained();
+  };
+  slots_.erase(std::remove_if(slots_.begin(), slots_.end(), drained), slots_.end());
+}
+
+void DeviceHost::forget_finished(const StepBatch& batch, size_t first_finished) {
+  for (size_t i = first_finished; i < batch.finished.size(); ++i) {
+    const FinishedOut& f = batch.finished[i];
+    auto it = jobs_.find(f.job_id);
+    if (it != jobs_.end() && it->second.attempt == f.attempt) jobs_.erase(it);
+  }
+}
+
+void DeviceHost::flush() {
+  if (pending_.empty()) {
+    pending_.n_seqs = 0;
+    pending_.n_tokens = 0;
+    return;
+  }
+  pending_.device = config_.device;
+  pending_.number = ++n_batches_;
+  outbox_->push(std::move(pending_));
+  pending_ = StepBatch{};
+  if (config_.wake) config_.wake();
+}
+
+void DeviceHost::publish_load() {
+  int n_jobs = 0, n_running = 0, n_waiting = 0;
+  for (const auto& slot : slots_) {
+    n_jobs += slot->n_jobs();
+    n_running += slot->engine().n_running();
+    n_waiting += slot->engine().n_waiting();
+  }
+  n_jobs_.store(n_jobs, std::memory_order_relaxed);
+  n_running_.store(n_running, std::memory_order_relaxed);
+  n_waiting_.store(n_waiting, std::memory_order_relaxed);
+  kv_free_blocks_.store(slots_.back()->engine().kv_free_blocks(), std::memory_order_relaxed);
+  kv_total_blocks_.store(slots_.back()->engine().kv_total_blocks(), std::memory_order_relaxed);
+  n_engines_.store(static_cast<int>(slots_.size()), std::memory_order_relaxed);
+}
+
+}  // namespace rs::worker
