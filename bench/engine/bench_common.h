@@ -32,6 +32,7 @@ struct BenchParams {
   int prefill_tokens = 512;
   int decode_prompt_tokens = 16;
   std::vector<int> batch_sizes = {1, 4, 16};
+  int reps = 3;  // timed repetitions of every case (after one untimed warm-up)
 };
 
 // Loads the model and measures prefill and decode; the JSON entry of one model.

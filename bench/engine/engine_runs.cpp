@@ -108,6 +108,63 @@ uint64_t bytes_per_token(const engine::Model& model) {
   return total;
 }
 
+// Best (max) and median of repeated throughput figures.
+struct Stat {
+  double best = 0;
+  double median = 0;
+};
+
+Stat stat_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  Stat s;
+  s.best = v.back();
+  const size_t n = v.size();
+  s.median = n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return s;
+}
+
+nlohmann::json stat_json(const Stat& s, const std::vector<double>& runs) {
+  return {{"tok_s", s.best}, {"tok_s_median", s.median}, {"runs", runs}};
+}
+
+// Prefill tok/s: one untimed warm-up run, then `reps` timed ones.
+Result<nlohmann::json> bench_prefill(const ModelSpec& spec, std::shared_ptr<const engine::Model> model,
+                                     const BenchParams& p) {
+  RS_ASSIGN_OR_RETURN(double warm, prefill_seconds(model, p.prefill_tokens, p.n_threads, 7));
+  (void)warm;
+  std::vector<double> runs;
+  for (int r = 0; r < p.reps; ++r) {
+    RS_ASSIGN_OR_RETURN(double s, prefill_seconds(model, p.prefill_tokens, p.n_threads, 7));
+    runs.push_back(p.prefill_tokens / s);
+  }
+  const Stat st = stat_of(runs);
+  std::fprintf(stderr, "bench-engine: %s %s prefill%d %.1f tok/s (median %.1f)\n", spec.label.c_str(),
+               spec.type.c_str(), p.prefill_tokens, st.best, st.median);
+  return stat_json(st, runs);
+}
+
+// Decode of `batch` sequences: a short untimed warm-up run, then `reps` timed ones.
+Result<nlohmann::json> bench_decode(const ModelSpec& spec, std::shared_ptr<const engine::Model> model,
+                                    const BenchParams& p, int batch) {
+  BenchParams warm = p;
+  warm.decode_tokens = std::min(p.decode_tokens, 8);
+  RS_ASSIGN_OR_RETURN(DecodeResult w, decode_run(model, warm, batch));
+  (void)w;
+  std::vector<double> runs, step_ms;
+  for (int r = 0; r < p.reps; ++r) {
+    RS_ASSIGN_OR_RETURN(DecodeResult d, decode_run(model, p, batch));
+    runs.push_back(d.tok_s);
+    step_ms.push_back(d.step_ms);
+  }
+  const Stat st = stat_of(runs);
+  std::sort(step_ms.begin(), step_ms.end());
+  std::fprintf(stderr, "bench-engine: %s %s decode batch %d: %.1f tok/s (median %.1f, step %.2f ms)\n",
+               spec.label.c_str(), spec.type.c_str(), batch, st.best, st.median, step_ms.front());
+  nlohmann::json j = stat_json(st, runs);
+  j["step_ms"] = step_ms.front();
+  return j;
+}
+
 }  // namespace
 
 Result<nlohmann::json> bench_model(const ModelSpec& spec, const std::string& path, const BenchParams& p,
@@ -116,31 +173,28 @@ Result<nlohmann::json> bench_model(const ModelSpec& spec, const std::string& pat
   const engine::ModelConfig& c = model->config();
   nlohmann::json j{{"label", spec.label}, {"type", spec.type}, {"path", path}, {"arch", c.arch},
                    {"dim", c.dim}, {"layers", c.n_layers}, {"heads", c.n_heads}, {"kv_heads", c.n_kv_heads},
-                   {"ffn", c.ffn_dim}, {"vocab", c.n_vocab}, {"weight_bytes", c.weight_bytes}};
+                   {"ffn", c.ffn_dim}, {"vocab", c.n_vocab}, {"weight_bytes", c.weight_bytes},
+                   {"reps", p.reps}};
   const uint64_t per_token = bytes_per_token(*model);
   j["weight_bytes_per_token"] = per_token;
-  {  // warm-up: pages the weights in
-    BenchParams warm = p;
-    warm.decode_tokens = 4;
-    RS_ASSIGN_OR_RETURN(auto w, decode_run(model, warm, 1));
-    (void)w;
-  }
-  RS_ASSIGN_OR_RETURN(double prefill_s, prefill_seconds(model, p.prefill_tokens, p.n_threads, 7));
   j["prefill_tokens"] = p.prefill_tokens;
-  j["prefill_tok_s"] = p.prefill_tokens / prefill_s;
-  std::fprintf(stderr, "bench-engine: %s %s prefill%d %.1f tok/s\n", spec.label.c_str(), spec.type.c_str(),
-               p.prefill_tokens, p.prefill_tokens / prefill_s);
+  j["prefill_tok_s"] = 0.0;
+  if (p.prefill_tokens > 0) {
+    RS_ASSIGN_OR_RETURN(nlohmann::json pf, bench_prefill(spec, model, p));
+    j["prefill_tok_s"] = pf["tok_s"];
+    j["prefill_tok_s_median"] = pf["tok_s_median"];
+    j["prefill_runs"] = pf["runs"];
+  }
   nlohmann::json decode = nlohmann::json::object();
   for (int b : p.batch_sizes) {
-    RS_ASSIGN_OR_RETURN(DecodeResult d, decode_run(model, p, b));
-    decode[std::to_string(b)] = {{"tok_s", d.tok_s}, {"step_ms", d.step_ms}};
-    std::fprintf(stderr, "bench-engine: %s %s decode batch %d: %.1f tok/s (step %.2f ms)\n", spec.label.c_str(),
-                 spec.type.c_str(), b, d.tok_s, d.step_ms);
+    RS_ASSIGN_OR_RETURN(nlohmann::json d, bench_decode(spec, model, p, b));
+    decode[std::to_string(b)] = d;
     if (b == 1) {
       const double ideal_s = static_cast<double>(per_token) / (bandwidth_gbs * 1e9);
-      j["decode1_step_ms"] = d.step_ms;
+      const double step_ms = d["step_ms"].get<double>();
+      j["decode1_step_ms"] = step_ms;
       j["roofline_step_ms"] = ideal_s * 1000.0;
-      j["roofline_ratio"] = ideal_s / (d.step_ms / 1000.0);
+      j["roofline_ratio"] = ideal_s / (step_ms / 1000.0);
     }
   }
   j["decode"] = decode;

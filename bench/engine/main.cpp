@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -66,16 +67,21 @@ std::string summary(const nlohmann::json& models) {
     s += buf;
     first = false;
   }
+  if (!models.empty()) s += " (best of " + std::to_string(models[0].value("reps", 1)) + " runs; medians in the JSON)";
   return s;
 }
 
 // Synthesizes (or reuses) and benchmarks every model in turn.
+// The 1.1B models run at most large_reps repetitions per case (each run takes seconds).
 rs::Result<nlohmann::json> run_models(const std::vector<ModelSpec>& specs, const std::string& cache_dir,
-                                      const std::string& tool, const rs::bench::BenchParams& params, double bw) {
+                                      const std::string& tool, const rs::bench::BenchParams& params, double bw,
+                                      int large_reps) {
   nlohmann::json models = nlohmann::json::array();
   for (const ModelSpec& spec : specs) {
     RS_ASSIGN_OR_RETURN(std::string path, rs::bench::ensure_model(spec, cache_dir, tool));
-    auto result = rs::bench::bench_model(spec, path, params, bw);
+    rs::bench::BenchParams p = params;
+    if (spec.label == "1.1B") p.reps = std::min(p.reps, large_reps);
+    auto result = rs::bench::bench_model(spec, path, p, bw);
     if (!result.ok()) {
       return rs::Status(result.status().code(), spec.label + " " + spec.type + ": " + result.status().message());
     }
@@ -111,7 +117,9 @@ int main(int argc, char** argv) {
   std::string out, cache_dir = "./var/bench-models", tool = self_dir() + "/ringserve-model";
   std::string shared = std::getenv("RS_SHARED_DIR") != nullptr ? std::getenv("RS_SHARED_DIR") : "../shared";
   std::string vocab = shared + "/models/llama-2-tiny-random.gguf";
-  bool quick = false, large = false;
+  bool quick = false, large = false, no_small = false;
+  int large_reps = 2;
+  std::vector<std::string> types;
   rs::bench::BenchParams params;
   app.add_option("--out", out, "JSON output file (default stdout)");
   app.add_option("--cache-dir", cache_dir, "Synthetic model cache")->capture_default_str();
@@ -121,11 +129,23 @@ int main(int argc, char** argv) {
   app.add_option("--tokens", params.decode_tokens, "Decode tokens per sequence")
       ->check(CLI::Range(2, 1 << 20))
       ->capture_default_str();
+  app.add_option("--reps", params.reps, "Timed repetitions per case (best and median reported)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--large-reps", large_reps, "At most this many repetitions per 1.1B case")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--batch", params.batch_sizes, "Decode batch sizes")->check(CLI::Range(1, 256));
+  app.add_option("--prefill", params.prefill_tokens, "Prefill prompt tokens (0: skip prefill)")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
+  app.add_option("--type", types, "Only these weight types (f16, q8_0)");
+  app.add_flag("--no-small", no_small, "Skip the 134M models (with --large: 1.1B only)");
   app.add_flag("--quick", quick, "Tiny model only (seconds; CI smoke test)");
   app.add_flag("--large", large, "Also the 1.1B TinyLlama shape");
   CLI11_PARSE(app, argc, argv);
   if (quick) {
-    params.prefill_tokens = 64;
+    if (app.count("--prefill") == 0) params.prefill_tokens = 64;
     if (app.count("--tokens") == 0) params.decode_tokens = 8;
   }
   if (!quick && !std::filesystem::exists(vocab)) {
@@ -133,14 +153,21 @@ int main(int argc, char** argv) {
     vocab.clear();
   }
 
+  std::vector<ModelSpec> specs;
+  for (const ModelSpec& spec : model_specs(quick, large, vocab)) {
+    if (no_small && spec.label == "134M") continue;
+    if (!types.empty() && std::find(types.begin(), types.end(), spec.type) == types.end()) continue;
+    specs.push_back(spec);
+  }
   const double bw = rs::bench::measure_bandwidth_gbs(params.n_threads, quick ? 128 : 1024, quick ? 3 : 5);
   std::fprintf(stderr, "bench-engine: memory bandwidth %.2f GB/s (%d threads)\n", bw, params.n_threads);
   nlohmann::json doc{{"machine", {{"cpu", cpu_name()}, {"threads", params.n_threads}, {"bandwidth_gbs", bw}}},
                      {"config", {{"decode_tokens", params.decode_tokens}, {"prefill_tokens", params.prefill_tokens},
                                  {"decode_prompt_tokens", params.decode_prompt_tokens}, {"quick", quick},
-                                 {"large", large}, {"vocab_from", vocab}}},
+                                 {"large", large}, {"vocab_from", vocab}, {"reps", params.reps},
+                                 {"large_reps", large_reps}}},
                      {"reference", reference()}};
-  auto models = run_models(model_specs(quick, large, vocab), cache_dir, tool, params, bw);
+  auto models = run_models(specs, cache_dir, tool, params, bw, large_reps);
   if (!models.ok()) {
     std::fprintf(stderr, "bench-engine: %s\n", models.status().to_string().c_str());
     return 1;

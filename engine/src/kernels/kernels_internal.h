@@ -29,9 +29,10 @@ static_assert(sizeof(BlockQ4_0) == 18);
 // and AVX2 paths), block count padded to even (nbp; the padding block is zero, scale 0):
 //   qs[(t * nbp + b) * 32 + j]  int8
 //   d8[(t * nbp + b) * 8]       the block's scale (fp16-rounded), repeated 8 times
-// Token-pair layout (AVX-512 path; an odd last token gets a zero partner):
-//   qs[((t / 2) * n_blocks + b) * 64 + (t % 2) * 32 + j]  uint8 = int8 + 128
-//   d8[((t / 2) * n_blocks + b) * 16 + (t % 2) * 8]       scale, repeated 8 times
+// Token-pair layout (AVX-512 path; an odd last token gets a zero partner), slot
+// k = pair_slot(act, t / 2, b) (see there):
+//   qs[k * 64 + (t % 2) * 32 + j]  uint8 = int8 + 128
+//   d8[k * 16 + (t % 2) * 8]       scale, repeated 8 times
 struct QuantAct {
   int8_t* qs = nullptr;
   float* d8 = nullptr;
@@ -39,6 +40,15 @@ struct QuantAct {
   int64_t nbp = 0;       // padded blocks per token (even)
   int64_t n_tokens = 0;
 };
+
+// Token-pair slots: block-major (the pairs of one block contiguous) for up to
+// kBlockMajorPairs pairs (decode batches: the tile reads its pairs at fixed offsets),
+// else pair-major (each pair's blocks contiguous: no large strides in long prefills).
+constexpr int64_t kBlockMajorPairs = 8;
+inline bool pairs_block_major(int64_t n_tokens) { return (n_tokens + 1) / 2 <= kBlockMajorPairs; }
+inline int64_t pair_slot(const QuantAct& act, int64_t pair, int64_t b) {
+  return pairs_block_major(act.n_tokens) ? b * ((act.n_tokens + 1) / 2) + pair : pair * act.n_blocks + b;
+}
 
 // Bytes of scratch for QuantAct of n_tokens rows of n_in (64-byte aligned sub-arrays).
 size_t quant_act_bytes(int64_t n_in, int64_t n_tokens);

@@ -61,39 +61,78 @@ const float* align_activations(const float* x, int64_t n_in, int64_t n_tokens,
 
 }  // namespace
 
+namespace {
+
+// The shared part of matmul and matmul_multi: x prepared once (quantized or aligned) for
+// every matrix of ws (same type and n_in), then each matrix's output rows cut into a few
+// chunks per thread, all claimed from one pool dispatch. Returns false (nothing done)
+// for a malformed quantized row length.
+bool run_matmuls(const WeightView* ws, int n, const float* x, int64_t n_tokens, float* const* ys,
+                 ThreadPool* pool, KernelPath path) {
+  const WeightView& w0 = ws[0];
+  const kern::MatmulPath mp = path_for(path);
+  kern::MatmulArgs base;
+  base.x = x;
+  base.x_stride = w0.n_in;
+  base.n_tokens = n_tokens;
+  if (kern::is_quant(w0.type)) {
+    if (w0.n_in % kern::kQBlock != 0) return false;  // not a valid ggml row
+    base.act = prepare_activations(mp, w0, x, n_tokens, pool);
+  } else if (n_tokens >= kAlignMinTokens && resolve_kernel_path(path) != KernelPath::kScalar) {
+    base.x = align_activations(x, w0.n_in, n_tokens, &base.x_stride);
+  }
+  constexpr int kMaxMats = 8;
+  int64_t first_chunk[kMaxMats + 1] = {0};
+  int64_t n_blocks[kMaxMats] = {0};
+  const int64_t align = mp.row_align;
+  const int64_t n_threads = pool == nullptr ? 1 : pool->n_threads();
+  int64_t total_out = 0;
+  for (int i = 0; i < n; ++i) total_out += ws[i].n_out;
+  // A few chunks per thread overall, claimed dynamically (balances threads the OS
+  // delays), shared out in proportion to each matrix's rows.
+  for (int i = 0; i < n; ++i) {
+    n_blocks[i] = (ws[i].n_out + align - 1) / align;
+    const int64_t want = (n_threads * kChunksPerThread * ws[i].n_out + total_out - 1) / total_out;
+    first_chunk[i + 1] = first_chunk[i] + std::clamp<int64_t>(want, 1, n_blocks[i]);
+  }
+  auto chunk = [&](int64_t c) {
+    int i = 0;
+    while (c >= first_chunk[i + 1]) ++i;
+    const int64_t nc = first_chunk[i + 1] - first_chunk[i];
+    const int64_t k = c - first_chunk[i];
+    kern::MatmulArgs a = base;
+    a.w = ws[i];
+    a.y = ys[i];
+    const int64_t r0 = n_blocks[i] * k / nc * align;
+    const int64_t r1 = std::min(n_blocks[i] * (k + 1) / nc * align, ws[i].n_out);
+    mp.rows(a, r0, r1);
+  };
+  const int64_t n_chunks = first_chunk[n];
+  if (pool == nullptr || n_chunks <= 1) {
+    for (int64_t c = 0; c < n_chunks; ++c) chunk(c);
+  } else {
+    pool->for_each_chunk(n_chunks, chunk);
+  }
+  return true;
+}
+
+}  // namespace
+
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool,
             KernelPath path) {
   if (n_tokens <= 0 || w.n_out <= 0 || w.n_in <= 0) return;
-  const kern::MatmulPath mp = path_for(path);
-  kern::MatmulArgs a;
-  a.w = w;
-  a.x = x;
-  a.x_stride = w.n_in;
-  a.n_tokens = n_tokens;
-  a.y = y;
-  if (kern::is_quant(w.type)) {
-    if (w.n_in % kern::kQBlock != 0) {  // not a valid ggml row: callers validate shapes
-      std::fill(y, y + n_tokens * w.n_out, 0.0f);
-      return;
-    }
-    a.act = prepare_activations(mp, w, x, n_tokens, pool);
-  } else if (n_tokens >= kAlignMinTokens && resolve_kernel_path(path) != KernelPath::kScalar) {
-    a.x = align_activations(x, w.n_in, n_tokens, &a.x_stride);
+  if (!run_matmuls(&w, 1, x, n_tokens, &y, pool, path)) std::fill(y, y + n_tokens * w.n_out, 0.0f);
+}
+
+void matmul_multi(const WeightView* ws, int n, const float* x, int64_t n_tokens, float* const* ys,
+                  ThreadPool* pool, KernelPath path) {
+  if (n <= 0 || n_tokens <= 0) return;
+  bool fused = n <= 8 && ws[0].n_in > 0;
+  for (int i = 0; i < n && fused; ++i) {
+    fused = ws[i].type == ws[0].type && ws[i].n_in == ws[0].n_in && ws[i].n_out > 0;
   }
-  // A few chunks per thread, claimed dynamically: balances threads the OS delays.
-  const int64_t align = mp.row_align;
-  const int64_t n_blocks = (w.n_out + align - 1) / align;
-  const int64_t n_threads = pool == nullptr ? 1 : pool->n_threads();
-  const int64_t n_chunks = std::min(n_blocks, n_threads * kChunksPerThread);
-  if (pool == nullptr || n_chunks <= 1) {
-    mp.rows(a, 0, w.n_out);
-    return;
-  }
-  pool->for_each_chunk(n_chunks, [&](int64_t c) {
-    const int64_t r0 = n_blocks * c / n_chunks * align;
-    const int64_t r1 = std::min(n_blocks * (c + 1) / n_chunks * align, w.n_out);
-    mp.rows(a, r0, r1);
-  });
+  if (fused && run_matmuls(ws, n, x, n_tokens, ys, pool, path)) return;
+  for (int i = 0; i < n; ++i) matmul(ws[i], x, n_tokens, ys[i], pool, path);
 }
 
 }  // namespace rs::engine

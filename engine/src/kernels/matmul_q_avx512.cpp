@@ -87,13 +87,19 @@ struct TileCtx {
   int64_t pf;          // prefetch offset in the ggml rows (0: none)
 };
 
-template <GgmlType WT, int R, int P>
-void qtile(const TileCtx& c) {
+template <GgmlType WT, int R, int P, bool BM>
+void qtile_impl(const TileCtx& c) {
   __m512 acc[R][P];
   for (int r = 0; r < R; ++r)
     for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
   const int64_t nb = c.act->n_blocks;
-  for (int64_t b = 0; b < nb; ++b) {
+  // Slot steps (see pair_slot): between pairs (1 when block-major: fixed offsets) and
+  // between blocks.
+  const int64_t ps = BM ? 1 : nb;
+  const int64_t bs = BM ? (c.n_tokens + 1) / 2 : 1;
+  const int8_t* xq = c.act->qs + pair_slot(*c.act, c.pair0, 0) * 64;
+  const float* xd = c.act->d8 + pair_slot(*c.act, c.pair0, 0) * 16;
+  for (int64_t b = 0; b < nb; ++b, xq += bs * 64, xd += bs * 16) {
     __m512i wv[R];
     __m512i wn[R];
     __m512 dw[R];
@@ -102,9 +108,8 @@ void qtile(const TileCtx& c) {
       for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(c.rows[r].raw + c.pf + b * (WT == GgmlType::kQ8_0 ? 34 : 18)), _MM_HINT_T0);
     }
     for (int p = 0; p < P; ++p) {
-      const int64_t k = (c.pair0 + p) * nb + b;
-      const __m512i xu = _mm512_loadu_si512(c.act->qs + k * 64);
-      const __m512 dx = _mm512_loadu_ps(c.act->d8 + k * 16);
+      const __m512i xu = _mm512_loadu_si512(xq + (BM ? p : p * ps) * 64);
+      const __m512 dx = _mm512_loadu_ps(xd + (BM ? p : p * ps) * 16);
       for (int r = 0; r < R; ++r) {
         const __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(wn[r], xu, wv[r]));
         acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), f, acc[r][p]);  // as AVX2
@@ -115,6 +120,16 @@ void qtile(const TileCtx& c) {
     const int64_t t = 2 * (c.pair0 + p);
     float* y = c.y + (t - 2 * c.pair0) * c.n_out;
     store_pair<R>(&acc[0][p], P, y, t + 1 < c.n_tokens ? y + c.n_out : nullptr);
+  }
+}
+
+// BM: block-major activations (pairs_block_major), read at fixed offsets.
+template <GgmlType WT, int R, int P>
+void qtile(const TileCtx& c) {
+  if (pairs_block_major(c.n_tokens)) {
+    qtile_impl<WT, R, P, true>(c);
+  } else {
+    qtile_impl<WT, R, P, false>(c);
   }
 }
 
@@ -132,8 +147,9 @@ TileFn tile_for_pairs(int64_t pairs) {
 
 // Direct path (weights read from the ggml blocks): 2 rows x up to 8 pairs (16 tokens), so
 // a decode batch of 16 converts each weight block once.
-constexpr int kDirectRows = 2;
-constexpr int kDirectPairs = 8;
+constexpr int kDirectRows = 4;
+constexpr int kDirectPairs = 4;
+constexpr int kDirectMaxPairs = 8;
 
 template <GgmlType WT, int R>
 TileFn direct_tile(int64_t pairs) {
@@ -146,6 +162,16 @@ TileFn direct_tile(int64_t pairs) {
     case 6: return &qtile<WT, R, 6>;
     case 7: return &qtile<WT, R, 7>;
     default: return &qtile<WT, R, 8>;
+  }
+}
+
+template <GgmlType WT>
+TileFn direct_tile_rows(int64_t rows, int64_t pairs) {
+  switch (rows) {
+    case 1: return direct_tile<WT, 1>(pairs);
+    case 2: return direct_tile<WT, 2>(pairs);
+    case 3: return direct_tile<WT, 3>(pairs);
+    default: return direct_tile<WT, kDirectRows>(pairs);
   }
 }
 
@@ -233,13 +259,18 @@ void rows_direct(const MatmulArgs& a, int64_t r0, int64_t r1, int64_t n_pairs) {
       rows8_one_token<WT>(rp, 2 * kRowPairs * w.row_bytes, a.act, a.y + r0);
     }
   }
-  const TileFn full = direct_tile<WT, kDirectRows>(n_pairs);
   for (int64_t o = r0; o < r1; o += kDirectRows) {
     const int64_t rows = std::min<int64_t>(kDirectRows, r1 - o);
     RowSrc rs[kDirectRows];
     for (int64_t r = 0; r < rows; ++r) rs[r] = RowSrc{nullptr, nullptr, nullptr, base + (o + r) * w.row_bytes};
-    const TileCtx c{rs, &a.act, 0, a.n_tokens, a.y + o, w.n_out, kDirectRows * w.row_bytes};
-    (rows == kDirectRows ? full : direct_tile<WT, 1>(n_pairs))(c);
+    // The first pair group streams the rows from memory (prefetching the next rows); the
+    // others find them in L1.
+    for (int64_t p = 0; p < n_pairs; p += kDirectPairs) {
+      const int64_t pairs = std::min<int64_t>(kDirectPairs, n_pairs - p);
+      const TileCtx c{rs, &a.act, p, a.n_tokens, a.y + 2 * p * w.n_out + o, w.n_out,
+                      p == 0 ? kDirectRows * w.row_bytes : 0};
+      direct_tile_rows<WT>(rows, pairs)(c);
+    }
   }
 }
 
@@ -253,7 +284,7 @@ void rows_typed(const MatmulArgs& a, int64_t r0, int64_t r1) {
   const int64_t nbp = a.act.nbp;
   const int64_t n_pairs = (a.n_tokens + 1) / 2;
   // Up to 16 tokens: read the ggml blocks directly; more: repack each row once.
-  if (n_pairs <= kDirectPairs) {
+  if (n_pairs <= kDirectMaxPairs) {
     rows_direct<WT>(a, r0, r1, n_pairs);
     return;
   }

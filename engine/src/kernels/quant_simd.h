@@ -88,22 +88,22 @@ inline void quantize_act_simd(const float* x, int64_t n_in, int64_t t0, int64_t 
   }
 }
 
-// Token-pair layout (see QuantAct), uint8 = int8 + 128. The range owning the last token
-// of an odd batch also writes its zero partner.
+// Token-pair layout (see QuantAct and pair_slot), uint8 = int8 + 128. The range owning
+// the last token of an odd batch also writes its zero partner.
 inline void quantize_act_pairs(const float* x, int64_t n_in, int64_t t0, int64_t t1,
                                const QuantAct& act) {
   const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
   const int64_t nb = act.n_blocks;
   for (int64_t t = t0; t < t1; ++t) {
     for (int64_t b = 0; b < nb; ++b) {
-      const int64_t k = (t / 2) * nb + b;
+      const int64_t k = pair_slot(act, t / 2, b);
       quantize_block(x + t * n_in + b * kQBlock, flip, act.qs + k * 64 + (t % 2) * 32,
                      act.d8 + k * 16 + (t % 2) * 8);
     }
   }
   if (t1 == act.n_tokens && t1 % 2 == 1) {
     for (int64_t b = 0; b < nb; ++b) {
-      const int64_t k = (t1 / 2) * nb + b;
+      const int64_t k = pair_slot(act, t1 / 2, b);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(act.qs + k * 64 + 32), flip);
       _mm256_storeu_ps(act.d8 + k * 16 + 8, _mm256_setzero_ps());
     }

@@ -129,4 +129,33 @@ void attend_group(const KvCache& kv, int layer, std::span<const BlockId> blocks,
   }
 }
 
+void attend_heads(const KvCache& kv, int layer, std::span<const BlockId> blocks, int32_t pos, int h0, int h1,
+                  const AttnGeometry& g, const AttnBuffers& buf) {
+  const int bt = kv.config().block_tokens;
+  attn::HeadsArgs a;
+  a.q = buf.q;
+  a.h0 = h0;
+  a.h1 = h1;
+  a.group = g.n_heads / g.n_kv_heads;
+  a.head_dim = g.head_dim;
+  a.stride = kv.row_floats();
+  a.scale = g.scale;
+  const int n = h1 - h0;
+  float* w[kMaxAttendHeads];
+  for (int i = 0; i < n; ++i) w[i] = buf.scores + i * buf.scores_stride;
+  const int n_all = pos + 1;
+  for (int p0 = 0, b = 0; p0 < n_all; p0 += bt, ++b) {
+    float* wb[kMaxAttendHeads];
+    for (int i = 0; i < n; ++i) wb[i] = w[i] + p0;
+    attn::qk_heads_avx2(a, kv.k(blocks[static_cast<size_t>(b)], layer), std::min(bt, n_all - p0), wb);
+  }
+  for (int i = 0; i < n; ++i) softmax_inplace(w[i], n_all);
+  std::fill(buf.out + int64_t{h0} * g.head_dim, buf.out + int64_t{h1} * g.head_dim, 0.0f);
+  for (int p0 = 0, b = 0; p0 < n_all; p0 += bt, ++b) {
+    const float* wb[kMaxAttendHeads];
+    for (int i = 0; i < n; ++i) wb[i] = w[i] + p0;
+    attn::av_heads_avx2(a, wb, kv.v(blocks[static_cast<size_t>(b)], layer), std::min(bt, n_all - p0), buf.out);
+  }
+}
+
 }  // namespace rs::engine

@@ -58,4 +58,12 @@ struct AttnBuffers {
 void attend_group(const KvCache& kv, int layer, std::span<const BlockId> blocks, int32_t pos0, int n_q, int head,
                   const AttnGeometry& g, const AttnBuffers& buf);
 
+// One query token (position pos) against query heads [h0, h1) (h1 - h0 <= kMaxAttendHeads),
+// each K/V row read once for all of them; AVX2 only (g.avx2). buf.q and buf.out point at
+// head 0 of the token's rows; scores rows (scores_stride apart) for each head. Results
+// bit-identical to attend_group's for the same query and head.
+constexpr int kMaxAttendHeads = 256;
+void attend_heads(const KvCache& kv, int layer, std::span<const BlockId> blocks, int32_t pos, int h0, int h1,
+                  const AttnGeometry& g, const AttnBuffers& buf);
+
 }  // namespace rs::engine

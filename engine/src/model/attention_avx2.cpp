@@ -145,4 +145,54 @@ void av_multi_avx2(const float* const* w, int n_q, const float* v, int64_t strid
   }
 }
 
+// One query token, heads [h0, h1), K/V rows walked in order (each row once for all the
+// heads: sequential memory access). Per (head, row) the same FMA chain and horizontal sum
+// as qk_rows_avx2, and per output element the same FMA sequence as av_rows_avx2.
+void qk_heads_avx2(const HeadsArgs& a, const float* k, int m, float* const* out) {
+  const int nh = a.h1 - a.h0;
+  for (int j = 0; j < m; ++j) {
+    const float* kj = k + j * a.stride;
+    int i = 0;
+    for (; i + 4 <= nh; i += 4) {
+      const float* q0 = a.q + static_cast<int64_t>(a.h0 + i) * a.head_dim;
+      const float* kr[4];
+      for (int r = 0; r < 4; ++r) kr[r] = kj + static_cast<int64_t>((a.h0 + i + r) / a.group) * a.head_dim;
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+      __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+      for (int d = 0; d < a.head_dim; d += 8) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q0 + d), _mm256_loadu_ps(kr[0] + d), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q0 + a.head_dim + d), _mm256_loadu_ps(kr[1] + d), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q0 + 2 * a.head_dim + d), _mm256_loadu_ps(kr[2] + d), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q0 + 3 * a.head_dim + d), _mm256_loadu_ps(kr[3] + d), a3);
+      }
+      out[i][j] = hsum(a0) * a.scale;
+      out[i + 1][j] = hsum(a1) * a.scale;
+      out[i + 2][j] = hsum(a2) * a.scale;
+      out[i + 3][j] = hsum(a3) * a.scale;
+    }
+    for (; i < nh; ++i) {
+      const float* qh = a.q + static_cast<int64_t>(a.h0 + i) * a.head_dim;
+      const float* kr = kj + static_cast<int64_t>((a.h0 + i) / a.group) * a.head_dim;
+      __m256 a0 = _mm256_setzero_ps();
+      for (int d = 0; d < a.head_dim; d += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qh + d), _mm256_loadu_ps(kr + d), a0);
+      out[i][j] = hsum(a0) * a.scale;
+    }
+  }
+}
+
+void av_heads_avx2(const HeadsArgs& a, const float* const* w, const float* v, int m, float* out) {
+  const int nh = a.h1 - a.h0;
+  for (int j = 0; j < m; ++j) {
+    const float* vj = v + j * a.stride;
+    for (int i = 0; i < nh; ++i) {
+      const float* vr = vj + static_cast<int64_t>((a.h0 + i) / a.group) * a.head_dim;
+      float* o = out + static_cast<int64_t>(a.h0 + i) * a.head_dim;
+      const __m256 wj = _mm256_set1_ps(w[i][j]);
+      for (int d = 0; d < a.head_dim; d += 8) {
+        _mm256_storeu_ps(o + d, _mm256_fmadd_ps(wj, _mm256_loadu_ps(vr + d), _mm256_loadu_ps(o + d)));
+      }
+    }
+  }
+}
+
 }  // namespace rs::engine::attn

@@ -29,4 +29,18 @@ void qk_multi_avx2(const float* const* q, int n_q, const float* k, int64_t strid
 void av_multi_avx2(const float* const* w, int n_q, const float* v, int64_t stride, int m, int head_dim,
                    float* const* acc);
 
+// One query token against heads [h0, h1) at once, each K/V row read once for all of
+// them (decode): q holds every head (head_dim apart), K/V head of head h is h / group.
+struct HeadsArgs {
+  const float* q = nullptr;
+  int h0 = 0, h1 = 0, group = 1, head_dim = 0;
+  int64_t stride = 0;  // floats between K/V rows
+  float scale = 1.0f;
+};
+// out[h - h0][j] = scale * dot(q_h, K_j of h): bit for bit qk_rows_avx2's value.
+void qk_heads_avx2(const HeadsArgs& a, const float* k, int m, float* const* out);
+// out_h[d] += sum_j w[h - h0][j] * V_j[d] (j ascending), out_h at out + h * head_dim:
+// bit for bit av_rows_avx2's value.
+void av_heads_avx2(const HeadsArgs& a, const float* const* w, const float* v, int m, float* out);
+
 }  // namespace rs::engine::attn

@@ -29,6 +29,7 @@ class ForwardPass {
   void embed();
   void attention_block(int layer);
   void attend_all(int layer);
+  void attend_decode(int layer, const AttnGeometry& g);
   void ffn_block(int layer);
   void compute_logits(std::vector<float>* logits);
   void norm_rows(const float* in, const float* weight, float* out, int64_t n_rows);
@@ -50,6 +51,7 @@ class ForwardPass {
   int64_t q_dim_ = 0;
   int64_t kv_dim_ = 0;
   int32_t max_pos_ = 0;
+  int64_t scores_rows_ = 0;  // score rows per thread
 };
 
 Status Model::forward(std::span<const ForwardSeq> batch, KvCache& kv, ThreadPool& pool,
@@ -137,7 +139,8 @@ void ForwardPass::prepare() {
       rope_tables(rp, pos, ws_.rope_cos.data() + t * half, ws_.rope_sin.data() + t * half);
     }
   }
-  grow(ws_.scores, int64_t{pool_.n_threads()} * attn::kMaxQueries * (max_pos_ + 1));
+  scores_rows_ = std::max<int64_t>(attn::kMaxQueries, c_.n_heads);
+  grow(ws_.scores, int64_t{pool_.n_threads()} * scores_rows_ * (max_pos_ + 1));
   build_attn_groups();
 }
 
@@ -176,9 +179,11 @@ void ForwardPass::norm_rows(const float* in, const float* weight, float* out, in
 void ForwardPass::attention_block(int layer) {
   const Model::Layer& L = m_.layers_[static_cast<size_t>(layer)];
   norm_rows(ws_.x.data(), L.attn_norm, ws_.xb.data(), n_);
-  matmul(L.wq, ws_.xb.data(), n_, ws_.q.data());
-  matmul(L.wk, ws_.xb.data(), n_, ws_.k.data());
-  matmul(L.wv, ws_.xb.data(), n_, ws_.v.data());
+  {  // one activation preparation and one pool dispatch for Q, K and V
+    const WeightView w[3] = {L.wq, L.wk, L.wv};
+    float* const y[3] = {ws_.q.data(), ws_.k.data(), ws_.v.data()};
+    matmul_multi(w, 3, ws_.xb.data(), n_, y, &pool_, path_);
+  }
   const RopeParams rp{c_.rope_dims, c_.rope_base, c_.rope_freq_scale, c_.rope_neox};
   const int64_t half = c_.rope_dims / 2;
   for (int64_t t = 0; t < n_; ++t) {
@@ -209,11 +214,15 @@ void ForwardPass::attend_all(int layer) {
   const int64_t n_items = n_groups * c_.n_heads;
   const int n_threads = pool_.n_threads();
   const int64_t score_stride = max_pos_ + 1;
+  if (g.avx2 && n_groups == n_ && c_.n_heads <= kMaxAttendHeads) {
+    attend_decode(layer, g);
+    return;
+  }
   auto work = [&](int thread) {
     AttnBuffers buf;
     buf.q_stride = q_dim_;
     buf.out_stride = q_dim_;
-    buf.scores = ws_.scores.data() + thread * score_stride * attn::kMaxQueries;
+    buf.scores = ws_.scores.data() + thread * score_stride * scores_rows_;
     buf.scores_stride = score_stride;
     // Head-major order keeps one head's K/V columns hot in cache across the groups of a
     // prefill chunk; the strided split balances groups that attend further.
@@ -236,11 +245,44 @@ void ForwardPass::attend_all(int layer) {
   }
 }
 
+// Every token its own group (decode): items are (token, run of heads), each walking the
+// sequence's K/V rows once for all its heads (sequential reads); a lone token is split
+// into a few head runs so that every thread gets work.
+void ForwardPass::attend_decode(int layer, const AttnGeometry& g) {
+  const int n_threads = pool_.n_threads();
+  const int64_t split = std::clamp<int64_t>((2 * n_threads + n_ - 1) / n_, 1, c_.n_heads);
+  const int64_t n_items = n_ * split;
+  const int64_t score_stride = max_pos_ + 1;
+  auto work = [&](int thread) {
+    AttnBuffers buf;
+    buf.scores = ws_.scores.data() + thread * score_stride * scores_rows_;
+    buf.scores_stride = score_stride;
+    for (int64_t i = thread; i < n_items; i += n_threads) {
+      const int64_t t = i / split;
+      const int64_t part = i % split;
+      const int h0 = static_cast<int>(c_.n_heads * part / split);
+      const int h1 = static_cast<int>(c_.n_heads * (part + 1) / split);
+      const ForwardSeq& s = batch_[static_cast<size_t>(ws_.token_seq[static_cast<size_t>(t)])];
+      buf.q = ws_.q.data() + t * q_dim_;
+      buf.out = ws_.att_out.data() + t * q_dim_;
+      attend_heads(kv_, layer, s.blocks, ws_.token_pos[static_cast<size_t>(t)], h0, h1, g, buf);
+    }
+  };
+  if (n_threads <= 1 || n_items < 2) {
+    work(0);
+  } else {
+    pool_.run_on_all(work);
+  }
+}
+
 void ForwardPass::ffn_block(int layer) {
   const Model::Layer& L = m_.layers_[static_cast<size_t>(layer)];
   norm_rows(ws_.x.data(), L.ffn_norm, ws_.xb.data(), n_);
-  matmul(L.w_gate, ws_.xb.data(), n_, ws_.hb.data());
-  matmul(L.w_up, ws_.xb.data(), n_, ws_.hb2.data());
+  {  // gate and up share one activation preparation and one pool dispatch
+    const WeightView w[2] = {L.w_gate, L.w_up};
+    float* const y[2] = {ws_.hb.data(), ws_.hb2.data()};
+    matmul_multi(w, 2, ws_.xb.data(), n_, y, &pool_, path_);
+  }
   const int64_t f = c_.ffn_dim;
   for_rows(n_, f * 8, [&](int64_t r) { silu_mul(ws_.hb.data() + r * f, ws_.hb2.data() + r * f, f); });
   matmul(L.w_down, ws_.hb.data(), n_, ws_.xb2.data());

@@ -38,6 +38,12 @@ struct WeightView {
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool,
             KernelPath path = KernelPath::kAuto);
 
+// matmul(ws[i], x, n_tokens, ys[i]) for i < n, with x prepared once and one pool
+// dispatch for all (each y bit-identical to the single matmul). Matrices of different
+// types or input sizes (or n > 8) simply run one after the other.
+void matmul_multi(const WeightView* ws, int n, const float* x, int64_t n_tokens, float* const* ys,
+                  ThreadPool* pool, KernelPath path = KernelPath::kAuto);
+
 // Row conversion.
 void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n);
 void quantize_row(GgmlType type, const float* src, void* dst, int64_t n);  // F32/F16/BF16/Q8_0/Q4_0
