@@ -1,0 +1,166 @@
+// BrokerLoop: the broker's one thread and one poll loop. Owns the client and worker ROUTER
+// sockets, the Redis connection (JobStore, TokenLog), the Dispatcher and every live job's
+// wire state (submitter, subscribers, next sequence number). Constructed, bound and run on
+// one thread; only request_stop() and the counters may be called from another thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+#include <zmq.hpp>
+
+#include "rs/broker/dispatcher.h"
+#include "rs/core/clock.h"
+#include "rs/core/result.h"
+#include "rs/schemas/frames.h"
+#include "rs/store/job_store.h"
+#include "rs/store/redis_connection.h"
+#include "rs/store/token_log.h"
+#include "rs/wire/framing.h"
+
+namespace rs::broker {
+
+struct BrokerOptions {
+  std::string client_endpoint = "tcp://127.0.0.1:*";
+  std::string worker_endpoint = "tcp://127.0.0.1:*";
+  store::RedisOptions redis;
+  std::string key_prefix = "rs:";
+  size_t max_queued = 10000;
+  int64_t heartbeat_ms = 1000;
+  int missed_beats = 3;
+  uint32_t max_attempts = 3;
+  int64_t queue_timeout_ms = 30000;
+  schemas::Limits limits;
+};
+
+// Counters readable from any thread (relaxed atomics).
+struct BrokerCounters {
+  std::array<std::atomic<uint64_t>, schemas::kErrorCodeCount> errors{};  // by ErrorCode
+  std::atomic<uint64_t> submitted{0};
+  std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> finished{0};
+  std::atomic<uint64_t> tokens{0};
+  std::atomic<uint64_t> stale_dropped{0};
+  std::atomic<uint64_t> send_failures{0};
+  std::atomic<uint64_t> redis_errors{0};
+  uint64_t error_count(schemas::ErrorCode code) const {
+    return errors[static_cast<size_t>(code)].load(std::memory_order_relaxed);
+  }
+};
+
+class BrokerLoop {
+ public:
+  BrokerLoop(zmq::context_t& context, BrokerOptions options,
+             const rs::Clock& clock = rs::SteadyClock::instance());
+  ~BrokerLoop();
+  BrokerLoop(const BrokerLoop&) = delete;
+  BrokerLoop& operator=(const BrokerLoop&) = delete;
+
+  // Makes and binds both sockets and connects to Redis. Call once, before run().
+  Status bind();
+  const std::string& client_endpoint() const { return client_endpoint_; }
+  const std::string& worker_endpoint() const { return worker_endpoint_; }
+
+  // Runs until request_stop(); returns the reason it stopped (ok on request).
+  Status run();
+  // One loop turn with a poll of at most max_wait_ms (tests, custom drivers).
+  Status run_once(long max_wait_ms);
+  // Any thread: run() returns within ~50 ms.
+  void request_stop() { stop_.store(true, std::memory_order_relaxed); }
+
+  const BrokerCounters& counters() const { return counters_; }
+
+ private:
+  struct Subscriber {
+    wire::RoutingIds peer;
+    uint64_t from_seq = 0;
+  };
+  struct LiveJob {
+    schemas::SubmitRequest request;
+    schemas::JobRecord record;
+    wire::RoutingIds submitter;
+    std::vector<Subscriber> subscribers;
+    uint64_t next_seq = 0;
+    int64_t accepted_ns = 0;
+    int64_t first_token_ns = 0;
+    bool running_written = false;
+  };
+
+  // broker_loop.cpp: the loop, receive paths, sending, heartbeats.
+  void drain_clients();
+  void drain_workers();
+  long poll_timeout_ms() const;
+  void send_heartbeats();
+  bool send_client(const wire::RoutingIds& peer, const schemas::Message& message);
+  bool send_worker(const std::string& worker, const schemas::Message& message);
+  void count_error(schemas::ErrorCode code);
+  void reply_error(const wire::RoutingIds& peer, uint64_t request_id, const Status& status,
+                   const std::string& job_id = {});
+  uint64_t now_unix_ms() const;
+
+  // client_handler.cpp
+  void on_client_frames(const wire::RoutingIds& peer, const schemas::Frames& frames);
+  void on_submit(const wire::RoutingIds& peer, schemas::SubmitRequest request);
+  Status precheck_submit(const schemas::SubmitRequest& request) const;
+  bool reject_bad_submit(const wire::RoutingIds& peer, const schemas::Frames& frames,
+                         const Status& error);
+  void on_cancel(const wire::RoutingIds& peer, const schemas::CancelRequest& request);
+  void on_status(const wire::RoutingIds& peer, const schemas::StatusRequest& request);
+  void on_workers(const wire::RoutingIds& peer, const schemas::WorkersRequest& request);
+  std::string new_job_id();
+
+  // subscriptions.cpp
+  void on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request);
+  Status replay(const wire::RoutingIds& peer, const std::string& job_id, uint64_t from_seq,
+                uint64_t until_seq);
+  void flush_tokens();
+  void forward_tokens(const std::vector<schemas::TokenEntry>& entries);
+
+  // worker_handler.cpp
+  void on_worker_frames(const wire::RoutingIds& peer, const schemas::Frames& frames);
+  void on_ready(const wire::RoutingIds& peer, const schemas::WorkerReady& ready);
+  void on_heartbeat(const schemas::WorkerHeartbeat& beat);
+  void on_tokens(const std::string& worker, const schemas::WorkerTokens& tokens);
+  void on_done(const std::string& worker, const schemas::WorkerDone& done);
+  void on_failed(const std::string& worker, const schemas::WorkerFailed& failed);
+  std::string worker_of(const wire::RoutingIds& peer) const;
+
+  // action_executor.cpp
+  void execute(const Actions& actions);
+  void execute_dispatch(const Action& action);
+  void execute_requeued(const Action& action);
+  void end_job(const JobId& job, schemas::JobState state, schemas::ErrorCode code,
+               const std::string& error, const schemas::Usage* worker_usage);
+  schemas::Usage finish_usage(const LiveJob& job, const schemas::Usage* worker_usage) const;
+  void write_transition(const JobId& job, const store::Transition& t);
+
+  zmq::context_t& context_;
+  BrokerOptions options_;
+  const rs::Clock& clock_;
+  std::unique_ptr<store::RedisConnection> redis_;
+  std::unique_ptr<store::JobStore> jobs_store_;
+  std::unique_ptr<store::TokenLog> token_log_;
+  Dispatcher dispatcher_;
+  zmq::socket_t clients_;
+  zmq::socket_t workers_;
+  std::string client_endpoint_;
+  std::string worker_endpoint_;
+  std::unordered_map<JobId, LiveJob> live_;
+  std::unordered_map<std::string, wire::RoutingIds> worker_routes_;  // worker id -> peer
+  std::map<std::string, std::string> peer_workers_;                 // peer id -> worker id
+  std::set<std::string> known_models_;  // every model a worker ever advertised
+  std::vector<schemas::TokenEntry> pending_tokens_;  // accepted this turn, not yet in Redis
+  int64_t next_beat_ns_ = 0;
+  uint64_t id_prefix_ = 0;
+  uint64_t id_counter_ = 0;
+  std::atomic<bool> stop_{false};
+  BrokerCounters counters_;
+};
+
+}  // namespace rs::broker

@@ -1,0 +1,130 @@
+// BrokerLoop: carrying out the Dispatcher's actions (send, write to Redis) and ending jobs.
+#include <spdlog/spdlog.h>
+
+#include "rs/broker/loop/broker_loop.h"
+#include "rs/schemas/errors.h"
+
+namespace rs::broker {
+
+using schemas::ErrorCode;
+using schemas::JobState;
+
+void BrokerLoop::execute(const Actions& actions) {
+  for (const Action& a : actions) {
+    switch (a.kind) {
+      case ActionKind::kDispatch: execute_dispatch(a); break;
+      case ActionKind::kReject: break;  // handled where the submission is answered
+      case ActionKind::kRequeued: execute_requeued(a); break;
+      case ActionKind::kFail:
+        end_job(a.job, JobState::kFailed,
+                a.reason == Reason::kMaxAttempts ? ErrorCode::kMaxAttempts : ErrorCode::kTimeout,
+                a.detail.empty() ? std::string(reason_name(a.reason)) : a.detail, nullptr);
+        break;
+      case ActionKind::kCancelled:
+        end_job(a.job, JobState::kCancelled, ErrorCode::kCancelled, "cancelled", nullptr);
+        break;
+      case ActionKind::kCancelOnWorker:
+        send_worker(a.device.worker,
+                    schemas::CancelJob{.job_id = a.job, .attempt = a.attempt,
+                                       .device = static_cast<int32_t>(a.device.index)});
+        break;
+      case ActionKind::kWorkerLost:
+        spdlog::warn("broker: worker {} lost: {}", a.device.worker, a.detail);
+        if (auto it = worker_routes_.find(a.device.worker); it != worker_routes_.end()) {
+          peer_workers_.erase(it->second.front());
+          worker_routes_.erase(it);
+        }
+        break;
+    }
+  }
+}
+
+void BrokerLoop::execute_dispatch(const Action& a) {
+  auto it = live_.find(a.job);
+  if (it == live_.end()) return;
+  LiveJob& job = it->second;
+  job.record.state = JobState::kDispatched;
+  job.record.attempt = a.attempt;
+  job.record.worker = a.device.worker;
+  job.record.device = static_cast<int32_t>(a.device.index);
+  job.record.dispatched_ms = now_unix_ms();
+  job.running_written = false;
+  write_transition(a.job, store::Transition{.to = JobState::kDispatched, .attempt = a.attempt,
+                                            .worker = a.device.worker,
+                                            .device = job.record.device,
+                                            .at_ms = job.record.dispatched_ms});
+  if (!send_worker(a.device.worker,
+                   schemas::Dispatch{.job_id = a.job, .attempt = a.attempt,
+                                     .device = job.record.device, .request = job.request})) {
+    // Unroutable or full: the worker is gone for us; its jobs (this one too) move on.
+    const WorkerId worker = a.device.worker;
+    if (auto it = worker_routes_.find(worker); it != worker_routes_.end()) {
+      peer_workers_.erase(it->second.front());
+      worker_routes_.erase(it);
+    }
+    execute(dispatcher_.on_worker_disconnect(worker));
+  }
+}
+
+void BrokerLoop::execute_requeued(const Action& a) {
+  auto it = live_.find(a.job);
+  if (it == live_.end()) return;
+  it->second.record.state = JobState::kQueued;
+  it->second.record.attempt = a.attempt;
+  write_transition(a.job, store::Transition{.to = JobState::kQueued, .attempt = a.attempt,
+                                            .at_ms = now_unix_ms()});
+}
+
+schemas::Usage BrokerLoop::finish_usage(const LiveJob& job, const schemas::Usage* worker_usage) const {
+  schemas::Usage u;
+  if (worker_usage != nullptr) u = *worker_usage;
+  if (u.completion_tokens == 0) u.completion_tokens = static_cast<uint32_t>(job.next_seq);
+  int64_t now = clock_.now_ns();
+  if (job.record.dispatched_ms >= job.record.created_ms && job.record.dispatched_ms != 0) {
+    u.queue_ms = static_cast<double>(job.record.dispatched_ms - job.record.created_ms);
+  }
+  if (job.first_token_ns != 0) {
+    u.ttft_ms = static_cast<double>(job.first_token_ns - job.accepted_ns) / 1e6;
+    double decode_s = static_cast<double>(now - job.first_token_ns) / 1e9;
+    if (decode_s > 0 && u.completion_tokens > 1) u.decode_tps = (u.completion_tokens - 1) / decode_s;
+  }
+  return u;
+}
+
+void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const std::string& error,
+                         const schemas::Usage* worker_usage) {
+  auto it = live_.find(id);
+  if (it == live_.end()) return;
+  LiveJob& job = it->second;
+  job.record.state = state;
+  job.record.usage = finish_usage(job, worker_usage);
+  job.record.error_code = code;
+  job.record.error = error;
+  job.record.finished_ms = now_unix_ms();
+  std::vector<store::RedisCommand> cmds;
+  cmds.push_back(jobs_store_->transition_command(
+      id, store::Transition{.to = state, .at_ms = job.record.finished_ms,
+                            .usage = job.record.usage, .error_code = code, .error = error}));
+  if (code == ErrorCode::kMaxAttempts) cmds.push_back(jobs_store_->dead_letter_command(id));
+  token_log_->finish_commands(id, state, job.next_seq, cmds);
+  auto replies = redis_->pipeline(cmds);
+  if (!replies.ok()) {
+    counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("broker: ending job {} in redis: {}", id, replies.status().to_string());
+  }
+  schemas::Done done{.record = job.record};
+  if (!job.submitter.empty()) send_client(job.submitter, done);
+  for (const Subscriber& s : job.subscribers) send_client(s.peer, done);
+  counters_.finished.fetch_add(1, std::memory_order_relaxed);
+  live_.erase(it);
+}
+
+void BrokerLoop::write_transition(const JobId& job, const store::Transition& t) {
+  Status s = jobs_store_->transition(job, t);
+  if (!s.ok()) {
+    counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("broker: job {} -> {}: {}", job, schemas::job_state_name(t.to), s.to_string());
+  }
+}
+
+}  // namespace rs::broker

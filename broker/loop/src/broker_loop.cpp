@@ -1,0 +1,166 @@
+// BrokerLoop: construction, binding, the poll loop, receive paths and sending.
+#include "rs/broker/loop/broker_loop.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "rs/schemas/errors.h"
+#include "rs/wire/poller.h"
+#include "rs/wire/socket.h"
+
+namespace rs::broker {
+namespace {
+
+DispatcherOptions dispatcher_options(const BrokerOptions& o) {
+  DispatcherOptions d;
+  d.queue.max_queued = o.max_queued;
+  d.queue.wait_timeout_ms = o.queue_timeout_ms;
+  d.workers.heartbeat_interval_ms = o.heartbeat_ms;
+  d.workers.missed_beats = o.missed_beats;
+  d.max_attempts = o.max_attempts;
+  return d;
+}
+
+constexpr long kMaxPollMs = 50;  // bounds how late request_stop() is noticed
+constexpr int kMaxMessagesPerTurn = 256;
+
+}  // namespace
+
+BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs::Clock& clock)
+    : context_(context),
+      options_(std::move(options)),
+      clock_(clock),
+      dispatcher_(clock, dispatcher_options(options_)) {
+  std::random_device rd;
+  id_prefix_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  redis_ = std::make_unique<store::RedisConnection>(options_.redis);
+  store::JobStoreOptions js;
+  js.keys.prefix = options_.key_prefix;
+  js.checked_transitions = false;  // single writer: state and attempts fenced in memory
+  jobs_store_ = std::make_unique<store::JobStore>(*redis_, js);
+  store::TokenLogOptions tl;
+  tl.keys.prefix = options_.key_prefix;
+  token_log_ = std::make_unique<store::TokenLog>(*redis_, tl);
+}
+
+BrokerLoop::~BrokerLoop() = default;
+
+Status BrokerLoop::bind() {
+  RS_ASSIGN_OR_RETURN(clients_, wire::make_router(context_));
+  RS_ASSIGN_OR_RETURN(workers_, wire::make_router(context_));
+  RS_ASSIGN_OR_RETURN(client_endpoint_, wire::bind_endpoint(clients_, options_.client_endpoint));
+  RS_ASSIGN_OR_RETURN(worker_endpoint_, wire::bind_endpoint(workers_, options_.worker_endpoint));
+  Status redis = redis_->connect();
+  if (!redis.ok()) spdlog::warn("broker: redis not reachable yet: {}", redis.to_string());
+  next_beat_ns_ = clock_.now_ns() + options_.heartbeat_ms * 1'000'000;
+  return Status();
+}
+
+Status BrokerLoop::run() {
+  while (!stop_.load(std::memory_order_relaxed)) {
+    RS_RETURN_IF_ERROR(run_once(poll_timeout_ms()));
+  }
+  return Status();
+}
+
+Status BrokerLoop::run_once(long max_wait_ms) {
+  wire::Poller poller;
+  size_t ci = poller.add(clients_);
+  size_t wi = poller.add(workers_);
+  auto ready = poller.poll(std::min(max_wait_ms, poll_timeout_ms()));
+  if (!ready.ok()) return ready.status();
+  if (poller.readable(wi)) drain_workers();
+  if (poller.readable(ci)) drain_clients();
+  flush_tokens();
+  execute(dispatcher_.tick());
+  send_heartbeats();
+  return Status();
+}
+
+long BrokerLoop::poll_timeout_ms() const {
+  int64_t now = clock_.now_ns();
+  int64_t next = next_beat_ns_;
+  if (auto wake = dispatcher_.next_wakeup_ns()) next = std::min(next, *wake);
+  int64_t ms = (next - now + 999'999) / 1'000'000;
+  return static_cast<long>(std::clamp<int64_t>(ms, 0, kMaxPollMs));
+}
+
+void BrokerLoop::drain_workers() {
+  wire::RecvLimits limits{.n_routing = 1, .max_frames = 8,
+                          .max_total_bytes = options_.limits.max_frame_bytes + 4096};
+  for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
+    wire::Received r = wire::recv_frames(workers_, limits);
+    if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return;
+    if (r.status == wire::RecvStatus::kRejected) {
+      count_error(schemas::wire_error_of(r.error));
+      continue;
+    }
+    on_worker_frames(r.envelope.routing, r.envelope.frames);
+  }
+}
+
+void BrokerLoop::drain_clients() {
+  wire::RecvLimits limits{.n_routing = 1, .max_frames = 8,
+                          .max_total_bytes = options_.limits.max_frame_bytes + 4096};
+  for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
+    wire::Received r = wire::recv_frames(clients_, limits);
+    if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return;
+    if (r.status == wire::RecvStatus::kRejected) {
+      if (r.envelope.routing.size() == 1) reply_error(r.envelope.routing, 0, r.error);
+      else count_error(schemas::wire_error_of(r.error));
+      continue;
+    }
+    on_client_frames(r.envelope.routing, r.envelope.frames);
+  }
+}
+
+void BrokerLoop::send_heartbeats() {
+  int64_t now = clock_.now_ns();
+  if (now < next_beat_ns_) return;
+  next_beat_ns_ = now + options_.heartbeat_ms * 1'000'000;
+  schemas::BrokerHeartbeat beat{.broker_time_ms = now_unix_ms()};
+  for (const auto& [worker, peer] : worker_routes_) send_worker(worker, beat);
+}
+
+bool BrokerLoop::send_client(const wire::RoutingIds& peer, const schemas::Message& message) {
+  wire::SendStatus s = wire::send_message(clients_, peer, message);
+  if (s == wire::SendStatus::kSent) return true;
+  counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("broker: send to client failed: {}", wire::send_status_name(s));
+  return false;
+}
+
+bool BrokerLoop::send_worker(const std::string& worker, const schemas::Message& message) {
+  auto it = worker_routes_.find(worker);
+  if (it == worker_routes_.end()) return false;
+  wire::SendStatus s = wire::send_message(workers_, it->second, message);
+  if (s == wire::SendStatus::kSent) return true;
+  counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("broker: send to worker {} failed: {}", worker, wire::send_status_name(s));
+  return false;
+}
+
+void BrokerLoop::count_error(schemas::ErrorCode code) {
+  counters_.errors[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void BrokerLoop::reply_error(const wire::RoutingIds& peer, uint64_t request_id,
+                             const Status& status, const std::string& job_id) {
+  schemas::ErrorCode code = schemas::wire_error_of(status);
+  count_error(code);
+  spdlog::debug("broker: error reply {}: {}", schemas::error_code_name(code), status.message());
+  send_client(peer, schemas::ErrorReply{.request_id = request_id, .code = code,
+                                        .message = schemas::wire_error_message(status),
+                                        .job_id = job_id});
+}
+
+uint64_t BrokerLoop::now_unix_ms() const {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace rs::broker

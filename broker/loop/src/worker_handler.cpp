@@ -1,0 +1,138 @@
+// BrokerLoop: messages from workers (READY, HEARTBEAT, TOKENS, DONE, FAILED, DISCONNECT).
+#include <spdlog/spdlog.h>
+
+#include <type_traits>
+
+#include "rs/broker/loop/broker_loop.h"
+#include "rs/schemas/errors.h"
+
+namespace rs::broker {
+
+using schemas::ErrorCode;
+
+std::string BrokerLoop::worker_of(const wire::RoutingIds& peer) const {
+  if (peer.empty()) return {};
+  auto it = peer_workers_.find(peer.front());
+  return it == peer_workers_.end() ? std::string() : it->second;
+}
+
+void BrokerLoop::on_worker_frames(const wire::RoutingIds& peer, const schemas::Frames& frames) {
+  auto parsed = schemas::parse_frames(frames, schemas::Direction::kWorkerToBroker, options_.limits);
+  if (!parsed.ok()) {
+    count_error(schemas::wire_error_of(parsed.status()));
+    spdlog::warn("broker: bad worker message: {}", parsed.status().to_string());
+    return;
+  }
+  if (auto* ready = std::get_if<schemas::WorkerReady>(&parsed.value())) {
+    on_ready(peer, *ready);
+    return;
+  }
+  const std::string worker = worker_of(peer);
+  if (worker.empty() || !dispatcher_.on_worker_message(worker)) {
+    // Unknown (expired, or the broker restarted): drop it and ask the worker to READY.
+    counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
+    if (wire::send_message(workers_, peer, schemas::BrokerDisconnect{
+            .reason = "unknown worker: send READY"}) != wire::SendStatus::kSent) {
+      counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, schemas::WorkerHeartbeat>) on_heartbeat(m);
+        else if constexpr (std::is_same_v<T, schemas::WorkerTokens>) on_tokens(worker, m);
+        else if constexpr (std::is_same_v<T, schemas::WorkerDone>) on_done(worker, m);
+        else if constexpr (std::is_same_v<T, schemas::WorkerFailed>) on_failed(worker, m);
+        else if constexpr (std::is_same_v<T, schemas::WorkerDisconnect>) {
+          spdlog::info("broker: worker {} disconnects: {}", worker, m.reason);
+          flush_tokens();
+          execute(dispatcher_.on_worker_disconnect(worker));
+          worker_routes_.erase(worker);
+          peer_workers_.erase(peer.front());
+        }
+      },
+      parsed.value());
+}
+
+void BrokerLoop::on_ready(const wire::RoutingIds& peer, const schemas::WorkerReady& ready) {
+  if (ready.worker_id.empty() || peer.empty()) {
+    count_error(ErrorCode::kInvalidArgument);
+    return;
+  }
+  WorkerReady spec{.id = ready.worker_id};
+  for (const schemas::DeviceInfo& d : ready.devices) {
+    if (d.index < 0) continue;
+    spec.devices.push_back(DeviceSpec{.index = static_cast<uint32_t>(d.index),
+                                      .slots = d.max_slots, .models = d.models});
+    known_models_.insert(d.models.begin(), d.models.end());
+  }
+  auto old = worker_routes_.find(ready.worker_id);
+  if (old != worker_routes_.end()) peer_workers_.erase(old->second.front());
+  worker_routes_[ready.worker_id] = peer;
+  peer_workers_[peer.front()] = ready.worker_id;
+  spdlog::info("broker: worker {} ready with {} device(s)", ready.worker_id, spec.devices.size());
+  flush_tokens();
+  // The first beat doubles as the READY acknowledgement.
+  send_worker(ready.worker_id, schemas::BrokerHeartbeat{.broker_time_ms = now_unix_ms()});
+  execute(dispatcher_.on_worker_ready(spec));
+}
+
+void BrokerLoop::on_heartbeat(const schemas::WorkerHeartbeat& beat) {
+  (void)beat;  // liveness already recorded by on_worker_message; credits come with DONE
+}
+
+void BrokerLoop::on_tokens(const std::string& worker, const schemas::WorkerTokens& tokens) {
+  for (const schemas::TokenEntry& e : tokens.entries) {
+    const JobAttempts::Entry* a = dispatcher_.attempts().find(e.job_id);
+    auto it = live_.find(e.job_id);
+    if (a == nullptr || it == live_.end() || !dispatcher_.attempts().is_current(e.job_id, e.attempt) ||
+        !a->device || a->device->worker != worker) {
+      counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    LiveJob& job = it->second;
+    if (e.seq != job.next_seq) {  // a retried attempt replays seqs already delivered
+      counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    ++job.next_seq;
+    if (job.first_token_ns == 0) job.first_token_ns = clock_.now_ns();
+    pending_tokens_.push_back(e);
+  }
+}
+
+void BrokerLoop::on_done(const std::string& worker, const schemas::WorkerDone& done) {
+  if (done.device < 0) return;
+  EndResult r = dispatcher_.on_job_ended(done.job_id, done.attempt,
+                                         DeviceKey{worker, static_cast<uint32_t>(done.device)});
+  if (!r.current || live_.count(done.job_id) == 0) {
+    counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
+    execute(r.actions);
+    return;
+  }
+  flush_tokens();  // every token is in Redis and on the wire before DONE
+  bool cancelled = done.finish_reason == "cancelled";
+  end_job(done.job_id, cancelled ? schemas::JobState::kCancelled : schemas::JobState::kSucceeded,
+          cancelled ? ErrorCode::kCancelled : ErrorCode::kOk, cancelled ? "cancelled" : "",
+          &done.usage);
+  execute(r.actions);
+}
+
+void BrokerLoop::on_failed(const std::string& worker, const schemas::WorkerFailed& failed) {
+  if (failed.device < 0) return;
+  EndResult r = dispatcher_.on_job_ended(failed.job_id, failed.attempt,
+                                         DeviceKey{worker, static_cast<uint32_t>(failed.device)});
+  if (!r.current || live_.count(failed.job_id) == 0) {
+    counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
+    execute(r.actions);
+    return;
+  }
+  flush_tokens();
+  schemas::JobState state = failed.code == ErrorCode::kCancelled ? schemas::JobState::kCancelled
+                                                                   : schemas::JobState::kFailed;
+  end_job(failed.job_id, state, failed.code, failed.message, nullptr);
+  execute(r.actions);
+}
+
+}  // namespace rs::broker

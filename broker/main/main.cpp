@@ -1,0 +1,75 @@
+// ringserve-broker: binds the client and worker endpoints, prints them, and runs the
+// broker loop until SIGINT / SIGTERM.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "rs/broker/loop/broker_loop.h"
+#include "rs/core/log.h"
+
+namespace {
+
+rs::broker::BrokerLoop* g_loop = nullptr;
+
+extern "C" void on_signal(int) {
+  if (g_loop != nullptr) g_loop->request_stop();
+}
+
+bool parse_redis(const std::string& spec, rs::store::RedisOptions& out) {
+  auto colon = spec.rfind(':');
+  if (colon == std::string::npos) {
+    out.host = spec;
+    return !spec.empty();
+  }
+  out.host = spec.substr(0, colon);
+  try {
+    out.port = std::stoi(spec.substr(colon + 1));
+  } catch (...) {
+    return false;
+  }
+  return !out.host.empty() && out.port > 0 && out.port < 65536;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ringserve-broker: the pool's broker (one thread, one poll loop)"};
+  rs::broker::BrokerOptions options;
+  std::string redis = "127.0.0.1:6379";
+  std::string log_level = "info";
+  app.add_option("--client-endpoint", options.client_endpoint, "endpoint clients connect to");
+  app.add_option("--worker-endpoint", options.worker_endpoint, "endpoint workers connect to");
+  app.add_option("--redis", redis, "Redis host:port");
+  app.add_option("--max-queued", options.max_queued, "jobs queued at most (then queue_full)");
+  app.add_option("--heartbeat-ms", options.heartbeat_ms, "heartbeat interval")->check(CLI::PositiveNumber);
+  app.add_option("--max-attempts", options.max_attempts, "dispatch attempts per job")->check(CLI::PositiveNumber);
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
+  CLI11_PARSE(app, argc, argv);
+  rs::init_logging(log_level);
+  if (!parse_redis(redis, options.redis)) {
+    std::fprintf(stderr, "error: --redis must be host:port, got '%s'\n", redis.c_str());
+    return 2;
+  }
+  zmq::context_t context(1);
+  rs::broker::BrokerLoop loop(context, options);
+  if (rs::Status s = loop.bind(); !s.ok()) {
+    std::fprintf(stderr, "error: %s\n", s.to_string().c_str());
+    return 1;
+  }
+  std::printf("client_endpoint %s\nworker_endpoint %s\n", loop.client_endpoint().c_str(),
+              loop.worker_endpoint().c_str());
+  std::fflush(stdout);
+  g_loop = &loop;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  rs::Status s = loop.run();
+  g_loop = nullptr;
+  if (!s.ok()) {
+    std::fprintf(stderr, "error: %s\n", s.to_string().c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,179 @@
+// Test fixture for the broker loop: a private redis-server, a BrokerLoop running in a
+// thread of the test, and DEALER peers (clients, a scripted worker) on loopback. All waits
+// are bounded polls; nothing sleeps to synchronize. Test thread only (except the loop).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "redis_server.h"
+#include "rs/broker/loop/broker_loop.h"
+#include "rs/schemas/frames.h"
+#include "rs/store/job_store.h"
+#include "rs/store/token_log.h"
+#include "rs/wire/framing.h"
+#include "rs/wire/poller.h"
+#include "rs/wire/socket.h"
+
+namespace rs::broker::testing {
+
+namespace sc = rs::schemas;
+
+class Peer {
+ public:
+  Peer(zmq::context_t& ctx, const std::string& endpoint, const std::string& id) {
+    wire::DealerOptions o;
+    o.routing_id = id;
+    auto d = wire::make_dealer(ctx, o);
+    EXPECT_TRUE(d.ok());
+    socket_ = std::move(d).value();
+    EXPECT_TRUE(wire::connect_endpoint(socket_, endpoint).ok());
+  }
+  template <typename T>
+  void send(const T& message) {
+    ASSERT_EQ(wire::send_frames(socket_, sc::make_frames(message), wire::IoMode::kBlock),
+              wire::SendStatus::kSent);
+  }
+  void send_raw(const sc::Frames& frames) {
+    ASSERT_EQ(wire::send_frames(socket_, frames, wire::IoMode::kBlock), wire::SendStatus::kSent);
+  }
+  // The next message other than a broker heartbeat, within timeout_ms.
+  std::optional<sc::Message> recv(long timeout_ms = 2000) {
+    for (;;) {
+      wire::Poller poller;
+      poller.add(socket_);
+      auto ready = poller.poll(timeout_ms);
+      if (!ready.ok() || *ready == 0) return std::nullopt;
+      wire::Received r = wire::recv_frames(socket_, wire::RecvLimits{});
+      if (r.status != wire::RecvStatus::kMessage) return std::nullopt;
+      auto m = sc::parse_frames(r.envelope.frames);
+      if (!m.ok()) return std::nullopt;
+      if (skip_heartbeats_ && std::holds_alternative<sc::BrokerHeartbeat>(*m)) continue;
+      return std::move(m).value();
+    }
+  }
+  template <typename T>
+  T expect(long timeout_ms = 2000) {
+    auto m = recv(timeout_ms);
+    EXPECT_TRUE(m.has_value()) << "nothing received";
+    if (!m) return T{};
+    const T* t = std::get_if<T>(&*m);
+    EXPECT_NE(t, nullptr) << "got command " << sc::command_name(sc::message_command(*m));
+    return t != nullptr ? *t : T{};
+  }
+  void set_skip_heartbeats(bool skip) { skip_heartbeats_ = skip; }
+
+ private:
+  zmq::socket_t socket_;
+  bool skip_heartbeats_ = true;
+};
+
+class BrokerLoopTest : public ::testing::Test {
+ protected:
+  // Skips (or fails) here, so a test body never runs without its redis-server.
+  void SetUp() override {
+    if (!rs::test::RedisServer::available()) GTEST_SKIP() << "no redis-server";
+    ASSERT_TRUE(redis_.start());
+  }
+  void start_broker(size_t max_queued = 100, int64_t heartbeat_ms = 1000, uint32_t max_attempts = 3) {
+    BrokerOptions o;
+    o.redis.port = redis_.port();
+    o.key_prefix = std::string("t").append(std::to_string(std::random_device{}())).append(":");
+    o.max_queued = max_queued;
+    o.heartbeat_ms = heartbeat_ms;
+    o.max_attempts = max_attempts;
+    keys_.prefix = o.key_prefix;
+    loop_ = std::make_unique<BrokerLoop>(ctx_, o);
+    ASSERT_TRUE(loop_->bind().ok());
+    thread_ = std::thread([this] { run_status_ = loop_->run(); });
+    conn_ = std::make_unique<store::RedisConnection>(store::RedisOptions{.port = redis_.port()});
+    store::JobStoreOptions js;
+    js.keys = keys_;
+    store_ = std::make_unique<store::JobStore>(*conn_, js);
+    store::TokenLogOptions tl;
+    tl.keys = keys_;
+    log_ = std::make_unique<store::TokenLog>(*conn_, tl);
+  }
+  void TearDown() override {
+    if (loop_) loop_->request_stop();
+    if (thread_.joinable()) thread_.join();
+    EXPECT_TRUE(run_status_.ok()) << run_status_.to_string();
+  }
+
+  std::unique_ptr<Peer> client(const std::string& id) {
+    return std::make_unique<Peer>(ctx_, loop_->client_endpoint(), id);
+  }
+  // A worker peer that has sent READY and had it acknowledged (first broker heartbeat).
+  std::unique_ptr<Peer> worker(const std::string& id, uint32_t slots, const std::string& model = "m") {
+    auto w = std::make_unique<Peer>(ctx_, loop_->worker_endpoint(), id);
+    w->set_skip_heartbeats(false);
+    w->send(sc::WorkerReady{.worker_id = id,
+                            .devices = {sc::DeviceInfo{.index = 0, .models = {model},
+                                                       .free_slots = slots, .max_slots = slots}}});
+    w->expect<sc::BrokerHeartbeat>();
+    w->set_skip_heartbeats(true);
+    return w;
+  }
+  static sc::SubmitRequest submit(uint64_t request_id, const std::string& model = "m") {
+    sc::SubmitRequest r;
+    r.request_id = request_id;
+    r.model = model;
+    r.prompt = "hello";
+    r.max_tokens = 8;
+    return r;
+  }
+  static std::vector<sc::TokenEntry> tokens(const std::string& job, uint32_t attempt,
+                                            uint64_t from, uint64_t to) {
+    std::vector<sc::TokenEntry> out;
+    for (uint64_t s = from; s < to; ++s) {
+      out.push_back(sc::TokenEntry{.job_id = job, .attempt = attempt, .seq = s,
+                                   .token = static_cast<int32_t>(100 + s),
+                                   .text = std::string("t").append(std::to_string(s))});
+    }
+    return out;
+  }
+  // Receives TOKENS until DONE (or nothing more); returns the seqs seen and the DONE.
+  static std::pair<std::vector<uint64_t>, std::optional<sc::Done>> drain_until_done(Peer& p) {
+    std::vector<uint64_t> seqs;
+    for (;;) {
+      auto m = p.recv();
+      if (!m) return {seqs, std::nullopt};
+      if (auto* t = std::get_if<sc::TokenBatch>(&*m)) {
+        for (const auto& e : t->entries) seqs.push_back(e.seq);
+      } else if (auto* d = std::get_if<sc::Done>(&*m)) {
+        return {seqs, *d};
+      } else {
+        ADD_FAILURE() << "unexpected " << sc::command_name(sc::message_command(*m));
+      }
+    }
+  }
+  // Receives exactly n token seqs (TOKENS only).
+  static std::vector<uint64_t> recv_seqs(Peer& p, size_t n) {
+    std::vector<uint64_t> seqs;
+    while (seqs.size() < n) {
+      auto batch = p.expect<sc::TokenBatch>();
+      if (batch.entries.empty()) break;
+      for (const auto& e : batch.entries) seqs.push_back(e.seq);
+    }
+    return seqs;
+  }
+
+  rs::test::RedisServer redis_;
+  zmq::context_t ctx_{1};
+  std::unique_ptr<BrokerLoop> loop_;
+  std::thread thread_;
+  Status run_status_;
+  store::KeySpace keys_;
+  std::unique_ptr<store::RedisConnection> conn_;
+  std::unique_ptr<store::JobStore> store_;
+  std::unique_ptr<store::TokenLog> log_;
+};
+
+}  // namespace rs::broker::testing
