@@ -46,6 +46,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-queued", options.max_queued, "jobs queued at most (then queue_full)");
   app.add_option("--heartbeat-ms", options.heartbeat_ms, "heartbeat interval")->check(CLI::PositiveNumber);
   app.add_option("--max-attempts", options.max_attempts, "dispatch attempts per job")->check(CLI::PositiveNumber);
+  app.add_option("--queue-timeout-ms", options.queue_timeout_ms, "a queued job fails after this")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-frame-bytes", options.limits.max_frame_bytes,
+                 "larger frames are answered too_large")->check(CLI::PositiveNumber);
+  app.add_option("--socket-max-msg-bytes", options.socket_max_msg_bytes,
+                 "ZMQ_MAXMSGSIZE: a larger frame drops its connection (0 = 2 x max-frame-bytes + 64 KiB)");
+  app.add_option("--client-sndhwm", options.client_sndhwm,
+                 "replies queued per client before they are dropped")->check(CLI::PositiveNumber);
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   CLI11_PARSE(app, argc, argv);
   rs::init_logging(log_level);

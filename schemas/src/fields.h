@@ -120,6 +120,8 @@ RS_FIELDS(DeviceStatus) {
   v.field("max_slots", m.max_slots, opt());
   v.field("running", m.running, opt());
   v.field("last_heartbeat_ms", m.last_heartbeat_ms, opt());
+  v.field("kv_blocks_free", m.kv_blocks_free, opt());
+  v.field("kv_blocks_total", m.kv_blocks_total, opt());
 }
 RS_FIELDS(WorkersReply) {
   v.field("request_id", m.request_id, opt());

@@ -202,6 +202,16 @@ EndResult Dispatcher::on_job_ended(const JobId& job, uint32_t attempt, const Dev
   return result;
 }
 
+EndResult Dispatcher::on_job_retry(const JobId& job, uint32_t attempt, const DeviceKey& from) {
+  EndResult result;
+  if (!attempts_.is_current(job, attempt, from)) return result;
+  result.current = true;
+  workers_.release(from, job);
+  requeue_one(job, result.actions);
+  drain_device(from, result.actions);
+  return result;
+}
+
 Actions Dispatcher::on_device_free(const DeviceKey& device) {
   Actions out;
   drain_device(device, out);

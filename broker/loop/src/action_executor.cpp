@@ -1,8 +1,10 @@
-// BrokerLoop: carrying out the Dispatcher's actions (send, write to Redis) and ending jobs.
+// BrokerLoop: carrying out the Dispatcher's actions and ending jobs. Writes and sends are
+// staged in the turn's batch: the commit writes Redis first, then sends.
 #include <spdlog/spdlog.h>
 
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/schemas/errors.h"
+#include "turn_batch.h"
 
 namespace rs::broker {
 
@@ -24,16 +26,13 @@ void BrokerLoop::execute(const Actions& actions) {
         end_job(a.job, JobState::kCancelled, ErrorCode::kCancelled, "cancelled", nullptr);
         break;
       case ActionKind::kCancelOnWorker:
-        send_worker(a.device.worker,
+        post_worker(a.device.worker,
                     schemas::CancelJob{.job_id = a.job, .attempt = a.attempt,
                                        .device = static_cast<int32_t>(a.device.index)});
         break;
       case ActionKind::kWorkerLost:
         spdlog::warn("broker: worker {} lost: {}", a.device.worker, a.detail);
-        if (auto it = worker_routes_.find(a.device.worker); it != worker_routes_.end()) {
-          peer_workers_.erase(it->second.front());
-          worker_routes_.erase(it);
-        }
+        forget_worker_route(a.device.worker);
         break;
     }
   }
@@ -53,17 +52,10 @@ void BrokerLoop::execute_dispatch(const Action& a) {
                                             .worker = a.device.worker,
                                             .device = job.record.device,
                                             .at_ms = job.record.dispatched_ms});
-  if (!send_worker(a.device.worker,
-                   schemas::Dispatch{.job_id = a.job, .attempt = a.attempt,
-                                     .device = job.record.device, .request = job.request})) {
-    // Unroutable or full: the worker is gone for us; its jobs (this one too) move on.
-    const WorkerId worker = a.device.worker;
-    if (auto it = worker_routes_.find(worker); it != worker_routes_.end()) {
-      peer_workers_.erase(it->second.front());
-      worker_routes_.erase(it);
-    }
-    execute(dispatcher_.on_worker_disconnect(worker));
-  }
+  // Sent after the commit that writes DISPATCHED; a failed send drops the worker then.
+  post_worker(a.device.worker, schemas::Dispatch{.job_id = a.job, .attempt = a.attempt,
+                                                 .device = job.record.device,
+                                                 .request = job.request});
 }
 
 void BrokerLoop::execute_requeued(const Action& a) {
@@ -101,30 +93,26 @@ void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const 
   job.record.error_code = code;
   job.record.error = error;
   job.record.finished_ms = now_unix_ms();
-  std::vector<store::RedisCommand> cmds;
-  cmds.push_back(jobs_store_->transition_command(
-      id, store::Transition{.to = state, .at_ms = job.record.finished_ms,
-                            .usage = job.record.usage, .error_code = code, .error = error}));
-  if (code == ErrorCode::kMaxAttempts) cmds.push_back(jobs_store_->dead_letter_command(id));
-  token_log_->finish_commands(id, state, job.next_seq, cmds);
-  auto replies = redis_->pipeline(cmds);
-  if (!replies.ok()) {
-    counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
-    spdlog::error("broker: ending job {} in redis: {}", id, replies.status().to_string());
+  write_transition(id, store::Transition{.to = state, .at_ms = job.record.finished_ms,
+                                         .usage = job.record.usage, .error_code = code,
+                                         .error = error});
+  if (code == ErrorCode::kMaxAttempts) {
+    batch_->add_write(jobs_store_->dead_letter_command(id), WriteKind::kOther);
   }
+  std::vector<store::RedisCommand> marker;
+  token_log_->finish_commands(id, state, job.next_seq, marker);
+  for (auto& c : marker) batch_->add_write(std::move(c), WriteKind::kOther);
   schemas::Done done{.record = job.record};
-  if (!job.submitter.empty()) send_client(job.submitter, done);
-  for (const Subscriber& s : job.subscribers) send_client(s.peer, done);
+  if (!job.submitter.empty()) post_client(job.submitter, done);
+  for (const Subscriber& s : job.subscribers) post_client(s.peer, done);
   counters_.finished.fetch_add(1, std::memory_order_relaxed);
   live_.erase(it);
 }
 
 void BrokerLoop::write_transition(const JobId& job, const store::Transition& t) {
-  Status s = jobs_store_->transition(job, t);
-  if (!s.ok()) {
-    counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
-    spdlog::error("broker: job {} -> {}: {}", job, schemas::job_state_name(t.to), s.to_string());
-  }
+  store::RedisCommand command = jobs_store_->transition_command(job, t);
+  if (command.front() == "HSET") batch_->add_hset(std::move(command));
+  else batch_->add_write(std::move(command), WriteKind::kOther);
 }
 
 }  // namespace rs::broker

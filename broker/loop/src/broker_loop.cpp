@@ -1,4 +1,4 @@
-// BrokerLoop: construction, binding, the poll loop, receive paths and sending.
+// BrokerLoop: construction, binding, the poll loop and the receive paths.
 #include "rs/broker/loop/broker_loop.h"
 
 #include <spdlog/spdlog.h>
@@ -10,6 +10,7 @@
 #include "rs/schemas/errors.h"
 #include "rs/wire/poller.h"
 #include "rs/wire/socket.h"
+#include "turn_batch.h"
 
 namespace rs::broker {
 namespace {
@@ -25,7 +26,21 @@ DispatcherOptions dispatcher_options(const BrokerOptions& o) {
 }
 
 constexpr long kMaxPollMs = 50;  // bounds how late request_stop() is noticed
-constexpr int kMaxMessagesPerTurn = 256;
+
+wire::RouterOptions router_options(const BrokerOptions& o, int sndhwm) {
+  wire::RouterOptions r;
+  r.max_msg_bytes = o.socket_max_msg_bytes > 0
+                        ? o.socket_max_msg_bytes
+                        : static_cast<int64_t>(2 * o.limits.max_frame_bytes + (64u << 10));
+  r.sndhwm = sndhwm;
+  return r;
+}
+
+// A whole message's payload may be a little over one frame: header and command frames.
+wire::RecvLimits recv_limits(const BrokerOptions& o) {
+  return wire::RecvLimits{.n_routing = 1, .max_frames = 8,
+                          .max_total_bytes = o.limits.max_frame_bytes + 4096};
+}
 
 }  // namespace
 
@@ -33,7 +48,8 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
     : context_(context),
       options_(std::move(options)),
       clock_(clock),
-      dispatcher_(clock, dispatcher_options(options_)) {
+      dispatcher_(clock, dispatcher_options(options_)),
+      batch_(std::make_unique<TurnBatch>()) {
   std::random_device rd;
   id_prefix_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   redis_ = std::make_unique<store::RedisConnection>(options_.redis);
@@ -49,8 +65,9 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
 BrokerLoop::~BrokerLoop() = default;
 
 Status BrokerLoop::bind() {
-  RS_ASSIGN_OR_RETURN(clients_, wire::make_router(context_));
-  RS_ASSIGN_OR_RETURN(workers_, wire::make_router(context_));
+  RS_ASSIGN_OR_RETURN(clients_,
+                      wire::make_router(context_, router_options(options_, options_.client_sndhwm)));
+  RS_ASSIGN_OR_RETURN(workers_, wire::make_router(context_, router_options(options_, 100000)));
   RS_ASSIGN_OR_RETURN(client_endpoint_, wire::bind_endpoint(clients_, options_.client_endpoint));
   RS_ASSIGN_OR_RETURN(worker_endpoint_, wire::bind_endpoint(workers_, options_.worker_endpoint));
   Status redis = redis_->connect();
@@ -72,15 +89,27 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   size_t wi = poller.add(workers_);
   auto ready = poller.poll(std::min(max_wait_ms, poll_timeout_ms()));
   if (!ready.ok()) return ready.status();
+  const int64_t start_ns = clock_.now_ns();
+  const uint64_t turns = counters_.turns.load(std::memory_order_relaxed);
   if (poller.readable(wi)) drain_workers();
   if (poller.readable(ci)) drain_clients();
-  flush_tokens();
   execute(dispatcher_.tick());
+  commit();
   send_heartbeats();
+  if (counters_.turns.load(std::memory_order_relaxed) != turns) count_turn(clock_.now_ns() - start_ns);
   return Status();
 }
 
+void BrokerLoop::count_turn(int64_t ns) {
+  const auto n = static_cast<uint64_t>(std::max<int64_t>(ns, 0));
+  counters_.busy_ns.fetch_add(n, std::memory_order_relaxed);
+  if (n > counters_.max_turn_ns.load(std::memory_order_relaxed)) {
+    counters_.max_turn_ns.store(n, std::memory_order_relaxed);  // the loop is the only writer
+  }
+}
+
 long BrokerLoop::poll_timeout_ms() const {
+  if (!batch_->empty()) return 0;  // admissions staged DISPATCHes: commit them now
   int64_t now = clock_.now_ns();
   int64_t next = next_beat_ns_;
   if (auto wake = dispatcher_.next_wakeup_ns()) next = std::min(next, *wake);
@@ -89,9 +118,8 @@ long BrokerLoop::poll_timeout_ms() const {
 }
 
 void BrokerLoop::drain_workers() {
-  wire::RecvLimits limits{.n_routing = 1, .max_frames = 8,
-                          .max_total_bytes = options_.limits.max_frame_bytes + 4096};
-  for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
+  const wire::RecvLimits limits = recv_limits(options_);
+  for (int i = 0; i < options_.max_messages_per_turn; ++i) {
     wire::Received r = wire::recv_frames(workers_, limits);
     if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return;
     if (r.status == wire::RecvStatus::kRejected) {
@@ -103,12 +131,11 @@ void BrokerLoop::drain_workers() {
 }
 
 void BrokerLoop::drain_clients() {
-  wire::RecvLimits limits{.n_routing = 1, .max_frames = 8,
-                          .max_total_bytes = options_.limits.max_frame_bytes + 4096};
-  for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
+  const wire::RecvLimits limits = recv_limits(options_);
+  for (int i = 0; i < options_.max_messages_per_turn; ++i) {
     wire::Received r = wire::recv_frames(clients_, limits);
     if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return;
-    if (r.status == wire::RecvStatus::kRejected) {
+    if (r.status == wire::RecvStatus::kRejected) {  // too_large or bad_frame, read whole
       if (r.envelope.routing.size() == 1) reply_error(r.envelope.routing, 0, r.error);
       else count_error(schemas::wire_error_of(r.error));
       continue;
@@ -122,25 +149,7 @@ void BrokerLoop::send_heartbeats() {
   if (now < next_beat_ns_) return;
   next_beat_ns_ = now + options_.heartbeat_ms * 1'000'000;
   schemas::BrokerHeartbeat beat{.broker_time_ms = now_unix_ms()};
-  for (const auto& [worker, peer] : worker_routes_) send_worker(worker, beat);
-}
-
-bool BrokerLoop::send_client(const wire::RoutingIds& peer, const schemas::Message& message) {
-  wire::SendStatus s = wire::send_message(clients_, peer, message);
-  if (s == wire::SendStatus::kSent) return true;
-  counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
-  spdlog::debug("broker: send to client failed: {}", wire::send_status_name(s));
-  return false;
-}
-
-bool BrokerLoop::send_worker(const std::string& worker, const schemas::Message& message) {
-  auto it = worker_routes_.find(worker);
-  if (it == worker_routes_.end()) return false;
-  wire::SendStatus s = wire::send_message(workers_, it->second, message);
-  if (s == wire::SendStatus::kSent) return true;
-  counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
-  spdlog::warn("broker: send to worker {} failed: {}", worker, wire::send_status_name(s));
-  return false;
+  for (const auto& [worker, peer] : worker_routes_) send_worker_now(worker, beat);
 }
 
 void BrokerLoop::count_error(schemas::ErrorCode code) {
@@ -152,7 +161,7 @@ void BrokerLoop::reply_error(const wire::RoutingIds& peer, uint64_t request_id,
   schemas::ErrorCode code = schemas::wire_error_of(status);
   count_error(code);
   spdlog::debug("broker: error reply {}: {}", schemas::error_code_name(code), status.message());
-  send_client(peer, schemas::ErrorReply{.request_id = request_id, .code = code,
+  post_client(peer, schemas::ErrorReply{.request_id = request_id, .code = code,
                                         .message = schemas::wire_error_message(status),
                                         .job_id = job_id});
 }

@@ -7,6 +7,7 @@
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/broker/router.h"
 #include "rs/schemas/errors.h"
+#include "turn_batch.h"
 
 namespace rs::broker {
 
@@ -28,7 +29,7 @@ void BrokerLoop::on_client_frames(const wire::RoutingIds& peer, const schemas::F
         else if constexpr (std::is_same_v<T, schemas::StatusRequest>) on_status(peer, m);
         else if constexpr (std::is_same_v<T, schemas::WorkersRequest>) on_workers(peer, m);
         else if constexpr (std::is_same_v<T, schemas::Ping>)
-          send_client(peer, schemas::Pong{.request_id = m.request_id,
+          post_client(peer, schemas::Pong{.request_id = m.request_id,
                                           .broker_time_ms = now_unix_ms()});
         else reply_error(peer, 0, wire_error(ErrorCode::kUnknownCommand, "not a client command"));
       },
@@ -49,7 +50,7 @@ bool BrokerLoop::reject_bad_submit(const wire::RoutingIds& peer, const schemas::
   auto id = schemas::decode<schemas::Ping>(frames[2], options_.limits);
   counters_.rejected.fetch_add(1, std::memory_order_relaxed);
   count_error(code);
-  send_client(peer, schemas::Rejected{.request_id = id.ok() ? id->request_id : 0, .code = code,
+  post_client(peer, schemas::Rejected{.request_id = id.ok() ? id->request_id : 0, .code = code,
                                       .message = schemas::wire_error_message(error)});
   return true;
 }
@@ -58,54 +59,45 @@ Status BrokerLoop::precheck_submit(const schemas::SubmitRequest& request) const 
   if (known_models_.count(request.model) == 0) {
     return wire_error(ErrorCode::kUnknownModel, "no worker serves model '" + request.model + "'");
   }
-  if (dispatcher_.queue().size() >= options_.max_queued) {
+  // Creates of this turn are not queued yet but will be: count them.
+  if (dispatcher_.queue().size() + batch_->pending_creates() >= options_.max_queued) {
     return wire_error(ErrorCode::kQueueFull, "queue is full");
   }
   return Status();
 }
 
+void BrokerLoop::reject_submit(const wire::RoutingIds& peer, uint64_t request_id,
+                               const Status& s) {
+  counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+  count_error(schemas::wire_error_of(s));
+  post_client(peer, schemas::Rejected{.request_id = request_id, .code = schemas::wire_error_of(s),
+                                      .message = schemas::wire_error_message(s)});
+}
+
+// Stages the job's creation. Without an idempotency key the job cannot be a duplicate, so
+// it is admitted now: its ACCEPTED and any DISPATCH go out after this turn's commit, which
+// writes QUEUED (and DISPATCHED) first. With a key, commit() answers and admits it.
 void BrokerLoop::on_submit(const wire::RoutingIds& peer, schemas::SubmitRequest request) {
   counters_.submitted.fetch_add(1, std::memory_order_relaxed);
-  auto reject = [&](const Status& s) {
-    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
-    count_error(schemas::wire_error_of(s));
-    send_client(peer, schemas::Rejected{.request_id = request.request_id,
-                                        .code = schemas::wire_error_of(s),
-                                        .message = schemas::wire_error_message(s)});
-  };
-  if (Status s = precheck_submit(request); !s.ok()) return reject(s);
+  if (Status s = precheck_submit(request); !s.ok()) {
+    return reject_submit(peer, request.request_id, s);
+  }
   schemas::JobRecord record{.job_id = new_job_id(), .model = request.model,
                             .priority = request.priority, .created_ms = now_unix_ms()};
-  auto created = jobs_store_->create(record, request);
-  if (!created.ok()) {
-    counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
-    return reject(wire_error(ErrorCode::kUnavailable, "job store: " + created.status().message()));
-  }
-  if (!created->created) {
-    send_client(peer, schemas::Accepted{.request_id = request.request_id,
-                                        .job_id = created->job_id, .duplicate = true});
+  store::RedisCommand command = jobs_store_->create_command(record, request);
+  PendingCreate create{.peer = peer, .request_id = request.request_id, .job_id = record.job_id,
+                       .admitted = request.idempotency_key.empty()};
+  if (!create.admitted) {
+    create.request = std::move(request);
+    create.record = std::move(record);
+    batch_->add_create(std::move(create), std::move(command));
     return;
   }
-  const JobId id = record.job_id;
-  JobSubmit submit{.id = id, .model = request.model,
-                   .priority = static_cast<Priority>(request.priority),
-                   .route_key = routing_key(RouteRequest{request.model, request.affinity_key,
-                                                         request.session_id, request.prompt})};
-  LiveJob job{.request = std::move(request), .record = record, .submitter = peer,
-              .accepted_ns = clock_.now_ns()};
-  uint64_t request_id = job.request.request_id;
-  live_.emplace(id, std::move(job));
-  // Redis has the job: answer before any DISPATCH so the client learns its id first.
-  send_client(peer, schemas::Accepted{.request_id = request_id, .job_id = id});
-  Actions actions = dispatcher_.on_job_submitted(submit);
-  for (const Action& a : actions) {
-    if (a.kind == ActionKind::kReject) {
-      end_job(id, schemas::JobState::kFailed,
-              a.reason == Reason::kQueueFull ? ErrorCode::kQueueFull : ErrorCode::kInternal,
-              a.detail, nullptr);
-    }
-  }
-  execute(actions);
+  schemas::Accepted accepted{.request_id = request.request_id, .job_id = record.job_id};
+  batch_->add_create(std::move(create), std::move(command));
+  batch_->add_outgoing(Outgoing{.job = accepted.job_id, .peer = peer,
+                                .frames = schemas::make_frames(accepted)});
+  admit(peer, std::move(request), std::move(record));
 }
 
 void BrokerLoop::on_cancel(const wire::RoutingIds& peer, const schemas::CancelRequest& request) {
@@ -116,15 +108,19 @@ void BrokerLoop::on_cancel(const wire::RoutingIds& peer, const schemas::CancelRe
     return;
   }
   execute(dispatcher_.on_cancel(request.job_id));
+  // The ack: the record as it stands now (CANCELLED at once for a queued job; a running
+  // one ends CANCELLED in a DONE once its worker confirms).
+  on_status(peer, schemas::StatusRequest{.request_id = request.request_id, .job_id = request.job_id});
 }
 
 void BrokerLoop::on_status(const wire::RoutingIds& peer, const schemas::StatusRequest& request) {
   auto it = live_.find(request.job_id);
   if (it != live_.end()) {
-    send_client(peer, schemas::StatusReply{.request_id = request.request_id,
+    post_client(peer, schemas::StatusReply{.request_id = request.request_id,
                                            .record = it->second.record});
     return;
   }
+  commit();  // a job that ended this turn: its final record must be in Redis first
   auto record = jobs_store_->load(request.job_id);
   if (!record.ok()) {
     Status s = record.status().code() == StatusCode::kNotFound
@@ -133,21 +129,38 @@ void BrokerLoop::on_status(const wire::RoutingIds& peer, const schemas::StatusRe
     reply_error(peer, request.request_id, s, request.job_id);
     return;
   }
-  send_client(peer, schemas::StatusReply{.request_id = request.request_id, .record = *record});
+  post_client(peer, schemas::StatusReply{.request_id = request.request_id, .record = *record});
 }
 
 void BrokerLoop::on_workers(const wire::RoutingIds& peer, const schemas::WorkersRequest& request) {
   schemas::WorkersReply reply{.request_id = request.request_id};
   for (const auto& [id, entry] : dispatcher_.workers().workers()) {
     for (const auto& [index, dev] : entry.devices) {
-      DeviceKey key{id, index};
-      reply.devices.push_back(schemas::DeviceStatus{
-          .worker = id, .device = static_cast<int32_t>(index), .models = dev.models,
-          .free_slots = dispatcher_.workers().free_slots(key), .max_slots = dev.slots,
-          .running = static_cast<uint32_t>(dev.jobs.size())});
+      reply.devices.push_back(device_status(DeviceKey{id, index}, dev));
     }
   }
-  send_client(peer, reply);
+  post_client(peer, reply);
+}
+
+// max_slots from READY; the rest from the device's last heartbeat, or the broker's own
+// in-flight count before the first one.
+schemas::DeviceStatus BrokerLoop::device_status(const DeviceKey& key, const DeviceState& dev) const {
+  schemas::DeviceStatus status{.worker = key.worker, .device = static_cast<int32_t>(key.index),
+                               .models = dev.models,
+                               .free_slots = dispatcher_.workers().free_slots(key),
+                               .max_slots = dev.slots,
+                               .running = static_cast<uint32_t>(dev.jobs.size())};
+  auto worker = loads_.find(key.worker);
+  if (worker == loads_.end()) return status;
+  auto device = worker->second.find(static_cast<int32_t>(key.index));
+  if (device == worker->second.end()) return status;
+  const DeviceHeartbeat& beat = device->second;
+  status.free_slots = beat.load.free_slots;
+  status.running = beat.load.running;
+  status.kv_blocks_free = beat.load.kv_blocks_free;
+  status.kv_blocks_total = beat.load.kv_blocks_total;
+  status.last_heartbeat_ms = beat.at_ms;
+  return status;
 }
 
 std::string BrokerLoop::new_job_id() {

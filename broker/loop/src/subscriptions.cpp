@@ -1,68 +1,74 @@
-// BrokerLoop: the token path. Tokens accepted in a loop turn go to Redis in one pipelined
-// round trip, then to the submitter and subscribers; SUBSCRIBE replays from the TokenLog,
-// then streams live (no gap: pending tokens are flushed before the replay reads Redis).
+// BrokerLoop: the token path. Tokens accepted in a loop turn go to Redis in the turn's
+// commit, then to the submitter and subscribers; SUBSCRIBE replays from the TokenLog, then
+// streams live (no gap: the turn so far is committed before the replay reads Redis).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <limits>
+#include <string_view>
+#include <unordered_map>
 #include <span>
 
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/schemas/errors.h"
+#include "turn_batch.h"
 
 namespace rs::broker {
 
 using schemas::ErrorCode;
 
-void BrokerLoop::flush_tokens() {
-  if (pending_tokens_.empty()) return;
-  std::vector<schemas::TokenEntry> entries;
-  entries.swap(pending_tokens_);
-  std::vector<store::RedisCommand> cmds;
-  token_log_->append_commands(entries, cmds);
-  const size_t n_append = cmds.size();
-  for (const schemas::TokenEntry& e : entries) {
-    auto it = live_.find(e.job_id);
-    if (it == live_.end() || it->second.running_written) continue;
-    LiveJob& job = it->second;
-    job.running_written = true;
-    job.record.state = schemas::JobState::kRunning;
-    job.record.started_ms = now_unix_ms();
-    cmds.push_back(jobs_store_->transition_command(
-        e.job_id, store::Transition{.to = schemas::JobState::kRunning,
-                                    .at_ms = job.record.started_ms}));
-  }
-  auto replies = redis_->pipeline(cmds);
-  if (!replies.ok()) {
-    counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
-    spdlog::error("broker: token append: {}", replies.status().to_string());
-  } else {
-    auto stats = store::TokenLog::parse_append_replies(
-        std::span<const store::RedisReply>(replies->data(), n_append));
-    if (!stats.ok()) counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
+// Stages the accepted entries' appends (and RUNNING on a job's first token) and posts
+// them to the submitter and subscribers, behind the writes in the turn's order.
+void BrokerLoop::accept_tokens(std::vector<schemas::TokenEntry>& entries) {
+  if (entries.empty()) return;
+  std::vector<store::RedisCommand> appends;
+  token_log_->append_commands(entries, appends);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    auto it = live_.find(entries[i].job_id);
+    if (it != live_.end() && !it->second.running_written) {
+      LiveJob& job = it->second;
+      job.running_written = true;
+      job.record.state = schemas::JobState::kRunning;
+      job.record.started_ms = now_unix_ms();
+      write_transition(entries[i].job_id, store::Transition{.to = schemas::JobState::kRunning,
+                                                            .at_ms = job.record.started_ms});
+    }
+    batch_->add_write(std::move(appends[i]), WriteKind::kTokenAppend);
   }
   counters_.tokens.fetch_add(entries.size(), std::memory_order_relaxed);
   forward_tokens(entries);
 }
 
 void BrokerLoop::forward_tokens(const std::vector<schemas::TokenEntry>& entries) {
-  std::unordered_map<JobId, schemas::TokenBatch> by_job;
-  for (const schemas::TokenEntry& e : entries) by_job[e.job_id].entries.push_back(e);
+  // Grouped by job in first-seen order (a WORKER_TOKENS holds one step of its device's
+  // running jobs: few groups, and a job's entries are usually adjacent).
+  std::vector<std::pair<JobId, schemas::TokenBatch>> by_job;
+  for (const schemas::TokenEntry& e : entries) {
+    auto group = std::find_if(by_job.rbegin(), by_job.rend(),
+                              [&](const auto& g) { return g.first == e.job_id; });
+    if (group == by_job.rend()) {
+      by_job.emplace_back(e.job_id, schemas::TokenBatch{});
+      by_job.back().second.entries.push_back(e);
+    } else {
+      group->second.entries.push_back(e);
+    }
+  }
   for (auto& [id, batch] : by_job) {
     auto it = live_.find(id);
     if (it == live_.end()) continue;
     const LiveJob& job = it->second;
-    if (job.request.stream && !job.submitter.empty()) send_client(job.submitter, batch);
+    if (job.request.stream && !job.submitter.empty()) post_client(job.submitter, batch);
     for (const Subscriber& s : job.subscribers) {
       if (batch.entries.back().seq < s.from_seq) continue;
       if (batch.entries.front().seq >= s.from_seq) {
-        send_client(s.peer, batch);
+        post_client(s.peer, batch);
         continue;
       }
       schemas::TokenBatch part;
       for (const auto& e : batch.entries) {
         if (e.seq >= s.from_seq) part.entries.push_back(e);
       }
-      send_client(s.peer, part);
+      post_client(s.peer, part);
     }
   }
 }
@@ -79,14 +85,14 @@ Status BrokerLoop::replay(const wire::RoutingIds& peer, const std::string& job_i
     }
     if (batch.entries.empty()) break;
     from = batch.entries.back().seq + 1;
-    send_client(peer, batch);
+    post_client(peer, batch);
     if (read->finished) break;
   }
   return Status();
 }
 
 void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request) {
-  flush_tokens();
+  commit();
   auto it = live_.find(request.job_id);
   if (it != live_.end()) {
     Status s = replay(peer, request.job_id, request.from_seq, it->second.next_seq);
@@ -113,7 +119,7 @@ void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::Subsc
                                            "job is not live on this broker and not finished"),
                        request.job_id);
   }
-  send_client(peer, schemas::Done{.record = *record});
+  post_client(peer, schemas::Done{.record = *record});
 }
 
 }  // namespace rs::broker

@@ -1,14 +1,24 @@
 // BrokerLoop: messages from workers (READY, HEARTBEAT, TOKENS, DONE, FAILED, DISCONNECT).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/schemas/errors.h"
 
 namespace rs::broker {
+namespace {
 
 using schemas::ErrorCode;
+
+// Retryable: the failure was the worker's or the device's, not the request's.
+bool is_retryable(ErrorCode code) {
+  return code == ErrorCode::kWorkerLost || code == ErrorCode::kUnavailable ||
+         code == ErrorCode::kInternal;
+}
+
+}  // namespace
 
 std::string BrokerLoop::worker_of(const wire::RoutingIds& peer) const {
   if (peer.empty()) return {};
@@ -40,19 +50,22 @@ void BrokerLoop::on_worker_frames(const wire::RoutingIds& peer, const schemas::F
   std::visit(
       [&](auto& m) {
         using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, schemas::WorkerHeartbeat>) on_heartbeat(m);
+        if constexpr (std::is_same_v<T, schemas::WorkerHeartbeat>) on_heartbeat(worker, m);
         else if constexpr (std::is_same_v<T, schemas::WorkerTokens>) on_tokens(worker, m);
         else if constexpr (std::is_same_v<T, schemas::WorkerDone>) on_done(worker, m);
         else if constexpr (std::is_same_v<T, schemas::WorkerFailed>) on_failed(worker, m);
-        else if constexpr (std::is_same_v<T, schemas::WorkerDisconnect>) {
-          spdlog::info("broker: worker {} disconnects: {}", worker, m.reason);
-          flush_tokens();
-          execute(dispatcher_.on_worker_disconnect(worker));
-          worker_routes_.erase(worker);
-          peer_workers_.erase(peer.front());
-        }
+        else if constexpr (std::is_same_v<T, schemas::WorkerDisconnect>)
+          on_worker_disconnect(peer, worker, m.reason);
       },
       parsed.value());
+}
+
+void BrokerLoop::on_worker_disconnect(const wire::RoutingIds& peer, const std::string& worker,
+                                      const std::string& reason) {
+  spdlog::info("broker: worker {} disconnects: {}", worker, reason);
+  execute(dispatcher_.on_worker_disconnect(worker));
+  forget_worker_route(worker);
+  peer_workers_.erase(peer.front());
 }
 
 void BrokerLoop::on_ready(const wire::RoutingIds& peer, const schemas::WorkerReady& ready) {
@@ -71,23 +84,39 @@ void BrokerLoop::on_ready(const wire::RoutingIds& peer, const schemas::WorkerRea
   if (old != worker_routes_.end()) peer_workers_.erase(old->second.front());
   worker_routes_[ready.worker_id] = peer;
   peer_workers_[peer.front()] = ready.worker_id;
+  loads_.erase(ready.worker_id);
   spdlog::info("broker: worker {} ready with {} device(s)", ready.worker_id, spec.devices.size());
-  flush_tokens();
-  // The first beat doubles as the READY acknowledgement.
-  send_worker(ready.worker_id, schemas::BrokerHeartbeat{.broker_time_ms = now_unix_ms()});
+  // The first beat doubles as the READY acknowledgement: sent now, before any DISPATCH.
+  send_worker_now(ready.worker_id, schemas::BrokerHeartbeat{.broker_time_ms = now_unix_ms()});
   execute(dispatcher_.on_worker_ready(spec));
 }
 
-void BrokerLoop::on_heartbeat(const schemas::WorkerHeartbeat& beat) {
-  (void)beat;  // liveness already recorded by on_worker_message; credits come with DONE
+// Heartbeat figures are recorded for WORKERS only; credits never come from them
+// (docs/BROKER.md, "Credits and heartbeats").
+void BrokerLoop::on_heartbeat(const std::string& worker, const schemas::WorkerHeartbeat& beat) {
+  counters_.heartbeats.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t now_ms = now_unix_ms();
+  auto& devices = loads_[worker];
+  for (const schemas::DeviceLoad& d : beat.devices) {
+    if (d.index < 0 || dispatcher_.workers().device(DeviceKey{worker, static_cast<uint32_t>(d.index)}) == nullptr) {
+      continue;  // not a device this worker declared in READY
+    }
+    devices[d.index] = DeviceHeartbeat{.load = d, .at_ms = now_ms};
+  }
 }
 
-void BrokerLoop::on_tokens(const std::string& worker, const schemas::WorkerTokens& tokens) {
-  for (const schemas::TokenEntry& e : tokens.entries) {
-    const JobAttempts::Entry* a = dispatcher_.attempts().find(e.job_id);
+bool BrokerLoop::token_is_current(const std::string& worker, const schemas::TokenEntry& e) const {
+  const JobAttempts::Entry* a = dispatcher_.attempts().find(e.job_id);
+  return a != nullptr && dispatcher_.attempts().is_current(e.job_id, e.attempt) && a->device &&
+         a->device->worker == worker;
+}
+
+void BrokerLoop::on_tokens(const std::string& worker, schemas::WorkerTokens& tokens) {
+  std::vector<schemas::TokenEntry> accepted;
+  accepted.reserve(tokens.entries.size());
+  for (schemas::TokenEntry& e : tokens.entries) {
     auto it = live_.find(e.job_id);
-    if (a == nullptr || it == live_.end() || !dispatcher_.attempts().is_current(e.job_id, e.attempt) ||
-        !a->device || a->device->worker != worker) {
+    if (it == live_.end() || !token_is_current(worker, e)) {
       counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
@@ -98,8 +127,9 @@ void BrokerLoop::on_tokens(const std::string& worker, const schemas::WorkerToken
     }
     ++job.next_seq;
     if (job.first_token_ns == 0) job.first_token_ns = clock_.now_ns();
-    pending_tokens_.push_back(e);
+    accepted.push_back(std::move(e));
   }
+  accept_tokens(accepted);
 }
 
 void BrokerLoop::on_done(const std::string& worker, const schemas::WorkerDone& done) {
@@ -111,7 +141,7 @@ void BrokerLoop::on_done(const std::string& worker, const schemas::WorkerDone& d
     execute(r.actions);
     return;
   }
-  flush_tokens();  // every token is in Redis and on the wire before DONE
+  // Its tokens were staged before this DONE: Redis and the client get them first.
   bool cancelled = done.finish_reason == "cancelled";
   end_job(done.job_id, cancelled ? schemas::JobState::kCancelled : schemas::JobState::kSucceeded,
           cancelled ? ErrorCode::kCancelled : ErrorCode::kOk, cancelled ? "cancelled" : "",
@@ -119,16 +149,30 @@ void BrokerLoop::on_done(const std::string& worker, const schemas::WorkerDone& d
   execute(r.actions);
 }
 
+
+// A retryable failure requeues the job with attempt + 1 (failing it with max_attempts when
+// they are used up); any other code ends the job FAILED (CANCELLED for cancelled) at once.
 void BrokerLoop::on_failed(const std::string& worker, const schemas::WorkerFailed& failed) {
   if (failed.device < 0) return;
-  EndResult r = dispatcher_.on_job_ended(failed.job_id, failed.attempt,
-                                         DeviceKey{worker, static_cast<uint32_t>(failed.device)});
+  const DeviceKey from{worker, static_cast<uint32_t>(failed.device)};
+  const bool retry = is_retryable(failed.code);
+  EndResult r = retry ? dispatcher_.on_job_retry(failed.job_id, failed.attempt, from)
+                      : dispatcher_.on_job_ended(failed.job_id, failed.attempt, from);
   if (!r.current || live_.count(failed.job_id) == 0) {
     counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
     execute(r.actions);
     return;
   }
-  flush_tokens();
+  if (retry) {
+    bool requeued = std::any_of(r.actions.begin(), r.actions.end(), [&](const Action& a) {
+      return a.kind == ActionKind::kRequeued && a.job == failed.job_id;
+    });
+    if (requeued) counters_.retried.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("broker: job {} attempt {} failed on {} ({}): retrying", failed.job_id,
+                 failed.attempt, worker, schemas::error_code_name(failed.code));
+    execute(r.actions);
+    return;
+  }
   schemas::JobState state = failed.code == ErrorCode::kCancelled ? schemas::JobState::kCancelled
                                                                    : schemas::JobState::kFailed;
   end_job(failed.job_id, state, failed.code, failed.message, nullptr);

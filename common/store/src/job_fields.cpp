@@ -10,10 +10,11 @@ namespace {
 
 using schemas::JobRecord;
 
+// Shortest text that reads back as the same double (std::to_chars; far cheaper than %.17g).
 std::string num(double x) {
   char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%.17g", x);
-  return std::string(buf, static_cast<size_t>(n));
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  return ec == std::errc() ? std::string(buf, end) : std::string("0");
 }
 
 template <class T>

@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
+#include <charconv>
 #include <chrono>
 
 namespace rs::store {
@@ -40,19 +41,25 @@ RedisReply convert(const redisReply* r) {
   return out;
 }
 
-Status append(redisContext* ctx, const RedisCommand& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> argvlen;
-  argv.reserve(args.size());
-  argvlen.reserve(args.size());
+// RESP for one command, appended to out: *N, then $len and the bytes of each argument.
+// The whole pipeline is formatted into one buffer and handed to hiredis at once (hiredis's
+// own per-command formatting was the broker's largest single cost).
+void append_resp(const RedisCommand& args, std::string& out) {
+  char head[32];
+  auto put_len = [&](char tag, size_t n) {
+    head[0] = tag;
+    auto [end, ec] = std::to_chars(head + 1, head + sizeof head - 2, n);
+    (void)ec;
+    *end++ = '\r';
+    *end++ = '\n';
+    out.append(head, static_cast<size_t>(end - head));
+  };
+  put_len('*', args.size());
   for (const std::string& a : args) {
-    argv.push_back(a.data());
-    argvlen.push_back(a.size());
+    put_len('$', a.size());
+    out.append(a);
+    out.append("\r\n", 2);
   }
-  if (redisAppendCommandArgv(ctx, static_cast<int>(args.size()), argv.data(), argvlen.data()) != REDIS_OK) {
-    return {StatusCode::kUnavailable, "redis: cannot queue command"};
-  }
-  return {};
 }
 
 }  // namespace
@@ -116,8 +123,15 @@ Result<std::vector<RedisReply>> RedisConnection::pipeline(const std::vector<Redi
   std::vector<RedisReply> out;
   if (commands.empty()) return out;
   RS_RETURN_IF_ERROR(ensure_connected());
+  std::string resp;
+  size_t bytes = 0;
   for (const RedisCommand& c : commands) {
-    if (!append(ctx_, c).ok()) return transport_error("cannot queue command");
+    for (const std::string& a : c) bytes += a.size() + 16;
+  }
+  resp.reserve(bytes + 16 * commands.size());
+  for (const RedisCommand& c : commands) append_resp(c, resp);
+  if (redisAppendFormattedCommand(ctx_, resp.data(), resp.size()) != REDIS_OK) {
+    return transport_error("cannot queue command");
   }
   out.reserve(commands.size());
   for (size_t i = 0; i < commands.size(); ++i) {

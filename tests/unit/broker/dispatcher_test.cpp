@@ -216,6 +216,31 @@ TEST(Dispatcher, SlotsChangedRefills) {
   EXPECT_EQ(a[0].kind, ActionKind::kDispatch);
 }
 
+TEST(Dispatcher, RetryRequeuesAtTheFrontWithTheNextAttemptThenFails) {
+  rs::ManualClock clock;
+  Dispatcher d(clock, small_options());  // max_attempts 2
+  d.on_worker_ready(ready("w1", 1, 1));
+  d.on_job_submitted(submit("j1"));
+  d.on_job_submitted(submit("j2"));  // queued behind j1
+  EXPECT_FALSE(d.on_job_retry("j1", 2, {"w1", 0}).current);  // wrong attempt: stale
+  EndResult r = d.on_job_retry("j1", 1, {"w1", 0});
+  ASSERT_TRUE(r.current);
+  ASSERT_EQ(of_kind(r.actions, ActionKind::kRequeued).size(), 1u);
+  EXPECT_EQ(of_kind(r.actions, ActionKind::kRequeued)[0].attempt, 2u);
+  auto dispatched = of_kind(r.actions, ActionKind::kDispatch);
+  ASSERT_EQ(dispatched.size(), 1u);  // the freed slot goes to j1 again, ahead of j2
+  EXPECT_EQ(dispatched[0].job, "j1");
+  EXPECT_EQ(dispatched[0].attempt, 2u);
+  r = d.on_job_retry("j1", 2, {"w1", 0});
+  ASSERT_TRUE(r.current);
+  auto failed = of_kind(r.actions, ActionKind::kFail);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].reason, Reason::kMaxAttempts);
+  ASSERT_EQ(of_kind(r.actions, ActionKind::kDispatch).size(), 1u);
+  EXPECT_EQ(of_kind(r.actions, ActionKind::kDispatch)[0].job, "j2");
+  EXPECT_EQ(d.workers().in_flight({"w1", 0}), 1u);
+}
+
 TEST(Dispatcher, NamesForLogs) {
   EXPECT_EQ(action_kind_name(ActionKind::kCancelOnWorker), "cancel_on_worker");
   EXPECT_EQ(reason_name(Reason::kQueueFull), "queue_full");

@@ -28,9 +28,10 @@ namespace sc = rs::schemas;
 
 class Peer {
  public:
-  Peer(zmq::context_t& ctx, const std::string& endpoint, const std::string& id) {
+  Peer(zmq::context_t& ctx, const std::string& endpoint, const std::string& id, int rcvhwm = 100000) {
     wire::DealerOptions o;
     o.routing_id = id;
+    o.rcvhwm = rcvhwm;
     auto d = wire::make_dealer(ctx, o);
     EXPECT_TRUE(d.ok());
     socket_ = std::move(d).value();
@@ -84,15 +85,19 @@ class BrokerLoopTest : public ::testing::Test {
   }
   void start_broker(size_t max_queued = 100, int64_t heartbeat_ms = 1000, uint32_t max_attempts = 3) {
     BrokerOptions o;
-    o.redis.port = redis_.port();
-    o.key_prefix = std::string("t").append(std::to_string(std::random_device{}())).append(":");
     o.max_queued = max_queued;
     o.heartbeat_ms = heartbeat_ms;
     o.max_attempts = max_attempts;
+    start_broker_with(o);
+  }
+  // threaded = false: the test drives the loop itself with loop_->run_once().
+  void start_broker_with(BrokerOptions o, bool threaded = true) {
+    o.redis.port = redis_.port();
+    o.key_prefix = std::string("t").append(std::to_string(std::random_device{}())).append(":");
     keys_.prefix = o.key_prefix;
     loop_ = std::make_unique<BrokerLoop>(ctx_, o);
     ASSERT_TRUE(loop_->bind().ok());
-    thread_ = std::thread([this] { run_status_ = loop_->run(); });
+    if (threaded) thread_ = std::thread([this] { run_status_ = loop_->run(); });
     conn_ = std::make_unique<store::RedisConnection>(store::RedisOptions{.port = redis_.port()});
     store::JobStoreOptions js;
     js.keys = keys_;

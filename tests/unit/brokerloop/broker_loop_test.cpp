@@ -200,6 +200,9 @@ TEST_F(BrokerLoopTest, CancelQueuedJobEndsCancelledAndUnknownJobIsNotFound) {
   c->send(sc::CancelRequest{.request_id = 2, .job_id = job});
   auto done = c->expect<sc::Done>();
   EXPECT_EQ(done.record.state, sc::JobState::kCancelled);
+  auto ack = c->expect<sc::StatusReply>();  // the CANCEL's own answer
+  EXPECT_EQ(ack.request_id, 2u);
+  EXPECT_EQ(ack.record.state, sc::JobState::kCancelled);
   auto record = store_->load(job);
   ASSERT_TRUE(record.ok());
   EXPECT_EQ(record->state, sc::JobState::kCancelled);

@@ -48,6 +48,9 @@ TEST_F(BrokerLoopTest, CancelRunningJobIsSentToItsWorkerAndEndsCancelled) {
   auto job = c->expect<sc::Accepted>().job_id;
   w->expect<sc::Dispatch>();
   c->send(sc::CancelRequest{.request_id = 2, .job_id = job});
+  auto ack = c->expect<sc::StatusReply>();  // still running: it ends on the worker's answer
+  EXPECT_EQ(ack.request_id, 2u);
+  EXPECT_EQ(ack.record.state, sc::JobState::kDispatched);
   auto cancel = w->expect<sc::CancelJob>();
   EXPECT_EQ(cancel.job_id, job);
   EXPECT_EQ(cancel.attempt, 1u);

@@ -156,7 +156,9 @@ struct DeviceStatus {  // one device of one worker, as the broker sees it
   uint32_t free_slots = 0;
   uint32_t max_slots = 0;
   uint32_t running = 0;
-  uint64_t last_heartbeat_ms = 0;
+  uint64_t last_heartbeat_ms = 0;  // Unix ms of the last WORKER_HEARTBEAT; 0 = none yet
+  uint32_t kv_blocks_free = 0;     // from the last WORKER_HEARTBEAT
+  uint32_t kv_blocks_total = 0;
   bool operator==(const DeviceStatus&) const = default;
 };
 struct WorkersReply {

@@ -84,6 +84,10 @@ class Dispatcher {
   Actions on_worker_disconnect(const WorkerId& worker);
   // DONE / FAILED / CANCELLED from a device for (job, attempt): frees the slot and refills.
   EndResult on_job_ended(const JobId& job, uint32_t attempt, const DeviceKey& from);
+  // A retryable failure of (job, attempt) on a device: frees the slot and requeues the job
+  // at the front with attempt + 1 ([kRequeued, maybe kDispatch]), or fails it ([kFail]
+  // kMaxAttempts) when its attempts are used up; [kCancelled] if a cancel was pending.
+  EndResult on_job_retry(const JobId& job, uint32_t attempt, const DeviceKey& from);
   // A device gained capacity (credits): refill it from the queue.
   Actions on_device_free(const DeviceKey& device);
   Actions on_slots_changed(const DeviceKey& device, uint32_t slots);

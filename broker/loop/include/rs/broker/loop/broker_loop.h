@@ -1,7 +1,9 @@
 // BrokerLoop: the broker's one thread and one poll loop. Owns the client and worker ROUTER
 // sockets, the Redis connection (JobStore, TokenLog), the Dispatcher and every live job's
-// wire state (submitter, subscribers, next sequence number). Constructed, bound and run on
-// one thread; only request_stop() and the counters may be called from another thread.
+// wire state (submitter, subscribers, next sequence number). Each turn drains every ready
+// message, writes the turn's Redis changes in one pipelined round trip, then sends the
+// replies (docs/BROKER.md, "The loop"). Constructed, bound and run on one thread; only
+// request_stop() and the counters may be called from another thread.
 #pragma once
 
 #include <array>
@@ -11,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 #include <zmq.hpp>
@@ -37,6 +40,12 @@ struct BrokerOptions {
   uint32_t max_attempts = 3;
   int64_t queue_timeout_ms = 30000;
   schemas::Limits limits;
+  // ZMQ_MAXMSGSIZE of both ROUTERs: a frame above it makes ZeroMQ drop the connection
+  // (no reply possible). 0 = 2 x limits.max_frame_bytes + 64 KiB. Frames between
+  // max_frame_bytes and this cap are read, dropped and answered `too_large`.
+  int64_t socket_max_msg_bytes = 0;
+  int client_sndhwm = 100000;  // messages queued per client before sends are dropped
+  int max_messages_per_turn = 1024;  // per socket, per loop turn
 };
 
 // Counters readable from any thread (relaxed atomics).
@@ -49,10 +58,20 @@ struct BrokerCounters {
   std::atomic<uint64_t> stale_dropped{0};
   std::atomic<uint64_t> send_failures{0};
   std::atomic<uint64_t> redis_errors{0};
+  std::atomic<uint64_t> client_drops{0};       // replies dropped: the client's pipe was full
+  std::atomic<uint64_t> retried{0};            // WORKER_FAILED (retryable) -> requeued
+  std::atomic<uint64_t> heartbeats{0};         // WORKER_HEARTBEATs from known workers
+  std::atomic<uint64_t> turns{0};              // loop turns that had work to commit
+  std::atomic<uint64_t> redis_round_trips{0};  // pipelines sent (commit + reads)
+  std::atomic<uint64_t> busy_ns{0};            // time in turns that had work (poll excluded)
+  std::atomic<uint64_t> max_turn_ns{0};        // the longest such turn
   uint64_t error_count(schemas::ErrorCode code) const {
     return errors[static_cast<size_t>(code)].load(std::memory_order_relaxed);
   }
 };
+
+class TurnBatch;
+struct PendingCreate;
 
 class BrokerLoop {
  public:
@@ -91,18 +110,52 @@ class BrokerLoop {
     int64_t first_token_ns = 0;
     bool running_written = false;
   };
+  struct DeviceHeartbeat {  // one device's last WORKER_HEARTBEAT figures
+    schemas::DeviceLoad load;
+    uint64_t at_ms = 0;
+  };
 
-  // broker_loop.cpp: the loop, receive paths, sending, heartbeats.
+  // broker_loop.cpp: the loop, receive paths, heartbeats, errors.
   void drain_clients();
   void drain_workers();
   long poll_timeout_ms() const;
   void send_heartbeats();
-  bool send_client(const wire::RoutingIds& peer, const schemas::Message& message);
-  bool send_worker(const std::string& worker, const schemas::Message& message);
+  void count_turn(int64_t ns);
   void count_error(schemas::ErrorCode code);
   void reply_error(const wire::RoutingIds& peer, uint64_t request_id, const Status& status,
                    const std::string& job_id = {});
   uint64_t now_unix_ms() const;
+
+  // outbox.cpp: replies are posted during a turn and sent after its commit.
+  // (Templates: encoding the concrete type spares a copy into a schemas::Message.)
+  template <typename T>
+  void post_client(const wire::RoutingIds& peer, const T& message) {
+    post_client_frames(peer, schemas::make_frames(message));
+  }
+  template <typename T>
+  void post_worker(const std::string& worker, const T& message) {
+    if constexpr (std::is_same_v<T, schemas::Dispatch>) {
+      post_worker_frames(worker, schemas::make_frames(message), message.job_id);
+    } else {
+      post_worker_frames(worker, schemas::make_frames(message), {});
+    }
+  }
+  void post_client_frames(const wire::RoutingIds& peer, schemas::Frames frames);
+  // dispatch_job: set for a DISPATCH (withdrawable; failing to send it drops the worker).
+  void post_worker_frames(const std::string& worker, schemas::Frames frames,
+                          const std::string& dispatch_job);
+  void send_outbox(TurnBatch& batch);
+  bool send_worker_now(const std::string& worker, const schemas::Message& message);
+  void forget_worker_route(const std::string& worker);
+
+  // commit.cpp: the turn's one Redis round trip, then answers and admissions.
+  void commit();
+  void check_write_replies(TurnBatch& batch, const std::vector<store::RedisReply>& replies);
+  void answer_creates(TurnBatch& batch, const std::vector<store::RedisReply>* replies);
+  void answer_create(TurnBatch& batch, PendingCreate& pc,
+                     const Result<store::CreateResult>& r, bool dup_in_turn);
+  bool withdraw(TurnBatch& batch, const JobId& job);
+  void admit(wire::RoutingIds peer, schemas::SubmitRequest request, schemas::JobRecord record);
 
   // client_handler.cpp
   void on_client_frames(const wire::RoutingIds& peer, const schemas::Frames& frames);
@@ -110,25 +163,30 @@ class BrokerLoop {
   Status precheck_submit(const schemas::SubmitRequest& request) const;
   bool reject_bad_submit(const wire::RoutingIds& peer, const schemas::Frames& frames,
                          const Status& error);
+  void reject_submit(const wire::RoutingIds& peer, uint64_t request_id, const Status& s);
   void on_cancel(const wire::RoutingIds& peer, const schemas::CancelRequest& request);
   void on_status(const wire::RoutingIds& peer, const schemas::StatusRequest& request);
   void on_workers(const wire::RoutingIds& peer, const schemas::WorkersRequest& request);
+  schemas::DeviceStatus device_status(const DeviceKey& key, const DeviceState& dev) const;
   std::string new_job_id();
 
   // subscriptions.cpp
   void on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request);
   Status replay(const wire::RoutingIds& peer, const std::string& job_id, uint64_t from_seq,
                 uint64_t until_seq);
-  void flush_tokens();
+  void accept_tokens(std::vector<schemas::TokenEntry>& entries);
   void forward_tokens(const std::vector<schemas::TokenEntry>& entries);
 
   // worker_handler.cpp
   void on_worker_frames(const wire::RoutingIds& peer, const schemas::Frames& frames);
   void on_ready(const wire::RoutingIds& peer, const schemas::WorkerReady& ready);
-  void on_heartbeat(const schemas::WorkerHeartbeat& beat);
-  void on_tokens(const std::string& worker, const schemas::WorkerTokens& tokens);
+  void on_heartbeat(const std::string& worker, const schemas::WorkerHeartbeat& beat);
+  void on_tokens(const std::string& worker, schemas::WorkerTokens& tokens);
   void on_done(const std::string& worker, const schemas::WorkerDone& done);
   void on_failed(const std::string& worker, const schemas::WorkerFailed& failed);
+  void on_worker_disconnect(const wire::RoutingIds& peer, const std::string& worker,
+                            const std::string& reason);
+  bool token_is_current(const std::string& worker, const schemas::TokenEntry& e) const;
   std::string worker_of(const wire::RoutingIds& peer) const;
 
   // action_executor.cpp
@@ -155,7 +213,8 @@ class BrokerLoop {
   std::unordered_map<std::string, wire::RoutingIds> worker_routes_;  // worker id -> peer
   std::map<std::string, std::string> peer_workers_;                 // peer id -> worker id
   std::set<std::string> known_models_;  // every model a worker ever advertised
-  std::vector<schemas::TokenEntry> pending_tokens_;  // accepted this turn, not yet in Redis
+  std::unique_ptr<TurnBatch> batch_;  // this turn's Redis writes and replies, not yet done
+  std::unordered_map<std::string, std::map<int32_t, DeviceHeartbeat>> loads_;  // by worker
   int64_t next_beat_ns_ = 0;
   uint64_t id_prefix_ = 0;
   uint64_t id_counter_ = 0;

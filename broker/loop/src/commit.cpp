@@ -1,0 +1,148 @@
+// BrokerLoop: the end of a turn. Every Redis write the turn staged goes out in one
+// pipelined round trip; then new jobs are answered (ACCEPTED only once they are in Redis)
+// and admitted to the Dispatcher, and the turn's replies are sent. A DISPATCH an
+// admission causes is staged for the next turn, whose commit writes DISPATCHED first.
+#include <spdlog/spdlog.h>
+
+#include "rs/broker/loop/broker_loop.h"
+#include "rs/broker/router.h"
+#include "rs/schemas/errors.h"
+#include "turn_batch.h"
+
+namespace rs::broker {
+
+using schemas::ErrorCode;
+
+void BrokerLoop::commit() {
+  if (batch_->empty()) return;
+  TurnBatch batch = std::move(*batch_);
+  *batch_ = TurnBatch();
+  counters_.turns.fetch_add(1, std::memory_order_relaxed);
+  std::optional<std::vector<store::RedisReply>> replies;
+  if (batch.has_writes()) {
+    std::vector<store::RedisCommand> commands = batch.take_commands();
+    counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
+    auto r = redis_->pipeline(commands);
+    if (r.ok()) {
+      replies = std::move(r).value();
+      check_write_replies(batch, *replies);
+    } else {
+      counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
+      spdlog::error("broker: redis commit of {} command(s): {}", commands.size(),
+                    r.status().to_string());
+    }
+  }
+  answer_creates(batch, replies ? &*replies : nullptr);
+  send_outbox(batch);
+}
+
+void BrokerLoop::check_write_replies(TurnBatch& batch,
+                                     const std::vector<store::RedisReply>& replies) {
+  const std::vector<WriteKind>& kinds = batch.kinds();
+  for (size_t i = 0; i < replies.size() && i < kinds.size(); ++i) {
+    if (kinds[i] == WriteKind::kCreate) continue;  // answer_creates reads these
+    if (kinds[i] == WriteKind::kTokenAppend) {
+      auto stats = store::TokenLog::parse_append_replies(std::span(&replies[i], 1));
+      if (stats.ok()) {
+        if (stats->duplicates != 0) counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+    } else if (!replies[i].is_error()) {
+      continue;
+    }
+    counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("broker: redis write refused: {}", replies[i].str);
+  }
+}
+
+// Each create's reply (or the whole pipeline's failure) decides its answer. A create with
+// the same idempotency key as an earlier one of this turn shares that one's result.
+void BrokerLoop::answer_creates(TurnBatch& batch, const std::vector<store::RedisReply>* replies) {
+  std::vector<PendingCreate>& creates = batch.creates();
+  if (creates.empty()) return;
+  std::vector<Result<store::CreateResult>> results(
+      creates.size(), Result<store::CreateResult>(internal_error("no reply")));
+  if (replies == nullptr) {
+    for (auto& r : results) r = io_error("no reply from redis");
+  } else {
+    const auto& kinds = batch.kinds();
+    const auto& create_of = batch.create_of();
+    for (size_t i = 0; i < replies->size() && i < kinds.size(); ++i) {
+      if (kinds[i] != WriteKind::kCreate) continue;
+      size_t c = create_of[i];
+      results[c] = store::JobStore::parse_create_reply((*replies)[i], creates[c].job_id);
+    }
+  }
+  for (size_t i = 0; i < creates.size(); ++i) {
+    PendingCreate& pc = creates[i];
+    const bool dup_in_turn = pc.dup_of >= 0;
+    answer_create(batch, pc, dup_in_turn ? results[pc.dup_of] : results[i], dup_in_turn);
+  }
+}
+
+// Answers go out with this turn's replies; admissions stage into the next turn.
+void BrokerLoop::answer_create(TurnBatch& batch, PendingCreate& pc,
+                               const Result<store::CreateResult>& r, bool dup_in_turn) {
+  auto answer = [&](const schemas::Message& m) {
+    batch.add_outgoing(Outgoing{.peer = pc.peer, .frames = schemas::to_frames(m)});
+  };
+  if (!r.ok()) {
+    if (!dup_in_turn) counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
+    if (pc.admitted && !withdraw(batch, pc.job_id)) return;  // it already ended: told so
+    Status s = wire_error(ErrorCode::kUnavailable, "job store: " + r.status().message());
+    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+    count_error(ErrorCode::kUnavailable);
+    answer(schemas::Rejected{.request_id = pc.request_id, .code = ErrorCode::kUnavailable,
+                             .message = schemas::wire_error_message(s)});
+    return;
+  }
+  if (pc.admitted) return;  // ACCEPTED is already in the outbox
+  if (dup_in_turn || !r->created) {
+    answer(schemas::Accepted{.request_id = pc.request_id, .job_id = r->job_id, .duplicate = true});
+    return;
+  }
+  // Redis has the job: ACCEPTED goes out now, its DISPATCH after the next commit.
+  answer(schemas::Accepted{.request_id = pc.request_id, .job_id = r->job_id});
+  admit(std::move(pc.peer), std::move(pc.request), std::move(pc.record));
+}
+
+// An admitted job whose create failed: unsend its ACCEPTED and DISPATCH, give its slot (or
+// queue place) back and forget it. False if it had already ended (its DONE stands).
+bool BrokerLoop::withdraw(TurnBatch& batch, const JobId& job) {
+  auto it = live_.find(job);
+  if (it == live_.end()) return false;
+  batch.withdraw_outgoing(job);
+  const schemas::JobRecord& record = it->second.record;
+  if (record.state == schemas::JobState::kDispatched && record.device >= 0) {
+    EndResult r = dispatcher_.on_job_ended(
+        job, record.attempt, DeviceKey{record.worker, static_cast<uint32_t>(record.device)});
+    live_.erase(it);
+    execute(r.actions);  // refills stage into the next turn
+    return true;
+  }
+  (void)dispatcher_.on_cancel(job);  // queued: removed, the kCancelled action is not ours
+  live_.erase(it);
+  return true;
+}
+
+void BrokerLoop::admit(wire::RoutingIds peer, schemas::SubmitRequest request,
+                       schemas::JobRecord record) {
+  const JobId id = record.job_id;
+  JobSubmit submit{.id = id, .model = request.model,
+                   .priority = static_cast<Priority>(request.priority),
+                   .route_key = routing_key(RouteRequest{request.model, request.affinity_key,
+                                                         request.session_id, request.prompt})};
+  live_.emplace(id, LiveJob{.request = std::move(request), .record = std::move(record),
+                            .submitter = std::move(peer), .accepted_ns = clock_.now_ns()});
+  Actions actions = dispatcher_.on_job_submitted(submit);
+  for (const Action& a : actions) {
+    if (a.kind == ActionKind::kReject) {
+      end_job(id, schemas::JobState::kFailed,
+              a.reason == Reason::kQueueFull ? ErrorCode::kQueueFull : ErrorCode::kInternal,
+              a.detail, nullptr);
+    }
+  }
+  execute(actions);
+}
+
+}  // namespace rs::broker

@@ -1,0 +1,70 @@
+// BrokerLoop: sending. Replies are posted into the turn's batch and sent, never blocking,
+// after its commit: a client whose pipe is full loses that reply (counted in client_drops)
+// and the loop goes on; a DISPATCH that cannot be sent means its worker is gone.
+#include <spdlog/spdlog.h>
+
+#include "rs/broker/loop/broker_loop.h"
+#include "turn_batch.h"
+
+namespace rs::broker {
+
+void BrokerLoop::post_client_frames(const wire::RoutingIds& peer, schemas::Frames frames) {
+  batch_->add_outgoing(Outgoing{.peer = peer, .frames = std::move(frames)});
+}
+
+void BrokerLoop::post_worker_frames(const std::string& worker, schemas::Frames frames,
+                                    const std::string& dispatch_job) {
+  batch_->add_outgoing(Outgoing{.to_worker = true, .job = dispatch_job, .worker = worker,
+                                .frames = std::move(frames), .dispatch = !dispatch_job.empty()});
+}
+
+void BrokerLoop::send_outbox(TurnBatch& batch) {
+  std::vector<std::string> lost;
+  for (Outgoing& out : batch.outbox()) {
+    if (out.frames.empty()) continue;  // withdrawn
+    if (!out.to_worker) {
+      wire::SendStatus s = wire::send_frames(clients_, out.peer, out.frames);
+      if (s == wire::SendStatus::kSent) continue;
+      if (s == wire::SendStatus::kWouldBlock) {
+        counters_.client_drops.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
+      }
+      continue;
+    }
+    auto route = worker_routes_.find(out.worker);
+    wire::SendStatus s = route == worker_routes_.end()
+                             ? wire::SendStatus::kUnroutable
+                             : wire::send_frames(workers_, route->second, out.frames);
+    if (s == wire::SendStatus::kSent) continue;
+    counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
+    if (out.dispatch) lost.push_back(out.worker);
+  }
+  for (const std::string& worker : lost) {
+    // Unroutable or full: the worker is gone for us; its jobs move on (next turn).
+    if (!dispatcher_.workers().contains(worker)) continue;
+    spdlog::warn("broker: DISPATCH to worker {} failed; dropping the worker", worker);
+    forget_worker_route(worker);
+    execute(dispatcher_.on_worker_disconnect(worker));
+  }
+}
+
+bool BrokerLoop::send_worker_now(const std::string& worker, const schemas::Message& message) {
+  auto it = worker_routes_.find(worker);
+  if (it == worker_routes_.end()) return false;
+  wire::SendStatus s = wire::send_message(workers_, it->second, message);
+  if (s == wire::SendStatus::kSent) return true;
+  counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("broker: send to worker {} failed: {}", worker, wire::send_status_name(s));
+  return false;
+}
+
+void BrokerLoop::forget_worker_route(const std::string& worker) {
+  if (auto it = worker_routes_.find(worker); it != worker_routes_.end()) {
+    peer_workers_.erase(it->second.front());
+    worker_routes_.erase(it);
+  }
+  loads_.erase(worker);
+}
+
+}  // namespace rs::broker

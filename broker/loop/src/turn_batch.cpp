@@ -1,0 +1,68 @@
+#include "turn_batch.h"
+
+namespace rs::broker {
+
+size_t TurnBatch::add_create(PendingCreate create, store::RedisCommand command) {
+  const size_t index = creates_.size();
+  const std::string& key = create.request.idempotency_key;
+  if (!key.empty()) {
+    auto [it, inserted] = idempotent_.emplace(key, index);
+    if (!inserted) {  // same key earlier in this turn: answered from that one's result
+      create.dup_of = static_cast<int>(it->second);
+      creates_.push_back(std::move(create));
+      return index;
+    }
+  }
+  n_admitted_ += create.admitted ? 1 : 0;
+  creates_.push_back(std::move(create));
+  writes_.push_back(Write{std::move(command), WriteKind::kCreate, index});
+  ++n_writes_;
+  return index;
+}
+
+void TurnBatch::add_hset(store::RedisCommand command) {
+  // command = {"HSET", key, field, value, ...}
+  auto [it, inserted] = last_hset_.emplace(command[1], writes_.size());
+  if (!inserted) {
+    Write& earlier = writes_[it->second];
+    // Fields of the earlier HSET first: Redis applies a repeated field last-wins.
+    earlier.command.insert(earlier.command.end(), std::make_move_iterator(command.begin() + 2),
+                           std::make_move_iterator(command.end()));
+    command = std::move(earlier.command);
+    earlier.command.clear();
+    --n_writes_;
+    it->second = writes_.size();
+  }
+  writes_.push_back(Write{std::move(command), WriteKind::kHset, 0});
+  ++n_writes_;
+}
+
+void TurnBatch::withdraw_outgoing(const std::string& job) {
+  for (Outgoing& out : outbox_) {
+    if (out.job == job) out.frames.clear();
+  }
+}
+
+void TurnBatch::add_write(store::RedisCommand command, WriteKind kind) {
+  writes_.push_back(Write{std::move(command), kind, 0});
+  ++n_writes_;
+}
+
+std::vector<store::RedisCommand> TurnBatch::take_commands() {
+  std::vector<store::RedisCommand> out;
+  out.reserve(n_writes_);
+  kinds_out_.clear();
+  create_of_out_.clear();
+  for (Write& w : writes_) {
+    if (w.command.empty()) continue;
+    out.push_back(std::move(w.command));
+    kinds_out_.push_back(w.kind);
+    create_of_out_.push_back(w.create);
+  }
+  writes_.clear();
+  last_hset_.clear();
+  n_writes_ = 0;
+  return out;
+}
+
+}  // namespace rs::broker

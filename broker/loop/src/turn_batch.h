@@ -1,0 +1,84 @@
+// TurnBatch: what one broker loop turn has decided but not yet done: the Redis writes (job
+// creations, state transitions, token appends, final markers) to send as one pipeline, and
+// the replies to send once that pipeline has answered. Writes to the same job hash in one
+// turn are coalesced into one HSET at the latest one's place. Broker loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "rs/schemas/frames.h"
+#include "rs/schemas/messages.h"
+#include "rs/store/redis_connection.h"
+#include "rs/wire/framing.h"
+
+namespace rs::broker {
+
+// A SUBMIT waiting for its creation in Redis. Without an idempotency key the job is
+// admitted at once (admitted: its ACCEPTED and DISPATCH wait in this batch's outbox and
+// are withdrawn if the create fails); with one, it is admitted once the reply says new.
+struct PendingCreate {
+  wire::RoutingIds peer;
+  uint64_t request_id = 0;
+  std::string job_id;
+  bool admitted = false;
+  schemas::SubmitRequest request;  // not admitted only
+  schemas::JobRecord record;       // not admitted only
+  int dup_of = -1;  // an earlier create of this batch with the same idempotency key
+};
+
+enum class WriteKind : uint8_t { kCreate, kHset, kTokenAppend, kOther };
+
+// A reply to send after the commit.
+struct Outgoing {
+  bool to_worker = false;
+  std::string job;        // set on an admitted job's ACCEPTED and DISPATCH (withdrawable)
+  wire::RoutingIds peer;  // client
+  std::string worker;     // worker id (resolved to its route when sent)
+  schemas::Frames frames;
+  bool dispatch = false;  // a DISPATCH: failing to send it means the worker is gone
+};
+
+class TurnBatch {
+ public:
+  // The index of the new create; dup_of is set when the key was seen in this batch.
+  size_t add_create(PendingCreate create, store::RedisCommand command);
+  // An HSET on `key` (fields after the key); merged with an earlier HSET on the same key.
+  void add_hset(store::RedisCommand command);
+  void add_write(store::RedisCommand command, WriteKind kind);
+  void add_outgoing(Outgoing out) { outbox_.push_back(std::move(out)); }
+
+  bool empty() const { return n_writes_ == 0 && creates_.empty() && outbox_.empty(); }
+  bool has_writes() const { return n_writes_ != 0; }
+  // The live commands in order (moves them out), with their kinds and create indexes.
+  std::vector<store::RedisCommand> take_commands();
+  const std::vector<WriteKind>& kinds() const { return kinds_out_; }
+  const std::vector<size_t>& create_of() const { return create_of_out_; }
+
+  std::vector<PendingCreate>& creates() { return creates_; }
+  std::vector<Outgoing>& outbox() { return outbox_; }
+  // Creates staged but not yet admitted (not counted in the Dispatcher's queue).
+  size_t pending_creates() const { return creates_.size() - n_admitted_; }
+  // Drops (never sends) the outgoing messages tagged with this job.
+  void withdraw_outgoing(const std::string& job);
+
+ private:
+  struct Write {
+    store::RedisCommand command;  // empty: merged into a later HSET
+    WriteKind kind = WriteKind::kOther;
+    size_t create = 0;            // kCreate: index into creates_
+  };
+  std::vector<Write> writes_;
+  size_t n_writes_ = 0;
+  std::unordered_map<std::string, size_t> last_hset_;   // job key -> index in writes_
+  std::unordered_map<std::string, size_t> idempotent_;  // idempotency key -> create index
+  std::vector<PendingCreate> creates_;
+  size_t n_admitted_ = 0;
+  std::vector<Outgoing> outbox_;
+  std::vector<WriteKind> kinds_out_;
+  std::vector<size_t> create_of_out_;
+};
+
+}  // namespace rs::broker

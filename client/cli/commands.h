@@ -1,0 +1,15 @@
+// The `ringserve` subcommands other than `up`: each add_* registers one subcommand, its
+// options and its callback (which leaves its exit code in exit_code()). Main thread only.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace rs::cli {
+
+void add_submit_command(CLI::App& app);
+void add_stream_command(CLI::App& app);
+void add_status_command(CLI::App& app);
+void add_cancel_command(CLI::App& app);
+void add_workers_command(CLI::App& app);
+
+}  // namespace rs::cli

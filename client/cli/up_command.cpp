@@ -1,0 +1,156 @@
+#include "up_command.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "up_pool.h"
+
+namespace rs::cli {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+
+extern "C" void on_stop_signal(int) {
+  g_stop = 1;
+}
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
+struct UpFlags {
+  UpOptions options;
+  bool json = false;
+  std::string max_batch_size, max_batch_tokens, batch_timeout_ms, kv_blocks;
+};
+
+void print_ready(const Pool& pool, const UpFlags& flags) {
+  const PoolInfo& info = pool.info();
+  if (flags.json) {
+    nlohmann::json j = {{"client_endpoint", info.client_endpoint},
+                        {"worker_endpoint", info.worker_endpoint},
+                        {"redis", info.redis},
+                        {"workers", info.workers},
+                        {"devices", info.devices},
+                        {"model", info.model},
+                        {"model_path", info.model_path},
+                        {"endpoint_file", info.endpoint_file}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("\npool ready: %d worker%s, %d device%s, model %s\n", info.workers,
+                info.workers == 1 ? "" : "s", info.devices, info.devices == 1 ? "" : "s",
+                info.model.c_str());
+    std::printf("client endpoint %s (written to %s)\n", info.client_endpoint.c_str(),
+                info.endpoint_file.c_str());
+    std::error_code ec;
+    bool default_var = std::filesystem::equivalent(info.endpoint_file, "var/endpoint", ec);
+    std::string env = default_var ? "" : "RINGSERVE_BROKER=" + info.client_endpoint + " ";
+    std::printf("try:  %sringserve submit --stream \"Once upon a time\"   (in another terminal)\n",
+                env.c_str());
+    std::printf("      %sringserve workers\n", env.c_str());
+    std::printf("Ctrl-C stops the pool.\n");
+  }
+  std::fflush(stdout);
+}
+
+// Serves until a stop signal (exit 0) or until redis or the broker dies (exit 1).
+int serve(Pool& pool, const UpFlags& flags) {
+  print_ready(pool, flags);
+  while (g_stop == 0) {
+    if (Status s = pool.check(); !s.ok()) {
+      std::fprintf(stderr, "ringserve up: %s\nstopping the pool\n", s.message().c_str());
+      pool.stop();
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!flags.json) std::printf("\nstopping: workers, broker, redis\n");
+  pool.stop();
+  if (!flags.json) std::printf("stopped\n");
+  std::fflush(stdout);
+  return 0;
+}
+
+int run_up(UpFlags& flags) {
+  UpOptions options = flags.options;
+  options.quiet = flags.json;
+  auto knob = [&](const char* name, const std::string& value) {
+    if (!value.empty()) options.worker_args.insert(options.worker_args.end(), {name, value});
+  };
+  knob("--max-batch-size", flags.max_batch_size);
+  knob("--max-batch-tokens", flags.max_batch_tokens);
+  knob("--batch-timeout-ms", flags.batch_timeout_ms);
+  knob("--kv-blocks", flags.kv_blocks);
+  g_stop = 0;
+  install_signal_handlers();
+  Pool pool(options, &g_stop);
+  if (Status s = pool.start(); !s.ok()) {
+    bool interrupted = s.code() == StatusCode::kCancelled;
+    if (!interrupted) std::fprintf(stderr, "error: ringserve up: %s\n", s.message().c_str());
+    pool.stop();
+    return interrupted ? 130 : 1;
+  }
+  return serve(pool, flags);
+}
+
+}  // namespace
+
+void add_up_command(CLI::App& app) {
+  auto flags = std::make_shared<UpFlags>();
+  UpOptions& o = flags->options;
+  CLI::App* cmd = app.add_subcommand(
+      "up", "Start a pool here (redis-server, broker, workers) and serve until Ctrl-C");
+  cmd->add_option("--workers", o.workers, "Worker processes")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--devices", o.devices, "Engine instances (devices) per worker")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--model", o.model,
+                  "GGUF model file (default: a small synthetic model made once in VAR/models)");
+  cmd->add_option("--model-name", o.model_name,
+                  "Name jobs use for the model (default: synth, or the worker's)");
+  cmd->add_option("--var", o.var_dir,
+                  "Directory for the endpoint file, logs, Redis data and models")
+      ->capture_default_str();
+  cmd->add_option("--redis-port", o.redis_port,
+                  "Port of the private redis-server (default: a free one)")
+      ->check(CLI::Range(1, 65535));
+  cmd->add_option("--threads", o.threads, "Matmul threads per device (default: the worker's)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--start-timeout-ms", o.start_timeout_ms, "Time each start-up stage may take")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--grace-ms", o.grace_ms, "Time a child has to stop after SIGTERM before SIGKILL")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-batch-size", flags->max_batch_size, "Worker knob (passed through)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-batch-tokens", flags->max_batch_tokens, "Worker knob (passed through)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-timeout-ms", flags->batch_timeout_ms, "Worker knob (passed through)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kv-blocks", flags->kv_blocks, "Worker knob (passed through)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", flags->json, "Print one JSON object when ready");
+  cmd->callback([flags] {
+    int code = run_up(*flags);
+    if (code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace rs::cli

@@ -1,0 +1,15 @@
+// `ringserve up`: starts a private redis-server, a broker and N workers (making a small
+// synthetic model first when no --model is given), waits until the broker lists every
+// device, writes ./var/endpoint, and serves until Ctrl-C, then stops them all in order.
+// Called once from main() on the main thread.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace rs::cli {
+
+// Registers the `up` subcommand and its callback. A failure ends the callback with
+// CLI::RuntimeError(exit code) after the pool was torn down.
+void add_up_command(CLI::App& app);
+
+}  // namespace rs::cli

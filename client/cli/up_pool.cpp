@@ -1,0 +1,306 @@
+#include "up_pool.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "rs/client/client.h"
+#include "up_util.h"
+
+namespace rs::cli {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr int kPollMs = 20;
+constexpr int kTailLines = 15;
+
+using Clock = std::chrono::steady_clock;
+
+std::string plural(int n, const char* word) {
+  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
+}  // namespace
+
+Pool::Pool(UpOptions options, const volatile std::sig_atomic_t* stop_flag)
+    : options_(std::move(options)), stop_flag_(stop_flag) {}
+
+Pool::~Pool() {
+  stop();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+void Pool::progress(const std::string& line) const {
+  if (options_.quiet) return;
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+std::string Pool::log_path(const std::string& name) const {
+  return var_ + "/log/" + name + ".log";
+}
+
+Status Pool::start() {
+  RS_RETURN_IF_ERROR(prepare_dirs());
+  RS_RETURN_IF_ERROR(lock_var_dir());
+  RS_RETURN_IF_ERROR(ensure_model());
+  RS_RETURN_IF_ERROR(start_redis());
+  RS_RETURN_IF_ERROR(start_broker());
+  RS_RETURN_IF_ERROR(start_workers());
+  RS_RETURN_IF_ERROR(wait_devices());
+  return write_endpoint_file();
+}
+
+Status Pool::prepare_dirs() {
+  std::error_code ec;
+  var_ = fs::absolute(options_.var_dir, ec).lexically_normal().string();
+  if (ec) return io_error("bad --var '" + options_.var_dir + "': " + ec.message());
+  while (var_.size() > 1 && var_.back() == '/') var_.pop_back();
+  for (const char* sub : {"", "/log", "/redis", "/models"}) {
+    fs::create_directories(var_ + sub, ec);
+    if (ec) return io_error("cannot create " + var_ + sub + ": " + ec.message());
+  }
+  info_.endpoint_file = var_ + "/endpoint";
+  return Status();
+}
+
+Status Pool::lock_var_dir() {
+  std::string path = var_ + "/up.lock";
+  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) return io_error("cannot open " + path);
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return Status(StatusCode::kUnavailable, "another `ringserve up` is running with " +
+                                                options_.var_dir +
+                                                " (stop it with Ctrl-C, or use --var DIR)");
+  }
+  locked_ = true;
+  // The previous pool's endpoint (it crashed, or was killed with -9) is stale now.
+  std::error_code ec;
+  fs::remove(var_ + "/endpoint", ec);
+  return Status();
+}
+
+Result<std::unique_ptr<ChildProcess>> Pool::spawn(const std::string& name,
+                                                  const std::string& program,
+                                                  std::vector<std::string> args) {
+  ProcessOptions o;
+  o.name = name;
+  o.program = program;
+  o.args = std::move(args);
+  o.log_path = log_path(name);
+  return ChildProcess::spawn(std::move(o));
+}
+
+Status Pool::child_failed(ChildProcess& child, const std::string& what) const {
+  std::string tail = tail_file(child.log_path(), kTailLines);
+  std::string msg = child.name() + " " + child.exit_description() + " " + what + " (log " +
+                    child.log_path() + ")";
+  if (!tail.empty()) msg += "; last lines:\n" + tail;
+  return Status(StatusCode::kUnavailable, msg);
+}
+
+Status Pool::wait_until(ChildProcess& child, const std::string& what,
+                        const std::function<bool()>& ready) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(options_.start_timeout_ms);
+  while (true) {
+    if (ready()) return Status();
+    if (stop_requested()) return Status(StatusCode::kCancelled, "interrupted while " + what);
+    if (!child.alive()) return child_failed(child, "while " + what);
+    if (Clock::now() >= deadline) {
+      std::string tail = tail_file(child.log_path(), kTailLines);
+      return Status(StatusCode::kUnavailable, "timed out after " +
+                                                  std::to_string(options_.start_timeout_ms / 1000) +
+                                                  " s " + what + " (log " + child.log_path() + ")" +
+                                                  (tail.empty() ? "" : "; last lines:\n" + tail));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+  }
+}
+
+Status Pool::ensure_model() {
+  if (!options_.model.empty()) {
+    std::error_code ec;
+    if (!fs::is_regular_file(options_.model, ec))
+      return not_found("model file not found: " + options_.model);
+    info_.model_path = fs::absolute(options_.model).string();
+    info_.model = options_.model_name;
+    return Status();
+  }
+  info_.model = options_.model_name.empty() ? "synth" : options_.model_name;
+  info_.model_path = var_ + "/models/synth.gguf";
+  if (fs::exists(info_.model_path)) return Status();
+  RS_ASSIGN_OR_RETURN(std::string tool, find_program("ringserve-model"));
+  std::string partial = info_.model_path + ".partial";
+  progress("making a small synthetic model (byte-level tokenizer, random weights): " +
+           info_.model_path);
+  RS_ASSIGN_OR_RETURN(
+      auto synth, spawn("synth", tool,
+                        {"synth",   "--arch", "llama",      "--dim", "64",    "--layers", "2",
+                         "--heads", "4",      "--kv-heads", "4",     "--ffn", "128",      "--type",
+                         "f32",     "--seed", "1",          "--ctx", "2048",  partial}));
+  RS_RETURN_IF_ERROR(
+      wait_until(*synth, "making the synthetic model", [&] { return !synth->alive(); }));
+  if (synth->exit_code() != 0) return child_failed(*synth, "making the synthetic model");
+  std::error_code ec;
+  fs::rename(partial, info_.model_path, ec);
+  if (ec) return io_error("cannot rename " + partial + ": " + ec.message());
+  return Status();
+}
+
+Status Pool::start_redis() {
+  RS_ASSIGN_OR_RETURN(std::string program, find_redis_server());
+  if (options_.redis_port > 0) {
+    redis_port_ = options_.redis_port;
+  } else {
+    RS_ASSIGN_OR_RETURN(redis_port_, free_loopback_port());
+  }
+  RS_ASSIGN_OR_RETURN(
+      redis_, spawn("redis", program,
+                    {"--port", std::to_string(redis_port_), "--bind", "127.0.0.1", "--dir",
+                     var_ + "/redis", "--save", "", "--appendonly", "no", "--daemonize", "no"}));
+  RS_RETURN_IF_ERROR(wait_until(*redis_,
+                                "starting redis-server on 127.0.0.1:" + std::to_string(redis_port_),
+                                [&] { return redis_ping(redis_port_, 200); }));
+  info_.redis = "127.0.0.1:" + std::to_string(redis_port_);
+  progress("redis    " + info_.redis + "  (log " + redis_->log_path() + ")");
+  return Status();
+}
+
+Status Pool::start_broker() {
+  RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-broker"));
+  RS_ASSIGN_OR_RETURN(broker_,
+                      spawn("broker", program,
+                            {"--redis", info_.redis, "--client-endpoint", "tcp://127.0.0.1:*",
+                             "--worker-endpoint", "tcp://127.0.0.1:*"}));
+  RS_RETURN_IF_ERROR(wait_until(*broker_, "starting the broker", [&] {
+    auto client = find_line(broker_->log_path(), "client_endpoint ");
+    auto worker = find_line(broker_->log_path(), "worker_endpoint ");
+    if (!client || !worker) return false;
+    info_.client_endpoint = *client;
+    info_.worker_endpoint = *worker;
+    return true;
+  }));
+  progress("broker   clients " + info_.client_endpoint + "  workers " + info_.worker_endpoint +
+           "  (log " + broker_->log_path() + ")");
+  return Status();
+}
+
+Status Pool::start_workers() {
+  RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-worker"));
+  std::vector<std::string> args = {"--broker",  info_.worker_endpoint,
+                                   "--model",   info_.model_path,
+                                   "--devices", std::to_string(options_.devices)};
+  if (!info_.model.empty()) args.insert(args.end(), {"--model-name", info_.model});
+  if (options_.threads > 0)
+    args.insert(args.end(), {"--threads", std::to_string(options_.threads)});
+  args.insert(args.end(), options_.worker_args.begin(), options_.worker_args.end());
+  for (int i = 1; i <= options_.workers; ++i) {
+    RS_ASSIGN_OR_RETURN(auto w, spawn("worker-" + std::to_string(i), program, args));
+    workers_.push_back(std::move(w));
+  }
+  for (auto& w : workers_) {
+    std::string ready_line;
+    RS_RETURN_IF_ERROR(wait_until(*w, "loading the model", [&] {
+      auto line = find_line(w->log_path(), "ready ");
+      if (line) ready_line = *line;
+      return line.has_value();
+    }));
+    if (info_.model.empty()) info_.model = field_of(ready_line, "model");
+    progress(w->name() + " " + ready_line + "  (log " + w->log_path() + ")");
+  }
+  return Status();
+}
+
+Status Pool::wait_devices() {
+  client::ClientOptions co;
+  co.endpoint = info_.client_endpoint;
+  co.request_timeout_ms = 1000;
+  RS_ASSIGN_OR_RETURN(auto client, client::Client::connect(co));
+  const int want = options_.workers * options_.devices;
+  int seen = 0;
+  Status last;
+  Status s = wait_until(*broker_, "waiting for the broker to list " + plural(want, "device"), [&] {
+    for (auto& w : workers_) {
+      if (!w->alive()) return true;  // reported below
+    }
+    auto devices = client->workers();
+    if (!devices.ok()) {
+      last = devices.status();
+      return false;
+    }
+    seen = static_cast<int>(devices->size());
+    return seen >= want;
+  });
+  for (auto& w : workers_) {
+    if (!w->alive()) return child_failed(*w, "while joining the broker");
+  }
+  if (!s.ok() && s.code() != StatusCode::kCancelled) {
+    std::string detail =
+        "the broker lists " + plural(seen, "device") + " of " + std::to_string(want);
+    if (!last.ok()) detail += "; last error: " + last.to_string();
+    return Status(s.code(), s.message() + "\n    " + detail);
+  }
+  RS_RETURN_IF_ERROR(s);
+  info_.workers = options_.workers;
+  info_.devices = seen;
+  return Status();
+}
+
+Status Pool::write_endpoint_file() {
+  std::string tmp = info_.endpoint_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << info_.client_endpoint << "\n";
+    if (!out) return io_error("cannot write " + tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, info_.endpoint_file, ec);
+  if (ec) return io_error("cannot write " + info_.endpoint_file + ": " + ec.message());
+  return Status();
+}
+
+Status Pool::check() {
+  for (auto& w : workers_) {
+    if (w->alive() || reported_.count(w->name()) != 0) continue;
+    reported_.insert(w->name());
+    std::string tail = tail_file(w->log_path(), kTailLines);
+    std::fprintf(stderr,
+                 "ringserve up: %s (pid %d) %s; the pool keeps serving without it (log %s)%s%s",
+                 w->name().c_str(), static_cast<int>(w->pid()), w->exit_description().c_str(),
+                 w->log_path().c_str(), tail.empty() ? "" : "; last lines:\n", tail.c_str());
+    if (tail.empty()) std::fprintf(stderr, "\n");
+  }
+  if (broker_ && !broker_->alive()) return child_failed(*broker_, "while serving");
+  if (redis_ && !redis_->alive()) return child_failed(*redis_, "while serving");
+  return Status();
+}
+
+void Pool::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // Workers first, all at once, so they say goodbye to a live broker.
+  for (auto& w : workers_) w->signal(SIGTERM);
+  for (auto& w : workers_) {
+    if (Status s = w->wait_or_kill(options_.grace_ms); !s.ok()) {
+      std::fprintf(stderr, "ringserve up: %s\n", s.message().c_str());
+    }
+  }
+  for (auto* c : {&broker_, &redis_}) {
+    if (!*c) continue;
+    if (Status s = (*c)->terminate(options_.grace_ms); !s.ok()) {
+      std::fprintf(stderr, "ringserve up: %s\n", s.message().c_str());
+    }
+  }
+  if (locked_) {
+    std::error_code ec;
+    fs::remove(info_.endpoint_file, ec);
+  }
+}
+
+}  // namespace rs::cli

@@ -1,0 +1,97 @@
+// Pool: the processes `ringserve up` runs and stops: a private redis-server, a broker and
+// N workers (and, once, `ringserve-model synth` for the default model), with their logs
+// and the endpoint file under the var dir. One thread (the command's) drives it; a signal
+// handler only sets the stop flag it polls.
+#pragma once
+
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "process.h"
+#include "rs/core/result.h"
+#include "rs/core/status.h"
+
+namespace rs::cli {
+
+struct UpOptions {
+  int workers = 1;
+  int devices = 1;         // per worker
+  std::string model;       // "" -> var/models/synth.gguf, made once
+  std::string model_name;  // "" -> what the workers report
+  std::string var_dir = "var";
+  int redis_port = 0;                    // 0 -> a free loopback port
+  int threads = 0;                       // per worker; 0 -> the worker's default
+  std::vector<std::string> worker_args;  // passed through: "--max-batch-size", "8", ...
+  int start_timeout_ms = 60000;          // for each stage of start()
+  int grace_ms = 5000;                   // SIGTERM -> SIGKILL
+  bool quiet = false;                    // no progress lines (--json)
+};
+
+struct PoolInfo {
+  std::string client_endpoint;
+  std::string worker_endpoint;
+  std::string redis;  // "127.0.0.1:port"
+  int workers = 0;
+  int devices = 0;    // in total, as the broker lists them
+  std::string model;  // name
+  std::string model_path;
+  std::string endpoint_file;
+};
+
+class Pool {
+ public:
+  Pool(UpOptions options, const volatile std::sig_atomic_t* stop_flag);
+  ~Pool();  // stop()
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Starts everything and waits until the broker lists workers x devices; writes the
+  // endpoint file. On error the caller still calls stop() (the destructor does too).
+  Status start();
+  // While up: an error when redis or the broker died; a worker that died is reported on
+  // stderr once and the pool keeps serving.
+  Status check();
+  // Workers first (SIGTERM, grace, SIGKILL), then the broker, then redis; removes the
+  // endpoint file. Idempotent.
+  void stop();
+
+  const PoolInfo& info() const { return info_; }
+
+ private:
+  Status prepare_dirs();
+  Status lock_var_dir();
+  Status ensure_model();
+  Status start_redis();
+  Status start_broker();
+  Status start_workers();
+  Status wait_devices();
+  Status write_endpoint_file();
+  Result<std::unique_ptr<ChildProcess>> spawn(const std::string& name, const std::string& program,
+                                              std::vector<std::string> args);
+  // Polls `ready` until true, failing when `child` dies, time runs out or stop is asked.
+  Status wait_until(ChildProcess& child, const std::string& what,
+                    const std::function<bool()>& ready);
+  Status child_failed(ChildProcess& child, const std::string& what) const;
+  bool stop_requested() const { return stop_flag_ != nullptr && *stop_flag_ != 0; }
+  void progress(const std::string& line) const;
+  std::string log_path(const std::string& name) const;
+
+  UpOptions options_;
+  const volatile std::sig_atomic_t* stop_flag_;
+  PoolInfo info_;
+  std::string var_;  // absolute
+  int lock_fd_ = -1;
+  bool locked_ = false;  // this pool owns the var dir (and so its endpoint file)
+  int redis_port_ = 0;
+  std::unique_ptr<ChildProcess> redis_;
+  std::unique_ptr<ChildProcess> broker_;
+  std::vector<std::unique_ptr<ChildProcess>> workers_;
+  std::set<std::string> reported_;
+  bool stopped_ = false;
+};
+
+}  // namespace rs::cli

@@ -1,0 +1,134 @@
+// Client::Impl: socket I/O, request correlation and demultiplexing of broker messages.
+#include "client_impl.h"
+
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "rs/schemas/errors.h"
+#include "rs/wire/framing.h"
+#include "rs/wire/poller.h"
+#include "rs/wire/socket.h"
+
+namespace rs::client {
+
+namespace {
+
+long remaining_ms(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left < 0 ? 0 : static_cast<long>(left);
+}
+
+template <typename T>
+constexpr bool kIsReply = std::is_same_v<T, schemas::Accepted> || std::is_same_v<T, schemas::Rejected> ||
+                          std::is_same_v<T, schemas::StatusReply> ||
+                          std::is_same_v<T, schemas::WorkersReply> ||
+                          std::is_same_v<T, schemas::Pong> || std::is_same_v<T, schemas::ErrorReply>;
+
+}  // namespace
+
+Status reply_error(const schemas::Message& reply) {
+  if (const auto* r = std::get_if<schemas::Rejected>(&reply)) return schemas::wire_error(r->code, r->message);
+  if (const auto* e = std::get_if<schemas::ErrorReply>(&reply)) return schemas::wire_error(e->code, e->message);
+  return Status();
+}
+
+Status Client::Impl::open() {
+  if (options.endpoint.empty()) return invalid_argument("client: empty broker endpoint");
+  auto dealer = wire::make_dealer(context, wire::DealerOptions{});
+  if (!dealer.ok()) return dealer.status();
+  socket = std::move(dealer).value();
+  return wire::connect_endpoint(socket, options.endpoint);
+}
+
+Status Client::Impl::unreachable() const {
+  return schemas::wire_error(schemas::ErrorCode::kUnavailable,
+                             "broker unreachable at " + options.endpoint);
+}
+
+Clock::time_point Client::Impl::request_deadline() const {
+  int ms = options.request_timeout_ms < 0 ? 0 : options.request_timeout_ms;
+  return Clock::now() + std::chrono::milliseconds(ms);
+}
+
+Status Client::Impl::send(const schemas::Frames& frames, Clock::time_point deadline) {
+  for (;;) {
+    switch (wire::send_frames(socket, frames, wire::IoMode::kDontWait)) {
+      case wire::SendStatus::kSent:
+        return Status();
+      case wire::SendStatus::kWouldBlock:
+        break;
+      case wire::SendStatus::kClosed:
+        return schemas::wire_error(schemas::ErrorCode::kUnavailable, "client socket closed");
+      default:
+        return schemas::wire_error(schemas::ErrorCode::kInternal, "client: send failed");
+    }
+    if (Clock::now() >= deadline) return unreachable();
+    wire::Poller poller;
+    poller.add(socket, ZMQ_POLLOUT);
+    auto ready = poller.poll(remaining_ms(deadline));
+    if (!ready.ok()) return ready.status();
+  }
+}
+
+Result<bool> Client::Impl::pump(Clock::time_point deadline) {
+  // Drain what is already queued before blocking in poll.
+  wire::Received r = wire::recv_frames(socket, wire::RecvLimits{});
+  if (r.status == wire::RecvStatus::kWouldBlock) {
+    wire::Poller poller;
+    poller.add(socket, ZMQ_POLLIN);
+    auto ready = poller.poll(remaining_ms(deadline));
+    if (!ready.ok()) return ready.status();
+    if (*ready == 0) return Clock::now() < deadline;  // EINTR early: try again
+    r = wire::recv_frames(socket, wire::RecvLimits{});
+  }
+  switch (r.status) {
+    case wire::RecvStatus::kMessage:
+      break;
+    case wire::RecvStatus::kClosed:
+      return schemas::wire_error(schemas::ErrorCode::kUnavailable, "client socket closed");
+    default:
+      return true;  // rejected or spurious wake-up: nothing to dispatch
+  }
+  auto message = schemas::parse_frames(r.envelope.frames, schemas::Direction::kBrokerToClient,
+                                       options.limits);
+  if (message.ok()) dispatch(std::move(message).value());
+  return true;
+}
+
+void Client::Impl::dispatch(schemas::Message message) {
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, schemas::TokenBatch>) {
+          for (auto& e : m.entries) streams.add_token(std::move(e));
+        } else if constexpr (std::is_same_v<T, schemas::Done>) {
+          streams.add_done(std::move(m.record));
+        } else if constexpr (kIsReply<T>) {
+          // A reply to a request that timed out already is dropped.
+          if (pending.count(m.request_id) != 0) replies.insert_or_assign(m.request_id, message);
+        }
+        // Anything else (a broker heartbeat) is not for clients: skipped.
+      },
+      message);
+}
+
+Result<schemas::Message> Client::Impl::await_reply(uint64_t id, Clock::time_point deadline) {
+  for (;;) {
+    auto it = replies.find(id);
+    if (it != replies.end()) {
+      schemas::Message reply = std::move(it->second);
+      replies.erase(it);
+      pending.erase(id);
+      if (Status s = reply_error(reply); !s.ok()) return s;
+      return reply;
+    }
+    auto got = pump(deadline);
+    if (!got.ok() || !*got) {
+      pending.erase(id);
+      return got.ok() ? unreachable() : got.status();
+    }
+  }
+}
+
+}  // namespace rs::client

@@ -1,0 +1,39 @@
+// resolve_endpoint: --broker flag, else RINGSERVE_BROKER, else ./var/endpoint.
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "rs/client/client.h"
+#include "rs/schemas/errors.h"
+
+namespace rs::client {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const char* ws = " \t\r\n\v\f";
+  size_t b = s.find_first_not_of(ws);
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(ws);
+  return s.substr(b, e - b + 1);
+}
+
+}  // namespace
+
+Result<std::string> resolve_endpoint(const std::string& flag) {
+  if (std::string f = trim(flag); !f.empty()) return f;
+  if (const char* env = std::getenv("RINGSERVE_BROKER"); env != nullptr) {
+    if (std::string e = trim(env); !e.empty()) return e;
+  }
+  std::ifstream in("var/endpoint");
+  if (in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (std::string e = trim(ss.str()); !e.empty()) return e;
+  }
+  return schemas::wire_error(schemas::ErrorCode::kUnavailable,
+                            "no broker endpoint: pass --broker, set RINGSERVE_BROKER or run 'ringserve up'");
+}
+
+}  // namespace rs::client

@@ -1,0 +1,256 @@
+// `ringserve up` end to end: the real program starts a real redis-server, broker and
+// worker in a temp dir; a client submits a streamed job through the endpoint it wrote;
+// SIGINT stops everything (exit 0, no child left, endpoint file removed). Also: a worker
+// that cannot load its model makes `up` fail with its log and leave nothing running, and
+// a second `up` on the same var dir is refused.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "redis_server.h"
+#include "rs/client/client.h"
+#include "test_paths.h"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A `ringserve` child run in `dir`, its stdout/stderr in dir/up.out and dir/up.err.
+class Ringserve {
+ public:
+  Ringserve(const fs::path& dir, std::vector<std::string> args, const std::string& tag = "up")
+      : dir_(dir) {
+    out_ = dir / (tag + ".out");
+    err_ = dir / (tag + ".err");
+    args.insert(args.begin(), rs::test::bin_dir() + "/ringserve");
+    pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(126);
+      if (::chdir(dir.c_str()) != 0) ::_exit(125);
+      if (!std::freopen(out_.c_str(), "w", stdout) || !std::freopen(err_.c_str(), "w", stderr))
+        ::_exit(124);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  ~Ringserve() {
+    if (running()) {
+      ::kill(pid_, SIGTERM);
+      wait_exit(30000);
+    }
+    if (running()) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status_, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+  bool running() {
+    if (exited_) return false;
+    if (::waitpid(pid_, &status_, WNOHANG) == pid_) exited_ = true;
+    return !exited_;
+  }
+  // Exit code once it exits within timeout_ms; -1 on timeout or a signal.
+  int wait_exit(int timeout_ms) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (running() && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!exited_ || !WIFEXITED(status_)) return -1;
+    return WEXITSTATUS(status_);
+  }
+  std::string out() const { return read_file(out_); }
+  std::string err() const { return read_file(err_); }
+  std::string logs() const {
+    std::string s = "--- stdout\n" + out() + "--- stderr\n" + err();
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir_ / "var" / "log", ec)) {
+      s += "--- " + e.path().string() + "\n" + read_file(e.path());
+    }
+    return s;
+  }
+
+ private:
+  fs::path dir_, out_, err_;
+  pid_t pid_ = -1;
+  int status_ = 0;
+  bool exited_ = false;
+};
+
+// Pids whose parent is `parent` (from /proc/<pid>/stat).
+std::set<pid_t> children_of(pid_t parent) {
+  std::set<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat = read_file(e.path() / "stat");
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) out.insert(static_cast<pid_t>(std::stoi(name)));
+  }
+  return out;
+}
+
+bool gone(pid_t pid) {
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+bool all_gone_within(const std::set<pid_t>& pids, int timeout_ms) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (Clock::now() < deadline) {
+    bool all = true;
+    for (pid_t p : pids) all = all && gone(p);
+    if (all) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+class UpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!rs::test::RedisServer::available()) GTEST_SKIP() << "redis-server not installed";
+    for (const char* p : {"ringserve", "ringserve-broker", "ringserve-worker", "ringserve-model"}) {
+      ASSERT_TRUE(fs::exists(rs::test::bin_dir() + "/" + p)) << "missing program " << p;
+    }
+    char tmpl[] = "/tmp/rs-up-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  fs::path dir_;
+};
+
+TEST_F(UpTest, StartsServesAndStopsOnSigint) {
+  Ringserve up(dir_, {"up", "--workers", "1", "--devices", "2", "--json", "--max-batch-size", "8"});
+  const fs::path endpoint_file = dir_ / "var" / "endpoint";
+  auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(endpoint_file) && up.running() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(fs::exists(endpoint_file)) << up.logs();
+  ASSERT_TRUE(fs::exists(dir_ / "var" / "models" / "synth.gguf"));
+
+  // The --json line, printed right after the endpoint file is written.
+  nlohmann::json ready;
+  deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline && up.out().find('\n') == std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_NO_THROW(ready = nlohmann::json::parse(up.out().substr(0, up.out().find('\n'))))
+      << up.logs();
+  EXPECT_EQ(ready["devices"], 2);
+  EXPECT_EQ(ready["workers"], 1);
+  EXPECT_EQ(ready["model"], "synth");
+  std::string endpoint = read_file(endpoint_file);
+  while (!endpoint.empty() && endpoint.back() == '\n') endpoint.pop_back();
+  EXPECT_EQ(ready["client_endpoint"], endpoint);
+
+  // A second `up` on the same var dir is refused and leaves the first one alone.
+  {
+    Ringserve second(dir_, {"up"}, "second");
+    EXPECT_EQ(second.wait_exit(30000), 1);
+    EXPECT_NE(second.err().find("another"), std::string::npos) << second.err();
+    EXPECT_TRUE(fs::exists(endpoint_file));
+  }
+
+  {
+    rs::client::ClientOptions options;
+    options.endpoint = endpoint;
+    auto client = rs::client::Client::connect(options);
+    ASSERT_TRUE(client.ok()) << client.status().to_string();
+    auto devices = (*client)->workers();
+    ASSERT_TRUE(devices.ok()) << devices.status().to_string();
+    ASSERT_EQ(devices->size(), 2u);
+    std::set<int> ids;
+    for (const auto& d : *devices) {
+      ids.insert(d.device);
+      EXPECT_EQ(d.models, std::vector<std::string>{"synth"});
+    }
+    EXPECT_EQ(ids, (std::set<int>{0, 1}));
+
+    rs::schemas::SubmitRequest req;
+    req.model = "synth";
+    req.prompt = "Once upon a time";
+    req.max_tokens = 16;
+    req.sampling.temperature = 0;
+    auto accepted = (*client)->submit(req);
+    ASSERT_TRUE(accepted.ok()) << accepted.status().to_string();
+    std::vector<uint64_t> seqs;
+    auto record = (*client)->wait(
+        accepted->job_id, [&](const rs::schemas::TokenEntry& e) { seqs.push_back(e.seq); }, 60000);
+    ASSERT_TRUE(record.ok()) << record.status().to_string();
+    EXPECT_EQ(record->state, rs::schemas::JobState::kSucceeded) << record->error;
+    ASSERT_FALSE(seqs.empty());
+    EXPECT_EQ(seqs.size(), record->usage.completion_tokens);
+    for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i);
+  }
+
+  std::set<pid_t> children = children_of(up.pid());
+  EXPECT_EQ(children.size(), 3u) << "expected redis, broker and one worker";
+  ASSERT_EQ(::kill(up.pid(), SIGINT), 0);
+  EXPECT_EQ(up.wait_exit(60000), 0) << up.logs();
+  EXPECT_TRUE(all_gone_within(children, 10000)) << "a child of `up` outlived it";
+  EXPECT_FALSE(fs::exists(endpoint_file));
+}
+
+TEST_F(UpTest, WorkerThatCannotLoadItsModelFailsCleanly) {
+  {
+    std::ofstream bad(dir_ / "bad.gguf");
+    bad << "this is not a GGUF file";
+  }
+  Ringserve up(dir_, {"up", "--model", "bad.gguf", "--start-timeout-ms", "60000"});
+  std::set<pid_t> children;
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (up.running() && Clock::now() < deadline) {
+    for (pid_t p : children_of(up.pid())) children.insert(p);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(up.wait_exit(1000), 1) << up.logs();
+  std::string err = up.err();
+  EXPECT_NE(err.find("worker-1"), std::string::npos) << err;
+  EXPECT_NE(err.find("worker-1.log"), std::string::npos) << err;
+  EXPECT_TRUE(all_gone_within(children, 10000)) << "a child of `up` outlived it";
+  EXPECT_FALSE(fs::exists(dir_ / "var" / "endpoint"));
+}
+
+TEST_F(UpTest, MissingModelFileIsAClearError) {
+  Ringserve up(dir_, {"up", "--model", "no-such-model.gguf"});
+  EXPECT_EQ(up.wait_exit(30000), 1);
+  EXPECT_NE(up.err().find("model file not found: no-such-model.gguf"), std::string::npos)
+      << up.err();
+}
+
+}  // namespace

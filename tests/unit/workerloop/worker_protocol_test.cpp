@@ -1,0 +1,297 @@
+// WorkerLoop against a scripted broker (a bare ROUTER in the test): READY and heartbeat
+// contents, typed refusals (unknown device/model, prompt too long, bad sampling), garbage
+// ignored, CANCEL_JOB fenced by attempt, BROKER_DISCONNECT -> READY again, a silent broker
+// -> a new socket and READY. Also the engine-error classification on real engine errors.
+#include "rs/worker/io/worker_loop.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "rs/worker/io/job_mapping.h"
+#include "worker_fixture.h"
+
+namespace rs::worker::io::testing {
+namespace {
+
+constexpr const char* kWorkerId = "w-proto";
+
+class FakeBroker {
+ public:
+  explicit FakeBroker(zmq::context_t& ctx) {
+    auto r = wire::make_router(ctx);
+    EXPECT_TRUE(r.ok());
+    socket_ = std::move(r).value();
+    auto ep = wire::bind_endpoint(socket_, "tcp://127.0.0.1:*");
+    EXPECT_TRUE(ep.ok());
+    endpoint_ = ep.ok() ? *ep : std::string();
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+  template <typename T>
+  void send(const T& message) {
+    ASSERT_EQ(wire::send_frames(socket_, {kWorkerId}, sc::make_frames(message), wire::IoMode::kBlock),
+              wire::SendStatus::kSent);
+  }
+  void send_raw(const sc::Frames& frames) {
+    ASSERT_EQ(wire::send_frames(socket_, {kWorkerId}, frames, wire::IoMode::kBlock),
+              wire::SendStatus::kSent);
+  }
+  // The next message of type T, skipping the others (heartbeats, tokens, ...).
+  // Every worker message until (and with) the first T.
+  template <typename T>
+  std::vector<sc::Message> until(long timeout_ms = 5000) {
+    std::vector<sc::Message> out;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      wire::Poller poller;
+      poller.add(socket_);
+      auto ready = poller.poll(20);
+      if (!ready.ok() || *ready == 0) continue;
+      wire::Received r = wire::recv_frames(socket_, wire::RecvLimits{.n_routing = 1});
+      if (r.status != wire::RecvStatus::kMessage) continue;
+      auto m = sc::parse_frames(r.envelope.frames, sc::Direction::kWorkerToBroker);
+      if (!m.ok()) continue;
+      out.push_back(*m);
+      if (std::holds_alternative<T>(*m)) return out;
+    }
+    ADD_FAILURE() << "timed out waiting for a message";
+    return out;
+  }
+  template <typename T>
+  std::optional<T> next(long timeout_ms = 5000) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      wire::Poller poller;
+      poller.add(socket_);
+      auto ready = poller.poll(20);
+      if (!ready.ok() || *ready == 0) continue;
+      wire::Received r = wire::recv_frames(socket_, wire::RecvLimits{.n_routing = 1});
+      if (r.status != wire::RecvStatus::kMessage) continue;
+      EXPECT_EQ(r.envelope.routing.front(), kWorkerId);
+      auto m = sc::parse_frames(r.envelope.frames, sc::Direction::kWorkerToBroker);
+      EXPECT_TRUE(m.ok()) << m.status().to_string();
+      if (!m.ok()) continue;
+      if (auto* t = std::get_if<T>(&*m)) return *t;
+      if (auto* tokens = std::get_if<sc::WorkerTokens>(&*m)) n_tokens += tokens->entries.size();
+    }
+    ADD_FAILURE() << "timed out waiting for a message";
+    return std::nullopt;
+  }
+  size_t n_tokens = 0;
+
+ private:
+  zmq::socket_t socket_;
+  std::string endpoint_;
+};
+
+class WorkerProtocolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = tiny_model();
+    ASSERT_NE(model_.model, nullptr);
+  }
+  void TearDown() override {
+    if (worker_) worker_->request_stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  void start(int devices, int64_t heartbeat_ms, std::function<void(int)> before_step = {}) {
+    WorkerOptions o;
+    o.before_step = std::move(before_step);
+    o.broker_endpoint = broker_.endpoint();
+    o.worker_id = kWorkerId;
+    o.model_name = "tiny";
+    o.devices = devices;
+    o.heartbeat_ms = heartbeat_ms;
+    o.backoff = wire::BackoffOptions{.initial_ms = 10, .max_ms = 100};
+    worker_ = std::make_unique<WorkerLoop>(ctx_, model_.model, o);
+    ASSERT_TRUE(worker_->start().ok());
+    thread_ = std::thread([this] { EXPECT_TRUE(worker_->run().ok()); });
+  }
+  // READY, acknowledged the way the broker does (a heartbeat).
+  sc::WorkerReady register_worker() {
+    auto ready = broker_.next<sc::WorkerReady>();
+    EXPECT_TRUE(ready.has_value());
+    broker_.send(sc::BrokerHeartbeat{.broker_time_ms = 1});
+    EXPECT_TRUE(wait_until([this] { return worker_->registered(); }));
+    return ready.value_or(sc::WorkerReady{});
+  }
+  static sc::Dispatch dispatch(const std::string& job, int32_t device, uint32_t max_tokens = 8) {
+    sc::Dispatch d;
+    d.job_id = job;
+    d.attempt = 1;
+    d.device = device;
+    d.request.model = "tiny";
+    d.request.prompt = "hello";
+    d.request.max_tokens = max_tokens;
+    return d;
+  }
+
+  zmq::context_t ctx_{1};
+  engine::test::SynthModel model_;
+  FakeBroker broker_{ctx_};
+  std::unique_ptr<WorkerLoop> worker_;
+  std::thread thread_;
+};
+
+TEST_F(WorkerProtocolTest, ReadyAndHeartbeatsDescribeEveryDevice) {
+  start(2, 50);
+  sc::WorkerReady ready = register_worker();
+  EXPECT_EQ(ready.worker_id, kWorkerId);
+  EXPECT_EQ(ready.heartbeat_interval_ms, 50u);
+  ASSERT_EQ(ready.devices.size(), 2u);
+  for (int d = 0; d < 2; ++d) {
+    EXPECT_EQ(ready.devices[d].index, d);
+    EXPECT_EQ(ready.devices[d].models, std::vector<std::string>{"tiny"});
+    EXPECT_EQ(ready.devices[d].max_slots, 16u);
+    EXPECT_EQ(ready.devices[d].free_slots, 16u);
+  }
+  auto beat = broker_.next<sc::WorkerHeartbeat>();
+  ASSERT_TRUE(beat.has_value());
+  EXPECT_EQ(beat->worker_id, kWorkerId);
+  ASSERT_EQ(beat->devices.size(), 2u);
+  for (const sc::DeviceLoad& l : beat->devices) {
+    EXPECT_EQ(l.free_slots, 16u);
+    EXPECT_EQ(l.running, 0u);
+    EXPECT_GT(l.kv_blocks_total, 0u);
+    EXPECT_EQ(l.kv_blocks_free, l.kv_blocks_total);
+  }
+}
+
+TEST_F(WorkerProtocolTest, RefusesWhatItCannotRunAndKeepsServing) {
+  start(1, 1000);
+  register_worker();
+  broker_.send_raw({"garbage"});
+  broker_.send_raw({sc::header_frame(), std::string(1, '\x7f'), "x"});
+  broker_.send(dispatch("j-device", 3));
+  auto f = broker_.next<sc::WorkerFailed>();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->job_id, "j-device");
+  EXPECT_EQ(f->code, sc::ErrorCode::kInvalidArgument);
+
+  sc::Dispatch other = dispatch("j-model", 0);
+  other.request.model = "other";
+  broker_.send(other);
+  f = broker_.next<sc::WorkerFailed>();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->code, sc::ErrorCode::kUnknownModel);
+
+  sc::Dispatch long_prompt = dispatch("j-long", 0);
+  long_prompt.request.prompt.clear();
+  for (int i = 0; i < 1500; ++i) long_prompt.request.prompt += static_cast<char>('a' + (i * 7) % 26);
+  broker_.send(long_prompt);
+  f = broker_.next<sc::WorkerFailed>();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->job_id, "j-long");
+  EXPECT_EQ(f->attempt, 1u);
+  EXPECT_EQ(f->code, sc::ErrorCode::kPromptTooLong) << f->message;
+
+  sc::Dispatch bad_sampling = dispatch("j-sampling", 0);
+  bad_sampling.request.sampling.top_p = 0.0f;  // on the wire 0..1; the engine wants (0, 1]
+  broker_.send(bad_sampling);
+  f = broker_.next<sc::WorkerFailed>();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->job_id, "j-sampling");
+  EXPECT_EQ(f->code, sc::ErrorCode::kInvalidArgument) << f->message;
+
+  broker_.send(dispatch("j-ok", 0, 6));
+  broker_.send(sc::CancelJob{.job_id = "j-ok", .attempt = 7, .device = 0});  // other attempt
+  auto done = broker_.next<sc::WorkerDone>();
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->job_id, "j-ok");
+  EXPECT_EQ(done->attempt, 1u);
+  EXPECT_EQ(done->device, 0);
+  EXPECT_NE(done->finish_reason, "cancelled");
+  EXPECT_EQ(done->usage.completion_tokens, broker_.n_tokens);
+  EXPECT_GT(done->usage.prompt_tokens, 0u);
+  EXPECT_GE(worker_->counters().bad_messages.load(), 2u);
+  EXPECT_EQ(worker_->counters().cancels_ignored.load(), 1u);
+}
+
+TEST_F(WorkerProtocolTest, BrokerDisconnectMeansReadyAgainOnce) {
+  start(1, 1000);
+  register_worker();
+  broker_.send(sc::BrokerDisconnect{.reason = "unknown worker: send READY"});
+  auto again = broker_.next<sc::WorkerReady>();
+  ASSERT_TRUE(again.has_value());
+  // A second one answers a message sent before that READY: no third READY.
+  broker_.send(sc::BrokerDisconnect{.reason = "unknown worker: send READY"});
+  broker_.send(sc::BrokerHeartbeat{.broker_time_ms = 2});
+  broker_.send(dispatch("j-after", 0, 4));
+  ASSERT_TRUE(broker_.next<sc::WorkerDone>().has_value());
+  EXPECT_EQ(worker_->counters().ready_sent.load(), 2u);
+  EXPECT_TRUE(worker_->registered());
+}
+
+TEST_F(WorkerProtocolTest, ReadyAgainDropsTheJobsInFlight) {
+  std::atomic<bool> open{false};
+  start(1, 1000, [&open](int) {
+    while (!open.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  register_worker();
+  broker_.send(dispatch("j-old", 0, 8));
+  ASSERT_TRUE(wait_until([this] { return worker_->counters().dispatches.load() == 1; }));
+  broker_.send(sc::BrokerDisconnect{.reason = "unknown worker: send READY"});
+  ASSERT_TRUE(broker_.next<sc::WorkerReady>().has_value());
+  EXPECT_EQ(worker_->counters().orphaned.load(), 1u);
+  broker_.send(sc::BrokerHeartbeat{.broker_time_ms = 2});
+  broker_.send(dispatch("j-new", 0, 4));
+  ASSERT_TRUE(wait_until([this] { return worker_->counters().dispatches.load() == 2; }));
+  open.store(true);
+  // Whatever j-old still produces (its blocked step, its CANCELLED end) stays on the worker.
+  for (const sc::Message& m : broker_.until<sc::WorkerDone>()) {
+    if (auto* t = std::get_if<sc::WorkerTokens>(&m)) {
+      for (const auto& e : t->entries) EXPECT_EQ(e.job_id, "j-new");
+    }
+    if (auto* d = std::get_if<sc::WorkerDone>(&m)) EXPECT_EQ(d->job_id, "j-new");
+    EXPECT_FALSE(std::holds_alternative<sc::WorkerFailed>(m));
+  }
+  EXPECT_GE(worker_->counters().stale_outputs.load(), 1u);
+}
+
+TEST_F(WorkerProtocolTest, ASilentBrokerGetsANewSocketAndReady) {
+  start(1, 50);
+  register_worker();
+  // No broker message for 3 intervals: the worker recreates its socket and READYs again.
+  ASSERT_TRUE(broker_.next<sc::WorkerReady>().has_value());
+  EXPECT_GE(worker_->counters().reconnects.load(), 1u);
+  broker_.send(sc::BrokerHeartbeat{.broker_time_ms = 3});
+  EXPECT_TRUE(wait_until([this] { return worker_->registered(); }));
+}
+
+TEST(JobMappingTest, ClassifiesRealEngineRefusals) {
+  auto m = tiny_model();
+  ASSERT_NE(m.model, nullptr);
+  engine::EngineConfig config;
+  config.n_threads = 1;
+  auto eng = engine::Engine::create(m.model, config);
+  ASSERT_TRUE(eng.ok());
+  engine::GenerationRequest too_long;
+  too_long.prompt = std::string(2000, 'x');
+  too_long.prompt_tokens.assign(300, 65);
+  auto s = (*eng)->submit(too_long);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(classify_engine_error(s.status().to_string()), sc::ErrorCode::kPromptTooLong);
+  engine::GenerationRequest bad;
+  bad.prompt = "hi";
+  bad.sampling.temperature = -1.0f;
+  s = (*eng)->submit(bad);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(classify_engine_error(s.status().to_string()), sc::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(classify_engine_error("internal: forward failed"), sc::ErrorCode::kInternal);
+
+  sc::SubmitRequest r;
+  r.prompt = "p";
+  r.max_tokens = 9;
+  r.stop = {"."};
+  r.sampling.seed = 0;
+  engine::GenerationRequest g = to_generation_request(r);
+  EXPECT_EQ(g.max_tokens, 9);
+  EXPECT_EQ(g.sampling.seed, std::optional<uint64_t>(0));
+  EXPECT_EQ(g.stop, r.stop);
+  EXPECT_EQ(wire_finish_reason(engine::FinishReason::kEos), "stop");
+  EXPECT_EQ(wire_finish_reason(engine::FinishReason::kLength), "length");
+}
+
+}  // namespace
+}  // namespace rs::worker::io::testing

@@ -1,0 +1,30 @@
+// Translations between the wire (rs_schemas) and a device's engine (rs_engine): a
+// DISPATCHed SubmitRequest -> GenerationRequest, an engine refusal -> a typed ErrorCode,
+// engine usage and finish reasons -> their wire form. Pure functions; any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "rs/engine/engine.h"
+#include "rs/schemas/errors.h"
+#include "rs/schemas/messages.h"
+
+namespace rs::worker::io {
+
+// The engine request for a dispatched job: prompt (tokenized with BOS), sampling with its
+// seed always set (seed 0 is a seed: the same request gives the same tokens), max_tokens, stop.
+engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& request);
+
+// The wire code for an engine refusal or failure, from the error text a DeviceHost reports
+// (an rs::Status::to_string()): a prompt longer than the context, or a request that cannot
+// fit the device's KV cache -> prompt_too_long; other invalid_argument (bad sampling, empty
+// prompt) -> invalid_argument; a stopping device -> unavailable; anything else -> internal.
+schemas::ErrorCode classify_engine_error(std::string_view error);
+
+// "stop" (EOS or a stop string), "length", "cancelled"; "error" for kError (never sent in DONE).
+std::string_view wire_finish_reason(engine::FinishReason reason);
+
+schemas::Usage to_wire_usage(const engine::Usage& usage);
+
+}  // namespace rs::worker::io

@@ -1,0 +1,162 @@
+// WorkerLoop: the worker's I/O thread. Owns the DEALER socket to the broker, one DeviceHost
+// per device (each its own engine thread) sharing one Model, their inproc wake-up pairs, the
+// shared outbox and the table of jobs in flight. Constructed and start()ed on one thread, then
+// run() on that thread or on another (handed over once, across a thread start); only
+// request_stop(), counters(), healthy(), registered() and device_load() may be called from
+// other threads.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+#include <zmq.hpp>
+
+#include "rs/core/clock.h"
+#include "rs/core/result.h"
+#include "rs/engine/model.h"
+#include "rs/schemas/frames.h"
+#include "rs/wire/heartbeat.h"
+#include "rs/wire/wakeup.h"
+#include "rs/worker/device_host.h"
+
+namespace rs::worker::io {
+
+struct WorkerOptions {
+  std::string broker_endpoint;       // the broker's worker endpoint (required)
+  std::string worker_id;             // the DEALER routing id, stable across reconnects (required)
+  std::string model_name;            // the model name advertised in READY (required)
+  int devices = 1;                   // DeviceHosts, each its own engine thread
+  int threads_per_device = 1;        // matmul threads of each engine
+  int max_batch_size = 16;
+  int max_batch_tokens = 512;
+  int batch_timeout_ms = 0;
+  int kv_blocks = 0;                 // 0: the engine's default
+  int64_t heartbeat_ms = 1000;       // should match the broker's --heartbeat-ms
+  int missed_beats = 3;              // broker silent this many intervals -> reconnect;
+                                     // an engine this stale -> the worker falls silent
+  wire::BackoffOptions backoff;      // delay before recreating the socket after a silence
+  int shutdown_linger_ms = 500;      // how long WORKER_DISCONNECT may take to leave on exit
+  schemas::Limits limits;
+  // Test hook: runs on device `d`'s engine thread right before each engine step.
+  std::function<void(int d)> before_step;
+};
+
+// Counters readable from any thread (relaxed atomics).
+struct WorkerCounters {
+  std::atomic<uint64_t> ready_sent{0};
+  std::atomic<uint64_t> registrations{0};     // READY acknowledged by the broker
+  std::atomic<uint64_t> reconnects{0};        // sockets torn down after a broker silence
+  std::atomic<uint64_t> heartbeats_sent{0};
+  std::atomic<uint64_t> broker_disconnects{0};
+  std::atomic<uint64_t> dispatches{0};        // DISPATCH handed to a DeviceHost
+  std::atomic<uint64_t> dispatches_refused{0};// DISPATCH answered WORKER_FAILED at once
+  std::atomic<uint64_t> cancels_applied{0};   // CANCEL_JOB handed to a DeviceHost
+  std::atomic<uint64_t> cancels_ignored{0};   // CANCEL_JOB for no job / another attempt
+  std::atomic<uint64_t> orphaned{0};          // jobs cancelled because the broker forgot them
+  std::atomic<uint64_t> token_messages{0};    // WORKER_TOKENS sent
+  std::atomic<uint64_t> tokens_sent{0};
+  std::atomic<uint64_t> done_sent{0};
+  std::atomic<uint64_t> failed_sent{0};
+  std::atomic<uint64_t> stale_outputs{0};     // engine output of a job no longer in flight
+  std::atomic<uint64_t> bad_messages{0};      // undecodable or misdirected broker messages
+  std::atomic<uint64_t> send_failures{0};
+};
+
+class WorkerLoop {
+ public:
+  WorkerLoop(zmq::context_t& context, std::shared_ptr<const engine::Model> model,
+             WorkerOptions options, const rs::Clock& clock = rs::SteadyClock::instance());
+  ~WorkerLoop();  // shutdown() if still needed
+  WorkerLoop(const WorkerLoop&) = delete;
+  WorkerLoop& operator=(const WorkerLoop&) = delete;
+
+  // Starts the DeviceHosts (engine errors come back here), makes the wake-up pairs and the
+  // socket, and sends the first READY. Call once, before run().
+  Status start();
+  // Runs until request_stop(), then shutdown(). Returns the reason it stopped (ok on request).
+  Status run();
+  // One loop turn with a poll of at most max_wait_ms (tests, custom drivers).
+  Status run_once(long max_wait_ms);
+  // Sends WORKER_DISCONNECT, stops the DeviceHosts (their jobs are cancelled) and closes
+  // the sockets. Idempotent; the loop's thread only.
+  void shutdown(const std::string& reason = "shutting down");
+  // Any thread: run() returns within ~50 ms.
+  void request_stop() { stop_.store(true, std::memory_order_relaxed); }
+
+  const WorkerCounters& counters() const { return counters_; }
+  const std::string& worker_id() const { return options_.worker_id; }
+  const std::string& model_name() const { return options_.model_name; }
+  int n_devices() const { return options_.devices; }
+  // Any thread: every engine thread beat within missed_beats intervals (else silent).
+  bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
+  // Any thread: the broker acknowledged our latest READY.
+  bool registered() const { return registered_.load(std::memory_order_relaxed); }
+  // Any thread, between start() and shutdown(): a device's load as its engine published it.
+  DeviceLoad device_load(int device) const;
+
+ private:
+  enum class State { kDisconnected, kAwaitingAck, kRegistered };
+  struct InFlight {
+    int device = 0;
+    uint32_t attempt = 0;
+  };
+
+  // worker_loop.cpp: lifecycle, the loop, engine health.
+  long poll_timeout_ms() const;
+  void update_health();
+  void set_state(State state);
+
+  // connection.cpp: the socket, READY, heartbeats, liveness and reconnects.
+  void connect_and_ready();
+  void teardown(const char* why);
+  void send_ready();
+  void send_heartbeat();
+  void maintain_connection();
+  bool send(const schemas::Message& message);
+  void drain_broker();
+
+  // dispatch.cpp: DISPATCH, CANCEL_JOB, BROKER_DISCONNECT and the jobs in flight.
+  void on_broker_message(schemas::Message& message);
+  void on_dispatch(schemas::Dispatch& dispatch);
+  void on_cancel(const schemas::CancelJob& cancel);
+  void on_broker_disconnect(const schemas::BrokerDisconnect& disconnect);
+  void refuse(const schemas::Dispatch& dispatch, schemas::ErrorCode code, std::string message);
+  void orphan_jobs(const char* why);
+
+  // outputs.cpp: engine batches -> WORKER_TOKENS / WORKER_DONE / WORKER_FAILED.
+  void flush_outbox();
+  void send_batch(StepBatch& batch);
+  bool is_current(const std::string& job_id, int attempt) const;
+
+  zmq::context_t& context_;
+  std::shared_ptr<const engine::Model> model_;
+  WorkerOptions options_;
+  const rs::Clock& clock_;
+
+  std::shared_ptr<Outbox> outbox_;
+  std::vector<std::unique_ptr<DeviceHost>> hosts_;
+  std::vector<wire::WakeupReceiver> wake_receivers_;
+
+  zmq::socket_t socket_;
+  bool connected_ = false;
+  State state_ = State::kDisconnected;
+  bool ready_pending_ = false;  // send READY as soon as the engines are healthy
+  wire::Heartbeat broker_beat_;
+  wire::Backoff backoff_;
+  int64_t reconnect_at_ns_ = 0;
+  bool started_ = false;
+  bool shut_down_ = false;
+
+  std::unordered_map<std::string, InFlight> in_flight_;  // job id -> its current attempt
+
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> healthy_{true};
+  std::atomic<bool> registered_{false};
+  WorkerCounters counters_;
+};
+
+}  // namespace rs::worker::io

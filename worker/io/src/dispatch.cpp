@@ -1,0 +1,112 @@
+// WorkerLoop: broker -> worker messages (DISPATCH, CANCEL_JOB, BROKER_HEARTBEAT,
+// BROKER_DISCONNECT) and the table of jobs in flight (job id -> device, current attempt).
+#include <spdlog/spdlog.h>
+
+#include <type_traits>
+
+#include "rs/worker/io/job_mapping.h"
+#include "rs/worker/io/worker_loop.h"
+
+namespace rs::worker::io {
+
+using schemas::ErrorCode;
+
+void WorkerLoop::on_broker_message(schemas::Message& message) {
+  if (auto* d = std::get_if<schemas::BrokerDisconnect>(&message)) {
+    on_broker_disconnect(*d);
+    return;
+  }
+  // Anything else from the broker means it knows us: the first one acknowledges READY
+  // (the broker answers READY with a heartbeat).
+  if (state_ == State::kAwaitingAck) {
+    set_state(State::kRegistered);
+    backoff_.reset();
+    broker_beat_.reset();  // the first heartbeat (with our load) goes out this turn
+    counters_.registrations.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("worker {}: registered with {}", options_.worker_id, options_.broker_endpoint);
+  }
+  std::visit(
+      [this](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, schemas::Dispatch>) on_dispatch(m);
+        else if constexpr (std::is_same_v<T, schemas::CancelJob>) on_cancel(m);
+      },
+      message);
+}
+
+void WorkerLoop::on_broker_disconnect(const schemas::BrokerDisconnect& disconnect) {
+  counters_.broker_disconnects.fetch_add(1, std::memory_order_relaxed);
+  // While READY is unacknowledged, a BROKER_DISCONNECT answers a message sent before it
+  // (the broker reads in order): READY is already on its way, so nothing more to do.
+  if (state_ == State::kAwaitingAck || ready_pending_) return;
+  spdlog::warn("worker {}: broker says '{}': READY again", options_.worker_id, disconnect.reason);
+  ready_pending_ = true;  // sent by maintain_connection once every engine beats
+}
+
+void WorkerLoop::on_dispatch(schemas::Dispatch& dispatch) {
+  const int n = static_cast<int>(hosts_.size());
+  if (dispatch.device < 0 || dispatch.device >= n) {
+    return refuse(dispatch, ErrorCode::kInvalidArgument,
+                  "worker " + options_.worker_id + " has no device " +
+                      std::to_string(dispatch.device) + " (it has " + std::to_string(n) + ")");
+  }
+  if (dispatch.request.model != options_.model_name) {
+    return refuse(dispatch, ErrorCode::kUnknownModel,
+                  "worker " + options_.worker_id + " does not serve model '" +
+                      dispatch.request.model + "' (it serves '" + options_.model_name + "')");
+  }
+  auto it = in_flight_.find(dispatch.job_id);
+  if (it != in_flight_.end()) {
+    if (dispatch.attempt <= it->second.attempt) {  // a stale or repeated dispatch
+      counters_.stale_outputs.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("worker {}: dispatch of {} attempt {} dropped: attempt {} in flight",
+                   options_.worker_id, dispatch.job_id, dispatch.attempt, it->second.attempt);
+      return;
+    }
+    // A newer attempt: on the same device the DeviceHost replaces the old one itself.
+    if (it->second.device != dispatch.device) {
+      hosts_[static_cast<size_t>(it->second.device)]->cancel(dispatch.job_id);
+    }
+  }
+  in_flight_[dispatch.job_id] = InFlight{dispatch.device, dispatch.attempt};
+  counters_.dispatches.fetch_add(1, std::memory_order_relaxed);
+  hosts_[static_cast<size_t>(dispatch.device)]->submit(
+      dispatch.job_id, static_cast<int>(dispatch.attempt), to_generation_request(dispatch.request));
+}
+
+void WorkerLoop::on_cancel(const schemas::CancelJob& cancel) {
+  auto it = in_flight_.find(cancel.job_id);
+  if (it == in_flight_.end() || it->second.attempt != cancel.attempt) {
+    counters_.cancels_ignored.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // The job ends CANCELLED in a coming batch (WORKER_DONE "cancelled"), its KV blocks freed.
+  hosts_[static_cast<size_t>(it->second.device)]->cancel(cancel.job_id);
+  counters_.cancels_applied.fetch_add(1, std::memory_order_relaxed);
+}
+
+void WorkerLoop::refuse(const schemas::Dispatch& dispatch, ErrorCode code, std::string message) {
+  counters_.dispatches_refused.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("worker {}: job {} refused: {}", options_.worker_id, dispatch.job_id, message);
+  if (send(schemas::WorkerFailed{.job_id = dispatch.job_id, .attempt = dispatch.attempt,
+                                 .device = dispatch.device, .code = code,
+                                 .message = std::move(message)})) {
+    counters_.failed_sent.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// The broker no longer counts on these jobs: cancel them (their output is dropped).
+void WorkerLoop::orphan_jobs(const char* why) {
+  if (in_flight_.empty()) return;
+  spdlog::warn("worker {}: cancelling {} job(s) in flight: {}", options_.worker_id,
+               in_flight_.size(), why);
+  for (const auto& [job_id, job] : in_flight_) {
+    if (static_cast<size_t>(job.device) < hosts_.size()) {
+      hosts_[static_cast<size_t>(job.device)]->cancel(job_id);
+    }
+  }
+  counters_.orphaned.fetch_add(in_flight_.size(), std::memory_order_relaxed);
+  in_flight_.clear();
+}
+
+}  // namespace rs::worker::io

@@ -1,0 +1,57 @@
+#include "rs/worker/io/job_mapping.h"
+
+#include <algorithm>
+#include <climits>
+
+namespace rs::worker::io {
+
+using schemas::ErrorCode;
+
+engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& request) {
+  engine::GenerationRequest r;
+  r.prompt = request.prompt;
+  r.add_bos = true;
+  r.sampling.temperature = request.sampling.temperature;
+  r.sampling.top_k = request.sampling.top_k;
+  r.sampling.top_p = request.sampling.top_p;
+  r.sampling.min_p = request.sampling.min_p;
+  r.sampling.repetition_penalty = request.sampling.repetition_penalty;
+  r.sampling.seed = request.sampling.seed;
+  r.max_tokens = static_cast<int>(std::min<uint32_t>(request.max_tokens, INT_MAX));
+  r.stop = request.stop;
+  return r;
+}
+
+ErrorCode classify_engine_error(std::string_view error) {
+  auto has = [error](std::string_view s) { return error.find(s) != std::string_view::npos; };
+  // Scheduler::add: "prompt has N tokens, more than max_context M" (invalid_argument) and
+  // "request needs N KV blocks ..., more than the whole pool" (resource_exhausted).
+  if (has("max_context") || has("KV blocks")) return ErrorCode::kPromptTooLong;
+  if (error.starts_with("resource_exhausted")) return ErrorCode::kPromptTooLong;
+  if (error.starts_with("invalid_argument")) return ErrorCode::kInvalidArgument;
+  if (has("device is stopping")) return ErrorCode::kUnavailable;
+  return ErrorCode::kInternal;
+}
+
+std::string_view wire_finish_reason(engine::FinishReason reason) {
+  switch (reason) {
+    case engine::FinishReason::kEos:
+    case engine::FinishReason::kStop: return "stop";
+    case engine::FinishReason::kLength: return "length";
+    case engine::FinishReason::kCancelled: return "cancelled";
+    case engine::FinishReason::kError: return "error";
+  }
+  return "error";
+}
+
+schemas::Usage to_wire_usage(const engine::Usage& usage) {
+  schemas::Usage u;
+  u.prompt_tokens = static_cast<uint32_t>(std::max(0, usage.prompt_tokens));
+  u.completion_tokens = static_cast<uint32_t>(std::max(0, usage.completion_tokens));
+  u.queue_ms = usage.queue_ms;
+  u.ttft_ms = usage.ttft_ms;
+  u.decode_tps = usage.decode_tps;
+  return u;
+}
+
+}  // namespace rs::worker::io

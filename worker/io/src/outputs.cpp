@@ -1,0 +1,68 @@
+// WorkerLoop: engine output -> the broker. One WORKER_TOKENS per engine step (StepBatch)
+// with every sequence's new piece, then one WORKER_DONE or WORKER_FAILED per ended job.
+#include <spdlog/spdlog.h>
+
+#include "rs/worker/io/job_mapping.h"
+#include "rs/worker/io/worker_loop.h"
+
+namespace rs::worker::io {
+
+// While an engine is stale the worker is silent: batches wait in the outbox, and go out in
+// order if the engine recovers before the broker gives up on us (else they are stale).
+void WorkerLoop::flush_outbox() {
+  if (!healthy()) return;
+  std::vector<StepBatch> batches = outbox_->take_all();
+  for (StepBatch& b : batches) send_batch(b);
+}
+
+bool WorkerLoop::is_current(const std::string& job_id, int attempt) const {
+  auto it = in_flight_.find(job_id);
+  return it != in_flight_.end() && it->second.attempt == static_cast<uint32_t>(attempt);
+}
+
+void WorkerLoop::send_batch(StepBatch& batch) {
+  for (const std::string& e : batch.errors) {
+    spdlog::warn("worker {}: device {}: {}", options_.worker_id, batch.device, e);
+  }
+  schemas::WorkerTokens tokens;
+  tokens.entries.reserve(batch.tokens.size());
+  for (TokenOut& t : batch.tokens) {
+    if (!is_current(t.job_id, t.attempt)) {
+      counters_.stale_outputs.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    tokens.entries.push_back(schemas::TokenEntry{
+        .job_id = t.job_id, .attempt = static_cast<uint32_t>(t.attempt),
+        .seq = static_cast<uint64_t>(t.seq), .token = t.token, .text = std::move(t.piece)});
+  }
+  if (!tokens.entries.empty() && send(tokens)) {
+    counters_.token_messages.fetch_add(1, std::memory_order_relaxed);
+    counters_.tokens_sent.fetch_add(tokens.entries.size(), std::memory_order_relaxed);
+  }
+  for (FinishedOut& f : batch.finished) {
+    if (!is_current(f.job_id, f.attempt)) {
+      counters_.stale_outputs.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    in_flight_.erase(f.job_id);
+    const auto attempt = static_cast<uint32_t>(f.attempt);
+    if (f.reason == engine::FinishReason::kError) {
+      const schemas::ErrorCode code = classify_engine_error(f.error);
+      spdlog::info("worker {}: job {} failed ({}): {}", options_.worker_id, f.job_id,
+                   schemas::error_code_name(code), f.error);
+      if (send(schemas::WorkerFailed{.job_id = f.job_id, .attempt = attempt,
+                                     .device = batch.device, .code = code,
+                                     .message = std::move(f.error)})) {
+        counters_.failed_sent.fetch_add(1, std::memory_order_relaxed);
+      }
+      continue;
+    }
+    if (send(schemas::WorkerDone{.job_id = f.job_id, .attempt = attempt, .device = batch.device,
+                                 .usage = to_wire_usage(f.usage),
+                                 .finish_reason = std::string(wire_finish_reason(f.reason))})) {
+      counters_.done_sent.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+}  // namespace rs::worker::io

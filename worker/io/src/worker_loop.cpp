@@ -1,0 +1,159 @@
+// WorkerLoop: construction, start, the poll loop, engine health and shutdown.
+#include "rs/worker/io/worker_loop.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "rs/wire/poller.h"
+
+namespace rs::worker::io {
+namespace {
+
+constexpr long kMaxPollMs = 50;  // bounds how late request_stop() and engine health are seen
+
+wire::HeartbeatOptions heartbeat_options(const WorkerOptions& o) {
+  return wire::HeartbeatOptions{.interval_ms = std::max<int64_t>(o.heartbeat_ms, 1),
+                                .missed_beats = std::max(o.missed_beats, 1)};
+}
+
+}  // namespace
+
+WorkerLoop::WorkerLoop(zmq::context_t& context, std::shared_ptr<const engine::Model> model,
+                       WorkerOptions options, const rs::Clock& clock)
+    : context_(context),
+      model_(std::move(model)),
+      options_(std::move(options)),
+      clock_(clock),
+      outbox_(std::make_shared<Outbox>()),
+      broker_beat_(clock, heartbeat_options(options_)),
+      backoff_(options_.backoff) {}
+
+WorkerLoop::~WorkerLoop() { shutdown(); }
+
+Status WorkerLoop::start() {
+  if (started_) return internal_error("WorkerLoop::start called twice");
+  if (model_ == nullptr) return invalid_argument("worker: no model");
+  if (options_.broker_endpoint.empty()) return invalid_argument("worker: no broker endpoint");
+  if (options_.worker_id.empty()) return invalid_argument("worker: empty worker id");
+  if (options_.model_name.empty()) return invalid_argument("worker: empty model name");
+  if (options_.devices < 1 || options_.devices > 256) {
+    return invalid_argument("worker: devices must be in 1..256");
+  }
+  if (options_.heartbeat_ms < 1) return invalid_argument("worker: heartbeat_ms must be >= 1");
+  started_ = true;
+  for (int d = 0; d < options_.devices; ++d) {
+    RS_ASSIGN_OR_RETURN(wire::WakeupPair pair, wire::make_wakeup_pair(context_));
+    auto sender = std::make_shared<wire::WakeupSender>(std::move(pair.sender));
+    wake_receivers_.push_back(std::move(pair.receiver));
+    DeviceHostConfig c;
+    c.device = d;
+    c.engine.max_batch_size = options_.max_batch_size;
+    c.engine.max_batch_tokens = options_.max_batch_tokens;
+    c.engine.batch_timeout_ms = options_.batch_timeout_ms;
+    c.engine.kv_blocks = options_.kv_blocks;
+    c.engine.n_threads = options_.threads_per_device;
+    // An idle engine thread beats several times per interval, so only a stuck one goes stale.
+    c.beat_interval_ms = static_cast<int>(std::clamp<int64_t>(options_.heartbeat_ms / 4, 1, 100));
+    c.outbox = outbox_;
+    c.wake = [sender] { sender->wake(); };  // only device d's engine thread calls it
+    if (options_.before_step) c.before_step = [hook = options_.before_step, d] { hook(d); };
+    auto host = DeviceHost::start(model_, std::move(c));
+    if (!host.ok()) {
+      return Status(host.status().code(), "device " + std::to_string(d) + ": " + host.status().message());
+    }
+    hosts_.push_back(std::move(host).value());
+  }
+  connect_and_ready();
+  if (!connected_) return Status(StatusCode::kUnavailable, "worker: cannot open a socket to " +
+                                                               options_.broker_endpoint);
+  return Status();
+}
+
+Status WorkerLoop::run() {
+  if (!started_) return internal_error("WorkerLoop::run before start");
+  Status result;
+  while (!stop_.load(std::memory_order_relaxed)) {
+    result = run_once(kMaxPollMs);
+    if (!result.ok()) break;
+  }
+  shutdown(result.ok() ? "shutting down" : result.to_string());
+  return result;
+}
+
+Status WorkerLoop::run_once(long max_wait_ms) {
+  if (shut_down_) return Status(StatusCode::kUnavailable, "worker: shut down");
+  wire::Poller poller;
+  for (wire::WakeupReceiver& r : wake_receivers_) poller.add(r.socket());
+  const bool polled_socket = connected_;
+  const size_t si = polled_socket ? poller.add(socket_) : 0;
+  auto ready = poller.poll(std::clamp<long>(std::min(max_wait_ms, poll_timeout_ms()), 0, kMaxPollMs));
+  if (!ready.ok()) return ready.status();
+  for (wire::WakeupReceiver& r : wake_receivers_) r.drain();
+  update_health();
+  if (polled_socket && connected_ && poller.readable(si)) drain_broker();
+  flush_outbox();
+  maintain_connection();
+  return Status();
+}
+
+long WorkerLoop::poll_timeout_ms() const {
+  if (!connected_) {
+    if (!healthy()) return kMaxPollMs;  // no reconnect while an engine is stale
+    const int64_t ms = (reconnect_at_ns_ - clock_.now_ns() + 999'999) / 1'000'000;
+    return static_cast<long>(std::clamp<int64_t>(ms, 0, kMaxPollMs));
+  }
+  if (ready_pending_ && healthy()) return 0;
+  return static_cast<long>(std::min<int64_t>(broker_beat_.ms_until_next_event(), kMaxPollMs));
+}
+
+// Healthy while every engine thread beat within missed_beats heartbeat intervals.
+void WorkerLoop::update_health() {
+  const int64_t now = clock_.now_ns();
+  const int64_t limit_ns = options_.heartbeat_ms * std::max(options_.missed_beats, 1) * 1'000'000;
+  bool ok = true;
+  for (const auto& host : hosts_) {
+    if (now - host->last_beat_ns() >= limit_ns) {
+      if (healthy()) spdlog::warn("worker {}: device {} engine stalled; falling silent",
+                                  options_.worker_id, host->device());
+      ok = false;
+    }
+  }
+  if (ok && !healthy()) spdlog::info("worker {}: engines beating again", options_.worker_id);
+  healthy_.store(ok, std::memory_order_relaxed);
+}
+
+void WorkerLoop::set_state(State state) {
+  state_ = state;
+  registered_.store(state == State::kRegistered, std::memory_order_relaxed);
+}
+
+void WorkerLoop::shutdown(const std::string& reason) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (connected_) {
+    if (send(schemas::WorkerDisconnect{.worker_id = options_.worker_id, .reason = reason})) {
+      spdlog::info("worker {}: disconnect sent ({})", options_.worker_id, reason);
+    }
+    try {
+      socket_.set(zmq::sockopt::linger, options_.shutdown_linger_ms);
+    } catch (const zmq::error_t&) {
+    }
+    socket_.close();
+    connected_ = false;
+  }
+  set_state(State::kDisconnected);
+  for (auto& host : hosts_) host->stop(StopMode::kCancel);  // joins the engine threads
+  hosts_.clear();
+  (void)outbox_->take_all();
+  in_flight_.clear();
+  wake_receivers_.clear();
+}
+
+DeviceLoad WorkerLoop::device_load(int device) const {
+  if (device < 0 || static_cast<size_t>(device) >= hosts_.size()) return DeviceLoad{};
+  return hosts_[static_cast<size_t>(device)]->load();
+}
+
+}  // namespace rs::worker::io
