@@ -99,6 +99,7 @@ void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const 
   if (code == ErrorCode::kMaxAttempts) {
     batch_->add_write(jobs_store_->dead_letter_command(id), WriteKind::kOther);
   }
+  stage_token_appends(batch_->take_tokens(id));  // the job's tokens go before its marker
   std::vector<store::RedisCommand> marker;
   token_log_->finish_commands(id, state, job.next_seq, marker);
   for (auto& c : marker) batch_->add_write(std::move(c), WriteKind::kOther);

@@ -14,6 +14,7 @@ namespace rs::broker {
 using schemas::ErrorCode;
 
 void BrokerLoop::commit() {
+  for (const auto& group : batch_->take_all_tokens()) stage_token_appends(group);
   if (batch_->empty()) return;
   TurnBatch batch = std::move(*batch_);
   *batch_ = TurnBatch();

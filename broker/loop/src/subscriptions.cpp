@@ -17,26 +17,33 @@ namespace rs::broker {
 
 using schemas::ErrorCode;
 
-// Stages the accepted entries' appends (and RUNNING on a job's first token) and posts
-// them to the submitter and subscribers, behind the writes in the turn's order.
+// Stages the accepted entries (grouped per job until the commit, so a turn's tokens of one
+// job are one Redis entry), writes RUNNING on a job's first token, and posts the entries
+// to the submitter and subscribers, behind the writes in the turn's order.
 void BrokerLoop::accept_tokens(std::vector<schemas::TokenEntry>& entries) {
   if (entries.empty()) return;
-  std::vector<store::RedisCommand> appends;
-  token_log_->append_commands(entries, appends);
-  for (size_t i = 0; i < entries.size(); ++i) {
-    auto it = live_.find(entries[i].job_id);
+  for (const schemas::TokenEntry& e : entries) {
+    auto it = live_.find(e.job_id);
     if (it != live_.end() && !it->second.running_written) {
       LiveJob& job = it->second;
       job.running_written = true;
       job.record.state = schemas::JobState::kRunning;
       job.record.started_ms = now_unix_ms();
-      write_transition(entries[i].job_id, store::Transition{.to = schemas::JobState::kRunning,
-                                                            .at_ms = job.record.started_ms});
+      write_transition(e.job_id, store::Transition{.to = schemas::JobState::kRunning,
+                                                   .at_ms = job.record.started_ms});
     }
-    batch_->add_write(std::move(appends[i]), WriteKind::kTokenAppend);
+    batch_->add_token(e);
   }
   counters_.tokens.fetch_add(entries.size(), std::memory_order_relaxed);
   forward_tokens(entries);
+}
+
+// One job's (or several jobs') staged tokens into the turn's pipeline: one XADD per group.
+void BrokerLoop::stage_token_appends(const std::vector<schemas::TokenEntry>& entries) {
+  if (entries.empty()) return;
+  std::vector<store::RedisCommand> appends;
+  token_log_->append_commands(entries, appends);
+  for (auto& c : appends) batch_->add_write(std::move(c), WriteKind::kTokenAppend);
 }
 
 void BrokerLoop::forward_tokens(const std::vector<schemas::TokenEntry>& entries) {

@@ -43,6 +43,27 @@ void TurnBatch::withdraw_outgoing(const std::string& job) {
   }
 }
 
+void TurnBatch::add_token(schemas::TokenEntry entry) {
+  auto [it, inserted] = token_group_of_.try_emplace(entry.job_id, token_groups_.size());
+  if (inserted) token_groups_.emplace_back();
+  token_groups_[it->second].push_back(std::move(entry));
+}
+
+std::vector<schemas::TokenEntry> TurnBatch::take_tokens(const std::string& job) {
+  auto it = token_group_of_.find(job);
+  if (it == token_group_of_.end()) return {};
+  std::vector<schemas::TokenEntry> out = std::move(token_groups_[it->second]);
+  token_groups_[it->second].clear();  // the slot stays (indexes of the others hold)
+  return out;
+}
+
+std::vector<std::vector<schemas::TokenEntry>> TurnBatch::take_all_tokens() {
+  std::vector<std::vector<schemas::TokenEntry>> out = std::move(token_groups_);
+  token_groups_.clear();
+  token_group_of_.clear();
+  return out;
+}
+
 void TurnBatch::add_write(store::RedisCommand command, WriteKind kind) {
   writes_.push_back(Write{std::move(command), kind, 0});
   ++n_writes_;

@@ -50,7 +50,16 @@ class TurnBatch {
   void add_write(store::RedisCommand command, WriteKind kind);
   void add_outgoing(Outgoing out) { outbox_.push_back(std::move(out)); }
 
-  bool empty() const { return n_writes_ == 0 && creates_.empty() && outbox_.empty(); }
+  // Tokens accepted this turn, grouped per job in first-seen order; they become one XADD
+  // per job (per run of consecutive seqs) when taken, at the commit or before the job's
+  // final marker.
+  void add_token(schemas::TokenEntry entry);
+  std::vector<schemas::TokenEntry> take_tokens(const std::string& job);
+  std::vector<std::vector<schemas::TokenEntry>> take_all_tokens();
+
+  bool empty() const {
+    return n_writes_ == 0 && creates_.empty() && outbox_.empty() && token_groups_.empty();
+  }
   bool has_writes() const { return n_writes_ != 0; }
   // The live commands in order (moves them out), with their kinds and create indexes.
   std::vector<store::RedisCommand> take_commands();
@@ -77,6 +86,8 @@ class TurnBatch {
   std::vector<PendingCreate> creates_;
   size_t n_admitted_ = 0;
   std::vector<Outgoing> outbox_;
+  std::vector<std::vector<schemas::TokenEntry>> token_groups_;
+  std::unordered_map<std::string, size_t> token_group_of_;  // job id -> index
   std::vector<WriteKind> kinds_out_;
   std::vector<size_t> create_of_out_;
 };

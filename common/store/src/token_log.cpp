@@ -20,24 +20,69 @@ bool is_duplicate_error(const RedisReply& r) {
   return r.is_error() && r.str.find("equal or smaller") != std::string::npos;
 }
 
+// Splits "a b c" (decimal numbers separated by single spaces) into `out`.
+template <class T>
+bool parse_list(const std::string& s, std::vector<T>& out) {
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t end = s.find(' ', pos);
+    if (end == std::string::npos) end = s.size();
+    T v{};
+    if (!parse_num(s.substr(pos, end - pos), v)) return false;
+    out.push_back(v);
+    pos = end + 1;
+  }
+  return true;
+}
+
+struct RawEntry {
+  uint64_t seq = 0;
+  uint32_t attempt = 0;
+  std::string tokens, lens, text;
+  bool final_marker = false;
+};
+
+// A group entry's tokens into `replay`: seq, seq+1, ...; a seq at or below the last one
+// delivered (an overlapping group) is skipped, so the first occurrence of a seq wins.
+Status expand_group(const RawEntry& raw, std::string_view job_id, uint64_t from_seq,
+                    TokenReplay& replay) {
+  std::vector<int32_t> ids;
+  std::vector<size_t> lens;
+  if (!parse_list(raw.tokens, ids) || !parse_list(raw.lens, lens) || ids.size() != lens.size()) {
+    return corrupt("token stream entry for seq " + std::to_string(raw.seq) + " is malformed");
+  }
+  size_t offset = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (offset + lens[i] > raw.text.size()) return corrupt("token stream entry text too short");
+    uint64_t seq = raw.seq + i;
+    bool seen = !replay.entries.empty() && seq <= replay.entries.back().seq;
+    if (seq >= from_seq && !seen) {
+      replay.entries.push_back(TokenEntry{std::string(job_id), raw.attempt, seq, ids[i],
+                                          raw.text.substr(offset, lens[i])});
+    }
+    offset += lens[i];
+  }
+  return {};
+}
+
 // One XRANGE element [id, [field, value, ...]] into `replay`.
-Status parse_entry(const RedisReply& e, std::string_view job_id, TokenReplay& replay) {
+Status parse_entry(const RedisReply& e, std::string_view job_id, uint64_t from_seq,
+                   TokenReplay& replay) {
   if (!e.is_array() || e.elements.size() != 2 || !e.elements[1].is_array()) {
     return internal_error("token stream: unexpected entry shape");
   }
   const auto& kv = e.elements[1].elements;
-  TokenEntry t;
-  t.job_id = std::string(job_id);
-  bool final_marker = false;
+  RawEntry raw;
   bool ok = true;
   for (size_t i = 0; i + 1 < kv.size(); i += 2) {
     const std::string& f = kv[i].str;
     const std::string& v = kv[i + 1].str;
-    if (f == "seq") ok = ok && parse_num(v, t.seq);
-    else if (f == "attempt") ok = ok && parse_num(v, t.attempt);
-    else if (f == "token") ok = ok && parse_num(v, t.token);
-    else if (f == "text") t.text = v;
-    else if (f == "final") final_marker = true;
+    if (f == "seq") ok = ok && parse_num(v, raw.seq);
+    else if (f == "attempt") ok = ok && parse_num(v, raw.attempt);
+    else if (f == "tokens") raw.tokens = v;
+    else if (f == "lens") raw.lens = v;
+    else if (f == "text") raw.text = v;
+    else if (f == "final") raw.final_marker = true;
     else if (f == "state") {
       auto s = schemas::parse_job_state(v);
       ok = ok && s.has_value();
@@ -45,45 +90,76 @@ Status parse_entry(const RedisReply& e, std::string_view job_id, TokenReplay& re
     } else if (f == "n_tokens") ok = ok && parse_num(v, replay.n_tokens);
   }
   if (!ok) return corrupt("token stream entry " + e.elements[0].str + " has a bad field");
-  if (final_marker) {
+  if (raw.final_marker) {
     replay.finished = true;
-  } else {
-    replay.entries.push_back(std::move(t));
+    return {};
   }
-  return {};
+  return expand_group(raw, job_id, from_seq, replay);
+}
+
+// Splits entries into groups: runs of one job and attempt with consecutive seqs.
+template <class F>
+void for_each_group(const std::vector<TokenEntry>& entries, F&& f) {
+  size_t begin = 0;
+  for (size_t i = 1; i <= entries.size(); ++i) {
+    bool cut = i == entries.size() || entries[i].job_id != entries[begin].job_id ||
+               entries[i].attempt != entries[begin].attempt ||
+               entries[i].seq != entries[i - 1].seq + 1;
+    if (cut) {
+      f(begin, i);
+      begin = i;
+    }
+  }
 }
 
 }  // namespace
 
 TokenLog::TokenLog(RedisConnection& conn, TokenLogOptions options) : conn_(conn), options_(std::move(options)) {}
 
-void TokenLog::append_commands(const std::vector<TokenEntry>& entries, std::vector<RedisCommand>& out) const {
-  out.reserve(out.size() + entries.size());
-  for (const TokenEntry& e : entries) {
-    std::string seq = std::to_string(e.seq);
-    out.push_back({"XADD", options_.keys.tokens(e.job_id), seq + "-1", "seq", seq, "attempt",
-                   std::to_string(e.attempt), "token", std::to_string(e.token), "text", e.text});
-  }
+void TokenLog::append_commands(const std::vector<TokenEntry>& entries, std::vector<RedisCommand>& out,
+                               std::vector<size_t>* group_sizes) const {
+  if (entries.empty()) return;
+  for_each_group(entries, [&](size_t begin, size_t end) {
+    std::string ids, lens, text;
+    for (size_t i = begin; i < end; ++i) {
+      if (i != begin) {
+        ids += ' ';
+        lens += ' ';
+      }
+      ids += std::to_string(entries[i].token);
+      lens += std::to_string(entries[i].text.size());
+      text += entries[i].text;
+    }
+    const TokenEntry& first = entries[begin];
+    out.push_back({"XADD", options_.keys.tokens(first.job_id), std::to_string(entries[end - 1].seq) + "-1",
+                   "seq", std::to_string(first.seq), "attempt", std::to_string(first.attempt),
+                   "tokens", std::move(ids), "lens", std::move(lens), "text", std::move(text)});
+    if (group_sizes != nullptr) group_sizes->push_back(end - begin);
+  });
 }
 
-Result<AppendStats> TokenLog::parse_append_replies(std::span<const RedisReply> replies) {
+Result<AppendStats> TokenLog::parse_append_replies(std::span<const RedisReply> replies,
+                                                   std::span<const size_t> group_sizes) {
   AppendStats stats;
-  for (const RedisReply& r : replies) {
-    if (is_duplicate_error(r)) {
-      ++stats.duplicates;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    size_t n = i < group_sizes.size() ? group_sizes[i] : 1;
+    if (is_duplicate_error(replies[i])) {
+      stats.duplicates += n;
       continue;
     }
-    RS_RETURN_IF_ERROR(r.error_status("token append"));
-    ++stats.appended;
+    RS_RETURN_IF_ERROR(replies[i].error_status("token append"));
+    stats.appended += n;
   }
   return stats;
 }
 
 Result<AppendStats> TokenLog::append(const std::vector<TokenEntry>& entries) {
   std::vector<RedisCommand> commands;
-  append_commands(entries, commands);
+  std::vector<size_t> sizes;
+  append_commands(entries, commands, &sizes);
+  if (commands.empty()) return AppendStats{};
   RS_ASSIGN_OR_RETURN(auto replies, conn_.pipeline(commands));
-  return parse_append_replies(replies);
+  return parse_append_replies(replies, sizes);
 }
 
 void TokenLog::finish_commands(std::string_view job_id, schemas::JobState state, uint64_t n_tokens,
@@ -113,7 +189,11 @@ Result<TokenReplay> TokenLog::read(std::string_view job_id, uint64_t from_seq, s
   TokenReplay replay;
   if (!reply.is_array()) return internal_error("token read: unexpected reply");
   replay.entries.reserve(reply.elements.size());
-  for (const RedisReply& e : reply.elements) RS_RETURN_IF_ERROR(parse_entry(e, job_id, replay));
+  for (const RedisReply& e : reply.elements) RS_RETURN_IF_ERROR(parse_entry(e, job_id, from_seq, replay));
+  if (replay.entries.size() > max_count) {  // groups hold several tokens: cut to the page
+    replay.entries.resize(max_count);
+    replay.finished = false;
+  }
   return replay;
 }
 

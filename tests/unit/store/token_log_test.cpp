@@ -51,17 +51,39 @@ TEST_F(TokenLogTest, AppendAndReplayFromZeroAndTheMiddle) {
 
 TEST_F(TokenLogTest, DuplicatesAndStaleSequencesAreSkipped) {
   ASSERT_TRUE(log_->append(tokens("j", 0, 5)).ok());
-  // A retried attempt re-sends 0..7: only 5..7 are new.
+  // A group with nothing past the end is refused by Redis.
+  auto d = log_->append(tokens("j", 2, 5, 2));
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  EXPECT_EQ(d->appended, 0u);
+  EXPECT_EQ(d->duplicates, 3u);
+  // A retried attempt re-sends 0..7 as one group: stored, and on read only 5..7 are new
+  // (a seq's first occurrence wins).
   auto a = log_->append(tokens("j", 0, 8, 2));
   ASSERT_TRUE(a.ok()) << a.status().to_string();
-  EXPECT_EQ(a->appended, 3u);
-  EXPECT_EQ(a->duplicates, 5u);
+  EXPECT_EQ(a->appended, 8u);
+  EXPECT_EQ(a->duplicates, 0u);
   auto r = log_->read("j", 0);
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->entries.size(), 8u);
   for (uint64_t s = 0; s < 8; ++s) EXPECT_EQ(r->entries[s].seq, s);
   EXPECT_EQ(r->entries[4].attempt, 1u);
   EXPECT_EQ(r->entries[5].attempt, 2u);
+}
+
+TEST_F(TokenLogTest, OneEntryPerGroupAndPagesCountTokens) {
+  std::vector<TokenEntry> group = tokens("g", 0, 6);
+  group[2].text = "";       // empty pieces survive
+  group[3].text = "a b\n";  // spaces and newlines in a piece
+  ASSERT_TRUE(log_->append(group).ok());
+  auto len = conn_->command({"XLEN", log_->options().keys.tokens("g")});
+  ASSERT_TRUE(len.ok());
+  EXPECT_EQ(len->integer, 1);
+  auto all = log_->read("g", 0);
+  ASSERT_TRUE(all.ok()) << all.status().to_string();
+  EXPECT_EQ(all->entries, group);
+  auto page = log_->read("g", 1, 2);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->entries, std::vector<TokenEntry>(group.begin() + 1, group.begin() + 3));
 }
 
 TEST_F(TokenLogTest, ManyJobsInOnePipeline) {

@@ -1,7 +1,10 @@
 // TokenLog: each job's tokens in a Redis STREAM, for late subscribers and reconnects.
-// Entry ids encode the sequence number ("<seq>-1"), so Redis itself refuses a duplicate
-// or out-of-order seq, and a replay from S is XRANGE S +. The final marker has the
-// largest possible id, so nothing can be appended after it. One thread (the connection's).
+// One entry holds a group of consecutive tokens (one batch); its id encodes the group's
+// LAST sequence number ("<last_seq>-1"), so Redis refuses a group that brings nothing past
+// the stream's end, and a replay from S is XRANGE S + (the first group returned is the one
+// holding S). A group overlapping earlier ones is resolved on read: a seq's first
+// occurrence wins. The final marker has the largest possible id, so nothing can be
+// appended after it. One thread (the connection's).
 #pragma once
 
 #include <cstdint>
@@ -24,8 +27,8 @@ struct TokenLogOptions {
 };
 
 struct AppendStats {
-  size_t appended = 0;
-  size_t duplicates = 0;  // seq already in the stream (or the stream is finished): skipped
+  size_t appended = 0;    // tokens in groups Redis accepted
+  size_t duplicates = 0;  // tokens in groups refused (nothing past the end, or finished)
 };
 
 struct TokenReplay {
@@ -43,13 +46,17 @@ class TokenLog {
   Result<AppendStats> append(const std::vector<schemas::TokenEntry>& entries);
   // Writes the final marker (and the TTL, if configured).
   Status finish(std::string_view job_id, schemas::JobState state, uint64_t n_tokens);
-  // Entries with seq >= from_seq, at most max_count (0 = options.max_read); an unknown
+  // Tokens with seq >= from_seq, at most max_count (0 = options.max_read); an unknown
   // job reads as empty and not finished.
   Result<TokenReplay> read(std::string_view job_id, uint64_t from_seq, size_t max_count = 0);
 
-  // Building blocks for pipelines: one command (and one reply) per entry.
-  void append_commands(const std::vector<schemas::TokenEntry>& entries, std::vector<RedisCommand>& out) const;
-  static Result<AppendStats> parse_append_replies(std::span<const RedisReply> replies);
+  // Building blocks for pipelines: one XADD (and one reply) per group of entries (a run of
+  // one job and attempt with consecutive seqs); group_sizes gets each group's token count.
+  void append_commands(const std::vector<schemas::TokenEntry>& entries, std::vector<RedisCommand>& out,
+                       std::vector<size_t>* group_sizes = nullptr) const;
+  // Without group_sizes every reply counts as one token.
+  static Result<AppendStats> parse_append_replies(std::span<const RedisReply> replies,
+                                                  std::span<const size_t> group_sizes = {});
   // The final marker, plus an EXPIRE when finished_ttl_s > 0 (1 or 2 commands).
   void finish_commands(std::string_view job_id, schemas::JobState state, uint64_t n_tokens,
                        std::vector<RedisCommand>& out) const;

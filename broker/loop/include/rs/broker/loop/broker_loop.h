@@ -175,6 +175,7 @@ class BrokerLoop {
   Status replay(const wire::RoutingIds& peer, const std::string& job_id, uint64_t from_seq,
                 uint64_t until_seq);
   void accept_tokens(std::vector<schemas::TokenEntry>& entries);
+  void stage_token_appends(const std::vector<schemas::TokenEntry>& entries);
   void forward_tokens(const std::vector<schemas::TokenEntry>& entries);
 
   // worker_handler.cpp
