@@ -270,7 +270,11 @@ TEST_F(DeviceHostTest, DuplicateSubmitKeepsOneAttemptAndNewerAttemptReplaces) {
   r.ignore_eos = true;
   host->submit("dup", 1, r);
   host->submit("dup", 1, r);  // same attempt: dropped, reported as a device error
-  ASSERT_TRUE(collector_.collect_until(*host, [&] { return !collector_.jobs["dup"].tokens.empty(); }));
+  // The engine thread may step the first submit before it applies the second: wait for
+  // both the first token and the error report.
+  ASSERT_TRUE(collector_.collect_until(*host, [&] {
+    return !collector_.jobs["dup"].tokens.empty() && !collector_.errors.empty();
+  }));
   EXPECT_EQ(collector_.errors.size(), 1u);
   host->submit("dup", 2, request("The cat", 3));  // newer attempt: the old one is cancelled
   int n_attempt2_done = 0;
