@@ -17,4 +17,14 @@ std::string KeySpace::idempotency(std::string_view key) const { return join(pref
 std::string KeySpace::tokens(std::string_view job_id) const { return join(prefix, "tokens:", job_id); }
 std::string KeySpace::dead_letter() const { return prefix + "dead"; }
 
+std::string KeySpace::models_names() const { return prefix + "models:names"; }
+std::string KeySpace::models_epoch() const { return prefix + "models:epoch"; }
+std::string KeySpace::models_channel() const { return prefix + "models:events"; }
+std::string KeySpace::model(std::string_view name, std::string_view part) const {
+  std::string k = join(prefix, "models:", name);
+  k += ':';
+  k += part;
+  return k;
+}
+
 }  // namespace rs::store

@@ -14,6 +14,12 @@ struct KeySpace {
   std::string idempotency(std::string_view key) const;     // STRING rs:idem:<key> -> job id
   std::string tokens(std::string_view job_id) const;       // STREAM rs:tokens:<id>
   std::string dead_letter() const;                         // LIST   rs:dead
+
+  // Model registry (ModelRegistry). <part> is versions|next|active|history|v:<n>.
+  std::string models_names() const;                         // SET    rs:models:names
+  std::string models_epoch() const;                         // STRING rs:models:epoch
+  std::string models_channel() const;                       // PUBSUB rs:models:events
+  std::string model(std::string_view name, std::string_view part) const;  // rs:models:<name>:<part>
 };
 
 }  // namespace rs::store
