@@ -18,6 +18,7 @@
 #include <zmq.hpp>
 
 #include "../model/synth_model.h"
+#include "dealer_peer.h"
 #include "redis_server.h"
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/engine/engine.h"
@@ -52,46 +53,8 @@ inline engine::test::SynthModel tiny_model() {
   return m.ok() ? std::move(m).value() : engine::test::SynthModel{};
 }
 
-// A DEALER peer (client, or a scripted broker's counterpart) with blocking sends.
-class Peer {
- public:
-  Peer(zmq::context_t& ctx, const std::string& endpoint, const std::string& id) {
-    wire::DealerOptions o;
-    o.routing_id = id;
-    auto d = wire::make_dealer(ctx, o);
-    EXPECT_TRUE(d.ok());
-    socket_ = std::move(d).value();
-    EXPECT_TRUE(wire::connect_endpoint(socket_, endpoint).ok());
-  }
-  template <typename T>
-  void send(const T& message) {
-    ASSERT_EQ(wire::send_frames(socket_, sc::make_frames(message), wire::IoMode::kBlock),
-              wire::SendStatus::kSent);
-  }
-  std::optional<sc::Message> recv(long timeout_ms = 5000) {
-    wire::Poller poller;
-    poller.add(socket_);
-    auto ready = poller.poll(timeout_ms);
-    if (!ready.ok() || *ready == 0) return std::nullopt;
-    wire::Received r = wire::recv_frames(socket_, wire::RecvLimits{});
-    if (r.status != wire::RecvStatus::kMessage) return std::nullopt;
-    auto m = sc::parse_frames(r.envelope.frames);
-    if (!m.ok()) return std::nullopt;
-    return std::move(m).value();
-  }
-  template <typename T>
-  T expect(long timeout_ms = 5000) {
-    auto m = recv(timeout_ms);
-    EXPECT_TRUE(m.has_value()) << "nothing received";
-    if (!m) return T{};
-    const T* t = std::get_if<T>(&*m);
-    EXPECT_NE(t, nullptr) << "got command " << sc::command_name(sc::message_command(*m));
-    return t != nullptr ? *t : T{};
-  }
-
- private:
-  zmq::socket_t socket_;
-};
+// Clients of the broker (longer default waits: model steps run under ASan too).
+using Peer = rs::test::DealerPeer;
 
 struct JobResult {
   std::vector<int32_t> tokens;
@@ -157,7 +120,7 @@ class WorkerLoopTest : public ::testing::Test {
   }
 
   std::unique_ptr<Peer> client(const std::string& id) {
-    return std::make_unique<Peer>(ctx_, broker_->client_endpoint(), id);
+    return std::make_unique<Peer>(ctx_, broker_->client_endpoint(), id, 100000, 5000);
   }
   static sc::SubmitRequest request(const std::string& prompt, uint32_t max_tokens, uint64_t seed) {
     sc::SubmitRequest r;
