@@ -82,6 +82,7 @@ RS_FIELDS(JobRecord) {
   v.field("job_id", m.job_id, req(l.max_name_bytes));
   v.field("state", m.state, req());
   v.field("model", m.model, opt(l.max_name_bytes));
+  v.field("model_version", m.model_version, opt());
   v.field("priority", m.priority, opt());
   v.field("worker", m.worker, opt(l.max_name_bytes));
   v.field("device", m.device, opt());
@@ -156,6 +157,10 @@ RS_FIELDS(DeviceLoad) {
   v.field("running", m.running, opt());
   v.field("kv_blocks_free", m.kv_blocks_free, opt());
   v.field("kv_blocks_total", m.kv_blocks_total, opt());
+  v.field("has_models", m.has_models, opt());
+  Opt models = opt(l.max_models);
+  models.max_each = l.max_name_bytes;
+  v.field("models", m.models, models);
 }
 RS_FIELDS(WorkerHeartbeat) {
   v.field("worker_id", m.worker_id, req(l.max_name_bytes));

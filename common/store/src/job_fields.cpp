@@ -32,6 +32,7 @@ Status set_field(JobRecord& r, const std::string& f, const std::string& v) {
   if (f == "job_id") r.job_id = v;
   else if (f == "state") { auto s = schemas::parse_job_state(v); ok = s.has_value(); if (ok) r.state = *s; }
   else if (f == "model") r.model = v;
+  else if (f == "model_version") ok = parse_num(v, r.model_version);
   else if (f == "priority") { auto p = schemas::parse_priority(v); ok = p.has_value(); if (ok) r.priority = *p; }
   else if (f == "worker") r.worker = v;
   else if (f == "device") ok = parse_num(v, r.device);
@@ -58,6 +59,7 @@ std::vector<std::pair<std::string, std::string>> job_to_fields(const JobRecord& 
       {"job_id", r.job_id},
       {"state", std::string(schemas::job_state_name(r.state))},
       {"model", r.model},
+      {"model_version", std::to_string(r.model_version)},
       {"priority", std::string(schemas::priority_name(r.priority))},
       {"worker", r.worker},
       {"device", std::to_string(r.device)},

@@ -6,10 +6,11 @@
 namespace rs::store {
 namespace {
 
-// Every script: KEYS = versions ZSET, epoch, active, history, next, names SET;
+// Every script: KEYS = versions ZSET, epoch, active, history, next, names SET, canary HASH;
 // ARGV = channel, name, version hash key prefix, version ('' for add), extra...
 // Replies {code, version, epoch}: 1 changed, 0 nothing to do, -1 unknown name,
-// -2 unknown version, -3 refused (version is active), -4 no previous active version.
+// -2 unknown version, -3 refused (version is active or the canary), -4 no previous active
+// version, -5 canary refused (no active version yet, or it is the active one).
 constexpr const char* kPrelude = R"lua(
 local function bump(op, v)
   local e = redis.call('INCR', KEYS[2])
@@ -32,12 +33,22 @@ redis.call('SADD', KEYS[6], ARGV[2])
 return {1, v, bump('add', v)}
 )lua";
 
-// ARGV[5]: history limit.
+// ARGV[5]: history limit; ARGV[6]: canary percent (0: activate fully, clearing any canary).
 constexpr const char* kActivateScript = R"lua(
 local c = check_version()
 if c < 0 then return {c, 0, 0} end
 local cur = redis.call('GET', KEYS[3])
-if cur == ARGV[4] then return {0, tonumber(cur), 0} end
+local pct = tonumber(ARGV[6])
+if pct > 0 then
+  if (not cur) or cur == ARGV[4] then return {-5, 0, 0} end
+  redis.call('HSET', KEYS[7], 'version', ARGV[4], 'percent', pct)
+  return {1, tonumber(ARGV[4]), bump('canary', ARGV[4])}
+end
+local had_canary = redis.call('DEL', KEYS[7])
+if cur == ARGV[4] then
+  if had_canary == 0 then return {0, tonumber(cur), 0} end
+  return {1, tonumber(cur), bump('activate', cur)}
+end
 if cur then
   redis.call('LPUSH', KEYS[4], cur)
   redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[5]) - 1)
@@ -46,10 +57,14 @@ redis.call('SET', KEYS[3], ARGV[4])
 return {1, tonumber(ARGV[4]), bump('activate', ARGV[4])}
 )lua";
 
-// Pops the history until a version that still exists and is not the active one.
+// A canary is withdrawn first (the active version keeps serving everyone); otherwise pops
+// the history until a version that still exists and is not the active one.
 constexpr const char* kRollbackScript = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0} end
 local cur = redis.call('GET', KEYS[3])
+if redis.call('DEL', KEYS[7]) == 1 and cur then
+  return {1, tonumber(cur), bump('rollback', cur)}
+end
 while true do
   local p = redis.call('LPOP', KEYS[4])
   if not p then return {-4, 0, 0} end
@@ -64,12 +79,13 @@ constexpr const char* kRemoveScript = R"lua(
 local c = check_version()
 if c < 0 then return {c, 0, 0} end
 if redis.call('GET', KEYS[3]) == ARGV[4] then return {-3, tonumber(ARGV[4]), 0} end
+if redis.call('HGET', KEYS[7], 'version') == ARGV[4] then return {-3, tonumber(ARGV[4]), 0} end
 redis.call('DEL', ARGV[3] .. ARGV[4])
 redis.call('ZREM', KEYS[1], ARGV[4])
 redis.call('LREM', KEYS[4], 0, ARGV[4])
 if redis.call('ZCARD', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[6], ARGV[2])
-  redis.call('DEL', KEYS[4])
+  redis.call('DEL', KEYS[4], KEYS[3], KEYS[7])
 end
 return {1, tonumber(ARGV[4]), bump('remove', ARGV[4])}
 )lua";
@@ -114,8 +130,13 @@ Result<uint32_t> script_result(const RedisReply& reply, std::string_view what) {
     case 0: return static_cast<uint32_t>(reply.elements[1].integer);
     case -1: return not_found(std::string(what) + ": no such model");
     case -2: return not_found(std::string(what) + ": no such version");
-    case -3: return invalid_argument(std::string(what) + ": refused, the version is active (activate another first)");
+    case -3:
+      return invalid_argument(std::string(what) +
+                              ": refused, the version is active or the canary (activate or roll back first)");
     case -4: return invalid_argument(std::string(what) + ": no previous active version to roll back to");
+    case -5:
+      return invalid_argument(std::string(what) +
+                              ": a canary needs another version already active (activate fully instead)");
     default: return internal_error(std::string(what) + ": unexpected code");
   }
 }
@@ -143,8 +164,9 @@ Result<RedisReply> ModelRegistry::run(const RedisCommand& command, std::string_v
 namespace {
 RedisCommand script_command(const KeySpace& k, const char* body, std::string_view name, std::string version) {
   std::string script = std::string(kPrelude) + body;
-  return {"EVAL", std::move(script), "6", k.model(name, "versions"), k.models_epoch(), k.model(name, "active"),
-          k.model(name, "history"), k.model(name, "next"), k.models_names(), k.models_channel(),
+  return {"EVAL", std::move(script), "7", k.model(name, "versions"), k.models_epoch(), k.model(name, "active"),
+          k.model(name, "history"), k.model(name, "next"), k.models_names(), k.model(name, "canary"),
+          k.models_channel(),
           std::string(name), k.model(name, "v:"), std::move(version)};
 }
 }  // namespace
@@ -161,10 +183,13 @@ Result<uint32_t> ModelRegistry::add_version(const ModelVersion& record) {
   return script_result(reply, "add " + model_what(record.name, 0));
 }
 
-Status ModelRegistry::activate(std::string_view name, uint32_t version) {
+Status ModelRegistry::activate(std::string_view name, uint32_t version, uint32_t canary_percent) {
   RS_RETURN_IF_ERROR(check_name(name));
+  if (canary_percent > 100) return invalid_argument("canary percent must be 0-100");
+  if (canary_percent == 100) canary_percent = 0;
   RedisCommand c = script_command(options_.keys, kActivateScript, name, std::to_string(version));
   c.push_back(std::to_string(std::max<int64_t>(1, options_.history_limit)));
+  c.push_back(std::to_string(canary_percent));
   RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command(c));
   return script_result(reply, "activate " + model_what(name, version)).status();
 }
@@ -190,51 +215,70 @@ Status ModelRegistry::set_error(std::string_view name, uint32_t version, std::st
   return script_result(reply, "set error on " + model_what(name, version)).status();
 }
 
-Result<ModelVersion> ModelRegistry::get(std::string_view name, uint32_t version) {
+Result<ModelRouting> ModelRegistry::routing(std::string_view name) {
   RS_RETURN_IF_ERROR(check_name(name));
-  std::string what = model_what(name, version);
+  std::string what = "routing of " + model_what(name, 0);
   RS_ASSIGN_OR_RETURN(auto replies,
-                      conn_.pipeline({{"HGETALL", options_.keys.model(name, "v:" + std::to_string(version))},
-                                      {"GET", options_.keys.model(name, "active")}}));
-  RS_RETURN_IF_ERROR(replies[0].error_status(what));
-  RS_RETURN_IF_ERROR(replies[1].error_status(what));
-  if (replies[0].elements.empty()) return not_found(what + ": no such version");
-  RS_ASSIGN_OR_RETURN(ModelVersion m, model_from_fields(reply_fields(replies[0])));
-  m.active = replies[1].is_string() && replies[1].str == std::to_string(version);
+                      conn_.pipeline({{"EXISTS", options_.keys.model(name, "versions")},
+                                      {"GET", options_.keys.model(name, "active")},
+                                      {"HMGET", options_.keys.model(name, "canary"), "version", "percent"}}));
+  for (const RedisReply& r : replies) RS_RETURN_IF_ERROR(r.error_status(what));
+  if (replies[0].integer == 0) return not_found(model_what(name, 0) + ": no such model");
+  ModelRouting out;
+  out.name = std::string(name);
+  bool ok = !replies[1].is_string() || parse_uint(replies[1].str, out.active);
+  const auto& canary = replies[2].elements;
+  if (canary.size() == 2 && canary[0].is_string() && canary[1].is_string()) {
+    ok = ok && parse_uint(canary[0].str, out.canary) && parse_uint(canary[1].str, out.canary_percent);
+  }
+  if (!ok) return corrupt(what + ": bad active or canary version");
+  return out;
+}
+
+Result<std::vector<ModelRouting>> ModelRegistry::routing_all() {
+  RS_ASSIGN_OR_RETURN(RedisReply names, run({"SMEMBERS", options_.keys.models_names()}, "list models"));
+  std::vector<ModelRouting> out;
+  for (const RedisReply& n : names.elements) {
+    auto r = routing(n.str);
+    if (!r.ok() && r.status().code() == StatusCode::kNotFound) continue;  // removed meanwhile
+    if (!r.ok()) return r.status();
+    out.push_back(std::move(r).value());
+  }
+  std::sort(out.begin(), out.end(), [](const ModelRouting& a, const ModelRouting& b) { return a.name < b.name; });
+  return out;
+}
+
+Result<ModelVersion> ModelRegistry::get(std::string_view name, uint32_t version) {
+  RS_ASSIGN_OR_RETURN(ModelRouting routes, routing(name));
+  std::string what = model_what(name, version);
+  RS_ASSIGN_OR_RETURN(RedisReply r, run({"HGETALL", options_.keys.model(name, "v:" + std::to_string(version))}, what));
+  if (r.elements.empty()) return not_found(what + ": no such version");
+  RS_ASSIGN_OR_RETURN(ModelVersion m, model_from_fields(reply_fields(r)));
+  routes.mark(m);
   return m;
 }
 
 Result<std::optional<ModelVersion>> ModelRegistry::active(std::string_view name) {
-  RS_RETURN_IF_ERROR(check_name(name));
-  RS_ASSIGN_OR_RETURN(auto replies, conn_.pipeline({{"EXISTS", options_.keys.model(name, "versions")},
-                                                    {"GET", options_.keys.model(name, "active")}}));
-  RS_RETURN_IF_ERROR(replies[0].error_status("active " + model_what(name, 0)));
-  RS_RETURN_IF_ERROR(replies[1].error_status("active " + model_what(name, 0)));
-  if (replies[0].integer == 0) return not_found(model_what(name, 0) + ": no such model");
-  uint32_t v = 0;
-  if (!replies[1].is_string()) return std::optional<ModelVersion>();
-  if (!parse_uint(replies[1].str, v)) return corrupt(model_what(name, 0) + ": bad active version");
-  RS_ASSIGN_OR_RETURN(ModelVersion m, get(name, v));
+  RS_ASSIGN_OR_RETURN(ModelRouting routes, routing(name));
+  if (routes.active == 0) return std::optional<ModelVersion>();
+  RS_ASSIGN_OR_RETURN(ModelVersion m, get(name, routes.active));
   return std::optional<ModelVersion>(std::move(m));
 }
 
 Result<std::vector<ModelVersion>> ModelRegistry::list(std::string_view name) {
-  RS_RETURN_IF_ERROR(check_name(name));
+  RS_ASSIGN_OR_RETURN(ModelRouting routes, routing(name));
   std::string what = "list " + model_what(name, 0);
-  RS_ASSIGN_OR_RETURN(auto head, conn_.pipeline({{"ZRANGE", options_.keys.model(name, "versions"), "0", "-1"},
-                                                 {"GET", options_.keys.model(name, "active")}}));
-  RS_RETURN_IF_ERROR(head[0].error_status(what));
-  RS_RETURN_IF_ERROR(head[1].error_status(what));
-  if (head[0].elements.empty()) return not_found(what + ": no such model");
+  RS_ASSIGN_OR_RETURN(RedisReply versions, run({"ZRANGE", options_.keys.model(name, "versions"), "0", "-1"}, what));
   std::vector<RedisCommand> gets;
-  for (const RedisReply& v : head[0].elements) gets.push_back({"HGETALL", options_.keys.model(name, "v:" + v.str)});
-  RS_ASSIGN_OR_RETURN(auto records, conn_.pipeline(gets));
+  for (const RedisReply& v : versions.elements) gets.push_back({"HGETALL", options_.keys.model(name, "v:" + v.str)});
   std::vector<ModelVersion> out;
+  if (gets.empty()) return out;
+  RS_ASSIGN_OR_RETURN(auto records, conn_.pipeline(gets));
   for (const RedisReply& r : records) {
     RS_RETURN_IF_ERROR(r.error_status(what));
-    if (r.elements.empty()) continue;  // removed between the two round trips
+    if (r.elements.empty()) continue;  // removed between the round trips
     RS_ASSIGN_OR_RETURN(ModelVersion m, model_from_fields(reply_fields(r)));
-    m.active = head[1].is_string() && head[1].str == std::to_string(m.version);
+    routes.mark(m);
     out.push_back(std::move(m));
   }
   return out;

@@ -6,6 +6,7 @@
 
 #include "rs/schemas/codec.h"
 #include "rs/schemas/frames.h"
+#include "rs/schemas/model_ref.h"
 
 namespace rs::schemas {
 namespace {
@@ -31,6 +32,7 @@ JobRecord sample_record() {
   j.job_id = "j-1";
   j.state = JobState::kSucceeded;
   j.model = "tiny";
+  j.model_version = 3;
   j.priority = Priority::kBatch;
   j.worker = "w1";
   j.device = 1;
@@ -55,7 +57,7 @@ std::vector<Message> all_messages() {
       WorkersReply{9, {DeviceStatus{"w", 0, {"a", "b"}, 1, 4, 3, 99}}},
       ErrorReply{10, ErrorCode::kNotFound, "no job", "j"}, Pong{11, 12345},
       WorkerReady{"w1", {DeviceInfo{0, {"tiny"}, 8, 8}, DeviceInfo{1, {}, 0, 8}}, 500},
-      WorkerHeartbeat{"w1", {DeviceLoad{0, 1, 2, 3, 4}}}, WorkerTokens{{e}},
+      WorkerHeartbeat{"w1", {DeviceLoad{0, 1, 2, 3, 4, false, {}}, DeviceLoad{1, 1, 2, 3, 4, true, {"tiny@2", "big"}}}}, WorkerTokens{{e}},
       WorkerDone{"j", 1, 0, {1, 2, 3, 4, 5}, "stop"},
       WorkerFailed{"j", 2, 1, ErrorCode::kInternal, "boom"}, WorkerDisconnect{"w1", "bye"},
       Dispatch{"j", 3, 1, sample_submit()}, CancelJob{"j", 3, 1}, BrokerHeartbeat{77},
@@ -233,6 +235,18 @@ TEST(Errors, NamesAreStableAndRoundTrip) {
   auto r = decode<Rejected>(body);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->code, ErrorCode::kInternal);
+}
+
+TEST(ModelRefTest, ParsesNamesAndPinnedVersions) {
+  EXPECT_EQ(parse_model_ref("tiny"), (ModelRef{"tiny", 0}));
+  EXPECT_EQ(parse_model_ref("tiny@3"), (ModelRef{"tiny", 3}));
+  EXPECT_EQ(parse_model_ref("a.b-c_d@12"), (ModelRef{"a.b-c_d", 12}));
+  for (const char* bad : {"", "@3", "tiny@", "tiny@0", "tiny@x", "tiny@3x", "tiny@-1"}) {
+    EXPECT_FALSE(parse_model_ref(bad).has_value()) << bad;
+  }
+  EXPECT_EQ(model_key("tiny", 3), "tiny@3");
+  EXPECT_EQ(model_key("tiny", 0), "tiny");
+  EXPECT_EQ(model_key(ModelRef{"x", 7}), "x@7");
 }
 
 }  // namespace

@@ -233,5 +233,45 @@ TEST_F(ModelRegistryTest, UnknownNamesAndVersions) {
   EXPECT_EQ(all->size(), 1u);
 }
 
+TEST_F(ModelRegistryTest, CanarySharesThenActivatesOrRollsBack) {
+  add("tiny", "/m/a.gguf");
+  add("tiny", "/m/b.gguf");
+  add("tiny", "/m/c.gguf");
+  // A canary needs an active version, and cannot be the active one.
+  EXPECT_EQ(reg_->activate("tiny", 2, 25).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(reg_->activate("tiny", 1).ok());
+  EXPECT_EQ(reg_->activate("tiny", 1, 25).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(reg_->activate("tiny", 2, 101).code(), StatusCode::kInvalidArgument);
+
+  ASSERT_TRUE(reg_->activate("tiny", 2, 25).ok());
+  auto r = reg_->routing("tiny");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(*r, (ModelRouting{"tiny", 1, 2, 25}));
+  auto listed = reg_->list("tiny");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE((*listed)[0].active);
+  EXPECT_EQ((*listed)[1].canary_percent, 25u);
+  EXPECT_FALSE((*listed)[1].active);
+  EXPECT_EQ(reg_->remove("tiny", 2).code(), StatusCode::kInvalidArgument);  // the canary
+
+  // Rollback withdraws the canary; v1 stays active.
+  auto back = reg_->rollback("tiny");
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(*back, 1u);
+  EXPECT_EQ(*reg_->routing("tiny"), (ModelRouting{"tiny", 1, 0, 0}));
+
+  // Canary then full activation: the canary is cleared, v1 goes onto the history.
+  ASSERT_TRUE(reg_->activate("tiny", 3, 10).ok());
+  ASSERT_TRUE(reg_->activate("tiny", 3).ok());
+  EXPECT_EQ(*reg_->routing("tiny"), (ModelRouting{"tiny", 3, 0, 0}));
+  EXPECT_EQ(*reg_->rollback("tiny"), 1u);
+  // 100% is a full activation.
+  ASSERT_TRUE(reg_->activate("tiny", 2, 100).ok());
+  EXPECT_EQ(*reg_->routing("tiny"), (ModelRouting{"tiny", 2, 0, 0}));
+  auto all = reg_->routing_all();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+}
+
 }  // namespace
 }  // namespace rs::store

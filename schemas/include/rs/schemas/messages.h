@@ -103,7 +103,8 @@ struct TokenEntry {
 struct JobRecord {
   std::string job_id;
   JobState state = JobState::kQueued;
-  std::string model;
+  std::string model;      // the model name (without "@version")
+  uint32_t model_version = 0;  // the registry version that served it; 0 = not yet / unversioned
   Priority priority = Priority::kInteractive;
   std::string worker;    // "" until dispatched
   int32_t device = -1;   // -1 until dispatched
@@ -203,6 +204,10 @@ struct DeviceLoad {
   uint32_t running = 0;
   uint32_t kv_blocks_free = 0;
   uint32_t kv_blocks_total = 0;
+  // has_models: `models` is the device's full list of model keys ("name" or "name@version")
+  // taking new jobs now, replacing the list of READY / the previous heartbeat.
+  bool has_models = false;
+  std::vector<std::string> models;
   bool operator==(const DeviceLoad&) const = default;
 };
 struct WorkerHeartbeat {
