@@ -141,6 +141,10 @@ struct PoolOptions {
   int threads = 1;                    // matmul threads per device
   std::vector<std::string> broker_args;  // extra flags, e.g. {"--max-queued", "4"}
   std::vector<std::string> worker_args;  // extra flags for every worker
+  // Registry mode: workers get `--redis <the pool's> --serve NAME...` instead of --model
+  // (an empty list with registry = true serves every name).
+  bool registry = false;
+  std::vector<std::string> serve;
   int start_timeout_ms = 30000;
 };
 
@@ -168,8 +172,10 @@ class Pool {
   }
 
   // Redis, the broker, options.workers workers (ids w1, w2, ...), and all their devices up.
-  bool start() {
-    if (!start_redis() || !start_broker()) return false;
+  bool start() { return start_redis() && start_broker() && start_workers(); }
+
+  // options.workers workers (w1, w2, ...) and all their devices up.
+  bool start_workers() {
     for (int i = 0; i < options_.workers; ++i) {
       std::string id = "w";
       id += std::to_string(i + 1);  // (not "w" + ...: GCC 12 -Wrestrict false positive)
@@ -199,18 +205,25 @@ class Pool {
     return true;
   }
 
-  // Starts one worker; waits for its "ready worker=<id>" line. Its index, or -1.
-  int add_worker(const std::string& id, int devices = 0) {
+  // Starts one worker (options.worker_args, then `extra`); waits for its "ready worker=<id>"
+  // line. Its index, or -1.
+  int add_worker(const std::string& id, int devices = 0, const std::vector<std::string>& extra = {}) {
     if (devices <= 0) devices = options_.devices;
     std::vector<std::string> argv = {program("ringserve-worker"), "--broker", worker_endpoint_,
-                                     "--model", options_.model_file, "--model-name",
-                                     options_.model_name, "--devices", std::to_string(devices),
+                                     "--devices", std::to_string(devices),
                                      "--threads", std::to_string(options_.threads),
                                      "--worker-id", id, "--log-level", "warn"};
+    if (options_.registry) {
+      argv.insert(argv.end(), {"--redis", redis_address()});
+      for (const std::string& name : options_.serve) argv.insert(argv.end(), {"--serve", name});
+    } else {
+      argv.insert(argv.end(), {"--model", options_.model_file, "--model-name", options_.model_name});
+    }
     if (options_.heartbeat_ms > 0) {
       argv.insert(argv.end(), {"--heartbeat-ms", std::to_string(options_.heartbeat_ms)});
     }
     argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
+    argv.insert(argv.end(), extra.begin(), extra.end());
     Worker w{id, devices, std::make_unique<ChildProcess>()};
     if (!w.process->start(argv, dir_.file("worker-" + id + ".log"))) return -1;
     if (!w.process->wait_for_line("ready worker=" + id, options_.start_timeout_ms)) return -1;
@@ -264,6 +277,12 @@ class Pool {
   const std::string& model_name() const { return options_.model_name; }
   const std::string& model_file() const { return options_.model_file; }
   int redis_port() const { return redis_.port(); }
+  std::string redis_address() const { return "127.0.0.1:" + std::to_string(redis_.port()); }
+  // A connection to the pool's Redis (for registry reads in tests).
+  store::RedisConnection& redis() {
+    ensure_redis();
+    return *conn_;
+  }
   TempDir& dir() { return dir_; }
 
   // Prints the tail of every log (called on failure).
