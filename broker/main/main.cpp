@@ -48,6 +48,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-attempts", options.max_attempts, "dispatch attempts per job")->check(CLI::PositiveNumber);
   app.add_option("--queue-timeout-ms", options.queue_timeout_ms, "a queued job fails after this")
       ->check(CLI::PositiveNumber);
+  app.add_option("--model-wait-ms", options.model_wait_ms,
+                 "a job whose model (version) no device serves fails model_unavailable after this")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--registry-poll-ms", options.registry_poll_ms,
+                 "how often the model registry epoch is polled")->check(CLI::PositiveNumber);
+  app.add_option("--max-sessions", options.max_sessions,
+                 "session -> model version entries kept (least recently used go)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--max-frame-bytes", options.limits.max_frame_bytes,
                  "larger frames are answered too_large")->check(CLI::PositiveNumber);
   app.add_option("--socket-max-msg-bytes", options.socket_max_msg_bytes,

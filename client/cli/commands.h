@@ -1,4 +1,4 @@
-// The `ringserve` subcommands other than `up`: each add_* registers one subcommand, its
+// The `ringserve` subcommands other than `up` (models: models_command.h): each add_* registers one subcommand, its
 // options and its callback (which leaves its exit code in exit_code()). Main thread only.
 #pragma once
 
@@ -11,5 +11,6 @@ void add_stream_command(CLI::App& app);
 void add_status_command(CLI::App& app);
 void add_cancel_command(CLI::App& app);
 void add_workers_command(CLI::App& app);
+void add_models_command(CLI::App& app);
 
 }  // namespace rs::cli

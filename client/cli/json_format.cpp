@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "rs/schemas/model_ref.h"
+
 namespace rs::cli {
 
 namespace {
@@ -47,6 +49,7 @@ nlohmann::json record_json(const schemas::JobRecord& r) {
   return nlohmann::json{{"job", r.job_id},
                         {"state", std::string(schemas::job_state_name(r.state))},
                         {"model", r.model},
+                        {"model_version", r.model_version},
                         {"priority", std::string(schemas::priority_name(r.priority))},
                         {"worker", r.worker},
                         {"device", r.device},
@@ -79,8 +82,9 @@ std::string json_line(const nlohmann::json& j) {
 
 std::string record_text(const schemas::JobRecord& r) {
   std::string where = r.worker.empty() ? "-" : fmt::format("{}/{}", r.worker, r.device);
+  std::string model = r.model_version > 0 ? schemas::model_key(r.model, r.model_version) : r.model;
   std::string out = fmt::format("job {}  {}  model {}  worker {}  attempt {}  priority {}\n", r.job_id,
-                                schemas::job_state_name(r.state), r.model, where, r.attempt,
+                                schemas::job_state_name(r.state), model, where, r.attempt,
                                 schemas::priority_name(r.priority));
   out += fmt::format("usage: {} prompt + {} completion tokens, queue {:.1f} ms, ttft {:.1f} ms, {:.1f} tokens/s\n",
                      r.usage.prompt_tokens, r.usage.completion_tokens, r.usage.queue_ms,
@@ -95,20 +99,27 @@ std::string devices_table(const std::vector<schemas::DeviceStatus>& devices) {
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"WORKER", "DEVICE", "MODELS", "RUNNING", "FREE", "MAX", "KV_FREE/TOTAL"});
   for (const auto& d : devices) {
-    rows.push_back({d.worker, std::to_string(d.device), join(d.models, ","), std::to_string(d.running),
+    std::string models = d.models.empty() ? "-" : join(d.models, ",");
+    rows.push_back({d.worker, std::to_string(d.device), models, std::to_string(d.running),
                     std::to_string(d.free_slots), std::to_string(d.max_slots), kv_cell(d)});
   }
+  return aligned_table(rows);
+}
+
+std::string aligned_table(const std::vector<std::vector<std::string>>& rows) {
+  if (rows.empty()) return "";
   std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
   }
   std::string out;
   for (const auto& row : rows) {
     std::string line;
     for (size_t i = 0; i < row.size(); ++i) {
       line += row[i];
-      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+      if (i + 1 < row.size() && i < width.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
     }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
   }
   return out;

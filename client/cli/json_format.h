@@ -21,6 +21,8 @@ std::string json_line(const nlohmann::json& j);
 std::string record_text(const schemas::JobRecord& record);
 // An aligned table with a header row, one row per device.
 std::string devices_table(const std::vector<schemas::DeviceStatus>& devices);
+// Columns padded to their widest cell plus two spaces; the first row is the header.
+std::string aligned_table(const std::vector<std::vector<std::string>>& rows);
 
 // Prints a record: a JSON line with --json, else the human form. Flushes.
 void print_record(const schemas::JobRecord& record, bool json);

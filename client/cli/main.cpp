@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   rs::cli::add_status_command(app);
   rs::cli::add_cancel_command(app);
   rs::cli::add_workers_command(app);
+  rs::cli::add_models_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

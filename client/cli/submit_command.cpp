@@ -12,6 +12,7 @@
 #include "json_format.h"
 #include "options.h"
 #include "rs/schemas/errors.h"
+#include "rs/schemas/model_ref.h"
 
 namespace rs::cli {
 
@@ -35,7 +36,8 @@ struct SubmitArgs {
   int job_timeout_ms = -1;
 };
 
-// --model, else the one model the workers serve.
+// --model (a name, or name@version to pin a version; passed through as given), else the
+// one model name the workers serve.
 bool choose_model(client::Client& c, SubmitArgs& args) {
   if (!args.model.empty()) return true;
   auto devices = c.workers();
@@ -43,8 +45,13 @@ bool choose_model(client::Client& c, SubmitArgs& args) {
     report_error(args.common, devices.status());
     return false;
   }
-  std::set<std::string> models;
-  for (const auto& d : *devices) models.insert(d.models.begin(), d.models.end());
+  std::set<std::string> models;  // names: "tiny@1" and "tiny@2" are one model
+  for (const auto& d : *devices) {
+    for (const auto& key : d.models) {
+      auto ref = schemas::parse_model_ref(key);
+      models.insert(ref ? ref->name : key);
+    }
+  }
   if (models.empty()) {
     report_error(args.common, "unknown_model", "no worker is serving a model");
     return false;
@@ -110,7 +117,7 @@ void add_submit_command(CLI::App& app) {
   auto args = std::make_shared<SubmitArgs>();
   CLI::App* sub = app.add_subcommand("submit", "submit a job (prints its id, or streams / waits)");
   sub->add_option("prompt", args->prompt, "the prompt ('-': read it from stdin)")->required();
-  sub->add_option("--model", args->model, "model name (default: the one model the workers serve)");
+  sub->add_option("--model", args->model, "model NAME or NAME@VERSION (default: the one model name the workers serve)");
   sub->add_flag("--stream", args->stream, "print the text as it is generated, then the record");
   sub->add_flag("--wait", args->wait, "wait for the job and print its final record");
   sub->add_option("--max-tokens", args->max_tokens, "tokens to generate at most")

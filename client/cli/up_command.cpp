@@ -35,7 +35,7 @@ void install_signal_handlers() {
 struct UpFlags {
   UpOptions options;
   bool json = false;
-  std::string max_batch_size, max_batch_tokens, batch_timeout_ms, kv_blocks;
+  std::string max_batch_size, max_batch_tokens, batch_timeout_ms, kv_blocks, max_model_bytes;
 };
 
 void print_ready(const Pool& pool, const UpFlags& flags) {
@@ -48,17 +48,25 @@ void print_ready(const Pool& pool, const UpFlags& flags) {
                         {"devices", info.devices},
                         {"model", info.model},
                         {"model_path", info.model_path},
-                        {"endpoint_file", info.endpoint_file}};
+                        {"endpoint_file", info.endpoint_file},
+                        {"redis_file", info.redis_file},
+                        {"serve", info.serve}};
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("\npool ready: %d worker%s, %d device%s, model %s\n", info.workers,
+    std::printf("\npool ready: %d worker%s, %d device%s, %s %s\n", info.workers,
                 info.workers == 1 ? "" : "s", info.devices, info.devices == 1 ? "" : "s",
-                info.model.c_str());
+                info.serve.empty() ? "model" : "serving from the registry:", info.model.c_str());
+    std::printf("redis %s (written to %s)\n", info.redis.c_str(), info.redis_file.c_str());
     std::printf("client endpoint %s (written to %s)\n", info.client_endpoint.c_str(),
                 info.endpoint_file.c_str());
     std::error_code ec;
     bool default_var = std::filesystem::equivalent(info.endpoint_file, "var/endpoint", ec);
     std::string env = default_var ? "" : "RINGSERVE_BROKER=" + info.client_endpoint + " ";
+    if (!info.serve.empty()) {
+      std::string redis_env = default_var ? "" : "RINGSERVE_REDIS=" + info.redis + " ";
+      std::printf("add a version:  %sringserve models add %s FILE.gguf --activate\n",
+                  redis_env.c_str(), info.serve.front().c_str());
+    }
     std::printf("try:  %sringserve submit --stream \"Once upon a time\"   (in another terminal)\n",
                 env.c_str());
     std::printf("      %sringserve workers\n", env.c_str());
@@ -95,6 +103,7 @@ int run_up(UpFlags& flags) {
   knob("--max-batch-tokens", flags.max_batch_tokens);
   knob("--batch-timeout-ms", flags.batch_timeout_ms);
   knob("--kv-blocks", flags.kv_blocks);
+  knob("--max-model-bytes", flags.max_model_bytes);
   g_stop = 0;
   install_signal_handlers();
   Pool pool(options, &g_stop);
@@ -120,10 +129,19 @@ void add_up_command(CLI::App& app) {
   cmd->add_option("--devices", o.devices, "Engine instances (devices) per worker")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  cmd->add_option("--model", o.model,
-                  "GGUF model file (default: a small synthetic model made once in VAR/models)");
-  cmd->add_option("--model-name", o.model_name,
-                  "Name jobs use for the model (default: synth, or the worker's)");
+  CLI::Option* model = cmd->add_option(
+      "--model", o.model, "GGUF model file (default: a small synthetic model made once in VAR/models)");
+  CLI::Option* model_name = cmd->add_option(
+      "--model-name", o.model_name, "Name jobs use for the model (default: synth, or the worker's)");
+  CLI::Option* serve =
+      cmd->add_option("--serve", o.serve,
+                      "Registry mode: workers serve this model name's active version from the "
+                      "registry in the pool's Redis (repeatable; instead of --model)");
+  serve->excludes(model)->excludes(model_name);
+  cmd->add_option("--max-model-bytes", flags->max_model_bytes,
+                  "With --serve: worker knob, model file bytes a worker may hold (passed through)")
+      ->check(CLI::NonNegativeNumber)
+      ->needs(serve);
   cmd->add_option("--var", o.var_dir,
                   "Directory for the endpoint file, logs, Redis data and models")
       ->capture_default_str();

@@ -26,6 +26,26 @@ std::string plural(int n, const char* word) {
   return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
 
+// Writes `line` to path through a temporary file and a rename (readers never see half).
+Status write_file_atomically(const std::string& path, const std::string& line) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << line << "\n";
+    if (!out) return io_error("cannot write " + tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return io_error("cannot write " + path + ": " + ec.message());
+  return Status();
+}
+
+std::string join(const std::vector<std::string>& items, const char* sep) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
 }  // namespace
 
 Pool::Pool(UpOptions options, const volatile std::sig_atomic_t* stop_flag)
@@ -49,8 +69,14 @@ std::string Pool::log_path(const std::string& name) const {
 Status Pool::start() {
   RS_RETURN_IF_ERROR(prepare_dirs());
   RS_RETURN_IF_ERROR(lock_var_dir());
-  RS_RETURN_IF_ERROR(ensure_model());
+  if (options_.serve.empty()) {
+    RS_RETURN_IF_ERROR(ensure_model());
+  } else {
+    info_.serve = options_.serve;
+    info_.model = join(options_.serve, ",");
+  }
   RS_RETURN_IF_ERROR(start_redis());
+  RS_RETURN_IF_ERROR(write_file_atomically(info_.redis_file, info_.redis));
   RS_RETURN_IF_ERROR(start_broker());
   RS_RETURN_IF_ERROR(start_workers());
   RS_RETURN_IF_ERROR(wait_devices());
@@ -62,11 +88,12 @@ Status Pool::prepare_dirs() {
   var_ = fs::absolute(options_.var_dir, ec).lexically_normal().string();
   if (ec) return io_error("bad --var '" + options_.var_dir + "': " + ec.message());
   while (var_.size() > 1 && var_.back() == '/') var_.pop_back();
-  for (const char* sub : {"", "/log", "/redis", "/models"}) {
+  for (const char* sub : {"", "/log", "/redis-data", "/models"}) {
     fs::create_directories(var_ + sub, ec);
     if (ec) return io_error("cannot create " + var_ + sub + ": " + ec.message());
   }
   info_.endpoint_file = var_ + "/endpoint";
+  info_.redis_file = var_ + "/redis";
   return Status();
 }
 
@@ -80,9 +107,16 @@ Status Pool::lock_var_dir() {
                                                 " (stop it with Ctrl-C, or use --var DIR)");
   }
   locked_ = true;
-  // The previous pool's endpoint (it crashed, or was killed with -9) is stale now.
+  // The previous pool's endpoint and redis files (it crashed, or was killed with -9) are
+  // stale now.
   std::error_code ec;
-  fs::remove(var_ + "/endpoint", ec);
+  fs::remove(info_.endpoint_file, ec);
+  // Before the redis file, an older `ringserve up` kept Redis's (empty) data dir there.
+  if (fs::is_directory(info_.redis_file, ec)) {
+    fs::remove_all(info_.redis_file, ec);
+  } else {
+    fs::remove(info_.redis_file, ec);
+  }
   return Status();
 }
 
@@ -163,7 +197,7 @@ Status Pool::start_redis() {
   RS_ASSIGN_OR_RETURN(
       redis_, spawn("redis", program,
                     {"--port", std::to_string(redis_port_), "--bind", "127.0.0.1", "--dir",
-                     var_ + "/redis", "--save", "", "--appendonly", "no", "--daemonize", "no"}));
+                     var_ + "/redis-data", "--save", "", "--appendonly", "no", "--daemonize", "no"}));
   RS_RETURN_IF_ERROR(wait_until(*redis_,
                                 "starting redis-server on 127.0.0.1:" + std::to_string(redis_port_),
                                 [&] { return redis_ping(redis_port_, 200); }));
@@ -191,22 +225,34 @@ Status Pool::start_broker() {
   return Status();
 }
 
-Status Pool::start_workers() {
-  RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-worker"));
-  std::vector<std::string> args = {"--broker",  info_.worker_endpoint,
-                                   "--model",   info_.model_path,
-                                   "--devices", std::to_string(options_.devices)};
-  if (!info_.model.empty()) args.insert(args.end(), {"--model-name", info_.model});
+// File mode: --model FILE [--model-name NAME]; registry mode: --redis R --serve NAME...
+std::vector<std::string> Pool::worker_args() const {
+  std::vector<std::string> args = {"--broker", info_.worker_endpoint};
+  if (options_.serve.empty()) {
+    args.insert(args.end(), {"--model", info_.model_path});
+    if (!info_.model.empty()) args.insert(args.end(), {"--model-name", info_.model});
+  } else {
+    args.insert(args.end(), {"--redis", info_.redis});
+    for (const auto& name : options_.serve) args.insert(args.end(), {"--serve", name});
+  }
+  args.insert(args.end(), {"--devices", std::to_string(options_.devices)});
   if (options_.threads > 0)
     args.insert(args.end(), {"--threads", std::to_string(options_.threads)});
   args.insert(args.end(), options_.worker_args.begin(), options_.worker_args.end());
+  return args;
+}
+
+Status Pool::start_workers() {
+  RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-worker"));
+  const std::vector<std::string> args = worker_args();
   for (int i = 1; i <= options_.workers; ++i) {
     RS_ASSIGN_OR_RETURN(auto w, spawn("worker-" + std::to_string(i), program, args));
     workers_.push_back(std::move(w));
   }
   for (auto& w : workers_) {
     std::string ready_line;
-    RS_RETURN_IF_ERROR(wait_until(*w, "loading the model", [&] {
+    const char* what = options_.serve.empty() ? "loading the model" : "loading the active versions";
+    RS_RETURN_IF_ERROR(wait_until(*w, what, [&] {
       auto line = find_line(w->log_path(), "ready ");
       if (line) ready_line = *line;
       return line.has_value();
@@ -253,16 +299,7 @@ Status Pool::wait_devices() {
 }
 
 Status Pool::write_endpoint_file() {
-  std::string tmp = info_.endpoint_file + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << info_.client_endpoint << "\n";
-    if (!out) return io_error("cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, info_.endpoint_file, ec);
-  if (ec) return io_error("cannot write " + info_.endpoint_file + ": " + ec.message());
-  return Status();
+  return write_file_atomically(info_.endpoint_file, info_.client_endpoint);
 }
 
 Status Pool::check() {
@@ -300,6 +337,7 @@ void Pool::stop() {
   if (locked_) {
     std::error_code ec;
     fs::remove(info_.endpoint_file, ec);
+    fs::remove(info_.redis_file, ec);
   }
 }
 

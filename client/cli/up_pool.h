@@ -1,6 +1,7 @@
 // Pool: the processes `ringserve up` runs and stops: a private redis-server, a broker and
-// N workers (and, once, `ringserve-model synth` for the default model), with their logs
-// and the endpoint file under the var dir. One thread (the command's) drives it; a signal
+// N workers (and, once, `ringserve-model synth` for the default model), with their logs,
+// the endpoint file and the redis file (host:port, for `ringserve models`) under the var
+// dir. Workers load one model file (--model), or serve names from the registry (--serve). One thread (the command's) drives it; a signal
 // handler only sets the stop flag it polls.
 #pragma once
 
@@ -22,6 +23,7 @@ struct UpOptions {
   int devices = 1;         // per worker
   std::string model;       // "" -> var/models/synth.gguf, made once
   std::string model_name;  // "" -> what the workers report
+  std::vector<std::string> serve;  // registry mode: names the workers serve (no --model)
   std::string var_dir = "var";
   int redis_port = 0;                    // 0 -> a free loopback port
   int threads = 0;                       // per worker; 0 -> the worker's default
@@ -40,6 +42,8 @@ struct PoolInfo {
   std::string model;  // name
   std::string model_path;
   std::string endpoint_file;
+  std::string redis_file;            // holds `redis` while the pool is up
+  std::vector<std::string> serve;    // registry mode: the names served
 };
 
 class Pool {
@@ -50,13 +54,14 @@ class Pool {
   Pool& operator=(const Pool&) = delete;
 
   // Starts everything and waits until the broker lists workers x devices; writes the
-  // endpoint file. On error the caller still calls stop() (the destructor does too).
+  // endpoint file (the redis file as soon as redis answers). On error the caller still
+  // calls stop() (the destructor does too).
   Status start();
   // While up: an error when redis or the broker died; a worker that died is reported on
   // stderr once and the pool keeps serving.
   Status check();
   // Workers first (SIGTERM, grace, SIGKILL), then the broker, then redis; removes the
-  // endpoint file. Idempotent.
+  // endpoint and redis files. Idempotent.
   void stop();
 
   const PoolInfo& info() const { return info_; }
@@ -70,6 +75,7 @@ class Pool {
   Status start_workers();
   Status wait_devices();
   Status write_endpoint_file();
+  std::vector<std::string> worker_args() const;
   Result<std::unique_ptr<ChildProcess>> spawn(const std::string& name, const std::string& program,
                                               std::vector<std::string> args);
   // Polls `ready` until true, failing when `child` dies, time runs out or stop is asked.

@@ -1,16 +1,21 @@
-// ringserve-worker: loads a model, starts --devices engine threads sharing it, connects to
-// the broker's worker endpoint and serves jobs until SIGINT / SIGTERM. Prints one line
-// "ready worker=<id> devices=<N> model=<name>" once the first READY is sent.
+// ringserve-worker: starts --devices engine threads and serves the broker's jobs until SIGINT /
+// SIGTERM. File mode (--model FILE): every device serves that model under --model-name.
+// Registry mode (--redis HOST:PORT): the devices serve the active and canary versions of the
+// --serve names (all names by default), following the registry (docs/ARCHITECTURE.md
+// "Models on a worker"). Prints one line "ready worker=<id> devices=<N> model=<keys>" once
+// the first READY is sent.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <atomic>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "rs/core/log.h"
 #include "rs/engine/model.h"
@@ -37,16 +42,46 @@ int fail(const std::string& message) {
   return 1;
 }
 
-}  // namespace
+bool parse_redis(const std::string& spec, rs::store::RedisOptions& out) {
+  auto colon = spec.rfind(':');
+  if (colon == std::string::npos) {
+    out.host = spec;
+    return !spec.empty();
+  }
+  out.host = spec.substr(0, colon);
+  try {
+    out.port = std::stoi(spec.substr(colon + 1));
+  } catch (...) {
+    return false;
+  }
+  return !out.host.empty() && out.port > 0 && out.port < 65536;
+}
 
-int main(int argc, char** argv) {
-  CLI::App app{"ringserve-worker: hosts engine devices and serves the broker's jobs"};
-  rs::worker::io::WorkerOptions o;
+struct Flags {
   std::string model_file;
+  std::string redis;
+  std::vector<std::string> serve;
+  uint64_t max_model_bytes = 0;
+  int registry_poll_ms = 1000;
+  bool no_subscribe = false;
   std::string log_level = "info";
+};
+
+void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
   app.add_option("--broker", o.broker_endpoint, "the broker's worker endpoint")->required();
-  app.add_option("--model", model_file, "GGUF model file")->required();
-  app.add_option("--model-name", o.model_name, "model name for routing (default: the file's stem)");
+  auto* model = app.add_option("--model", f.model_file, "GGUF model file (file mode)");
+  auto* redis = app.add_option("--redis", f.redis, "registry mode: Redis HOST:PORT of the model registry");
+  model->excludes(redis);
+  app.add_option("--model-name", o.model_name, "file mode: model name for routing (default: the file's stem)");
+  app.add_option("--serve", f.serve, "registry mode: a model name to serve (repeatable; default: all)")
+      ->needs(redis);
+  app.add_option("--max-model-bytes", f.max_model_bytes,
+                 "registry mode: sum of the model file sizes held at once (0: unlimited)")
+      ->needs(redis);
+  app.add_option("--registry-poll-ms", f.registry_poll_ms, "registry mode: registry epoch poll interval")
+      ->check(CLI::PositiveNumber)->needs(redis);
+  app.add_flag("--no-subscribe", f.no_subscribe, "registry mode: poll the registry only (no pub/sub)")
+      ->needs(redis);
   app.add_option("--devices", o.devices, "engine instances (each its own thread)")->check(CLI::Range(1, 256));
   app.add_option("--threads", o.threads_per_device, "matmul threads per device")->check(CLI::Range(1, 1024));
   app.add_option("--worker-id", o.worker_id, "worker id (default w-<hostname>-<pid>)");
@@ -58,29 +93,77 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--heartbeat-ms", o.heartbeat_ms, "heartbeat interval (match the broker's)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
+  app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error|off");
+  // A single-valued option given twice (e.g. defaults, then a test's or operator's
+  // override): the last one wins. --serve collects every occurrence.
+  for (CLI::Option* opt : app.get_options()) {
+    if (!opt->check_name("--serve") && !opt->check_name("--help")) {
+      opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+  }
+}
+
+std::string join(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const std::string& k : keys) out += (out.empty() ? "" : ",") + k;
+  return out;
+}
+
+int serve(zmq::context_t& context, std::shared_ptr<const rs::engine::Model> model,
+          rs::worker::io::WorkerOptions o) {
+  const std::string id = o.worker_id;
+  const int devices = o.devices;
+  bool printed = false;
+  o.on_ready = [&printed, id, devices](const std::vector<std::string>& keys) {
+    if (printed) return;
+    printed = true;
+    std::printf("ready worker=%s devices=%d model=%s\n", id.c_str(), devices, join(keys).c_str());
+    std::fflush(stdout);
+  };
+  std::optional<rs::worker::io::WorkerLoop> loop;
+  if (model != nullptr) {
+    loop.emplace(context, std::move(model), std::move(o));
+  } else {
+    loop.emplace(context, std::move(o));
+  }
+  if (rs::Status s = loop->start(); !s.ok()) return fail(s.to_string());
+  g_loop.store(&*loop);
+  if (g_stop != 0) loop->request_stop();
+  rs::Status s = loop->run();
+  g_loop.store(nullptr);
+  if (!s.ok()) return fail(s.to_string());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ringserve-worker: hosts engine devices and serves the broker's jobs"};
+  rs::worker::io::WorkerOptions o;
+  Flags f;
+  add_flags(app, o, f);
   CLI11_PARSE(app, argc, argv);
-  rs::init_logging(log_level);
+  rs::init_logging(f.log_level);
+  if (f.model_file.empty() == f.redis.empty()) return fail("give exactly one of --model FILE or --redis HOST:PORT");
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   if (o.worker_id.empty()) o.worker_id = default_worker_id();
-  if (o.model_name.empty()) o.model_name = std::filesystem::path(model_file).stem().string();
-  auto model = rs::engine::Model::load(model_file);
-  if (!model.ok()) return fail("cannot load model " + model_file + ": " + model.status().to_string());
-
-  zmq::context_t context(1);
-  {
-    rs::worker::io::WorkerLoop loop(context, std::move(model).value(), o);
-    if (rs::Status s = loop.start(); !s.ok()) return fail(s.to_string());
-    g_loop.store(&loop);
-    if (g_stop != 0) loop.request_stop();
-    std::printf("ready worker=%s devices=%d model=%s\n", loop.worker_id().c_str(), o.devices,
-                o.model_name.c_str());
-    std::fflush(stdout);
-    rs::Status s = loop.run();
-    g_loop.store(nullptr);
-    if (!s.ok()) return fail(s.to_string());
+  std::shared_ptr<const rs::engine::Model> model;
+  if (!f.model_file.empty()) {
+    if (o.model_name.empty()) o.model_name = std::filesystem::path(f.model_file).stem().string();
+    auto loaded = rs::engine::Model::load(f.model_file);
+    if (!loaded.ok()) return fail("cannot load model " + f.model_file + ": " + loaded.status().to_string());
+    model = std::move(loaded).value();
+  } else {
+    rs::worker::models::ModelManagerOptions r;
+    if (!parse_redis(f.redis, r.redis)) return fail("bad --redis '" + f.redis + "' (want HOST:PORT)");
+    r.serve = f.serve;
+    r.max_model_bytes = f.max_model_bytes;
+    r.poll_ms = f.registry_poll_ms;
+    r.subscribe = !f.no_subscribe;
+    o.registry = std::move(r);
   }
-  return 0;
+  zmq::context_t context(1);
+  return serve(context, std::move(model), std::move(o));
 }

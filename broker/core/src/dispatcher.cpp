@@ -4,29 +4,9 @@
 #include <set>
 #include <utility>
 
+#include "dispatcher_actions.h"
+
 namespace rs::broker {
-
-namespace {
-
-Action make_action(ActionKind kind, const JobId& job, uint32_t attempt = 0,
-                   Reason reason = Reason::kNone, std::string detail = {}) {
-  Action a;
-  a.kind = kind;
-  a.job = job;
-  a.attempt = attempt;
-  a.reason = reason;
-  a.detail = std::move(detail);
-  return a;
-}
-
-Action make_device_action(ActionKind kind, const JobId& job, const DeviceKey& device,
-                          uint32_t attempt, std::string detail = {}) {
-  Action a = make_action(kind, job, attempt, Reason::kNone, std::move(detail));
-  a.device = device;
-  return a;
-}
-
-}  // namespace
 
 std::string_view action_kind_name(ActionKind kind) {
   switch (kind) {
@@ -48,6 +28,7 @@ std::string_view reason_name(Reason reason) {
     case Reason::kDuplicateJob: return "duplicate_job";
     case Reason::kQueueTimeout: return "queue_timeout";
     case Reason::kMaxAttempts: return "max_attempts";
+    case Reason::kModelUnavailable: return "model_unavailable";
   }
   return "unknown";
 }
@@ -58,7 +39,8 @@ Dispatcher::Dispatcher(const rs::Clock& clock, DispatcherOptions options)
       router_(options.router),
       queue_(clock, options.queue),
       workers_(clock, options.workers),
-      attempts_(std::max<uint32_t>(1, options.max_attempts)) {}
+      attempts_(std::max<uint32_t>(1, options.max_attempts)),
+      catalog_(options.catalog) {}
 
 QueuedJob Dispatcher::to_queued(const JobSubmit& spec, uint32_t attempt) const {
   QueuedJob q;
@@ -77,11 +59,14 @@ Actions Dispatcher::on_job_submitted(const JobSubmit& job) {
                               "a job with this id is already live"));
     return out;
   }
+  LiveJob live;
+  live.spec = job;
+  live.target = target_of(job);
   if (queue_.size(job.model) == 0) {
-    if (auto device = router_.route(job.model, job.route_key, workers_)) {
-      live_.emplace(job.id, LiveJob{job});
+    if (auto placed = place(live)) {
+      live_.emplace(job.id, std::move(live));
       attempts_.begin(job.id);
-      dispatch(job.id, *device, out);
+      dispatch(job.id, placed->first, placed->second, out);
       return out;
     }
   }
@@ -90,35 +75,11 @@ Actions Dispatcher::on_job_submitted(const JobSubmit& job) {
                               "the broker queue is full"));
     return out;
   }
-  live_.emplace(job.id, LiveJob{job});
+  live_.emplace(job.id, std::move(live));
   attempts_.begin(job.id);
+  note_queued(job.model);
   drain(job.model, out);  // normally a no-op: a non-empty queue means no capacity
   return out;
-}
-
-void Dispatcher::dispatch(const JobId& job, const DeviceKey& device, Actions& out) {
-  workers_.assign(device, job);
-  attempts_.set_dispatched(job, device);
-  out.push_back(
-      make_device_action(ActionKind::kDispatch, job, device, attempts_.find(job)->attempt));
-}
-
-void Dispatcher::drain(const ModelName& model, Actions& out) {
-  // Routing fails only when no device of the model has room, whatever the key, so the
-  // first failure ends the drain.
-  while (const QueuedJob* head = queue_.peek(model)) {
-    auto device = router_.route(model, head->route_key, workers_);
-    if (!device) break;
-    std::optional<QueuedJob> job = queue_.pop(model);
-    dispatch(job->id, *device, out);
-  }
-}
-
-void Dispatcher::drain_device(const DeviceKey& device, Actions& out) {
-  const DeviceState* state = workers_.device(device);
-  if (state == nullptr) return;
-  std::vector<ModelName> models = state->models;  // drain() may not touch it, but be safe
-  for (const ModelName& model : models) drain(model, out);
 }
 
 Actions Dispatcher::on_worker_ready(const WorkerReady& ready) {
@@ -126,10 +87,10 @@ Actions Dispatcher::on_worker_ready(const WorkerReady& ready) {
   unroute_worker(ready.id);
   std::vector<HeldJob> held = workers_.register_worker(ready);
   for (const DeviceSpec& spec : ready.devices) {
-    for (const ModelName& model : spec.models) router_.add_device(model, {ready.id, spec.index});
+    for (const ModelName& key : spec.models) route_on(key, {ready.id, spec.index});
   }
   requeue(std::move(held), out);
-  for (const ModelName& model : queue_.models()) drain(model, out);
+  drain_all(out);
   return out;
 }
 
@@ -145,7 +106,7 @@ void Dispatcher::unroute_worker(const WorkerId& worker) {
   const WorkerEntry* entry = workers_.find(worker);
   if (entry == nullptr) return;
   for (const auto& [index, state] : entry->devices) {
-    router_.remove_device_everywhere({worker, index});
+    for (const ModelName& key : state.models) route_off(key, {worker, index});
   }
 }
 
@@ -154,7 +115,7 @@ void Dispatcher::lose_worker(const WorkerId& worker, const char* why, Actions& o
   out.push_back(make_device_action(ActionKind::kWorkerLost, {}, DeviceKey{worker, 0}, 0, why));
   unroute_worker(worker);
   requeue(workers_.remove_worker(worker), out);
-  for (const ModelName& model : queue_.models()) drain(model, out);
+  drain_all(out);
 }
 
 void Dispatcher::requeue(std::vector<HeldJob> held, Actions& out) {
@@ -183,7 +144,9 @@ void Dispatcher::requeue_one(const JobId& job, Actions& out) {
     finish(job);
     return;
   }
+  live->second.dispatched_key.clear();
   queue_.push_front(to_queued(live->second.spec, *next));
+  note_queued(live->second.spec.model);
   out.push_back(make_action(ActionKind::kRequeued, job, *next));
 }
 
@@ -202,12 +165,19 @@ EndResult Dispatcher::on_job_ended(const JobId& job, uint32_t attempt, const Dev
   return result;
 }
 
-EndResult Dispatcher::on_job_retry(const JobId& job, uint32_t attempt, const DeviceKey& from) {
+EndResult Dispatcher::on_job_retry(const JobId& job, uint32_t attempt, const DeviceKey& from,
+                                   bool model_gone) {
   EndResult result;
   if (!attempts_.is_current(job, attempt, from)) return result;
   result.current = true;
   workers_.release(from, job);
+  auto live = live_.find(job);
+  ModelName ref = live != live_.end() ? live->second.spec.model : ModelName();
+  if (model_gone && live != live_.end() && !live->second.dispatched_key.empty()) {
+    forget_device_key(from, live->second.dispatched_key);
+  }
   requeue_one(job, result.actions);
+  if (!ref.empty()) drain(ref, result.actions);
   drain_device(from, result.actions);
   return result;
 }
@@ -244,14 +214,7 @@ Actions Dispatcher::on_cancel(const JobId& job) {
 Actions Dispatcher::tick() {
   Actions out;
   for (const WorkerId& worker : workers_.expired_workers()) lose_worker(worker, "expired", out);
-  for (QueuedJob& job : queue_.take_expired()) {
-    std::string detail = router_.serves(job.model)
-                             ? "waited " + std::to_string(options_.queue.wait_timeout_ms) +
-                                   " ms for a device"
-                             : "no device serves model '" + job.model + "'";
-    out.push_back(make_action(ActionKind::kFail, job.id, job.attempt, Reason::kQueueTimeout, detail));
-    finish(job.id);
-  }
+  fail_expired(out);
   return out;
 }
 

@@ -22,6 +22,11 @@ PushResult JobQueue::insert(QueuedJob job, bool at_front) {
   job.deadline_ns = now + options_.wait_timeout_ms * 1'000'000;
   int lane = job.priority == Priority::kBatch ? 1 : 0;
   Lane& queue = queues_[job.model].lanes[lane];
+  job.model_wait_ns = 0;
+  if (armed_.count(job.model) != 0) {
+    job.model_wait_ns = now + options_.model_wait_ms * 1'000'000;
+    model_waits_.emplace(job.model_wait_ns, job.id);
+  }
   auto it = at_front ? queue.insert(queue.begin(), job) : queue.insert(queue.end(), job);
   deadlines_.emplace(job.deadline_ns, job.id);
   index_.emplace(job.id, Where{job.model, lane, it});
@@ -35,6 +40,7 @@ QueuedJob JobQueue::erase(std::unordered_map<JobId, Where>::iterator where) {
   lane.erase(where->second.it);
   if (model_it->second.size() == 0) queues_.erase(model_it);
   deadlines_.erase({job.deadline_ns, job.id});
+  if (job.model_wait_ns != 0) model_waits_.erase({job.model_wait_ns, job.id});
   index_.erase(where);
   return job;
 }
@@ -71,8 +77,60 @@ std::vector<QueuedJob> JobQueue::take_expired() {
 }
 
 std::optional<int64_t> JobQueue::next_deadline_ns() const {
-  if (deadlines_.empty()) return std::nullopt;
-  return deadlines_.begin()->first;
+  std::optional<int64_t> next;
+  if (!deadlines_.empty()) next = deadlines_.begin()->first;
+  if (!model_waits_.empty() && (!next || model_waits_.begin()->first < *next)) {
+    next = model_waits_.begin()->first;
+  }
+  return next;
+}
+
+void JobQueue::arm_model_wait(const ModelName& model) {
+  if (!armed_.insert(model).second) return;
+  auto it = queues_.find(model);
+  if (it == queues_.end()) return;
+  int64_t at = clock_.now_ns() + options_.model_wait_ms * 1'000'000;
+  for (Lane& lane : it->second.lanes) {
+    for (QueuedJob& job : lane) {
+      job.model_wait_ns = at;
+      model_waits_.emplace(at, job.id);
+    }
+  }
+}
+
+void JobQueue::disarm_model_wait(const ModelName& model) {
+  if (armed_.erase(model) == 0) return;
+  auto it = queues_.find(model);
+  if (it == queues_.end()) return;
+  for (Lane& lane : it->second.lanes) {
+    for (QueuedJob& job : lane) {
+      if (job.model_wait_ns != 0) model_waits_.erase({job.model_wait_ns, job.id});
+      job.model_wait_ns = 0;
+    }
+  }
+}
+
+std::vector<QueuedJob> JobQueue::take_model_wait_expired() {
+  std::vector<QueuedJob> expired;
+  int64_t now = clock_.now_ns();
+  while (!model_waits_.empty() && model_waits_.begin()->first <= now) {
+    JobId id = model_waits_.begin()->second;
+    expired.push_back(erase(index_.find(id)));
+  }
+  return expired;
+}
+
+std::vector<JobId> JobQueue::ids(const ModelName& model, size_t limit) const {
+  std::vector<JobId> out;
+  auto it = queues_.find(model);
+  if (it == queues_.end()) return out;
+  for (const Lane& lane : it->second.lanes) {
+    for (const QueuedJob& job : lane) {
+      if (out.size() >= limit) return out;
+      out.push_back(job.id);
+    }
+  }
+  return out;
 }
 
 size_t JobQueue::size(const ModelName& model) const {

@@ -1,6 +1,7 @@
 #include "rs/broker/worker_table.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace rs::broker {
 
@@ -97,6 +98,13 @@ bool WorkerTable::set_slots(const DeviceKey& device, uint32_t slots) {
   DeviceState* d = mutable_device(device);
   if (d == nullptr) return false;
   d->slots = slots;
+  return true;
+}
+
+bool WorkerTable::set_models(const DeviceKey& device, std::vector<ModelName> models) {
+  DeviceState* d = mutable_device(device);
+  if (d == nullptr) return false;
+  d->models = std::move(models);
   return true;
 }
 

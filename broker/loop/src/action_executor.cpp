@@ -11,6 +11,18 @@ namespace rs::broker {
 using schemas::ErrorCode;
 using schemas::JobState;
 
+namespace {
+
+ErrorCode fail_code(Reason reason) {
+  switch (reason) {
+    case Reason::kMaxAttempts: return ErrorCode::kMaxAttempts;
+    case Reason::kModelUnavailable: return ErrorCode::kModelUnavailable;
+    default: return ErrorCode::kTimeout;
+  }
+}
+
+}  // namespace
+
 void BrokerLoop::execute(const Actions& actions) {
   for (const Action& a : actions) {
     switch (a.kind) {
@@ -18,8 +30,7 @@ void BrokerLoop::execute(const Actions& actions) {
       case ActionKind::kReject: break;  // handled where the submission is answered
       case ActionKind::kRequeued: execute_requeued(a); break;
       case ActionKind::kFail:
-        end_job(a.job, JobState::kFailed,
-                a.reason == Reason::kMaxAttempts ? ErrorCode::kMaxAttempts : ErrorCode::kTimeout,
+        end_job(a.job, JobState::kFailed, fail_code(a.reason),
                 a.detail.empty() ? std::string(reason_name(a.reason)) : a.detail, nullptr);
         break;
       case ActionKind::kCancelled:
@@ -47,15 +58,22 @@ void BrokerLoop::execute_dispatch(const Action& a) {
   job.record.worker = a.device.worker;
   job.record.device = static_cast<int32_t>(a.device.index);
   job.record.dispatched_ms = now_unix_ms();
+  job.record.model_version = a.model_version;
   job.running_written = false;
-  write_transition(a.job, store::Transition{.to = JobState::kDispatched, .attempt = a.attempt,
-                                            .worker = a.device.worker,
-                                            .device = job.record.device,
-                                            .at_ms = job.record.dispatched_ms});
-  // Sent after the commit that writes DISPATCHED; a failed send drops the worker then.
-  post_worker(a.device.worker, schemas::Dispatch{.job_id = a.job, .attempt = a.attempt,
-                                                 .device = job.record.device,
-                                                 .request = job.request});
+  store::RedisCommand command = jobs_store_->transition_command(
+      a.job, store::Transition{.to = JobState::kDispatched, .attempt = a.attempt,
+                               .worker = a.device.worker, .device = job.record.device,
+                               .at_ms = job.record.dispatched_ms});
+  command.push_back("model_version");  // HSET field pairs (the broker's transitions are unchecked)
+  command.push_back(std::to_string(a.model_version));
+  if (command.front() == "HSET") batch_->add_hset(std::move(command));
+  else batch_->add_write(std::move(command), WriteKind::kOther);
+  // Sent after the commit that writes DISPATCHED; a failed send drops the worker then. The
+  // worker gets the model key the job runs on.
+  schemas::Dispatch dispatch{.job_id = a.job, .attempt = a.attempt, .device = job.record.device,
+                             .request = job.request};
+  dispatch.request.model = a.model_key;
+  post_worker(a.device.worker, dispatch);
 }
 
 void BrokerLoop::execute_requeued(const Action& a) {

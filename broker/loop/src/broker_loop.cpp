@@ -19,6 +19,8 @@ DispatcherOptions dispatcher_options(const BrokerOptions& o) {
   DispatcherOptions d;
   d.queue.max_queued = o.max_queued;
   d.queue.wait_timeout_ms = o.queue_timeout_ms;
+  d.queue.model_wait_ms = o.model_wait_ms;
+  d.catalog.max_sessions = o.max_sessions;
   d.workers.heartbeat_interval_ms = o.heartbeat_ms;
   d.workers.missed_beats = o.missed_beats;
   d.max_attempts = o.max_attempts;
@@ -60,6 +62,9 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
   store::TokenLogOptions tl;
   tl.keys.prefix = options_.key_prefix;
   token_log_ = std::make_unique<store::TokenLog>(*redis_, tl);
+  store::ModelRegistryOptions mr;
+  mr.keys.prefix = options_.key_prefix;
+  registry_ = std::make_unique<store::ModelRegistry>(*redis_, mr);
 }
 
 BrokerLoop::~BrokerLoop() = default;
@@ -73,6 +78,7 @@ Status BrokerLoop::bind() {
   Status redis = redis_->connect();
   if (!redis.ok()) spdlog::warn("broker: redis not reachable yet: {}", redis.to_string());
   next_beat_ns_ = clock_.now_ns() + options_.heartbeat_ms * 1'000'000;
+  if (redis.ok()) poll_registry();  // know the registry before the first SUBMIT
   return Status();
 }
 
@@ -94,6 +100,7 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   if (poller.readable(wi)) drain_workers();
   if (poller.readable(ci)) drain_clients();
   execute(dispatcher_.tick());
+  poll_registry();
   commit();
   send_heartbeats();
   if (counters_.turns.load(std::memory_order_relaxed) != turns) count_turn(clock_.now_ns() - start_ns);
@@ -111,7 +118,7 @@ void BrokerLoop::count_turn(int64_t ns) {
 long BrokerLoop::poll_timeout_ms() const {
   if (!batch_->empty()) return 0;  // admissions staged DISPATCHes: commit them now
   int64_t now = clock_.now_ns();
-  int64_t next = next_beat_ns_;
+  int64_t next = std::min(next_beat_ns_, next_registry_poll_ns_);
   if (auto wake = dispatcher_.next_wakeup_ns()) next = std::min(next, *wake);
   int64_t ms = (next - now + 999'999) / 1'000'000;
   return static_cast<long>(std::clamp<int64_t>(ms, 0, kMaxPollMs));

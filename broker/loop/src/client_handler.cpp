@@ -7,6 +7,7 @@
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/broker/router.h"
 #include "rs/schemas/errors.h"
+#include "rs/schemas/model_ref.h"
 #include "turn_batch.h"
 
 namespace rs::broker {
@@ -55,9 +56,17 @@ bool BrokerLoop::reject_bad_submit(const wire::RoutingIds& peer, const schemas::
   return true;
 }
 
+// The model: "name" or "name@version" (invalid_argument otherwise); unknown_model only when
+// neither a device nor the registry knows the name (pinned: that version). A known model
+// nobody serves now is accepted: it waits up to model_wait_ms.
 Status BrokerLoop::precheck_submit(const schemas::SubmitRequest& request) const {
-  if (known_models_.count(request.model) == 0) {
-    return wire_error(ErrorCode::kUnknownModel, "no worker serves model '" + request.model + "'");
+  std::optional<schemas::ModelRef> ref = schemas::parse_model_ref(request.model);
+  if (!ref) {
+    return wire_error(ErrorCode::kInvalidArgument,
+                      "model must be 'name' or 'name@version', got '" + request.model + "'");
+  }
+  if (!dispatcher_.catalog().knows(ref->name, ref->version)) {
+    return wire_error(ErrorCode::kUnknownModel, "no worker or registry knows model '" + request.model + "'");
   }
   // Creates of this turn are not queued yet but will be: count them.
   if (dispatcher_.queue().size() + batch_->pending_creates() >= options_.max_queued) {
@@ -82,7 +91,8 @@ void BrokerLoop::on_submit(const wire::RoutingIds& peer, schemas::SubmitRequest 
   if (Status s = precheck_submit(request); !s.ok()) {
     return reject_submit(peer, request.request_id, s);
   }
-  schemas::JobRecord record{.job_id = new_job_id(), .model = request.model,
+  std::optional<schemas::ModelRef> ref = schemas::parse_model_ref(request.model);
+  schemas::JobRecord record{.job_id = new_job_id(), .model = ref ? ref->name : request.model,
                             .priority = request.priority, .created_ms = now_unix_ms()};
   store::RedisCommand command = jobs_store_->create_command(record, request);
   PendingCreate create{.peer = peer, .request_id = request.request_id, .job_id = record.job_id,

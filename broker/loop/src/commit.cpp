@@ -132,7 +132,8 @@ void BrokerLoop::admit(wire::RoutingIds peer, schemas::SubmitRequest request,
   JobSubmit submit{.id = id, .model = request.model,
                    .priority = static_cast<Priority>(request.priority),
                    .route_key = routing_key(RouteRequest{request.model, request.affinity_key,
-                                                         request.session_id, request.prompt})};
+                                                         request.session_id, request.prompt}),
+                   .session_id = request.session_id};
   live_.emplace(id, LiveJob{.request = std::move(request), .record = std::move(record),
                             .submitter = std::move(peer), .accepted_ns = clock_.now_ns()});
   Actions actions = dispatcher_.on_job_submitted(submit);

@@ -15,7 +15,7 @@ using schemas::ErrorCode;
 // Retryable: the failure was the worker's or the device's, not the request's.
 bool is_retryable(ErrorCode code) {
   return code == ErrorCode::kWorkerLost || code == ErrorCode::kUnavailable ||
-         code == ErrorCode::kInternal;
+         code == ErrorCode::kInternal || code == ErrorCode::kModelUnavailable;
 }
 
 }  // namespace
@@ -78,7 +78,6 @@ void BrokerLoop::on_ready(const wire::RoutingIds& peer, const schemas::WorkerRea
     if (d.index < 0) continue;
     spec.devices.push_back(DeviceSpec{.index = static_cast<uint32_t>(d.index),
                                       .slots = d.max_slots, .models = d.models});
-    known_models_.insert(d.models.begin(), d.models.end());
   }
   auto old = worker_routes_.find(ready.worker_id);
   if (old != worker_routes_.end()) peer_workers_.erase(old->second.front());
@@ -92,16 +91,21 @@ void BrokerLoop::on_ready(const wire::RoutingIds& peer, const schemas::WorkerRea
 }
 
 // Heartbeat figures are recorded for WORKERS only; credits never come from them
-// (docs/BROKER.md, "Credits and heartbeats").
+// (docs/BROKER.md, "Credits and heartbeats"). A device's model list (has_models) replaces
+// the one it had: the Dispatcher re-routes.
 void BrokerLoop::on_heartbeat(const std::string& worker, const schemas::WorkerHeartbeat& beat) {
   counters_.heartbeats.fetch_add(1, std::memory_order_relaxed);
   const uint64_t now_ms = now_unix_ms();
   auto& devices = loads_[worker];
   for (const schemas::DeviceLoad& d : beat.devices) {
-    if (d.index < 0 || dispatcher_.workers().device(DeviceKey{worker, static_cast<uint32_t>(d.index)}) == nullptr) {
+    const DeviceKey key{worker, static_cast<uint32_t>(d.index)};
+    if (d.index < 0 || dispatcher_.workers().device(key) == nullptr) {
       continue;  // not a device this worker declared in READY
     }
-    devices[d.index] = DeviceHeartbeat{.load = d, .at_ms = now_ms};
+    DeviceHeartbeat& stored = devices[d.index];
+    stored = DeviceHeartbeat{.load = d, .at_ms = now_ms};
+    stored.load.models.clear();  // the Dispatcher's copy (WorkerTable) is the one reported
+    if (d.has_models) execute(dispatcher_.on_device_models(key, d.models));
   }
 }
 
@@ -156,7 +160,8 @@ void BrokerLoop::on_failed(const std::string& worker, const schemas::WorkerFaile
   if (failed.device < 0) return;
   const DeviceKey from{worker, static_cast<uint32_t>(failed.device)};
   const bool retry = is_retryable(failed.code);
-  EndResult r = retry ? dispatcher_.on_job_retry(failed.job_id, failed.attempt, from)
+  const bool model_gone = failed.code == ErrorCode::kModelUnavailable;
+  EndResult r = retry ? dispatcher_.on_job_retry(failed.job_id, failed.attempt, from, model_gone)
                       : dispatcher_.on_job_ended(failed.job_id, failed.attempt, from);
   if (!r.current || live_.count(failed.job_id) == 0) {
     counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);

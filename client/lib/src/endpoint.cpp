@@ -1,4 +1,5 @@
-// resolve_endpoint: --broker flag, else RINGSERVE_BROKER, else ./var/endpoint.
+// resolve_endpoint: --broker flag, else RINGSERVE_BROKER, else ./var/endpoint; and
+// resolve_redis: --redis flag, else RINGSERVE_REDIS, else ./var/redis.
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -19,21 +20,33 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-}  // namespace
-
-Result<std::string> resolve_endpoint(const std::string& flag) {
+// The flag, else the environment variable, else the file's contents, trimmed ("" if none).
+std::string flag_env_or_file(const std::string& flag, const char* env_name, const char* file) {
   if (std::string f = trim(flag); !f.empty()) return f;
-  if (const char* env = std::getenv("RINGSERVE_BROKER"); env != nullptr) {
+  if (const char* env = std::getenv(env_name); env != nullptr) {
     if (std::string e = trim(env); !e.empty()) return e;
   }
-  std::ifstream in("var/endpoint");
+  std::ifstream in(file);
   if (in) {
     std::stringstream ss;
     ss << in.rdbuf();
     if (std::string e = trim(ss.str()); !e.empty()) return e;
   }
+  return "";
+}
+
+}  // namespace
+
+Result<std::string> resolve_endpoint(const std::string& flag) {
+  if (std::string e = flag_env_or_file(flag, "RINGSERVE_BROKER", "var/endpoint"); !e.empty()) return e;
   return schemas::wire_error(schemas::ErrorCode::kUnavailable,
                             "no broker endpoint: pass --broker, set RINGSERVE_BROKER or run 'ringserve up'");
+}
+
+Result<std::string> resolve_redis(const std::string& flag) {
+  if (std::string e = flag_env_or_file(flag, "RINGSERVE_REDIS", "var/redis"); !e.empty()) return e;
+  return schemas::wire_error(schemas::ErrorCode::kUnavailable,
+                            "no redis address: pass --redis HOST:PORT, set RINGSERVE_REDIS or run 'ringserve up'");
 }
 
 }  // namespace rs::client

@@ -4,6 +4,7 @@
 // stale attempts are fenced, attempts only grow.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -31,7 +32,10 @@ struct Running {
 
 class Sim {
  public:
-  explicit Sim(uint64_t seed) : rng_(seed), d_(clock_, options()) {}
+  // versioned: workers advertise "v@1".."v@3" and change their lists by heartbeat; jobs
+  // are for "v" (some pinned, some with sessions); the registry's active version moves.
+  explicit Sim(uint64_t seed, bool versioned = false)
+      : rng_(seed), d_(clock_, options()), versioned_(versioned) {}
 
   static DispatcherOptions options() {
     DispatcherOptions o;
@@ -55,6 +59,12 @@ class Sim {
         const DeviceState* s = d_.workers().device(a.device);
         ASSERT_NE(s, nullptr);
         ASSERT_LE(s->jobs.size(), s->slots);
+        // The key it runs on is one the device lists now, and a pinned job's own.
+        ASSERT_NE(std::find(s->models.begin(), s->models.end(), a.model_key), s->models.end())
+            << a.model_key;
+        if (pinned_.count(a.job)) {
+          ASSERT_EQ(a.model_key, pinned_[a.job]);
+        }
         break;
       }
       case ActionKind::kRequeued:
@@ -80,7 +90,13 @@ class Sim {
     JobId id = named("j", next_job_++);
     JobSubmit s{id, rng_() % 4 == 0 ? "m2" : "m", rng_() % 3 ? Priority::kInteractive
                                                                : Priority::kBatch,
-                routing_key({"m", named("key", rng_() % 20), "", ""})};
+                routing_key({"m", named("key", rng_() % 20), "", ""}), ""};
+    if (versioned_) {
+      uint64_t r = rng_() % 6;
+      s.model = r == 0 ? named("v@", 1 + rng_() % 3) : "v";
+      if (r == 0) pinned_[id] = s.model;
+      if (r >= 4) s.session_id = named("s", rng_() % 30);
+    }
     Actions a = d_.on_job_submitted(s);
     bool rejected = !a.empty() && a[0].kind == ActionKind::kReject;
     if (!rejected) live_.insert(id);
@@ -103,6 +119,39 @@ class Sim {
     ASSERT_FALSE(d_.on_job_ended(job, run.attempt, run.device).current);
   }
 
+  // A device's new model list, a registry change, or a model_unavailable from a worker.
+  void model_event() {
+    uint64_t r = rng_() % 3;
+    if (r == 0) {
+      std::string w = named("w", rng_() % 3);
+      if (!d_.workers().contains(w)) return;
+      apply(d_.on_device_models({w, static_cast<uint32_t>(rng_() % 2)}, random_versions()));
+    } else if (r == 1) {
+      uint32_t active = 1 + static_cast<uint32_t>(rng_() % 3);
+      uint32_t canary = rng_() % 2 ? 1 + static_cast<uint32_t>(rng_() % 3) : 0;
+      apply(d_.on_registry({RegistryModel{.name = "v", .active = active,
+                                          .canary = canary == active ? 0 : canary,
+                                          .canary_percent = 30, .versions = {1, 2, 3}}}));
+    } else if (!running_.empty()) {
+      auto it = std::next(running_.begin(), static_cast<long>(rng_() % running_.size()));
+      JobId job = it->first;
+      Running run = it->second;
+      EndResult e = d_.on_job_retry(job, run.attempt, run.device, /*model_gone=*/true);
+      ASSERT_TRUE(e.current);
+      stale_.push_back({job, run});
+      running_.erase(job);
+      apply(e.actions);
+    }
+  }
+
+  std::vector<ModelName> random_versions() {
+    std::vector<ModelName> out;
+    for (int v = 1; v <= 3; ++v) {
+      if (rng_() % 2) out.push_back(named("v@", v));
+    }
+    return out;
+  }
+
   void worker_event() {
     std::string w = named("w", rng_() % 3);
     switch (rng_() % 3) {
@@ -118,6 +167,7 @@ class Sim {
     for (uint32_t i = 0; i < 2; ++i) {
       std::vector<ModelName> models{"m"};
       if (w != "w2") models.push_back("m2");
+      if (versioned_) models = draining_ ? std::vector<ModelName>{"v@1", "v@2", "v@3"} : random_versions();
       r.devices.push_back({i, 1 + static_cast<uint32_t>(rng_() % 4), models});
     }
     return r;
@@ -138,10 +188,12 @@ class Sim {
     else if (r < 80) stale_message();
     else if (r < 83) worker_event();
     else if (r < 86 && !live_.empty()) apply(d_.on_cancel(*live_.begin()));
+    else if (versioned_ && r < 92) model_event();
     else advance(static_cast<double>(rng_() % 400));
   }
 
   void drain_all() {
+    draining_ = true;
     for (int w = 0; w < 3; ++w) apply(d_.on_worker_ready(make_ready(named("w", w))));
     for (int i = 0; i < 100000 && !live_.empty(); ++i) {
       if (running_.empty()) advance(500);
@@ -153,6 +205,9 @@ class Sim {
   rs::ManualClock clock_;
   std::mt19937_64 rng_;
   Dispatcher d_;
+  bool versioned_ = false;
+  bool draining_ = false;
+  std::map<JobId, ModelName> pinned_;
   int next_job_ = 0;
   std::set<JobId> live_, ended_;
   std::set<std::string> silent_;
@@ -175,6 +230,24 @@ TEST(DispatcherSim, EveryJobEndsExactlyOnce) {
     EXPECT_TRUE(sim.d_.queue().empty());
     EXPECT_GT(sim.ended_.size(), 500u);
     EXPECT_FALSE(sim.stale_.empty()) << "no worker was lost: the run proves little";
+  }
+}
+
+// Versioned: keys come and go by heartbeat, the active version moves, workers answer
+// model_unavailable; still every job ends exactly once, each on a key its device lists.
+TEST(DispatcherSim, VersionedEveryJobEndsExactlyOnce) {
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    Sim sim(seed, /*versioned=*/true);
+    for (int i = 0; i < 4000; ++i) {
+      sim.step();
+      ASSERT_FALSE(::testing::Test::HasFatalFailure()) << "seed " << seed << " step " << i;
+    }
+    sim.drain_all();
+    ASSERT_FALSE(::testing::Test::HasFatalFailure()) << "seed " << seed;
+    EXPECT_TRUE(sim.live_.empty()) << "seed " << seed << ": " << sim.live_.size() << " left";
+    EXPECT_EQ(sim.d_.live_jobs(), 0u);
+    EXPECT_TRUE(sim.d_.queue().empty());
+    EXPECT_GT(sim.ended_.size(), 500u);
   }
 }
 

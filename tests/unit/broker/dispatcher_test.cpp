@@ -21,7 +21,7 @@ WorkerReady ready(const std::string& id, uint32_t n_devices, uint32_t slots,
 
 JobSubmit submit(const std::string& id, const std::string& model = "m",
                  Priority p = Priority::kInteractive) {
-  return {id, model, p, routing_key({model, "", "", id})};
+  return {id, model, p, routing_key({model, "", "", id}), ""};
 }
 
 std::vector<Action> of_kind(const Actions& actions, ActionKind kind) {
@@ -185,7 +185,8 @@ TEST(Dispatcher, CancelledJobIsNotRequeuedWhenItsWorkerDies) {
   EXPECT_EQ(d.live_jobs(), 0u);
 }
 
-TEST(Dispatcher, JobsForAnUnservedModelTimeOut) {
+// Its queue deadline (5 s) comes before the model wait (10 s): still model_unavailable.
+TEST(Dispatcher, JobsForAnUnservedModelFailModelUnavailable) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());
   d.on_worker_ready(ready("w1", 1, 1, {"other"}));
@@ -200,7 +201,7 @@ TEST(Dispatcher, JobsForAnUnservedModelTimeOut) {
   Actions a = d.tick();
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].kind, ActionKind::kFail);
-  EXPECT_EQ(a[0].reason, Reason::kQueueTimeout);
+  EXPECT_EQ(a[0].reason, Reason::kModelUnavailable);
   EXPECT_NE(a[0].detail.find("no device serves"), std::string::npos);
   EXPECT_EQ(d.live_jobs(), 0u);
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "rs/core/clock.h"
 
@@ -179,6 +180,44 @@ TEST(JobQueue, ManyJobsKeepOrderAndCount) {
     }
   }
   EXPECT_TRUE(q.empty());
+}
+
+TEST(JobQueue, ModelWaitArmsDisarmsAndExpires) {
+  rs::ManualClock clock;
+  JobQueue q(clock, JobQueueOptions{.max_queued = 10, .wait_timeout_ms = 10000, .model_wait_ms = 1000});
+  q.push(job("a", "tiny@2"));
+  q.push(job("other", "m"));
+  clock.advance_ms(500);
+  q.arm_model_wait("tiny@2");  // a waits 1000 ms from now, not from its push
+  EXPECT_TRUE(q.model_wait_armed("tiny@2"));
+  EXPECT_EQ(*q.next_deadline_ns(), clock.now_ns() + 1'000'000'000);
+  clock.advance_ms(200);
+  q.push(job("b", "tiny@2"));  // pushed while armed: 1000 ms from its push
+  clock.advance_ms(799);
+  EXPECT_TRUE(q.take_model_wait_expired().empty());
+  clock.advance_ms(1);
+  auto expired = q.take_model_wait_expired();
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].id, "a");
+  q.disarm_model_wait("tiny@2");
+  clock.advance_ms(5000);
+  EXPECT_TRUE(q.take_model_wait_expired().empty());  // b: only its queue deadline now
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.ids("tiny@2", 10), (std::vector<std::string>{"b"}));
+  clock.advance_ms(5000);
+  EXPECT_EQ(q.take_expired().size(), 2u);  // b and other, at their 10 s queue deadlines
+}
+
+TEST(JobQueue, IdsInDispatchOrder) {
+  rs::ManualClock clock;
+  JobQueue q(clock);
+  q.push(job("b1", "m", Priority::kBatch));
+  q.push(job("i1"));
+  q.push(job("i2"));
+  q.push_front(job("r", "m", Priority::kBatch));
+  EXPECT_EQ(q.ids("m", 10), (std::vector<std::string>{"i1", "i2", "r", "b1"}));
+  EXPECT_EQ(q.ids("m", 2), (std::vector<std::string>{"i1", "i2"}));
+  EXPECT_TRUE(q.ids("none", 10).empty());
 }
 
 }  // namespace

@@ -125,7 +125,8 @@ TEST_F(BrokerLoopTest, HeartbeatFiguresShowInWorkersButNeverAddCredits) {
   w->send(sc::WorkerHeartbeat{.worker_id = "w1",
                               .devices = {sc::DeviceLoad{.index = 0, .free_slots = 3, .running = 1,
                                                          .kv_blocks_free = 77,
-                                                         .kv_blocks_total = 100}}});
+                                                         .kv_blocks_total = 100, .has_models = false,
+                                                         .models = {}}}});
   auto c = client("c1");
   sc::DeviceStatus dev;
   ASSERT_TRUE(eventually([&] {

@@ -57,7 +57,7 @@ class CliTest : public ClientTest {
   std::string broker() const { return " --broker " + loop_->client_endpoint(); }
 
   static void expect_record(const nlohmann::json& j, const std::string& state) {
-    for (const char* key : {"job", "state", "model", "worker", "device", "attempt", "usage", "error",
+    for (const char* key : {"job", "state", "model", "model_version", "worker", "device", "attempt", "usage", "error",
                             "error_code", "priority", "created_ms", "dispatched_ms", "started_ms",
                             "finished_ms"}) {
       EXPECT_TRUE(j.contains(key)) << key << " missing in " << j.dump();

@@ -53,7 +53,11 @@ class ScriptedWorker {
         auto n = static_cast<uint32_t>(running_.size());
         peer_->send(sc::WorkerHeartbeat{
             .worker_id = id_,
-            .devices = {sc::DeviceLoad{.index = 0, .free_slots = slots_ > n ? slots_ - n : 0, .running = n}}});
+            .devices = {sc::DeviceLoad{.index = 0,
+                                        .free_slots = slots_ > n ? slots_ - n : 0,
+                                        .running = n,
+                                        .has_models = false,
+                                        .models = {}}}});
       }
     }
   }

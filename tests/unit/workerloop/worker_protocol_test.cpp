@@ -155,6 +155,8 @@ TEST_F(WorkerProtocolTest, ReadyAndHeartbeatsDescribeEveryDevice) {
     EXPECT_EQ(l.running, 0u);
     EXPECT_GT(l.kv_blocks_total, 0u);
     EXPECT_EQ(l.kv_blocks_free, l.kv_blocks_total);
+    EXPECT_TRUE(l.has_models);
+    EXPECT_EQ(l.models, std::vector<std::string>{"tiny"});
   }
 }
 
@@ -174,7 +176,7 @@ TEST_F(WorkerProtocolTest, RefusesWhatItCannotRunAndKeepsServing) {
   broker_.send(other);
   f = broker_.next<sc::WorkerFailed>();
   ASSERT_TRUE(f.has_value());
-  EXPECT_EQ(f->code, sc::ErrorCode::kUnknownModel);
+  EXPECT_EQ(f->code, sc::ErrorCode::kModelUnavailable);
 
   sc::Dispatch long_prompt = dispatch("j-long", 0);
   long_prompt.request.prompt.clear();
@@ -243,7 +245,9 @@ TEST_F(WorkerProtocolTest, ReadyAgainDropsTheJobsInFlight) {
     if (auto* t = std::get_if<sc::WorkerTokens>(&m)) {
       for (const auto& e : t->entries) EXPECT_EQ(e.job_id, "j-new");
     }
-    if (auto* d = std::get_if<sc::WorkerDone>(&m)) EXPECT_EQ(d->job_id, "j-new");
+    if (auto* d = std::get_if<sc::WorkerDone>(&m)) {
+      EXPECT_EQ(d->job_id, "j-new");
+    }
     EXPECT_FALSE(std::holds_alternative<sc::WorkerFailed>(m));
   }
   EXPECT_GE(worker_->counters().stale_outputs.load(), 1u);

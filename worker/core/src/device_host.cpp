@@ -15,41 +15,89 @@ Result<std::unique_ptr<DeviceHost>> DeviceHost::start(std::shared_ptr<const Mode
                                                       DeviceHostConfig config) {
   if (model == nullptr) return invalid_argument("device host: no model");
   if (config.beat_interval_ms <= 0) return invalid_argument("beat_interval_ms must be > 0");
+  const std::string key = config.model_key;
   RS_ASSIGN_OR_RETURN(std::unique_ptr<Engine> eng, Engine::create(std::move(model), config.engine));
-  std::unique_ptr<DeviceHost> host(new DeviceHost(std::move(config), std::move(eng)));
-  host->beat();
-  host->publish_load();
-  host->thread_ = std::thread([h = host.get()] { h->run(); });
+  std::unique_ptr<DeviceHost> host(new DeviceHost(std::move(config)));
+  host->slots_.push_back(std::make_unique<EngineSlot>(key, std::move(eng)));
+  host->last_key_ = key;
+  host->launch();
   return host;
 }
 
-DeviceHost::DeviceHost(DeviceHostConfig config, std::unique_ptr<Engine> eng)
-    : config_(std::move(config)), outbox_(config_.outbox) {
+Result<std::unique_ptr<DeviceHost>> DeviceHost::start(DeviceHostConfig config) {
+  if (config.beat_interval_ms <= 0) return invalid_argument("beat_interval_ms must be > 0");
+  if (config.engine.max_batch_size <= 0) return invalid_argument("max_batch_size must be > 0");
+  std::unique_ptr<DeviceHost> host(new DeviceHost(std::move(config)));
+  host->launch();
+  return host;
+}
+
+DeviceHost::DeviceHost(DeviceHostConfig config) : config_(std::move(config)), outbox_(config_.outbox) {
   if (outbox_ == nullptr) outbox_ = std::make_shared<Outbox>();
-  slots_.push_back(std::make_unique<EngineSlot>(std::move(eng)));
+}
+
+void DeviceHost::launch() {
+  beat();
+  publish_load();
+  thread_ = std::thread([this] { run(); });
 }
 
 DeviceHost::~DeviceHost() { stop(StopMode::kCancel); }
 
 void DeviceHost::submit(std::string job_id, int attempt, engine::GenerationRequest request) {
-  inbox_.post(SubmitCommand{std::move(job_id), attempt, std::move(request)});
+  post(SubmitCommand{std::move(job_id), attempt, std::move(request), std::nullopt});
 }
 
-void DeviceHost::cancel(std::string job_id) { inbox_.post(CancelCommand{std::move(job_id)}); }
+void DeviceHost::submit(std::string job_id, int attempt, engine::GenerationRequest request,
+                        std::string key) {
+  post(SubmitCommand{std::move(job_id), attempt, std::move(request), std::move(key)});
+}
+
+void DeviceHost::post(Command command) {
+  n_posted_.fetch_add(1, std::memory_order_acq_rel);
+  inbox_.post(std::move(command));
+}
+
+void DeviceHost::cancel(std::string job_id) { post(CancelCommand{std::move(job_id)}); }
+
+Status DeviceHost::add_model(std::string key, std::shared_ptr<const Model> model) {
+  if (model == nullptr) return invalid_argument("add_model: no model");
+  if (!running()) return internal_error("add_model: device host is stopped");
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<Engine> eng, Engine::create(std::move(model), config_.engine));
+  {
+    std::lock_guard<std::mutex> lock(key_mu_);
+    last_key_ = key;
+  }
+  post(AddModelCommand{std::move(key), std::move(eng)});
+  return Status::ok_status();
+}
+
+void DeviceHost::retire_model(std::string key) { post(RetireModelCommand{std::move(key)}); }
 
 Status DeviceHost::swap_model(std::shared_ptr<const Model> model) {
-  if (model == nullptr) return invalid_argument("swap_model: no model");
-  if (!running()) return internal_error("swap_model: device host is stopped");
-  auto model_copy = model;
-  RS_ASSIGN_OR_RETURN(std::unique_ptr<Engine> eng, Engine::create(std::move(model_copy), config_.engine));
-  inbox_.post(SwapModelCommand{std::move(model), std::move(eng)});
-  return Status::ok_status();
+  std::string key;
+  {
+    std::lock_guard<std::mutex> lock(key_mu_);
+    key = last_key_;
+  }
+  return add_model(std::move(key), std::move(model));
+}
+
+std::vector<SlotInfo> DeviceHost::slots() const {
+  std::lock_guard<std::mutex> lock(slots_mu_);
+  return slot_infos_;
+}
+
+bool DeviceHost::holds(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(slots_mu_);
+  return std::any_of(slot_infos_.begin(), slot_infos_.end(),
+                     [&key](const SlotInfo& s) { return s.key == key; });
 }
 
 void DeviceHost::stop(StopMode mode) {
   if (!thread_.joinable()) return;
   stopped_.store(true, std::memory_order_release);
-  inbox_.post(StopCommand{mode});
+  post(StopCommand{mode});
   thread_.join();
 }
 
@@ -71,6 +119,7 @@ void DeviceHost::run() {
   for (;;) {
     beat();
     std::vector<Command> commands = inbox_.take(wait_for_turn());
+    n_taken_ += commands.size();
     beat();
     for (Command& c : commands) apply(c);
     step_engines();
@@ -102,7 +151,8 @@ std::chrono::nanoseconds DeviceHost::wait_for_turn() const {
 void DeviceHost::apply(Command& command) {
   if (auto* s = std::get_if<SubmitCommand>(&command)) return apply_submit(*s);
   if (auto* c = std::get_if<CancelCommand>(&command)) return apply_cancel(*c);
-  if (auto* m = std::get_if<SwapModelCommand>(&command)) return apply_swap(*m);
+  if (auto* a = std::get_if<AddModelCommand>(&command)) return apply_add(*a);
+  if (auto* r = std::get_if<RetireModelCommand>(&command)) return apply_retire(*r);
   if (auto* t = std::get_if<StopCommand>(&command)) return apply_stop(*t);
 }
 
@@ -119,7 +169,12 @@ void DeviceHost::apply_submit(SubmitCommand& command) {
     it->second.slot->cancel(it->second.seq);  // the old attempt ends CANCELLED
     jobs_.erase(it);
   }
-  EngineSlot* slot = slots_.back().get();
+  EngineSlot* slot = slot_for(command.key);
+  if (slot == nullptr) {
+    return reject(command.job_id, command.attempt,
+                  "model_unavailable: no engine for model '" + command.key.value_or("") +
+                      "' on device " + std::to_string(config_.device));
+  }
   auto seq = slot->submit(command.job_id, command.attempt, std::move(command.request));
   if (!seq.ok()) return reject(command.job_id, command.attempt, seq.status().to_string());
   jobs_[command.job_id] = JobRef{slot, *seq, command.attempt};
@@ -133,9 +188,26 @@ void DeviceHost::apply_cancel(const CancelCommand& command) {
   // The entry stays until the engine reports the CANCELLED finish (forget_finished).
 }
 
-void DeviceHost::apply_swap(SwapModelCommand& command) {
+// The engine added last that takes new jobs for `key` (any key when nullopt).
+EngineSlot* DeviceHost::slot_for(const std::optional<std::string>& key) const {
+  for (auto it = slots_.rbegin(); it != slots_.rend(); ++it) {
+    if ((*it)->accepting() && (!key || (*it)->key() == *key)) return it->get();
+  }
+  return nullptr;
+}
+
+void DeviceHost::apply_add(AddModelCommand& command) {
   if (stopping_ || command.engine == nullptr) return;
-  slots_.push_back(std::make_unique<EngineSlot>(std::move(command.engine)));
+  for (auto& slot : slots_) {
+    if (slot->key() == command.key) slot->retire();
+  }
+  slots_.push_back(std::make_unique<EngineSlot>(std::move(command.key), std::move(command.engine)));
+}
+
+void DeviceHost::apply_retire(const RetireModelCommand& command) {
+  for (auto& slot : slots_) {
+    if (slot->key() == command.key) slot->retire();
+  }
 }
 
 void DeviceHost::apply_stop(const StopCommand& command) {
@@ -165,6 +237,7 @@ bool DeviceHost::has_work() const {
 void DeviceHost::step_engines() {
   if (!has_work()) {
     held_back_ = false;
+    drop_drained();
     return;
   }
   for (auto& slot : slots_) {
@@ -178,10 +251,13 @@ void DeviceHost::step_engines() {
   }
   n_steps_.fetch_add(1, std::memory_order_relaxed);
   held_back_ = pending_.n_seqs == 0 && has_work();
-  // Drop old engines (from before a swap_model) once their jobs are done.
-  auto drained = [this](const std::unique_ptr<EngineSlot>& s) {
-    return s.get() != slots_.back().get() && s->drained();
-  };
+  drop_drained();
+}
+
+// Engines that take no new jobs (retired or replaced) are dropped once their jobs are done;
+// dropping one releases its share of the Model.
+void DeviceHost::drop_drained() {
+  auto drained = [](const std::unique_ptr<EngineSlot>& s) { return !s->accepting() && s->drained(); };
   slots_.erase(std::remove_if(slots_.begin(), slots_.end(), drained), slots_.end());
 }
 
@@ -216,9 +292,23 @@ void DeviceHost::publish_load() {
   n_jobs_.store(n_jobs, std::memory_order_relaxed);
   n_running_.store(n_running, std::memory_order_relaxed);
   n_waiting_.store(n_waiting, std::memory_order_relaxed);
-  kv_free_blocks_.store(slots_.back()->engine().kv_free_blocks(), std::memory_order_relaxed);
-  kv_total_blocks_.store(slots_.back()->engine().kv_total_blocks(), std::memory_order_relaxed);
+  int kv_free = 0, kv_total = 0;  // of the engines taking new jobs
+  std::vector<SlotInfo> infos;
+  infos.reserve(slots_.size());
+  for (const auto& slot : slots_) {
+    infos.push_back(SlotInfo{slot->key(), slot->accepting(), slot->n_jobs()});
+    if (!slot->accepting()) continue;
+    kv_free += slot->engine().kv_free_blocks();
+    kv_total += slot->engine().kv_total_blocks();
+  }
+  kv_free_blocks_.store(kv_free, std::memory_order_relaxed);
+  kv_total_blocks_.store(kv_total, std::memory_order_relaxed);
   n_engines_.store(static_cast<int>(slots_.size()), std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(slots_mu_);
+    if (infos != slot_infos_) slot_infos_ = std::move(infos);
+  }
+  n_applied_.store(n_taken_, std::memory_order_release);
 }
 
 }  // namespace rs::worker

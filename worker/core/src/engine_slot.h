@@ -1,5 +1,7 @@
-// EngineSlot: one Engine on a device plus the jobs it runs (engine sequence -> job id,
-// attempt, next token sequence number). Owned by a DeviceHost; engine thread only.
+// EngineSlot: one Engine on a device for one model key, plus the jobs it runs (engine
+// sequence -> job id, attempt, next token sequence number) and whether it takes new jobs
+// (false once retired or replaced: it drains, then the DeviceHost drops it, releasing its
+// engine's share of the Model). Owned by a DeviceHost; engine thread only.
 #pragma once
 
 #include <memory>
@@ -14,7 +16,8 @@ namespace rs::worker {
 
 class EngineSlot {
  public:
-  explicit EngineSlot(std::unique_ptr<engine::Engine> engine) : engine_(std::move(engine)) {}
+  EngineSlot(std::string key, std::unique_ptr<engine::Engine> engine)
+      : key_(std::move(key)), engine_(std::move(engine)) {}
 
   Result<engine::SeqId> submit(const std::string& job_id, int attempt,
                                engine::GenerationRequest request);
@@ -27,6 +30,9 @@ class EngineSlot {
   bool drained() const { return jobs_.empty() && !engine_->has_work(); }
   int n_jobs() const { return static_cast<int>(jobs_.size()); }
   const engine::Engine& engine() const { return *engine_; }
+  const std::string& key() const { return key_; }
+  bool accepting() const { return accepting_; }
+  void retire() { accepting_ = false; }
 
  private:
   struct Job {
@@ -34,6 +40,8 @@ class EngineSlot {
     int attempt = 0;
     int next_seq = 0;
   };
+  std::string key_;
+  bool accepting_ = true;
   std::unique_ptr<engine::Engine> engine_;
   std::unordered_map<engine::SeqId, Job> jobs_;
 };

@@ -51,10 +51,11 @@ void WorkerLoop::send_ready() {
   schemas::WorkerReady ready;
   ready.worker_id = options_.worker_id;
   ready.heartbeat_interval_ms = static_cast<uint32_t>(options_.heartbeat_ms);
+  const std::vector<std::string> keys = model_keys();
   for (const auto& host : hosts_) {
     DeviceLoad l = host->load();
     ready.devices.push_back(schemas::DeviceInfo{
-        .index = host->device(), .models = {options_.model_name},
+        .index = host->device(), .models = keys,
         .free_slots = static_cast<uint32_t>(l.free_slots),
         .max_slots = static_cast<uint32_t>(options_.max_batch_size)});
   }
@@ -66,29 +67,34 @@ void WorkerLoop::send_ready() {
     return;
   }
   counters_.ready_sent.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("worker {}: READY sent to {} ({} device(s), model {})", options_.worker_id,
-               options_.broker_endpoint, hosts_.size(), options_.model_name);
+  std::string joined;
+  for (const std::string& k : keys) joined += (joined.empty() ? "" : ",") + k;
+  spdlog::info("worker {}: READY sent to {} ({} device(s), models {})", options_.worker_id,
+               options_.broker_endpoint, hosts_.size(), joined.empty() ? "(none)" : joined);
+  if (options_.on_ready) options_.on_ready(keys);
 }
 
 void WorkerLoop::send_heartbeat() {
   schemas::WorkerHeartbeat beat;
   beat.worker_id = options_.worker_id;
+  const std::vector<std::string> keys = model_keys();
   for (const auto& host : hosts_) {
     DeviceLoad l = host->load();
     beat.devices.push_back(schemas::DeviceLoad{
         .index = host->device(), .free_slots = static_cast<uint32_t>(l.free_slots),
         .running = static_cast<uint32_t>(l.n_running),
         .kv_blocks_free = static_cast<uint32_t>(l.kv_free_blocks),
-        .kv_blocks_total = static_cast<uint32_t>(l.kv_total_blocks)});
+        .kv_blocks_total = static_cast<uint32_t>(l.kv_total_blocks),
+        .has_models = true, .models = keys});
   }
   if (send(beat)) counters_.heartbeats_sent.fetch_add(1, std::memory_order_relaxed);
 }
 
-// Timers, once per loop turn: reconnect when due, tear down a silent broker, READY when
+// Timers, once per loop turn: (re)connect when due, tear down a silent broker, READY when
 // asked, and the heartbeat: every interval, but only while every engine thread beats.
 void WorkerLoop::maintain_connection() {
-  if (!connected_) {
-    if (healthy() && clock_.now_ns() >= reconnect_at_ns_) connect_and_ready();
+  if (!connected_) {  // (registry mode: the first connect waits for the first models)
+    if (healthy() && models_ready_ && clock_.now_ns() >= reconnect_at_ns_) connect_and_ready();
     return;
   }
   if (broker_beat_.peer_dead()) {

@@ -50,10 +50,12 @@ void WorkerLoop::on_dispatch(schemas::Dispatch& dispatch) {
                   "worker " + options_.worker_id + " has no device " +
                       std::to_string(dispatch.device) + " (it has " + std::to_string(n) + ")");
   }
-  if (dispatch.request.model != options_.model_name) {
-    return refuse(dispatch, ErrorCode::kUnknownModel,
-                  "worker " + options_.worker_id + " does not serve model '" +
-                      dispatch.request.model + "' (it serves '" + options_.model_name + "')");
+  // The broker chose a key from our latest READY / heartbeat; it may have been retired
+  // since (a swap): model_unavailable, which the broker retries elsewhere.
+  if (!serves(dispatch.request.model)) {
+    return refuse(dispatch, ErrorCode::kModelUnavailable,
+                  "worker " + options_.worker_id + " has no engine for model '" +
+                      dispatch.request.model + "'");
   }
   auto it = in_flight_.find(dispatch.job_id);
   if (it != in_flight_.end()) {
@@ -71,7 +73,8 @@ void WorkerLoop::on_dispatch(schemas::Dispatch& dispatch) {
   in_flight_[dispatch.job_id] = InFlight{dispatch.device, dispatch.attempt};
   counters_.dispatches.fetch_add(1, std::memory_order_relaxed);
   hosts_[static_cast<size_t>(dispatch.device)]->submit(
-      dispatch.job_id, static_cast<int>(dispatch.attempt), to_generation_request(dispatch.request));
+      dispatch.job_id, static_cast<int>(dispatch.attempt), to_generation_request(dispatch.request),
+      dispatch.request.model);
 }
 
 void WorkerLoop::on_cancel(const schemas::CancelJob& cancel) {

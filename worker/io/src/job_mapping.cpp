@@ -30,6 +30,7 @@ ErrorCode classify_engine_error(std::string_view error) {
   if (error.starts_with("resource_exhausted")) return ErrorCode::kPromptTooLong;
   if (error.starts_with("invalid_argument")) return ErrorCode::kInvalidArgument;
   if (has("device is stopping")) return ErrorCode::kUnavailable;
+  if (error.starts_with("model_unavailable")) return ErrorCode::kModelUnavailable;  // DeviceHost
   return ErrorCode::kInternal;
 }
 

@@ -30,19 +30,60 @@ WorkerLoop::WorkerLoop(zmq::context_t& context, std::shared_ptr<const engine::Mo
       broker_beat_(clock, heartbeat_options(options_)),
       backoff_(options_.backoff) {}
 
+WorkerLoop::WorkerLoop(zmq::context_t& context, WorkerOptions options, const rs::Clock& clock)
+    : WorkerLoop(context, nullptr, std::move(options), clock) {}
+
 WorkerLoop::~WorkerLoop() { shutdown(); }
 
-Status WorkerLoop::start() {
-  if (started_) return internal_error("WorkerLoop::start called twice");
-  if (model_ == nullptr) return invalid_argument("worker: no model");
+Status WorkerLoop::check_options() const {
+  if (options_.registry) {
+    if (model_ != nullptr) return invalid_argument("worker: a model file and a registry");
+  } else {
+    if (model_ == nullptr) return invalid_argument("worker: no model");
+    if (options_.model_name.empty()) return invalid_argument("worker: empty model name");
+  }
   if (options_.broker_endpoint.empty()) return invalid_argument("worker: no broker endpoint");
   if (options_.worker_id.empty()) return invalid_argument("worker: empty worker id");
-  if (options_.model_name.empty()) return invalid_argument("worker: empty model name");
   if (options_.devices < 1 || options_.devices > 256) {
     return invalid_argument("worker: devices must be in 1..256");
   }
   if (options_.heartbeat_ms < 1) return invalid_argument("worker: heartbeat_ms must be >= 1");
+  return Status();
+}
+
+Status WorkerLoop::start() {
+  if (started_) return internal_error("WorkerLoop::start called twice");
+  RS_RETURN_IF_ERROR(check_options());
   started_ = true;
+  RS_RETURN_IF_ERROR(start_hosts());
+  if (options_.registry) return start_registry();
+  {
+    std::lock_guard<std::mutex> lock(keys_mu_);
+    advertised_ = {options_.model_name};
+  }
+  connect_and_ready();
+  if (!connected_) return Status(StatusCode::kUnavailable, "worker: cannot open a socket to " +
+                                                               options_.broker_endpoint);
+  return Status();
+}
+
+// Registry mode: the watcher and the loader wake the poll through their own inproc pairs.
+// The socket (and READY) waits until the first wanted set is loaded (maintain_connection).
+Status WorkerLoop::start_registry() {
+  models::ModelManagerOptions mo = *options_.registry;
+  for (auto* wake : {&mo.wake_watcher, &mo.wake_loader}) {
+    RS_ASSIGN_OR_RETURN(wire::WakeupPair pair, wire::make_wakeup_pair(context_));
+    auto sender = std::make_shared<wire::WakeupSender>(std::move(pair.sender));
+    wake_receivers_.push_back(std::move(pair.receiver));
+    *wake = [sender] { sender->wake(); };
+  }
+  models_ = std::make_unique<models::ModelManager>(std::move(mo));
+  models_ready_ = false;
+  models_->start();
+  return Status();
+}
+
+Status WorkerLoop::start_hosts() {
   for (int d = 0; d < options_.devices; ++d) {
     RS_ASSIGN_OR_RETURN(wire::WakeupPair pair, wire::make_wakeup_pair(context_));
     auto sender = std::make_shared<wire::WakeupSender>(std::move(pair.sender));
@@ -59,15 +100,14 @@ Status WorkerLoop::start() {
     c.outbox = outbox_;
     c.wake = [sender] { sender->wake(); };  // only device d's engine thread calls it
     if (options_.before_step) c.before_step = [hook = options_.before_step, d] { hook(d); };
-    auto host = DeviceHost::start(model_, std::move(c));
+    c.model_key = options_.model_name;
+    auto host = model_ != nullptr ? DeviceHost::start(model_, std::move(c)) : DeviceHost::start(std::move(c));
     if (!host.ok()) {
       return Status(host.status().code(), "device " + std::to_string(d) + ": " + host.status().message());
     }
     hosts_.push_back(std::move(host).value());
+    host_ptrs_.push_back(hosts_.back().get());
   }
-  connect_and_ready();
-  if (!connected_) return Status(StatusCode::kUnavailable, "worker: cannot open a socket to " +
-                                                               options_.broker_endpoint);
   return Status();
 }
 
@@ -92,6 +132,7 @@ Status WorkerLoop::run_once(long max_wait_ms) {
   if (!ready.ok()) return ready.status();
   for (wire::WakeupReceiver& r : wake_receivers_) r.drain();
   update_health();
+  turn_models();
   if (polled_socket && connected_ && poller.readable(si)) drain_broker();
   flush_outbox();
   maintain_connection();
@@ -100,7 +141,7 @@ Status WorkerLoop::run_once(long max_wait_ms) {
 
 long WorkerLoop::poll_timeout_ms() const {
   if (!connected_) {
-    if (!healthy()) return kMaxPollMs;  // no reconnect while an engine is stale
+    if (!healthy() || !models_ready_) return kMaxPollMs;  // no (re)connect while stale or loading
     const int64_t ms = (reconnect_at_ns_ - clock_.now_ns() + 999'999) / 1'000'000;
     return static_cast<long>(std::clamp<int64_t>(ms, 0, kMaxPollMs));
   }
@@ -145,10 +186,18 @@ void WorkerLoop::shutdown(const std::string& reason) {
   }
   set_state(State::kDisconnected);
   for (auto& host : hosts_) host->stop(StopMode::kCancel);  // joins the engine threads
+  host_ptrs_.clear();
   hosts_.clear();
+  if (models_) models_->stop();  // joins the watcher and the loader, drops the models
+  models_.reset();
   (void)outbox_->take_all();
   in_flight_.clear();
   wake_receivers_.clear();
+}
+
+std::vector<std::string> WorkerLoop::advertised_keys() const {
+  std::lock_guard<std::mutex> lock(keys_mu_);
+  return advertised_;
 }
 
 DeviceLoad WorkerLoop::device_load(int device) const {

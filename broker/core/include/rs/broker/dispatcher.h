@@ -1,17 +1,20 @@
-// Dispatcher: the broker core's one entry point for the poll loop. It owns the Router,
-// JobQueue, WorkerTable and JobAttempts, turns each event (submit, READY, job ended,
-// cancel, clock tick) into a list of Actions for the loop to carry out (send, write to
-// Redis), and does no I/O itself. Not thread-safe: the broker loop thread only.
+// Dispatcher: the broker core's one entry point for the poll loop. It owns the Router
+// (rings by model key), JobQueue (queues by model reference), WorkerTable, JobAttempts and
+// ModelCatalog, turns each event (submit, READY, heartbeat model list, registry change, job
+// ended, cancel, clock tick) into a list of Actions for the loop to carry out (send, write
+// to Redis), and does no I/O itself. Not thread-safe: the broker loop thread only.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "rs/broker/job_attempts.h"
 #include "rs/broker/job_queue.h"
+#include "rs/broker/model_catalog.h"
 #include "rs/broker/router.h"
 #include "rs/broker/types.h"
 #include "rs/broker/worker_table.h"
@@ -33,8 +36,9 @@ enum class Reason {
   kNone,
   kQueueFull,     // max_queued reached
   kDuplicateJob,  // a live job already has this id
-  kQueueTimeout,  // waited wait_timeout_ms for a device (or nobody serves the model)
+  kQueueTimeout,  // waited wait_timeout_ms for a device
   kMaxAttempts,   // its workers died max_attempts times
+  kModelUnavailable,  // nobody served its model (version) for model_wait_ms
 };
 
 std::string_view action_kind_name(ActionKind kind);
@@ -47,20 +51,24 @@ struct Action {
   uint32_t attempt = 0;  // kDispatch, kRequeued, kCancelOnWorker
   Reason reason = Reason::kNone;
   std::string detail;    // human-readable, for logs and the job's error field
+  ModelName model_key;     // kDispatch: the key it runs on ("tiny@2", or "tiny" unversioned)
+  uint32_t model_version = 0;  // kDispatch: the version in model_key (0: unversioned)
 };
 using Actions = std::vector<Action>;
 
 struct JobSubmit {
   JobId id;
-  ModelName model;
+  ModelName model;  // reference: "name" (unpinned) or "name@version" (pinned)
   Priority priority = Priority::kInteractive;
   uint64_t route_key = 0;  // routing_key(RouteRequest)
+  std::string session_id;  // empty: none (session stickiness, canary bucket)
 };
 
 struct DispatcherOptions {
   RouterOptions router;
   JobQueueOptions queue;
   WorkerTableOptions workers;
+  ModelCatalogOptions catalog;
   uint32_t max_attempts = 3;
 };
 
@@ -87,7 +95,17 @@ class Dispatcher {
   // A retryable failure of (job, attempt) on a device: frees the slot and requeues the job
   // at the front with attempt + 1 ([kRequeued, maybe kDispatch]), or fails it ([kFail]
   // kMaxAttempts) when its attempts are used up; [kCancelled] if a cancel was pending.
-  EndResult on_job_retry(const JobId& job, uint32_t attempt, const DeviceKey& from);
+  // model_gone (the worker answered model_unavailable): the device is also taken off the
+  // ring of the key the job was sent with until a heartbeat or READY lists it again.
+  EndResult on_job_retry(const JobId& job, uint32_t attempt, const DeviceKey& from,
+                         bool model_gone = false);
+  // A heartbeat's model list for a device (has_models): the device joins the rings of new
+  // keys and leaves those of keys it no longer lists (its jobs in flight finish normally);
+  // then queues are drained. [kDispatch...]
+  Actions on_device_models(const DeviceKey& device, const std::vector<ModelName>& keys);
+  // The registry changed (active / canary versions, names, versions): queues are drained
+  // with the new resolution. [kDispatch...]
+  Actions on_registry(std::vector<RegistryModel> models);
   // A device gained capacity (credits): refill it from the queue.
   Actions on_device_free(const DeviceKey& device);
   Actions on_slots_changed(const DeviceKey& device, uint32_t slots);
@@ -107,16 +125,31 @@ class Dispatcher {
   const JobQueue& queue() const { return queue_; }
   const WorkerTable& workers() const { return workers_; }
   const JobAttempts& attempts() const { return attempts_; }
+  const ModelCatalog& catalog() const { return catalog_; }
   size_t live_jobs() const { return live_.size(); }
 
  private:
   struct LiveJob {
     JobSubmit spec;
+    ModelTarget target;      // parsed spec.model, session and route key
+    ModelName dispatched_key;  // the key of the current attempt while dispatched
     bool cancel_requested = false;
   };
-  void dispatch(const JobId& job, const DeviceKey& device, Actions& out);
-  void drain(const ModelName& model, Actions& out);
+  // dispatcher_models.cpp: resolution, rings, draining, model waits.
+  static ModelTarget target_of(const JobSubmit& job);
+  std::optional<std::pair<DeviceKey, ResolvedModel>> place(const LiveJob& job) const;
+  void dispatch(const JobId& job, const DeviceKey& device, const ResolvedModel& model,
+                Actions& out);
+  void drain(const ModelName& ref, Actions& out);
+  void drain_scan(const ModelName& ref, Actions& out);
   void drain_device(const DeviceKey& device, Actions& out);
+  void drain_all(Actions& out);
+  void route_on(const ModelName& key, const DeviceKey& device);
+  void route_off(const ModelName& key, const DeviceKey& device);
+  void forget_device_key(const DeviceKey& device, const ModelName& key);
+  void refresh_model_waits(const ModelName& name);
+  void note_queued(const ModelName& ref);
+  void fail_expired(Actions& out);
   void lose_worker(const WorkerId& worker, const char* why, Actions& out);
   void unroute_worker(const WorkerId& worker);
   void requeue(std::vector<HeldJob> held, Actions& out);
@@ -130,6 +163,7 @@ class Dispatcher {
   JobQueue queue_;
   WorkerTable workers_;
   JobAttempts attempts_;
+  ModelCatalog catalog_;
   std::unordered_map<JobId, LiveJob> live_;
 };
 

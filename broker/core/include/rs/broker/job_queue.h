@@ -1,6 +1,7 @@
-// JobQueue: the jobs waiting for a device, per model and priority (interactive before
-// batch, FIFO within), bounded by max_queued, each with a wait deadline on the injected
-// clock. Owns the queued entries only. Not thread-safe: the broker loop thread only.
+// JobQueue: the jobs waiting for a device, per model reference ("name" or "name@version")
+// and priority (interactive before batch, FIFO within), bounded by max_queued, each with a
+// wait deadline on the injected clock, plus a shorter model-wait deadline while its model is
+// armed (nobody serves it). Owns the queued entries only. Broker loop thread only.
 #pragma once
 
 #include <cstdint>
@@ -25,11 +26,13 @@ struct QueuedJob {
   uint32_t attempt = 1;
   int64_t enqueued_ns = 0;  // set by push / push_front
   int64_t deadline_ns = 0;  // set by push / push_front: enqueued + wait timeout
+  int64_t model_wait_ns = 0;  // 0, or while its model is armed: max(enqueued, armed) + model wait
 };
 
 struct JobQueueOptions {
   size_t max_queued = 10000;      // total over all models
   int64_t wait_timeout_ms = 30000;  // a job waiting longer for a device fails
+  int64_t model_wait_ms = 10000;    // a job of an armed model (nobody serves it) waiting longer fails
 };
 
 enum class PushResult { kQueued, kQueueFull, kDuplicate };
@@ -55,8 +58,20 @@ class JobQueue {
   // Takes out and returns every job whose deadline is at or before the clock's now,
   // earliest deadline first.
   std::vector<QueuedJob> take_expired();
-  // The earliest deadline of any queued job (for the poll timeout).
+  // The earliest deadline (wait or model wait) of any queued job (for the poll timeout).
   std::optional<int64_t> next_deadline_ns() const;
+
+  // Model wait. Arming a model gives each of its jobs (and every job pushed while it stays
+  // armed) a model-wait deadline of max(enqueued, now) + model_wait_ms; disarming clears
+  // them. Arming an armed model changes nothing.
+  void arm_model_wait(const ModelName& model);
+  void disarm_model_wait(const ModelName& model);
+  bool model_wait_armed(const ModelName& model) const { return armed_.count(model) != 0; }
+  const std::set<ModelName>& armed_models() const { return armed_; }
+  // Takes out every job whose model-wait deadline has passed, earliest first.
+  std::vector<QueuedJob> take_model_wait_expired();
+  // Up to limit job ids of the model in dispatch order (interactive lane, then batch).
+  std::vector<JobId> ids(const ModelName& model, size_t limit) const;
 
   size_t size() const { return index_.size(); }
   size_t size(const ModelName& model) const;
@@ -83,6 +98,8 @@ class JobQueue {
   std::map<ModelName, ModelQueues> queues_;
   std::unordered_map<JobId, Where> index_;
   std::set<std::pair<int64_t, JobId>> deadlines_;
+  std::set<std::pair<int64_t, JobId>> model_waits_;
+  std::set<ModelName> armed_;
 };
 
 }  // namespace rs::broker

@@ -22,7 +22,7 @@ struct WorkerTableOptions {
 
 struct DeviceState {
   uint32_t slots = 0;
-  std::vector<ModelName> models;
+  std::vector<ModelName> models;  // model keys taking new jobs (READY, then heartbeats)
   std::set<JobId> jobs;  // in flight on this device
 };
 
@@ -55,6 +55,8 @@ class WorkerTable final : public DeviceLoadView {
   bool release(const DeviceKey& device, const JobId& job);
   // The worker's new slot count for a device (credits changed); false if unknown.
   bool set_slots(const DeviceKey& device, uint32_t slots);
+  // The device's model keys taking new jobs now (a heartbeat's list); false if unknown.
+  bool set_models(const DeviceKey& device, std::vector<ModelName> models);
 
   uint32_t in_flight(const DeviceKey& device) const override;
   uint32_t free_slots(const DeviceKey& device) const override;

@@ -82,4 +82,9 @@ class Client {
 // naming all three when none is set.
 Result<std::string> resolve_endpoint(const std::string& flag);
 
+// The Redis address ("host:port") for command-line tools: `flag` if not empty, else the
+// RINGSERVE_REDIS environment variable, else the contents of ./var/redis (written by
+// `ringserve up`); an error naming all three when none is set.
+Result<std::string> resolve_redis(const std::string& flag);
+
 }  // namespace rs::client

@@ -1,14 +1,16 @@
-// DeviceHost: one device. It owns the device's engine thread and, through it, the Engine
-// (only that thread touches the engine), plus the inbox into it and (unless shared) the
-// outbox out of it. Any thread may call submit/cancel/swap_model/take_batches and the
-// read-only probes (last_beat_ns, load); start, stop and the destructor belong to the
-// thread that owns the DeviceHost (the worker's I/O thread or main).
+// DeviceHost: one device. It owns the device's engine thread and, through it, its Engines
+// (one per model key taking new jobs, plus older ones draining; only that thread touches
+// them), the inbox into it and (unless shared) the outbox out of it. Any thread may call
+// submit/cancel/add_model/retire_model/swap_model/take_batches and the read-only probes
+// (last_beat_ns, load, slots); start, stop and the destructor belong to the thread that
+// owns the DeviceHost (the worker's I/O thread or main).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -30,6 +32,7 @@ struct DeviceHostConfig {
   std::shared_ptr<Outbox> outbox;       // nullptr: the host makes its own
   std::function<void()> wake;           // engine thread, after each push (e.g. inproc send)
   std::function<void()> before_step;    // test hook: engine thread, right before step()
+  std::string model_key;                // key of the model given to start(model, config)
 };
 
 // Load figures for READY/HEARTBEAT, published by the engine thread after each turn.
@@ -40,16 +43,28 @@ struct DeviceLoad {
   int free_slots = 0;       // max_batch_size - n_jobs, at least 0
   int kv_free_blocks = 0;   // of the engine taking new jobs
   int kv_total_blocks = 0;
-  int n_engines = 1;        // 2+ while an old model drains after swap_model
+  int n_engines = 1;        // engines held: one per key taking jobs, plus draining ones
+};
+
+// One engine of a device as the engine thread last published it.
+struct SlotInfo {
+  std::string key;
+  bool accepting = false;  // takes new jobs (false: retired or replaced, draining)
+  int n_jobs = 0;
+  bool operator==(const SlotInfo&) const = default;
 };
 
 class EngineSlot;
 
 class DeviceHost {
  public:
-  // Builds the Engine (errors come back here) and starts the engine thread.
+  // Builds the Engine for config.model_key (errors come back here) and starts the engine
+  // thread.
   static Result<std::unique_ptr<DeviceHost>> start(std::shared_ptr<const engine::Model> model,
                                                    DeviceHostConfig config);
+  // Starts the engine thread with no engine (add_model adds them; jobs until then end with
+  // a model_unavailable error).
+  static Result<std::unique_ptr<DeviceHost>> start(DeviceHostConfig config);
   ~DeviceHost();  // stop(StopMode::kCancel) when still running
   DeviceHost(const DeviceHost&) = delete;
   DeviceHost& operator=(const DeviceHost&) = delete;
@@ -58,12 +73,21 @@ class DeviceHost {
   // A job id already in flight with a lower attempt is cancelled (that attempt ends
   // CANCELLED) and replaced; with the same or a higher attempt the new submit is dropped
   // and reported in StepBatch::errors (the job in flight still ends exactly once).
+  // `key` chooses the engine: a key with no engine taking new jobs ends the job at once
+  // with an error starting "model_unavailable". Without a key: the engine added last that
+  // takes new jobs.
   void submit(std::string job_id, int attempt, engine::GenerationRequest request);
+  void submit(std::string job_id, int attempt, engine::GenerationRequest request, std::string key);
   // Cancels a job: it ends CANCELLED in a coming batch and frees its KV blocks at once.
   // Unknown (or already finished) job ids are ignored and counted in n_unknown_cancels().
   void cancel(std::string job_id);
-  // Builds an engine for `model` on the calling thread; new jobs then go to it while the
-  // jobs in flight finish on the old engine, which is dropped once it drains.
+  // Builds an engine for `model` on the calling thread and posts it: new jobs for `key` then
+  // go to it. An engine already serving `key` stops taking jobs and drains (a swap).
+  Status add_model(std::string key, std::shared_ptr<const engine::Model> model);
+  // The engines of `key` stop taking new jobs; each is dropped (releasing its share of the
+  // Model) once its jobs finished. Unknown keys are ignored.
+  void retire_model(std::string key);
+  // add_model under the key of the engine added last (config.model_key at first).
   Status swap_model(std::shared_ptr<const engine::Model> model);
   // Stops the engine thread (see StopMode) and joins it. Idempotent; commands posted
   // afterwards are ignored.
@@ -81,19 +105,33 @@ class DeviceHost {
   uint64_t n_unknown_cancels() const { return n_unknown_cancels_.load(std::memory_order_relaxed); }
   DeviceLoad load() const;
   int device() const { return config_.device; }
+  // Every engine held (taking jobs or draining), as of the engine thread's last turn.
+  std::vector<SlotInfo> slots() const;
+  // An engine for `key` is still held (taking jobs or draining), as of the last turn.
+  bool holds(const std::string& key) const;
+  // Commands posted to the inbox so far, and how many of them the engine thread has applied
+  // (and published the slots of): once n_applied() >= a value of n_posted() read after a
+  // post, slots() and holds() reflect that command.
+  uint64_t n_posted() const { return n_posted_.load(std::memory_order_acquire); }
+  uint64_t n_applied() const { return n_applied_.load(std::memory_order_acquire); }
   bool running() const { return !stopped_.load(std::memory_order_acquire); }
 
  private:
-  DeviceHost(DeviceHostConfig config, std::unique_ptr<engine::Engine> engine);
+  explicit DeviceHost(DeviceHostConfig config);
+  void launch();
   void run();
+  void post(Command command);
   void beat();
   std::chrono::nanoseconds wait_for_turn() const;
   void apply(Command& command);
   void apply_submit(SubmitCommand& command);
   void apply_cancel(const CancelCommand& command);
   void apply_stop(const StopCommand& command);
-  void apply_swap(SwapModelCommand& command);
+  void apply_add(AddModelCommand& command);
+  void apply_retire(const RetireModelCommand& command);
+  EngineSlot* slot_for(const std::optional<std::string>& key) const;
   void step_engines();
+  void drop_drained();
   void forget_finished(const StepBatch& batch, size_t first_finished);
   void flush();
   void publish_load();
@@ -112,7 +150,7 @@ class DeviceHost {
     engine::SeqId seq = 0;
     int attempt = 0;
   };
-  std::vector<std::unique_ptr<EngineSlot>> slots_;  // back(): takes new jobs
+  std::vector<std::unique_ptr<EngineSlot>> slots_;  // in the order added
   std::unordered_map<std::string, JobRef> jobs_;
   StepBatch pending_;
   uint64_t n_batches_ = 0;
@@ -129,7 +167,14 @@ class DeviceHost {
   std::atomic<int> n_waiting_{0};
   std::atomic<int> kv_free_blocks_{0};
   std::atomic<int> kv_total_blocks_{0};
-  std::atomic<int> n_engines_{1};
+  std::atomic<int> n_engines_{0};
+  std::atomic<uint64_t> n_posted_{0};
+  std::atomic<uint64_t> n_applied_{0};
+  uint64_t n_taken_ = 0;  // engine thread: commands taken from the inbox
+  mutable std::mutex slots_mu_;
+  std::vector<SlotInfo> slot_infos_;  // under slots_mu_
+  std::mutex key_mu_;
+  std::string last_key_;  // under key_mu_: the key swap_model replaces
 };
 
 }  // namespace rs::worker

@@ -1,4 +1,4 @@
-// Inbox: the commands for one device's engine thread (submit, cancel, swap model, stop).
+// Inbox: the commands for one device's engine thread (submit, cancel, add/retire model, stop).
 // It owns the pending commands behind a mutex and a condition variable. Any thread may
 // post(); only the engine thread calls take(), which may sleep until a command arrives.
 #pragma once
@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -19,17 +20,23 @@ struct SubmitCommand {
   std::string job_id;
   int attempt = 0;
   engine::GenerationRequest request;
+  std::optional<std::string> key;  // nullopt: the engine added last that takes new jobs
 };
 
 struct CancelCommand {
   std::string job_id;
 };
 
-// New jobs go to `engine` (built from `model` by the caller); jobs in flight finish on
-// the engine they started on, which is dropped once it drains.
-struct SwapModelCommand {
-  std::shared_ptr<const engine::Model> model;
+// New jobs for `key` go to `engine` (built by the caller); jobs in flight on an older
+// engine of the same key finish there, and that engine is dropped once it drains.
+struct AddModelCommand {
+  std::string key;
   std::unique_ptr<engine::Engine> engine;
+};
+
+// The engines of `key` take no new jobs; each is dropped once its jobs drained.
+struct RetireModelCommand {
+  std::string key;
 };
 
 enum class StopMode {
@@ -41,7 +48,8 @@ struct StopCommand {
   StopMode mode = StopMode::kCancel;
 };
 
-using Command = std::variant<SubmitCommand, CancelCommand, SwapModelCommand, StopCommand>;
+using Command =
+    std::variant<SubmitCommand, CancelCommand, AddModelCommand, RetireModelCommand, StopCommand>;
 
 class Inbox {
  public:

@@ -1,9 +1,10 @@
 // BrokerLoop: the broker's one thread and one poll loop. Owns the client and worker ROUTER
-// sockets, the Redis connection (JobStore, TokenLog), the Dispatcher and every live job's
-// wire state (submitter, subscribers, next sequence number). Each turn drains every ready
-// message, writes the turn's Redis changes in one pipelined round trip, then sends the
-// replies (docs/BROKER.md, "The loop"). Constructed, bound and run on one thread; only
-// request_stop() and the counters may be called from another thread.
+// sockets, the Redis connection (JobStore, TokenLog, the ModelRegistry it polls), the
+// Dispatcher and every live job's wire state (submitter, subscribers, next sequence
+// number). Each turn drains every ready message, writes the turn's Redis changes in one
+// pipelined round trip, then sends the replies (docs/BROKER.md, "The loop"). Constructed,
+// bound and run on one thread; only request_stop() and the counters may be called from
+// another thread.
 #pragma once
 
 #include <array>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -23,6 +25,7 @@
 #include "rs/core/result.h"
 #include "rs/schemas/frames.h"
 #include "rs/store/job_store.h"
+#include "rs/store/model_registry.h"
 #include "rs/store/redis_connection.h"
 #include "rs/store/token_log.h"
 #include "rs/wire/framing.h"
@@ -39,6 +42,11 @@ struct BrokerOptions {
   int missed_beats = 3;
   uint32_t max_attempts = 3;
   int64_t queue_timeout_ms = 30000;
+  // A job whose model (version) no device serves fails model_unavailable after this.
+  int64_t model_wait_ms = 10000;
+  // How often the registry epoch is read (active / canary versions re-read when it moved).
+  int64_t registry_poll_ms = 500;
+  size_t max_sessions = 100000;  // session -> version entries kept (session stickiness)
   schemas::Limits limits;
   // ZMQ_MAXMSGSIZE of both ROUTERs: a frame above it makes ZeroMQ drop the connection
   // (no reply possible). 0 = 2 x limits.max_frame_bytes + 64 KiB. Frames between
@@ -65,6 +73,8 @@ struct BrokerCounters {
   std::atomic<uint64_t> redis_round_trips{0};  // pipelines sent (commit + reads)
   std::atomic<uint64_t> busy_ns{0};            // time in turns that had work (poll excluded)
   std::atomic<uint64_t> max_turn_ns{0};        // the longest such turn
+  std::atomic<uint64_t> registry_reads{0};     // registry re-reads (the epoch moved)
+  std::atomic<uint64_t> registry_epoch{0};     // the registry epoch last read
   uint64_t error_count(schemas::ErrorCode code) const {
     return errors[static_cast<size_t>(code)].load(std::memory_order_relaxed);
   }
@@ -125,6 +135,10 @@ class BrokerLoop {
   void reply_error(const wire::RoutingIds& peer, uint64_t request_id, const Status& status,
                    const std::string& job_id = {});
   uint64_t now_unix_ms() const;
+
+  // registry_poll.cpp: the model registry's routing, polled by epoch.
+  void poll_registry();
+  Status read_registry();
 
   // outbox.cpp: replies are posted during a turn and sent after its commit.
   // (Templates: encoding the concrete type spares a copy into a schemas::Message.)
@@ -205,6 +219,7 @@ class BrokerLoop {
   std::unique_ptr<store::RedisConnection> redis_;
   std::unique_ptr<store::JobStore> jobs_store_;
   std::unique_ptr<store::TokenLog> token_log_;
+  std::unique_ptr<store::ModelRegistry> registry_;
   Dispatcher dispatcher_;
   zmq::socket_t clients_;
   zmq::socket_t workers_;
@@ -213,10 +228,12 @@ class BrokerLoop {
   std::unordered_map<JobId, LiveJob> live_;
   std::unordered_map<std::string, wire::RoutingIds> worker_routes_;  // worker id -> peer
   std::map<std::string, std::string> peer_workers_;                 // peer id -> worker id
-  std::set<std::string> known_models_;  // every model a worker ever advertised
   std::unique_ptr<TurnBatch> batch_;  // this turn's Redis writes and replies, not yet done
   std::unordered_map<std::string, std::map<int32_t, DeviceHeartbeat>> loads_;  // by worker
   int64_t next_beat_ns_ = 0;
+  int64_t next_registry_poll_ns_ = 0;
+  std::optional<uint64_t> registry_epoch_;  // last epoch read; nullopt: never read
+  bool registry_failing_ = false;           // the last poll failed (logged once per outage)
   uint64_t id_prefix_ = 0;
   uint64_t id_counter_ = 0;
   std::atomic<bool> stop_{false};

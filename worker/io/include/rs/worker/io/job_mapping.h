@@ -19,7 +19,8 @@ engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& re
 // The wire code for an engine refusal or failure, from the error text a DeviceHost reports
 // (an rs::Status::to_string()): a prompt longer than the context, or a request that cannot
 // fit the device's KV cache -> prompt_too_long; other invalid_argument (bad sampling, empty
-// prompt) -> invalid_argument; a stopping device -> unavailable; anything else -> internal.
+// prompt) -> invalid_argument; a stopping device -> unavailable; no engine for the job's
+// model key -> model_unavailable; anything else -> internal.
 schemas::ErrorCode classify_engine_error(std::string_view error);
 
 // "stop" (EOS or a stop string), "length", "cancelled"; "error" for kError (never sent in DONE).

@@ -1,15 +1,18 @@
 // WorkerLoop: the worker's I/O thread. Owns the DEALER socket to the broker, one DeviceHost
-// per device (each its own engine thread) sharing one Model, their inproc wake-up pairs, the
-// shared outbox and the table of jobs in flight. Constructed and start()ed on one thread, then
-// run() on that thread or on another (handed over once, across a thread start); only
-// request_stop(), counters(), healthy(), registered() and device_load() may be called from
-// other threads.
+// per device (each its own engine thread) sharing one Model (file mode) or the registry's
+// models through a ModelManager (registry mode: watcher and loader threads), their inproc
+// wake-up pairs, the shared outbox and the table of jobs in flight. Constructed and
+// start()ed on one thread, then run() on that thread or on another (handed over once, across
+// a thread start); only request_stop(), counters(), healthy(), registered(), device_load()
+// and advertised_keys() may be called from other threads.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -22,13 +25,14 @@
 #include "rs/wire/heartbeat.h"
 #include "rs/wire/wakeup.h"
 #include "rs/worker/device_host.h"
+#include "rs/worker/models/model_manager.h"
 
 namespace rs::worker::io {
 
 struct WorkerOptions {
   std::string broker_endpoint;       // the broker's worker endpoint (required)
   std::string worker_id;             // the DEALER routing id, stable across reconnects (required)
-  std::string model_name;            // the model name advertised in READY (required)
+  std::string model_name;            // file mode: the model key advertised (required)
   int devices = 1;                   // DeviceHosts, each its own engine thread
   int threads_per_device = 1;        // matmul threads of each engine
   int max_batch_size = 16;
@@ -43,6 +47,11 @@ struct WorkerOptions {
   schemas::Limits limits;
   // Test hook: runs on device `d`'s engine thread right before each engine step.
   std::function<void(int d)> before_step;
+  // Registry mode (the constructor without a model): where the models come from. The wake
+  // functions are the loop's own (left empty here).
+  std::optional<models::ModelManagerOptions> registry;
+  // I/O thread, after each READY sent: the model keys it advertised.
+  std::function<void(const std::vector<std::string>& keys)> on_ready;
 };
 
 // Counters readable from any thread (relaxed atomics).
@@ -54,6 +63,8 @@ struct WorkerCounters {
   std::atomic<uint64_t> broker_disconnects{0};
   std::atomic<uint64_t> dispatches{0};        // DISPATCH handed to a DeviceHost
   std::atomic<uint64_t> dispatches_refused{0};// DISPATCH answered WORKER_FAILED at once
+  std::atomic<uint64_t> model_changes{0};     // advertised model keys changed (registry mode)
+  std::atomic<uint64_t> models_held{0};       // registry mode: models the worker references now
   std::atomic<uint64_t> cancels_applied{0};   // CANCEL_JOB handed to a DeviceHost
   std::atomic<uint64_t> cancels_ignored{0};   // CANCEL_JOB for no job / another attempt
   std::atomic<uint64_t> orphaned{0};          // jobs cancelled because the broker forgot them
@@ -68,14 +79,20 @@ struct WorkerCounters {
 
 class WorkerLoop {
  public:
+  // File mode: every device serves `model` under options.model_name.
   WorkerLoop(zmq::context_t& context, std::shared_ptr<const engine::Model> model,
              WorkerOptions options, const rs::Clock& clock = rs::SteadyClock::instance());
+  // Registry mode: options.registry says where the models come from. The first READY goes
+  // out once the registry was read and its versions loaded (or failed).
+  WorkerLoop(zmq::context_t& context, WorkerOptions options,
+             const rs::Clock& clock = rs::SteadyClock::instance());
   ~WorkerLoop();  // shutdown() if still needed
   WorkerLoop(const WorkerLoop&) = delete;
   WorkerLoop& operator=(const WorkerLoop&) = delete;
 
   // Starts the DeviceHosts (engine errors come back here), makes the wake-up pairs and the
-  // socket, and sends the first READY. Call once, before run().
+  // socket, and sends the first READY (registry mode: starts the watcher and the loader;
+  // the socket and READY wait for the first models). Call once, before run().
   Status start();
   // Runs until request_stop(), then shutdown(). Returns the reason it stopped (ok on request).
   Status run();
@@ -97,6 +114,8 @@ class WorkerLoop {
   bool registered() const { return registered_.load(std::memory_order_relaxed); }
   // Any thread, between start() and shutdown(): a device's load as its engine published it.
   DeviceLoad device_load(int device) const;
+  // Any thread: the model keys advertised now (every device has the same).
+  std::vector<std::string> advertised_keys() const;
 
  private:
   enum class State { kDisconnected, kAwaitingAck, kRegistered };
@@ -106,6 +125,9 @@ class WorkerLoop {
   };
 
   // worker_loop.cpp: lifecycle, the loop, engine health.
+  Status check_options() const;
+  Status start_hosts();
+  Status start_registry();
   long poll_timeout_ms() const;
   void update_health();
   void set_state(State state);
@@ -123,6 +145,9 @@ class WorkerLoop {
   void on_broker_message(schemas::Message& message);
   void on_dispatch(schemas::Dispatch& dispatch);
   void on_cancel(const schemas::CancelJob& cancel);
+  bool serves(const std::string& key) const;
+  std::vector<std::string> model_keys() const;  // I/O thread
+  void turn_models();
   void on_broker_disconnect(const schemas::BrokerDisconnect& disconnect);
   void refuse(const schemas::Dispatch& dispatch, schemas::ErrorCode code, std::string message);
   void orphan_jobs(const char* why);
@@ -140,6 +165,11 @@ class WorkerLoop {
   std::shared_ptr<Outbox> outbox_;
   std::vector<std::unique_ptr<DeviceHost>> hosts_;
   std::vector<wire::WakeupReceiver> wake_receivers_;
+  std::vector<DeviceHost*> host_ptrs_;
+  std::unique_ptr<models::ModelManager> models_;  // registry mode
+  bool models_ready_ = true;  // registry mode: false until the first wanted set settled
+  mutable std::mutex keys_mu_;
+  std::vector<std::string> advertised_;  // under keys_mu_
 
   zmq::socket_t socket_;
   bool connected_ = false;

@@ -1,0 +1,210 @@
+// Dispatcher: model versions. Jobs queue by model reference ("tiny", "tiny@2"); rings are
+// by model key; the key a job runs on is resolved by the ModelCatalog when it is placed.
+// Also: heartbeat model lists, registry changes, the model wait (docs/BROKER.md).
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "dispatcher_actions.h"
+#include "rs/broker/dispatcher.h"
+#include "rs/schemas/model_ref.h"
+
+namespace rs::broker {
+
+namespace {
+
+// How deep a drain looks past a head job whose version has no room, when other versions
+// of the same name are served (bounds the cost of one drain).
+constexpr size_t kMaxDrainScan = 256;
+
+schemas::ModelRef split_ref(const ModelName& ref) {
+  if (auto parsed = schemas::parse_model_ref(ref)) return *parsed;
+  return schemas::ModelRef{ref, 0};
+}
+
+void push_unique(std::vector<ModelName>& v, const ModelName& s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+}
+
+}  // namespace
+
+ModelTarget Dispatcher::target_of(const JobSubmit& job) {
+  schemas::ModelRef ref = split_ref(job.model);
+  return ModelTarget{.name = std::move(ref.name), .pinned = ref.version,
+                     .session_id = job.session_id, .route_key = job.route_key};
+}
+
+std::optional<std::pair<DeviceKey, ResolvedModel>> Dispatcher::place(const LiveJob& job) const {
+  std::optional<ResolvedModel> model = catalog_.resolve(job.target);
+  if (!model) return std::nullopt;
+  std::optional<DeviceKey> device = router_.route(model->key, job.spec.route_key, workers_);
+  if (!device) return std::nullopt;
+  return std::make_pair(*device, std::move(*model));
+}
+
+void Dispatcher::dispatch(const JobId& job, const DeviceKey& device, const ResolvedModel& model,
+                          Actions& out) {
+  workers_.assign(device, job);
+  attempts_.set_dispatched(job, device);
+  LiveJob& live = live_.at(job);
+  live.dispatched_key = model.key;
+  if (live.target.pinned == 0) {
+    catalog_.record_session(live.target.name, live.target.session_id, model.version);
+  }
+  Action a = make_device_action(ActionKind::kDispatch, job, device, attempts_.find(job)->attempt);
+  a.model_key = model.key;
+  a.model_version = model.version;
+  out.push_back(std::move(a));
+}
+
+// Head first until the head cannot be placed. Routing fails for one key only when none of
+// its devices has room, so with a single served key the first failure ends the drain; an
+// unpinned queue whose name has several served keys is scanned further (drain_scan).
+void Dispatcher::drain(const ModelName& ref, Actions& out) {
+  while (const QueuedJob* head = queue_.peek(ref)) {
+    auto live = live_.find(head->id);
+    if (live == live_.end()) {  // cannot happen: queued jobs are live
+      queue_.pop(ref);
+      continue;
+    }
+    auto placed = place(live->second);
+    if (!placed) {
+      const std::set<uint32_t>* served = catalog_.served_versions(live->second.target.name);
+      if (live->second.target.pinned == 0 && served != nullptr && served->size() > 1) {
+        drain_scan(ref, out);
+      }
+      return;
+    }
+    JobId id = head->id;
+    queue_.pop(ref);
+    dispatch(id, placed->first, placed->second, out);
+  }
+}
+
+// Looks at up to kMaxDrainScan queued jobs in order, placing each whose key still has room;
+// stops once every served key of the name was found full.
+void Dispatcher::drain_scan(const ModelName& ref, Actions& out) {
+  std::vector<JobId> ids = queue_.ids(ref, kMaxDrainScan);
+  std::vector<ModelName> full;
+  for (const JobId& id : ids) {
+    auto live = live_.find(id);
+    if (live == live_.end()) continue;
+    const std::set<uint32_t>* served = catalog_.served_versions(live->second.target.name);
+    if (served == nullptr || full.size() >= served->size()) return;
+    std::optional<ResolvedModel> model = catalog_.resolve(live->second.target);
+    if (!model || std::find(full.begin(), full.end(), model->key) != full.end()) continue;
+    std::optional<DeviceKey> device = router_.route(model->key, live->second.spec.route_key, workers_);
+    if (!device) {
+      full.push_back(model->key);
+      continue;
+    }
+    queue_.remove(id);
+    dispatch(id, *device, *model, out);
+  }
+}
+
+// A device gained room: its pinned queues ("tiny@2") and its names' queues ("tiny").
+void Dispatcher::drain_device(const DeviceKey& device, Actions& out) {
+  const DeviceState* state = workers_.device(device);
+  if (state == nullptr) return;
+  std::vector<ModelName> refs;
+  for (const ModelName& key : state->models) {
+    schemas::ModelRef ref = split_ref(key);
+    if (ref.version != 0) push_unique(refs, key);
+  }
+  for (const ModelName& key : state->models) push_unique(refs, split_ref(key).name);
+  for (const ModelName& ref : refs) drain(ref, out);
+}
+
+void Dispatcher::drain_all(Actions& out) {
+  for (const ModelName& ref : queue_.models()) drain(ref, out);
+}
+
+void Dispatcher::route_on(const ModelName& key, const DeviceKey& device) {
+  if (router_.add_device(key, device) && catalog_.set_served(key, true)) {
+    refresh_model_waits(split_ref(key).name);
+  }
+}
+
+void Dispatcher::route_off(const ModelName& key, const DeviceKey& device) {
+  if (router_.remove_device(key, device) && catalog_.set_served(key, router_.serves(key))) {
+    refresh_model_waits(split_ref(key).name);
+  }
+}
+
+void Dispatcher::forget_device_key(const DeviceKey& device, const ModelName& key) {
+  const DeviceState* state = workers_.device(device);
+  if (state == nullptr) return;
+  std::vector<ModelName> models = state->models;
+  std::erase(models, key);
+  workers_.set_models(device, std::move(models));
+  route_off(key, device);
+}
+
+// A key of name became served or unserved: arm the model wait of the name's queues that
+// nobody can serve now, disarm the others.
+void Dispatcher::refresh_model_waits(const ModelName& name) {
+  std::vector<ModelName> refs = queue_.models();
+  for (const ModelName& armed : queue_.armed_models()) push_unique(refs, armed);
+  for (const ModelName& ref : refs) {
+    schemas::ModelRef parsed = split_ref(ref);
+    if (parsed.name != name) continue;
+    if (catalog_.resolvable(parsed.name, parsed.version)) queue_.disarm_model_wait(ref);
+    else queue_.arm_model_wait(ref);
+  }
+}
+
+void Dispatcher::note_queued(const ModelName& ref) {
+  if (queue_.model_wait_armed(ref)) return;
+  schemas::ModelRef parsed = split_ref(ref);
+  if (!catalog_.resolvable(parsed.name, parsed.version)) queue_.arm_model_wait(ref);
+}
+
+Actions Dispatcher::on_device_models(const DeviceKey& device, const std::vector<ModelName>& keys) {
+  Actions out;
+  const DeviceState* state = workers_.device(device);
+  if (state == nullptr) return out;
+  std::vector<ModelName> next;
+  for (const ModelName& key : keys) push_unique(next, key);
+  if (next == state->models) return out;  // the usual heartbeat: nothing changed
+  std::vector<ModelName> old = state->models;
+  workers_.set_models(device, next);
+  for (const ModelName& key : old) {
+    if (std::find(next.begin(), next.end(), key) == next.end()) route_off(key, device);
+  }
+  for (const ModelName& key : next) {
+    if (std::find(old.begin(), old.end(), key) == old.end()) route_on(key, device);
+  }
+  drain_all(out);
+  return out;
+}
+
+Actions Dispatcher::on_registry(std::vector<RegistryModel> models) {
+  Actions out;
+  catalog_.set_registry(std::move(models));
+  drain_all(out);
+  return out;
+}
+
+void Dispatcher::fail_expired(Actions& out) {
+  for (QueuedJob& job : queue_.take_model_wait_expired()) {
+    out.push_back(make_action(ActionKind::kFail, job.id, job.attempt, Reason::kModelUnavailable,
+                              "no device served model '" + job.model + "' for " +
+                                  std::to_string(options_.queue.model_wait_ms) + " ms"));
+    finish(job.id);
+  }
+  for (QueuedJob& job : queue_.take_expired()) {
+    schemas::ModelRef ref = split_ref(job.model);
+    if (catalog_.resolvable(ref.name, ref.version)) {
+      out.push_back(make_action(ActionKind::kFail, job.id, job.attempt, Reason::kQueueTimeout,
+                                "waited " + std::to_string(options_.queue.wait_timeout_ms) +
+                                    " ms for a device"));
+    } else {
+      out.push_back(make_action(ActionKind::kFail, job.id, job.attempt, Reason::kModelUnavailable,
+                                "no device serves model '" + job.model + "'"));
+    }
+    finish(job.id);
+  }
+}
+
+}  // namespace rs::broker
