@@ -2,7 +2,7 @@
 // worker in a temp dir; a client submits a streamed job through the endpoint it wrote;
 // SIGINT stops everything (exit 0, no child left, endpoint file removed). Also: a worker
 // that cannot load its model makes `up` fail with its log and leave nothing running, and
-// a second `up` on the same var dir is refused.
+// a second `up` on the same var dir is refused; `up --serve` workers follow the registry.
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.h"
 #include "redis_server.h"
 #include "rs/client/client.h"
 #include "test_paths.h"
@@ -224,6 +225,49 @@ TEST_F(UpTest, StartsServesAndStopsOnSigint) {
   EXPECT_EQ(up.wait_exit(60000), 0) << up.logs();
   EXPECT_TRUE(all_gone_within(children, 10000)) << "a child of `up` outlived it";
   EXPECT_FALSE(fs::exists(endpoint_file));
+}
+
+// `up --serve tiny`: the workers follow the registry; `ringserve models add --activate`
+// (finding Redis through var/redis) makes them load tiny@1, and a job reports it.
+TEST_F(UpTest, ServeFollowsTheRegistry) {
+  Ringserve up(dir_, {"up", "--workers", "1", "--devices", "1", "--serve", "tiny"});
+  const fs::path endpoint_file = dir_ / "var" / "endpoint";
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(endpoint_file) && up.running() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(fs::exists(endpoint_file)) << up.logs();
+  ASSERT_TRUE(fs::exists(dir_ / "var" / "redis")) << "up must write its Redis address";
+  const std::string model = (dir_ / "tiny.gguf").string();
+  ASSERT_TRUE(rs::test::run_program({rs::test::bin_dir() + "/ringserve-model", "synth", model}, "", 60000));
+  Ringserve add(dir_, {"models", "add", "tiny", model, "--activate"}, "add");
+  ASSERT_EQ(add.wait_exit(30000), 0) << add.out() << add.err();
+
+  std::string endpoint = read_file(endpoint_file);
+  while (!endpoint.empty() && endpoint.back() == '\n') endpoint.pop_back();
+  rs::client::ClientOptions options;
+  options.endpoint = endpoint;
+  auto client = rs::client::Client::connect(options);
+  ASSERT_TRUE(client.ok());
+  bool loaded = false;
+  deadline = Clock::now() + std::chrono::seconds(30);
+  while (!loaded && Clock::now() < deadline) {
+    auto devices = (*client)->workers();
+    loaded = devices.ok() && devices->size() == 1 && devices->at(0).models == std::vector<std::string>{"tiny@1"};
+    if (!loaded) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(loaded) << up.logs();
+  Ringserve submit(dir_, {"submit", "--wait", "--json", "--max-tokens", "4", "hello"}, "submit");
+  ASSERT_EQ(submit.wait_exit(30000), 0) << submit.out() << submit.err();
+  std::string out = submit.out();
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  auto record = nlohmann::json::parse(out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1));
+  EXPECT_EQ(record["model"], "tiny") << out;
+  EXPECT_EQ(record["model_version"], 1) << out;
+  EXPECT_EQ(record["state"], "SUCCEEDED") << out;
+
+  ASSERT_EQ(::kill(up.pid(), SIGINT), 0);
+  EXPECT_EQ(up.wait_exit(60000), 0) << up.logs();
 }
 
 TEST_F(UpTest, WorkerThatCannotLoadItsModelFailsCleanly) {

@@ -356,6 +356,29 @@ TEST_F(WorkerRegistryTest, MemoryConstrainedSwapDrainsBeforeLoading) {
   EXPECT_EQ(worker_->counters().models_held.load(), 1u);
 }
 
+TEST_F(WorkerRegistryTest, InvalidGgufWithAMatchingChecksumNeverRetiresTheOldVersion) {
+  ASSERT_EQ(add_version(v1_path_), 1u);
+  ASSERT_TRUE(registry_->activate("tiny", 1).ok());
+  const uint64_t size = std::filesystem::file_size(v1_path_);
+  start_worker(/*subscribe=*/true, size + size / 2, /*devices=*/1);  // memory-constrained
+  ASSERT_TRUE(broker_.ready().has_value());
+  // v2 is half a GGUF, registered with its own (matching) digest.
+  const std::string cut = dir_.file("cut.gguf");
+  std::filesystem::copy_file(v2_path_, cut);
+  std::filesystem::resize_file(cut, std::filesystem::file_size(v2_path_) / 2);
+  ASSERT_EQ(add_version(cut), 2u);
+  ASSERT_TRUE(registry_->activate("tiny", 2).ok());
+  ASSERT_TRUE(wait_until([&] {
+    auto r = registry_->get("tiny", 2);
+    return r.ok() && !r->error.empty();
+  }));
+  EXPECT_NE(registry_->get("tiny", 2)->error.find("cannot load"), std::string::npos)
+      << registry_->get("tiny", 2)->error;
+  // Verify failed before anything was retired: v1 was never withdrawn.
+  EXPECT_EQ(worker_->advertised_keys(), Keys{"tiny@1"});
+  EXPECT_EQ(run_job("still-v1", "tiny@1"), direct_run(v1_path_, dispatch("still-v1", "tiny@1")));
+}
+
 TEST_F(WorkerRegistryTest, WithoutSubscribeTheChangeIsCaughtByPolling) {
   ASSERT_EQ(add_version(v1_path_), 1u);
   ASSERT_EQ(add_version(v2_path_), 2u);

@@ -85,6 +85,10 @@ LoadResult ModelLoader::execute(const LoadRequest& request) {
       r.error = "cannot read " + rec.path + ": " + sha.status().to_string();
     } else if (*sha != rec.sha256) {
       r.error = "sha256 mismatch: " + rec.path + " has " + *sha + ", the registry has " + rec.sha256;
+    } else if (auto probe = engine::Model::load(rec.path); !probe.ok()) {
+      // Validated here too (the map is dropped at once), so a memory-constrained swap never
+      // retires the old version for a file that will not load.
+      r.error = "cannot load " + rec.path + ": " + probe.status().to_string();
     } else {
       r.ok = true;
     }

@@ -30,7 +30,8 @@ struct LoaderOptions {
 };
 
 enum class LoadKind {
-  kVerify,       // sha256_file(record.path) must equal record.sha256
+  kVerify,       // sha256_file(record.path) must equal record.sha256, and a trial
+                 // Model::load (mapping dropped at once) must succeed
   kLoad,         // engine::Model::load(record.path)
   kReportError,  // set_error(record.name, record.version, reason); no result
 };
