@@ -62,6 +62,18 @@ int main(int argc, char** argv) {
                  "ZMQ_MAXMSGSIZE: a larger frame drops its connection (0 = 2 x max-frame-bytes + 64 KiB)");
   app.add_option("--client-sndhwm", options.client_sndhwm,
                  "replies queued per client before they are dropped")->check(CLI::PositiveNumber);
+  app.add_option("--broker-id", options.broker_id,
+                 "this broker's consumer name in the ingest stream's group 'brokers'");
+  app.add_option("--ingest-batch", options.ingest_batch,
+                 "ingest entries read at most per read (0 = do not read the ingest stream)");
+  app.add_option("--ingest-poll-ms", options.ingest_poll_ms, "ingest stream poll interval when idle")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--ingest-claim-ms", options.ingest_claim_ms,
+                 "ingest entries pending this long on a consumer are claimed by this broker")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--finished-ttl-s", options.finished_ttl_s,
+                 "finished job hashes and token streams expire after this (0 = keep; dead-lettered jobs are kept)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   CLI11_PARSE(app, argc, argv);
   rs::init_logging(log_level);

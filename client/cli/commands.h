@@ -12,5 +12,7 @@ void add_status_command(CLI::App& app);
 void add_cancel_command(CLI::App& app);
 void add_workers_command(CLI::App& app);
 void add_models_command(CLI::App& app);
+void add_batch_command(CLI::App& app);  // batch run|status (batch_command.h)
+void add_jobs_command(CLI::App& app);   // jobs dead|retry
 
 }  // namespace rs::cli

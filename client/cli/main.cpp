@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   rs::cli::add_cancel_command(app);
   rs::cli::add_workers_command(app);
   rs::cli::add_models_command(app);
+  rs::cli::add_batch_command(app);
+  rs::cli::add_jobs_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

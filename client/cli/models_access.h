@@ -35,6 +35,7 @@ class RegistryAccess {
   // Resolves the address and connects: unavailable when Redis cannot be reached.
   static Result<std::unique_ptr<RegistryAccess>> open(const ModelsOptions& options);
   store::ModelRegistry& registry() { return registry_; }
+  store::RedisConnection& connection() { return conn_; }  // for the batch and jobs commands
   const std::string& address() const { return address_; }
 
  private:

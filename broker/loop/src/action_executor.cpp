@@ -124,6 +124,7 @@ void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const 
   schemas::Done done{.record = job.record};
   if (!job.submitter.empty()) post_client(job.submitter, done);
   for (const Subscriber& s : job.subscribers) post_client(s.peer, done);
+  finish_batch_job(id, job);  // TTL and batch result (ingest.cpp)
   counters_.finished.fetch_add(1, std::memory_order_relaxed);
   live_.erase(it);
 }

@@ -61,10 +61,12 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
   jobs_store_ = std::make_unique<store::JobStore>(*redis_, js);
   store::TokenLogOptions tl;
   tl.keys.prefix = options_.key_prefix;
+  tl.finished_ttl_s = options_.finished_ttl_s;
   token_log_ = std::make_unique<store::TokenLog>(*redis_, tl);
   store::ModelRegistryOptions mr;
   mr.keys.prefix = options_.key_prefix;
   registry_ = std::make_unique<store::ModelRegistry>(*redis_, mr);
+  init_ingest();
 }
 
 BrokerLoop::~BrokerLoop() = default;
@@ -99,6 +101,7 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   const uint64_t turns = counters_.turns.load(std::memory_order_relaxed);
   if (poller.readable(wi)) drain_workers();
   if (poller.readable(ci)) drain_clients();
+  poll_ingest();
   execute(dispatcher_.tick());
   poll_registry();
   commit();
@@ -118,7 +121,7 @@ void BrokerLoop::count_turn(int64_t ns) {
 long BrokerLoop::poll_timeout_ms() const {
   if (!batch_->empty()) return 0;  // admissions staged DISPATCHes: commit them now
   int64_t now = clock_.now_ns();
-  int64_t next = std::min(next_beat_ns_, next_registry_poll_ns_);
+  int64_t next = std::min({next_beat_ns_, next_registry_poll_ns_, next_ingest_wake_ns()});
   if (auto wake = dispatcher_.next_wakeup_ns()) next = std::min(next, *wake);
   int64_t ms = (next - now + 999'999) / 1'000'000;
   return static_cast<long>(std::clamp<int64_t>(ms, 0, kMaxPollMs));

@@ -84,6 +84,7 @@ void BrokerLoop::answer_creates(TurnBatch& batch, const std::vector<store::Redis
 // Answers go out with this turn's replies; admissions stage into the next turn.
 void BrokerLoop::answer_create(TurnBatch& batch, PendingCreate& pc,
                                const Result<store::CreateResult>& r, bool dup_in_turn) {
+  if (!pc.ingest_entry.empty()) return answer_ingest(pc, r, dup_in_turn);  // no client to answer
   auto answer = [&](const schemas::Message& m) {
     batch.add_outgoing(Outgoing{.peer = pc.peer, .frames = schemas::to_frames(m)});
   };
@@ -127,7 +128,7 @@ bool BrokerLoop::withdraw(TurnBatch& batch, const JobId& job) {
 }
 
 void BrokerLoop::admit(wire::RoutingIds peer, schemas::SubmitRequest request,
-                       schemas::JobRecord record) {
+                       schemas::JobRecord record, std::string batch, std::string item_id) {
   const JobId id = record.job_id;
   JobSubmit submit{.id = id, .model = request.model,
                    .priority = static_cast<Priority>(request.priority),
@@ -135,7 +136,8 @@ void BrokerLoop::admit(wire::RoutingIds peer, schemas::SubmitRequest request,
                                                          request.session_id, request.prompt}),
                    .session_id = request.session_id};
   live_.emplace(id, LiveJob{.request = std::move(request), .record = std::move(record),
-                            .submitter = std::move(peer), .accepted_ns = clock_.now_ns()});
+                            .submitter = std::move(peer), .accepted_ns = clock_.now_ns(),
+                            .batch = std::move(batch), .item_id = std::move(item_id)});
   Actions actions = dispatcher_.on_job_submitted(submit);
   for (const Action& a : actions) {
     if (a.kind == ActionKind::kReject) {

@@ -27,6 +27,13 @@ struct PendingCreate {
   schemas::SubmitRequest request;  // not admitted only
   schemas::JobRecord record;       // not admitted only
   int dup_of = -1;  // an earlier create of this batch with the same idempotency key
+  // Ingest: the stream entry this job comes from (acked with the create); its batch and
+  // item id; and, for an entry that failed validation, the error it fails with at once.
+  std::string ingest_entry;
+  std::string batch;
+  std::string item_id;
+  schemas::ErrorCode fail_code = schemas::ErrorCode::kOk;
+  std::string fail_error;
 };
 
 enum class WriteKind : uint8_t { kCreate, kHset, kTokenAppend, kOther };

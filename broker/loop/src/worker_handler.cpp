@@ -130,6 +130,7 @@ void BrokerLoop::on_tokens(const std::string& worker, schemas::WorkerTokens& tok
       continue;
     }
     ++job.next_seq;
+    if (!job.batch.empty()) job.text += e.text;  // the batch result carries the whole text
     if (job.first_token_ns == 0) job.first_token_ns = clock_.now_ns();
     accepted.push_back(std::move(e));
   }

@@ -20,6 +20,26 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 return {1, ARGV[1]}
 )lua";
 
+// The create script plus an XACK of the ingest entry the job comes from, whether the job
+// is new or existed (atomic: the entry is acked only once its job is stored).
+// KEYS: job hash, idempotency key, ingest stream. ARGV: job id, ttl, group, entry id, fields...
+constexpr const char* kCreateAckScript = R"lua(
+local ok
+if tonumber(ARGV[2]) > 0 then
+  ok = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2])
+else
+  ok = redis.call('SET', KEYS[2], ARGV[1], 'NX')
+end
+if not ok then
+  local first = redis.call('GET', KEYS[2])
+  redis.call('XACK', KEYS[3], ARGV[3], ARGV[4])
+  return {0, first}
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('XACK', KEYS[3], ARGV[3], ARGV[4])
+return {1, ARGV[1]}
+)lua";
+
 // KEYS: job hash. ARGV: allowed from-states "A,B", fence attempt ('' = none),
 // ttl (s, 0 = none), fields... Returns {code, current state, current attempt}:
 // 1 ok, -1 not found, -2 illegal transition, -3 stale attempt.
@@ -109,6 +129,18 @@ RedisCommand JobStore::create_command(const schemas::JobRecord& record,
   }
   add(c, "request", schemas::encode(request));
   return c;
+}
+
+RedisCommand JobStore::create_command(const schemas::JobRecord& record, const schemas::SubmitRequest& request,
+                                      const CreateExtras& extras) const {
+  RedisCommand c = create_command(record, request);
+  for (const auto& [f, v] : extras.fields) add(c, f, v);
+  if (extras.ack_stream.empty() || c.front() != "EVAL") return c;
+  // {"EVAL", script, "2", job, idem, id, ttl, fields...} -> the create-and-ack script.
+  RedisCommand out{"EVAL", kCreateAckScript, "3", c[3], c[4], extras.ack_stream, c[5], c[6],
+                   extras.ack_group, extras.ack_entry};
+  out.insert(out.end(), std::make_move_iterator(c.begin() + 7), std::make_move_iterator(c.end()));
+  return out;
 }
 
 Result<CreateResult> JobStore::parse_create_reply(const RedisReply& reply, std::string_view job_id) {

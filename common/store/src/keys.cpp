@@ -17,6 +17,12 @@ std::string KeySpace::idempotency(std::string_view key) const { return join(pref
 std::string KeySpace::tokens(std::string_view job_id) const { return join(prefix, "tokens:", job_id); }
 std::string KeySpace::dead_letter() const { return prefix + "dead"; }
 
+std::string KeySpace::ingest() const { return prefix + "ingest"; }
+std::string KeySpace::batch(std::string_view batch_id) const { return join(prefix, "batch:", batch_id); }
+std::string KeySpace::batch_results(std::string_view batch_id) const {
+  return join(prefix, "batch:", batch_id) + ":results";
+}
+
 std::string KeySpace::models_names() const { return prefix + "models:names"; }
 std::string KeySpace::models_epoch() const { return prefix + "models:epoch"; }
 std::string KeySpace::models_channel() const { return prefix + "models:events"; }

@@ -48,6 +48,15 @@ struct Transition {
   std::string error;
 };
 
+// More for a create (ingest): extra hash fields (e.g. batch, item_id), and an ingest entry
+// to XACK in the same script once the job is stored or found to exist already.
+struct CreateExtras {
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string ack_stream;  // "" = no XACK
+  std::string ack_group;
+  std::string ack_entry;
+};
+
 class JobStore {
  public:
   explicit JobStore(RedisConnection& conn, JobStoreOptions options = {});
@@ -67,6 +76,9 @@ class JobStore {
 
   // Building blocks for pipelines (RedisConnection::pipeline), one reply per command.
   RedisCommand create_command(const schemas::JobRecord& record, const schemas::SubmitRequest& request) const;
+  // With an idempotency key (required); the reply parses with parse_create_reply.
+  RedisCommand create_command(const schemas::JobRecord& record, const schemas::SubmitRequest& request,
+                              const CreateExtras& extras) const;
   static Result<CreateResult> parse_create_reply(const RedisReply& reply, std::string_view job_id);
   RedisCommand transition_command(std::string_view job_id, const Transition& t) const;
   static Status parse_transition_reply(const RedisReply& reply, std::string_view job_id, schemas::JobState to);

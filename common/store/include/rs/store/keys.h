@@ -15,6 +15,11 @@ struct KeySpace {
   std::string tokens(std::string_view job_id) const;       // STREAM rs:tokens:<id>
   std::string dead_letter() const;                         // LIST   rs:dead
 
+  // Batch pipelines (batch_streams.h).
+  std::string ingest() const;                               // STREAM rs:ingest
+  std::string batch(std::string_view batch_id) const;       // HASH   rs:batch:<id>
+  std::string batch_results(std::string_view batch_id) const;  // STREAM rs:batch:<id>:results
+
   // Model registry (ModelRegistry). <part> is versions|next|active|history|v:<n>.
   std::string models_names() const;                         // SET    rs:models:names
   std::string models_epoch() const;                         // STRING rs:models:epoch

@@ -1,10 +1,10 @@
 // BrokerLoop: the broker's one thread and one poll loop. Owns the client and worker ROUTER
-// sockets, the Redis connection (JobStore, TokenLog, the ModelRegistry it polls), the
-// Dispatcher and every live job's wire state (submitter, subscribers, next sequence
-// number). Each turn drains every ready message, writes the turn's Redis changes in one
-// pipelined round trip, then sends the replies (docs/BROKER.md, "The loop"). Constructed,
-// bound and run on one thread; only request_stop() and the counters may be called from
-// another thread.
+// sockets, the Redis connection (JobStore, TokenLog, the ModelRegistry it polls; a second
+// one reads the ingest stream), the Dispatcher and every live job's wire state (submitter,
+// subscribers, next sequence number, a batch job's text). Each turn drains every ready
+// message, writes the turn's Redis changes in one pipelined round trip, then sends the
+// replies (docs/BROKER.md, "The loop"). Constructed, bound and run on one thread; only
+// request_stop() and the counters may be called from another thread.
 #pragma once
 
 #include <array>
@@ -24,6 +24,7 @@
 #include "rs/core/clock.h"
 #include "rs/core/result.h"
 #include "rs/schemas/frames.h"
+#include "rs/store/batch_streams.h"
 #include "rs/store/job_store.h"
 #include "rs/store/model_registry.h"
 #include "rs/store/redis_connection.h"
@@ -54,6 +55,15 @@ struct BrokerOptions {
   int64_t socket_max_msg_bytes = 0;
   int client_sndhwm = 100000;  // messages queued per client before sends are dropped
   int max_messages_per_turn = 1024;  // per socket, per loop turn
+  // Ingest stream (docs/BROKER.md "Ingest"): this broker's consumer name in the group
+  // "brokers", entries per read, the idle poll interval, and how long an entry stays
+  // pending on a consumer before another claims it. ingest_batch 0 = no ingest.
+  std::string broker_id = "broker";
+  size_t ingest_batch = 256;
+  int64_t ingest_poll_ms = 10;
+  int64_t ingest_claim_ms = 30000;
+  // Finished job hashes (not dead-lettered ones) and token streams expire after this; 0 = keep.
+  int64_t finished_ttl_s = 0;
 };
 
 // Counters readable from any thread (relaxed atomics).
@@ -75,6 +85,9 @@ struct BrokerCounters {
   std::atomic<uint64_t> max_turn_ns{0};        // the longest such turn
   std::atomic<uint64_t> registry_reads{0};     // registry re-reads (the epoch moved)
   std::atomic<uint64_t> registry_epoch{0};     // the registry epoch last read
+  std::atomic<uint64_t> ingested{0};           // ingest entries read or claimed
+  std::atomic<uint64_t> ingest_claimed{0};     // of which claimed from a stale consumer
+  std::atomic<uint64_t> batch_results{0};      // results appended to batch streams
   uint64_t error_count(schemas::ErrorCode code) const {
     return errors[static_cast<size_t>(code)].load(std::memory_order_relaxed);
   }
@@ -119,6 +132,9 @@ class BrokerLoop {
     int64_t accepted_ns = 0;
     int64_t first_token_ns = 0;
     bool running_written = false;
+    std::string batch;    // ingest: the batch (job hash field `batch`), "" = none
+    std::string item_id;  // ingest: the producer's id of the item
+    std::string text;     // a batch job's generated text so far (for its result)
   };
   struct DeviceHeartbeat {  // one device's last WORKER_HEARTBEAT figures
     schemas::DeviceLoad load;
@@ -169,7 +185,9 @@ class BrokerLoop {
   void answer_create(TurnBatch& batch, PendingCreate& pc,
                      const Result<store::CreateResult>& r, bool dup_in_turn);
   bool withdraw(TurnBatch& batch, const JobId& job);
-  void admit(wire::RoutingIds peer, schemas::SubmitRequest request, schemas::JobRecord record);
+  // batch / item_id: a job from the ingest stream that belongs to a batch.
+  void admit(wire::RoutingIds peer, schemas::SubmitRequest request, schemas::JobRecord record,
+             std::string batch = {}, std::string item_id = {});
 
   // client_handler.cpp
   void on_client_frames(const wire::RoutingIds& peer, const schemas::Frames& frames);
@@ -204,6 +222,17 @@ class BrokerLoop {
   bool token_is_current(const std::string& worker, const schemas::TokenEntry& e) const;
   std::string worker_of(const wire::RoutingIds& peer) const;
 
+  // ingest.cpp: the ingest stream and batch results.
+  void init_ingest();
+  void poll_ingest();
+  Result<std::vector<store::IngestEntry>> read_ingest(size_t room);
+  void ingest_entries(std::vector<store::IngestEntry> entries);
+  bool ingest_entry(store::IngestEntry& entry);
+  size_t ingest_room() const;
+  void answer_ingest(PendingCreate& pc, const Result<store::CreateResult>& r, bool dup_in_turn);
+  void finish_batch_job(const JobId& id, const LiveJob& job);
+  int64_t next_ingest_wake_ns() const;
+
   // action_executor.cpp
   void execute(const Actions& actions);
   void execute_dispatch(const Action& action);
@@ -220,6 +249,9 @@ class BrokerLoop {
   std::unique_ptr<store::JobStore> jobs_store_;
   std::unique_ptr<store::TokenLog> token_log_;
   std::unique_ptr<store::ModelRegistry> registry_;
+  std::unique_ptr<store::RedisConnection> ingest_redis_;  // the ingest stream's reads
+  std::unique_ptr<store::IngestStream> ingest_;
+  std::unique_ptr<store::BatchResults> batch_results_;
   Dispatcher dispatcher_;
   zmq::socket_t clients_;
   zmq::socket_t workers_;
@@ -234,6 +266,15 @@ class BrokerLoop {
   int64_t next_registry_poll_ns_ = 0;
   std::optional<uint64_t> registry_epoch_;  // last epoch read; nullopt: never read
   bool registry_failing_ = false;           // the last poll failed (logged once per outage)
+  // Ingest (ingest.cpp).
+  int64_t next_ingest_ns_ = 0;
+  int64_t next_claim_ns_ = 0;
+  int64_t ingest_grace_end_ns_ = 0;  // until then, unknown models wait (workers re-register)
+  bool ingest_group_ready_ = false;
+  bool ingest_failing_ = false;             // logged once per outage
+  std::string own_pending_cursor_ = "0";    // our consumer's entries from a previous life
+  bool own_pending_done_ = false;
+  std::vector<store::IngestEntry> ingest_deferred_;  // unknown model during the grace
   uint64_t id_prefix_ = 0;
   uint64_t id_counter_ = 0;
   std::atomic<bool> stop_{false};

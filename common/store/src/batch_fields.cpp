@@ -1,0 +1,168 @@
+// IngestItem and BatchResult <-> stream entry fields (docs/REDIS.md "Ingest stream" and
+// "Batch results"). All values are text, so producers in any language can write them.
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+#include "rs/store/batch_streams.h"
+
+namespace rs::store {
+namespace {
+
+using schemas::JobRecord;
+using schemas::SubmitRequest;
+
+std::string num(double x) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  return ec == std::errc() ? std::string(buf, end) : std::string("0");
+}
+
+template <class T>
+bool parse_num(const std::string& s, T& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return !s.empty() && ec == std::errc() && p == s.data() + s.size();
+}
+
+bool parse_stop(const std::string& v, std::vector<std::string>& out) {
+  if (v.empty()) return true;
+  nlohmann::json j = nlohmann::json::parse(v, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return false;
+  out.clear();
+  for (const auto& s : j) {
+    if (!s.is_string()) return false;
+    out.push_back(s.get<std::string>());
+  }
+  return true;
+}
+
+std::string stop_json(const std::vector<std::string>& stop) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& s : stop) j.push_back(s);
+  // Replace: a stop string that is not valid UTF-8 must not throw here.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// One ingest field into `item`; false when the value does not parse.
+bool set_ingest_field(IngestItem& item, const std::string& f, const std::string& v) {
+  SubmitRequest& r = item.request;
+  if (f == "batch") item.batch = v;
+  else if (f == "id") item.item_id = v;
+  else if (f == "model") r.model = v;
+  else if (f == "prompt") r.prompt = v;
+  else if (f == "max_tokens") return parse_num(v, r.max_tokens);
+  else if (f == "temperature") return parse_num(v, r.sampling.temperature);
+  else if (f == "top_k") return parse_num(v, r.sampling.top_k);
+  else if (f == "top_p") return parse_num(v, r.sampling.top_p);
+  else if (f == "min_p") return parse_num(v, r.sampling.min_p);
+  else if (f == "repetition_penalty") return parse_num(v, r.sampling.repetition_penalty);
+  else if (f == "seed") return parse_num(v, r.sampling.seed);
+  else if (f == "stop") return parse_stop(v, r.stop);
+  else if (f == "priority") {
+    auto p = schemas::parse_priority(v);
+    if (p) r.priority = *p;
+    return p.has_value();
+  } else if (f == "idempotency_key") r.idempotency_key = v;
+  else if (f == "session_id") r.session_id = v;
+  else if (f == "affinity_key") r.affinity_key = v;
+  // Unknown fields (from a newer producer) are ignored.
+  return true;
+}
+
+Status set_result_field(BatchResult& out, const std::string& f, const std::string& v) {
+  JobRecord& r = out.record;
+  bool ok = true;
+  if (f == "id") out.item_id = v;
+  else if (f == "job_id") r.job_id = v;
+  else if (f == "state") { auto s = schemas::parse_job_state(v); ok = s.has_value(); if (ok) r.state = *s; }
+  else if (f == "text") out.text = v;
+  else if (f == "error_code") r.error_code = schemas::parse_error_code(v).value_or(schemas::ErrorCode::kInternal);
+  else if (f == "error") r.error = v;
+  else if (f == "model") r.model = v;
+  else if (f == "model_version") ok = parse_num(v, r.model_version);
+  else if (f == "attempt") ok = parse_num(v, r.attempt);
+  else if (f == "prompt_tokens") ok = parse_num(v, r.usage.prompt_tokens);
+  else if (f == "completion_tokens") ok = parse_num(v, r.usage.completion_tokens);
+  else if (f == "queue_ms") ok = parse_num(v, r.usage.queue_ms);
+  else if (f == "ttft_ms") ok = parse_num(v, r.usage.ttft_ms);
+  else if (f == "decode_tps") ok = parse_num(v, r.usage.decode_tps);
+  else if (f == "finished_ms") ok = parse_num(v, r.finished_ms);
+  if (ok) return {};
+  return corrupt("batch result field '" + f + "' has a bad value '" + v + "'");
+}
+
+}  // namespace
+
+StreamFields ingest_to_fields(const IngestItem& item) {
+  const SubmitRequest& r = item.request;
+  StreamFields f;
+  if (!item.batch.empty()) f.emplace_back("batch", item.batch);
+  if (!item.item_id.empty()) f.emplace_back("id", item.item_id);
+  f.emplace_back("model", r.model);
+  f.emplace_back("prompt", r.prompt);
+  f.emplace_back("max_tokens", std::to_string(r.max_tokens));
+  f.emplace_back("temperature", num(r.sampling.temperature));
+  f.emplace_back("top_k", std::to_string(r.sampling.top_k));
+  f.emplace_back("top_p", num(r.sampling.top_p));
+  f.emplace_back("min_p", num(r.sampling.min_p));
+  f.emplace_back("repetition_penalty", num(r.sampling.repetition_penalty));
+  f.emplace_back("seed", std::to_string(r.sampling.seed));
+  if (!r.stop.empty()) f.emplace_back("stop", stop_json(r.stop));
+  f.emplace_back("priority", std::string(schemas::priority_name(r.priority)));
+  if (!r.idempotency_key.empty()) f.emplace_back("idempotency_key", r.idempotency_key);
+  if (!r.session_id.empty()) f.emplace_back("session_id", r.session_id);
+  if (!r.affinity_key.empty()) f.emplace_back("affinity_key", r.affinity_key);
+  return f;
+}
+
+Result<IngestItem> ingest_from_fields(std::string entry_id, const StreamFields& fields) {
+  IngestItem item;
+  item.entry_id = std::move(entry_id);
+  bool has_model = false, has_prompt = false;
+  for (const auto& [f, v] : fields) {
+    if (!set_ingest_field(item, f, v)) {
+      return invalid_argument("ingest field '" + f + "' has a bad value '" + v + "'");
+    }
+    has_model = has_model || (f == "model" && !v.empty());
+    has_prompt = has_prompt || (f == "prompt" && !v.empty());
+  }
+  if (!has_model) return invalid_argument("ingest entry lacks 'model'");
+  if (!has_prompt) return invalid_argument("ingest entry lacks 'prompt'");
+  return item;
+}
+
+StreamFields result_to_fields(const BatchResult& result) {
+  const JobRecord& r = result.record;
+  return {
+      {"id", result.item_id},
+      {"job_id", r.job_id},
+      {"state", std::string(schemas::job_state_name(r.state))},
+      {"text", result.text},
+      {"error_code", std::string(schemas::error_code_name(r.error_code))},
+      {"error", r.error},
+      {"model", r.model},
+      {"model_version", std::to_string(r.model_version)},
+      {"attempt", std::to_string(r.attempt)},
+      {"prompt_tokens", std::to_string(r.usage.prompt_tokens)},
+      {"completion_tokens", std::to_string(r.usage.completion_tokens)},
+      {"queue_ms", num(r.usage.queue_ms)},
+      {"ttft_ms", num(r.usage.ttft_ms)},
+      {"decode_tps", num(r.usage.decode_tps)},
+      {"finished_ms", std::to_string(r.finished_ms)},
+  };
+}
+
+Result<BatchResult> result_from_fields(std::string batch, std::string entry_id, const StreamFields& fields) {
+  BatchResult out;
+  out.batch = std::move(batch);
+  out.entry_id = std::move(entry_id);
+  bool has_state = false;
+  for (const auto& [f, v] : fields) {
+    RS_RETURN_IF_ERROR(set_result_field(out, f, v));
+    has_state = has_state || f == "state";
+  }
+  if (!has_state) return corrupt("batch result " + out.entry_id + " lacks 'state'");
+  return out;
+}
+
+}  // namespace rs::store
