@@ -9,6 +9,7 @@
 
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/core/log.h"
+#include "rs/store/redis_connection.h"
 
 namespace {
 
@@ -16,21 +17,6 @@ rs::broker::BrokerLoop* g_loop = nullptr;
 
 extern "C" void on_signal(int) {
   if (g_loop != nullptr) g_loop->request_stop();
-}
-
-bool parse_redis(const std::string& spec, rs::store::RedisOptions& out) {
-  auto colon = spec.rfind(':');
-  if (colon == std::string::npos) {
-    out.host = spec;
-    return !spec.empty();
-  }
-  out.host = spec.substr(0, colon);
-  try {
-    out.port = std::stoi(spec.substr(colon + 1));
-  } catch (...) {
-    return false;
-  }
-  return !out.host.empty() && out.port > 0 && out.port < 65536;
 }
 
 }  // namespace
@@ -77,10 +63,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   CLI11_PARSE(app, argc, argv);
   rs::init_logging(log_level);
-  if (!parse_redis(redis, options.redis)) {
-    std::fprintf(stderr, "error: --redis must be host:port, got '%s'\n", redis.c_str());
+  auto redis_options = rs::store::parse_redis_address(redis);
+  if (!redis_options.ok()) {
+    std::fprintf(stderr, "error: --redis: %s\n", redis_options.status().to_string().c_str());
     return 2;
   }
+  options.redis = *redis_options;
   zmq::context_t context(1);
   rs::broker::BrokerLoop loop(context, options);
   if (rs::Status s = loop.bind(); !s.ok()) {

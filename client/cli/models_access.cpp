@@ -22,29 +22,12 @@ void add_models_options(CLI::App& sub, ModelsOptions& options) {
   add_common_options(sub, options.common);
 }
 
-Result<store::RedisOptions> parse_redis_address(const std::string& address) {
-  auto bad = [&] { return invalid_argument("bad redis address '" + address + "': want HOST:PORT"); };
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 >= address.size()) return bad();
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  int port = 0;
-  const char* first = address.data() + colon + 1;
-  const char* last = address.data() + address.size();
-  auto [end, ec] = std::from_chars(first, last, port);
-  if (ec != std::errc() || end != last || port < 1 || port > 65535 || host.empty()) return bad();
-  store::RedisOptions o;
-  o.host = host;
-  o.port = port;
-  return o;
-}
-
 RegistryAccess::RegistryAccess(std::string address, store::RedisOptions redis_options)
     : address_(std::move(address)), conn_(std::move(redis_options)), registry_(conn_) {}
 
 Result<std::unique_ptr<RegistryAccess>> RegistryAccess::open(const ModelsOptions& options) {
   RS_ASSIGN_OR_RETURN(std::string address, client::resolve_redis(options.redis));
-  RS_ASSIGN_OR_RETURN(store::RedisOptions ro, parse_redis_address(address));
+  RS_ASSIGN_OR_RETURN(store::RedisOptions ro, store::parse_redis_address(address));
   ro.connect_timeout_ms = std::min(options.common.timeout_ms, 2000);
   ro.command_timeout_ms = options.common.timeout_ms;
   std::unique_ptr<RegistryAccess> access(new RegistryAccess(address, ro));

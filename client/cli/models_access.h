@@ -26,8 +26,6 @@ struct ModelsOptions {
 // Adds --redis and the common options (--broker, --json, --timeout-ms).
 void add_models_options(CLI::App& sub, ModelsOptions& options);
 
-// "host:port" (or "[v6]:port") -> RedisOptions; invalid_argument otherwise.
-Result<store::RedisOptions> parse_redis_address(const std::string& address);
 
 // One Redis connection and the registry over it.
 class RegistryAccess {

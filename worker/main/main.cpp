@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "rs/core/log.h"
+#include "rs/store/redis_connection.h"
 #include "rs/engine/model.h"
 #include "rs/worker/io/worker_loop.h"
 
@@ -40,21 +41,6 @@ std::string default_worker_id() {
 int fail(const std::string& message) {
   std::fprintf(stderr, "error: %s\n", message.c_str());
   return 1;
-}
-
-bool parse_redis(const std::string& spec, rs::store::RedisOptions& out) {
-  auto colon = spec.rfind(':');
-  if (colon == std::string::npos) {
-    out.host = spec;
-    return !spec.empty();
-  }
-  out.host = spec.substr(0, colon);
-  try {
-    out.port = std::stoi(spec.substr(colon + 1));
-  } catch (...) {
-    return false;
-  }
-  return !out.host.empty() && out.port > 0 && out.port < 65536;
 }
 
 struct Flags {
@@ -157,7 +143,9 @@ int main(int argc, char** argv) {
     model = std::move(loaded).value();
   } else {
     rs::worker::models::ModelManagerOptions r;
-    if (!parse_redis(f.redis, r.redis)) return fail("bad --redis '" + f.redis + "' (want HOST:PORT)");
+    auto redis_options = rs::store::parse_redis_address(f.redis);
+    if (!redis_options.ok()) return fail("--redis: " + redis_options.status().to_string());
+    r.redis = *redis_options;
     r.serve = f.serve;
     r.max_model_bytes = f.max_model_bytes;
     r.poll_ms = f.registry_poll_ms;

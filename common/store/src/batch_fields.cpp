@@ -4,25 +4,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "field_text.h"
 #include "rs/store/batch_streams.h"
+#include "rs/store/job_store.h"
 
 namespace rs::store {
 namespace {
 
+using detail::num;
+using detail::parse_num;
+
 using schemas::JobRecord;
 using schemas::SubmitRequest;
-
-std::string num(double x) {
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
-  return ec == std::errc() ? std::string(buf, end) : std::string("0");
-}
-
-template <class T>
-bool parse_num(const std::string& s, T& out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return !s.empty() && ec == std::errc() && p == s.data() + s.size();
-}
 
 bool parse_stop(const std::string& v, std::vector<std::string>& out) {
   if (v.empty()) return true;
@@ -67,28 +60,6 @@ bool set_ingest_field(IngestItem& item, const std::string& f, const std::string&
   else if (f == "affinity_key") r.affinity_key = v;
   // Unknown fields (from a newer producer) are ignored.
   return true;
-}
-
-Status set_result_field(BatchResult& out, const std::string& f, const std::string& v) {
-  JobRecord& r = out.record;
-  bool ok = true;
-  if (f == "id") out.item_id = v;
-  else if (f == "job_id") r.job_id = v;
-  else if (f == "state") { auto s = schemas::parse_job_state(v); ok = s.has_value(); if (ok) r.state = *s; }
-  else if (f == "text") out.text = v;
-  else if (f == "error_code") r.error_code = schemas::parse_error_code(v).value_or(schemas::ErrorCode::kInternal);
-  else if (f == "error") r.error = v;
-  else if (f == "model") r.model = v;
-  else if (f == "model_version") ok = parse_num(v, r.model_version);
-  else if (f == "attempt") ok = parse_num(v, r.attempt);
-  else if (f == "prompt_tokens") ok = parse_num(v, r.usage.prompt_tokens);
-  else if (f == "completion_tokens") ok = parse_num(v, r.usage.completion_tokens);
-  else if (f == "queue_ms") ok = parse_num(v, r.usage.queue_ms);
-  else if (f == "ttft_ms") ok = parse_num(v, r.usage.ttft_ms);
-  else if (f == "decode_tps") ok = parse_num(v, r.usage.decode_tps);
-  else if (f == "finished_ms") ok = parse_num(v, r.finished_ms);
-  if (ok) return {};
-  return corrupt("batch result field '" + f + "' has a bad value '" + v + "'");
 }
 
 }  // namespace
@@ -156,12 +127,14 @@ Result<BatchResult> result_from_fields(std::string batch, std::string entry_id, 
   BatchResult out;
   out.batch = std::move(batch);
   out.entry_id = std::move(entry_id);
-  bool has_state = false;
+  // The record's fields are a subset of the job hash's: the same parser reads them.
+  auto record = job_from_fields(fields);
+  if (!record.ok()) return corrupt("batch result " + out.entry_id + ": " + record.status().message());
+  out.record = std::move(record).value();
   for (const auto& [f, v] : fields) {
-    RS_RETURN_IF_ERROR(set_result_field(out, f, v));
-    has_state = has_state || f == "state";
+    if (f == "id") out.item_id = v;
+    else if (f == "text") out.text = v;
   }
-  if (!has_state) return corrupt("batch result " + out.entry_id + " lacks 'state'");
   return out;
 }
 

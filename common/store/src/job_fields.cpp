@@ -2,26 +2,17 @@
 #include <charconv>
 #include <cstdio>
 
+#include "field_text.h"
 #include "rs/schemas/codec.h"
 #include "rs/store/job_store.h"
 
 namespace rs::store {
 namespace {
 
+using detail::num;
+using detail::parse_num;
+
 using schemas::JobRecord;
-
-// Shortest text that reads back as the same double (std::to_chars; far cheaper than %.17g).
-std::string num(double x) {
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
-  return ec == std::errc() ? std::string(buf, end) : std::string("0");
-}
-
-template <class T>
-bool parse_num(const std::string& s, T& out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
 
 Status bad_field(const std::string& name, const std::string& value) {
   return corrupt("job hash field '" + name + "' has a bad value '" + value + "'");

@@ -1,5 +1,7 @@
 #include "rs/store/model_registry.h"
 
+#include "field_text.h"
+
 #include <algorithm>
 #include <charconv>
 
@@ -97,12 +99,6 @@ if c < 0 then return {c, 0, 0} end
 redis.call('HSET', ARGV[3] .. ARGV[4], 'error', ARGV[5])
 return {1, tonumber(ARGV[4]), bump('error', ARGV[4])}
 )lua";
-
-template <typename T>
-bool parse_uint(std::string_view s, T& out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
 
 std::string model_what(std::string_view name, uint32_t version) {
   std::string w = "model " + std::string(name);
@@ -226,10 +222,10 @@ Result<ModelRouting> ModelRegistry::routing(std::string_view name) {
   if (replies[0].integer == 0) return not_found(model_what(name, 0) + ": no such model");
   ModelRouting out;
   out.name = std::string(name);
-  bool ok = !replies[1].is_string() || parse_uint(replies[1].str, out.active);
+  bool ok = !replies[1].is_string() || detail::parse_num(replies[1].str, out.active);
   const auto& canary = replies[2].elements;
   if (canary.size() == 2 && canary[0].is_string() && canary[1].is_string()) {
-    ok = ok && parse_uint(canary[0].str, out.canary) && parse_uint(canary[1].str, out.canary_percent);
+    ok = ok && detail::parse_num(canary[0].str, out.canary) && detail::parse_num(canary[1].str, out.canary_percent);
   }
   if (!ok) return corrupt(what + ": bad active or canary version");
   return out;
@@ -303,7 +299,7 @@ Result<uint64_t> ModelRegistry::epoch() {
   RS_ASSIGN_OR_RETURN(RedisReply reply, run({"GET", options_.keys.models_epoch()}, "registry epoch"));
   uint64_t e = 0;
   if (reply.is_nil()) return e;
-  if (!parse_uint(reply.str, e)) return corrupt("registry epoch: not a number: " + reply.str);
+  if (!detail::parse_num(reply.str, e)) return corrupt("registry epoch: not a number: " + reply.str);
   return e;
 }
 
@@ -315,7 +311,7 @@ Result<ModelEvent> parse_model_event(std::string_view message) {
     message = sp == std::string_view::npos ? std::string_view() : message.substr(sp + 1);
   }
   ModelEvent ev;
-  if (parts.size() != 4 || !parse_uint(parts[0], ev.epoch) || !parse_uint(parts[3], ev.version)) {
+  if (parts.size() != 4 || !detail::parse_num(parts[0], ev.epoch) || !detail::parse_num(parts[3], ev.version)) {
     return corrupt("model event: want '<epoch> <name> <op> <version>'");
   }
   ev.name = parts[1];
@@ -341,13 +337,13 @@ Result<ModelVersion> model_from_fields(const std::vector<std::pair<std::string, 
   for (const auto& [f, v] : fields) {
     bool ok = true;
     if (f == "name") r.name = v;
-    else if (f == "version") ok = parse_uint(v, r.version);
+    else if (f == "version") ok = detail::parse_num(v, r.version);
     else if (f == "path") r.path = v;
-    else if (f == "size_bytes") ok = parse_uint(v, r.size_bytes);
+    else if (f == "size_bytes") ok = detail::parse_num(v, r.size_bytes);
     else if (f == "sha256") r.sha256 = v;
     else if (f == "architecture") r.architecture = v;
     else if (f == "tensor_type") r.tensor_type = v;
-    else if (f == "created_ms") ok = parse_uint(v, r.created_ms);
+    else if (f == "created_ms") ok = detail::parse_num(v, r.created_ms);
     else if (f == "note") r.note = v;
     else if (f == "error") r.error = v;
     if (!ok) return corrupt("model record: bad " + f + " '" + v + "'");

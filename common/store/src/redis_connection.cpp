@@ -147,4 +147,21 @@ Result<std::vector<RedisReply>> RedisConnection::pipeline(const std::vector<Redi
   return out;
 }
 
+Result<RedisOptions> parse_redis_address(const std::string& address) {
+  auto bad = [&] { return invalid_argument("bad redis address '" + address + "': want HOST:PORT"); };
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= address.size()) return bad();
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = 0;
+  const char* first = address.data() + colon + 1;
+  const char* last = address.data() + address.size();
+  auto [end, ec] = std::from_chars(first, last, port);
+  if (ec != std::errc() || end != last || port < 1 || port > 65535 || host.empty()) return bad();
+  RedisOptions o;
+  o.host = host;
+  o.port = port;
+  return o;
+}
+
 }  // namespace rs::store

@@ -26,6 +26,10 @@ struct RedisOptions {
   int reconnect_interval_ms = 200;
 };
 
+// "HOST:PORT" (an IPv6 host may be bracketed: "[::1]:6379") -> RedisOptions with that host
+// and port and default timeouts; invalid_argument "bad redis address ..." otherwise.
+Result<RedisOptions> parse_redis_address(const std::string& address);
+
 // One command: binary-safe arguments, e.g. {"HSET", key, field, value}.
 using RedisCommand = std::vector<std::string>;
 
