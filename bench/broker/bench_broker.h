@@ -108,4 +108,28 @@ class RealWorkers {
 // Makes the synthetic model with ringserve-model synth (reused if present).
 bool synth_model(const std::string& bin_dir, const std::string& path, std::string* error);
 
+// --batch-ttft (batch_ttft.cpp): interactive time-to-first-token on an idle pool vs during
+// a batch appended to the ingest stream, on real ringserve-broker / ringserve-worker
+// processes over a private redis-server.
+struct BatchTtftOptions {
+  std::string bin_dir;     // ringserve-broker / ringserve-worker; default: next to bench-broker
+  std::string model_file;  // GGUF; default: the smallest model in /work/shared/models
+  std::string out;         // JSON here; "" = stdout
+  int n_workers = 1;
+  int devices = 2;         // per worker
+  int threads = 1;         // matmul threads per device
+  int max_batch = 0;       // worker --max-batch-size; 0 = the worker's default
+  int samples = 20;        // interactive jobs per phase
+  uint32_t interactive_tokens = 8;
+  int batch_jobs = 500;
+  uint32_t batch_tokens = 64;
+  int batch_timeout_s = 900;  // give up waiting for the batch after this
+  bool quick = false;
+  std::vector<std::string> broker_args;  // extra ringserve-broker flags
+  std::vector<std::string> worker_args;  // extra ringserve-worker flags
+};
+
+// Runs both phases and writes the JSON and the summary line; 0 on success.
+int run_batch_ttft(const BatchTtftOptions& options);
+
 }  // namespace rs::bench

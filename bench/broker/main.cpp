@@ -3,7 +3,8 @@
 // (scripted in-process DEALERs, or ringserve-worker processes on a tiny synthetic model)
 // and K client threads. Run 1: as fast as answered (peak jobs/s, streamed tokens/s).
 // Run 2: at --load-fraction of that peak, timing the broker's share of each job. Writes
-// JSON (stdout or --out) and one summary line at the end (stderr).
+// JSON (stdout or --out) and one summary line at the end (stderr). --batch-ttft runs
+// batch_ttft.cpp's mode instead (interactive TTFT idle vs during an ingest batch).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -48,6 +49,7 @@ struct Options {
   std::string model_dir = "/tmp/rs-bench-broker";
   std::string log_level = "warn";
   std::string bin_dir;  // ringserve-worker / ringserve-model; default: next to bench-broker
+  bool batch_ttft = false;  // --batch-ttft: run batch_ttft.cpp's mode instead
 };
 
 // CPU seconds used so far by a thread of this process (its clock id) or by a process.
@@ -300,6 +302,51 @@ int run_bench(const Options& opt) {
   return 0;
 }
 
+// --batch-ttft and its own flags; the shared ones (--n-workers, --devices,
+// --max-batch-size, --bin-dir, --out, --quick) are copied over by run_batch_ttft_mode.
+void add_batch_ttft_flags(CLI::App& app, Options& opt, rs::bench::BatchTtftOptions& t) {
+  app.add_flag("--batch-ttft", opt.batch_ttft,
+               "interactive TTFT idle vs during an ingest batch (real broker/worker processes)");
+  app.add_option("--model", t.model_file, "--batch-ttft: GGUF model (default: stories260K.gguf)");
+  app.add_option("--samples", t.samples, "--batch-ttft: interactive jobs per phase")->check(CLI::Range(1, 10000));
+  app.add_option("--interactive-tokens", t.interactive_tokens, "--batch-ttft: max_tokens of interactive jobs")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--batch-jobs", t.batch_jobs, "--batch-ttft: jobs in the batch")->check(CLI::Range(1, 1000000));
+  app.add_option("--batch-tokens", t.batch_tokens, "--batch-ttft: max_tokens of batch jobs")->check(CLI::Range(1, 4096));
+  app.add_option("--batch-timeout-s", t.batch_timeout_s, "--batch-ttft: give up on the batch after this");
+  app.add_option("--threads", t.threads, "--batch-ttft: matmul threads per device")->check(CLI::Range(1, 256));
+  app.add_option("--broker-arg", t.broker_args, "--batch-ttft: extra ringserve-broker flag (repeatable)")
+      ->allow_extra_args(false);
+  app.add_option("--worker-arg", t.worker_args, "--batch-ttft: extra ringserve-worker flag (repeatable)")
+      ->allow_extra_args(false);
+}
+
+int run_batch_ttft_mode(const CLI::App& app, const Options& opt, rs::bench::BatchTtftOptions t) {
+  auto split = [](std::vector<std::string>& args) {  // "--flag value" in one --broker-arg
+    std::vector<std::string> out;
+    for (const std::string& a : args) {
+      std::istringstream words(a);
+      for (std::string w; words >> w;) out.push_back(w);
+    }
+    args = std::move(out);
+  };
+  split(t.broker_args);
+  split(t.worker_args);
+  t.n_workers = opt.n_workers;
+  if (app.count("--devices") > 0) t.devices = static_cast<int>(opt.devices);
+  if (app.count("--max-batch-size") > 0) t.max_batch = opt.max_batch;
+  t.bin_dir = opt.bin_dir;
+  t.out = opt.out;
+  t.quick = opt.quick;
+  if (opt.quick) {  // well under a minute
+    if (app.count("--samples") == 0) t.samples = 5;
+    if (app.count("--batch-jobs") == 0) t.batch_jobs = 200;
+    if (app.count("--batch-timeout-s") == 0) t.batch_timeout_s = 60;
+  }
+  rs::init_logging(opt.log_level);
+  return rs::bench::run_batch_ttft(t);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -322,7 +369,10 @@ int main(int argc, char** argv) {
   app.add_option("--out", opt.out, "write the JSON here instead of stdout");
   app.add_flag("--quick", opt.quick, "a short run for CI");
   app.add_option("--log-level", opt.log_level, "broker log level (trace|debug|info|warn|error|off)");
+  rs::bench::BatchTtftOptions ttft;
+  add_batch_ttft_flags(app, opt, ttft);
   CLI11_PARSE(app, argc, argv);
+  if (opt.batch_ttft) return run_batch_ttft_mode(app, opt, ttft);
   if (opt.quick) {
     opt.seconds = 1;
     opt.warmup_s = 0.3;

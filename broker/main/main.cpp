@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-queued", options.max_queued, "jobs queued at most (then queue_full)");
   app.add_option("--heartbeat-ms", options.heartbeat_ms, "heartbeat interval")->check(CLI::PositiveNumber);
   app.add_option("--max-attempts", options.max_attempts, "dispatch attempts per job")->check(CLI::PositiveNumber);
+  app.add_option("--interactive-reserve", options.interactive_reserve,
+                 "interactive jobs a device full of batch jobs may take past its slots (0 = none)");
   app.add_option("--queue-timeout-ms", options.queue_timeout_ms, "a queued job fails after this")
       ->check(CLI::PositiveNumber);
   app.add_option("--model-wait-ms", options.model_wait_ms,
@@ -59,6 +61,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--finished-ttl-s", options.finished_ttl_s,
                  "finished job hashes and token streams expire after this (0 = keep; dead-lettered jobs are kept)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--recovery-wait-ms", options.recovery_wait_ms,
+                 "after a restart, how long jobs Redis says were running wait for their worker to re-register")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   CLI11_PARSE(app, argc, argv);

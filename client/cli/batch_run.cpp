@@ -49,7 +49,7 @@ class SigintGuard {
   struct sigaction old_ {};
 };
 
-int64_t steady_ms() {
+int64_t run_steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
@@ -123,7 +123,7 @@ class BatchRun {
       if (s.ok()) s = step(block_ms);
       if (!s.ok()) {
         if (s.code() != StatusCode::kUnavailable) return s;
-        int64_t now = steady_ms();
+        int64_t now = run_steady_ms();
         if (outage_since_ms < 0) {
           outage_since_ms = now;
           std::fprintf(stderr, "note: %s; retrying for up to %lld s\n", s.message().c_str(),

@@ -27,7 +27,7 @@ void print_line(const std::string& line) {
   std::fflush(stdout);
 }
 
-std::string joined(const std::vector<std::string>& items) {
+std::string joined_names(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
   return out;
@@ -168,7 +168,7 @@ int run_models_remove(const ModelsRemoveArgs& args) {
     } else if (auto it = loaded->find(key); it != loaded->end()) {
       return report_error(common, "invalid_argument",
                           "model " + key + ": refused, the version is in use (loaded on " +
-                              joined(it->second) + "); try again once the workers released it");
+                              joined_names(it->second) + "); try again once the workers released it");
     }
   }
   if (Status s = registry.remove(args.name, args.version); !s.ok()) return report_status(common, s);

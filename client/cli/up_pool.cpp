@@ -40,7 +40,7 @@ Status write_file_atomically(const std::string& path, const std::string& line) {
   return Status();
 }
 
-std::string join(const std::vector<std::string>& items, const char* sep) {
+std::string join_with(const std::vector<std::string>& items, const char* sep) {
   std::string out;
   for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
   return out;
@@ -73,7 +73,7 @@ Status Pool::start() {
     RS_RETURN_IF_ERROR(ensure_model());
   } else {
     info_.serve = options_.serve;
-    info_.model = join(options_.serve, ",");
+    info_.model = join_with(options_.serve, ",");
   }
   RS_RETURN_IF_ERROR(start_redis());
   RS_RETURN_IF_ERROR(write_file_atomically(info_.redis_file, info_.redis));

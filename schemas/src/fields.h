@@ -146,10 +146,17 @@ RS_FIELDS(DeviceInfo) {
   v.field("free_slots", m.free_slots, opt());
   v.field("max_slots", m.max_slots, opt());
 }
+RS_FIELDS(ReadyJob) {
+  v.field("job_id", m.job_id, req(l.max_name_bytes));
+  v.field("attempt", m.attempt, req());
+  v.field("device", m.device, req());
+  v.field("n_tokens", m.n_tokens, opt());
+}
 RS_FIELDS(WorkerReady) {
   v.field("worker_id", m.worker_id, req(l.max_name_bytes));
   v.field("devices", m.devices, req(l.max_devices));
   v.field("heartbeat_interval_ms", m.heartbeat_interval_ms, opt());
+  v.field("jobs", m.jobs, opt(l.max_entries));
 }
 RS_FIELDS(DeviceLoad) {
   v.field("index", m.index, req());
@@ -216,7 +223,7 @@ void fields(V& v, M& m, const Limits& l) {
   RS_FIELDS_DISPATCH(Rejected) RS_FIELDS_DISPATCH(TokenBatch) RS_FIELDS_DISPATCH(Done)
   RS_FIELDS_DISPATCH(StatusReply) RS_FIELDS_DISPATCH(DeviceStatus)
   RS_FIELDS_DISPATCH(WorkersReply) RS_FIELDS_DISPATCH(ErrorReply) RS_FIELDS_DISPATCH(Pong)
-  RS_FIELDS_DISPATCH(DeviceInfo) RS_FIELDS_DISPATCH(WorkerReady) RS_FIELDS_DISPATCH(DeviceLoad)
+  RS_FIELDS_DISPATCH(DeviceInfo) RS_FIELDS_DISPATCH(ReadyJob) RS_FIELDS_DISPATCH(WorkerReady) RS_FIELDS_DISPATCH(DeviceLoad)
   RS_FIELDS_DISPATCH(WorkerHeartbeat) RS_FIELDS_DISPATCH(WorkerTokens)
   RS_FIELDS_DISPATCH(WorkerDone) RS_FIELDS_DISPATCH(WorkerFailed)
   RS_FIELDS_DISPATCH(WorkerDisconnect) RS_FIELDS_DISPATCH(Dispatch) RS_FIELDS_DISPATCH(CancelJob)

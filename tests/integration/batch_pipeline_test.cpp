@@ -112,7 +112,7 @@ std::unique_ptr<ChildProcess> start_batch_run(Pool& pool, const std::string& in,
   return p;
 }
 
-std::vector<nlohmann::json> read_lines(const std::string& path) {
+std::vector<nlohmann::json> pipeline_read_lines(const std::string& path) {
   std::vector<nlohmann::json> out;
   std::ifstream f(path);
   std::string line;
@@ -138,17 +138,17 @@ TEST(BatchRunTest, InterruptedRunResumesWithoutProcessingALineTwice) {
     }
   }
   auto first = start_batch_run(pool, in, out);
-  ASSERT_TRUE(Pool::poll_until(60000, [&] { return read_lines(out).size() >= 20; })) << "no progress";
+  ASSERT_TRUE(Pool::poll_until(60000, [&] { return pipeline_read_lines(out).size() >= 20; })) << "no progress";
   ASSERT_EQ(::kill(first->pid(), SIGINT), 0);
   ASSERT_TRUE(first->wait_exit(30000));
   EXPECT_EQ(first->exit_code(), 130);
-  const size_t after_first = read_lines(out).size();
+  const size_t after_first = pipeline_read_lines(out).size();
   std::printf("interrupted after %zu of %d lines\n", after_first, kLines);
 
   auto second = start_batch_run(pool, in, out);
   ASSERT_TRUE(second->wait_exit(120000)) << "the resumed run did not finish";
   EXPECT_EQ(second->exit_code(), 0);
-  auto lines = read_lines(out);
+  auto lines = pipeline_read_lines(out);
   ASSERT_EQ(lines.size(), static_cast<size_t>(kLines));
   std::map<std::string, std::string> text_of_prompt;
   std::set<std::string> ids;

@@ -26,7 +26,7 @@ std::string script() {
   return (root / "examples" / "python" / "ringserve_client.py").string();
 }
 
-std::vector<nlohmann::json> json_lines(const std::string& out) {
+std::vector<nlohmann::json> python_json_lines(const std::string& out) {
   std::vector<nlohmann::json> lines;
   size_t start = 0;
   while (start < out.size()) {
@@ -70,7 +70,7 @@ class PythonClientTest : public ::testing::Test {
 TEST_F(PythonClientTest, SubmitsAndStreamsAJob) {
   auto out = run({"submit", "--stream", "--max-tokens", "12", "--temperature", "0", "Hello"});
   ASSERT_TRUE(out.has_value()) << "ringserve_client.py submit failed";
-  auto lines = json_lines(*out);
+  auto lines = python_json_lines(*out);
   ASSERT_GE(lines.size(), 2u) << *out;
   const nlohmann::json& last = lines.back();
   ASSERT_TRUE(last.is_object()) << *out;
@@ -102,7 +102,7 @@ TEST_F(PythonClientTest, SubmitsAndStreamsAJob) {
   const size_t from = ids.size() / 2;
   auto replay = run({"stream", job, "--from", std::to_string(from)});
   ASSERT_TRUE(replay.has_value());
-  auto replay_lines = json_lines(*replay);
+  auto replay_lines = python_json_lines(*replay);
   ASSERT_EQ(replay_lines.size(), ids.size() - from + 1) << *replay;
   for (size_t i = 0; i + 1 < replay_lines.size(); ++i) {
     EXPECT_EQ(replay_lines[i].value("seq", -1), static_cast<int>(from + i));
@@ -111,10 +111,10 @@ TEST_F(PythonClientTest, SubmitsAndStreamsAJob) {
   EXPECT_EQ(replay_lines.back().value("state", ""), "SUCCEEDED");
   auto status = run({"status", job});
   ASSERT_TRUE(status.has_value());
-  EXPECT_EQ(json_lines(*status).at(0).value("state", ""), "SUCCEEDED");
+  EXPECT_EQ(python_json_lines(*status).at(0).value("state", ""), "SUCCEEDED");
   auto workers = run({"workers"});
   ASSERT_TRUE(workers.has_value());
-  auto devices = json_lines(*workers);
+  auto devices = python_json_lines(*workers);
   ASSERT_EQ(devices.size(), 1u) << *workers;
   EXPECT_EQ(devices[0].value("worker", ""), pool_->worker_id(0));
 }

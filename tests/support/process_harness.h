@@ -187,16 +187,30 @@ class Pool {
 
   bool start_redis() { return redis_.start(); }
 
-  bool start_broker() {
+  bool start_broker() { return launch_broker({}, "broker.log"); }
+
+  // kill -9 of the broker (no goodbye: workers see their links drop).
+  void kill_broker() { broker_->kill_hard(); }
+  // A new broker on the endpoints of the first one (after kill_broker), with the same
+  // flags plus `extra`; its log is broker-<n>.log.
+  bool restart_broker(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"--client-endpoint", client_endpoint_, "--worker-endpoint",
+                                      worker_endpoint_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return launch_broker(args, "broker-" + std::to_string(++broker_restarts_ + 1) + ".log");
+  }
+
+  bool launch_broker(const std::vector<std::string>& extra, const std::string& log) {
     std::vector<std::string> argv = {program("ringserve-broker"), "--redis",
                                      "127.0.0.1:" + std::to_string(redis_.port()),
-                                     "--log-level", "warn"};
+                                     "--log-level", "info"};
     if (options_.heartbeat_ms > 0) {
       argv.insert(argv.end(), {"--heartbeat-ms", std::to_string(options_.heartbeat_ms)});
     }
     argv.insert(argv.end(), options_.broker_args.begin(), options_.broker_args.end());
+    argv.insert(argv.end(), extra.begin(), extra.end());
     broker_ = std::make_unique<ChildProcess>();
-    if (!broker_->start(argv, dir_.file("broker.log"))) return false;
+    if (!broker_->start(argv, dir_.file(log))) return false;
     auto c = broker_->wait_for_line("client_endpoint ", options_.start_timeout_ms);
     auto w = broker_->wait_for_line("worker_endpoint ", options_.start_timeout_ms);
     if (!c || !w) return false;
@@ -324,6 +338,7 @@ class Pool {
   TempDir dir_;
   RedisServer redis_;
   std::unique_ptr<ChildProcess> broker_;
+  int broker_restarts_ = 0;
   std::vector<Worker> workers_;
   std::string client_endpoint_;
   std::string worker_endpoint_;

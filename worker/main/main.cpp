@@ -80,10 +80,13 @@ void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
   app.add_option("--heartbeat-ms", o.heartbeat_ms, "heartbeat interval (match the broker's)")
       ->check(CLI::PositiveNumber);
   app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error|off");
+  app.add_option("--fail-on-prompt", o.fail_on_prompt,
+                 "TESTING/CHAOS ONLY (repeatable): a job whose prompt contains this string fails on "
+                 "the device with an engine error (WORKER_FAILED internal, retried by the broker)");
   // A single-valued option given twice (e.g. defaults, then a test's or operator's
-  // override): the last one wins. --serve collects every occurrence.
+  // override): the last one wins. --serve and --fail-on-prompt collect every occurrence.
   for (CLI::Option* opt : app.get_options()) {
-    if (!opt->check_name("--serve") && !opt->check_name("--help")) {
+    if (!opt->check_name("--serve") && !opt->check_name("--fail-on-prompt") && !opt->check_name("--help")) {
       opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     }
   }

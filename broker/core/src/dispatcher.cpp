@@ -17,6 +17,7 @@ std::string_view action_kind_name(ActionKind kind) {
     case ActionKind::kCancelled: return "cancelled";
     case ActionKind::kCancelOnWorker: return "cancel_on_worker";
     case ActionKind::kWorkerLost: return "worker_lost";
+    case ActionKind::kAdopted: return "adopted";
   }
   return "unknown";
 }
@@ -82,18 +83,6 @@ Actions Dispatcher::on_job_submitted(const JobSubmit& job) {
   return out;
 }
 
-Actions Dispatcher::on_worker_ready(const WorkerReady& ready) {
-  Actions out;
-  unroute_worker(ready.id);
-  std::vector<HeldJob> held = workers_.register_worker(ready);
-  for (const DeviceSpec& spec : ready.devices) {
-    for (const ModelName& key : spec.models) route_on(key, {ready.id, spec.index});
-  }
-  requeue(std::move(held), out);
-  drain_all(out);
-  return out;
-}
-
 bool Dispatcher::on_worker_message(const WorkerId& worker) { return workers_.touch(worker); }
 
 Actions Dispatcher::on_worker_disconnect(const WorkerId& worker) {
@@ -126,7 +115,7 @@ void Dispatcher::requeue(std::vector<HeldJob> held, Actions& out) {
   for (const HeldJob& h : held) requeue_one(h.job, out);
 }
 
-void Dispatcher::requeue_one(const JobId& job, Actions& out) {
+void Dispatcher::requeue_one(const JobId& job, Actions& out, bool worker_lost) {
   auto live = live_.find(job);
   if (live == live_.end()) return;
   if (live->second.cancel_requested) {
@@ -139,8 +128,9 @@ void Dispatcher::requeue_one(const JobId& job, Actions& out) {
   std::optional<uint32_t> next = attempts_.next_attempt(job);
   if (!next) {
     out.push_back(make_action(ActionKind::kFail, job, previous, Reason::kMaxAttempts,
-                              "its worker was lost on each of " + std::to_string(previous) +
-                                  " attempts"));
+                              (worker_lost ? "its worker was lost on each of "
+                                           : "it failed on each of ") +
+                                  std::to_string(previous) + " attempts"));
     finish(job);
     return;
   }
@@ -176,7 +166,7 @@ EndResult Dispatcher::on_job_retry(const JobId& job, uint32_t attempt, const Dev
   if (model_gone && live != live_.end() && !live->second.dispatched_key.empty()) {
     forget_device_key(from, live->second.dispatched_key);
   }
-  requeue_one(job, result.actions);
+  requeue_one(job, result.actions, /*worker_lost=*/false);
   if (!ref.empty()) drain(ref, result.actions);
   drain_device(from, result.actions);
   return result;
@@ -204,6 +194,10 @@ Actions Dispatcher::on_cancel(const JobId& job) {
   }
   auto live = live_.find(job);
   const JobAttempts::Entry* entry = attempts_.find(job);
+  if (live != live_.end() && recovering_.count(job) != 0) {
+    live->second.cancel_requested = true;  // cancelled when adopted, or when requeued
+    return out;
+  }
   if (live == live_.end() || entry == nullptr || !entry->device) return out;
   live->second.cancel_requested = true;
   out.push_back(
@@ -215,12 +209,14 @@ Actions Dispatcher::tick() {
   Actions out;
   for (const WorkerId& worker : workers_.expired_workers()) lose_worker(worker, "expired", out);
   fail_expired(out);
+  requeue_unadopted(out);
   return out;
 }
 
 std::optional<int64_t> Dispatcher::next_wakeup_ns() const {
   std::optional<int64_t> a = queue_.next_deadline_ns();
   std::optional<int64_t> b = workers_.next_expiry_ns();
+  if (!recovering_.empty()) b = b ? std::min(*b, adopt_deadline_ns_) : adopt_deadline_ns_;
   if (a && b) return std::min(*a, *b);
   return a ? a : b;
 }

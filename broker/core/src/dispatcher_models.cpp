@@ -1,7 +1,9 @@
 // Dispatcher: model versions. Jobs queue by model reference ("tiny", "tiny@2"); rings are
 // by model key; the key a job runs on is resolved by the ModelCatalog when it is placed.
-// Also: heartbeat model lists, registry changes, the model wait (docs/BROKER.md).
+// Also: heartbeat model lists, registry changes, the model wait, and the interactive
+// reserve of batch priority (docs/BROKER.md).
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -26,6 +28,55 @@ void push_unique(std::vector<ModelName>& v, const ModelName& s) {
   if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
 }
 
+// The devices' load as an interactive job sees it when none has a free slot: a device may
+// take up to `reserve` jobs past its slots as long as it runs fewer interactive jobs than
+// slots, i.e. it holds a batch job its engine can preempt to admit this one. A device with
+// no slots takes none.
+class ReserveLoadView final : public DeviceLoadView {
+ public:
+  using IsBatch = std::function<bool(const JobId&)>;
+  ReserveLoadView(const WorkerTable& workers, uint32_t reserve, IsBatch is_batch)
+      : workers_(workers), reserve_(reserve), is_batch_(std::move(is_batch)) {}
+  uint32_t in_flight(const DeviceKey& device) const override {
+    return workers_.in_flight(device);
+  }
+  uint32_t free_slots(const DeviceKey& device) const override {
+    const DeviceState* d = workers_.device(device);
+    if (d == nullptr || d->slots == 0) return 0;
+    const uint64_t cap = static_cast<uint64_t>(d->slots) + reserve_;
+    if (d->jobs.size() >= cap) return 0;
+    const auto n_batch =
+        static_cast<uint64_t>(std::count_if(d->jobs.begin(), d->jobs.end(), is_batch_));
+    const uint64_t n_interactive = d->jobs.size() - n_batch;
+    if (n_interactive >= d->slots) return 0;
+    return static_cast<uint32_t>(std::min(cap - d->jobs.size(), d->slots - n_interactive));
+  }
+
+ private:
+  const WorkerTable& workers_;
+  uint32_t reserve_;
+  IsBatch is_batch_;
+};
+
+// Whether a job in flight is a batch job, from the Dispatcher's live jobs.
+template <typename LiveJobs>
+ReserveLoadView::IsBatch batch_test(const LiveJobs& live) {
+  return [&live](const JobId& id) {
+    auto it = live.find(id);
+    return it != live.end() && it->second.spec.priority == Priority::kBatch;
+  };
+}
+
+// Batch priority (docs/BROKER.md): a device with a free slot first; when none has one, an
+// interactive job may still go over the slots (ReserveLoadView); batch jobs never do.
+std::optional<DeviceKey> route_job(const Router& router, const WorkerTable& workers,
+                                   uint32_t reserve, const ModelName& key, const JobSubmit& spec,
+                                   const ReserveLoadView::IsBatch& is_batch) {
+  std::optional<DeviceKey> device = router.route(key, spec.route_key, workers);
+  if (device || spec.priority != Priority::kInteractive || reserve == 0) return device;
+  return router.route(key, spec.route_key, ReserveLoadView(workers, reserve, is_batch));
+}
+
 }  // namespace
 
 ModelTarget Dispatcher::target_of(const JobSubmit& job) {
@@ -37,7 +88,9 @@ ModelTarget Dispatcher::target_of(const JobSubmit& job) {
 std::optional<std::pair<DeviceKey, ResolvedModel>> Dispatcher::place(const LiveJob& job) const {
   std::optional<ResolvedModel> model = catalog_.resolve(job.target);
   if (!model) return std::nullopt;
-  std::optional<DeviceKey> device = router_.route(model->key, job.spec.route_key, workers_);
+  std::optional<DeviceKey> device =
+      route_job(router_, workers_, options_.router.interactive_reserve, model->key, job.spec,
+                batch_test(live_));
   if (!device) return std::nullopt;
   return std::make_pair(*device, std::move(*model));
 }
@@ -93,7 +146,9 @@ void Dispatcher::drain_scan(const ModelName& ref, Actions& out) {
     if (served == nullptr || full.size() >= served->size()) return;
     std::optional<ResolvedModel> model = catalog_.resolve(live->second.target);
     if (!model || std::find(full.begin(), full.end(), model->key) != full.end()) continue;
-    std::optional<DeviceKey> device = router_.route(model->key, live->second.spec.route_key, workers_);
+    std::optional<DeviceKey> device =
+        route_job(router_, workers_, options_.router.interactive_reserve, model->key,
+                  live->second.spec, batch_test(live_));
     if (!device) {
       full.push_back(model->key);
       continue;

@@ -1,9 +1,15 @@
 #include "rs/broker/job_attempts.h"
 
+#include <algorithm>
+
 namespace rs::broker {
 
 bool JobAttempts::begin(const JobId& job) {
   return jobs_.emplace(job, Entry{1, std::nullopt, next_seq_++}).second;
+}
+
+bool JobAttempts::restore(const JobId& job, uint32_t attempt) {
+  return jobs_.emplace(job, Entry{std::max<uint32_t>(1, attempt), std::nullopt, next_seq_++}).second;
 }
 
 bool JobAttempts::set_dispatched(const JobId& job, const DeviceKey& device) {

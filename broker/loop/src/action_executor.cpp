@@ -45,6 +45,7 @@ void BrokerLoop::execute(const Actions& actions) {
         spdlog::warn("broker: worker {} lost: {}", a.device.worker, a.detail);
         forget_worker_route(a.device.worker);
         break;
+      case ActionKind::kAdopted: on_adopted(a); break;
     }
   }
 }
@@ -117,6 +118,7 @@ void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const 
   if (code == ErrorCode::kMaxAttempts) {
     batch_->add_write(jobs_store_->dead_letter_command(id), WriteKind::kOther);
   }
+  batch_->add_write(jobs_store_->live_remove_command(id), WriteKind::kOther);
   stage_token_appends(batch_->take_tokens(id));  // the job's tokens go before its marker
   std::vector<store::RedisCommand> marker;
   token_log_->finish_commands(id, state, job.next_seq, marker);

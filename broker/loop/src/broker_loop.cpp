@@ -24,6 +24,7 @@ DispatcherOptions dispatcher_options(const BrokerOptions& o) {
   d.workers.heartbeat_interval_ms = o.heartbeat_ms;
   d.workers.missed_beats = o.missed_beats;
   d.max_attempts = o.max_attempts;
+  d.router.interactive_reserve = o.interactive_reserve;
   return d;
 }
 
@@ -99,6 +100,7 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   if (!ready.ok()) return ready.status();
   const int64_t start_ns = clock_.now_ns();
   const uint64_t turns = counters_.turns.load(std::memory_order_relaxed);
+  recover();  // once, before any READY is read (retried while Redis is down)
   if (poller.readable(wi)) drain_workers();
   if (poller.readable(ci)) drain_clients();
   poll_ingest();

@@ -95,6 +95,7 @@ void BrokerLoop::on_submit(const wire::RoutingIds& peer, schemas::SubmitRequest 
   schemas::JobRecord record{.job_id = new_job_id(), .model = ref ? ref->name : request.model,
                             .priority = request.priority, .created_ms = now_unix_ms()};
   store::RedisCommand command = jobs_store_->create_command(record, request);
+  batch_->add_write(jobs_store_->live_add_command(record.job_id, record.created_ms), WriteKind::kOther);
   PendingCreate create{.peer = peer, .request_id = request.request_id, .job_id = record.job_id,
                        .admitted = request.idempotency_key.empty()};
   if (!create.admitted) {

@@ -99,7 +99,8 @@ void BrokerLoop::answer_create(TurnBatch& batch, PendingCreate& pc,
     return;
   }
   if (pc.admitted) return;  // ACCEPTED is already in the outbox
-  if (dup_in_turn || !r->created) {
+  if (dup_in_turn || !r->created) {  // the new id never became a job
+    batch_->add_write(jobs_store_->live_remove_command(pc.job_id), WriteKind::kOther);
     answer(schemas::Accepted{.request_id = pc.request_id, .job_id = r->job_id, .duplicate = true});
     return;
   }

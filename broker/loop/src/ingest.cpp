@@ -77,6 +77,18 @@ void BrokerLoop::init_ingest() {
   ingest_grace_end_ns_ = now + options_.heartbeat_ms * std::max(options_.missed_beats, 1) * 1'000'000;
 }
 
+// Entries every broker acknowledged are deleted (retention: the stream does not grow
+// forever); best effort, on the claim cadence.
+void BrokerLoop::trim_ingest() {
+  counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
+  auto trimmed = ingest_->trim_acknowledged();
+  if (trimmed.ok()) {
+    counters_.ingest_trimmed.fetch_add(*trimmed, std::memory_order_relaxed);
+  } else {
+    spdlog::debug("broker: ingest trim: {}", trimmed.status().to_string());
+  }
+}
+
 int64_t BrokerLoop::next_ingest_wake_ns() const {
   if (options_.ingest_batch == 0) return std::numeric_limits<int64_t>::max();
   return next_ingest_ns_;
@@ -143,6 +155,7 @@ Result<std::vector<store::IngestEntry>> BrokerLoop::read_ingest(size_t room) {
     next_claim_ns_ = now + interval_ms * 1'000'000;
     counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
     RS_ASSIGN_OR_RETURN(out, ingest_->claim_stale(options_.ingest_claim_ms, room));
+    trim_ingest();
     if (!out.empty()) {
       counters_.ingest_claimed.fetch_add(out.size(), std::memory_order_relaxed);
       spdlog::info("broker: claimed {} stale ingest entr{}", out.size(), out.size() == 1 ? "y" : "ies");
@@ -190,6 +203,7 @@ bool BrokerLoop::ingest_entry(store::IngestEntry& e) {
                              .ack_group = "brokers", .ack_entry = e.entry_id};
   if (!item.batch.empty()) extras.fields = {{"batch", item.batch}, {"item_id", item.item_id}};
   store::RedisCommand command = jobs_store_->create_command(record, request, extras);
+  batch_->add_write(jobs_store_->live_add_command(record.job_id, record.created_ms), WriteKind::kOther);
   counters_.submitted.fetch_add(1, std::memory_order_relaxed);
   PendingCreate create{.job_id = record.job_id, .request = std::move(request), .record = std::move(record),
                        .ingest_entry = e.entry_id, .batch = std::move(item.batch),
@@ -209,12 +223,17 @@ void BrokerLoop::answer_ingest(PendingCreate& pc, const Result<store::CreateResu
   if (!r.ok()) {
     if (!dup_in_turn) {
       counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("broker: ingest entry {} not stored (claimed again later): {}", pc.ingest_entry,
+      spdlog::warn("broker: ingest entry {} not stored (read again): {}", pc.ingest_entry,
                    r.status().to_string());
     }
+    own_pending_cursor_ = std::string(1, '0');  // our unacked entries are read again, without the claim wait
+    own_pending_done_ = false;
     return;
   }
-  if (dup_in_turn || !r->created) return;
+  if (dup_in_turn || !r->created) {  // the new id never became a job
+    batch_->add_write(jobs_store_->live_remove_command(pc.job_id), WriteKind::kOther);
+    return;
+  }
   if (pc.fail_code == ErrorCode::kOk) {
     admit({}, std::move(pc.request), std::move(pc.record), std::move(pc.batch), std::move(pc.item_id));
     return;

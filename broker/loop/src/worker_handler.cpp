@@ -79,12 +79,18 @@ void BrokerLoop::on_ready(const wire::RoutingIds& peer, const schemas::WorkerRea
     spec.devices.push_back(DeviceSpec{.index = static_cast<uint32_t>(d.index),
                                       .slots = d.max_slots, .models = d.models});
   }
+  for (const schemas::ReadyJob& j : ready.jobs) {
+    if (j.device < 0) continue;
+    spec.jobs.push_back(ClaimedJob{.job = j.job_id, .attempt = j.attempt,
+                                   .device = static_cast<uint32_t>(j.device)});
+  }
   auto old = worker_routes_.find(ready.worker_id);
   if (old != worker_routes_.end()) peer_workers_.erase(old->second.front());
   worker_routes_[ready.worker_id] = peer;
   peer_workers_[peer.front()] = ready.worker_id;
   loads_.erase(ready.worker_id);
-  spdlog::info("broker: worker {} ready with {} device(s)", ready.worker_id, spec.devices.size());
+  spdlog::info("broker: worker {} ready with {} device(s), holding {} job(s)", ready.worker_id,
+               spec.devices.size(), spec.jobs.size());
   // The first beat doubles as the READY acknowledgement: sent now, before any DISPATCH.
   send_worker_now(ready.worker_id, schemas::BrokerHeartbeat{.broker_time_ms = now_unix_ms()});
   execute(dispatcher_.on_worker_ready(spec));
@@ -170,6 +176,12 @@ void BrokerLoop::on_failed(const std::string& worker, const schemas::WorkerFaile
     return;
   }
   if (retry) {
+    for (Action& a : r.actions) {  // the last failure says why the attempts were used up
+      if (a.kind == ActionKind::kFail && a.job == failed.job_id && a.reason == Reason::kMaxAttempts) {
+        a.detail += " (last: " + std::string(schemas::error_code_name(failed.code)) + ": " +
+                    failed.message + ")";
+      }
+    }
     bool requeued = std::any_of(r.actions.begin(), r.actions.end(), [&](const Action& a) {
       return a.kind == ActionKind::kRequeued && a.job == failed.job_id;
     });

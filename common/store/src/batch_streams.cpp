@@ -1,5 +1,8 @@
 #include "rs/store/batch_streams.h"
 
+#include <exception>
+#include <string>
+
 namespace rs::store {
 namespace {
 
@@ -129,6 +132,55 @@ Result<uint64_t> IngestStream::pending() {
     return internal_error("ingest XPENDING: unexpected reply");
   }
   return static_cast<uint64_t>(r.elements[0].integer);
+}
+
+namespace {
+
+// The group's last delivered id from XINFO GROUPS (RESP2: flat name/value arrays).
+std::string last_delivered(const RedisReply& groups, std::string_view group) {
+  for (const RedisReply& g : groups.elements) {
+    std::string name, last;
+    for (size_t i = 0; i + 1 < g.elements.size(); i += 2) {
+      if (g.elements[i].str == "name") name = g.elements[i + 1].str;
+      if (g.elements[i].str == "last-delivered-id") last = g.elements[i + 1].str;
+    }
+    if (name == group) return last;
+  }
+  return {};
+}
+
+// The smallest stream id after `id` ("ms-seq" -> "ms-(seq+1)").
+std::string next_id(const std::string& id) {
+  const size_t dash = id.find('-');
+  if (dash == std::string::npos) return {};
+  try {
+    return id.substr(0, dash) + "-" + std::to_string(std::stoull(id.substr(dash + 1)) + 1);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+}  // namespace
+
+Result<uint64_t> IngestStream::trim_acknowledged() {
+  const std::string key = options_.keys.ingest();
+  RS_ASSIGN_OR_RETURN(RedisReply p, conn_.command({"XPENDING", key, options_.group}));
+  RS_RETURN_IF_ERROR(p.error_status("ingest XPENDING"));
+  if (!p.is_array() || p.elements.size() < 2 || !p.elements[0].is_integer()) {
+    return internal_error("ingest XPENDING: unexpected reply");
+  }
+  std::string bound;
+  if (p.elements[0].integer > 0) {
+    bound = p.elements[1].str;  // the oldest entry not acknowledged stays
+  } else {
+    RS_ASSIGN_OR_RETURN(RedisReply g, conn_.command({"XINFO", "GROUPS", key}));
+    RS_RETURN_IF_ERROR(g.error_status("ingest XINFO GROUPS"));
+    bound = next_id(last_delivered(g, options_.group));
+  }
+  if (bound.empty() || bound == "0-0" || bound == "0-1") return uint64_t{0};
+  RS_ASSIGN_OR_RETURN(RedisReply t, conn_.command({"XTRIM", key, "MINID", bound}));
+  RS_RETURN_IF_ERROR(t.error_status("ingest XTRIM"));
+  return static_cast<uint64_t>(t.is_integer() ? t.integer : 0);
 }
 
 // ---- BatchResults -------------------------------------------------------------------

@@ -189,13 +189,32 @@ RedisCommand JobStore::dead_letter_command(std::string_view job_id) const {
 }
 
 Result<CreateResult> JobStore::create(const schemas::JobRecord& record, const schemas::SubmitRequest& request) {
-  RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command(create_command(record, request)));
-  return parse_create_reply(reply, record.job_id);
+  RS_ASSIGN_OR_RETURN(std::vector<RedisReply> replies,
+                      conn_.pipeline({live_add_command(record.job_id, record.created_ms),
+                                      create_command(record, request)}));
+  RS_RETURN_IF_ERROR(replies[0].error_status("live index"));
+  RS_ASSIGN_OR_RETURN(CreateResult created, parse_create_reply(replies[1], record.job_id));
+  if (!created.created) {  // a resubmission: the new id never became a job
+    RS_ASSIGN_OR_RETURN(RedisReply r, conn_.command(live_remove_command(record.job_id)));
+    RS_RETURN_IF_ERROR(r.error_status("live index"));
+  }
+  return created;
 }
 
 Status JobStore::transition(std::string_view job_id, const Transition& t) {
   RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command(transition_command(job_id, t)));
-  return parse_transition_reply(reply, job_id, t.to);
+  RS_RETURN_IF_ERROR(parse_transition_reply(reply, job_id, t.to));
+  if (!schemas::is_terminal(t.to)) return Status();
+  RS_ASSIGN_OR_RETURN(RedisReply removed, conn_.command(live_remove_command(job_id)));
+  return removed.error_status("live index");
+}
+
+RedisCommand JobStore::live_add_command(std::string_view job_id, uint64_t created_ms) const {
+  return {"ZADD", options_.keys.live(), std::to_string(created_ms), std::string(job_id)};
+}
+
+RedisCommand JobStore::live_remove_command(std::string_view job_id) const {
+  return {"ZREM", options_.keys.live(), std::string(job_id)};
 }
 
 Result<schemas::JobRecord> JobStore::load(std::string_view job_id) {

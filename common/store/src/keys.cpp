@@ -16,6 +16,7 @@ std::string KeySpace::job(std::string_view job_id) const { return join(prefix, "
 std::string KeySpace::idempotency(std::string_view key) const { return join(prefix, "idem:", key); }
 std::string KeySpace::tokens(std::string_view job_id) const { return join(prefix, "tokens:", job_id); }
 std::string KeySpace::dead_letter() const { return prefix + "dead"; }
+std::string KeySpace::live() const { return prefix + "live"; }
 
 std::string KeySpace::ingest() const { return prefix + "ingest"; }
 std::string KeySpace::batch(std::string_view batch_id) const { return join(prefix, "batch:", batch_id); }

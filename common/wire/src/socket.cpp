@@ -31,6 +31,7 @@ Result<zmq::socket_t> make_dealer(zmq::context_t& context, const DealerOptions& 
     socket.set(zmq::sockopt::sndhwm, options.sndhwm);
     socket.set(zmq::sockopt::rcvhwm, options.rcvhwm);
     socket.set(zmq::sockopt::linger, options.linger_ms);
+    if (options.immediate) socket.set(zmq::sockopt::immediate, 1);
     return socket;
   } catch (const zmq::error_t& e) {
     return zmq_status(e.num(), "make DEALER socket");

@@ -109,6 +109,7 @@ FinishEvent Engine::Impl::make_finish(const EngineSeq& s, FinishReason reason, s
     u.decode_tps = (s.n_generated - 1) / (static_cast<double>(s.last_token_ns - s.first_token_ns) / 1e9);
   }
   u.total_ms = static_cast<double>(now - s.submit_ns) / 1e6;
+  if (const SchedSeq* q = sched.find(s.id)) u.preemptions = q->n_preemptions;
   return f;
 }
 
@@ -239,7 +240,7 @@ Result<SeqId> Engine::submit(GenerationRequest request) {
   }
   const int n_prompt = static_cast<int>(tokens.size());
   const SeqId id = impl_->next_id++;
-  RS_RETURN_IF_ERROR(impl_->sched.add(id, std::move(tokens), request.max_tokens));
+  RS_RETURN_IF_ERROR(impl_->sched.add(id, std::move(tokens), request.max_tokens, request.priority));
   auto seq = std::make_unique<EngineSeq>(id, request, tok, impl_->clock->now_ns());
   seq->n_prompt = n_prompt;
   impl_->seqs.emplace(id, std::move(seq));
@@ -290,5 +291,6 @@ int Engine::n_running() const { return impl_->sched.n_running(); }
 int Engine::n_waiting() const { return impl_->sched.n_waiting(); }
 int Engine::kv_free_blocks() const { return impl_->kv.n_free_blocks(); }
 int Engine::kv_total_blocks() const { return impl_->kv.n_blocks(); }
+int64_t Engine::n_preemptions() const { return impl_->sched.n_preemptions(); }
 
 }  // namespace rs::engine

@@ -1,8 +1,12 @@
-// Scheduler: per step, running sequences first (decodes never starved by a prefill
-// chunk), then FIFO admission; preemption by recompute when the block pool runs dry.
+// Scheduler: per step, interactive work (running, then admission), then batch work
+// (running, then admission) unless an interactive prefill is in the step; decodes never
+// starved by a prefill chunk of their priority; FIFO within a priority; preemption by
+// recompute when the block pool runs dry or an interactive sequence needs room, batch
+// sequences first.
 #include "rs/engine/scheduler.h"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 namespace rs::engine {
@@ -18,7 +22,7 @@ Scheduler::~Scheduler() {
   for (auto& [id, seq] : seqs_) release_blocks(*seq);
 }
 
-Status Scheduler::add(SeqId id, std::vector<int32_t> prompt, int max_tokens) {
+Status Scheduler::add(SeqId id, std::vector<int32_t> prompt, int max_tokens, Priority priority) {
   if (prompt.empty()) return invalid_argument("empty prompt (no tokens)");
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt > config_.max_context) {
@@ -43,7 +47,8 @@ Status Scheduler::add(SeqId id, std::vector<int32_t> prompt, int max_tokens) {
   seq->tokens = std::move(prompt);
   seq->max_tokens = eff_max;
   seq->arrival_ns = clock_->now_ns();
-  waiting_.push_back(seq.get());
+  seq->priority = priority;
+  waiting_[priority_index(priority)].push_back(seq.get());
   seqs_.emplace(id, std::move(seq));
   return Status();
 }
@@ -54,29 +59,55 @@ const SchedSeq* Scheduler::find(SeqId id) const {
 }
 
 bool Scheduler::hold_for_timeout() const {
-  if (config_.batch_timeout_ms <= 0 || !running_.empty() || waiting_.empty()) return false;
-  if (static_cast<int>(waiting_.size()) >= config_.max_batch_size) return false;
-  int64_t oldest = waiting_.front()->arrival_ns;
-  for (const SchedSeq* s : waiting_) oldest = std::min(oldest, s->arrival_ns);
+  if (config_.batch_timeout_ms <= 0 || !running_.empty() || n_waiting() == 0) return false;
+  if (n_waiting() >= config_.max_batch_size) return false;
+  int64_t oldest = std::numeric_limits<int64_t>::max();
+  for (const auto& lane : waiting_) {
+    for (const SchedSeq* s : lane) oldest = std::min(oldest, s->arrival_ns);
+  }
   return clock_->now_ns() - oldest < static_cast<int64_t>(config_.batch_timeout_ms) * 1'000'000;
 }
 
+// Interactive work first: running interactive sequences, then interactive admissions. When
+// that scheduled an interactive prefill chunk, batch work waits for the next step (the
+// prefill alone sets the interactive time to first token); else running batch sequences,
+// then batch admissions.
 SchedulerOutput Scheduler::schedule() {
   SchedulerOutput out;
   if (hold_for_timeout()) return out;
   int budget = config_.max_batch_tokens;
-  schedule_running(out, budget);
-  // Admitting right after a preemption would only thrash the pool.
-  if (out.preempted.empty()) schedule_waiting(out, budget);
+  bool interactive_prefill = schedule_running(out, budget, Priority::kInteractive);
+  // Admitting right after a preemption would only thrash the pool; an interactive sequence
+  // may still get in by preempting batch ones, unless an interactive one was just preempted.
+  const bool interactive_preempted =
+      std::any_of(out.preempted.begin(), out.preempted.end(),
+                  [this](SeqId id) { return find(id)->priority == Priority::kInteractive; });
+  if (!interactive_preempted) {
+    interactive_prefill |= admit_lane(Priority::kInteractive, out, budget);
+  }
+  if (interactive_prefill) return out;
+  schedule_running(out, budget, Priority::kBatch);
+  // A batch sequence never overtakes a waiting interactive one.
+  if (out.preempted.empty() && waiting_[priority_index(Priority::kInteractive)].empty()) {
+    admit_lane(Priority::kBatch, out, budget);
+  }
   return out;
 }
 
-void Scheduler::schedule_running(SchedulerOutput& out, int& budget) {
+// The running sequences of one priority, in admission order. True if a prefill chunk (not
+// a single decode token) was scheduled.
+bool Scheduler::schedule_running(SchedulerOutput& out, int& budget, Priority priority) {
   auto pending = [](const SchedSeq* s) { return static_cast<int>(s->tokens.size()) - s->n_computed; };
+  std::vector<SchedSeq*> order;
+  for (SchedSeq* s : running_) {
+    if (s->priority == priority) order.push_back(s);
+  }
   int pending_decodes = 0;  // not yet scheduled decodes: a prefill chunk leaves them room
-  for (const SchedSeq* s : running_) pending_decodes += pending(s) == 1 ? 1 : 0;
-  for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
-    SchedSeq* s = running_[i];
+  for (const SchedSeq* s : order) pending_decodes += pending(s) == 1 ? 1 : 0;
+  bool prefill = false;
+  for (SchedSeq* s : order) {
+    if (budget <= 0) break;
+    if (!s->running) continue;  // preempted earlier in this pass
     const int remaining = pending(s);
     const bool decode = remaining == 1;
     if (decode) --pending_decodes;
@@ -84,39 +115,90 @@ void Scheduler::schedule_running(SchedulerOutput& out, int& budget) {
     if (n <= 0) continue;
     bool self_preempted = false;
     while (!grow_blocks(*s, s->n_computed + n)) {
-      SchedSeq* victim = running_.back();
-      if (victim != s && pending(victim) == 1) --pending_decodes;
+      // Victims are newer batch sequences (not scheduled yet in this step) or s itself.
+      SchedSeq* victim = victim_for();
+      if (victim != s && victim->priority == priority && pending(victim) == 1) --pending_decodes;
       preempt(*victim, out);
       if (victim == s) {
         self_preempted = true;
         break;
       }
     }
-    if (self_preempted) break;
+    if (self_preempted) continue;
     out.chunks.push_back({s->id, s->n_computed, n, n == remaining, false});
     out.n_tokens += n;
     budget -= n;
+    prefill |= !decode;
   }
+  return prefill;
 }
 
-void Scheduler::schedule_waiting(SchedulerOutput& out, int& budget) {
-  while (!waiting_.empty() && budget > 0 && static_cast<int>(running_.size()) < config_.max_batch_size) {
-    SchedSeq* s = waiting_.front();
-    const int cached = attach_cached_prefix(*s);
-    const int remaining = static_cast<int>(s->tokens.size()) - s->n_computed;
-    const int n = std::min(remaining, budget);
-    if (!grow_blocks(*s, s->n_computed + n)) {
-      release_blocks(*s);
-      break;  // FIFO: no overtaking
-    }
-    waiting_.pop_front();
-    running_.push_back(s);
-    s->running = true;
-    s->cached_tokens = cached;
-    out.chunks.push_back({s->id, s->n_computed, n, n == remaining, true});
-    out.n_tokens += n;
-    budget -= n;
+// The head of the lane first, no overtaking within it. True if any was admitted.
+bool Scheduler::admit_lane(Priority priority, SchedulerOutput& out, int& budget) {
+  auto& lane = waiting_[priority_index(priority)];
+  bool admitted = false;
+  while (!lane.empty() && budget > 0 && admit(*lane.front(), out, budget)) admitted = true;
+  return admitted;
+}
+
+// Moves the head of its lane to running with its first chunk; false (and nothing changed
+// but preempted batch sequences) when there is no slot or block for it.
+bool Scheduler::admit(SchedSeq& s, SchedulerOutput& out, int& budget) {
+  const int cached = attach_cached_prefix(s);
+  const int remaining = static_cast<int>(s.tokens.size()) - s.n_computed;
+  const int n = std::min(remaining, budget);
+  if (!make_room(s, s.n_computed + n, out, budget) || !grow_blocks(s, s.n_computed + n)) {
+    release_blocks(s);
+    return false;
   }
+  waiting_[priority_index(s.priority)].pop_front();
+  running_.push_back(&s);
+  s.running = true;
+  s.cached_tokens = cached;
+  out.chunks.push_back({s.id, s.n_computed, n, n == remaining, true});
+  out.n_tokens += n;
+  budget -= n;
+  return true;
+}
+
+// A slot and the blocks for n_positions. An interactive sequence preempts running batch
+// ones, newest first, only as many as needed, and none when even all of them would not do.
+bool Scheduler::make_room(SchedSeq& s, int n_positions, SchedulerOutput& out, int& budget) {
+  const int need = kv_.blocks_for(n_positions) - static_cast<int>(s.blocks.size());
+  auto has_room = [&] {
+    return static_cast<int>(running_.size()) < config_.max_batch_size &&
+           need <= kv_.n_free_blocks();
+  };
+  if (has_room()) return true;
+  if (s.priority != Priority::kInteractive) return false;
+  int n_batch = 0;
+  int batch_blocks = 0;
+  for (const SchedSeq* r : running_) {
+    if (r->priority != Priority::kBatch) continue;
+    ++n_batch;
+    batch_blocks += static_cast<int>(r->blocks.size());
+  }
+  if (n_batch == 0 || need > kv_.n_free_blocks() + batch_blocks) return false;
+  while (!has_room()) {
+    SchedSeq* victim = newest_running(Priority::kBatch);
+    if (victim == nullptr) return false;
+    budget += preempt(*victim, out);
+  }
+  return true;
+}
+
+SchedSeq* Scheduler::newest_running(Priority priority) const {
+  for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
+    if ((*it)->priority == priority) return *it;
+  }
+  return nullptr;
+}
+
+// The newest batch sequence; the newest interactive one only when no batch one runs (so a
+// batch sequence, which always finds itself at worst, never preempts an interactive one).
+SchedSeq* Scheduler::victim_for() const {
+  if (SchedSeq* v = newest_running(Priority::kBatch)) return v;
+  return newest_running(Priority::kInteractive);
 }
 
 bool Scheduler::grow_blocks(SchedSeq& seq, int n_positions) {
@@ -131,13 +213,25 @@ bool Scheduler::grow_blocks(SchedSeq& seq, int n_positions) {
   return true;
 }
 
-void Scheduler::preempt(SchedSeq& seq, SchedulerOutput& out) {
+// Back to the front of its lane with its tokens kept (recomputed when readmitted). A chunk
+// it already got this step is withdrawn: returns the tokens given back to the budget.
+int Scheduler::preempt(SchedSeq& seq, SchedulerOutput& out) {
   release_blocks(seq);
   running_.erase(std::find(running_.begin(), running_.end(), &seq));
   seq.running = false;
   ++seq.n_preemptions;
-  waiting_.push_front(&seq);
+  ++n_preemptions_;
+  waiting_[priority_index(seq.priority)].push_front(&seq);
   out.preempted.push_back(seq.id);
+  int refund = 0;
+  auto it = std::find_if(out.chunks.begin(), out.chunks.end(),
+                         [&](const ScheduledChunk& c) { return c.seq == seq.id; });
+  if (it != out.chunks.end()) {
+    refund = it->n_tokens;
+    out.n_tokens -= refund;
+    out.chunks.erase(it);
+  }
+  return refund;
 }
 
 int Scheduler::attach_cached_prefix(SchedSeq& seq) {
@@ -201,7 +295,8 @@ bool Scheduler::remove(SeqId id) {
   if (s->running) {
     running_.erase(std::find(running_.begin(), running_.end(), s));
   } else {
-    waiting_.erase(std::find(waiting_.begin(), waiting_.end(), s));
+    auto& lane = waiting_[priority_index(s->priority)];
+    lane.erase(std::find(lane.begin(), lane.end(), s));
   }
   seqs_.erase(it);
   return true;

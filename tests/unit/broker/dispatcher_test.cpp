@@ -11,7 +11,7 @@ namespace {
 
 using namespace rs::broker;  // NOLINT(google-build-using-namespace): test brevity
 
-WorkerReady ready(const std::string& id, uint32_t n_devices, uint32_t slots,
+WorkerReady disp_ready(const std::string& id, uint32_t n_devices, uint32_t slots,
                   std::vector<std::string> models = {"m"}) {
   WorkerReady r;
   r.id = id;
@@ -19,12 +19,12 @@ WorkerReady ready(const std::string& id, uint32_t n_devices, uint32_t slots,
   return r;
 }
 
-JobSubmit submit(const std::string& id, const std::string& model = "m",
+JobSubmit disp_submit(const std::string& id, const std::string& model = "m",
                  Priority p = Priority::kInteractive) {
   return {id, model, p, routing_key({model, "", "", id}), ""};
 }
 
-std::vector<Action> of_kind(const Actions& actions, ActionKind kind) {
+std::vector<Action> disp_of_kind(const Actions& actions, ActionKind kind) {
   std::vector<Action> out;
   for (const Action& a : actions) {
     if (a.kind == kind) out.push_back(a);
@@ -45,8 +45,8 @@ DispatcherOptions small_options() {
 TEST(Dispatcher, DispatchesAtOnceWhenADeviceIsFree) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());
-  EXPECT_TRUE(d.on_worker_ready(ready("w1", 1, 2)).empty());
-  Actions a = d.on_job_submitted(submit("j1"));
+  EXPECT_TRUE(d.on_worker_ready(disp_ready("w1", 1, 2)).empty());
+  Actions a = d.on_job_submitted(disp_submit("j1"));
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].kind, ActionKind::kDispatch);
   EXPECT_EQ(a[0].job, "j1");
@@ -58,10 +58,10 @@ TEST(Dispatcher, DispatchesAtOnceWhenADeviceIsFree) {
 TEST(Dispatcher, QueuesUntilAWorkerArrives) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());
-  EXPECT_TRUE(d.on_job_submitted(submit("j1")).empty());
-  EXPECT_TRUE(d.on_job_submitted(submit("j2")).empty());
+  EXPECT_TRUE(d.on_job_submitted(disp_submit("j1")).empty());
+  EXPECT_TRUE(d.on_job_submitted(disp_submit("j2")).empty());
   EXPECT_EQ(d.queue().size(), 2u);
-  Actions a = d.on_worker_ready(ready("w1", 1, 1));
+  Actions a = d.on_worker_ready(disp_ready("w1", 1, 1));
   ASSERT_EQ(a.size(), 1u);  // one slot: one job goes, one waits
   EXPECT_EQ(a[0].job, "j1");
   EXPECT_EQ(d.queue().size(), 1u);
@@ -70,12 +70,12 @@ TEST(Dispatcher, QueuesUntilAWorkerArrives) {
 TEST(Dispatcher, RejectsWhenQueueFullOrDuplicate) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());
-  for (int i = 0; i < 4; ++i) EXPECT_TRUE(d.on_job_submitted(submit(std::to_string(i))).empty());
-  Actions a = d.on_job_submitted(submit("x"));
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(d.on_job_submitted(disp_submit(std::to_string(i))).empty());
+  Actions a = d.on_job_submitted(disp_submit("x"));
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].kind, ActionKind::kReject);
   EXPECT_EQ(a[0].reason, Reason::kQueueFull);
-  a = d.on_job_submitted(submit("1"));
+  a = d.on_job_submitted(disp_submit("1"));
   EXPECT_EQ(a[0].reason, Reason::kDuplicateJob);
   EXPECT_EQ(d.live_jobs(), 4u);
 }
@@ -83,10 +83,10 @@ TEST(Dispatcher, RejectsWhenQueueFullOrDuplicate) {
 TEST(Dispatcher, JobEndRefillsTheDeviceInPriorityOrder) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());
-  d.on_worker_ready(ready("w1", 1, 1));
-  d.on_job_submitted(submit("run"));
-  d.on_job_submitted(submit("batch", "m", Priority::kBatch));
-  d.on_job_submitted(submit("inter"));
+  d.on_worker_ready(disp_ready("w1", 1, 1));
+  d.on_job_submitted(disp_submit("run"));
+  d.on_job_submitted(disp_submit("batch", "m", Priority::kBatch));
+  d.on_job_submitted(disp_submit("inter"));
   EXPECT_FALSE(d.on_job_ended("run", 2, {"w1", 0}).current);  // wrong attempt
   EXPECT_FALSE(d.on_job_ended("run", 1, {"w9", 0}).current);  // wrong device
   EndResult r = d.on_job_ended("run", 1, {"w1", 0});
@@ -102,18 +102,18 @@ TEST(Dispatcher, JobEndRefillsTheDeviceInPriorityOrder) {
 TEST(Dispatcher, SilentWorkerExpiresOnTick) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());
-  d.on_worker_ready(ready("w1", 1, 4));
-  d.on_job_submitted(submit("a"));
-  d.on_job_submitted(submit("b"));
-  d.on_worker_ready(ready("w2", 1, 4));
+  d.on_worker_ready(disp_ready("w1", 1, 4));
+  d.on_job_submitted(disp_submit("a"));
+  d.on_job_submitted(disp_submit("b"));
+  d.on_worker_ready(disp_ready("w2", 1, 4));
   clock.advance_ms(2000);
   d.on_worker_message("w2");
   clock.advance_ms(1001);
   Actions a = d.tick();
-  ASSERT_EQ(of_kind(a, ActionKind::kWorkerLost).size(), 1u);
-  EXPECT_EQ(of_kind(a, ActionKind::kWorkerLost)[0].device.worker, "w1");
-  auto requeued = of_kind(a, ActionKind::kRequeued);
-  auto dispatched = of_kind(a, ActionKind::kDispatch);
+  ASSERT_EQ(disp_of_kind(a, ActionKind::kWorkerLost).size(), 1u);
+  EXPECT_EQ(disp_of_kind(a, ActionKind::kWorkerLost)[0].device.worker, "w1");
+  auto requeued = disp_of_kind(a, ActionKind::kRequeued);
+  auto dispatched = disp_of_kind(a, ActionKind::kDispatch);
   ASSERT_EQ(requeued.size(), 2u);
   ASSERT_EQ(dispatched.size(), 2u);
   EXPECT_EQ(dispatched[0].job, "a");  // the older job first
@@ -129,15 +129,15 @@ TEST(Dispatcher, SilentWorkerExpiresOnTick) {
 TEST(Dispatcher, MaxAttemptsFailsTheJob) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());  // max_attempts = 2
-  d.on_worker_ready(ready("w1", 1, 1));
-  d.on_job_submitted(submit("j"));
+  d.on_worker_ready(disp_ready("w1", 1, 1));
+  d.on_job_submitted(disp_submit("j"));
   Actions a = d.on_worker_disconnect("w1");
-  EXPECT_EQ(of_kind(a, ActionKind::kRequeued).size(), 1u);
-  a = d.on_worker_ready(ready("w2", 1, 1));
-  ASSERT_EQ(of_kind(a, ActionKind::kDispatch).size(), 1u);
+  EXPECT_EQ(disp_of_kind(a, ActionKind::kRequeued).size(), 1u);
+  a = d.on_worker_ready(disp_ready("w2", 1, 1));
+  ASSERT_EQ(disp_of_kind(a, ActionKind::kDispatch).size(), 1u);
   EXPECT_EQ(a[0].attempt, 2u);
   a = d.on_worker_disconnect("w2");
-  auto failed = of_kind(a, ActionKind::kFail);
+  auto failed = disp_of_kind(a, ActionKind::kFail);
   ASSERT_EQ(failed.size(), 1u);
   EXPECT_EQ(failed[0].reason, Reason::kMaxAttempts);
   EXPECT_EQ(d.live_jobs(), 0u);
@@ -147,20 +147,20 @@ TEST(Dispatcher, MaxAttemptsFailsTheJob) {
 TEST(Dispatcher, RestartedWorkerGetsItsJobsBackAsNewAttempts) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());
-  d.on_worker_ready(ready("w1", 1, 1));
-  d.on_job_submitted(submit("j"));
-  Actions a = d.on_worker_ready(ready("w1", 1, 1));  // same id, READY again
-  ASSERT_EQ(of_kind(a, ActionKind::kDispatch).size(), 1u);
-  EXPECT_EQ(of_kind(a, ActionKind::kDispatch)[0].attempt, 2u);
+  d.on_worker_ready(disp_ready("w1", 1, 1));
+  d.on_job_submitted(disp_submit("j"));
+  Actions a = d.on_worker_ready(disp_ready("w1", 1, 1));  // same id, READY again
+  ASSERT_EQ(disp_of_kind(a, ActionKind::kDispatch).size(), 1u);
+  EXPECT_EQ(disp_of_kind(a, ActionKind::kDispatch)[0].attempt, 2u);
   EXPECT_EQ(d.workers().in_flight({"w1", 0}), 1u);
 }
 
 TEST(Dispatcher, CancelQueuedAndRunning) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());
-  d.on_worker_ready(ready("w1", 1, 1));
-  d.on_job_submitted(submit("run"));
-  d.on_job_submitted(submit("wait"));
+  d.on_worker_ready(disp_ready("w1", 1, 1));
+  d.on_job_submitted(disp_submit("run"));
+  d.on_job_submitted(disp_submit("wait"));
   Actions a = d.on_cancel("wait");
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].kind, ActionKind::kCancelled);
@@ -176,12 +176,12 @@ TEST(Dispatcher, CancelQueuedAndRunning) {
 TEST(Dispatcher, CancelledJobIsNotRequeuedWhenItsWorkerDies) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());
-  d.on_worker_ready(ready("w1", 1, 1));
-  d.on_job_submitted(submit("j"));
+  d.on_worker_ready(disp_ready("w1", 1, 1));
+  d.on_job_submitted(disp_submit("j"));
   d.on_cancel("j");
   Actions a = d.on_worker_disconnect("w1");
-  EXPECT_EQ(of_kind(a, ActionKind::kCancelled).size(), 1u);
-  EXPECT_TRUE(of_kind(a, ActionKind::kRequeued).empty());
+  EXPECT_EQ(disp_of_kind(a, ActionKind::kCancelled).size(), 1u);
+  EXPECT_TRUE(disp_of_kind(a, ActionKind::kRequeued).empty());
   EXPECT_EQ(d.live_jobs(), 0u);
 }
 
@@ -189,8 +189,8 @@ TEST(Dispatcher, CancelledJobIsNotRequeuedWhenItsWorkerDies) {
 TEST(Dispatcher, JobsForAnUnservedModelFailModelUnavailable) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());
-  d.on_worker_ready(ready("w1", 1, 1, {"other"}));
-  d.on_job_submitted(submit("j", "m"));
+  d.on_worker_ready(disp_ready("w1", 1, 1, {"other"}));
+  d.on_job_submitted(disp_submit("j", "m"));
   // The worker's expiry (3 s) comes before the job's deadline (5 s).
   EXPECT_EQ(*d.next_wakeup_ns(), *d.workers().next_expiry_ns());
   EXPECT_LT(*d.next_wakeup_ns(), *d.queue().next_deadline_ns());
@@ -209,8 +209,8 @@ TEST(Dispatcher, JobsForAnUnservedModelFailModelUnavailable) {
 TEST(Dispatcher, SlotsChangedRefills) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());
-  d.on_worker_ready(ready("w1", 1, 0));
-  d.on_job_submitted(submit("j"));
+  d.on_worker_ready(disp_ready("w1", 1, 0));
+  d.on_job_submitted(disp_submit("j"));
   EXPECT_TRUE(d.on_device_free({"w1", 0}).empty());
   Actions a = d.on_slots_changed({"w1", 0}, 1);
   ASSERT_EQ(a.size(), 1u);
@@ -220,25 +220,25 @@ TEST(Dispatcher, SlotsChangedRefills) {
 TEST(Dispatcher, RetryRequeuesAtTheFrontWithTheNextAttemptThenFails) {
   rs::ManualClock clock;
   Dispatcher d(clock, small_options());  // max_attempts 2
-  d.on_worker_ready(ready("w1", 1, 1));
-  d.on_job_submitted(submit("j1"));
-  d.on_job_submitted(submit("j2"));  // queued behind j1
+  d.on_worker_ready(disp_ready("w1", 1, 1));
+  d.on_job_submitted(disp_submit("j1"));
+  d.on_job_submitted(disp_submit("j2"));  // queued behind j1
   EXPECT_FALSE(d.on_job_retry("j1", 2, {"w1", 0}).current);  // wrong attempt: stale
   EndResult r = d.on_job_retry("j1", 1, {"w1", 0});
   ASSERT_TRUE(r.current);
-  ASSERT_EQ(of_kind(r.actions, ActionKind::kRequeued).size(), 1u);
-  EXPECT_EQ(of_kind(r.actions, ActionKind::kRequeued)[0].attempt, 2u);
-  auto dispatched = of_kind(r.actions, ActionKind::kDispatch);
+  ASSERT_EQ(disp_of_kind(r.actions, ActionKind::kRequeued).size(), 1u);
+  EXPECT_EQ(disp_of_kind(r.actions, ActionKind::kRequeued)[0].attempt, 2u);
+  auto dispatched = disp_of_kind(r.actions, ActionKind::kDispatch);
   ASSERT_EQ(dispatched.size(), 1u);  // the freed slot goes to j1 again, ahead of j2
   EXPECT_EQ(dispatched[0].job, "j1");
   EXPECT_EQ(dispatched[0].attempt, 2u);
   r = d.on_job_retry("j1", 2, {"w1", 0});
   ASSERT_TRUE(r.current);
-  auto failed = of_kind(r.actions, ActionKind::kFail);
+  auto failed = disp_of_kind(r.actions, ActionKind::kFail);
   ASSERT_EQ(failed.size(), 1u);
   EXPECT_EQ(failed[0].reason, Reason::kMaxAttempts);
-  ASSERT_EQ(of_kind(r.actions, ActionKind::kDispatch).size(), 1u);
-  EXPECT_EQ(of_kind(r.actions, ActionKind::kDispatch)[0].job, "j2");
+  ASSERT_EQ(disp_of_kind(r.actions, ActionKind::kDispatch).size(), 1u);
+  EXPECT_EQ(disp_of_kind(r.actions, ActionKind::kDispatch)[0].job, "j2");
   EXPECT_EQ(d.workers().in_flight({"w1", 0}), 1u);
 }
 

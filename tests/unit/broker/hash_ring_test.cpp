@@ -9,7 +9,7 @@
 namespace {
 
 // "w" + std::to_string(i) without GCC 12's false -Wrestrict warning.
-std::string named(const char* prefix, uint64_t i) {
+std::string ring_named(const char* prefix, uint64_t i) {
   std::string s = prefix;
   s += std::to_string(i);
   return s;
@@ -21,7 +21,7 @@ using rs::broker::hash_bytes;
 
 std::vector<uint64_t> make_keys(int n) {
   std::vector<uint64_t> keys;
-  for (int i = 0; i < n; ++i) keys.push_back(hash_bytes(named("key-", i)));
+  for (int i = 0; i < n; ++i) keys.push_back(hash_bytes(ring_named("key-", i)));
   return keys;
 }
 
@@ -64,7 +64,7 @@ TEST(HashRing, IndependentOfJoinOrder) {
 
 TEST(HashRing, RemovingADeviceMovesOnlyItsKeys) {
   HashRing ring;
-  for (uint32_t d = 0; d < 4; ++d) ring.add({named("w", d / 2), d % 2});
+  for (uint32_t d = 0; d < 4; ++d) ring.add({ring_named("w", d / 2), d % 2});
   auto keys = make_keys(10000);
   auto before = owners(ring, keys);
   DeviceKey gone{"w1", 0};
@@ -87,7 +87,7 @@ TEST(HashRing, RemovingADeviceMovesOnlyItsKeys) {
 
 TEST(HashRing, AddingADeviceTakesAboutAFifth) {
   HashRing ring;
-  for (uint32_t d = 0; d < 4; ++d) ring.add({named("w", d), 0});
+  for (uint32_t d = 0; d < 4; ++d) ring.add({ring_named("w", d), 0});
   auto keys = make_keys(10000);
   auto before = owners(ring, keys);
   DeviceKey fresh{"w9", 0};

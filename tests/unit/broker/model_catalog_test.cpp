@@ -15,7 +15,7 @@ RegistryModel tiny(uint32_t active, uint32_t canary = 0, uint32_t percent = 0) {
                        .canary_percent = percent, .versions = {1, 2, 3}};
 }
 
-ModelTarget job(uint32_t pinned = 0, std::string session = {}, uint64_t route_key = 7) {
+ModelTarget catalog_job(uint32_t pinned = 0, std::string session = {}, uint64_t route_key = 7) {
   return ModelTarget{.name = "tiny", .pinned = pinned, .session_id = std::move(session),
                      .route_key = route_key};
 }
@@ -27,7 +27,7 @@ ResolvedModel key(uint32_t v) {
 TEST(ModelCatalog, NothingServedResolvesToNothing) {
   ModelCatalog c;
   c.set_registry({tiny(1)});
-  EXPECT_FALSE(c.resolve(job()).has_value());
+  EXPECT_FALSE(c.resolve(catalog_job()).has_value());
   EXPECT_FALSE(c.resolvable("tiny", 0));
   EXPECT_TRUE(c.knows("tiny", 0));
   EXPECT_TRUE(c.knows("tiny", 3));
@@ -39,26 +39,26 @@ TEST(ModelCatalog, PinnedGoesToThatVersionOnly) {
   ModelCatalog c;
   c.set_registry({tiny(2)});
   c.set_served("tiny@2", true);
-  EXPECT_EQ(c.resolve(job(2)), key(2));
-  EXPECT_FALSE(c.resolve(job(1)).has_value());  // known, not served: waits
+  EXPECT_EQ(c.resolve(catalog_job(2)), key(2));
+  EXPECT_FALSE(c.resolve(catalog_job(1)).has_value());  // known, not served: waits
   EXPECT_FALSE(c.resolvable("tiny", 1));
   c.set_served("tiny@1", true);
-  EXPECT_EQ(c.resolve(job(1)), key(1));
+  EXPECT_EQ(c.resolve(catalog_job(1)), key(1));
 }
 
 TEST(ModelCatalog, ActiveFirstThenHighestServedThenUnversioned) {
   ModelCatalog c;
   c.set_registry({tiny(2)});
   c.set_served("tiny", true);
-  EXPECT_EQ(c.resolve(job()), key(0));  // only an unversioned device
+  EXPECT_EQ(c.resolve(catalog_job()), key(0));  // only an unversioned device
   c.set_served("tiny@1", true);
-  EXPECT_EQ(c.resolve(job()), key(1));  // active (2) not loaded yet: the highest served
+  EXPECT_EQ(c.resolve(catalog_job()), key(1));  // active (2) not loaded yet: the highest served
   c.set_served("tiny@3", true);
-  EXPECT_EQ(c.resolve(job()), key(3));
+  EXPECT_EQ(c.resolve(catalog_job()), key(3));
   c.set_served("tiny@2", true);
-  EXPECT_EQ(c.resolve(job()), key(2));  // the active one, once served
+  EXPECT_EQ(c.resolve(catalog_job()), key(2));  // the active one, once served
   c.set_served("tiny@2", false);
-  EXPECT_EQ(c.resolve(job()), key(3));
+  EXPECT_EQ(c.resolve(catalog_job()), key(3));
 }
 
 TEST(ModelCatalog, SetServedReportsChangesAndKnowsAdvertisedKeys) {
@@ -80,18 +80,18 @@ TEST(ModelCatalog, SessionStaysOnItsVersionAcrossAnActivation) {
   c.set_registry({tiny(1)});
   c.set_served("tiny@1", true);
   c.set_served("tiny@2", true);
-  auto first = c.resolve(job(0, "s1"));
+  auto first = c.resolve(catalog_job(0, "s1"));
   ASSERT_EQ(first, key(1));
   c.record_session("tiny", "s1", first->version);
   c.set_registry({tiny(2)});
-  EXPECT_EQ(c.resolve(job(0, "s1")), key(1));  // the session started on 1
-  EXPECT_EQ(c.resolve(job(0, "s2")), key(2));  // a new session: the active one
-  EXPECT_EQ(c.resolve(job()), key(2));
+  EXPECT_EQ(c.resolve(catalog_job(0, "s1")), key(1));  // the session started on 1
+  EXPECT_EQ(c.resolve(catalog_job(0, "s2")), key(2));  // a new session: the active one
+  EXPECT_EQ(c.resolve(catalog_job()), key(2));
   c.set_served("tiny@1", false);                // 1 unloaded: the session moves on
-  EXPECT_EQ(c.resolve(job(0, "s1")), key(2));
+  EXPECT_EQ(c.resolve(catalog_job(0, "s1")), key(2));
   // A pinned job does not consult the session.
   c.set_served("tiny@1", true);
-  EXPECT_EQ(c.resolve(job(3, "s1")), std::nullopt);
+  EXPECT_EQ(c.resolve(catalog_job(3, "s1")), std::nullopt);
 }
 
 TEST(ModelCatalog, CanaryTakesItsShareOfNewSessions) {
@@ -102,7 +102,7 @@ TEST(ModelCatalog, CanaryTakesItsShareOfNewSessions) {
   int on_canary = 0;
   for (int i = 0; i < 400; ++i) {
     std::string session = "canary-session-" + std::to_string(i);
-    auto r = c.resolve(job(0, session));
+    auto r = c.resolve(catalog_job(0, session));
     ASSERT_TRUE(r.has_value());
     if (r->version == 2) ++on_canary;
     EXPECT_EQ(r->version == 2, ModelCatalog::canary_bucket(session, 0) < 25);
@@ -112,11 +112,11 @@ TEST(ModelCatalog, CanaryTakesItsShareOfNewSessions) {
   EXPECT_GE(on_canary, 80);
   EXPECT_LE(on_canary, 120);
   // Without a session the bucket is the routing key's.
-  EXPECT_EQ(c.resolve(job(0, "", 110))->version, 2u);  // 110 % 100 = 10 < 25
-  EXPECT_EQ(c.resolve(job(0, "", 160))->version, 1u);
+  EXPECT_EQ(c.resolve(catalog_job(0, "", 110))->version, 2u);  // 110 % 100 = 10 < 25
+  EXPECT_EQ(c.resolve(catalog_job(0, "", 160))->version, 1u);
   // Canary not loaded anywhere: everyone gets the active version.
   c.set_served("tiny@2", false);
-  EXPECT_EQ(c.resolve(job(0, "", 110))->version, 1u);
+  EXPECT_EQ(c.resolve(catalog_job(0, "", 110))->version, 1u);
 }
 
 TEST(ModelCatalog, SessionMapIsBoundedLeastRecentlyUsedFirst) {

@@ -10,7 +10,7 @@
 namespace {
 
 // "w" + std::to_string(i) without GCC 12's false -Wrestrict warning.
-std::string named(const char* prefix, uint64_t i) {
+std::string router_named(const char* prefix, uint64_t i) {
   std::string s = prefix;
   s += std::to_string(i);
   return s;
@@ -49,7 +49,7 @@ class FakeLoad : public DeviceLoadView {
 std::vector<DeviceKey> add_devices(Router& r, FakeLoad& load, const std::string& model, int n) {
   std::vector<DeviceKey> out;
   for (int i = 0; i < n; ++i) {
-    DeviceKey d{named("w", i / 2), static_cast<uint32_t>(i % 2)};
+    DeviceKey d{router_named("w", i / 2), static_cast<uint32_t>(i % 2)};
     r.add_device(model, d);
     load[d];
     out.push_back(d);
@@ -183,7 +183,7 @@ TEST(Router, DistributionSanity) {
   FakeLoad load;
   auto devs = add_devices(r, load, "m", 4);
   for (int i = 0; i < 4000; ++i) {
-    uint64_t key = routing_key({"m", "", "", named("prompt ", i)});
+    uint64_t key = routing_key({"m", "", "", router_named("prompt ", i)});
     ++load[*r.route("m", key, load)].in_flight;
   }
   for (auto& d : devs) {

@@ -14,7 +14,7 @@ using rs::broker::WorkerReady;
 using rs::broker::WorkerTable;
 using rs::broker::WorkerTableOptions;
 
-WorkerReady ready(const std::string& id, uint32_t n_devices, uint32_t slots) {
+WorkerReady table_ready(const std::string& id, uint32_t n_devices, uint32_t slots) {
   WorkerReady r;
   r.id = id;
   for (uint32_t i = 0; i < n_devices; ++i) r.devices.push_back({i, slots, {"m"}});
@@ -31,7 +31,7 @@ std::vector<std::string> job_ids(std::vector<HeldJob> held) {
 TEST(WorkerTable, RegistersDevicesWithSlotsAndModels) {
   rs::ManualClock clock;
   WorkerTable t(clock);
-  EXPECT_TRUE(t.register_worker(ready("w1", 2, 4)).empty());
+  EXPECT_TRUE(t.register_worker(table_ready("w1", 2, 4)).empty());
   EXPECT_TRUE(t.contains("w1"));
   ASSERT_NE(t.device({"w1", 1}), nullptr);
   EXPECT_EQ(t.device({"w1", 1})->models, (std::vector<std::string>{"m"}));
@@ -44,7 +44,7 @@ TEST(WorkerTable, RegistersDevicesWithSlotsAndModels) {
 TEST(WorkerTable, InFlightBookkeeping) {
   rs::ManualClock clock;
   WorkerTable t(clock);
-  t.register_worker(ready("w1", 1, 2));
+  t.register_worker(table_ready("w1", 1, 2));
   DeviceKey d{"w1", 0};
   EXPECT_TRUE(t.assign(d, "a"));
   EXPECT_FALSE(t.assign(d, "a"));
@@ -62,8 +62,8 @@ TEST(WorkerTable, InFlightBookkeeping) {
 TEST(WorkerTable, ExpiresAfterMissedBeats) {
   rs::ManualClock clock;
   WorkerTable t(clock, WorkerTableOptions{.heartbeat_interval_ms = 1000, .missed_beats = 3});
-  t.register_worker(ready("w1", 1, 1));
-  t.register_worker(ready("w2", 1, 1));
+  t.register_worker(table_ready("w1", 1, 1));
+  t.register_worker(table_ready("w2", 1, 1));
   clock.advance_ms(2000);
   EXPECT_TRUE(t.touch("w2"));
   EXPECT_FALSE(t.touch("ghost"));
@@ -79,10 +79,10 @@ TEST(WorkerTable, NextExpiryIsTheEarliest) {
   rs::ManualClock clock;
   WorkerTable t(clock, WorkerTableOptions{.heartbeat_interval_ms = 100, .missed_beats = 2});
   EXPECT_FALSE(t.next_expiry_ns().has_value());
-  t.register_worker(ready("w1", 1, 1));
+  t.register_worker(table_ready("w1", 1, 1));
   int64_t first = *t.next_expiry_ns();
   clock.advance_ms(50);
-  t.register_worker(ready("w2", 1, 1));
+  t.register_worker(table_ready("w2", 1, 1));
   EXPECT_EQ(*t.next_expiry_ns(), first);
   clock.set_ns(first);
   EXPECT_EQ(t.expired_workers(), (std::vector<std::string>{"w1"}));
@@ -91,7 +91,7 @@ TEST(WorkerTable, NextExpiryIsTheEarliest) {
 TEST(WorkerTable, RemoveReturnsHeldJobs) {
   rs::ManualClock clock;
   WorkerTable t(clock);
-  t.register_worker(ready("w1", 2, 4));
+  t.register_worker(table_ready("w1", 2, 4));
   t.assign({"w1", 0}, "a");
   t.assign({"w1", 1}, "b");
   t.assign({"w1", 1}, "c");
@@ -105,9 +105,9 @@ TEST(WorkerTable, RemoveReturnsHeldJobs) {
 TEST(WorkerTable, ReReadyReplacesAndHandsBackJobs) {
   rs::ManualClock clock;
   WorkerTable t(clock);
-  t.register_worker(ready("w1", 1, 4));
+  t.register_worker(table_ready("w1", 1, 4));
   t.assign({"w1", 0}, "a");
-  auto held = t.register_worker(ready("w1", 3, 2));  // the worker restarted
+  auto held = t.register_worker(table_ready("w1", 3, 2));  // the worker restarted
   EXPECT_EQ(job_ids(held), (std::vector<std::string>{"a"}));
   EXPECT_EQ(t.in_flight({"w1", 0}), 0u);
   EXPECT_EQ(t.free_slots({"w1", 2}), 2u);

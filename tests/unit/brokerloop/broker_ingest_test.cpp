@@ -1,6 +1,8 @@
 // The broker's ingest stream and batch results: entries become jobs (once), are acked only
 // with their job stored, stale entries are claimed, invalid ones fail with a result line.
 #include <chrono>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "broker_fixture.h"
@@ -129,7 +131,9 @@ class BrokerIngestTest : public BrokerLoopTest {
 
 TEST_F(BrokerIngestTest, EntriesAppendedBeforeTheBrokerAllRunOnce) {
   for (int i = 1; i <= 50; ++i) append("b1", std::to_string(i), "prompt " + std::to_string(i));
-  start(options());
+  BrokerOptions o = options();
+  o.ingest_claim_ms = 100;  // claims (and trims) every 50 ms
+  start(o);
   auto w = worker("w1", 64);
   auto served = serve(*w, 50, {"a", "b", "c"});
   ASSERT_EQ(served.size(), 50u);
@@ -160,6 +164,9 @@ TEST_F(BrokerIngestTest, EntriesAppendedBeforeTheBrokerAllRunOnce) {
   EXPECT_EQ(store_->load_request(job)->prompt, "prompt 7");
   EXPECT_EQ(ttl(keys_.job(job)), -1);  // no --finished-ttl-s: kept
   EXPECT_EQ(loop_->counters().ingested.load(), 50u);
+  // Acknowledged entries are trimmed (the last delivered one may stay).
+  ASSERT_TRUE(eventually([&] { auto n = ingest_->length(); return n.ok() && *n <= 1; }));
+  EXPECT_GE(loop_->counters().ingest_trimmed.load(), 49u);
 }
 
 TEST_F(BrokerIngestTest, StaleEntriesOfADeadBrokerAreClaimedIntoOneJobEach) {
@@ -185,11 +192,15 @@ TEST_F(BrokerIngestTest, StaleEntriesOfADeadBrokerAreClaimedIntoOneJobEach) {
   o.ingest_claim_ms = 100;
   start(o);
   auto w = worker("w1", 8);
-  auto served = serve(*w, 1, {"x"});
-  ASSERT_EQ(served.size(), 1u);
-  EXPECT_EQ(served[0].job_id, job_of("ingest:b2:lost"));
+  // The stored job is live (QUEUED) in Redis: the new broker recovers and runs it; the
+  // lost entry becomes a job of its own. Nothing else.
+  auto served = serve(*w, 2, {"x"});
+  ASSERT_EQ(served.size(), 2u);
+  std::set<std::string> ran = {served[0].job_id, served[1].job_id};
+  EXPECT_EQ(ran, (std::set<std::string>{"old-job", job_of("ingest:b2:lost")}));
   ASSERT_TRUE(eventually([&] { return pending() == 0; }));
   EXPECT_GE(loop_->counters().ingest_claimed.load(), 2u);
+  EXPECT_EQ(loop_->counters().recovered.load(), 1u);
   EXPECT_EQ(job_of("ingest:b2:stored"), "old-job");
   EXPECT_FALSE(w->recv(300).has_value());  // no second job for the stored one
   auto keys = conn_->command({"KEYS", keys_.prefix + "job:*"});
@@ -308,6 +319,61 @@ TEST_F(BrokerIngestTest, DeadLetteredJobsDoNotExpire) {
   auto dead = store_->dead_letters();
   ASSERT_TRUE(dead.ok());
   EXPECT_EQ(*dead, std::vector<std::string>{d->job_id});
+}
+
+// A broker dies with two jobs on w1; a new one on the same Redis recovers both. w1's READY
+// lists one (with its tokens resent from seq 0): adopted, it ends on attempt 1 with its
+// whole text; the other is requeued after --recovery-wait-ms with attempt 2.
+TEST_F(BrokerIngestTest, ARestartedBrokerAdoptsListedJobsAndRequeuesTheRest) {
+  append("b9", "a");
+  append("b9", "b");
+  BrokerOptions o = options();
+  o.recovery_wait_ms = 300;
+  start(o);
+  auto w = worker("w1", 8);
+  std::vector<sc::Dispatch> ds;
+  while (ds.size() < 2) ds.push_back(w->expect<sc::Dispatch>(3000));
+  const sc::Dispatch& kept = ds[0];
+  const sc::Dispatch& lost = ds[1];
+  w->send(sc::WorkerTokens{.entries = {sc::TokenEntry{.job_id = kept.job_id, .attempt = 1, .seq = 0,
+                                                      .token = 1, .text = "x"}}});
+  ASSERT_TRUE(eventually([&] { return loop_->counters().tokens.load() == 1; }));
+  loop_->request_stop();  // the broker "dies": nothing ends its jobs
+  thread_.join();
+  loop_.reset();
+  w.reset();
+
+  start(o);
+  auto w2 = std::make_unique<Peer>(ctx_, loop_->worker_endpoint(), "w1");
+  w2->set_skip_heartbeats(false);
+  w2->send(sc::WorkerReady{.worker_id = "w1",
+                           .devices = {sc::DeviceInfo{.index = 0, .models = {"m"}, .free_slots = 7, .max_slots = 8}},
+                           .jobs = {sc::ReadyJob{.job_id = kept.job_id, .attempt = 1, .device = 0, .n_tokens = 2}}});
+  w2->expect<sc::BrokerHeartbeat>();
+  w2->set_skip_heartbeats(true);
+  w2->send(sc::WorkerTokens{.entries = {
+               sc::TokenEntry{.job_id = kept.job_id, .attempt = 1, .seq = 0, .token = 1, .text = "x"},
+               sc::TokenEntry{.job_id = kept.job_id, .attempt = 1, .seq = 1, .token = 2, .text = "y"}}});
+  w2->send(sc::WorkerDone{.job_id = kept.job_id, .attempt = 1, .device = 0, .finish_reason = "length"});
+  auto again = w2->expect<sc::Dispatch>(3000);
+  EXPECT_EQ(again.job_id, lost.job_id);
+  EXPECT_EQ(again.attempt, 2u);
+  w2->send(sc::WorkerDone{.job_id = again.job_id, .attempt = 2, .device = 0, .finish_reason = "length"});
+  ASSERT_TRUE(eventually([&] { return n_results("b9") == 2; }));
+  for (const BatchResult& r : all_results("b9")) {
+    EXPECT_EQ(r.record.state, sc::JobState::kSucceeded) << r.item_id;
+    if (r.record.job_id == kept.job_id) {
+      EXPECT_EQ(r.text, "xy") << "the adopted job's text is whole";
+      EXPECT_EQ(r.record.attempt, 1u);
+    } else {
+      EXPECT_EQ(r.record.attempt, 2u);
+    }
+  }
+  EXPECT_EQ(loop_->counters().recovered.load(), 2u);
+  EXPECT_EQ(loop_->counters().adopted.load(), 1u);
+  auto live = conn_->command({"ZCARD", keys_.live()});
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(live->integer, 0);
 }
 
 }  // namespace

@@ -13,7 +13,7 @@ namespace rs::broker::testing {
 namespace {
 
 template <typename F>
-bool eventually(F&& f, int timeout_ms = 5000) {
+bool models_eventually(F&& f, int timeout_ms = 5000) {
   for (int waited = 0; waited < timeout_ms; waited += 5) {
     if (f()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -47,7 +47,7 @@ class BrokerModelsTest : public BrokerLoopTest {
   bool broker_caught_up() {
     auto epoch = registry_->epoch();
     if (!epoch.ok()) return false;
-    return eventually([&] { return loop_->counters().registry_epoch.load() == *epoch; });
+    return models_eventually([&] { return loop_->counters().registry_epoch.load() == *epoch; });
   }
   // Runs one job through whichever worker it is dispatched to; returns the DISPATCH and DONE.
   std::pair<sc::Dispatch, sc::Done> run_job(Peer& c, Peer& worker, const std::string& model,
@@ -148,7 +148,7 @@ TEST_F(BrokerModelsTest, HeartbeatModelListsReroute) {
                                .devices = {sc::DeviceLoad{.index = 0, .free_slots = 2,
                                                           .has_models = true,
                                                           .models = {"tiny@2"}}}});
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(models_eventually([&] {
     c->send(sc::WorkersRequest{.request_id = 9});
     auto reply = c->expect<sc::WorkersReply>();
     return reply.devices.size() == 1 && reply.devices[0].models == std::vector<std::string>{"tiny@2"};
@@ -191,16 +191,16 @@ TEST_F(BrokerModelsTest, ADeadRedisDoesNotStopTheLoopAndThePollResumes) {
   auto c = client("c1");
   redis_.stop();
   const uint64_t errors = loop_->counters().redis_errors.load();
-  ASSERT_TRUE(eventually([&] { return loop_->counters().redis_errors.load() > errors + 2; }));
+  ASSERT_TRUE(models_eventually([&] { return loop_->counters().redis_errors.load() > errors + 2; }));
   c->send(sc::Ping{.request_id = 1});
   EXPECT_EQ(c->expect<sc::Pong>().request_id, 1u);
   ASSERT_TRUE(redis_.start());  // empty again: a new registry
-  ASSERT_TRUE(eventually([&] { return registry_->epoch().ok(); }));  // our connection too
+  ASSERT_TRUE(models_eventually([&] { return registry_->epoch().ok(); }));  // our connection too
   ASSERT_EQ(add("fresh"), 1u);
   ASSERT_EQ(add("fresh"), 2u);
   ASSERT_TRUE(registry_->activate("fresh", 1).ok());
   const uint64_t reads = loop_->counters().registry_reads.load();
-  ASSERT_TRUE(eventually([&] { return loop_->counters().registry_reads.load() > reads; }));
+  ASSERT_TRUE(models_eventually([&] { return loop_->counters().registry_reads.load() > reads; }));
   ASSERT_TRUE(broker_caught_up());
   // Both versions served: the active one (1), not the highest, so the broker knows it.
   auto w = worker("w1", 1, "fresh@1");

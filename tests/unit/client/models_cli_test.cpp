@@ -36,7 +36,7 @@ namespace fs = std::filesystem;
 namespace sc = rs::schemas;
 using engine::GgmlType;
 
-struct CliRun {
+struct ModelsCliRun {
   int exit_code = -1;
   std::vector<nlohmann::ordered_json> lines;  // stdout, one JSON object per line (--json)
   std::string out;
@@ -136,11 +136,11 @@ class ModelsCliTest : public ::testing::Test {
   }
 
   // Runs `prefix ringserve args` in a shell (cwd: the test's directory).
-  CliRun ringserve(const std::string& args, bool json = true, const std::string& prefix = "") {
+  ModelsCliRun ringserve(const std::string& args, bool json = true, const std::string& prefix = "") {
     std::string err_path = (dir_ / "stderr.txt").string();
     std::string cmd = "cd " + dir_.string() + " && " + prefix + fs::absolute(test::bin_dir()).string() +
                       "/ringserve " + args + (json ? " --json" : "") + " 2>" + err_path;
-    CliRun run;
+    ModelsCliRun run;
     FILE* p = ::popen(cmd.c_str(), "r");
     EXPECT_NE(p, nullptr);
     if (p == nullptr) return run;
@@ -165,7 +165,7 @@ class ModelsCliTest : public ::testing::Test {
   }
 
   std::vector<nlohmann::ordered_json> list(const std::string& extra = "") {
-    CliRun r = ringserve("models list" + extra + flags());
+    ModelsCliRun r = ringserve("models list" + extra + flags());
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.err, "");
     return r.lines;
@@ -196,7 +196,7 @@ class ModelsCliTest : public ::testing::Test {
 TEST_F(ModelsCliTest, AddRecordsChecksumArchitectureAndTensorType) {
   auto bytes = gguf_bytes(GgmlType::kF16, 1);
   std::string path = write_file("v1.gguf", bytes);
-  CliRun a = ringserve("models add tiny v1.gguf --note first" + flags());
+  ModelsCliRun a = ringserve("models add tiny v1.gguf --note first" + flags());
   ASSERT_EQ(a.exit_code, 0) << a.err;
   ASSERT_EQ(a.lines.size(), 1u) << a.out;
   const auto& j = a.lines[0];
@@ -214,7 +214,7 @@ TEST_F(ModelsCliTest, AddRecordsChecksumArchitectureAndTensorType) {
 
   // Without general.file_type: the type holding most matrix bytes.
   model_file("v2.gguf", GgmlType::kQ8_0, -1);
-  CliRun b = ringserve("models add tiny v2.gguf --activate" + flags());
+  ModelsCliRun b = ringserve("models add tiny v2.gguf --activate" + flags());
   ASSERT_EQ(b.exit_code, 0) << b.err;
   ASSERT_EQ(b.lines.size(), 1u);
   EXPECT_EQ(b.lines[0]["version"], 2);
@@ -230,10 +230,10 @@ TEST_F(ModelsCliTest, AddRecordsChecksumArchitectureAndTensorType) {
   EXPECT_EQ(lines[1]["version"], 2);
   EXPECT_EQ(lines[1]["active"], true);
 
-  CliRun human = ringserve("models add tiny v1.gguf" + flags(), /*json=*/false);
+  ModelsCliRun human = ringserve("models add tiny v1.gguf" + flags(), /*json=*/false);
   ASSERT_EQ(human.exit_code, 0) << human.err;
   EXPECT_EQ(human.out.rfind("added tiny@3 (llama, f16, ", 0), 0u) << human.out;
-  CliRun table = ringserve("models list tiny" + flags(), /*json=*/false);
+  ModelsCliRun table = ringserve("models list tiny" + flags(), /*json=*/false);
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_EQ(table.out.rfind("NAME", 0), 0u) << table.out;
   EXPECT_NE(table.out.find("active"), std::string::npos) << table.out;
@@ -243,30 +243,30 @@ TEST_F(ModelsCliTest, AFileThatIsNotAValidGgufIsRefused) {
   auto bytes = gguf_bytes(GgmlType::kF16, 1);
   bytes.resize(bytes.size() - 100);  // the last tensor's data cut short
   write_file("truncated.gguf", bytes);
-  CliRun t = ringserve("models add tiny truncated.gguf" + flags());
+  ModelsCliRun t = ringserve("models add tiny truncated.gguf" + flags());
   EXPECT_EQ(t.exit_code, 1);
   EXPECT_EQ(t.err.rfind("error: invalid_argument: not a valid GGUF", 0), 0u) << t.err;
   ASSERT_EQ(t.lines.size(), 1u);
   EXPECT_EQ(t.lines[0]["error"], "invalid_argument");
 
   write_file("text.gguf", std::vector<uint8_t>(200, 'x'));
-  CliRun x = ringserve("models add tiny text.gguf" + flags(), /*json=*/false);
+  ModelsCliRun x = ringserve("models add tiny text.gguf" + flags(), /*json=*/false);
   EXPECT_EQ(x.exit_code, 1);
   EXPECT_EQ(x.err.rfind("error: invalid_argument: not a valid GGUF", 0), 0u) << x.err;
   EXPECT_EQ(std::count(x.err.begin(), x.err.end(), '\n'), 1) << x.err;
 
   write_file("noarch.gguf", gguf_bytes(GgmlType::kF16, 1, ""));
-  CliRun na = ringserve("models add tiny noarch.gguf" + flags(), /*json=*/false);
+  ModelsCliRun na = ringserve("models add tiny noarch.gguf" + flags(), /*json=*/false);
   EXPECT_EQ(na.exit_code, 1);
   EXPECT_NE(na.err.find("general.architecture"), std::string::npos) << na.err;
 
-  CliRun missing = ringserve("models add tiny nowhere.gguf" + flags(), /*json=*/false);
+  ModelsCliRun missing = ringserve("models add tiny nowhere.gguf" + flags(), /*json=*/false);
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_EQ(missing.err.rfind("error: not_found: ", 0), 0u) << missing.err;
 
   EXPECT_TRUE(list().empty());  // nothing was registered
   model_file("ok.gguf");
-  CliRun bad_name = ringserve("models add 'bad:name' ok.gguf" + flags(), /*json=*/false);
+  ModelsCliRun bad_name = ringserve("models add 'bad:name' ok.gguf" + flags(), /*json=*/false);
   EXPECT_EQ(bad_name.exit_code, 1);
   EXPECT_EQ(bad_name.err.rfind("error: invalid_argument: ", 0), 0u) << bad_name.err;
 }
@@ -275,7 +275,7 @@ TEST_F(ModelsCliTest, ActivateCanaryRollbackAndRemove) {
   model_file("a.gguf");
   for (int i = 0; i < 3; ++i) ASSERT_EQ(ringserve("models add tiny a.gguf" + flags()).exit_code, 0);
 
-  CliRun act = ringserve("models activate tiny 1" + flags());
+  ModelsCliRun act = ringserve("models activate tiny 1" + flags());
   ASSERT_EQ(act.exit_code, 0) << act.err;
   ASSERT_EQ(act.lines.size(), 1u);
   EXPECT_EQ(act.lines[0]["version"], 1);
@@ -286,23 +286,23 @@ TEST_F(ModelsCliTest, ActivateCanaryRollbackAndRemove) {
   EXPECT_EQ(lines[0]["active"], false);
   EXPECT_EQ(lines[1]["active"], true);
 
-  CliRun rm_active = ringserve("models rm tiny 2" + flags());
+  ModelsCliRun rm_active = ringserve("models rm tiny 2" + flags());
   EXPECT_EQ(rm_active.exit_code, 1);
   EXPECT_NE(rm_active.err.find("refused"), std::string::npos) << rm_active.err;
 
-  CliRun back = ringserve("models rollback tiny" + flags());
+  ModelsCliRun back = ringserve("models rollback tiny" + flags());
   ASSERT_EQ(back.exit_code, 0) << back.err;
   ASSERT_EQ(back.lines.size(), 1u);
   EXPECT_EQ(back.lines[0]["version"], 1);
   EXPECT_EQ(ringserve("models rollback tiny" + flags(), false).exit_code, 1);  // nothing before v1
 
   // No broker to ask whether v2 is loaded: a note, and the removal goes on.
-  CliRun rm2 = ringserve("models rm tiny 2" + flags(kNoBroker), false);
+  ModelsCliRun rm2 = ringserve("models rm tiny 2" + flags(kNoBroker), false);
   ASSERT_EQ(rm2.exit_code, 0) << rm2.err;
   EXPECT_EQ(rm2.out, "removed tiny@2\n");
   EXPECT_EQ(rm2.err.rfind("note: cannot ask the broker", 0), 0u) << rm2.err;
 
-  CliRun canary = ringserve("models activate tiny 3 --canary 25" + flags());
+  ModelsCliRun canary = ringserve("models activate tiny 3 --canary 25" + flags());
   ASSERT_EQ(canary.exit_code, 0) << canary.err;
   EXPECT_EQ(canary.lines[0]["active"], false);
   EXPECT_EQ(canary.lines[0]["canary_percent"], 25);
@@ -311,13 +311,13 @@ TEST_F(ModelsCliTest, ActivateCanaryRollbackAndRemove) {
   EXPECT_EQ(lines[0]["active"], true);
   EXPECT_EQ(lines[1]["canary_percent"], 25);
   EXPECT_EQ(ringserve("models rm tiny 3" + flags()).exit_code, 1);  // the canary
-  CliRun withdraw = ringserve("models rollback tiny" + flags());
+  ModelsCliRun withdraw = ringserve("models rollback tiny" + flags());
   ASSERT_EQ(withdraw.exit_code, 0) << withdraw.err;
   EXPECT_EQ(withdraw.lines[0]["version"], 1);
   EXPECT_EQ(list()[1]["canary_percent"], 0);
   EXPECT_EQ(ringserve("models rm tiny 3" + flags()).exit_code, 0);
 
-  CliRun nf = ringserve("models rm tiny 9" + flags());
+  ModelsCliRun nf = ringserve("models rm tiny 9" + flags());
   EXPECT_EQ(nf.exit_code, 1);
   EXPECT_EQ(nf.err.rfind("error: not_found: ", 0), 0u) << nf.err;
   ASSERT_EQ(nf.lines.size(), 1u);
@@ -338,22 +338,22 @@ TEST_F(ModelsCliTest, LoadedOnComesFromTheBrokersWorkersReply) {
   model_file("a.gguf");
   for (int i = 0; i < 3; ++i) ASSERT_EQ(ringserve("models add tiny a.gguf" + flags()).exit_code, 0);
 
-  CliRun r = ringserve("models list" + flags(broker.endpoint()));
+  ModelsCliRun r = ringserve("models list" + flags(broker.endpoint()));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   ASSERT_EQ(r.lines.size(), 3u);
   EXPECT_EQ(r.lines[0]["loaded_on"], nlohmann::ordered_json({"w1/0", "w2/1"}));
   EXPECT_EQ(r.lines[1]["loaded_on"], nlohmann::ordered_json({"w2/1"}));
   EXPECT_EQ(r.lines[2]["loaded_on"], nlohmann::ordered_json::array());
-  CliRun human = ringserve("models list" + flags(broker.endpoint()), false);
+  ModelsCliRun human = ringserve("models list" + flags(broker.endpoint()), false);
   EXPECT_NE(human.out.find("w1/0,w2/1"), std::string::npos) << human.out;
 
   // In use: refused while a device holds it, even though it is neither active nor canary.
-  CliRun rm = ringserve("models rm tiny 2" + flags(broker.endpoint()));
+  ModelsCliRun rm = ringserve("models rm tiny 2" + flags(broker.endpoint()));
   EXPECT_EQ(rm.exit_code, 1);
   EXPECT_NE(rm.err.find("in use (loaded on w2/1)"), std::string::npos) << rm.err;
   EXPECT_EQ(list().size(), 3u);
-  CliRun rm3 = ringserve("models rm tiny 3" + flags(broker.endpoint()));
+  ModelsCliRun rm3 = ringserve("models rm tiny 3" + flags(broker.endpoint()));
   EXPECT_EQ(rm3.exit_code, 0) << rm3.err;
   EXPECT_GE(broker.answered(), 4);
 }
@@ -361,7 +361,7 @@ TEST_F(ModelsCliTest, LoadedOnComesFromTheBrokersWorkersReply) {
 TEST_F(ModelsCliTest, NoBrokerLeavesLoadedOnEmptyWithANote) {
   model_file("a.gguf");
   ASSERT_EQ(ringserve("models add tiny a.gguf --activate" + flags()).exit_code, 0);
-  CliRun r = ringserve("models list" + flags(kNoBroker));
+  ModelsCliRun r = ringserve("models list" + flags(kNoBroker));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_EQ(r.lines.size(), 1u);
   expect_version_keys(r.lines[0]);
@@ -373,24 +373,24 @@ TEST_F(ModelsCliTest, RedisAddressFromFlagEnvOrVarFile) {
   model_file("a.gguf");
   const std::string broker = " --broker " + idle_broker_.endpoint() + " --timeout-ms 300";
   const std::string no_env = "env -u RINGSERVE_REDIS ";
-  CliRun env = ringserve("models add tiny a.gguf" + broker, true, "RINGSERVE_REDIS=" + redis_address() + " ");
+  ModelsCliRun env = ringserve("models add tiny a.gguf" + broker, true, "RINGSERVE_REDIS=" + redis_address() + " ");
   ASSERT_EQ(env.exit_code, 0) << env.err;
 
-  CliRun none = ringserve("models list" + broker, true, no_env);
+  ModelsCliRun none = ringserve("models list" + broker, true, no_env);
   EXPECT_EQ(none.exit_code, 1);
   EXPECT_NE(none.err.find("no redis address"), std::string::npos) << none.err;
 
   fs::create_directories(dir_ / "var");
   std::ofstream(dir_ / "var" / "redis") << redis_address() << "\n";
-  CliRun file = ringserve("models list" + broker, true, no_env);
+  ModelsCliRun file = ringserve("models list" + broker, true, no_env);
   ASSERT_EQ(file.exit_code, 0) << file.err;
   ASSERT_EQ(file.lines.size(), 1u);
   EXPECT_EQ(file.lines[0]["name"], "tiny");
 
-  CliRun down = ringserve("models list --redis 127.0.0.1:1" + broker, false);
+  ModelsCliRun down = ringserve("models list --redis 127.0.0.1:1" + broker, false);
   EXPECT_EQ(down.exit_code, 1);
   EXPECT_EQ(down.err.rfind("error: unavailable: redis unreachable", 0), 0u) << down.err;
-  CliRun bad = ringserve("models list --redis nonsense" + broker, false);
+  ModelsCliRun bad = ringserve("models list --redis nonsense" + broker, false);
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_EQ(bad.err.rfind("error: invalid_argument: bad redis address", 0), 0u) << bad.err;
 }

@@ -12,7 +12,7 @@
 namespace rs::engine {
 namespace {
 
-int64_t row_bytes_of(GgmlType t, int64_t n) {
+int64_t multi_row_bytes_of(GgmlType t, int64_t n) {
   switch (t) {
     case GgmlType::kF32: return n * 4;
     case GgmlType::kF16:
@@ -31,7 +31,7 @@ struct Mat {
 Mat make_mat(GgmlType t, int64_t n_out, int64_t n_in, std::mt19937& rng) {
   std::normal_distribution<float> dist(0.0f, 0.5f);
   Mat m;
-  const int64_t rb = row_bytes_of(t, n_in);
+  const int64_t rb = multi_row_bytes_of(t, n_in);
   m.bytes.resize(static_cast<size_t>(rb * n_out));
   std::vector<float> row(static_cast<size_t>(n_in));
   for (int64_t o = 0; o < n_out; ++o) {

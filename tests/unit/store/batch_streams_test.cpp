@@ -154,6 +154,27 @@ TEST_F(BatchStreamsTest, ReadAckAndPending) {
   EXPECT_EQ(s.length().value(), 5u);
 }
 
+TEST_F(BatchStreamsTest, TrimDeletesOnlyAcknowledgedEntries) {
+  IngestStream producer(*conn_, opts("p"));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(producer.append(item(std::to_string(i))).value());
+  IngestStream s(*conn_, opts("b1"));
+  ASSERT_TRUE(s.ensure_group().ok());
+  ASSERT_EQ(s.read(4)->size(), 4u);  // 0..3 delivered, 4..5 not yet
+  for (int i : {0, 1, 3}) ASSERT_TRUE(conn_->command(s.ack_command(ids[static_cast<size_t>(i)])).ok());
+  auto trimmed = s.trim_acknowledged();
+  ASSERT_TRUE(trimmed.ok()) << trimmed.status().to_string();
+  EXPECT_EQ(*trimmed, 2u) << "0 and 1; 2 is pending, so 3 stays too";
+  EXPECT_EQ(s.length().value(), 4u);
+  ASSERT_TRUE(conn_->command(s.ack_command(ids[2])).ok());
+  EXPECT_EQ(s.trim_acknowledged().value(), 2u) << "2 and 3: everything delivered is acked";
+  EXPECT_EQ(s.length().value(), 2u);
+  auto rest = s.read(10);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 2u) << "undelivered entries are never trimmed";
+  EXPECT_EQ((*rest)[0].entry_id, ids[4]);
+}
+
 TEST_F(BatchStreamsTest, BadEntryIsStillRead) {
   IngestStream s(*conn_, opts("b1"));
   ASSERT_TRUE(s.ensure_group().ok());

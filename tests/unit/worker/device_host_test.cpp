@@ -27,7 +27,7 @@ using engine::GenerationRequest;
 using engine::Model;
 using std::chrono::milliseconds;
 
-struct JobOut {
+struct HostJobOut {
   std::vector<int32_t> tokens;
   std::vector<int> seqs;
   std::string text;
@@ -70,7 +70,7 @@ class Collector {
       std::map<std::string, int> per_job;
       for (const TokenOut& t : b.tokens) {
         EXPECT_EQ(++per_job[t.job_id], 1) << "one token per job per step";
-        JobOut& j = jobs[t.job_id];
+        HostJobOut& j = jobs[t.job_id];
         EXPECT_FALSE(j.n_finished > 0 && j.finish.attempt == t.attempt) << "token after finish: " << t.job_id;
         j.tokens.push_back(t.token);
         j.seqs.push_back(t.seq);
@@ -78,7 +78,7 @@ class Collector {
         j.attempt = t.attempt;
       }
       for (const FinishedOut& f : b.finished) {
-        JobOut& j = jobs[f.job_id];
+        HostJobOut& j = jobs[f.job_id];
         ++j.n_finished;
         j.finish = f;
       }
@@ -94,7 +94,7 @@ class Collector {
     return n;
   }
 
-  std::map<std::string, JobOut> jobs;
+  std::map<std::string, HostJobOut> jobs;
   std::vector<std::string> errors;
   uint64_t last_number = 0;
   int n_batches = 0;
@@ -191,7 +191,7 @@ TEST_F(DeviceHostTest, TwentyJobsFromAnotherThreadMatchDirectEngine) {
   ASSERT_TRUE(collector_.collect_until(*host, [&] { return collector_.n_finished() == 20; }));
   producer.join();
   for (int i = 0; i < 20; ++i) {
-    const JobOut& j = collector_.jobs[job_name("job-", i)];
+    const HostJobOut& j = collector_.jobs[job_name("job-", i)];
     EXPECT_EQ(j.n_finished, 1);
     EXPECT_NE(j.finish.reason, FinishReason::kError) << j.finish.error;
     EXPECT_EQ(j.finish.attempt, 1);
@@ -221,7 +221,7 @@ TEST_F(DeviceHostTest, CancelRunningJobEndsCancelledAndFreesKv) {
   host->cancel("long");
   ASSERT_TRUE(collector_.collect_until(*host, [&] { return collector_.jobs["long"].n_finished > 0; }));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(2000));
-  const JobOut& j = collector_.jobs["long"];
+  const HostJobOut& j = collector_.jobs["long"];
   EXPECT_EQ(j.finish.reason, FinishReason::kCancelled);
   EXPECT_EQ(j.finish.attempt, 3);
   EXPECT_LT(j.tokens.size(), 100u);
@@ -253,7 +253,7 @@ TEST_F(DeviceHostTest, InvalidSubmitEndsWithErrorEntry) {
   host->submit("good", 1, request("Once upon a time", 4));
   ASSERT_TRUE(collector_.collect_until(*host, [&] { return collector_.n_finished() == 5; }));
   for (const char* id : {"empty", "zero-max", "too-long", "bad-token"}) {
-    const JobOut& j = collector_.jobs[id];
+    const HostJobOut& j = collector_.jobs[id];
     EXPECT_EQ(j.n_finished, 1) << id;
     EXPECT_EQ(j.finish.reason, FinishReason::kError) << id;
     EXPECT_FALSE(j.finish.error.empty()) << id;
@@ -335,7 +335,7 @@ TEST_F(DeviceHostTest, StopCancelsJobsInFlight) {
   EXPECT_FALSE(host->running());
   collector_.absorb(host->take_batches());
   for (int i = 0; i < 5; ++i) {
-    const JobOut& j = collector_.jobs[job_name("j", i)];
+    const HostJobOut& j = collector_.jobs[job_name("j", i)];
     EXPECT_EQ(j.n_finished, 1);
     EXPECT_EQ(j.finish.reason, FinishReason::kCancelled);
   }
@@ -351,7 +351,7 @@ TEST_F(DeviceHostTest, StopDrainFinishesJobsInFlight) {
   host->stop(StopMode::kDrain);
   collector_.absorb(host->take_batches());
   for (int i = 0; i < 3; ++i) {
-    const JobOut& j = collector_.jobs[job_name("d", i)];
+    const HostJobOut& j = collector_.jobs[job_name("d", i)];
     EXPECT_EQ(j.n_finished, 1);
     EXPECT_TRUE(j.finish.reason == FinishReason::kLength || j.finish.reason == FinishReason::kEos);
     EXPECT_EQ(j.tokens, direct_run(request(kPrompts[i], 6)));

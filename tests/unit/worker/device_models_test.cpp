@@ -23,13 +23,13 @@ using engine::FinishReason;
 using engine::GenerationRequest;
 using std::chrono::milliseconds;
 
-struct JobOut {
+struct ModelsJobOut {
   std::vector<int32_t> tokens;
   int n_finished = 0;
   FinishedOut finish;
 };
 
-bool wait_until(const std::function<bool()>& done, long timeout_ms = 10000) {
+bool models_wait_until(const std::function<bool()>& done, long timeout_ms = 10000) {
   const auto deadline = std::chrono::steady_clock::now() + milliseconds(timeout_ms);
   while (!done()) {
     if (std::chrono::steady_clock::now() > deadline) return done();
@@ -49,7 +49,7 @@ engine::test::SynthModel synth(uint32_t seed) {
   return m.ok() ? std::move(m).value() : engine::test::SynthModel{};
 }
 
-GenerationRequest request(const std::string& prompt, int max_tokens) {
+GenerationRequest models_request(const std::string& prompt, int max_tokens) {
   GenerationRequest r;
   r.prompt = prompt;
   r.max_tokens = max_tokens;
@@ -60,15 +60,15 @@ GenerationRequest request(const std::string& prompt, int max_tokens) {
   return r;
 }
 
-engine::EngineConfig engine_config() {
+engine::EngineConfig models_engine_config() {
   engine::EngineConfig c;
   c.n_threads = 1;
   c.max_batch_size = 8;
   return c;
 }
 
-std::vector<int32_t> direct_run(const std::shared_ptr<const engine::Model>& model, const GenerationRequest& r) {
-  auto eng = engine::Engine::create(model, engine_config());
+std::vector<int32_t> models_direct_run(const std::shared_ptr<const engine::Model>& model, const GenerationRequest& r) {
+  auto eng = engine::Engine::create(model, models_engine_config());
   EXPECT_TRUE(eng.ok());
   EXPECT_TRUE((*eng)->submit(r).ok());
   std::vector<int32_t> tokens;
@@ -86,7 +86,7 @@ class DeviceModelsTest : public ::testing::Test {
     ASSERT_NE(a_.model, nullptr);
     ASSERT_NE(b_.model, nullptr);
     DeviceHostConfig c;
-    c.engine = engine_config();
+    c.engine = models_engine_config();
     c.beat_interval_ms = 5;
     c.before_step = [this] { before_step(); };
     auto h = DeviceHost::start(c);
@@ -133,7 +133,7 @@ class DeviceModelsTest : public ::testing::Test {
     }
   }
   bool collect_until(const std::function<bool()>& done) {
-    return wait_until([&] {
+    return models_wait_until([&] {
       absorb();
       return done();
     });
@@ -146,7 +146,7 @@ class DeviceModelsTest : public ::testing::Test {
 
   engine::test::SynthModel a_, b_;
   std::unique_ptr<DeviceHost> host_;
-  std::map<std::string, JobOut> jobs_;
+  std::map<std::string, ModelsJobOut> jobs_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool hold_ = false;
@@ -156,18 +156,18 @@ class DeviceModelsTest : public ::testing::Test {
 TEST_F(DeviceModelsTest, JobsRunOnTheEngineOfTheirKey) {
   ASSERT_TRUE(host_->add_model("tiny@1", a_.model).ok());
   ASSERT_TRUE(host_->add_model("tiny@2", b_.model).ok());
-  const GenerationRequest r = request("Once upon a time", 12);
+  const GenerationRequest r = models_request("Once upon a time", 12);
   host_->submit("on-a", 1, r, "tiny@1");
   host_->submit("on-b", 1, r, "tiny@2");
   host_->submit("default", 1, r);  // no key: the engine added last
   ASSERT_TRUE(collect_until([&] { return n_finished() == 3; }));
-  const std::vector<int32_t> want_a = direct_run(a_.model, r);
-  const std::vector<int32_t> want_b = direct_run(b_.model, r);
+  const std::vector<int32_t> want_a = models_direct_run(a_.model, r);
+  const std::vector<int32_t> want_b = models_direct_run(b_.model, r);
   ASSERT_NE(want_a, want_b) << "the two seeds must give different tokens";
   EXPECT_EQ(jobs_["on-a"].tokens, want_a);
   EXPECT_EQ(jobs_["on-b"].tokens, want_b);
   EXPECT_EQ(jobs_["default"].tokens, want_b);
-  EXPECT_TRUE(wait_until([&] { return host_->slots().size() == 2; }));
+  EXPECT_TRUE(models_wait_until([&] { return host_->slots().size() == 2; }));
   EXPECT_EQ(host_->load().n_engines, 2);
   std::vector<std::string> keys;
   for (const SlotInfo& s : host_->slots()) {
@@ -178,10 +178,10 @@ TEST_F(DeviceModelsTest, JobsRunOnTheEngineOfTheirKey) {
 }
 
 TEST_F(DeviceModelsTest, JobForAKeyWithNoEngineEndsModelUnavailable) {
-  host_->submit("none-yet", 1, request("Hi", 3), "tiny@1");
+  host_->submit("none-yet", 1, models_request("Hi", 3), "tiny@1");
   ASSERT_TRUE(host_->add_model("tiny@1", a_.model).ok());
-  host_->submit("other", 1, request("Hi", 3), "tiny@9");
-  host_->submit("fine", 1, request("Hi", 3), "tiny@1");
+  host_->submit("other", 1, models_request("Hi", 3), "tiny@9");
+  host_->submit("fine", 1, models_request("Hi", 3), "tiny@1");
   ASSERT_TRUE(collect_until([&] { return n_finished() == 3; }));
   for (const char* id : {"none-yet", "other"}) {
     EXPECT_EQ(jobs_[id].finish.reason, FinishReason::kError) << id;
@@ -196,23 +196,23 @@ TEST_F(DeviceModelsTest, RetireLetsTheRunningJobFinishThenDropsTheEngine) {
   ASSERT_TRUE(host_->add_model("tiny@1", a_.model).ok());
   ASSERT_TRUE(host_->add_model("tiny@2", b_.model).ok());
   EXPECT_GT(a_.model.use_count(), base_uses);
-  const GenerationRequest r = request("Lily and Tom went to the park.", 40);
+  const GenerationRequest r = models_request("Lily and Tom went to the park.", 40);
   hold_steps();  // the engine admits the job, then waits before its first step
   host_->submit("long-a", 1, r, "tiny@1");
   ASSERT_TRUE(wait_blocked());
   const uint64_t mark_posted = host_->n_posted() + 1;
   host_->retire_model("tiny@1");
-  host_->submit("late-a", 1, request("Hi", 3), "tiny@1");
-  host_->submit("on-b", 1, request("Hi", 3), "tiny@2");
+  host_->submit("late-a", 1, models_request("Hi", 3), "tiny@1");
+  host_->submit("on-b", 1, models_request("Hi", 3), "tiny@2");
   release_steps();
   ASSERT_TRUE(collect_until([&] { return n_finished() == 3; }));
   EXPECT_EQ(jobs_["long-a"].finish.reason, FinishReason::kLength);
-  EXPECT_EQ(jobs_["long-a"].tokens, direct_run(a_.model, r)) << "finished on A's engine";
+  EXPECT_EQ(jobs_["long-a"].tokens, models_direct_run(a_.model, r)) << "finished on A's engine";
   EXPECT_EQ(jobs_["late-a"].finish.reason, FinishReason::kError);
   EXPECT_EQ(jobs_["late-a"].finish.error.rfind("model_unavailable", 0), 0u);
   EXPECT_EQ(jobs_["on-b"].finish.reason, FinishReason::kLength);
-  EXPECT_TRUE(wait_until([&] { return host_->n_applied() >= mark_posted && !host_->holds("tiny@1"); }));
-  EXPECT_TRUE(wait_until([&] { return a_.model.use_count() == base_uses; }))
+  EXPECT_TRUE(models_wait_until([&] { return host_->n_applied() >= mark_posted && !host_->holds("tiny@1"); }));
+  EXPECT_TRUE(models_wait_until([&] { return a_.model.use_count() == base_uses; }))
       << "the retired engine released its share of the model: " << a_.model.use_count();
   EXPECT_TRUE(host_->holds("tiny@2"));
   EXPECT_EQ(host_->load().n_engines, 1);
@@ -221,21 +221,21 @@ TEST_F(DeviceModelsTest, RetireLetsTheRunningJobFinishThenDropsTheEngine) {
 TEST_F(DeviceModelsTest, AddUnderTheSameKeySwapsAndTheOldEngineDrains) {
   const long base_uses = a_.model.use_count();
   DeviceHostConfig c;
-  c.engine = engine_config();
+  c.engine = models_engine_config();
   c.model_key = "tiny";
   auto h = DeviceHost::start(a_.model, c);  // the file-mode constructor
   ASSERT_TRUE(h.ok());
   host_ = std::move(h).value();
-  const GenerationRequest r = request("The cat sat", 30);
+  const GenerationRequest r = models_request("The cat sat", 30);
   host_->submit("old", 1, r, "tiny");
   ASSERT_TRUE(collect_until([&] { return !jobs_["old"].tokens.empty(); }));
   ASSERT_TRUE(host_->swap_model(b_.model).ok());  // same key "tiny"
   host_->submit("new", 1, r, "tiny");
   ASSERT_TRUE(collect_until([&] { return n_finished() == 2; }));
-  EXPECT_EQ(jobs_["old"].tokens, direct_run(a_.model, r));
-  EXPECT_EQ(jobs_["new"].tokens, direct_run(b_.model, r));
-  EXPECT_TRUE(wait_until([&] { return host_->load().n_engines == 1; }));
-  EXPECT_TRUE(wait_until([&] { return a_.model.use_count() == base_uses; }));
+  EXPECT_EQ(jobs_["old"].tokens, models_direct_run(a_.model, r));
+  EXPECT_EQ(jobs_["new"].tokens, models_direct_run(b_.model, r));
+  EXPECT_TRUE(models_wait_until([&] { return host_->load().n_engines == 1; }));
+  EXPECT_TRUE(models_wait_until([&] { return a_.model.use_count() == base_uses; }));
   ASSERT_EQ(host_->slots().size(), 1u);
   EXPECT_EQ(host_->slots()[0].key, "tiny");
 }

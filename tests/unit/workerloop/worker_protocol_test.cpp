@@ -225,7 +225,32 @@ TEST_F(WorkerProtocolTest, BrokerDisconnectMeansReadyAgainOnce) {
   EXPECT_TRUE(worker_->registered());
 }
 
-TEST_F(WorkerProtocolTest, ReadyAgainDropsTheJobsInFlight) {
+TEST_F(WorkerProtocolTest, ReadyAgainListsTheJobsInFlightWhichCarryOn) {
+  std::atomic<bool> open{false};
+  start(1, 1000, [&open](int) {
+    while (!open.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  register_worker();
+  broker_.send(dispatch("j-old", 0, 8));
+  ASSERT_TRUE(wait_until([this] { return worker_->counters().dispatches.load() == 1; }));
+  broker_.send(sc::BrokerDisconnect{.reason = "unknown worker: send READY"});
+  auto again = broker_.next<sc::WorkerReady>();
+  ASSERT_TRUE(again.has_value());
+  ASSERT_EQ(again->jobs.size(), 1u) << "a restarted broker adopts what the worker lists";
+  EXPECT_EQ(again->jobs[0].job_id, "j-old");
+  EXPECT_EQ(again->jobs[0].attempt, 1u);
+  EXPECT_EQ(again->jobs[0].device, 0);
+  EXPECT_EQ(worker_->counters().jobs_held.load(), 1u);
+  broker_.send(sc::BrokerHeartbeat{.broker_time_ms = 2});  // adopted: nothing to cancel
+  open.store(true);
+  auto done = broker_.next<sc::WorkerDone>();
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->job_id, "j-old");
+  EXPECT_EQ(done->attempt, 1u);
+  EXPECT_NE(done->finish_reason, "cancelled");
+}
+
+TEST_F(WorkerProtocolTest, AListedJobTheBrokerDoesNotAdoptIsCancelled) {
   std::atomic<bool> open{false};
   start(1, 1000, [&open](int) {
     while (!open.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -235,22 +260,13 @@ TEST_F(WorkerProtocolTest, ReadyAgainDropsTheJobsInFlight) {
   ASSERT_TRUE(wait_until([this] { return worker_->counters().dispatches.load() == 1; }));
   broker_.send(sc::BrokerDisconnect{.reason = "unknown worker: send READY"});
   ASSERT_TRUE(broker_.next<sc::WorkerReady>().has_value());
-  EXPECT_EQ(worker_->counters().orphaned.load(), 1u);
-  broker_.send(sc::BrokerHeartbeat{.broker_time_ms = 2});
-  broker_.send(dispatch("j-new", 0, 4));
-  ASSERT_TRUE(wait_until([this] { return worker_->counters().dispatches.load() == 2; }));
+  broker_.send(sc::CancelJob{.job_id = "j-old", .attempt = 1, .device = 0});
+  ASSERT_TRUE(wait_until([this] { return worker_->counters().cancels_applied.load() == 1; }));
   open.store(true);
-  // Whatever j-old still produces (its blocked step, its CANCELLED end) stays on the worker.
-  for (const sc::Message& m : broker_.until<sc::WorkerDone>()) {
-    if (auto* t = std::get_if<sc::WorkerTokens>(&m)) {
-      for (const auto& e : t->entries) EXPECT_EQ(e.job_id, "j-new");
-    }
-    if (auto* d = std::get_if<sc::WorkerDone>(&m)) {
-      EXPECT_EQ(d->job_id, "j-new");
-    }
-    EXPECT_FALSE(std::holds_alternative<sc::WorkerFailed>(m));
-  }
-  EXPECT_GE(worker_->counters().stale_outputs.load(), 1u);
+  auto done = broker_.next<sc::WorkerDone>();
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->job_id, "j-old");
+  EXPECT_EQ(done->finish_reason, "cancelled");
 }
 
 TEST_F(WorkerProtocolTest, ASilentBrokerGetsANewSocketAndReady) {

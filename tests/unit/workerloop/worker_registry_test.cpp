@@ -50,7 +50,7 @@ bool wait_until(const std::function<bool()>& done, long timeout_ms = 10000) {
   return true;
 }
 
-constexpr const char* kWorkerId = "w-registry";
+constexpr const char* kRegistryWorkerId = "w-registry";
 using Keys = std::vector<std::string>;
 
 // The broker side: a ROUTER that answers each worker heartbeat (so the worker never thinks
@@ -68,7 +68,7 @@ class ScriptedBroker {
   const std::string& endpoint() const { return endpoint_; }
   template <typename T>
   void send(const T& message) {
-    ASSERT_EQ(wire::send_frames(socket_, {kWorkerId}, sc::make_frames(message), wire::IoMode::kBlock),
+    ASSERT_EQ(wire::send_frames(socket_, {kRegistryWorkerId}, sc::make_frames(message), wire::IoMode::kBlock),
               wire::SendStatus::kSent);
   }
   // Reads worker messages until `done(message)` holds for one; false on timeout.
@@ -182,7 +182,7 @@ class WorkerRegistryTest : public ::testing::Test {
   void start_worker(bool subscribe, uint64_t max_model_bytes = 0, int devices = 2) {
     WorkerOptions o;
     o.broker_endpoint = broker_.endpoint();
-    o.worker_id = kWorkerId;
+    o.worker_id = kRegistryWorkerId;
     o.devices = devices;
     o.heartbeat_ms = 1000;
     o.backoff = wire::BackoffOptions{.initial_ms = 10, .max_ms = 100};

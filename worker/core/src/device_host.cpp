@@ -175,13 +175,44 @@ void DeviceHost::apply_submit(SubmitCommand& command) {
                   "model_unavailable: no engine for model '" + command.key.value_or("") +
                       "' on device " + std::to_string(config_.device));
   }
+  std::string fault = injected_fault(command.request.prompt);
   auto seq = slot->submit(command.job_id, command.attempt, std::move(command.request));
   if (!seq.ok()) return reject(command.job_id, command.attempt, seq.status().to_string());
-  jobs_[command.job_id] = JobRef{slot, *seq, command.attempt};
+  // fail_on_prompt: admitted, then ended by the engine in the next step (inject_faults
+  // turns that end into the failure).
+  if (!fault.empty()) slot->cancel(*seq);
+  jobs_[command.job_id] = JobRef{slot, *seq, command.attempt, std::move(fault)};
+}
+
+// The injected error for a prompt containing one of config_.fail_on_prompt ("": none).
+std::string DeviceHost::injected_fault(const std::string& prompt) const {
+  for (const std::string& marker : config_.fail_on_prompt) {
+    if (!marker.empty() && prompt.find(marker) != std::string::npos) {
+      return "injected fault: prompt contains '" + marker + "'";
+    }
+  }
+  return {};
+}
+
+// A job admitted with a fault ends with its error instead of the cancellation that ended
+// its sequence (batch.finished from first_finished: this step's ends of one engine).
+void DeviceHost::inject_faults(StepBatch& batch, size_t first_finished) {
+  for (size_t i = first_finished; i < batch.finished.size(); ++i) {
+    FinishedOut& f = batch.finished[i];
+    auto it = jobs_.find(f.job_id);
+    if (it == jobs_.end() || it->second.attempt != f.attempt || it->second.fault.empty()) continue;
+    if (f.reason != engine::FinishReason::kCancelled) continue;
+    f.reason = engine::FinishReason::kError;
+    f.error = std::move(it->second.fault);
+  }
 }
 
 void DeviceHost::apply_cancel(const CancelCommand& command) {
   auto it = jobs_.find(command.job_id);
+  if (it != jobs_.end() && !it->second.fault.empty()) {
+    it->second.fault.clear();  // a real cancel of a job with an injected fault: CANCELLED
+    return;
+  }
   if (it == jobs_.end() || !it->second.slot->cancel(it->second.seq)) {
     n_unknown_cancels_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -247,6 +278,7 @@ void DeviceHost::step_engines() {
     if (config_.before_step) config_.before_step();
     slot->step(pending_);
     beat();
+    inject_faults(pending_, first_finished);
     forget_finished(pending_, first_finished);
   }
   n_steps_.fetch_add(1, std::memory_order_relaxed);

@@ -11,12 +11,14 @@ namespace rs::worker::io {
 namespace {
 
 constexpr int kMaxMessagesPerTurn = 256;
+constexpr int64_t kReadyRetryNs = 20'000'000;  // READY not sendable yet (no link): retry
 
 }  // namespace
 
 void WorkerLoop::connect_and_ready() {
   wire::DealerOptions o;
   o.routing_id = options_.worker_id;  // stable: ROUTER_HANDOVER gives us our old pipe
+  o.immediate = true;  // no link, no send: outputs are kept for the next READY instead
   o.max_msg_bytes = static_cast<int64_t>(options_.limits.max_frame_bytes) + 4096;
   auto socket = wire::make_dealer(context_, o);
   Status s = socket.ok() ? wire::connect_endpoint(*socket, options_.broker_endpoint) : socket.status();
@@ -28,6 +30,12 @@ void WorkerLoop::connect_and_ready() {
   }
   socket_ = std::move(socket).value();
   connected_ = true;
+  link_lost_ = false;
+  const std::string monitor_name = options_.worker_id + "-" + std::to_string(++n_link_monitors_);
+  if (Status m = link_monitor_.start(context_, socket_, monitor_name); !m.ok()) {
+    spdlog::warn("worker {}: no link monitor ({}): a broker restart is noticed by its silence",
+                 options_.worker_id, m.to_string());
+  }
   broker_beat_.reset();
   send_ready();
 }
@@ -35,20 +43,21 @@ void WorkerLoop::connect_and_ready() {
 void WorkerLoop::teardown(const char* why) {
   spdlog::warn("worker {}: dropping the connection to {}: {}", options_.worker_id,
                options_.broker_endpoint, why);
+  link_monitor_.stop();
   if (connected_) socket_.close();
   connected_ = false;
-  set_state(State::kDisconnected);
-  orphan_jobs(why);
+  set_state(State::kDisconnected);  // jobs in flight carry on: the next READY lists them
   const int64_t delay_ms = backoff_.next_delay_ms();
   reconnect_at_ns_ = clock_.now_ns() + delay_ms * 1'000'000;
   counters_.reconnects.fetch_add(1, std::memory_order_relaxed);
 }
 
-// READY on the current socket. Any job still in flight belongs to a broker that forgot us
-// (restarted, or expired us and requeued the job), so it is cancelled first.
+// READY on the current socket, listing the jobs still in flight (a restarted broker adopts
+// those it still counts on and cancels the others), then their tokens so far and any end
+// no broker has heard of, in order behind it.
 void WorkerLoop::send_ready() {
-  orphan_jobs("re-READY");
   schemas::WorkerReady ready;
+  ready.jobs = held_jobs();
   ready.worker_id = options_.worker_id;
   ready.heartbeat_interval_ms = static_cast<uint32_t>(options_.heartbeat_ms);
   const std::vector<std::string> keys = model_keys();
@@ -63,14 +72,18 @@ void WorkerLoop::send_ready() {
   set_state(State::kAwaitingAck);
   broker_beat_.reset();
   if (!send(ready)) {
-    ready_pending_ = true;  // try again next turn; a silence still tears the socket down
+    ready_pending_ = true;  // try again shortly; a silence still tears the socket down
+    ready_retry_at_ns_ = clock_.now_ns() + kReadyRetryNs;
     return;
   }
   counters_.ready_sent.fetch_add(1, std::memory_order_relaxed);
+  counters_.jobs_held.fetch_add(ready.jobs.size(), std::memory_order_relaxed);
+  resend_held_jobs();
   std::string joined;
   for (const std::string& k : keys) joined += (joined.empty() ? "" : ",") + k;
-  spdlog::info("worker {}: READY sent to {} ({} device(s), models {})", options_.worker_id,
-               options_.broker_endpoint, hosts_.size(), joined.empty() ? "(none)" : joined);
+  spdlog::info("worker {}: READY sent to {} ({} device(s), models {}, {} job(s) held)",
+               options_.worker_id, options_.broker_endpoint, hosts_.size(),
+               joined.empty() ? "(none)" : joined, ready.jobs.size());
   if (options_.on_ready) options_.on_ready(keys);
 }
 
@@ -101,21 +114,44 @@ void WorkerLoop::maintain_connection() {
     teardown(state_ == State::kAwaitingAck ? "READY not acknowledged" : "broker silent");
     return;
   }
-  if (ready_pending_ && healthy()) send_ready();
+  if (ready_pending_ && healthy() && clock_.now_ns() >= ready_retry_at_ns_) send_ready();
   if (broker_beat_.send_due()) {
+    forget_old_finals();
     if (healthy() && state_ == State::kRegistered) send_heartbeat();
     broker_beat_.on_sent();  // while the engines are stale the beat is skipped, not delayed
   }
 }
 
 bool WorkerLoop::send(const schemas::Message& message) {
-  if (!connected_) return false;
+  // Link down: nothing is queued for a broker that may not be the one that comes back
+  // (outputs are kept, and follow the next READY).
+  if (!connected_ || state_ == State::kDisconnected) return false;
   wire::SendStatus s = wire::send_message(socket_, {}, message);
   if (s == wire::SendStatus::kSent) return true;
   counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
   spdlog::warn("worker {}: send {} failed: {}", options_.worker_id,
                schemas::command_name(schemas::message_command(message)), wire::send_status_name(s));
   return false;
+}
+
+// The link to the broker went down (a broker restart, usually): the jobs in flight carry
+// on and their outputs are kept; when the link is back, READY lists them.
+void WorkerLoop::watch_link() {
+  if (!connected_) return;
+  const wire::LinkEvents events = link_monitor_.poll();
+  if (events.disconnected && state_ != State::kDisconnected) {
+    spdlog::warn("worker {}: lost the link to {}; {} job(s) carry on", options_.worker_id,
+                 options_.broker_endpoint, in_flight_.size());
+    set_state(State::kDisconnected);
+    ready_pending_ = false;
+    link_lost_ = true;
+  }
+  if (events.connected && link_lost_) {
+    spdlog::info("worker {}: link to {} is back: READY again", options_.worker_id,
+                 options_.broker_endpoint);
+    link_lost_ = false;
+    ready_pending_ = true;
+  }
 }
 
 void WorkerLoop::drain_broker() {

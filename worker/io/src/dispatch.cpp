@@ -98,18 +98,37 @@ void WorkerLoop::refuse(const schemas::Dispatch& dispatch, ErrorCode code, std::
   }
 }
 
-// The broker no longer counts on these jobs: cancel them (their output is dropped).
-void WorkerLoop::orphan_jobs(const char* why) {
-  if (in_flight_.empty()) return;
-  spdlog::warn("worker {}: cancelling {} job(s) in flight: {}", options_.worker_id,
-               in_flight_.size(), why);
+std::vector<schemas::ReadyJob> WorkerLoop::held_jobs() const {
+  std::vector<schemas::ReadyJob> jobs;
+  jobs.reserve(in_flight_.size());
   for (const auto& [job_id, job] : in_flight_) {
-    if (static_cast<size_t>(job.device) < hosts_.size()) {
-      hosts_[static_cast<size_t>(job.device)]->cancel(job_id);
-    }
+    jobs.push_back(schemas::ReadyJob{.job_id = job_id, .attempt = job.attempt,
+                                     .device = job.device, .n_tokens = job.tokens.size()});
   }
-  counters_.orphaned.fetch_add(in_flight_.size(), std::memory_order_relaxed);
-  in_flight_.clear();
+  return jobs;
+}
+
+// Right behind READY: each held job's tokens from seq 0 (the broker keeps what it lacks),
+// then the ends that found no broker; those jobs are then forgotten.
+void WorkerLoop::resend_held_jobs() {
+  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+    InFlight& job = it->second;
+    if (!job.tokens.empty() && send(schemas::WorkerTokens{.entries = job.tokens})) {
+      counters_.tokens_resent.fetch_add(job.tokens.size(), std::memory_order_relaxed);
+    }
+    if (!job.final) {
+      ++it;
+      continue;
+    }
+    if (send(*job.final)) {
+      if (std::holds_alternative<schemas::WorkerDone>(*job.final)) {
+        counters_.done_sent.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        counters_.failed_sent.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    it = in_flight_.erase(it);
+  }
 }
 
 }  // namespace rs::worker::io

@@ -34,6 +34,7 @@ void WorkerLoop::send_batch(StepBatch& batch) {
     tokens.entries.push_back(schemas::TokenEntry{
         .job_id = t.job_id, .attempt = static_cast<uint32_t>(t.attempt),
         .seq = static_cast<uint64_t>(t.seq), .token = t.token, .text = std::move(t.piece)});
+    in_flight_[t.job_id].tokens.push_back(tokens.entries.back());  // kept for a resend
   }
   if (!tokens.entries.empty() && send(tokens)) {
     counters_.token_messages.fetch_add(1, std::memory_order_relaxed);
@@ -44,25 +45,47 @@ void WorkerLoop::send_batch(StepBatch& batch) {
       counters_.stale_outputs.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    in_flight_.erase(f.job_id);
     const auto attempt = static_cast<uint32_t>(f.attempt);
     if (f.reason == engine::FinishReason::kError) {
       const schemas::ErrorCode code = classify_engine_error(f.error);
       spdlog::info("worker {}: job {} failed ({}): {}", options_.worker_id, f.job_id,
                    schemas::error_code_name(code), f.error);
-      if (send(schemas::WorkerFailed{.job_id = f.job_id, .attempt = attempt,
-                                     .device = batch.device, .code = code,
-                                     .message = std::move(f.error)})) {
-        counters_.failed_sent.fetch_add(1, std::memory_order_relaxed);
-      }
+      send_final(f.job_id, schemas::WorkerFailed{.job_id = f.job_id, .attempt = attempt,
+                                                 .device = batch.device, .code = code,
+                                                 .message = std::move(f.error)});
       continue;
     }
-    if (send(schemas::WorkerDone{.job_id = f.job_id, .attempt = attempt, .device = batch.device,
-                                 .usage = to_wire_usage(f.usage),
-                                 .finish_reason = std::string(wire_finish_reason(f.reason))})) {
-      counters_.done_sent.fetch_add(1, std::memory_order_relaxed);
-    }
+    send_final(f.job_id, schemas::WorkerDone{
+                             .job_id = f.job_id, .attempt = attempt, .device = batch.device,
+                             .usage = to_wire_usage(f.usage),
+                             .finish_reason = std::string(wire_finish_reason(f.reason))});
   }
+}
+
+// A job's end goes to the broker; without a connection it is kept (with the job's tokens)
+// and follows the next READY.
+void WorkerLoop::send_final(const std::string& job_id, schemas::Message final) {
+  if (state_ == State::kDisconnected) {
+    in_flight_[job_id].final = std::move(final);
+    return;
+  }
+  const bool done = std::holds_alternative<schemas::WorkerDone>(final);
+  if (!send(final)) {  // no link (a broker restart): kept for the next READY
+    in_flight_[job_id].final = std::move(final);
+    return;
+  }
+  InFlight& job = in_flight_[job_id];  // kept a little: the broker may die before reading it
+  job.final = std::move(final);
+  job.final_sent_ns = clock_.now_ns();
+  (done ? counters_.done_sent : counters_.failed_sent).fetch_add(1, std::memory_order_relaxed);
+}
+
+// Ends sent more than 3 heartbeat intervals ago reached a broker that lived on.
+void WorkerLoop::forget_old_finals() {
+  const int64_t horizon_ns = clock_.now_ns() - 3 * options_.heartbeat_ms * 1'000'000;
+  std::erase_if(in_flight_, [&](const auto& entry) {
+    return entry.second.final_sent_ns != 0 && entry.second.final_sent_ns < horizon_ns;
+  });
 }
 
 }  // namespace rs::worker::io

@@ -101,6 +101,7 @@ Status WorkerLoop::start_hosts() {
     c.wake = [sender] { sender->wake(); };  // only device d's engine thread calls it
     if (options_.before_step) c.before_step = [hook = options_.before_step, d] { hook(d); };
     c.model_key = options_.model_name;
+    c.fail_on_prompt = options_.fail_on_prompt;
     auto host = model_ != nullptr ? DeviceHost::start(model_, std::move(c)) : DeviceHost::start(std::move(c));
     if (!host.ok()) {
       return Status(host.status().code(), "device " + std::to_string(d) + ": " + host.status().message());
@@ -133,6 +134,7 @@ Status WorkerLoop::run_once(long max_wait_ms) {
   for (wire::WakeupReceiver& r : wake_receivers_) r.drain();
   update_health();
   turn_models();
+  watch_link();
   if (polled_socket && connected_ && poller.readable(si)) drain_broker();
   flush_outbox();
   maintain_connection();
@@ -145,7 +147,9 @@ long WorkerLoop::poll_timeout_ms() const {
     const int64_t ms = (reconnect_at_ns_ - clock_.now_ns() + 999'999) / 1'000'000;
     return static_cast<long>(std::clamp<int64_t>(ms, 0, kMaxPollMs));
   }
-  if (ready_pending_ && healthy()) return 0;
+  if (ready_pending_ && healthy()) {
+    return static_cast<long>(std::clamp<int64_t>((ready_retry_at_ns_ - clock_.now_ns()) / 1'000'000, 0, kMaxPollMs));
+  }
   return static_cast<long>(std::min<int64_t>(broker_beat_.ms_until_next_event(), kMaxPollMs));
 }
 

@@ -13,6 +13,7 @@
 #include "rs/core/result.h"
 #include "rs/engine/kernels.h"
 #include "rs/engine/model.h"
+#include "rs/engine/priority.h"
 #include "rs/engine/sampler.h"
 
 namespace rs::engine {
@@ -40,6 +41,7 @@ struct GenerationRequest {
   int max_tokens = 256;
   std::vector<std::string> stop;       // stop strings (not included in the output)
   bool ignore_eos = false;
+  Priority priority = Priority::kInteractive;  // batch yields to interactive (scheduler.h)
 };
 
 enum class FinishReason { kEos, kLength, kStop, kCancelled, kError };
@@ -53,6 +55,7 @@ struct Usage {
   double ttft_ms = 0;            // submit -> first token
   double decode_tps = 0;         // completion tokens after the first / time since the first
   double total_ms = 0;
+  int preemptions = 0;           // times preempted (recomputed on readmission)
 };
 
 struct TokenEvent {
@@ -100,6 +103,7 @@ class Engine {
   int n_waiting() const;
   int kv_free_blocks() const;
   int kv_total_blocks() const;
+  int64_t n_preemptions() const;  // since creation, every sequence
   const Model& model() const { return *model_; }
   std::shared_ptr<const Model> model_ptr() const { return model_; }
   const EngineConfig& config() const { return config_; }

@@ -1,8 +1,9 @@
 // Scheduler: continuous batching over one KvCache (vLLM v1 style). It owns the token
 // lists and block tables of the sequences in flight, decides each step's batch (running
-// sequences first, then FIFO admission under batch-size, token and KV-block limits,
-// chunked prefill, prefix-cache reuse, preemption by recompute). Pure: no model.
-// Owned by one Engine; only the engine thread may call it.
+// sequences first, then admission under batch-size, token and KV-block limits, chunked
+// prefill, prefix-cache reuse, preemption by recompute), with two priorities: interactive
+// before batch (docs/ARCHITECTURE.md). Pure: no model. Owned by one Engine; only the engine
+// thread may call it.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "rs/core/clock.h"
 #include "rs/core/result.h"
 #include "rs/engine/kv_cache.h"
+#include "rs/engine/priority.h"
 
 namespace rs::engine {
 
@@ -38,6 +40,7 @@ struct SchedSeq {
   std::vector<uint64_t> block_hashes;  // chain hashes of the leading full blocks (published or found)
   int cached_tokens = 0;           // positions served from the prefix cache at the last admission
   int64_t arrival_ns = 0;
+  Priority priority = Priority::kInteractive;
   int n_preemptions = 0;
   bool running = false;
 };
@@ -64,10 +67,18 @@ class Scheduler {
 
   // Queues a sequence. Rejects (invalid_argument / resource_exhausted) an empty prompt,
   // a prompt longer than max_context, max_tokens < 1, a duplicate id, or one whose
-  // prompt + max_tokens could never fit in the whole KV pool.
-  Status add(SeqId id, std::vector<int32_t> prompt, int max_tokens);
+  // prompt + max_tokens could never fit in the whole KV pool. Waiting order: interactive
+  // before batch, FIFO within a priority.
+  Status add(SeqId id, std::vector<int32_t> prompt, int max_tokens,
+             Priority priority = Priority::kInteractive);
   // Decides this step's batch and allocates the blocks it needs. Empty when there is
   // nothing to do (or while batch_timeout_ms holds the first arrivals back).
+  // Priorities: running interactive sequences are served first; when blocks run out the
+  // victim is the newest batch sequence (the newest interactive one only when no batch
+  // sequence runs; a batch sequence never preempts an interactive one); a waiting
+  // interactive sequence preempts running batch sequences (newest first, only as many as
+  // needed) for a slot or blocks; a step with an interactive prefill chunk holds no batch
+  // work (batch decodes resume the next step).
   SchedulerOutput schedule();
   // After the forward of `out` succeeded: advances n_computed, publishes full blocks.
   void commit(const SchedulerOutput& out);
@@ -78,18 +89,25 @@ class Scheduler {
   bool remove(SeqId id);
 
   const SchedSeq* find(SeqId id) const;
-  bool has_work() const { return !running_.empty() || !waiting_.empty(); }
+  bool has_work() const { return !running_.empty() || n_waiting() > 0; }
   int n_running() const { return static_cast<int>(running_.size()); }
-  int n_waiting() const { return static_cast<int>(waiting_.size()); }
+  int n_waiting() const { return static_cast<int>(waiting_[0].size() + waiting_[1].size()); }
+  int n_waiting(Priority p) const { return static_cast<int>(waiting_[priority_index(p)].size()); }
+  // Preemptions since construction (every sequence, every cause).
+  int64_t n_preemptions() const { return n_preemptions_; }
   const SchedulerConfig& config() const { return config_; }
   KvCache& kv() { return kv_; }
 
  private:
   bool hold_for_timeout() const;
-  void schedule_running(SchedulerOutput& out, int& budget);
-  void schedule_waiting(SchedulerOutput& out, int& budget);
+  bool schedule_running(SchedulerOutput& out, int& budget, Priority priority);
+  bool admit_lane(Priority priority, SchedulerOutput& out, int& budget);
+  bool admit(SchedSeq& seq, SchedulerOutput& out, int& budget);
+  bool make_room(SchedSeq& seq, int n_positions, SchedulerOutput& out, int& budget);
+  SchedSeq* newest_running(Priority priority) const;
+  SchedSeq* victim_for() const;
   bool grow_blocks(SchedSeq& seq, int n_positions);
-  void preempt(SchedSeq& seq, SchedulerOutput& out);
+  int preempt(SchedSeq& seq, SchedulerOutput& out);
   int attach_cached_prefix(SchedSeq& seq);
   void release_blocks(SchedSeq& seq);
   void publish_full_blocks(SchedSeq& seq);
@@ -99,7 +117,8 @@ class Scheduler {
   const Clock* clock_;
   std::unordered_map<SeqId, std::unique_ptr<SchedSeq>> seqs_;
   std::vector<SchedSeq*> running_;  // admission order, oldest first
-  std::deque<SchedSeq*> waiting_;
+  std::deque<SchedSeq*> waiting_[kNumPriorities];  // by priority_index, FIFO
+  int64_t n_preemptions_ = 0;
 };
 
 }  // namespace rs::engine

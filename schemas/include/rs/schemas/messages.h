@@ -191,11 +191,22 @@ struct DeviceInfo {
   uint32_t max_slots = 0;
   bool operator==(const DeviceInfo&) const = default;
 };
+// A job a worker still holds when it sends READY (running, or ended while it had no
+// broker to tell): the broker adopts it if (job, attempt, device) is still current for it,
+// else asks the worker to cancel it.
+struct ReadyJob {
+  std::string job_id;
+  uint32_t attempt = 0;
+  int32_t device = 0;
+  uint64_t n_tokens = 0;  // tokens produced so far (they are sent again after READY)
+  bool operator==(const ReadyJob&) const = default;
+};
 struct WorkerReady {
   static constexpr Command kCommand = Command::kReady;
   std::string worker_id;
   std::vector<DeviceInfo> devices;
   uint32_t heartbeat_interval_ms = 1000;
+  std::vector<ReadyJob> jobs;  // jobs the worker holds (empty on a fresh start)
   bool operator==(const WorkerReady&) const = default;
 };
 struct DeviceLoad {

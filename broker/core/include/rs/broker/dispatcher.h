@@ -30,6 +30,7 @@ enum class ActionKind {
   kCancelled,       // job ended CANCELLED (it was still queued, or its worker was lost)
   kCancelOnWorker,  // ask device to cancel (job, attempt); it ends on the worker's answer
   kWorkerLost,      // device.worker expired or disconnected (detail says which)
+  kAdopted,         // a job its worker still held at READY carries on there (device, attempt)
 };
 
 enum class Reason {
@@ -64,6 +65,15 @@ struct JobSubmit {
   std::string session_id;  // empty: none (session stickiness, canary bucket)
 };
 
+// A live job read back from Redis when the broker starts: QUEUED (no device) or
+// DISPATCHED / RUNNING on `device` at `attempt`.
+struct RecoveredJob {
+  JobSubmit spec;
+  uint32_t attempt = 1;
+  std::optional<DeviceKey> device;
+  ModelName dispatched_key;  // the model key its attempt runs on (with a device)
+};
+
 struct DispatcherOptions {
   RouterOptions router;
   JobQueueOptions queue;
@@ -84,8 +94,16 @@ class Dispatcher {
 
   // SUBMIT: [] (queued), [kDispatch], or [kReject].
   Actions on_job_submitted(const JobSubmit& job);
-  // READY: registers (or re-registers) the worker and fills its free slots from the queue.
+  // READY: registers (or re-registers) the worker, adopts the jobs it lists that are still
+  // current for it ([kAdopted]; the rest get [kCancelOnWorker]), requeues what its old
+  // registration held and it no longer lists, and fills its free slots from the queue.
   Actions on_worker_ready(const WorkerReady& ready);
+  // Broker start: the live jobs Redis holds, oldest first. QUEUED ones are queued ahead of
+  // anything new; DISPATCHED / RUNNING ones wait until adopt_deadline_ns for their worker's
+  // READY to list them, and are then requeued with attempt + 1 (tick()).
+  Actions on_recovered(std::vector<RecoveredJob> jobs, int64_t adopt_deadline_ns);
+  // Jobs still waiting for their worker to re-register.
+  size_t recovering() const { return recovering_.size(); }
   // Any inbound message from a worker (heartbeat, tokens): false if the worker is unknown
   // (the loop should ask it to send READY again).
   bool on_worker_message(const WorkerId& worker);
@@ -153,8 +171,13 @@ class Dispatcher {
   void lose_worker(const WorkerId& worker, const char* why, Actions& out);
   void unroute_worker(const WorkerId& worker);
   void requeue(std::vector<HeldJob> held, Actions& out);
-  void requeue_one(const JobId& job, Actions& out);
+  // worker_lost: its worker was lost (else the attempt failed on the worker).
+  void requeue_one(const JobId& job, Actions& out, bool worker_lost = true);
   void finish(const JobId& job);
+  // dispatcher_recovery.cpp: adoption and restart recovery.
+  bool adopt(const WorkerId& worker, const ClaimedJob& claim, bool held_here, Actions& out);
+  void recover_one(RecoveredJob& job);
+  void requeue_unadopted(Actions& out);
   QueuedJob to_queued(const JobSubmit& spec, uint32_t attempt) const;
 
   const rs::Clock& clock_;
@@ -165,6 +188,8 @@ class Dispatcher {
   JobAttempts attempts_;
   ModelCatalog catalog_;
   std::unordered_map<JobId, LiveJob> live_;
+  std::unordered_map<JobId, DeviceKey> recovering_;  // recovered, awaiting their worker
+  int64_t adopt_deadline_ns_ = 0;
 };
 
 }  // namespace rs::broker

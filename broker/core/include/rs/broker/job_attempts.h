@@ -23,6 +23,8 @@ class JobAttempts {
 
   // A new job at attempt 1; false if the id is already live.
   bool begin(const JobId& job);
+  // A job recovered after a broker restart at its stored attempt (>= 1); false if live.
+  bool restore(const JobId& job, uint32_t attempt);
   // Records the device of the current attempt (dispatch); false if unknown.
   bool set_dispatched(const JobId& job, const DeviceKey& device);
   // Gives up on the current attempt: clears the device and returns the next attempt

@@ -27,6 +27,13 @@ uint64_t routing_key(const RouteRequest& request);
 struct RouterOptions {
   double load_factor = 1.25;  // a device takes at most ceil(factor x average) jobs
   int virtual_nodes = kDefaultVirtualNodes;
+  // Batch priority: when no device has a free slot, an interactive job may still go to a
+  // device with fewer than slots + interactive_reserve jobs in flight that runs fewer
+  // interactive jobs than slots (so it holds a batch job its engine preempts to admit this
+  // one); batch jobs stay within slots. 0 (the library default): no over-commit; the
+  // broker sets it from --interactive-reserve (default 4). Applied by the Dispatcher
+  // (dispatcher_models.cpp); route() itself always keeps to the slots.
+  uint32_t interactive_reserve = 0;
 };
 
 class Router {

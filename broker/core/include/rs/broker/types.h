@@ -51,9 +51,18 @@ struct DeviceSpec {
   std::vector<ModelName> models;    // models loaded on it
 };
 
+// A job a worker says it still holds when it sends READY (after a broker restart or a
+// reconnect): adopted if that attempt on that device is still the current one.
+struct ClaimedJob {
+  JobId job;
+  uint32_t attempt = 0;
+  uint32_t device = 0;  // index on the worker
+};
+
 struct WorkerReady {
   WorkerId id;
   std::vector<DeviceSpec> devices;
+  std::vector<ClaimedJob> jobs;
 };
 
 // A job a device was running, handed back when its worker expires or leaves.

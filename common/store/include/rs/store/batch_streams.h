@@ -80,6 +80,9 @@ class IngestStream {
   // Entries in the stream / pending in the group (for status and tests).
   Result<uint64_t> length();
   Result<uint64_t> pending();
+  // Brokers: deletes the entries the group has acknowledged (those before its oldest
+  // pending entry; with none pending, those up to its last delivered one). Returns how many.
+  Result<uint64_t> trim_acknowledged();
 
  private:
   RedisConnection& conn_;

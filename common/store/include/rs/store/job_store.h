@@ -57,6 +57,14 @@ struct CreateExtras {
   std::string ack_entry;
 };
 
+// A job that had not ended, read back with its request (broker restart recovery).
+struct StoredJob {
+  schemas::JobRecord record;
+  schemas::SubmitRequest request;
+  std::string batch;    // hash field `batch` ("" = none)
+  std::string item_id;  // hash field `item_id`
+};
+
 class JobStore {
  public:
   explicit JobStore(RedisConnection& conn, JobStoreOptions options = {});
@@ -83,6 +91,15 @@ class JobStore {
   RedisCommand transition_command(std::string_view job_id, const Transition& t) const;
   static Status parse_transition_reply(const RedisReply& reply, std::string_view job_id, schemas::JobState to);
   RedisCommand dead_letter_command(std::string_view job_id) const;
+  // The live-job index (ZSET by created_ms): a job enters before its hash is written and
+  // leaves after its terminal transition, so a restarted broker finds every job not ended.
+  RedisCommand live_add_command(std::string_view job_id, uint64_t created_ms) const;
+  RedisCommand live_remove_command(std::string_view job_id) const;
+  // Every job of the index that has not ended, oldest first, read in pipelined chunks.
+  // Index entries whose hash is gone or ended are removed; a hash that does not parse is
+  // skipped (and logged in `skipped`).
+  Result<std::vector<StoredJob>> load_live(std::vector<std::string>* skipped = nullptr,
+                                           size_t chunk = 512);
 
   const JobStoreOptions& options() const { return options_; }
 

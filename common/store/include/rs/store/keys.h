@@ -14,6 +14,7 @@ struct KeySpace {
   std::string idempotency(std::string_view key) const;     // STRING rs:idem:<key> -> job id
   std::string tokens(std::string_view job_id) const;       // STREAM rs:tokens:<id>
   std::string dead_letter() const;                         // LIST   rs:dead
+  std::string live() const;                                // ZSET   rs:live (job id by created_ms)
 
   // Batch pipelines (batch_streams.h).
   std::string ingest() const;                               // STREAM rs:ingest

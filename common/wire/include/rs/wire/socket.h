@@ -30,6 +30,9 @@ struct DealerOptions {
   int sndhwm = 100000;
   int rcvhwm = 100000;
   int linger_ms = 0;
+  // ZMQ_IMMEDIATE: queue messages only on a completed connection (a send without one fails
+  // at once instead of waiting in a pipe for whichever peer connects next).
+  bool immediate = false;
 };
 
 Result<zmq::socket_t> make_router(zmq::context_t& context, const RouterOptions& options = {});

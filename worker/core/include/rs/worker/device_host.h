@@ -33,6 +33,11 @@ struct DeviceHostConfig {
   std::function<void()> wake;           // engine thread, after each push (e.g. inproc send)
   std::function<void()> before_step;    // test hook: engine thread, right before step()
   std::string model_key;                // key of the model given to start(model, config)
+  // Fault injection, for tests and chaos drills only: a job whose prompt contains one of
+  // these strings is admitted to its engine, then ends in the next step with
+  // FinishReason::kError "injected fault: prompt contains '<string>'", the way an engine
+  // failure of that one sequence ends it. The engine and the other jobs carry on.
+  std::vector<std::string> fail_on_prompt;
 };
 
 // Load figures for READY/HEARTBEAT, published by the engine thread after each turn.
@@ -137,6 +142,8 @@ class DeviceHost {
   void publish_load();
   bool has_work() const;
   void reject(const std::string& job_id, int attempt, std::string error);
+  std::string injected_fault(const std::string& prompt) const;
+  void inject_faults(StepBatch& batch, size_t first_finished);
 
   DeviceHostConfig config_;
   std::shared_ptr<Outbox> outbox_;
@@ -149,6 +156,7 @@ class DeviceHost {
     EngineSlot* slot = nullptr;
     engine::SeqId seq = 0;
     int attempt = 0;
+    std::string fault;  // fail_on_prompt: the error its (cancelled) sequence ends with
   };
   std::vector<std::unique_ptr<EngineSlot>> slots_;  // in the order added
   std::unordered_map<std::string, JobRef> jobs_;

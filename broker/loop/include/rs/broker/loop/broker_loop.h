@@ -42,6 +42,9 @@ struct BrokerOptions {
   int64_t heartbeat_ms = 1000;
   int missed_beats = 3;
   uint32_t max_attempts = 3;
+  // Batch priority: interactive jobs may take a device up to slots + this while it runs
+  // batch jobs (its engine preempts one); batch jobs stay within slots (docs/BROKER.md).
+  uint32_t interactive_reserve = 4;
   int64_t queue_timeout_ms = 30000;
   // A job whose model (version) no device serves fails model_unavailable after this.
   int64_t model_wait_ms = 10000;
@@ -64,6 +67,9 @@ struct BrokerOptions {
   int64_t ingest_claim_ms = 30000;
   // Finished job hashes (not dead-lettered ones) and token streams expire after this; 0 = keep.
   int64_t finished_ttl_s = 0;
+  // Restart recovery (docs/BROKER.md "Restarts"): jobs Redis says were dispatched wait this
+  // long for their worker's READY to list them before they are requeued.
+  int64_t recovery_wait_ms = 5000;
 };
 
 // Counters readable from any thread (relaxed atomics).
@@ -87,7 +93,10 @@ struct BrokerCounters {
   std::atomic<uint64_t> registry_epoch{0};     // the registry epoch last read
   std::atomic<uint64_t> ingested{0};           // ingest entries read or claimed
   std::atomic<uint64_t> ingest_claimed{0};     // of which claimed from a stale consumer
+  std::atomic<uint64_t> ingest_trimmed{0};     // acknowledged entries deleted from the stream
   std::atomic<uint64_t> batch_results{0};      // results appended to batch streams
+  std::atomic<uint64_t> recovered{0};          // live jobs read back from Redis at start
+  std::atomic<uint64_t> adopted{0};            // jobs a re-registering worker carried on
   uint64_t error_count(schemas::ErrorCode code) const {
     return errors[static_cast<size_t>(code)].load(std::memory_order_relaxed);
   }
@@ -151,6 +160,11 @@ class BrokerLoop {
   void reply_error(const wire::RoutingIds& peer, uint64_t request_id, const Status& status,
                    const std::string& job_id = {});
   uint64_t now_unix_ms() const;
+
+  // recovery.cpp: the live jobs of a previous broker, read back from Redis at start.
+  void recover();
+  void recover_jobs(std::vector<store::StoredJob> jobs);
+  void on_adopted(const Action& action);
 
   // registry_poll.cpp: the model registry's routing, polled by epoch.
   void poll_registry();
@@ -229,6 +243,7 @@ class BrokerLoop {
   void ingest_entries(std::vector<store::IngestEntry> entries);
   bool ingest_entry(store::IngestEntry& entry);
   size_t ingest_room() const;
+  void trim_ingest();
   void answer_ingest(PendingCreate& pc, const Result<store::CreateResult>& r, bool dup_in_turn);
   void finish_batch_job(const JobId& id, const LiveJob& job);
   int64_t next_ingest_wake_ns() const;
@@ -275,6 +290,9 @@ class BrokerLoop {
   std::string own_pending_cursor_ = "0";    // our consumer's entries from a previous life
   bool own_pending_done_ = false;
   std::vector<store::IngestEntry> ingest_deferred_;  // unknown model during the grace
+  bool recovered_ = false;        // the live jobs of Redis are known to the Dispatcher
+  bool recovery_failing_ = false;  // logged once per outage
+  int64_t next_recovery_ns_ = 0;
   uint64_t id_prefix_ = 0;
   uint64_t id_counter_ = 0;
   std::atomic<bool> stop_{false};

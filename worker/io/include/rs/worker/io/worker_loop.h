@@ -23,6 +23,7 @@
 #include "rs/engine/model.h"
 #include "rs/schemas/frames.h"
 #include "rs/wire/heartbeat.h"
+#include "rs/wire/link_monitor.h"
 #include "rs/wire/wakeup.h"
 #include "rs/worker/device_host.h"
 #include "rs/worker/models/model_manager.h"
@@ -45,6 +46,9 @@ struct WorkerOptions {
   wire::BackoffOptions backoff;      // delay before recreating the socket after a silence
   int shutdown_linger_ms = 500;      // how long WORKER_DISCONNECT may take to leave on exit
   schemas::Limits limits;
+  // Fault injection (tests, chaos drills): jobs whose prompt contains one of these fail on
+  // the device with an engine error (DeviceHostConfig::fail_on_prompt; WORKER_FAILED internal).
+  std::vector<std::string> fail_on_prompt;
   // Test hook: runs on device `d`'s engine thread right before each engine step.
   std::function<void(int d)> before_step;
   // Registry mode (the constructor without a model): where the models come from. The wake
@@ -67,7 +71,8 @@ struct WorkerCounters {
   std::atomic<uint64_t> models_held{0};       // registry mode: models the worker references now
   std::atomic<uint64_t> cancels_applied{0};   // CANCEL_JOB handed to a DeviceHost
   std::atomic<uint64_t> cancels_ignored{0};   // CANCEL_JOB for no job / another attempt
-  std::atomic<uint64_t> orphaned{0};          // jobs cancelled because the broker forgot them
+  std::atomic<uint64_t> jobs_held{0};         // jobs listed in a READY (kept for adoption)
+  std::atomic<uint64_t> tokens_resent{0};     // tokens sent again after a READY
   std::atomic<uint64_t> token_messages{0};    // WORKER_TOKENS sent
   std::atomic<uint64_t> tokens_sent{0};
   std::atomic<uint64_t> done_sent{0};
@@ -119,9 +124,17 @@ class WorkerLoop {
 
  private:
   enum class State { kDisconnected, kAwaitingAck, kRegistered };
+  // A job on a device, and for a while after its end. Its tokens are kept, so that after
+  // a READY (a restarted broker adopting it) they can be sent again; `final` is its
+  // WORKER_DONE / WORKER_FAILED, kept while no broker could take it, and for a few heartbeat
+  // intervals after it was sent (a broker killed before reading it adopts it instead of
+  // running the job again).
   struct InFlight {
     int device = 0;
     uint32_t attempt = 0;
+    std::vector<schemas::TokenEntry> tokens;
+    std::optional<schemas::Message> final;
+    int64_t final_sent_ns = 0;  // 0: not sent
   };
 
   // worker_loop.cpp: lifecycle, the loop, engine health.
@@ -140,6 +153,7 @@ class WorkerLoop {
   void maintain_connection();
   bool send(const schemas::Message& message);
   void drain_broker();
+  void watch_link();
 
   // dispatch.cpp: DISPATCH, CANCEL_JOB, BROKER_DISCONNECT and the jobs in flight.
   void on_broker_message(schemas::Message& message);
@@ -150,12 +164,15 @@ class WorkerLoop {
   void turn_models();
   void on_broker_disconnect(const schemas::BrokerDisconnect& disconnect);
   void refuse(const schemas::Dispatch& dispatch, schemas::ErrorCode code, std::string message);
-  void orphan_jobs(const char* why);
+  std::vector<schemas::ReadyJob> held_jobs() const;
+  void resend_held_jobs();
+  void forget_old_finals();
 
   // outputs.cpp: engine batches -> WORKER_TOKENS / WORKER_DONE / WORKER_FAILED.
   void flush_outbox();
   void send_batch(StepBatch& batch);
   bool is_current(const std::string& job_id, int attempt) const;
+  void send_final(const std::string& job_id, schemas::Message final);
 
   zmq::context_t& context_;
   std::shared_ptr<const engine::Model> model_;
@@ -182,6 +199,10 @@ class WorkerLoop {
   bool shut_down_ = false;
 
   std::unordered_map<std::string, InFlight> in_flight_;  // job id -> its current attempt
+  wire::LinkMonitor link_monitor_;  // the TCP link to the broker (down: a restart, likely)
+  int n_link_monitors_ = 0;
+  bool link_lost_ = false;
+  int64_t ready_retry_at_ns_ = 0;  // a READY that could not be sent is retried from then  // down since the last READY: READY again when it is back
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> healthy_{true};
