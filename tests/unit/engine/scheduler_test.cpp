@@ -2,47 +2,17 @@
 
 #include <gtest/gtest.h>
 
-#include <numeric>
 #include <vector>
+
+#include "scheduler_harness.h"
 
 namespace rs::engine {
 namespace {
 
-KvCacheConfig tiny_kv(int n_blocks, int block_tokens = 4) {
-  KvCacheConfig c;
-  c.n_layers = 1;
-  c.n_kv_heads = 1;
-  c.head_dim = 1;
-  c.block_tokens = block_tokens;
-  c.n_blocks = n_blocks;
-  return c;
-}
-
-std::vector<int32_t> prompt_of(int n, int32_t start = 10) {
-  std::vector<int32_t> p(static_cast<size_t>(n));
-  std::iota(p.begin(), p.end(), start);
-  return p;
-}
-
-// Plays the engine: commits the step, appends a token to every sequence that got logits,
-// removes the ones that reached max_tokens. Returns the step's output.
-SchedulerOutput run_step(Scheduler& s) {
-  SchedulerOutput out = s.schedule();
-  s.commit(out);
-  for (const auto& c : out.chunks) {
-    if (!c.needs_logits) continue;
-    const SchedSeq* q = s.find(c.seq);
-    s.append_token(c.seq, 7);
-    if (static_cast<int>(q->tokens.size()) - q->n_prompt >= q->max_tokens) s.remove(c.seq);
-  }
-  return out;
-}
-
-const ScheduledChunk* chunk_of(const SchedulerOutput& out, SeqId id) {
-  for (const auto& c : out.chunks)
-    if (c.seq == id) return &c;
-  return nullptr;
-}
+using test::chunk_of;
+using test::prompt_of;
+using test::run_step;
+using test::tiny_kv;
 
 TEST(SchedulerTest, RejectsInvalidAndImpossibleRequests) {
   KvCache kv(tiny_kv(4));

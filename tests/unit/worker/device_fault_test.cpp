@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../model/synth_model.h"
+#include "host_harness.h"
 #include "rs/worker/device_host.h"
 
 namespace rs::worker {
@@ -23,12 +24,6 @@ namespace {
 using engine::FinishReason;
 using engine::GenerationRequest;
 using std::chrono::milliseconds;
-
-struct JobOut {
-  std::vector<int32_t> tokens;
-  int n_finished = 0;
-  FinishedOut finish;
-};
 
 bool wait_until(const std::function<bool()>& done, long timeout_ms = 10000) {
   const auto deadline = std::chrono::steady_clock::now() + milliseconds(timeout_ms);
@@ -84,65 +79,27 @@ class DeviceFaultTest : public ::testing::Test {
     c.beat_interval_ms = 5;
     c.model_key = "tiny";
     c.fail_on_prompt = {"POISON", "venom"};
-    c.before_step = [this] { before_step(); };
+    c.before_step = gate_.hook();
     auto h = DeviceHost::start(model_.model, c);
     ASSERT_TRUE(h.ok()) << h.status().to_string();
     host_ = std::move(h).value();
   }
   void TearDown() override {
-    release_steps();
+    gate_.release();
     host_.reset();
   }
 
-  // When held, the engine thread waits before each step until released.
-  void before_step() {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (hold_) {
-      blocked_ = true;
-      cv_.notify_all();
-    }
-    cv_.wait(lock, [this] { return !hold_; });
-  }
-  bool wait_blocked() {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, milliseconds(10000), [this] { return blocked_; });
-  }
-  void hold_steps() {
-    std::lock_guard<std::mutex> lock(mu_);
-    hold_ = true;
-  }
-  void release_steps() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      hold_ = false;
-    }
-    cv_.notify_all();
-  }
-
-  void absorb() {
-    for (StepBatch& b : host_->take_batches()) {
-      for (const TokenOut& t : b.tokens) jobs_[t.job_id].tokens.push_back(t.token);
-      for (const FinishedOut& f : b.finished) {
-        ++jobs_[f.job_id].n_finished;
-        jobs_[f.job_id].finish = f;
-      }
-    }
-  }
-  bool collect_until(const std::function<bool()>& done) {
-    return wait_until([&] {
-      absorb();
-      return done();
-    });
-  }
-  bool finished(const std::string& id) { return jobs_[id].n_finished > 0; }
+  bool collect_until(const std::function<bool()>& done) { return out_.collect_until(*host_, done); }
+  bool finished(const std::string& id) { return out_.finished(id); }
+  void hold_steps() { gate_.hold(); }
+  void release_steps() { gate_.release(); }
+  bool wait_blocked() { return gate_.wait_blocked(); }
 
   engine::test::SynthModel model_;
+  test::StepGate gate_;  // before host_: its engine thread runs the gate's hook
   std::unique_ptr<DeviceHost> host_;
-  std::map<std::string, JobOut> jobs_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool hold_ = false;
-  bool blocked_ = false;
+  test::HostOutputs out_;
+  std::map<std::string, test::HostJob>& jobs_ = out_.jobs;
 };
 
 TEST_F(DeviceFaultTest, PoisonJobFailsWithAnEngineErrorWhileTheOthersComplete) {
