@@ -302,6 +302,10 @@ class Pool {
   // Prints the tail of every log (called on failure).
   void dump_logs() const {
     std::fprintf(stderr, "---- broker.log ----\n%s", file_tail(dir_.file("broker.log")).c_str());
+    for (int n = 2; n <= broker_restarts_ + 1; ++n) {
+      const std::string log = "broker-" + std::to_string(n) + ".log";
+      std::fprintf(stderr, "---- %s ----\n%s", log.c_str(), file_tail(dir_.file(log)).c_str());
+    }
     for (const auto& w : workers_) {
       std::string f = dir_.file("worker-" + w.id + ".log");
       std::fprintf(stderr, "---- worker-%s.log ----\n%s", w.id.c_str(), file_tail(f).c_str());
