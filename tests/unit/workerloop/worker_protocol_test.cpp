@@ -240,7 +240,8 @@ TEST_F(WorkerProtocolTest, ReadyAgainListsTheJobsInFlightWhichCarryOn) {
   EXPECT_EQ(again->jobs[0].job_id, "j-old");
   EXPECT_EQ(again->jobs[0].attempt, 1u);
   EXPECT_EQ(again->jobs[0].device, 0);
-  EXPECT_EQ(worker_->counters().jobs_held.load(), 1u);
+  // (counted by the worker thread just after the send)
+  EXPECT_TRUE(wait_until([this] { return worker_->counters().jobs_held.load() == 1; }));
   broker_.send(sc::BrokerHeartbeat{.broker_time_ms = 2});  // adopted: nothing to cancel
   open.store(true);
   auto done = broker_.next<sc::WorkerDone>();
