@@ -102,25 +102,12 @@ Result<IngestItem> ingest_from_fields(std::string entry_id, const StreamFields& 
   return item;
 }
 
+// The job's record as the job hash stores it (job_to_fields; result_from_fields reads it
+// back with job_from_fields), after the item id and the whole text.
 StreamFields result_to_fields(const BatchResult& result) {
-  const JobRecord& r = result.record;
-  return {
-      {"id", result.item_id},
-      {"job_id", r.job_id},
-      {"state", std::string(schemas::job_state_name(r.state))},
-      {"text", result.text},
-      {"error_code", std::string(schemas::error_code_name(r.error_code))},
-      {"error", r.error},
-      {"model", r.model},
-      {"model_version", std::to_string(r.model_version)},
-      {"attempt", std::to_string(r.attempt)},
-      {"prompt_tokens", std::to_string(r.usage.prompt_tokens)},
-      {"completion_tokens", std::to_string(r.usage.completion_tokens)},
-      {"queue_ms", num(r.usage.queue_ms)},
-      {"ttft_ms", num(r.usage.ttft_ms)},
-      {"decode_tps", num(r.usage.decode_tps)},
-      {"finished_ms", std::to_string(r.finished_ms)},
-  };
+  StreamFields out = {{"id", result.item_id}, {"text", result.text}};
+  for (auto& field : job_to_fields(result.record)) out.push_back(std::move(field));
+  return out;
 }
 
 Result<BatchResult> result_from_fields(std::string batch, std::string entry_id, const StreamFields& fields) {
