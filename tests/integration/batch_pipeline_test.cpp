@@ -112,11 +112,14 @@ std::unique_ptr<ChildProcess> start_batch_run(Pool& pool, const std::string& in,
   return p;
 }
 
+// The complete lines of OUTPUT (a last line still being written, with no newline yet, is
+// left for the next read: the test polls while `batch run` writes).
 std::vector<nlohmann::json> pipeline_read_lines(const std::string& path) {
   std::vector<nlohmann::json> out;
   std::ifstream f(path);
   std::string line;
   while (std::getline(f, line)) {
+    if (f.eof()) break;  // no newline after it
     if (!line.empty()) out.push_back(nlohmann::json::parse(line));
   }
   return out;

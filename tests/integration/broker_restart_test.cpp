@@ -30,7 +30,8 @@ std::vector<nlohmann::json> output_lines(const std::string& path) {
   std::ifstream f(path);
   std::string line;
   while (std::getline(f, line)) {
-    if (!line.empty() && line.back() == '}') out.push_back(nlohmann::json::parse(line));
+    if (f.eof()) break;  // a last line still being written (no newline yet)
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
   }
   return out;
 }

@@ -1,7 +1,15 @@
-// ThreadPool: one job at a time, split into tasks claimed through a packed atomic
-// (generation << 32 | next task). Workers spin on the generation for a short while after
-// each job (a decode step issues jobs microseconds apart), then sleep on a condition
+// ThreadPool: one job at a time, split into tasks claimed through ONE packed atomic word
+// (generation | task count | next task). Workers spin on the generation for a short while
+// after each job (a decode step issues jobs microseconds apart), then sleep on a condition
 // variable. The caller claims tasks too and then waits for the tasks still in flight.
+//
+// Why one word: a claim must be checked against the task count of the job it claims from.
+// With the count in a separate atomic, a worker finishing job A could read A's generation
+// and next index together with job B's (larger) count while the caller was publishing B,
+// claim task "A.n_tasks" of a job that had none left, run a dangling or foreign function
+// and count it as done for B, so that B's caller returned while B's last task still ran on
+// the pool (the attend_decode crash of issue 11). A compare-exchange on the packed word
+// succeeds only if generation, count and next index are still those of one live job.
 #include "rs/engine/thread_pool.h"
 
 #include <algorithm>
@@ -33,6 +41,27 @@ constexpr int kPauseSpins = 2000;  // then spin with yield (lets other processes
 
 using TaskFn = std::function<void(int64_t)>;
 
+// The state word: generation (16 bits) | task count (24 bits) | next unclaimed task (24
+// bits). A generation that wraps around is harmless: a claim is valid whenever the word it
+// compares against is the live job's, whatever generation number it carries.
+constexpr int kTaskBits = 24;
+constexpr uint64_t kTaskMask = (uint64_t{1} << kTaskBits) - 1;
+constexpr int64_t kMaxTasksPerJob = static_cast<int64_t>(kTaskMask);
+
+constexpr uint64_t pack_state(uint32_t gen, int64_t n_tasks) {
+  return (static_cast<uint64_t>(gen & 0xffffu) << (2 * kTaskBits)) |
+         (static_cast<uint64_t>(n_tasks) << kTaskBits);
+}
+constexpr uint32_t gen_of(uint64_t v) {
+  return static_cast<uint32_t>(v >> (2 * kTaskBits));
+}
+constexpr int64_t count_of(uint64_t v) {
+  return static_cast<int64_t>((v >> kTaskBits) & kTaskMask);
+}
+constexpr int64_t next_of(uint64_t v) {
+  return static_cast<int64_t>(v & kTaskMask);
+}
+
 }  // namespace
 
 struct ThreadPool::Impl {
@@ -40,15 +69,14 @@ struct ThreadPool::Impl {
   std::vector<std::thread> workers;
   std::mutex mu;
   std::condition_variable cv;
-  std::atomic<uint64_t> state{0};  // generation << 32 | next unclaimed task
-  std::atomic<int64_t> n_tasks{0};
-  std::atomic<int64_t> done{0};
+  std::atomic<uint64_t> state{0};  // pack_state(generation, tasks) + next unclaimed task
+  std::atomic<int64_t> done{0};    // tasks of the live job finished
   std::atomic<int> n_sleeping{0};
   std::atomic<bool> stop{false};
   std::atomic<const TaskFn*> job{nullptr};
-  uint32_t generation = 0;  // caller side only
+  std::atomic<bool> busy{false};  // a caller owns the pool (its job is live)
+  uint32_t generation = 0;        // the owning caller only (16 bits used)
 
-  static uint32_t gen_of(uint64_t v) { return static_cast<uint32_t>(v >> 32); }
   bool claim(uint32_t gen, int64_t* task);
   void work(uint32_t gen);
   uint32_t wait_for_job(uint32_t seen);
@@ -56,24 +84,31 @@ struct ThreadPool::Impl {
   void run(int64_t tasks, const TaskFn& fn);
 };
 
-// Claims the next task of job `gen`; false when the job changed or has no task left.
+// Claims the next task of job `gen`; false when the job changed or has no task left. The
+// count compared against is the one packed with the generation and index (see the top).
 bool ThreadPool::Impl::claim(uint32_t gen, int64_t* task) {
   uint64_t v = state.load(std::memory_order_acquire);
   for (;;) {
     if (gen_of(v) != gen) return false;
-    const auto i = static_cast<int64_t>(v & 0xffffffffu);
-    if (i >= n_tasks.load(std::memory_order_relaxed)) return false;
-    if (state.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) {
+    const int64_t i = next_of(v);
+    if (i >= count_of(v)) return false;
+    if (state.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel,
+                                    std::memory_order_acquire)) {
       *task = i;
       return true;
     }
   }
 }
 
+// Set while this thread runs a pool task (of any pool).
+thread_local bool tl_in_task = false;
+
 void ThreadPool::Impl::work(uint32_t gen) {
   int64_t task = 0;
   while (claim(gen, &task)) {
+    tl_in_task = true;
     (*job.load(std::memory_order_relaxed))(task);
+    tl_in_task = false;
     done.fetch_add(1, std::memory_order_release);
   }
 }
@@ -109,12 +144,20 @@ void ThreadPool::Impl::worker_loop() {
   }
 }
 
+// Every task of the previous job has finished (the caller waited for them), so no worker
+// reads `job` or adds to `done` until it claims a task of this job from the new word.
+// A call from inside a pool task, or while another thread's job is live (both outside the
+// contract: the engine thread alone calls its pool), runs its tasks on the calling thread
+// one after another instead of overwriting the live job.
 void ThreadPool::Impl::run(int64_t tasks, const TaskFn& fn) {
+  if (tl_in_task || busy.exchange(true, std::memory_order_acquire)) {
+    for (int64_t i = 0; i < tasks; ++i) fn(i);
+    return;
+  }
   job.store(&fn, std::memory_order_relaxed);
-  n_tasks.store(tasks, std::memory_order_relaxed);
   done.store(0, std::memory_order_relaxed);
-  const uint32_t gen = ++generation;
-  state.store(static_cast<uint64_t>(gen) << 32);  // seq_cst: pairs with n_sleeping
+  const uint32_t gen = ++generation & 0xffffu;
+  state.store(pack_state(gen, tasks));  // seq_cst: pairs with n_sleeping; publishes job
   if (n_sleeping.load() > 0) {
     { std::lock_guard<std::mutex> lock(mu); }
     cv.notify_all();
@@ -127,6 +170,7 @@ void ThreadPool::Impl::run(int64_t tasks, const TaskFn& fn) {
       std::this_thread::yield();
     }
   }
+  busy.store(false, std::memory_order_release);
 }
 
 ThreadPool::ThreadPool(int n_threads) : impl_(std::make_unique<Impl>()) {
@@ -148,7 +192,9 @@ ThreadPool::~ThreadPool() {
   for (auto& t : impl_->workers) t.join();
 }
 
-int ThreadPool::n_threads() const { return impl_->n_threads; }
+int ThreadPool::n_threads() const {
+  return impl_->n_threads;
+}
 
 void ThreadPool::run_on_all(const std::function<void(int)>& fn) {
   const int nt = impl_->n_threads;
@@ -177,7 +223,7 @@ void ThreadPool::for_each_chunk(int64_t n_chunks, const std::function<void(int64
     for (int64_t i = 0; i < n_chunks; ++i) fn(i);
     return;
   }
-  const int64_t max_tasks = int64_t{1} << 31;
+  const int64_t max_tasks = kMaxTasksPerJob;
   for (int64_t base = 0; base < n_chunks; base += max_tasks) {
     const int64_t count = std::min(max_tasks, n_chunks - base);
     const TaskFn task = [&](int64_t i) { fn(base + i); };

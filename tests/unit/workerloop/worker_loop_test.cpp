@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "worker_fixture.h"
 
@@ -127,6 +129,40 @@ TEST_F(WorkerServeTest, CancelsARunningJobAndFreesItsBlocks) {
     DeviceLoad l = worker_->device_load(0);
     return l.n_jobs == 0 && l.kv_free_blocks == kv_total;
   }));
+}
+
+// Issue 11's audit: device_load() is documented for any thread, but shutdown() (on the
+// loop's thread, when run() ends) used to destroy the DeviceHosts under a concurrent reader
+// (ThreadSanitizer caught it in CancelsARunningJobAndFreesItsBlocks). The hosts now live as
+// long as the loop; after the shutdown they report no engine.
+TEST_F(WorkerServeTest, DeviceLoadMayBeReadWhileTheLoopShutsDown) {
+  start_broker(1000);
+  start_worker(worker_options(2, 1000));
+  auto c = client("c4");
+  submit(*c, request("a story to cut short", 200, 3));
+  std::atomic<bool> reading{true};
+  std::atomic<int64_t> reads{0};
+  std::thread reader([&] {
+    while (reading.load()) {
+      for (int d = 0; d < 2; ++d) {
+        const DeviceLoad l = worker_->device_load(d);
+        EXPECT_GE(l.free_slots, 0);
+      }
+      reads.fetch_add(1);
+    }
+  });
+  ASSERT_TRUE(wait_until([&] { return reads.load() > 100; }));
+  worker_->request_stop();
+  worker_thread_.join();
+  const int64_t after_stop = reads.load();
+  ASSERT_TRUE(wait_until([&] { return reads.load() > after_stop + 100; }));
+  reading.store(false);
+  reader.join();
+  for (int d = 0; d < 2; ++d) {
+    const DeviceLoad l = worker_->device_load(d);
+    EXPECT_EQ(l.n_jobs, 0);
+    EXPECT_EQ(l.kv_total_blocks, 0) << "a shut-down device still holds its engine";
+  }
 }
 
 }  // namespace

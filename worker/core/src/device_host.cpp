@@ -127,6 +127,11 @@ void DeviceHost::run() {
     flush();
     if (stopping_ && !has_work()) break;
   }
+  // A stopped host holds no engine: each one (and its share of the Model, its KV cache and
+  // its thread pool) goes now, on the thread that ran it.
+  slots_.clear();
+  jobs_.clear();
+  publish_load();
   beat();
 }
 

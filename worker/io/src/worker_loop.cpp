@@ -189,9 +189,11 @@ void WorkerLoop::shutdown(const std::string& reason) {
     connected_ = false;
   }
   set_state(State::kDisconnected);
-  for (auto& host : hosts_) host->stop(StopMode::kCancel);  // joins the engine threads
+  // Joins the engine threads; each drops its engines (and their share of the models) as it
+  // exits. The DeviceHosts themselves stay until the loop is destroyed: device_load() may
+  // be called from any thread, also while this runs.
+  for (auto& host : hosts_) host->stop(StopMode::kCancel);
   host_ptrs_.clear();
-  hosts_.clear();
   if (models_) models_->stop();  // joins the watcher and the loader, drops the models
   models_.reset();
   (void)outbox_->take_all();

@@ -2,7 +2,9 @@
 // Owned by one Engine; only the engine thread may call parallel_for (it takes part in
 // the work itself, so a pool of n threads starts n-1 workers). Tasks are claimed
 // dynamically: a task index runs exactly once, but not necessarily on "its" thread (the
-// caller takes over tasks of a worker the OS has not scheduled yet). Idle workers spin
+// caller takes over tasks of a worker the OS has not scheduled yet). Every call returns
+// only after each of its tasks has finished and no worker can start another of them, so
+// fn and what it captures by reference may live on the caller's stack. Idle workers spin
 // for a few hundred microseconds, then sleep.
 #pragma once
 

@@ -117,7 +117,8 @@ class WorkerLoop {
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
   // Any thread: the broker acknowledged our latest READY.
   bool registered() const { return registered_.load(std::memory_order_relaxed); }
-  // Any thread, between start() and shutdown(): a device's load as its engine published it.
+  // Any thread, after start() (the DeviceHosts live as long as the loop): a device's load
+  // as its engine thread last published it (all zero once shut down).
   DeviceLoad device_load(int device) const;
   // Any thread: the model keys advertised now (every device has the same).
   std::vector<std::string> advertised_keys() const;
