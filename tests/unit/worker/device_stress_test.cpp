@@ -230,7 +230,7 @@ class DeviceStressTest : public ::testing::Test {
         (void)host.outbox().size();
         (void)slots.size();
         probes.fetch_add(1);
-        std::this_thread::yield();
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
       }
     });
 
@@ -242,7 +242,9 @@ class DeviceStressTest : public ::testing::Test {
         for (int n = pick(0, 3); n > 0; --n) submit_new(host);
       }
       act(host);
-      waker.wait(std::chrono::milliseconds(pick(0, 3)));
+      // Paced by the engine: about one action per step whatever the build's speed (a
+      // sanitizer build steps 10-50 times slower), so jobs also get to finish.
+      waker.wait(std::chrono::milliseconds(pick(1, 5)));
       absorb(host);
     }
     host.stop(pick(0, 1) == 0 ? StopMode::kDrain : StopMode::kCancel);
