@@ -65,6 +65,7 @@ class Waker {
       cv_.notify_one();
     };
   }
+  // Until a batch was pushed since the last wait (at once if one was), at most `timeout`.
   void wait(std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, timeout, [this] { return n_ != seen_; });
@@ -244,7 +245,7 @@ class DeviceStressTest : public ::testing::Test {
       act(host);
       // Paced by the engine: about one action per step whatever the build's speed (a
       // sanitizer build steps 10-50 times slower), so jobs also get to finish.
-      waker.wait(std::chrono::milliseconds(pick(1, 5)));
+      waker.wait(std::chrono::milliseconds(50));
       absorb(host);
     }
     host.stop(pick(0, 1) == 0 ? StopMode::kDrain : StopMode::kCancel);
