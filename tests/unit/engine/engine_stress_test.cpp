@@ -185,7 +185,6 @@ class EngineStressTest : public ::testing::Test {
       EngineChurn(**eng, sm.cases, rng()).run_for(round, stats);
       ++rounds;
     }
-    RecordProperty("steps", std::to_string(stats.steps));
     std::printf(
         "%d threads: %d rounds, %lld steps, %lld sequences (%lld cancelled), %lld preemptions, "
         "%lld mixed steps, %zu batch sizes\n",

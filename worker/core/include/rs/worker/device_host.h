@@ -94,8 +94,8 @@ class DeviceHost {
   void retire_model(std::string key);
   // add_model under the key of the engine added last (config.model_key at first).
   Status swap_model(std::shared_ptr<const engine::Model> model);
-  // Stops the engine thread (see StopMode) and joins it. Idempotent; commands posted
-  // afterwards are ignored.
+  // Stops the engine thread (see StopMode) and joins it; the thread drops every engine as
+  // it exits (the probes then read zero). Idempotent; commands posted afterwards are ignored.
   void stop(StopMode mode = StopMode::kCancel);
 
   std::vector<StepBatch> take_batches() { return outbox_->take_all(); }
