@@ -19,10 +19,11 @@ void WorkerLoop::on_broker_message(schemas::Message& message) {
   // Anything else from the broker means it knows us: the first one acknowledges READY
   // (the broker answers READY with a heartbeat).
   if (state_ == State::kAwaitingAck) {
+    // Counted before the state is published, so whoever sees registered() sees the count.
+    counters_.registrations.fetch_add(1, std::memory_order_relaxed);
     set_state(State::kRegistered);
     backoff_.reset();
     broker_beat_.reset();  // the first heartbeat (with our load) goes out this turn
-    counters_.registrations.fetch_add(1, std::memory_order_relaxed);
     spdlog::info("worker {}: registered with {}", options_.worker_id, options_.broker_endpoint);
   }
   std::visit(

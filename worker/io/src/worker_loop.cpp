@@ -171,7 +171,7 @@ void WorkerLoop::update_health() {
 
 void WorkerLoop::set_state(State state) {
   state_ = state;
-  registered_.store(state == State::kRegistered, std::memory_order_relaxed);
+  registered_.store(state == State::kRegistered, std::memory_order_release);
 }
 
 void WorkerLoop::shutdown(const std::string& reason) {

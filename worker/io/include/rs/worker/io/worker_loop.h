@@ -116,7 +116,7 @@ class WorkerLoop {
   // Any thread: every engine thread beat within missed_beats intervals (else silent).
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
   // Any thread: the broker acknowledged our latest READY.
-  bool registered() const { return registered_.load(std::memory_order_relaxed); }
+  bool registered() const { return registered_.load(std::memory_order_acquire); }
   // Any thread, after start() (the DeviceHosts live as long as the loop): a device's load
   // as its engine thread last published it (all zero once shut down).
   DeviceLoad device_load(int device) const;
