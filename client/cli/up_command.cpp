@@ -50,7 +50,10 @@ void print_ready(const Pool& pool, const UpFlags& flags) {
                         {"model_path", info.model_path},
                         {"endpoint_file", info.endpoint_file},
                         {"redis_file", info.redis_file},
-                        {"serve", info.serve}};
+                        {"serve", info.serve},
+                        {"http_url", info.http_url},
+                        {"http_file", info.http_file},
+                        {"api_key_file", info.api_key_file}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("\npool ready: %d worker%s, %d device%s, %s %s\n", info.workers,
@@ -70,6 +73,17 @@ void print_ready(const Pool& pool, const UpFlags& flags) {
     std::printf("try:  %sringserve submit --stream \"Once upon a time\"   (in another terminal)\n",
                 env.c_str());
     std::printf("      %sringserve workers\n", env.c_str());
+    if (!info.http_url.empty()) {
+      const std::string model = info.serve.empty() ? info.model : info.serve.front();
+      std::printf("\nHTTP (OpenAI API) %s (written to %s; an API key for tenant 'local' in %s)\n",
+                  info.http_url.c_str(), info.http_file.c_str(), info.api_key_file.c_str());
+      std::printf("  curl %s/v1/completions -H \"Authorization: Bearer $(cat %s)\" \\\n"
+                  "    -H 'Content-Type: application/json' \\\n"
+                  "    -d '{\"model\": \"%s\", \"prompt\": \"Once upon a time\", \"max_tokens\": 32}'\n",
+                  info.http_url.c_str(), info.api_key_file.c_str(), model.c_str());
+      std::printf("  OpenAI SDK:  new OpenAI({baseURL: '%s/v1', apiKey: fs.readFileSync('%s', 'utf8').trim()})\n",
+                  info.http_url.c_str(), info.api_key_file.c_str());
+    }
     std::printf("Ctrl-C stops the pool.\n");
   }
   std::fflush(stdout);
@@ -86,7 +100,7 @@ int serve(Pool& pool, const UpFlags& flags) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (!flags.json) std::printf("\nstopping: workers, broker, redis\n");
+  if (!flags.json) std::printf("\nstopping: gateway, workers, broker, redis\n");
   pool.stop();
   if (!flags.json) std::printf("stopped\n");
   std::fflush(stdout);
@@ -145,6 +159,9 @@ void add_up_command(CLI::App& app) {
   cmd->add_option("--var", o.var_dir,
                   "Directory for the endpoint file, logs, Redis data and models")
       ->capture_default_str();
+  cmd->add_option("--http-port", o.http_port, "The HTTP gateway's port (default: a free loopback port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_flag("--no-gateway", [&o](int64_t) { o.gateway = false; }, "Do not start the HTTP gateway");
   cmd->add_option("--redis-port", o.redis_port,
                   "Port of the private redis-server (default: a free one)")
       ->check(CLI::Range(1, 65535));

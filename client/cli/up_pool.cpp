@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "rs/client/client.h"
+#include "rs/store/api_keys.h"
+#include "rs/store/redis_connection.h"
 #include "up_util.h"
 
 namespace rs::cli {
@@ -80,7 +82,8 @@ Status Pool::start() {
   RS_RETURN_IF_ERROR(start_broker());
   RS_RETURN_IF_ERROR(start_workers());
   RS_RETURN_IF_ERROR(wait_devices());
-  return write_endpoint_file();
+  RS_RETURN_IF_ERROR(write_endpoint_file());
+  return options_.gateway ? start_gateway() : Status();
 }
 
 Status Pool::prepare_dirs() {
@@ -94,6 +97,8 @@ Status Pool::prepare_dirs() {
   }
   info_.endpoint_file = var_ + "/endpoint";
   info_.redis_file = var_ + "/redis";
+  info_.http_file = var_ + "/http";
+  info_.api_key_file = var_ + "/api-key";
   return Status();
 }
 
@@ -116,6 +121,8 @@ Status Pool::lock_var_dir() {
     fs::remove_all(info_.redis_file, ec);
   } else {
     fs::remove(info_.redis_file, ec);
+    fs::remove(info_.http_file, ec);
+    fs::remove(info_.api_key_file, ec);
   }
   return Status();
 }
@@ -302,6 +309,39 @@ Status Pool::write_endpoint_file() {
   return write_file_atomically(info_.endpoint_file, info_.client_endpoint);
 }
 
+// A key of tenant "local" for this pool's Redis, written 0600 for the user's tools.
+Status Pool::write_api_key() {
+  RS_ASSIGN_OR_RETURN(auto redis_options, store::parse_redis_address(info_.redis));
+  store::RedisConnection redis(redis_options);
+  store::ApiKeys keys(redis);
+  RS_ASSIGN_OR_RETURN(store::NewApiKey key, keys.add("local"));
+  std::error_code ec;
+  fs::remove(info_.api_key_file, ec);
+  const int fd = ::open(info_.api_key_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return io_error("cannot write " + info_.api_key_file);
+  const std::string line = key.key + "\n";
+  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::close(fd);
+  return ok ? Status() : io_error("cannot write " + info_.api_key_file);
+}
+
+Status Pool::start_gateway() {
+  RS_RETURN_IF_ERROR(write_api_key());
+  RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-gateway"));
+  RS_ASSIGN_OR_RETURN(gateway_, spawn("gateway", program,
+                                      {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
+                                       std::to_string(options_.http_port)}));
+  RS_RETURN_IF_ERROR(wait_until(*gateway_, "starting the gateway", [&] {
+    auto url = find_line(gateway_->log_path(), "http_url ");
+    if (!url) return false;
+    info_.http_url = *url;
+    return true;
+  }));
+  RS_RETURN_IF_ERROR(write_file_atomically(info_.http_file, info_.http_url));
+  progress("gateway  " + info_.http_url + "  (log " + gateway_->log_path() + ")");
+  return Status();
+}
+
 Status Pool::check() {
   for (auto& w : workers_) {
     if (w->alive() || reported_.count(w->name()) != 0) continue;
@@ -314,6 +354,7 @@ Status Pool::check() {
     if (tail.empty()) std::fprintf(stderr, "\n");
   }
   if (broker_ && !broker_->alive()) return child_failed(*broker_, "while serving");
+  if (gateway_ && !gateway_->alive()) return child_failed(*gateway_, "while serving");
   if (redis_ && !redis_->alive()) return child_failed(*redis_, "while serving");
   return Status();
 }
@@ -321,7 +362,13 @@ Status Pool::check() {
 void Pool::stop() {
   if (stopped_) return;
   stopped_ = true;
-  // Workers first, all at once, so they say goodbye to a live broker.
+  // The gateway first: it stops taking requests and ends its streams (clients resume).
+  if (gateway_) {
+    if (Status s = gateway_->terminate(options_.grace_ms); !s.ok()) {
+      std::fprintf(stderr, "ringserve up: %s\n", s.message().c_str());
+    }
+  }
+  // Workers, all at once, so they say goodbye to a live broker.
   for (auto& w : workers_) w->signal(SIGTERM);
   for (auto& w : workers_) {
     if (Status s = w->wait_or_kill(options_.grace_ms); !s.ok()) {
@@ -338,6 +385,8 @@ void Pool::stop() {
     std::error_code ec;
     fs::remove(info_.endpoint_file, ec);
     fs::remove(info_.redis_file, ec);
+    fs::remove(info_.http_file, ec);
+    fs::remove(info_.api_key_file, ec);
   }
 }
 

@@ -1,7 +1,7 @@
 // Pool: the processes `ringserve up` runs and stops: a private redis-server, a broker and
-// N workers (and, once, `ringserve-model synth` for the default model), with their logs,
-// the endpoint file and the redis file (host:port, for `ringserve models`) under the var
-// dir. Workers load one model file (--model), or serve names from the registry (--serve). One thread (the command's) drives it; a signal
+// N workers, the HTTP gateway (and, once, `ringserve-model synth` for the default model), with their logs,
+// the endpoint file, the redis file (host:port, for `ringserve models`), the gateway's URL
+// (var/http) and an API key (var/api-key) under the var dir. Workers load one model file (--model), or serve names from the registry (--serve). One thread (the command's) drives it; a signal
 // handler only sets the stop flag it polls.
 #pragma once
 
@@ -31,6 +31,8 @@ struct UpOptions {
   int start_timeout_ms = 60000;          // for each stage of start()
   int grace_ms = 5000;                   // SIGTERM -> SIGKILL
   bool quiet = false;                    // no progress lines (--json)
+  int http_port = 0;                     // the gateway's; 0 -> a free loopback port
+  bool gateway = true;                   // false: no HTTP gateway (--no-gateway)
 };
 
 struct PoolInfo {
@@ -44,6 +46,9 @@ struct PoolInfo {
   std::string endpoint_file;
   std::string redis_file;            // holds `redis` while the pool is up
   std::vector<std::string> serve;    // registry mode: the names served
+  std::string http_url;              // the gateway's base URL ("" without a gateway)
+  std::string http_file;             // var/http: http_url
+  std::string api_key_file;          // var/api-key: a key of tenant "local" (mode 0600)
 };
 
 class Pool {
@@ -75,6 +80,8 @@ class Pool {
   Status start_workers();
   Status wait_devices();
   Status write_endpoint_file();
+  Status start_gateway();
+  Status write_api_key();
   std::vector<std::string> worker_args() const;
   Result<std::unique_ptr<ChildProcess>> spawn(const std::string& name, const std::string& program,
                                               std::vector<std::string> args);
@@ -95,6 +102,7 @@ class Pool {
   int redis_port_ = 0;
   std::unique_ptr<ChildProcess> redis_;
   std::unique_ptr<ChildProcess> broker_;
+  std::unique_ptr<ChildProcess> gateway_;
   std::vector<std::unique_ptr<ChildProcess>> workers_;
   std::set<std::string> reported_;
   bool stopped_ = false;

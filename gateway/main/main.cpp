@@ -1,0 +1,75 @@
+// ringserve-gateway: the OpenAI-compatible HTTP front door. Prints "http_url URL" once it
+// listens; SIGTERM / SIGINT stop it gracefully (in-flight answers get --drain-ms).
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "rs/core/log.h"
+#include "rs/gateway/gateway.h"
+
+namespace {
+
+// The open-file limit as high as allowed: every stream is a socket.
+void raise_open_files() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ringserve-gateway: OpenAI-compatible HTTP front door of the pool"};
+  rs::gateway::GatewayOptions o;
+  std::string log_level = "info";
+  app.add_option("--host", o.host, "address to listen on");
+  app.add_option("--port", o.port, "port to listen on (0: a free one)");
+  app.add_option("--broker", o.broker_endpoint, "the broker's client endpoint")->required();
+  app.add_option("--redis", o.redis, "Redis host:port (API keys)");
+  app.add_flag("--no-auth", o.no_auth, "serve without API keys (tenant \"\")");
+  app.add_option("--max-body-bytes", o.max_body_bytes, "larger request bodies are refused (413)");
+  app.add_option("--header-timeout-ms", o.header_timeout_ms, "a request's headers must arrive within this");
+  app.add_option("--idle-timeout-ms", o.idle_timeout_ms, "an idle keep-alive connection is closed after this");
+  app.add_option("--keepalive-ms", o.keepalive_ms, "SSE keep-alive comment interval");
+  app.add_option("--disconnect-grace-ms", o.disconnect_grace_ms,
+                 "a vanished client's (non-background) jobs are cancelled after this unless resumed here");
+  app.add_option("--request-timeout-ms", o.request_timeout_ms, "broker reply timeout (then 503)");
+  app.add_option("--drain-ms", o.drain_ms, "on SIGTERM, answers in flight get this long");
+  app.add_option("--max-n", o.max_n, "largest n accepted");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
+  CLI11_PARSE(app, argc, argv);
+  rs::init_logging(log_level);
+  raise_open_files();
+
+  // Signals are waited for on a thread of their own (no work in a handler).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  rs::gateway::Gateway gateway(o);
+  if (rs::Status s = gateway.start(); !s.ok()) {
+    std::fprintf(stderr, "error: %s\n", s.to_string().c_str());
+    return 1;
+  }
+  std::printf("http_url http://%s:%u\n", o.host.c_str(), static_cast<unsigned>(gateway.port()));
+  std::fflush(stdout);
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("gateway: signal {}: stopping", sig);
+    gateway.stop();
+  });
+  waiter.detach();
+  rs::Status s = gateway.run();
+  return s.ok() ? 0 : 1;
+}

@@ -1,0 +1,199 @@
+// text_completion chunks and responses; the UTF-8-boundary token assembler.
+#include "completion_format.h"
+
+#include <nlohmann/json.hpp>
+
+namespace rs::gateway {
+
+using nlohmann::json;
+
+namespace {
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Length of the UTF-8 sequence a lead byte starts (0: not a lead byte).
+int sequence_length(unsigned char c) {
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return 2;
+  if (c >= 0xE0 && c <= 0xEF) return 3;
+  if (c >= 0xF0 && c <= 0xF4) return 4;
+  return 0;
+}
+
+bool valid_continuation(unsigned char lead, size_t i, unsigned char c) {
+  if ((c & 0xC0) != 0x80) return false;
+  if (i != 1) return true;
+  if (lead == 0xE0) return c >= 0xA0;
+  if (lead == 0xED) return c <= 0x9F;
+  if (lead == 0xF0) return c >= 0x90;
+  if (lead == 0xF4) return c <= 0x8F;
+  return true;
+}
+
+json logprobs_json(const TextPiece& piece) {
+  return json{{"tokens", piece.tokens},
+              {"token_logprobs", piece.logprobs},
+              {"top_logprobs", json::array()},
+              {"text_offset", piece.text_offsets}};
+}
+
+json usage_json(const schemas::Usage& usage) {
+  return json{{"prompt_tokens", usage.prompt_tokens},
+              {"completion_tokens", usage.completion_tokens},
+              {"total_tokens", usage.prompt_tokens + usage.completion_tokens}};
+}
+
+}  // namespace
+
+std::string sanitize_utf8(std::string_view s, bool* complete) {
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(s.size());
+  bool ends_whole = true;
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto lead = static_cast<unsigned char>(s[i]);
+    const int len = sequence_length(lead);
+    if (len == 0) {
+      out += kReplacement;
+      ++i;
+      continue;
+    }
+    size_t k = 1;
+    while (k < static_cast<size_t>(len) && i + k < s.size() &&
+           valid_continuation(lead, k, static_cast<unsigned char>(s[i + k]))) {
+      ++k;
+    }
+    if (k == static_cast<size_t>(len)) {
+      out.append(s.substr(i, k));
+    } else {
+      if (i + k == s.size()) ends_whole = false;  // a valid prefix cut by the end
+      out += kReplacement;
+    }
+    i += k;
+  }
+  if (complete != nullptr) *complete = ends_whole;
+  return out;
+}
+
+void ChoiceAssembler::add(const schemas::TokenEntry& entry, std::vector<TextPiece>& out) {
+  if (entry.seq != next_seq_) return;
+  ++next_seq_;
+  if (held_.tokens.empty()) held_.text_offsets.clear();
+  held_.text_offsets.push_back(offset_ + static_cast<int64_t>(raw_.size()));
+  held_.tokens.push_back(sanitize_utf8(entry.text));
+  held_.logprobs.push_back(entry.logprob);
+  held_.last_seq = entry.seq;
+  raw_ += entry.text;
+  bool complete = false;
+  std::string text = sanitize_utf8(raw_, &complete);
+  if (!complete) return;  // wait for the rest of the character
+  offset_ += static_cast<int64_t>(raw_.size());
+  raw_.clear();
+  held_.text = std::move(text);
+  TextPiece piece = std::move(held_);
+  held_ = TextPiece{};
+  if (skip_ && piece.last_seq <= *skip_) return;  // the client has it already
+  out.push_back(std::move(piece));
+}
+
+std::optional<TextPiece> ChoiceAssembler::flush() {
+  if (held_.tokens.empty()) return std::nullopt;
+  held_.text = sanitize_utf8(raw_);
+  offset_ += static_cast<int64_t>(raw_.size());
+  raw_.clear();
+  TextPiece piece = std::move(held_);
+  held_ = TextPiece{};
+  if (skip_ && piece.last_seq <= *skip_) return std::nullopt;
+  return piece;
+}
+
+std::string sse_data(const std::string& data) { return "data: " + data + "\n\n"; }
+std::string sse_event(uint64_t id, const std::string& data) {
+  return "id: " + std::to_string(id) + "\n" + sse_data(data);
+}
+
+std::string encode_api_meta(const ApiMeta& meta) {
+  return dump(json{{"kind", meta.kind},
+                   {"model", meta.model},
+                   {"created", meta.created},
+                   {"id", meta.id},
+                   {"index", meta.index},
+                   {"logprobs", meta.logprobs},
+                   {"include_usage", meta.include_usage},
+                   {"background", meta.background}});
+}
+
+std::optional<ApiMeta> decode_api_meta(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  ApiMeta m;
+  try {
+    m.kind = j.value("kind", std::string("text_completion"));
+    m.model = j.value("model", std::string());
+    m.created = j.value("created", int64_t{0});
+    m.id = j.value("id", std::string());
+    m.index = j.value("index", 0u);
+    m.logprobs = j.value("logprobs", false);
+    m.include_usage = j.value("include_usage", false);
+    m.background = j.value("background", false);
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+  return m;
+}
+
+ApiMeta default_api_meta(const schemas::JobRecord& record) {
+  ApiMeta m;
+  m.model = record.model;
+  m.created = static_cast<int64_t>(record.created_ms / 1000);
+  m.id = "cmpl-" + record.job_id;
+  return m;
+}
+
+std::string api_finish_reason(const schemas::JobRecord& record) {
+  return record.finish_reason == "length" ? "length" : "stop";
+}
+
+std::string completion_chunk(const ApiMeta& meta, const TextPiece* piece, const std::string& finish_reason) {
+  json choice = {{"index", meta.index},
+                 {"text", piece != nullptr ? piece->text : std::string()},
+                 {"logprobs", meta.logprobs && piece != nullptr ? logprobs_json(*piece) : json(nullptr)},
+                 {"finish_reason", finish_reason.empty() ? json(nullptr) : json(finish_reason)}};
+  return dump(json{{"id", meta.id},
+                   {"object", "text_completion"},
+                   {"created", meta.created},
+                   {"model", meta.model},
+                   {"choices", json::array({choice})}});
+}
+
+std::string usage_chunk(const ApiMeta& meta, const schemas::Usage& usage) {
+  return dump(json{{"id", meta.id},
+                   {"object", "text_completion"},
+                   {"created", meta.created},
+                   {"model", meta.model},
+                   {"choices", json::array()},
+                   {"usage", usage_json(usage)}});
+}
+
+std::string completion_response(const ApiMeta& meta, const std::vector<ChoiceResult>& choices) {
+  json out_choices = json::array();
+  schemas::Usage usage;
+  for (const auto& c : choices) {
+    out_choices.push_back({{"index", c.index},
+                           {"text", c.piece.text},
+                           {"logprobs", meta.logprobs ? logprobs_json(c.piece) : json(nullptr)},
+                           {"finish_reason", api_finish_reason(c.record)}});
+    usage.prompt_tokens += c.record.usage.prompt_tokens;
+    usage.completion_tokens += c.record.usage.completion_tokens;
+  }
+  return dump(json{{"id", meta.id},
+                   {"object", "text_completion"},
+                   {"created", meta.created},
+                   {"model", meta.model},
+                   {"choices", out_choices},
+                   {"usage", usage_json(usage)}});
+}
+
+}  // namespace rs::gateway

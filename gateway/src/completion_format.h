@@ -1,0 +1,89 @@
+// The OpenAI text_completion format: the api_meta a job carries (so any gateway can rebuild
+// its chunks), the assembler that turns a job's token entries into text pieces ending on
+// UTF-8 character boundaries (an event's id is the last seq it carries), and the JSON of
+// chunks, final responses and usage. Pure; any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rs/schemas/messages.h"
+
+namespace rs::gateway {
+
+// Travels with the job (SUBMIT.api_meta -> the job record) as a small JSON object.
+struct ApiMeta {
+  std::string kind = "text_completion";
+  std::string model;     // the model name the client asked for
+  int64_t created = 0;   // Unix seconds
+  std::string id;        // the response id ("cmpl-<first job id>")
+  uint32_t index = 0;    // this job's choice index in the response
+  bool logprobs = false;
+  bool include_usage = false;
+  bool background = false;  // never cancelled for a vanished client
+};
+std::string encode_api_meta(const ApiMeta& meta);
+// nullopt for text that is not an api_meta of ours (a job from the CLI has none).
+std::optional<ApiMeta> decode_api_meta(std::string_view text);
+// What a job submitted without api_meta is shown as.
+ApiMeta default_api_meta(const schemas::JobRecord& record);
+
+// A run of tokens whose text ends on a character boundary.
+struct TextPiece {
+  std::string text;
+  std::vector<std::string> tokens;  // each token's own text (invalid bytes -> U+FFFD)
+  std::vector<float> logprobs;
+  std::vector<int64_t> text_offsets;  // bytes into the completion's text
+  uint64_t last_seq = 0;
+};
+
+// Takes a job's entries in seq order from seq 0. Entries up to and including skip_through
+// (a resume point: the last event id a client saw) only advance the state. Deterministic
+// in the token sequence alone, so a replay yields the same text after any event id.
+class ChoiceAssembler {
+ public:
+  explicit ChoiceAssembler(std::optional<uint64_t> skip_through = std::nullopt) : skip_(skip_through) {}
+  // Adds one entry (a seq other than next_seq() is ignored); returns the pieces completed.
+  void add(const schemas::TokenEntry& entry, std::vector<TextPiece>& out);
+  // At the end: whatever is held, incomplete bytes replaced by U+FFFD (may be empty).
+  std::optional<TextPiece> flush();
+  uint64_t next_seq() const { return next_seq_; }
+  int64_t text_bytes() const { return offset_; }
+
+ private:
+  std::optional<uint64_t> skip_;
+  uint64_t next_seq_ = 0;
+  int64_t offset_ = 0;  // bytes of completed text before `held_`
+  TextPiece held_;      // tokens not yet emitted
+  std::string raw_;     // their raw bytes
+};
+
+// Valid UTF-8 bytes of `s`, invalid sequences replaced by U+FFFD; `complete` tells whether
+// `s` ends on a character boundary (an incomplete tail is replaced too).
+std::string sanitize_utf8(std::string_view s, bool* complete = nullptr);
+
+// The finish_reason the API shows for a record ("stop" | "length").
+std::string api_finish_reason(const schemas::JobRecord& record);
+
+// One streamed chunk (a text piece; finish_reason set on the last).
+std::string completion_chunk(const ApiMeta& meta, const TextPiece* piece, const std::string& finish_reason);
+// The usage chunk (choices empty) of stream_options.include_usage.
+std::string usage_chunk(const ApiMeta& meta, const schemas::Usage& usage);
+
+// SSE text: "data: <data>\n\n", and the same after "id: <id>\n".
+std::string sse_data(const std::string& data);
+std::string sse_event(uint64_t id, const std::string& data);
+
+// A whole non-streamed choice.
+struct ChoiceResult {
+  uint32_t index = 0;
+  TextPiece piece;
+  schemas::JobRecord record;
+};
+std::string completion_response(const ApiMeta& meta, const std::vector<ChoiceResult>& choices);
+
+
+}  // namespace rs::gateway

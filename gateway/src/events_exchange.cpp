@@ -1,0 +1,114 @@
+// EventsExchange: STATUS for the format, then SUBSCRIBE from 0 with a silent replay.
+#include "events_exchange.h"
+
+#include "gateway_context.h"
+
+namespace rs::gateway {
+
+EventsExchange::EventsExchange(std::weak_ptr<HttpSession> session, GatewayContext& context, std::string job_id,
+                               std::optional<uint64_t> after_seq, std::string tenant)
+    : session_(std::move(session)),
+      context_(context),
+      job_id_(std::move(job_id)),
+      tenant_(std::move(tenant)),
+      assembler_(after_seq) {}
+
+EventsExchange::~EventsExchange() { stop_watching(); }
+
+void EventsExchange::start() {
+  BridgeCommand cmd;
+  cmd.kind = BridgeCommand::Kind::kStatus;
+  cmd.job_id = job_id_;
+  cmd.listener = make_listener(context_, shared_from_this(),
+                               [](EventsExchange& x, BridgeEvent e) { x.on_status(std::move(e)); });
+  context_.bridge.post(std::move(cmd));
+}
+
+void EventsExchange::on_status(BridgeEvent event) {
+  auto session = session_.lock();
+  if (!session || ended_) return;
+  if (event.kind != BridgeEvent::Kind::kStatus) {
+    ended_ = true;
+    return session->respond_error(from_broker(event.error));
+  }
+  const schemas::JobRecord& r = event.record;
+  if (!tenant_.empty() && !r.tenant.empty() && r.tenant != tenant_) {
+    ended_ = true;
+    return session->respond_error(not_found("job_not_found", "no job '" + job_id_ + "'"));
+  }
+  meta_ = decode_api_meta(r.api_meta).value_or(default_api_meta(r));
+  streaming_ = true;
+  watching_ = true;
+  ++context_.watchers[job_id_];
+  session->start_stream({{"x-ringserve-job", job_id_}});
+  listener_id_ = context_.bridge.new_listener_id();
+  BridgeCommand cmd;
+  cmd.kind = BridgeCommand::Kind::kSubscribe;
+  cmd.listener_id = listener_id_;
+  cmd.job_id = job_id_;
+  cmd.from_seq = 0;
+  cmd.listener = make_listener(context_, shared_from_this(),
+                               [](EventsExchange& x, BridgeEvent e) { x.on_event(std::move(e)); });
+  context_.bridge.post(std::move(cmd));
+}
+
+void EventsExchange::on_event(BridgeEvent event) {
+  auto session = session_.lock();
+  if (!session || ended_) return;
+  if (event.kind == BridgeEvent::Kind::kTokens) {
+    std::vector<TextPiece> pieces;
+    for (const auto& t : event.tokens) assembler_.add(t, pieces);
+    for (const auto& p : pieces) {
+      session->send_event("id: " + std::to_string(p.last_seq) + "\n" + sse_data(completion_chunk(meta_, &p, "")));
+    }
+    return;
+  }
+  if (event.kind == BridgeEvent::Kind::kDone) return finish(event.record);
+  if (event.kind == BridgeEvent::Kind::kError) {
+    ended_ = true;
+    session->send_event(sse_data(error_body(from_broker(event.error))));
+    session->send_event("data: [DONE]\n\n");
+    stop_watching();
+    session->end_stream();
+  }
+}
+
+void EventsExchange::finish(const schemas::JobRecord& record) {
+  auto session = session_.lock();
+  if (!session) return;
+  ended_ = true;
+  if (auto tail = assembler_.flush()) {
+    session->send_event("id: " + std::to_string(tail->last_seq) + "\n" +
+                        sse_data(completion_chunk(meta_, &*tail, "")));
+  }
+  if (record.state == schemas::JobState::kFailed) {
+    session->send_event(sse_data(error_body(from_broker(schemas::wire_error(record.error_code, record.error)))));
+  } else {
+    session->send_event(sse_data(completion_chunk(meta_, nullptr, api_finish_reason(record))));
+    if (meta_.include_usage) session->send_event(sse_data(usage_chunk(meta_, record.usage)));
+  }
+  session->send_event("data: [DONE]\n\n");
+  stop_watching();
+  session->end_stream();
+}
+
+void EventsExchange::stop_watching() {
+  if (!watching_) return;
+  watching_ = false;
+  auto it = context_.watchers.find(job_id_);
+  if (it != context_.watchers.end() && --it->second <= 0) context_.watchers.erase(it);
+  BridgeCommand cmd;
+  cmd.kind = BridgeCommand::Kind::kUnlisten;
+  cmd.listener_id = listener_id_;
+  context_.bridge.post(std::move(cmd));
+}
+
+void EventsExchange::client_gone() {
+  if (ended_) return;
+  ended_ = true;
+  stop_watching();
+  // A resumed stream of a non-background job vanishing is a disconnect like the first.
+  if (streaming_ && !meta_.background) cancel_after_grace(context_, job_id_);
+}
+
+}  // namespace rs::gateway

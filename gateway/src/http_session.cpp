@@ -1,0 +1,220 @@
+// HttpSession: reading requests, the write queue, SSE chunks and peer watching.
+#include "http_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include "gateway_context.h"
+#include "router.h"
+
+namespace rs::gateway {
+
+namespace {
+
+std::string head(http::status status, const Headers& headers, bool keep_alive) {
+  std::string out = "HTTP/1.1 " + std::to_string(static_cast<int>(status)) + " ";
+  out += std::string(http::obsolete_reason(status));
+  out += "\r\n";
+  for (const auto& [name, value] : headers) out += name + ": " + value + "\r\n";
+  out += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+  return out;
+}
+
+}  // namespace
+
+HttpSession::HttpSession(tcp::socket socket, GatewayContext& context)
+    : stream_(std::move(socket)), context_(context), keepalive_(stream_.get_executor()) {}
+
+void HttpSession::start() {
+  context_.sessions.insert(this);
+  read_request();
+}
+
+void HttpSession::shut_down() {
+  shutting_down_ = true;
+  if (!busy_) close();
+}
+
+void HttpSession::read_request() {
+  if (closed_) return;
+  if (shutting_down_) return close();
+  parser_.emplace();
+  parser_->header_limit(static_cast<uint32_t>(context_.options.max_header_bytes));
+  parser_->body_limit(context_.options.max_body_bytes);
+  const bool first = request_.method() == http::verb::unknown && buffer_.size() == 0;
+  stream_.expires_after(std::chrono::milliseconds(first ? context_.options.header_timeout_ms
+                                                        : context_.options.idle_timeout_ms));
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+}
+
+void HttpSession::on_read(beast::error_code ec) {
+  if (closed_) return;
+  if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+      ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+    return close();
+  }
+  busy_ = true;
+  keep_alive_ = false;  // an unreadable request ends the connection
+  if (ec == http::error::body_limit) {
+    return respond_error(too_large("request body over " + std::to_string(context_.options.max_body_bytes) + " bytes"));
+  }
+  if (ec == http::error::header_limit) {
+    ApiError e = bad_request("", "request headers over " + std::to_string(context_.options.max_header_bytes) + " bytes",
+                             "headers_too_large");
+    e.status = 431;
+    return respond_error(e);
+  }
+  if (ec) return respond_error(bad_request("", "malformed HTTP request: " + ec.message(), "bad_http"));
+  request_ = parser_->release();
+  keep_alive_ = request_.keep_alive() && !shutting_down_;
+  stream_.expires_never();
+  handle();
+}
+
+void HttpSession::handle() {
+  ++context_.requests;
+  route(shared_from_this(), context_);
+}
+
+void HttpSession::hold(std::shared_ptr<Exchange> exchange) {
+  exchange_ = std::move(exchange);
+  watch_peer();
+  exchange_->start();
+}
+
+// One read outstanding while a response is pending: EOF or an error means the client left.
+void HttpSession::watch_peer() {
+  if (watching_ || closed_) return;
+  watching_ = true;
+  stream_.socket().async_read_some(net::buffer(probe_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    self->watching_ = false;
+    if (self->closed_) return;
+    // Bytes of a pipelined next request: keep them for the next read.
+    auto space = self->buffer_.prepare(n);
+    net::buffer_copy(space, net::buffer(self->probe_.data(), n));
+    self->buffer_.commit(n);
+    if (self->read_after_probe_) {  // the response ended and the probe was cancelled
+      self->read_after_probe_ = false;
+      return self->read_request();
+    }
+    if (!self->busy_) return;
+    if (ec) return self->client_gone();
+    self->watch_peer();
+  });
+}
+
+void HttpSession::respond(http::status status, std::string body, const Headers& headers, const char* content_type) {
+  if (closed_ || !busy_ || streaming_) return;
+  std::string out = head(status, headers, keep_alive_);
+  out += "Content-Type: " + std::string(content_type) + "\r\n";
+  out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  if (request_.method() != http::verb::head) out += body;
+  writes_.emplace_back(std::make_shared<std::string>(std::move(out)), !keep_alive_);
+  finish_response();
+  write_next();
+}
+
+void HttpSession::respond_error(const ApiError& error) {
+  Headers headers;
+  if (error.retry_after_s > 0) headers.emplace_back("Retry-After", std::to_string(error.retry_after_s));
+  if (error.status == 401) headers.emplace_back("WWW-Authenticate", "Bearer");
+  respond(static_cast<http::status>(error.status), error_body(error), headers);
+}
+
+void HttpSession::start_stream(const Headers& headers) {
+  if (closed_ || !busy_ || streaming_) return;
+  streaming_ = true;
+  std::string out = head(http::status::ok, headers, keep_alive_);
+  out += "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+  out += "Transfer-Encoding: chunked\r\n\r\n";
+  writes_.emplace_back(std::make_shared<std::string>(std::move(out)), false);
+  write_next();
+  arm_keepalive();
+}
+
+void HttpSession::send_event(std::string text) {
+  if (closed_ || !streaming_ || text.empty()) return;
+  char size[32];
+  std::snprintf(size, sizeof(size), "%zx\r\n", text.size());
+  auto chunk = std::make_shared<std::string>(size);
+  chunk->append(text);
+  chunk->append("\r\n");
+  queued_bytes_ += chunk->size();
+  if (queued_bytes_ > context_.options.max_stream_buffer_bytes) {
+    spdlog::warn("gateway: a client reads too slowly ({} bytes queued): cut off", queued_bytes_);
+    return client_gone();
+  }
+  writes_.emplace_back(std::move(chunk), false);
+  write_next();
+  arm_keepalive();
+}
+
+void HttpSession::end_stream() {
+  if (closed_ || !streaming_) return;
+  writes_.emplace_back(std::make_shared<std::string>("0\r\n\r\n"), !keep_alive_);
+  streaming_ = false;
+  keepalive_.cancel();
+  finish_response();
+  write_next();
+}
+
+void HttpSession::finish_response() {
+  busy_ = false;
+  exchange_.reset();
+}
+
+void HttpSession::arm_keepalive() {
+  keepalive_.expires_after(std::chrono::milliseconds(context_.options.keepalive_ms));
+  keepalive_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || !self->streaming_ || self->closed_) return;
+    self->send_event(": keep-alive\n\n");
+  });
+}
+
+void HttpSession::write_next() {
+  if (writing_ || writes_.empty() || closed_) return;
+  writing_ = true;
+  auto [bytes, close_after] = writes_.front();
+  net::async_write(stream_, net::buffer(*bytes),
+                   [self = shared_from_this(), bytes, close_after = close_after](beast::error_code ec, size_t) {
+                     self->on_written(ec, close_after);
+                   });
+}
+
+void HttpSession::on_written(beast::error_code ec, bool close_after) {
+  writing_ = false;
+  if (closed_) return;
+  if (ec) return client_gone();
+  queued_bytes_ -= std::min(queued_bytes_, writes_.front().first->size());
+  writes_.pop_front();
+  if (close_after) return close();
+  if (!writes_.empty()) return write_next();
+  if (busy_ || streaming_) return;
+  if (watching_) {  // the probe read must end before the next request is read
+    read_after_probe_ = true;
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);
+    return;
+  }
+  read_request();
+}
+
+void HttpSession::client_gone() {
+  if (closed_) return;
+  auto exchange = std::move(exchange_);
+  close();
+  if (exchange) exchange->client_gone();
+}
+
+void HttpSession::close() {
+  if (closed_) return;
+  closed_ = true;
+  streaming_ = false;
+  keepalive_.cancel();
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.socket().close(ignored);
+  context_.sessions.erase(this);
+}
+
+}  // namespace rs::gateway

@@ -1,0 +1,93 @@
+// HttpSession: one HTTP/1.1 connection (keep-alive, bounded headers and body, header and
+// idle timeouts). It reads a request, hands it to the Router, and writes whatever the
+// request's Exchange sends: one whole response, or an SSE stream of chunks with keep-alive
+// comments. While a response is pending it watches the socket so a vanished client is seen
+// at once. Lives on the gateway's Asio thread only.
+#pragma once
+
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "api_error.h"
+
+namespace rs::gateway {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using Request = http::request<http::string_body>;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+class HttpSession;
+struct GatewayContext;
+
+// What one request turns into once it needs the broker: it gets events from the bridge
+// (posted to the Asio thread) and writes to its session while the session lives.
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+  virtual void start() = 0;
+  // The client went away (EOF, reset, write error, too slow) before the response ended.
+  virtual void client_gone() = 0;
+};
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, GatewayContext& context);
+  void start();
+  // Ends the connection after the current response (SIGTERM); idle ones close now.
+  void shut_down();
+
+  // For the request's handler (one response per request).
+  void respond(http::status status, std::string body, const Headers& headers = {},
+               const char* content_type = "application/json");
+  void respond_error(const ApiError& error);
+  void start_stream(const Headers& headers);  // 200 text/event-stream, chunked
+  void send_event(std::string text);          // raw SSE text ("id: ..\ndata: ..\n\n")
+  void end_stream();
+  void hold(std::shared_ptr<Exchange> exchange);
+  bool streaming() const { return streaming_; }
+  const Request& request() const { return request_; }
+
+ private:
+  void read_request();
+  void on_read(beast::error_code ec);
+  void handle();
+  void write_next();
+  void on_written(beast::error_code ec, bool close_after);
+  void watch_peer();
+  void arm_keepalive();
+  void finish_response();
+  void client_gone();
+  void close();
+
+  beast::tcp_stream stream_;
+  GatewayContext& context_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Request request_;
+  bool keep_alive_ = false;
+  bool busy_ = false;         // a request is being answered
+  bool streaming_ = false;
+  bool closed_ = false;
+  bool shutting_down_ = false;
+  bool writing_ = false;
+  bool watching_ = false;
+  bool read_after_probe_ = false;
+  size_t queued_bytes_ = 0;
+  std::deque<std::pair<std::shared_ptr<std::string>, bool>> writes_;  // (bytes, close after)
+  std::shared_ptr<Exchange> exchange_;
+  net::steady_timer keepalive_;
+  std::array<char, 512> probe_{};
+};
+
+}  // namespace rs::gateway
