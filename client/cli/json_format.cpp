@@ -57,6 +57,8 @@ nlohmann::json record_json(const schemas::JobRecord& r) {
                         {"usage", usage},
                         {"error_code", std::string(schemas::error_code_name(r.error_code))},
                         {"error", r.error},
+                        {"finish_reason", r.finish_reason},
+                        {"tenant", r.tenant},
                         {"created_ms", r.created_ms},
                         {"dispatched_ms", r.dispatched_ms},
                         {"started_ms", r.started_ms},

@@ -55,6 +55,9 @@ RS_FIELDS(SubmitRequest) {
   v.field("session_id", m.session_id, opt(l.max_name_bytes));
   v.field("idempotency_key", m.idempotency_key, opt(l.max_name_bytes));
   v.field("stream", m.stream, opt());
+  v.field("api_meta", m.api_meta, opt(l.max_api_meta_bytes));
+  v.field("detach", m.detach, opt());
+  v.field("tenant", m.tenant, opt(l.max_tenant_bytes));
 }
 RS_FIELDS(CancelRequest) {
   v.field("request_id", m.request_id, opt());
@@ -77,6 +80,7 @@ RS_FIELDS(TokenEntry) {
   v.field("seq", m.seq, req());
   v.field("token", m.token, req());
   v.field("text", m.text, opt(l.max_text_bytes));
+  v.field("logprob", m.logprob, opt());
 }
 RS_FIELDS(JobRecord) {
   v.field("job_id", m.job_id, req(l.max_name_bytes));
@@ -94,6 +98,10 @@ RS_FIELDS(JobRecord) {
   v.field("dispatched_ms", m.dispatched_ms, opt());
   v.field("started_ms", m.started_ms, opt());
   v.field("finished_ms", m.finished_ms, opt());
+  v.field("api_meta", m.api_meta, opt(l.max_api_meta_bytes));
+  v.field("tenant", m.tenant, opt(l.max_tenant_bytes));
+  v.field("detach", m.detach, opt());
+  v.field("finish_reason", m.finish_reason, opt(l.max_name_bytes));
 }
 RS_FIELDS(Accepted) {
   v.field("request_id", m.request_id, opt());

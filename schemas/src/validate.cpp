@@ -41,6 +41,10 @@ bool is_terminal(JobState s) {
 namespace {
 bool in_range(float x, float lo, float hi) { return std::isfinite(x) && x >= lo && x <= hi; }
 Status bad(const std::string& what) { return wire_error(ErrorCode::kInvalidArgument, what); }
+Status too_long(const char* field, size_t max) {
+  return wire_error(ErrorCode::kTooLarge,
+                    std::string(field) + " longer than " + std::to_string(max) + " bytes");
+}
 }  // namespace
 
 Status validate(const SubmitRequest& r, const Limits& l) {
@@ -62,6 +66,8 @@ Status validate(const SubmitRequest& r, const Limits& l) {
   for (const std::string& stop : r.stop) {
     if (stop.empty() || stop.size() > l.max_stop_bytes) return bad("stop strings must be 1.." + std::to_string(l.max_stop_bytes) + " bytes");
   }
+  if (r.api_meta.size() > l.max_api_meta_bytes) return too_long("api_meta", l.max_api_meta_bytes);
+  if (r.tenant.size() > l.max_tenant_bytes) return too_long("tenant", l.max_tenant_bytes);
   return {};
 }
 

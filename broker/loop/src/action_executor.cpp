@@ -21,6 +21,14 @@ ErrorCode fail_code(Reason reason) {
   }
 }
 
+// The record's finish_reason: the worker's for a job that ran to its end ("stop" when an
+// older worker sends none), else fixed by the state.
+std::string finish_reason_for(JobState state, const schemas::WorkerDone* done) {
+  if (state == JobState::kCancelled) return "cancelled";
+  if (state == JobState::kFailed) return "error";
+  return done == nullptr || done->finish_reason.empty() ? "stop" : done->finish_reason;
+}
+
 }  // namespace
 
 void BrokerLoop::execute(const Actions& actions) {
@@ -103,18 +111,22 @@ schemas::Usage BrokerLoop::finish_usage(const LiveJob& job, const schemas::Usage
 }
 
 void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const std::string& error,
-                         const schemas::Usage* worker_usage) {
+                         const schemas::WorkerDone* worker_done) {
   auto it = live_.find(id);
   if (it == live_.end()) return;
   LiveJob& job = it->second;
   job.record.state = state;
-  job.record.usage = finish_usage(job, worker_usage);
+  job.record.usage = finish_usage(job, worker_done != nullptr ? &worker_done->usage : nullptr);
   job.record.error_code = code;
   job.record.error = error;
   job.record.finished_ms = now_unix_ms();
-  write_transition(id, store::Transition{.to = state, .at_ms = job.record.finished_ms,
-                                         .usage = job.record.usage, .error_code = code,
-                                         .error = error});
+  job.record.finish_reason = finish_reason_for(state, worker_done);
+  write_transition(id, store::Transition{.to = state,
+                                         .at_ms = job.record.finished_ms,
+                                         .usage = job.record.usage,
+                                         .error_code = code,
+                                         .error = error,
+                                         .finish_reason = job.record.finish_reason});
   if (code == ErrorCode::kMaxAttempts) {
     batch_->add_write(jobs_store_->dead_letter_command(id), WriteKind::kOther);
   }

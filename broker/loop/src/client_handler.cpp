@@ -91,9 +91,7 @@ void BrokerLoop::on_submit(const wire::RoutingIds& peer, schemas::SubmitRequest 
   if (Status s = precheck_submit(request); !s.ok()) {
     return reject_submit(peer, request.request_id, s);
   }
-  std::optional<schemas::ModelRef> ref = schemas::parse_model_ref(request.model);
-  schemas::JobRecord record{.job_id = new_job_id(), .model = ref ? ref->name : request.model,
-                            .priority = request.priority, .created_ms = now_unix_ms()};
+  schemas::JobRecord record = new_record(request);
   store::RedisCommand command = jobs_store_->create_command(record, request);
   batch_->add_write(jobs_store_->live_add_command(record.job_id, record.created_ms), WriteKind::kOther);
   PendingCreate create{.peer = peer, .request_id = request.request_id, .job_id = record.job_id,
@@ -179,6 +177,17 @@ std::string BrokerLoop::new_job_id() {
   std::snprintf(buf, sizeof(buf), "j-%016llx-%llu", static_cast<unsigned long long>(id_prefix_),
                 static_cast<unsigned long long>(++id_counter_));
   return buf;
+}
+
+schemas::JobRecord BrokerLoop::new_record(const schemas::SubmitRequest& request) {
+  std::optional<schemas::ModelRef> ref = schemas::parse_model_ref(request.model);
+  return schemas::JobRecord{.job_id = new_job_id(),
+                            .model = ref ? ref->name : request.model,
+                            .priority = request.priority,
+                            .created_ms = now_unix_ms(),
+                            .api_meta = request.api_meta,
+                            .tenant = request.tenant,
+                            .detach = request.detach};
 }
 
 }  // namespace rs::broker

@@ -11,7 +11,6 @@
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/schemas/codec.h"
 #include "rs/schemas/errors.h"
-#include "rs/schemas/model_ref.h"
 #include "turn_batch.h"
 
 namespace rs::broker {
@@ -196,9 +195,7 @@ bool BrokerLoop::ingest_entry(store::IngestEntry& e) {
                                   ? "ingest:" + item.batch + ":" + item.item_id
                                   : "ingest:" + e.entry_id;
   }
-  std::optional<schemas::ModelRef> ref = schemas::parse_model_ref(request.model);
-  schemas::JobRecord record{.job_id = new_job_id(), .model = ref ? ref->name : request.model,
-                            .priority = request.priority, .created_ms = now_unix_ms()};
+  schemas::JobRecord record = new_record(request);
   store::CreateExtras extras{.ack_stream = jobs_store_->options().keys.ingest(),
                              .ack_group = "brokers", .ack_entry = e.entry_id};
   if (!item.batch.empty()) extras.fields = {{"batch", item.batch}, {"item_id", item.item_id}};

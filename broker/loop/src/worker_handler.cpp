@@ -155,11 +155,9 @@ void BrokerLoop::on_done(const std::string& worker, const schemas::WorkerDone& d
   // Its tokens were staged before this DONE: Redis and the client get them first.
   bool cancelled = done.finish_reason == "cancelled";
   end_job(done.job_id, cancelled ? schemas::JobState::kCancelled : schemas::JobState::kSucceeded,
-          cancelled ? ErrorCode::kCancelled : ErrorCode::kOk, cancelled ? "cancelled" : "",
-          &done.usage);
+          cancelled ? ErrorCode::kCancelled : ErrorCode::kOk, cancelled ? "cancelled" : "", &done);
   execute(r.actions);
 }
-
 
 // A retryable failure requeues the job with attempt + 1 (failing it with max_attempts when
 // they are used up); any other code ends the job FAILED (CANCELLED for cancelled) at once.

@@ -18,6 +18,12 @@ Status bad_field(const std::string& name, const std::string& value) {
   return corrupt("job hash field '" + name + "' has a bad value '" + value + "'");
 }
 
+bool parse_flag(const std::string& v, bool& out) {
+  if (v != "0" && v != "1") return false;
+  out = v == "1";
+  return true;
+}
+
 Status set_field(JobRecord& r, const std::string& f, const std::string& v) {
   bool ok = true;
   if (f == "job_id") r.job_id = v;
@@ -39,6 +45,10 @@ Status set_field(JobRecord& r, const std::string& f, const std::string& v) {
   else if (f == "dispatched_ms") ok = parse_num(v, r.dispatched_ms);
   else if (f == "started_ms") ok = parse_num(v, r.started_ms);
   else if (f == "finished_ms") ok = parse_num(v, r.finished_ms);
+  else if (f == "api_meta") r.api_meta = v;
+  else if (f == "tenant") r.tenant = v;
+  else if (f == "detach") ok = parse_flag(v, r.detach);
+  else if (f == "finish_reason") r.finish_reason = v;
   // Unknown fields (e.g. "request", or fields from a newer version) are ignored.
   return ok ? Status() : bad_field(f, v);
 }
@@ -66,6 +76,10 @@ std::vector<std::pair<std::string, std::string>> job_to_fields(const JobRecord& 
       {"dispatched_ms", std::to_string(r.dispatched_ms)},
       {"started_ms", std::to_string(r.started_ms)},
       {"finished_ms", std::to_string(r.finished_ms)},
+      {"api_meta", r.api_meta},
+      {"tenant", r.tenant},
+      {"detach", r.detach ? "1" : "0"},
+      {"finish_reason", r.finish_reason},
   };
 }
 

@@ -99,6 +99,7 @@ void add_transition_fields(RedisCommand& c, const Transition& t) {
       }
       add(c, "error_code", std::string(schemas::error_code_name(t.error_code)));
       add(c, "error", t.error);
+      add(c, "finish_reason", t.finish_reason);
     }
   }
 }

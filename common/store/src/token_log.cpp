@@ -35,10 +35,18 @@ bool parse_list(const std::string& s, std::vector<T>& out) {
   return true;
 }
 
+// A float as the shortest text that reads back as the same float.
+void append_float(std::string& out, float x) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  out.append(buf, ec == std::errc() ? end : buf);
+}
+
 struct RawEntry {
   uint64_t seq = 0;
   uint32_t attempt = 0;
   std::string tokens, lens, text;
+  std::string logprobs;  // absent in entries written before logprobs were stored: all 0
   bool final_marker = false;
 };
 
@@ -48,7 +56,10 @@ Status expand_group(const RawEntry& raw, std::string_view job_id, uint64_t from_
                     TokenReplay& replay) {
   std::vector<int32_t> ids;
   std::vector<size_t> lens;
-  if (!parse_list(raw.tokens, ids) || !parse_list(raw.lens, lens) || ids.size() != lens.size()) {
+  std::vector<float> logprobs;
+  if (!parse_list(raw.tokens, ids) || !parse_list(raw.lens, lens) || ids.size() != lens.size() ||
+      (!raw.logprobs.empty() &&
+       (!parse_list(raw.logprobs, logprobs) || logprobs.size() != ids.size()))) {
     return corrupt("token stream entry for seq " + std::to_string(raw.seq) + " is malformed");
   }
   size_t offset = 0;
@@ -58,7 +69,8 @@ Status expand_group(const RawEntry& raw, std::string_view job_id, uint64_t from_
     bool seen = !replay.entries.empty() && seq <= replay.entries.back().seq;
     if (seq >= from_seq && !seen) {
       replay.entries.push_back(TokenEntry{std::string(job_id), raw.attempt, seq, ids[i],
-                                          raw.text.substr(offset, lens[i])});
+                                          raw.text.substr(offset, lens[i]),
+                                          logprobs.empty() ? 0.0f : logprobs[i]});
     }
     offset += lens[i];
   }
@@ -82,6 +94,7 @@ Status parse_entry(const RedisReply& e, std::string_view job_id, uint64_t from_s
     else if (f == "tokens") raw.tokens = v;
     else if (f == "lens") raw.lens = v;
     else if (f == "text") raw.text = v;
+    else if (f == "logprobs") raw.logprobs = v;
     else if (f == "final") raw.final_marker = true;
     else if (f == "state") {
       auto s = schemas::parse_job_state(v);
@@ -120,20 +133,23 @@ void TokenLog::append_commands(const std::vector<TokenEntry>& entries, std::vect
                                std::vector<size_t>* group_sizes) const {
   if (entries.empty()) return;
   for_each_group(entries, [&](size_t begin, size_t end) {
-    std::string ids, lens, text;
+    std::string ids, lens, text, logprobs;
     for (size_t i = begin; i < end; ++i) {
       if (i != begin) {
         ids += ' ';
         lens += ' ';
+        logprobs += ' ';
       }
       ids += std::to_string(entries[i].token);
       lens += std::to_string(entries[i].text.size());
       text += entries[i].text;
+      append_float(logprobs, entries[i].logprob);
     }
     const TokenEntry& first = entries[begin];
-    out.push_back({"XADD", options_.keys.tokens(first.job_id), std::to_string(entries[end - 1].seq) + "-1",
-                   "seq", std::to_string(first.seq), "attempt", std::to_string(first.attempt),
-                   "tokens", std::move(ids), "lens", std::move(lens), "text", std::move(text)});
+    out.push_back({"XADD", options_.keys.tokens(first.job_id),
+                   std::to_string(entries[end - 1].seq) + "-1", "seq", std::to_string(first.seq),
+                   "attempt", std::to_string(first.attempt), "tokens", std::move(ids), "lens",
+                   std::move(lens), "text", std::move(text), "logprobs", std::move(logprobs)});
     if (group_sizes != nullptr) group_sizes->push_back(end - begin);
   });
 }

@@ -15,10 +15,10 @@ bool by_logit_desc(const Candidate& a, const Candidate& b) {
   return a.first > b.first || (a.first == b.first && a.second < b.second);
 }
 
-// log-softmax of the raw logits at `token`.
-float log_softmax_at(std::span<const float> logits, int32_t token) {
-  float max_logit = -std::numeric_limits<float>::infinity();
-  for (float l : logits) max_logit = std::max(max_logit, l);
+// log-softmax of the raw logits at `token`, given their maximum (the caller has it from
+// its own pass): one exp per logit, summed in double in index order, so the value depends
+// only on this row of logits (batch-invariant).
+float log_softmax_at(std::span<const float> logits, int32_t token, float max_logit) {
   double sum = 0;
   for (float l : logits) sum += static_cast<double>(std::exp(l - max_logit));
   return static_cast<float>(static_cast<double>(logits[static_cast<size_t>(token)] - max_logit) -
@@ -92,11 +92,16 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
   const bool penalize = params_.repetition_penalty != 1.0f && params_.repeat_last_n != 0 && !history.empty();
   if (params_.temperature <= 0.0f && !penalize) {  // plain greedy: no copy
     const int32_t best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    if (logprob != nullptr) *logprob = log_softmax_at(logits, best);
+    if (logprob != nullptr)
+      *logprob = log_softmax_at(logits, best, logits[static_cast<size_t>(best)]);
     return best;
   }
+  float raw_max = -std::numeric_limits<float>::infinity();
   candidates_.resize(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) candidates_[i] = {logits[i], static_cast<int32_t>(i)};
+  for (size_t i = 0; i < logits.size(); ++i) {
+    candidates_[i] = {logits[i], static_cast<int32_t>(i)};
+    raw_max = std::max(raw_max, logits[i]);
+  }
   apply_repetition_penalty(candidates_, history, params_.repetition_penalty, params_.repeat_last_n);
 
   int32_t chosen = 0;
@@ -137,7 +142,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
       }
     }
   }
-  if (logprob != nullptr) *logprob = log_softmax_at(logits, chosen);
+  if (logprob != nullptr) *logprob = log_softmax_at(logits, chosen, raw_max);
   return chosen;
 }
 

@@ -57,15 +57,19 @@ class CliTest : public ClientTest {
   std::string broker() const { return " --broker " + loop_->client_endpoint(); }
 
   static void expect_record(const nlohmann::json& j, const std::string& state) {
-    for (const char* key : {"job", "state", "model", "model_version", "worker", "device", "attempt", "usage", "error",
-                            "error_code", "priority", "created_ms", "dispatched_ms", "started_ms",
-                            "finished_ms"}) {
+    for (const char* key :
+         {"job", "state", "model", "model_version", "worker", "device", "attempt", "usage", "error",
+          "error_code", "priority", "created_ms", "dispatched_ms", "started_ms", "finished_ms",
+          "finish_reason", "tenant"}) {
       EXPECT_TRUE(j.contains(key)) << key << " missing in " << j.dump();
     }
     for (const char* key : {"prompt_tokens", "completion_tokens", "queue_ms", "ttft_ms", "decode_tps"}) {
       EXPECT_TRUE(j["usage"].contains(key)) << key << " missing in " << j.dump();
     }
     EXPECT_EQ(j.value("state", ""), state) << j.dump();
+    if (state == "SUCCEEDED" || state == "CANCELLED" || state == "FAILED") {
+      EXPECT_NE(j.value("finish_reason", ""), "") << j.dump();
+    }
   }
 };
 

@@ -24,6 +24,9 @@ SubmitRequest sample_submit() {
   r.session_id = "s1";
   r.idempotency_key = "idem-1";
   r.stream = false;
+  r.api_meta = R"({"object":"chat.completion","n":1})";
+  r.detach = true;
+  r.tenant = "acme";
   return r;
 }
 
@@ -44,11 +47,15 @@ JobRecord sample_record() {
   j.dispatched_ms = 2;
   j.started_ms = 3;
   j.finished_ms = 4;
+  j.api_meta = R"({"object":"text_completion"})";
+  j.tenant = "acme";
+  j.detach = true;
+  j.finish_reason = "length";
   return j;
 }
 
 std::vector<Message> all_messages() {
-  TokenEntry e{"j-1", 1, 5, -3, "\xe2\x82"};
+  TokenEntry e{"j-1", 1, 5, -3, "\xe2\x82", -0.6931472f};
   return {
       sample_submit(), CancelRequest{1, "j"}, SubscribeRequest{2, "j", 17}, StatusRequest{3, "j"},
       WorkersRequest{4}, Ping{5}, Accepted{6, "j", true},
@@ -92,6 +99,48 @@ TEST(Codec, DefaultsForOptionalFields) {
   auto back = decode<SubmitRequest>(encode(r));
   ASSERT_TRUE(back.ok()) << back.status().to_string();
   EXPECT_EQ(*back, r);
+}
+
+// The gateway's fields (api_meta, detach, tenant, logprob, finish_reason) survive a round
+// trip, and a message from an older peer that lacks them decodes with their defaults.
+TEST(Codec, GatewayFieldsRoundTripAndMayBeMissing) {
+  auto submit = decode<SubmitRequest>(encode(sample_submit()));
+  ASSERT_TRUE(submit.ok()) << submit.status().to_string();
+  EXPECT_EQ(submit->api_meta, R"({"object":"chat.completion","n":1})");
+  EXPECT_TRUE(submit->detach);
+  EXPECT_EQ(submit->tenant, "acme");
+  auto record = decode<JobRecord>(encode(sample_record()));
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->finish_reason, "length");
+  EXPECT_EQ(record->tenant, "acme");
+  EXPECT_TRUE(record->detach);
+  auto entry = decode<TokenEntry>(encode(TokenEntry{"j", 1, 2, 3, "x", -1.25f}));
+  ASSERT_TRUE(entry.ok());
+  EXPECT_EQ(entry->logprob, -1.25f);
+
+  // {"model": "m", "prompt": "p"}
+  auto old_submit = decode<SubmitRequest>(std::string("\x82\xa5model\xa1m\xa6prompt\xa1p"));
+  ASSERT_TRUE(old_submit.ok()) << old_submit.status().to_string();
+  EXPECT_EQ(old_submit->api_meta, "");
+  EXPECT_FALSE(old_submit->detach);
+  EXPECT_EQ(old_submit->tenant, "");
+  // {"job_id": "j", "seq": 1, "token": 2}
+  auto old_entry = decode<TokenEntry>(std::string("\x83\xa6job_id\xa1j\xa3seq\x01\xa5token\x02"));
+  ASSERT_TRUE(old_entry.ok()) << old_entry.status().to_string();
+  EXPECT_EQ(old_entry->logprob, 0.0f);
+  // {"job_id": "j", "state": "SUCCEEDED"}
+  auto old_record = decode<JobRecord>(std::string("\x82\xa6job_id\xa1j\xa5state\xa9SUCCEEDED"));
+  ASSERT_TRUE(old_record.ok()) << old_record.status().to_string();
+  EXPECT_EQ(old_record->finish_reason, "");
+  EXPECT_EQ(old_record->api_meta, "");
+  EXPECT_EQ(old_record->tenant, "");
+  EXPECT_FALSE(old_record->detach);
+  // nil means the default too: {"model": "m", "prompt": "p", "detach": nil}
+  auto nil_detach =
+      decode<SubmitRequest>(std::string("\x83\xa5model\xa1m\xa6prompt\xa1p\xa6"
+                                        "detach\xc0"));
+  ASSERT_TRUE(nil_detach.ok()) << nil_detach.status().to_string();
+  EXPECT_FALSE(nil_detach->detach);
 }
 
 TEST(Codec, MissingRequiredFieldIsInvalidArgument) {
@@ -167,6 +216,32 @@ TEST(Limits, MaxTokensStopStringsAndSampling) {
   r = sample_submit();
   r.priority = static_cast<Priority>(9);  // encodes as "interactive"; still decodes
   EXPECT_TRUE(decode<SubmitRequest>(encode(r)).ok());
+}
+
+TEST(Limits, ApiMetaAndTenant) {
+  Limits l;
+  EXPECT_EQ(l.max_api_meta_bytes, 2048u);
+  EXPECT_EQ(l.max_tenant_bytes, 64u);
+  SubmitRequest r = sample_submit();
+  r.api_meta = std::string(l.max_api_meta_bytes, 'm');
+  r.tenant = std::string(l.max_tenant_bytes, 't');
+  EXPECT_TRUE(decode<SubmitRequest>(encode(r)).ok());
+  EXPECT_TRUE(validate(r, l).ok());
+  r.api_meta += 'm';
+  EXPECT_EQ(wire_error_of(decode<SubmitRequest>(encode(r)).status()), ErrorCode::kTooLarge);
+  EXPECT_EQ(wire_error_of(validate(r, l)), ErrorCode::kTooLarge);
+  EXPECT_EQ(wire_error_of(parse_frames(make_frames(r)).status()), ErrorCode::kTooLarge);
+  r = sample_submit();
+  r.tenant = std::string(l.max_tenant_bytes + 1, 't');
+  EXPECT_EQ(wire_error_of(decode<SubmitRequest>(encode(r)).status()), ErrorCode::kTooLarge);
+  EXPECT_EQ(wire_error_of(validate(r, l)), ErrorCode::kTooLarge);
+  // A DISPATCH carries the request: the same limits.
+  Dispatch d{"j", 1, 0, r};
+  EXPECT_EQ(wire_error_of(decode<Dispatch>(encode(d)).status()), ErrorCode::kTooLarge);
+  // The record read back (DONE / STATUS_REPLY) is bounded the same way.
+  JobRecord j = sample_record();
+  j.api_meta = std::string(l.max_api_meta_bytes + 1, 'm');
+  EXPECT_EQ(wire_error_of(decode<JobRecord>(encode(j)).status()), ErrorCode::kTooLarge);
 }
 
 TEST(Limits, FrameAndArraySizes) {

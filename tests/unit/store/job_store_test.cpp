@@ -105,6 +105,55 @@ TEST_F(JobStoreTest, FullLifecycleWithTimestampsAndUsage) {
   EXPECT_EQ(again.code(), StatusCode::kInvalidArgument) << again.to_string();
 }
 
+// What SUBMIT brings for the gateway (api_meta, tenant, detach) is written at creation;
+// finish_reason with the terminal transition, checked or not.
+TEST_F(JobStoreTest, GatewayFieldsAndFinishReasonRoundTrip) {
+  for (bool checked : {true, false}) {
+    JobStoreOptions o = store_->options();
+    o.checked_transitions = checked;
+    JobStore store(*conn_, o);
+    const std::string id = checked ? "checked" : "unchecked";
+    JobRecord r = record(id);
+    r.api_meta = R"({"object":"chat.completion","stream":true})";
+    r.tenant = "acme";
+    r.detach = true;
+    SubmitRequest q = request();
+    q.api_meta = r.api_meta;
+    q.tenant = r.tenant;
+    q.detach = true;
+    ASSERT_TRUE(store.create(r, q).ok());
+    auto loaded = store.load(id);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+    EXPECT_EQ(*loaded, r);
+    EXPECT_EQ(loaded->finish_reason, "");
+    auto req = store.load_request(id);
+    ASSERT_TRUE(req.ok());
+    EXPECT_EQ(*req, q);
+    Transition d{JobState::kDispatched, 1, "w1", 0, 2000, std::nullopt, ErrorCode::kOk, ""};
+    ASSERT_TRUE(store.transition(id, d).ok());
+    Transition done{JobState::kSucceeded, 1,  "",      -1, 2500, schemas::Usage{},
+                    ErrorCode::kOk,       "", "length"};
+    ASSERT_TRUE(store.transition(id, done).ok());
+    loaded = store.load(id);
+    ASSERT_TRUE(loaded.ok());
+    EXPECT_EQ(loaded->finish_reason, "length");
+    EXPECT_EQ(loaded->api_meta, r.api_meta);
+    EXPECT_EQ(loaded->tenant, "acme");
+    EXPECT_TRUE(loaded->detach);
+  }
+  // A default record writes none of them; a bad detach value is a corrupt hash.
+  ASSERT_TRUE(store_->create(record("plain"), request()).ok());
+  auto fields = conn_->command({"HKEYS", store_->options().keys.job("plain")});
+  ASSERT_TRUE(fields.ok());
+  for (const auto& f : fields->elements) {
+    EXPECT_TRUE(f.str != "api_meta" && f.str != "tenant" && f.str != "detach" &&
+                f.str != "finish_reason")
+        << f.str;
+  }
+  ASSERT_TRUE(conn_->command({"HSET", store_->options().keys.job("plain"), "detach", "yes"}).ok());
+  EXPECT_EQ(store_->load("plain").status().code(), StatusCode::kCorrupt);
+}
+
 TEST_F(JobStoreTest, IllegalTransitionsAndFencing) {
   ASSERT_TRUE(store_->create(record("j"), request()).ok());
   EXPECT_EQ(store_->transition("j", tr(JobState::kRunning, 1, "", -1, 1)).code(),

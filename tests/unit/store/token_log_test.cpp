@@ -1,5 +1,7 @@
 #include "rs/store/token_log.h"
 
+#include <limits>
+
 #include "store_fixture.h"
 
 namespace rs::store {
@@ -23,7 +25,11 @@ class TokenLogTest : public StoreTest {
     for (uint64_t s = from; s < to; ++s) {
       std::string text = "t";
       text += std::to_string(s);
-      out.push_back(TokenEntry{job, attempt, s, static_cast<int32_t>(100 + s), text});
+      // Logprobs of every shape: 0, tiny, long fractions, the lowest float.
+      const float logprob = s == 0   ? 0.0f
+                            : s == 9 ? std::numeric_limits<float>::lowest()
+                                     : -1.0f / static_cast<float>(s * 7 + 3);
+      out.push_back(TokenEntry{job, attempt, s, static_cast<int32_t>(100 + s), text, logprob});
     }
     return out;
   }
@@ -84,6 +90,40 @@ TEST_F(TokenLogTest, OneEntryPerGroupAndPagesCountTokens) {
   auto page = log_->read("g", 1, 2);
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->entries, std::vector<TokenEntry>(group.begin() + 1, group.begin() + 3));
+}
+
+// Every token's logprob comes back bit for bit; an entry written before logprobs were
+// stored reads as 0; a logprobs list that does not match the tokens is corrupt.
+TEST_F(TokenLogTest, LogprobsRoundTripAndOldEntriesReadAsZero) {
+  std::vector<TokenEntry> group = tokens("lp", 0, 10);
+  group[4].logprob = -1e-30f;
+  group[5].logprob = -87.33654f;
+  ASSERT_TRUE(log_->append(group).ok());
+  auto all = log_->read("lp", 0);
+  ASSERT_TRUE(all.ok()) << all.status().to_string();
+  ASSERT_EQ(all->entries.size(), group.size());
+  for (size_t i = 0; i < group.size(); ++i)
+    EXPECT_EQ(all->entries[i].logprob, group[i].logprob) << i;
+  EXPECT_EQ(all->entries, group);
+
+  const std::string old_key = log_->options().keys.tokens("old");
+  ASSERT_TRUE(conn_
+                  ->command({"XADD", old_key, "1-1", "seq", "0", "attempt", "1", "tokens", "5 6",
+                             "lens", "1 1", "text", "ab"})
+                  .ok());
+  auto old = log_->read("old", 0);
+  ASSERT_TRUE(old.ok()) << old.status().to_string();
+  ASSERT_EQ(old->entries.size(), 2u);
+  EXPECT_EQ(old->entries[1].text, "b");
+  EXPECT_EQ(old->entries[0].logprob, 0.0f);
+  EXPECT_EQ(old->entries[1].logprob, 0.0f);
+
+  const std::string bad_key = log_->options().keys.tokens("bad");
+  ASSERT_TRUE(conn_
+                  ->command({"XADD", bad_key, "1-1", "seq", "0", "attempt", "1", "tokens", "5 6",
+                             "lens", "1 1", "text", "ab", "logprobs", "-0.5"})
+                  .ok());
+  EXPECT_EQ(log_->read("bad", 0).status().code(), StatusCode::kCorrupt);
 }
 
 TEST_F(TokenLogTest, ManyJobsInOnePipeline) {

@@ -59,6 +59,7 @@ using Peer = rs::test::DealerPeer;
 struct JobResult {
   std::vector<int32_t> tokens;
   std::vector<uint64_t> seqs;
+  std::vector<float> logprobs;
   std::string text;
   std::optional<sc::Done> done;
 };
@@ -158,6 +159,7 @@ class WorkerLoopTest : public ::testing::Test {
           JobResult& j = out[e.job_id];
           j.tokens.push_back(e.token);
           j.seqs.push_back(e.seq);
+          j.logprobs.push_back(e.logprob);
           j.text += e.text;
         }
       } else if (auto* d = std::get_if<sc::Done>(&*m)) {
@@ -169,8 +171,10 @@ class WorkerLoopTest : public ::testing::Test {
     }
     return out;
   }
-  // The same request straight into an Engine (one sequence, no broker, no worker).
-  std::vector<int32_t> direct_run(const sc::SubmitRequest& r) const {
+  // The same request straight into an Engine (one sequence, no broker, no worker); the
+  // tokens, and their logprobs in `logprobs` if given.
+  std::vector<int32_t> direct_run(const sc::SubmitRequest& r,
+                                  std::vector<float>* logprobs = nullptr) const {
     engine::EngineConfig c;
     c.n_threads = 1;
     auto eng = engine::Engine::create(model_.model, c);
@@ -185,7 +189,10 @@ class WorkerLoopTest : public ::testing::Test {
     EXPECT_TRUE(seq.ok());
     std::vector<int32_t> tokens;
     for (int i = 0; i < 10000 && (*eng)->has_work(); ++i) {
-      for (const auto& t : (*eng)->step().tokens) tokens.push_back(t.token);
+      for (const auto& t : (*eng)->step().tokens) {
+        tokens.push_back(t.token);
+        if (logprobs != nullptr) logprobs->push_back(t.logprob);
+      }
     }
     return tokens;
   }

@@ -1,10 +1,11 @@
 // WorkerLoop end to end with a real BrokerLoop and Redis: streamed tokens equal a direct
-// Engine run, both devices of a worker serve, a running job is cancelled.
+// Engine run (and their logprobs), both devices of a worker serve, a running job is cancelled.
 #include "rs/worker/io/worker_loop.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -69,7 +70,10 @@ TEST_F(WorkerServeTest, StreamsTheTokensOfADirectEngineRun) {
   EXPECT_EQ(j.done->record.worker, "w-test");
   EXPECT_EQ(j.done->record.device, 0);
   EXPECT_EQ(j.done->record.attempt, 1u);
-  EXPECT_EQ(j.tokens, direct_run(r));
+  std::vector<float> direct_logprobs;
+  EXPECT_EQ(j.tokens, direct_run(r, &direct_logprobs));
+  EXPECT_EQ(j.logprobs, direct_logprobs) << "logprobs reach the client bit for bit";
+  for (float lp : j.logprobs) EXPECT_TRUE(std::isfinite(lp) && lp <= 0.0f) << lp;
   EXPECT_EQ(j.seqs, iota_seqs(j.tokens.size()));
   EXPECT_EQ(j.done->record.usage.completion_tokens, j.tokens.size());
   EXPECT_GT(j.done->record.usage.prompt_tokens, 0u);

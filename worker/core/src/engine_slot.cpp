@@ -27,7 +27,8 @@ void EngineSlot::step(StepBatch& batch) {
     auto it = jobs_.find(t.seq);
     if (it == jobs_.end()) continue;  // cannot happen: every engine sequence is a job
     Job& job = it->second;
-    batch.tokens.push_back(TokenOut{job.job_id, job.attempt, job.next_seq++, t.token, std::move(t.piece)});
+    batch.tokens.push_back(
+        TokenOut{job.job_id, job.attempt, job.next_seq++, t.token, std::move(t.piece), t.logprob});
   }
   for (engine::FinishEvent& f : r.finished) {
     auto it = jobs_.find(f.seq);

@@ -2,10 +2,22 @@
 // with every sequence's new piece, then one WORKER_DONE or WORKER_FAILED per ended job.
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+#include <limits>
+
 #include "rs/worker/io/job_mapping.h"
 #include "rs/worker/io/worker_loop.h"
 
 namespace rs::worker::io {
+namespace {
+
+// The wire refuses non-finite floats: a token of probability 0 (or a NaN from a broken
+// model) goes out as the lowest float, which still reads as "impossible".
+float wire_logprob(float logprob) {
+  return std::isfinite(logprob) ? logprob : std::numeric_limits<float>::lowest();
+}
+
+}  // namespace
 
 // While an engine is stale the worker is silent: batches wait in the outbox, and go out in
 // order if the engine recovers before the broker gives up on us (else they are stale).
@@ -31,9 +43,12 @@ void WorkerLoop::send_batch(StepBatch& batch) {
       counters_.stale_outputs.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    tokens.entries.push_back(schemas::TokenEntry{
-        .job_id = t.job_id, .attempt = static_cast<uint32_t>(t.attempt),
-        .seq = static_cast<uint64_t>(t.seq), .token = t.token, .text = std::move(t.piece)});
+    tokens.entries.push_back(schemas::TokenEntry{.job_id = t.job_id,
+                                                 .attempt = static_cast<uint32_t>(t.attempt),
+                                                 .seq = static_cast<uint64_t>(t.seq),
+                                                 .token = t.token,
+                                                 .text = std::move(t.piece),
+                                                 .logprob = wire_logprob(t.logprob)});
     in_flight_[t.job_id].tokens.push_back(tokens.entries.back());  // kept for a resend
   }
   if (!tokens.entries.empty() && send(tokens)) {

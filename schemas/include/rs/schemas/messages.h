@@ -57,6 +57,9 @@ struct SubmitRequest {
   std::string session_id;
   std::string idempotency_key;
   bool stream = true;                // false: only ACCEPTED and DONE, no TOKENS
+  std::string api_meta;              // opaque to the broker (the gateway's response format)
+  bool detach = false;               // the broker must not cancel it when the submitter goes
+  std::string tenant;                // who the job is for (accounting); "" = none
   bool operator==(const SubmitRequest&) const = default;
 };
 struct CancelRequest {
@@ -96,6 +99,7 @@ struct TokenEntry {
   uint64_t seq = 0;      // per job, from 0, no gaps
   int32_t token = 0;     // token id
   std::string text;      // decoded piece (may be a partial UTF-8 sequence)
+  float logprob = 0;     // ln p(token) under the raw logits (before sampling transforms)
   bool operator==(const TokenEntry&) const = default;
 };
 
@@ -116,6 +120,11 @@ struct JobRecord {
   uint64_t dispatched_ms = 0;
   uint64_t started_ms = 0;
   uint64_t finished_ms = 0;
+  std::string api_meta;  // from SUBMIT, opaque
+  std::string tenant;    // from SUBMIT
+  bool detach = false;   // from SUBMIT
+  // "stop" | "length" (SUCCEEDED), "cancelled" (CANCELLED), "error" (FAILED); "" until it ends.
+  std::string finish_reason;
   bool operator==(const JobRecord&) const = default;
 };
 

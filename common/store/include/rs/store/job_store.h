@@ -34,7 +34,7 @@ struct CreateResult {
 // One state change. Allowed: QUEUED->DISPATCHED (sets attempt, worker, device,
 // dispatched_ms); DISPATCHED->RUNNING (started_ms); DISPATCHED|RUNNING->QUEUED (requeue
 // after a worker loss); DISPATCHED|RUNNING->SUCCEEDED; any non-terminal->FAILED|CANCELLED
-// (finished_ms, usage, error). Anything else is refused with invalid_argument.
+// (finished_ms, usage, error, finish_reason). Anything else is refused with invalid_argument.
 struct Transition {
   schemas::JobState to = schemas::JobState::kQueued;
   // Fencing: when non-zero, the stored attempt must equal it (for DISPATCHED: the attempt
@@ -46,6 +46,7 @@ struct Transition {
   std::optional<schemas::Usage> usage;     // terminal states
   schemas::ErrorCode error_code = schemas::ErrorCode::kOk;
   std::string error;
+  std::string finish_reason;  // terminal states ("stop", "length", "cancelled", "error")
 };
 
 // More for a create (ingest): extra hash fields (e.g. batch, item_id), and an ingest entry

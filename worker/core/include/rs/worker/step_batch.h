@@ -17,6 +17,7 @@ struct TokenOut {
   int seq = 0;          // 0-based per job: counts the job's completion tokens
   int32_t token = 0;
   std::string piece;    // UTF-8 text completed by this token (may be empty)
+  float logprob = 0;    // the engine's TokenEvent::logprob (log-softmax of the raw logits)
 };
 
 struct FinishedOut {

@@ -215,6 +215,8 @@ class BrokerLoop {
   void on_workers(const wire::RoutingIds& peer, const schemas::WorkersRequest& request);
   schemas::DeviceStatus device_status(const DeviceKey& key, const DeviceState& dev) const;
   std::string new_job_id();
+  // A new job's record: a fresh id, the model name, and what SUBMIT carries for it.
+  schemas::JobRecord new_record(const schemas::SubmitRequest& request);
 
   // subscriptions.cpp
   void on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request);
@@ -252,8 +254,10 @@ class BrokerLoop {
   void execute(const Actions& actions);
   void execute_dispatch(const Action& action);
   void execute_requeued(const Action& action);
+  // worker_done: the worker's WORKER_DONE (usage, finish_reason); nullptr when the broker
+  // ends the job itself.
   void end_job(const JobId& job, schemas::JobState state, schemas::ErrorCode code,
-               const std::string& error, const schemas::Usage* worker_usage);
+               const std::string& error, const schemas::WorkerDone* worker_done);
   schemas::Usage finish_usage(const LiveJob& job, const schemas::Usage* worker_usage) const;
   void write_transition(const JobId& job, const store::Transition& t);
 
