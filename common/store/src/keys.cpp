@@ -34,4 +34,14 @@ std::string KeySpace::model(std::string_view name, std::string_view part) const 
   return k;
 }
 
+std::string KeySpace::api_keys() const {
+  return prefix + "apikeys";
+}
+std::string KeySpace::api_key_ids() const {
+  return prefix + "apikeys:ids";
+}
+std::string KeySpace::api_keys_version() const {
+  return prefix + "apikeys:version";
+}
+
 }  // namespace rs::store

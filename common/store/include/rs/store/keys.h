@@ -26,6 +26,11 @@ struct KeySpace {
   std::string models_epoch() const;                         // STRING rs:models:epoch
   std::string models_channel() const;                       // PUBSUB rs:models:events
   std::string model(std::string_view name, std::string_view part) const;  // rs:models:<name>:<part>
+
+  // API keys of the gateway (ApiKeys).
+  std::string api_keys() const;          // HASH   rs:apikeys (sha256 -> record)
+  std::string api_key_ids() const;       // HASH   rs:apikeys:ids (id -> sha256)
+  std::string api_keys_version() const;  // STRING rs:apikeys:version (INCR per change)
 };
 
 }  // namespace rs::store
