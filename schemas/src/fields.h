@@ -58,6 +58,7 @@ RS_FIELDS(SubmitRequest) {
   v.field("api_meta", m.api_meta, opt(l.max_api_meta_bytes));
   v.field("detach", m.detach, opt());
   v.field("tenant", m.tenant, opt(l.max_tenant_bytes));
+  v.field("ignore_eos", m.ignore_eos, opt());
 }
 RS_FIELDS(CancelRequest) {
   v.field("request_id", m.request_id, opt());

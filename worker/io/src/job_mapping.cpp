@@ -19,6 +19,7 @@ engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& re
   r.sampling.seed = request.sampling.seed;
   r.max_tokens = static_cast<int>(std::min<uint32_t>(request.max_tokens, INT_MAX));
   r.stop = request.stop;
+  r.ignore_eos = request.ignore_eos;
   // The engine's own enum (it knows no schemas): batch jobs yield to interactive ones.
   r.priority = request.priority == schemas::Priority::kBatch ? engine::Priority::kBatch
                                                              : engine::Priority::kInteractive;

@@ -60,6 +60,7 @@ struct SubmitRequest {
   std::string api_meta;              // opaque to the broker (the gateway's response format)
   bool detach = false;               // the broker must not cancel it when the submitter goes
   std::string tenant;                // who the job is for (accounting); "" = none
+  bool ignore_eos = false;           // generate past end-of-generation tokens (max_tokens ends it)
   bool operator==(const SubmitRequest&) const = default;
 };
 struct CancelRequest {
