@@ -24,6 +24,8 @@ std::string head(http::status status, const Headers& headers, bool keep_alive) {
 HttpSession::HttpSession(tcp::socket socket, GatewayContext& context)
     : stream_(std::move(socket)), context_(context), keepalive_(stream_.get_executor()) {}
 
+HttpSession::~HttpSession() { context_.sessions.erase(this); }
+
 void HttpSession::start() {
   context_.sessions.insert(this);
   read_request();

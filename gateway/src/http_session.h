@@ -43,6 +43,7 @@ class Exchange {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, GatewayContext& context);
+  ~HttpSession();
   void start();
   // Ends the connection after the current response (SIGTERM); idle ones close now.
   void shut_down();
@@ -55,6 +56,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void send_event(std::string text);          // raw SSE text ("id: ..\ndata: ..\n\n")
   void end_stream();
   void hold(std::shared_ptr<Exchange> exchange);
+  // Keeps the connection (and this session) alive while a one-shot answer is pending,
+  // watching for the client leaving.
+  void await_answer() { watch_peer(); }
   bool streaming() const { return streaming_; }
   const Request& request() const { return request_; }
 

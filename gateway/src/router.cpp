@@ -57,6 +57,7 @@ json job_json(const schemas::JobRecord& r) {
 void one_shot(const std::shared_ptr<HttpSession>& session, GatewayContext& context, BridgeCommand cmd,
               std::function<void(HttpSession&, BridgeEvent)> answer) {
   cmd.listener = make_listener(context, session, std::move(answer));
+  session->await_answer();
   context.bridge.post(std::move(cmd));
 }
 

@@ -27,7 +27,7 @@ struct GatewayOptions {
   int keepalive_ms = 15000;           // SSE comment interval on a quiet stream
   int disconnect_grace_ms = 2000;     // a vanished client's job is cancelled after this
   int request_timeout_ms = 5000;      // broker replies
-  int drain_ms = 5000;                // on stop: in-flight requests get this long
+  int drain_ms = 3000;                // on stop: in-flight requests get this long
   size_t max_stream_buffer_bytes = 8u << 20;  // a client that reads slower is cut off
   uint32_t max_n = 16;
 };
