@@ -1,9 +1,9 @@
 // ringserve-gateway: the OpenAI-compatible HTTP front door. Prints "http_url URL" once it
 // listens; SIGTERM / SIGINT stop it gracefully (in-flight answers get --drain-ms).
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -35,11 +35,14 @@ int main(int argc, char** argv) {
   app.add_option("--redis", o.redis, "Redis host:port (API keys)");
   app.add_flag("--no-auth", o.no_auth, "serve without API keys (tenant \"\")");
   app.add_option("--max-body-bytes", o.max_body_bytes, "larger request bodies are refused (413)");
-  app.add_option("--header-timeout-ms", o.header_timeout_ms, "a request's headers must arrive within this");
-  app.add_option("--idle-timeout-ms", o.idle_timeout_ms, "an idle keep-alive connection is closed after this");
+  app.add_option("--header-timeout-ms", o.header_timeout_ms,
+                 "a request's headers must arrive within this");
+  app.add_option("--idle-timeout-ms", o.idle_timeout_ms,
+                 "an idle keep-alive connection is closed after this");
   app.add_option("--keepalive-ms", o.keepalive_ms, "SSE keep-alive comment interval");
-  app.add_option("--disconnect-grace-ms", o.disconnect_grace_ms,
-                 "a vanished client's (non-background) jobs are cancelled after this unless resumed here");
+  app.add_option(
+      "--disconnect-grace-ms", o.disconnect_grace_ms,
+      "a vanished client's (non-background) jobs are cancelled after this unless resumed here");
   app.add_option("--request-timeout-ms", o.request_timeout_ms, "broker reply timeout (then 503)");
   app.add_option("--drain-ms", o.drain_ms, "on SIGTERM, answers in flight get this long");
   app.add_option("--max-n", o.max_n, "largest n accepted");

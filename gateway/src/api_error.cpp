@@ -9,11 +9,16 @@
 namespace rs::gateway {
 
 ApiError bad_request(std::string param, std::string message, std::string code) {
-  return ApiError{.status = 400, .code = std::move(code), .param = std::move(param), .message = std::move(message)};
+  return ApiError{.status = 400,
+                  .code = std::move(code),
+                  .param = std::move(param),
+                  .message = std::move(message)};
 }
 
 ApiError unsupported_field(const std::string& param, const std::string& why) {
-  return ApiError{.status = 400, .code = "unsupported_parameter", .param = param,
+  return ApiError{.status = 400,
+                  .code = "unsupported_parameter",
+                  .param = param,
                   .message = "'" + param + "' " + why + " is not supported by this server"};
 }
 
@@ -36,10 +41,14 @@ ApiError from_broker(const Status& status) {
   std::string name(schemas::error_code_name(code));
   switch (code) {
     case ErrorCode::kQueueFull:
-      return ApiError{.status = 429, .type = "rate_limit_error", .code = name, .message = message,
+      return ApiError{.status = 429,
+                      .type = "rate_limit_error",
+                      .code = name,
+                      .message = message,
                       .retry_after_s = 1};
     case ErrorCode::kUnknownModel:
-      return ApiError{.status = 404, .code = "model_not_found", .param = "model", .message = message};
+      return ApiError{
+          .status = 404, .code = "model_not_found", .param = "model", .message = message};
     case ErrorCode::kNotFound:
       return ApiError{.status = 404, .code = "job_not_found", .message = message};
     case ErrorCode::kPromptTooLong:
@@ -51,7 +60,10 @@ ApiError from_broker(const Status& status) {
     case ErrorCode::kUnavailable:
     case ErrorCode::kModelUnavailable:
     case ErrorCode::kTimeout:
-      return ApiError{.status = 503, .type = "server_error", .code = name, .message = message,
+      return ApiError{.status = 503,
+                      .type = "server_error",
+                      .code = name,
+                      .message = message,
                       .retry_after_s = 1};
     default:
       return ApiError{.status = 502, .type = "server_error", .code = name, .message = message};
@@ -65,7 +77,8 @@ std::string error_body(const ApiError& error) {
       {"param", error.param.empty() ? nlohmann::json(nullptr) : nlohmann::json(error.param)},
       {"code", error.code.empty() ? nlohmann::json(nullptr) : nlohmann::json(error.code)},
   };
-  return nlohmann::json{{"error", e}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return nlohmann::json{{"error", e}}.dump(-1, ' ', false,
+                                           nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace rs::gateway

@@ -14,7 +14,8 @@ using Kind = BridgeCommand::Kind;
 namespace {
 
 Status unreachable(const char* why) {
-  return schemas::wire_error(schemas::ErrorCode::kUnavailable, std::string("broker unreachable: ") + why);
+  return schemas::wire_error(schemas::ErrorCode::kUnavailable,
+                             std::string("broker unreachable: ") + why);
 }
 
 }  // namespace
@@ -44,15 +45,18 @@ void BridgeCore::send_request(const BrokerRequest& request, Pending pending, int
 }
 
 void BridgeCore::on_command(BridgeCommand command, int64_t now_ms) {
-  Pending p{.kind = command.kind, .listener_id = command.listener_id, .listener = command.listener,
+  Pending p{.kind = command.kind,
+            .listener_id = command.listener_id,
+            .listener = command.listener,
             .job_id = command.job_id};
   switch (command.kind) {
     case Kind::kSubmit:
       return send_request(std::move(command.submit), std::move(p), now_ms);
     case Kind::kSubscribe:
       jobs_[command.job_id].push_back(JobListener{command.listener_id, command.listener});
-      return send_request(schemas::SubscribeRequest{.job_id = command.job_id, .from_seq = command.from_seq},
-                          std::move(p), now_ms);
+      return send_request(
+          schemas::SubscribeRequest{.job_id = command.job_id, .from_seq = command.from_seq},
+          std::move(p), now_ms);
     case Kind::kStatus:
       return send_request(schemas::StatusRequest{.job_id = command.job_id}, std::move(p), now_ms);
     case Kind::kCancel:
@@ -68,7 +72,8 @@ void BridgeCore::unlisten(uint64_t listener_id) {
   if (listener_id == 0) return;
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     auto& v = it->second;
-    v.erase(std::remove_if(v.begin(), v.end(), [&](const JobListener& l) { return l.listener_id == listener_id; }),
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [&](const JobListener& l) { return l.listener_id == listener_id; }),
             v.end());
     it = v.empty() ? jobs_.erase(it) : std::next(it);
   }
@@ -86,19 +91,23 @@ void BridgeCore::on_message(schemas::Message message, int64_t now_ms) {
         } else if constexpr (std::is_same_v<T, schemas::Done>) {
           on_done(m.record);
         } else if constexpr (std::is_same_v<T, schemas::Pong>) {
-          if (m.request_id == ping_id_) on_pong(now_ms);
-          else on_reply(m.request_id, message);
+          if (m.request_id == ping_id_)
+            on_pong(now_ms);
+          else
+            on_reply(m.request_id, message);
         } else if constexpr (std::is_same_v<T, schemas::ErrorReply>) {
           if (m.request_id == 0 && !m.job_id.empty()) {
             auto it = jobs_.find(m.job_id);
             if (it == jobs_.end()) return;
             auto listeners = std::move(it->second);
             jobs_.erase(it);
-            for (auto& l : listeners) deliver_error(l.listener, m.job_id, schemas::wire_error(m.code, m.message));
+            for (auto& l : listeners)
+              deliver_error(l.listener, m.job_id, schemas::wire_error(m.code, m.message));
           } else {
             on_reply(m.request_id, message);
           }
-        } else if constexpr (std::is_same_v<T, schemas::Accepted> || std::is_same_v<T, schemas::Rejected> ||
+        } else if constexpr (std::is_same_v<T, schemas::Accepted> ||
+                             std::is_same_v<T, schemas::Rejected> ||
                              std::is_same_v<T, schemas::StatusReply> ||
                              std::is_same_v<T, schemas::WorkersReply>) {
           on_reply(m.request_id, message);
@@ -128,9 +137,10 @@ void BridgeCore::on_reply(uint64_t request_id, schemas::Message& message) {
       auto j = jobs_.find(p.job_id);
       if (j != jobs_.end()) {
         auto& v = j->second;
-        v.erase(std::remove_if(v.begin(), v.end(),
-                               [&](const JobListener& l) { return l.listener_id == p.listener_id; }),
-                v.end());
+        v.erase(
+            std::remove_if(v.begin(), v.end(),
+                           [&](const JobListener& l) { return l.listener_id == p.listener_id; }),
+            v.end());
         if (v.empty()) jobs_.erase(j);
       }
     }
@@ -182,7 +192,9 @@ void BridgeCore::on_pong(int64_t now_ms) {
   if (!broker_up_) on_link_restored(now_ms);
 }
 
-void BridgeCore::on_link_lost() { broker_up_ = false; }
+void BridgeCore::on_link_lost() {
+  broker_up_ = false;
+}
 
 void BridgeCore::on_link_restored(int64_t now_ms) {
   const bool was_down = !broker_up_;
@@ -211,7 +223,8 @@ int64_t BridgeCore::on_tick(int64_t now_ms) {
     }
     Pending p = std::move(it->second);
     it = pending_.erase(it);
-    if (p.kind != Kind::kSubscribe) deliver_error(p.listener, p.job_id, unreachable("no reply in time"));
+    if (p.kind != Kind::kSubscribe)
+      deliver_error(p.listener, p.job_id, unreachable("no reply in time"));
   }
   if (now_ms >= next_ping_ms_) {
     auto id = send_(schemas::Ping{});

@@ -43,8 +43,9 @@ struct BridgeCommand {
 };
 
 // A request for the shell to send; request_id is filled by the shell's client.
-using BrokerRequest = std::variant<schemas::SubmitRequest, schemas::SubscribeRequest, schemas::StatusRequest,
-                                   schemas::CancelRequest, schemas::WorkersRequest, schemas::Ping>;
+using BrokerRequest =
+    std::variant<schemas::SubmitRequest, schemas::SubscribeRequest, schemas::StatusRequest,
+                 schemas::CancelRequest, schemas::WorkersRequest, schemas::Ping>;
 
 struct BridgeOptions {
   int64_t request_timeout_ms = 5000;
@@ -94,8 +95,8 @@ class BridgeCore {
 
   BridgeOptions options_;
   Send send_;
-  std::unordered_map<uint64_t, Pending> pending_;                      // by request_id
-  std::unordered_map<std::string, std::vector<JobListener>> jobs_;     // by job id
+  std::unordered_map<uint64_t, Pending> pending_;                   // by request_id
+  std::unordered_map<std::string, std::vector<JobListener>> jobs_;  // by job id
   bool broker_up_ = true;
   int64_t last_pong_ms_ = -1;
   int64_t next_ping_ms_ = 0;

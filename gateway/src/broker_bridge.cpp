@@ -1,8 +1,9 @@
 // BrokerBridge: poll the broker socket, apply queued commands and messages to the core.
 #include "broker_bridge.h"
 
-#include <chrono>
 #include <spdlog/spdlog.h>
+
+#include <chrono>
 #include <utility>
 
 namespace rs::gateway {
@@ -10,10 +11,13 @@ namespace rs::gateway {
 BrokerBridge::BrokerBridge(client::ClientOptions client_options, BridgeOptions options)
     : client_options_(std::move(client_options)), options_(options) {}
 
-BrokerBridge::~BrokerBridge() { stop(); }
+BrokerBridge::~BrokerBridge() {
+  stop();
+}
 
 int64_t BrokerBridge::now_ms() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -21,19 +25,26 @@ Status BrokerBridge::start() {
   RS_ASSIGN_OR_RETURN(client_, client::AsyncClient::connect(client_options_));
   waker_ = client_->make_waker();
   client::AsyncClient* c = client_.get();
-  core_ = std::make_unique<BridgeCore>(options_, [c](const BrokerRequest& request) -> Result<uint64_t> {
-    return std::visit(
-        [c](const auto& r) -> Result<uint64_t> {
-          using T = std::decay_t<decltype(r)>;
-          if constexpr (std::is_same_v<T, schemas::SubmitRequest>) return c->submit(r);
-          else if constexpr (std::is_same_v<T, schemas::SubscribeRequest>) return c->subscribe(r.job_id, r.from_seq);
-          else if constexpr (std::is_same_v<T, schemas::StatusRequest>) return c->status(r.job_id);
-          else if constexpr (std::is_same_v<T, schemas::CancelRequest>) return c->cancel(r.job_id);
-          else if constexpr (std::is_same_v<T, schemas::WorkersRequest>) return c->workers();
-          else return c->ping();
-        },
-        request);
-  });
+  core_ =
+      std::make_unique<BridgeCore>(options_, [c](const BrokerRequest& request) -> Result<uint64_t> {
+        return std::visit(
+            [c](const auto& r) -> Result<uint64_t> {
+              using T = std::decay_t<decltype(r)>;
+              if constexpr (std::is_same_v<T, schemas::SubmitRequest>)
+                return c->submit(r);
+              else if constexpr (std::is_same_v<T, schemas::SubscribeRequest>)
+                return c->subscribe(r.job_id, r.from_seq);
+              else if constexpr (std::is_same_v<T, schemas::StatusRequest>)
+                return c->status(r.job_id);
+              else if constexpr (std::is_same_v<T, schemas::CancelRequest>)
+                return c->cancel(r.job_id);
+              else if constexpr (std::is_same_v<T, schemas::WorkersRequest>)
+                return c->workers();
+              else
+                return c->ping();
+            },
+            request);
+      });
   thread_ = std::thread([this] { run(); });
   return Status();
 }
@@ -69,11 +80,13 @@ void BrokerBridge::run() {
     const int64_t now = now_ms();
     const auto link = client_->link_change();
     if (link.lost) {
-      if (core_->broker_up()) spdlog::warn("gateway: lost the link to the broker at {}", client_->endpoint());
+      if (core_->broker_up())
+        spdlog::warn("gateway: lost the link to the broker at {}", client_->endpoint());
       core_->on_link_lost();
     }
     if (link.restored && !core_->broker_up()) {
-      spdlog::info("gateway: link to the broker is back; subscribing to {} stream(s) again", core_->jobs());
+      spdlog::info("gateway: link to the broker is back; subscribing to {} stream(s) again",
+                   core_->jobs());
       core_->on_link_restored(now);
     }
     for (auto& c : commands) core_->on_command(std::move(c), now);

@@ -10,7 +10,8 @@ namespace rs::gateway {
 namespace {
 
 int64_t unix_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -21,12 +22,14 @@ std::string random_hex(std::mt19937_64& rng, int n) {
   return out;
 }
 
-
 }  // namespace
 
 CompletionExchange::CompletionExchange(std::weak_ptr<HttpSession> session, GatewayContext& context,
                                        CompletionRequest request, std::string tenant)
-    : session_(std::move(session)), context_(context), request_(std::move(request)), tenant_(std::move(tenant)) {
+    : session_(std::move(session)),
+      context_(context),
+      request_(std::move(request)),
+      tenant_(std::move(tenant)) {
   meta_.model = request_.model;
   meta_.created = unix_seconds();
   meta_.id = "cmpl-" + random_hex(context_.rng, 24);
@@ -71,9 +74,8 @@ void CompletionExchange::start() {
     cmd.kind = BridgeCommand::Kind::kSubmit;
     cmd.listener_id = c.listener_id;
     cmd.submit = make_submit(i, request_.prompts[i / request_.n]);
-    cmd.listener = make_listener(context_, self, [i](CompletionExchange& x, BridgeEvent e) {
-      x.on_event(i, std::move(e));
-    });
+    cmd.listener = make_listener(
+        context_, self, [i](CompletionExchange& x, BridgeEvent e) { x.on_event(i, std::move(e)); });
     context_.bridge.post(std::move(cmd));
   }
 }
@@ -170,7 +172,8 @@ void CompletionExchange::send_pieces(Choice& c) {
   auto session = session_.lock();
   if (!session) return;
   for (const auto& p : c.held) {
-    session->send_event("id: " + std::to_string(p.last_seq) + "\n" + sse_data(completion_chunk(c.meta, &p, "")));
+    session->send_event("id: " + std::to_string(p.last_seq) + "\n" +
+                        sse_data(completion_chunk(c.meta, &p, "")));
   }
   c.held.clear();
 }
@@ -213,11 +216,13 @@ void CompletionExchange::finish() {
       r.piece.text += p.text;
       r.piece.tokens.insert(r.piece.tokens.end(), p.tokens.begin(), p.tokens.end());
       r.piece.logprobs.insert(r.piece.logprobs.end(), p.logprobs.begin(), p.logprobs.end());
-      r.piece.text_offsets.insert(r.piece.text_offsets.end(), p.text_offsets.begin(), p.text_offsets.end());
+      r.piece.text_offsets.insert(r.piece.text_offsets.end(), p.text_offsets.begin(),
+                                  p.text_offsets.end());
     }
     results.push_back(std::move(r));
   }
-  session->respond(http::status::ok, completion_response(meta_, results), {{"x-ringserve-job", job_ids()}});
+  session->respond(http::status::ok, completion_response(meta_, results),
+                   {{"x-ringserve-job", job_ids()}});
 }
 
 void CompletionExchange::fail_before_start(const Status& error) {

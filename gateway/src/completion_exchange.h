@@ -18,10 +18,11 @@ namespace rs::gateway {
 struct GatewayContext;
 struct BridgeEvent;
 
-class CompletionExchange : public Exchange, public std::enable_shared_from_this<CompletionExchange> {
+class CompletionExchange : public Exchange,
+                           public std::enable_shared_from_this<CompletionExchange> {
  public:
-  CompletionExchange(std::weak_ptr<HttpSession> session, GatewayContext& context, CompletionRequest request,
-                     std::string tenant);
+  CompletionExchange(std::weak_ptr<HttpSession> session, GatewayContext& context,
+                     CompletionRequest request, std::string tenant);
   void start() override;
   void client_gone() override;
 

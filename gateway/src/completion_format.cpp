@@ -9,7 +9,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 // Length of the UTF-8 sequence a lead byte starts (0: not a lead byte).
 int sequence_length(unsigned char c) {
@@ -108,7 +110,9 @@ std::optional<TextPiece> ChoiceAssembler::flush() {
   return piece;
 }
 
-std::string sse_data(const std::string& data) { return "data: " + data + "\n\n"; }
+std::string sse_data(const std::string& data) {
+  return "data: " + data + "\n\n";
+}
 std::string sse_event(uint64_t id, const std::string& data) {
   return "id: " + std::to_string(id) + "\n" + sse_data(data);
 }
@@ -156,11 +160,13 @@ std::string api_finish_reason(const schemas::JobRecord& record) {
   return record.finish_reason == "length" ? "length" : "stop";
 }
 
-std::string completion_chunk(const ApiMeta& meta, const TextPiece* piece, const std::string& finish_reason) {
-  json choice = {{"index", meta.index},
-                 {"text", piece != nullptr ? piece->text : std::string()},
-                 {"logprobs", meta.logprobs && piece != nullptr ? logprobs_json(*piece) : json(nullptr)},
-                 {"finish_reason", finish_reason.empty() ? json(nullptr) : json(finish_reason)}};
+std::string completion_chunk(const ApiMeta& meta, const TextPiece* piece,
+                             const std::string& finish_reason) {
+  json choice = {
+      {"index", meta.index},
+      {"text", piece != nullptr ? piece->text : std::string()},
+      {"logprobs", meta.logprobs && piece != nullptr ? logprobs_json(*piece) : json(nullptr)},
+      {"finish_reason", finish_reason.empty() ? json(nullptr) : json(finish_reason)}};
   return dump(json{{"id", meta.id},
                    {"object", "text_completion"},
                    {"created", meta.created},

@@ -17,10 +17,10 @@ namespace rs::gateway {
 // Travels with the job (SUBMIT.api_meta -> the job record) as a small JSON object.
 struct ApiMeta {
   std::string kind = "text_completion";
-  std::string model;     // the model name the client asked for
-  int64_t created = 0;   // Unix seconds
-  std::string id;        // the response id ("cmpl-<first job id>")
-  uint32_t index = 0;    // this job's choice index in the response
+  std::string model;    // the model name the client asked for
+  int64_t created = 0;  // Unix seconds
+  std::string id;       // the response id ("cmpl-<first job id>")
+  uint32_t index = 0;   // this job's choice index in the response
   bool logprobs = false;
   bool include_usage = false;
   bool background = false;  // never cancelled for a vanished client
@@ -45,7 +45,8 @@ struct TextPiece {
 // in the token sequence alone, so a replay yields the same text after any event id.
 class ChoiceAssembler {
  public:
-  explicit ChoiceAssembler(std::optional<uint64_t> skip_through = std::nullopt) : skip_(skip_through) {}
+  explicit ChoiceAssembler(std::optional<uint64_t> skip_through = std::nullopt)
+      : skip_(skip_through) {}
   // Adds one entry (a seq other than next_seq() is ignored); returns the pieces completed.
   void add(const schemas::TokenEntry& entry, std::vector<TextPiece>& out);
   // At the end: whatever is held, incomplete bytes replaced by U+FFFD (may be empty).
@@ -69,7 +70,8 @@ std::string sanitize_utf8(std::string_view s, bool* complete = nullptr);
 std::string api_finish_reason(const schemas::JobRecord& record);
 
 // One streamed chunk (a text piece; finish_reason set on the last).
-std::string completion_chunk(const ApiMeta& meta, const TextPiece* piece, const std::string& finish_reason);
+std::string completion_chunk(const ApiMeta& meta, const TextPiece* piece,
+                             const std::string& finish_reason);
 // The usage chunk (choices empty) of stream_options.include_usage.
 std::string usage_chunk(const ApiMeta& meta, const schemas::Usage& usage);
 
@@ -84,6 +86,5 @@ struct ChoiceResult {
   schemas::JobRecord record;
 };
 std::string completion_response(const ApiMeta& meta, const std::vector<ChoiceResult>& choices);
-
 
 }  // namespace rs::gateway

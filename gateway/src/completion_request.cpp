@@ -14,14 +14,20 @@ size_t json_depth(std::string_view body) {
   bool in_string = false, escaped = false;
   for (char c : body) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') max_depth = std::max(max_depth, ++depth);
-    else if ((c == ']' || c == '}') && depth > 0) --depth;
+    if (c == '"')
+      in_string = true;
+    else if (c == '[' || c == '{')
+      max_depth = std::max(max_depth, ++depth);
+    else if ((c == ']' || c == '}') && depth > 0)
+      --depth;
   }
   return max_depth;
 }
@@ -38,25 +44,27 @@ const char* type_name(const json& v) {
 }
 
 ApiError wrong_type(const std::string& param, const char* want, const json& v) {
-  return bad_request(param, "'" + param + "' must be " + want + ", got " + type_name(v), "invalid_type");
+  return bad_request(param, "'" + param + "' must be " + want + ", got " + type_name(v),
+                     "invalid_type");
 }
 
 // Reads an optional number in [lo, hi]; null / absent keeps `out`.
-std::optional<ApiError> number_field(const json& body, const char* name, double lo, double hi, double& out) {
+std::optional<ApiError> number_field(const json& body, const char* name, double lo, double hi,
+                                     double& out) {
   auto it = body.find(name);
   if (it == body.end() || it->is_null()) return std::nullopt;
   if (!it->is_number()) return wrong_type(name, "a number", *it);
   const double v = it->get<double>();
   if (!std::isfinite(v) || v < lo || v > hi) {
-    return bad_request(name, "'" + std::string(name) + "' must be between " + json(lo).dump() + " and " +
-                                 json(hi).dump() + ", got " + it->dump());
+    return bad_request(name, "'" + std::string(name) + "' must be between " + json(lo).dump() +
+                                 " and " + json(hi).dump() + ", got " + it->dump());
   }
   out = v;
   return std::nullopt;
 }
 
-std::optional<ApiError> integer_field(const json& body, const char* name, int64_t lo, int64_t hi, int64_t& out,
-                                      bool* given = nullptr) {
+std::optional<ApiError> integer_field(const json& body, const char* name, int64_t lo, int64_t hi,
+                                      int64_t& out, bool* given = nullptr) {
   auto it = body.find(name);
   if (it == body.end() || it->is_null()) return std::nullopt;
   if (!it->is_number_integer()) return wrong_type(name, "an integer", *it);
@@ -65,8 +73,8 @@ std::optional<ApiError> integer_field(const json& body, const char* name, int64_
   }
   const int64_t v = it->get<int64_t>();
   if (v < lo || v > hi) {
-    return bad_request(name, "'" + std::string(name) + "' must be between " + std::to_string(lo) + " and " +
-                                 std::to_string(hi) + ", got " + std::to_string(v));
+    return bad_request(name, "'" + std::string(name) + "' must be between " + std::to_string(lo) +
+                                 " and " + std::to_string(hi) + ", got " + std::to_string(v));
   }
   out = v;
   if (given != nullptr) *given = true;
@@ -81,20 +89,24 @@ std::optional<ApiError> bool_field(const json& body, const char* name, bool& out
   return std::nullopt;
 }
 
-std::optional<ApiError> string_field(const json& body, const char* name, size_t max_bytes, std::string& out) {
+std::optional<ApiError> string_field(const json& body, const char* name, size_t max_bytes,
+                                     std::string& out) {
   auto it = body.find(name);
   if (it == body.end() || it->is_null()) return std::nullopt;
   if (!it->is_string()) return wrong_type(name, "a string", *it);
   out = it->get<std::string>();
   if (out.size() > max_bytes) {
-    return bad_request(name, "'" + std::string(name) + "' is longer than " + std::to_string(max_bytes) + " bytes");
+    return bad_request(
+        name, "'" + std::string(name) + "' is longer than " + std::to_string(max_bytes) + " bytes");
   }
   return std::nullopt;
 }
 
-std::optional<ApiError> parse_prompt(const json& body, const RequestLimits& limits, CompletionRequest& out) {
+std::optional<ApiError> parse_prompt(const json& body, const RequestLimits& limits,
+                                     CompletionRequest& out) {
   auto it = body.find("prompt");
-  if (it == body.end() || it->is_null()) return bad_request("prompt", "'prompt' is required", "missing_required_parameter");
+  if (it == body.end() || it->is_null())
+    return bad_request("prompt", "'prompt' is required", "missing_required_parameter");
   if (it->is_string()) {
     out.prompts = {it->get<std::string>()};
   } else if (it->is_array() && !it->empty()) {
@@ -131,7 +143,8 @@ std::optional<ApiError> parse_stop(const json& body, CompletionRequest& out) {
     return wrong_type("stop", "a string or an array of strings", *it);
   }
   for (const auto& s : out.stop) {
-    if (s.empty() || s.size() > 256) return bad_request("stop", "each 'stop' string must be 1 to 256 bytes");
+    if (s.empty() || s.size() > 256)
+      return bad_request("stop", "each 'stop' string must be 1 to 256 bytes");
   }
   if (out.stop.size() > 4) return bad_request("stop", "at most 4 'stop' strings");
   return std::nullopt;
@@ -149,8 +162,10 @@ std::optional<ApiError> refuse_unsupported(const json& body) {
   for (const char* name : {"response_format", "tools", "tool_choice", "suffix"}) {
     if (given(name)) return unsupported_field(name, "");
   }
-  if (given("echo") && !(body["echo"].is_boolean() && !body["echo"].get<bool>())) return unsupported_field("echo", "= true");
-  if (given("best_of") && !(body["best_of"].is_number_integer() && body["best_of"].get<int64_t>() == 1)) {
+  if (given("echo") && !(body["echo"].is_boolean() && !body["echo"].get<bool>()))
+    return unsupported_field("echo", "= true");
+  if (given("best_of") &&
+      !(body["best_of"].is_number_integer() && body["best_of"].get<int64_t>() == 1)) {
     return unsupported_field("best_of", "> 1");
   }
   for (const char* name : {"presence_penalty", "frequency_penalty"}) {
@@ -183,10 +198,12 @@ std::optional<ApiError> parse_sampling(const json& body, CompletionRequest& out)
   return std::nullopt;
 }
 
-std::optional<ApiError> parse_lengths(const json& body, const RequestLimits& limits, CompletionRequest& out) {
+std::optional<ApiError> parse_lengths(const json& body, const RequestLimits& limits,
+                                      CompletionRequest& out) {
   int64_t max_tokens = out.max_tokens, n = 1;
   if (auto e = integer_field(body, "max_tokens", 1, limits.max_tokens, max_tokens)) return e;
-  if (auto e = integer_field(body, "max_completion_tokens", 1, limits.max_tokens, max_tokens)) return e;
+  if (auto e = integer_field(body, "max_completion_tokens", 1, limits.max_tokens, max_tokens))
+    return e;
   if (auto e = integer_field(body, "n", 1, limits.max_n, n)) return e;
   out.max_tokens = static_cast<uint32_t>(max_tokens);
   out.n = static_cast<uint32_t>(n);
@@ -234,8 +251,9 @@ std::optional<ApiError> parse_extensions(const json& body, CompletionRequest& ou
 std::optional<ApiError> parse_completion_request(std::string_view body, const RequestLimits& limits,
                                                  CompletionRequest& out) {
   if (json_depth(body) > limits.max_json_depth) {
-    return bad_request("", "JSON nested deeper than " + std::to_string(limits.max_json_depth) + " levels",
-                       "invalid_json");
+    return bad_request(
+        "", "JSON nested deeper than " + std::to_string(limits.max_json_depth) + " levels",
+        "invalid_json");
   }
   json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
@@ -243,7 +261,8 @@ std::optional<ApiError> parse_completion_request(std::string_view body, const Re
   }
   if (!parsed.is_object()) return bad_request("", "the body must be a JSON object", "invalid_json");
   if (auto e = string_field(parsed, "model", 256, out.model)) return e;
-  if (out.model.empty()) return bad_request("model", "'model' is required", "missing_required_parameter");
+  if (out.model.empty())
+    return bad_request("model", "'model' is required", "missing_required_parameter");
   if (auto e = parse_prompt(parsed, limits, out)) return e;
   if (auto e = refuse_unsupported(parsed)) return e;
   if (auto e = parse_sampling(parsed, out)) return e;

@@ -5,15 +5,18 @@
 
 namespace rs::gateway {
 
-EventsExchange::EventsExchange(std::weak_ptr<HttpSession> session, GatewayContext& context, std::string job_id,
-                               std::optional<uint64_t> after_seq, std::string tenant)
+EventsExchange::EventsExchange(std::weak_ptr<HttpSession> session, GatewayContext& context,
+                               std::string job_id, std::optional<uint64_t> after_seq,
+                               std::string tenant)
     : session_(std::move(session)),
       context_(context),
       job_id_(std::move(job_id)),
       tenant_(std::move(tenant)),
       assembler_(after_seq) {}
 
-EventsExchange::~EventsExchange() { stop_watching(); }
+EventsExchange::~EventsExchange() {
+  stop_watching();
+}
 
 void EventsExchange::start() {
   BridgeCommand cmd;
@@ -59,7 +62,8 @@ void EventsExchange::on_event(BridgeEvent event) {
     std::vector<TextPiece> pieces;
     for (const auto& t : event.tokens) assembler_.add(t, pieces);
     for (const auto& p : pieces) {
-      session->send_event("id: " + std::to_string(p.last_seq) + "\n" + sse_data(completion_chunk(meta_, &p, "")));
+      session->send_event("id: " + std::to_string(p.last_seq) + "\n" +
+                          sse_data(completion_chunk(meta_, &p, "")));
     }
     return;
   }
@@ -82,7 +86,8 @@ void EventsExchange::finish(const schemas::JobRecord& record) {
                         sse_data(completion_chunk(meta_, &*tail, "")));
   }
   if (record.state == schemas::JobState::kFailed) {
-    session->send_event(sse_data(error_body(from_broker(schemas::wire_error(record.error_code, record.error)))));
+    session->send_event(
+        sse_data(error_body(from_broker(schemas::wire_error(record.error_code, record.error)))));
   } else {
     session->send_event(sse_data(completion_chunk(meta_, nullptr, api_finish_reason(record))));
     if (meta_.include_usage) session->send_event(sse_data(usage_chunk(meta_, record.usage)));

@@ -3,8 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 #include <boost/asio.hpp>
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 
 #include "gateway_context.h"
 #include "http_session.h"
@@ -34,7 +34,8 @@ void cancel_after_grace(GatewayContext& context, const std::string& job_id) {
   timer->async_wait([timer, &context, job_id](beast::error_code ec) {
     if (ec) return;
     if (context.watchers.count(job_id) != 0) return;  // resumed here in time
-    spdlog::info("gateway: client of job {} gone for {} ms: cancelling it", job_id, context.options.disconnect_grace_ms);
+    spdlog::info("gateway: client of job {} gone for {} ms: cancelling it", job_id,
+                 context.options.disconnect_grace_ms);
     BridgeCommand cmd;
     cmd.kind = BridgeCommand::Kind::kCancel;
     cmd.job_id = job_id;
@@ -42,7 +43,9 @@ void cancel_after_grace(GatewayContext& context, const std::string& job_id) {
   });
 }
 
-Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>()) { impl_->options = std::move(options); }
+Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
 
 Gateway::~Gateway() {
   if (impl_->keys) impl_->keys->stop();
@@ -53,7 +56,8 @@ Status Gateway::start() {
   Impl& im = *impl_;
   if (im.options.broker_endpoint.empty()) return invalid_argument("gateway: no broker endpoint");
   if (!im.options.no_auth) {
-    if (im.options.redis.empty()) return invalid_argument("gateway: API keys need --redis (or --no-auth)");
+    if (im.options.redis.empty())
+      return invalid_argument("gateway: API keys need --redis (or --no-auth)");
     RS_ASSIGN_OR_RETURN(auto redis_options, store::parse_redis_address(im.options.redis));
     im.redis = std::make_unique<store::RedisConnection>(redis_options);
     im.api_keys = std::make_unique<store::ApiKeys>(*im.redis);
@@ -67,9 +71,10 @@ Status Gateway::start() {
   client::ClientOptions co;
   co.endpoint = im.options.broker_endpoint;
   co.request_timeout_ms = im.options.request_timeout_ms;
-  im.bridge = std::make_unique<BrokerBridge>(co, BridgeOptions{.request_timeout_ms = im.options.request_timeout_ms});
-  im.context = std::make_unique<GatewayContext>(GatewayContext{.io = im.io, .options = im.options, .bridge = *im.bridge,
-                                                               .keys = im.keys.get()});
+  im.bridge = std::make_unique<BrokerBridge>(
+      co, BridgeOptions{.request_timeout_ms = im.options.request_timeout_ms});
+  im.context = std::make_unique<GatewayContext>(GatewayContext{
+      .io = im.io, .options = im.options, .bridge = *im.bridge, .keys = im.keys.get()});
   beast::error_code ec;
   const tcp::endpoint endpoint(net::ip::make_address(im.options.host, ec), im.options.port);
   if (ec) return invalid_argument("gateway: bad --host '" + im.options.host + "': " + ec.message());
@@ -77,8 +82,9 @@ Status Gateway::start() {
   if (!ec) im.acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) im.acceptor.bind(endpoint, ec);
   if (!ec) im.acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) return Status(StatusCode::kIoError, "gateway: cannot listen on " + im.options.host + ":" +
-                                                  std::to_string(im.options.port) + ": " + ec.message());
+  if (ec)
+    return Status(StatusCode::kIoError, "gateway: cannot listen on " + im.options.host + ":" +
+                                            std::to_string(im.options.port) + ": " + ec.message());
   return im.bridge->start();
 }
 

@@ -3,7 +3,6 @@
 // touched only by the gateway's Asio thread, except `bridge` (thread-safe post()).
 #pragma once
 
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 #include <boost/asio.hpp>
 #include <cstdint>
 #include <memory>
@@ -11,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 
 #include "broker_bridge.h"
 #include "key_cache.h"

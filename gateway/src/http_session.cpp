@@ -24,7 +24,9 @@ std::string head(http::status status, const Headers& headers, bool keep_alive) {
 HttpSession::HttpSession(tcp::socket socket, GatewayContext& context)
     : stream_(std::move(socket)), context_(context), keepalive_(stream_.get_executor()) {}
 
-HttpSession::~HttpSession() { context_.sessions.erase(this); }
+HttpSession::~HttpSession() {
+  context_.sessions.erase(this);
+}
 
 void HttpSession::start() {
   context_.sessions.insert(this);
@@ -45,8 +47,9 @@ void HttpSession::read_request() {
   const bool first = request_.method() == http::verb::unknown && buffer_.size() == 0;
   stream_.expires_after(std::chrono::milliseconds(first ? context_.options.header_timeout_ms
                                                         : context_.options.idle_timeout_ms));
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  http::async_read(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
 }
 
 void HttpSession::on_read(beast::error_code ec) {
@@ -58,15 +61,18 @@ void HttpSession::on_read(beast::error_code ec) {
   busy_ = true;
   keep_alive_ = false;  // an unreadable request ends the connection
   if (ec == http::error::body_limit) {
-    return respond_error(too_large("request body over " + std::to_string(context_.options.max_body_bytes) + " bytes"));
+    return respond_error(too_large("request body over " +
+                                   std::to_string(context_.options.max_body_bytes) + " bytes"));
   }
   if (ec == http::error::header_limit) {
-    ApiError e = bad_request("", "request headers over " + std::to_string(context_.options.max_header_bytes) + " bytes",
-                             "headers_too_large");
+    ApiError e = bad_request(
+        "", "request headers over " + std::to_string(context_.options.max_header_bytes) + " bytes",
+        "headers_too_large");
     e.status = 431;
     return respond_error(e);
   }
-  if (ec) return respond_error(bad_request("", "malformed HTTP request: " + ec.message(), "bad_http"));
+  if (ec)
+    return respond_error(bad_request("", "malformed HTTP request: " + ec.message(), "bad_http"));
   request_ = parser_->release();
   keep_alive_ = request_.keep_alive() && !shutting_down_;
   stream_.expires_never();
@@ -88,24 +94,30 @@ void HttpSession::hold(std::shared_ptr<Exchange> exchange) {
 void HttpSession::watch_peer() {
   if (watching_ || closed_) return;
   watching_ = true;
-  stream_.socket().async_read_some(net::buffer(probe_), [self = shared_from_this()](beast::error_code ec, size_t n) {
-    self->watching_ = false;
-    if (self->closed_) return;
-    // Bytes of a pipelined next request: keep them for the next read.
-    auto space = self->buffer_.prepare(n);
-    net::buffer_copy(space, net::buffer(self->probe_.data(), n));
-    self->buffer_.commit(n);
-    if (self->read_after_probe_) {  // the response ended and the probe was cancelled
-      self->read_after_probe_ = false;
-      return self->read_request();
-    }
-    if (!self->busy_) return;
-    if (ec) return self->client_gone();
-    self->watch_peer();
-  });
+  stream_.socket().async_read_some(
+      net::buffer(probe_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+        self->watching_ = false;
+        if (self->closed_) return;
+        // Bytes of a pipelined next request: keep them for the next read.
+        auto space = self->buffer_.prepare(n);
+        net::buffer_copy(space, net::buffer(self->probe_.data(), n));
+        self->buffer_.commit(n);
+        if (self->linger_after_probe_) {
+          self->linger_after_probe_ = false;
+          return self->linger();
+        }
+        if (self->read_after_probe_) {  // the response ended and the probe was cancelled
+          self->read_after_probe_ = false;
+          return self->read_request();
+        }
+        if (!self->busy_) return;
+        if (ec) return self->client_gone();
+        self->watch_peer();
+      });
 }
 
-void HttpSession::respond(http::status status, std::string body, const Headers& headers, const char* content_type) {
+void HttpSession::respond(http::status status, std::string body, const Headers& headers,
+                          const char* content_type) {
   if (closed_ || !busy_ || streaming_) return;
   std::string out = head(status, headers, keep_alive_);
   out += "Content-Type: " + std::string(content_type) + "\r\n";
@@ -118,7 +130,8 @@ void HttpSession::respond(http::status status, std::string body, const Headers& 
 
 void HttpSession::respond_error(const ApiError& error) {
   Headers headers;
-  if (error.retry_after_s > 0) headers.emplace_back("Retry-After", std::to_string(error.retry_after_s));
+  if (error.retry_after_s > 0)
+    headers.emplace_back("Retry-After", std::to_string(error.retry_after_s));
   if (error.status == 401) headers.emplace_back("WWW-Authenticate", "Bearer");
   respond(static_cast<http::status>(error.status), error_body(error), headers);
 }
@@ -178,9 +191,8 @@ void HttpSession::write_next() {
   writing_ = true;
   auto [bytes, close_after] = writes_.front();
   net::async_write(stream_, net::buffer(*bytes),
-                   [self = shared_from_this(), bytes, close_after = close_after](beast::error_code ec, size_t) {
-                     self->on_written(ec, close_after);
-                   });
+                   [self = shared_from_this(), bytes, close_after = close_after](
+                       beast::error_code ec, size_t) { self->on_written(ec, close_after); });
 }
 
 void HttpSession::on_written(beast::error_code ec, bool close_after) {
@@ -189,7 +201,7 @@ void HttpSession::on_written(beast::error_code ec, bool close_after) {
   if (ec) return client_gone();
   queued_bytes_ -= std::min(queued_bytes_, writes_.front().first->size());
   writes_.pop_front();
-  if (close_after) return close();
+  if (close_after) return linger();
   if (!writes_.empty()) return write_next();
   if (busy_ || streaming_) return;
   if (watching_) {  // the probe read must end before the next request is read
@@ -199,6 +211,31 @@ void HttpSession::on_written(beast::error_code ec, bool close_after) {
     return;
   }
   read_request();
+}
+
+// After a final response the peer may still be sending (a refused 10 MB body): stop
+// writing, read and drop what comes for a bounded time, then close, so the client gets
+// to read the response instead of a reset.
+void HttpSession::linger() {
+  if (closed_) return;
+  if (watching_) {  // the probe read ends first (cancelled), then this runs again
+    linger_after_probe_ = true;
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);
+    return;
+  }
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.expires_after(std::chrono::milliseconds(kLingerMs));  // a deadline for the whole drain
+  drain();
+}
+
+void HttpSession::drain() {
+  stream_.async_read_some(net::buffer(probe_),
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            if (ec) return self->close();
+                            self->drain();
+                          });
 }
 
 void HttpSession::client_gone() {

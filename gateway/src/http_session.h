@@ -5,7 +5,6 @@
 // at once. Lives on the gateway's Asio thread only.
 #pragma once
 
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -13,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 #include <utility>
 #include <vector>
 
@@ -72,6 +72,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void arm_keepalive();
   void finish_response();
   void client_gone();
+  void linger();
+  void drain();
   void close();
 
   beast::tcp_stream stream_;
@@ -80,13 +82,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<http::request_parser<http::string_body>> parser_;
   Request request_;
   bool keep_alive_ = false;
-  bool busy_ = false;         // a request is being answered
+  bool busy_ = false;  // a request is being answered
   bool streaming_ = false;
   bool closed_ = false;
   bool shutting_down_ = false;
   bool writing_ = false;
   bool watching_ = false;
   bool read_after_probe_ = false;
+  bool linger_after_probe_ = false;
+  static constexpr int kLingerMs = 2000;
   size_t queued_bytes_ = 0;
   std::deque<std::pair<std::shared_ptr<std::string>, bool>> writes_;  // (bytes, close after)
   std::shared_ptr<Exchange> exchange_;

@@ -17,7 +17,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 std::optional<uint64_t> parse_u64(std::string_view s) {
   uint64_t v = 0;
@@ -54,8 +56,8 @@ json job_json(const schemas::JobRecord& r) {
 }
 
 // A one-shot broker request answered on the session (models, job status, cancel).
-void one_shot(const std::shared_ptr<HttpSession>& session, GatewayContext& context, BridgeCommand cmd,
-              std::function<void(HttpSession&, BridgeEvent)> answer) {
+void one_shot(const std::shared_ptr<HttpSession>& session, GatewayContext& context,
+              BridgeCommand cmd, std::function<void(HttpSession&, BridgeEvent)> answer) {
   cmd.listener = make_listener(context, session, std::move(answer));
   session->await_answer();
   context.bridge.post(std::move(cmd));
@@ -69,13 +71,14 @@ void list_models(const std::shared_ptr<HttpSession>& session, GatewayContext& co
     std::set<std::string> names;
     for (const auto& d : e.devices) names.insert(d.models.begin(), d.models.end());
     json data = json::array();
-    for (const auto& n : names) data.push_back({{"id", n}, {"object", "model"}, {"created", 0}, {"owned_by", "ringserve"}});
+    for (const auto& n : names)
+      data.push_back({{"id", n}, {"object", "model"}, {"created", 0}, {"owned_by", "ringserve"}});
     s.respond(http::status::ok, dump(json{{"object", "list"}, {"data", data}}));
   });
 }
 
-void job_request(const std::shared_ptr<HttpSession>& session, GatewayContext& context, const std::string& job_id,
-                 const std::string& tenant, bool cancel) {
+void job_request(const std::shared_ptr<HttpSession>& session, GatewayContext& context,
+                 const std::string& job_id, const std::string& tenant, bool cancel) {
   // The tenant check needs the record first; a cancel is sent only for the tenant's job.
   BridgeCommand cmd;
   cmd.kind = BridgeCommand::Kind::kStatus;
@@ -90,36 +93,43 @@ void job_request(const std::shared_ptr<HttpSession>& session, GatewayContext& co
              BridgeCommand c;
              c.kind = BridgeCommand::Kind::kCancel;
              c.job_id = job_id;
-             one_shot(s.shared_from_this(), context, std::move(c), [](HttpSession& s2, BridgeEvent e2) {
-               if (e2.kind != BridgeEvent::Kind::kStatus) return s2.respond_error(from_broker(e2.error));
-               s2.respond(http::status::ok, dump(job_json(e2.record)));
-             });
+             one_shot(s.shared_from_this(), context, std::move(c),
+                      [](HttpSession& s2, BridgeEvent e2) {
+                        if (e2.kind != BridgeEvent::Kind::kStatus)
+                          return s2.respond_error(from_broker(e2.error));
+                        s2.respond(http::status::ok, dump(job_json(e2.record)));
+                      });
            });
 }
 
-void completions(const std::shared_ptr<HttpSession>& session, GatewayContext& context, const std::string& tenant) {
+void completions(const std::shared_ptr<HttpSession>& session, GatewayContext& context,
+                 const std::string& tenant) {
   const Request& req = session->request();
   CompletionRequest parsed;
   RequestLimits limits;
   limits.max_n = context.options.max_n;
-  if (auto e = parse_completion_request(req.body(), limits, parsed)) return session->respond_error(*e);
+  if (auto e = parse_completion_request(req.body(), limits, parsed))
+    return session->respond_error(*e);
   auto bg = req.find("x-ringserve-background");
   if (bg != req.end() && (bg->value() == "1" || bg->value() == "true")) parsed.background = true;
   if (!context.bridge.broker_up()) {
     return session->respond_error(from_broker(
-        schemas::wire_error(schemas::ErrorCode::kUnavailable, "broker unreachable at " + context.options.broker_endpoint)));
+        schemas::wire_error(schemas::ErrorCode::kUnavailable,
+                            "broker unreachable at " + context.options.broker_endpoint)));
   }
   session->hold(std::make_shared<CompletionExchange>(session, context, std::move(parsed), tenant));
 }
 
-void events(const std::shared_ptr<HttpSession>& session, GatewayContext& context, const std::string& job_id,
-            std::string_view query, const std::string& tenant) {
+void events(const std::shared_ptr<HttpSession>& session, GatewayContext& context,
+            const std::string& job_id, std::string_view query, const std::string& tenant) {
   const Request& req = session->request();
   std::optional<uint64_t> after;
   auto last = req.find("last-event-id");
   if (last != req.end() && !last->value().empty()) {
     after = parse_u64(last->value());
-    if (!after) return session->respond_error(bad_request("Last-Event-ID", "Last-Event-ID must be a token seq"));
+    if (!after)
+      return session->respond_error(
+          bad_request("Last-Event-ID", "Last-Event-ID must be a token seq"));
   }
   const auto from_at = query.find("from=");
   if (from_at != std::string_view::npos) {
@@ -134,7 +144,8 @@ void events(const std::shared_ptr<HttpSession>& session, GatewayContext& context
 
 }  // namespace
 
-std::optional<ApiError> authenticate(const HttpSession& session, GatewayContext& context, std::string& tenant) {
+std::optional<ApiError> authenticate(const HttpSession& session, GatewayContext& context,
+                                     std::string& tenant) {
   if (context.keys == nullptr) return std::nullopt;
   const Request& req = session.request();
   auto it = req.find(http::field::authorization);
@@ -160,8 +171,9 @@ void route(const std::shared_ptr<HttpSession>& session, GatewayContext& context)
   }
   const http::verb method = req.method();
   auto wrong_method = [&] {
-    ApiError e = bad_request("", std::string(req.method_string()) + " is not allowed on " + std::string(target),
-                             "method_not_allowed");
+    ApiError e = bad_request(
+        "", std::string(req.method_string()) + " is not allowed on " + std::string(target),
+        "method_not_allowed");
     e.status = 405;
     session->respond_error(e);
   };
@@ -173,7 +185,8 @@ void route(const std::shared_ptr<HttpSession>& session, GatewayContext& context)
   if (target.substr(0, 4) == "/v1/") {
     if (auto e = authenticate(*session, context, tenant)) return session->respond_error(*e);
   }
-  if (target == "/v1/models") return method == http::verb::get ? list_models(session, context) : wrong_method();
+  if (target == "/v1/models")
+    return method == http::verb::get ? list_models(session, context) : wrong_method();
   if (target == "/v1/completions") {
     return method == http::verb::post ? completions(session, context, tenant) : wrong_method();
   }
@@ -181,19 +194,24 @@ void route(const std::shared_ptr<HttpSession>& session, GatewayContext& context)
   if (target.substr(0, kJobs.size()) == kJobs) {
     std::string_view rest = target.substr(kJobs.size());
     constexpr std::string_view kEvents = "/events";
-    const bool is_events = rest.size() > kEvents.size() && rest.substr(rest.size() - kEvents.size()) == kEvents;
+    const bool is_events =
+        rest.size() > kEvents.size() && rest.substr(rest.size() - kEvents.size()) == kEvents;
     if (is_events) rest = rest.substr(0, rest.size() - kEvents.size());
     if (rest.empty() || rest.find('/') != std::string_view::npos || rest.size() > 256) {
-      return session->respond_error(not_found("job_not_found", "no job '" + std::string(rest) + "'"));
+      return session->respond_error(
+          not_found("job_not_found", "no job '" + std::string(rest) + "'"));
     }
     const std::string job_id(rest);
-    if (is_events) return method == http::verb::get ? events(session, context, job_id, query, tenant) : wrong_method();
+    if (is_events)
+      return method == http::verb::get ? events(session, context, job_id, query, tenant)
+                                       : wrong_method();
     if (method == http::verb::get) return job_request(session, context, job_id, tenant, false);
     if (method == http::verb::delete_) return job_request(session, context, job_id, tenant, true);
     return wrong_method();
   }
-  session->respond_error(not_found("unknown_url", "no route for " + std::string(req.method_string()) + " " +
-                                                     std::string(target)));
+  session->respond_error(
+      not_found("unknown_url",
+                "no route for " + std::string(req.method_string()) + " " + std::string(target)));
 }
 
 }  // namespace rs::gateway

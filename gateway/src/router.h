@@ -16,6 +16,7 @@ struct GatewayContext;
 void route(const std::shared_ptr<HttpSession>& session, GatewayContext& context);
 
 // The tenant of the request's bearer key ("" with --no-auth), or a 401.
-std::optional<ApiError> authenticate(const HttpSession& session, GatewayContext& context, std::string& tenant);
+std::optional<ApiError> authenticate(const HttpSession& session, GatewayContext& context,
+                                     std::string& tenant);
 
 }  // namespace rs::gateway

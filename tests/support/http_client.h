@@ -76,18 +76,20 @@ class HttpConnection {
     return true;
   }
 
-  static std::string request_text(const std::string& method, const std::string& target, const std::string& body,
+  static std::string request_text(const std::string& method, const std::string& target,
+                                  const std::string& body,
                                   const std::vector<std::string>& headers) {
     std::string r = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
     for (const auto& h : headers) r += h + "\r\n";
     if (!body.empty() || method == "POST") {
-      r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+      r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n";
     }
     return r + "\r\n" + body;
   }
 
-  bool send_request(const std::string& method, const std::string& target, const std::string& body = "",
-                    const std::vector<std::string>& headers = {}) {
+  bool send_request(const std::string& method, const std::string& target,
+                    const std::string& body = "", const std::vector<std::string>& headers = {}) {
     return send_raw(request_text(method, target, body, headers));
   }
 
@@ -142,7 +144,8 @@ class HttpConnection {
   }
 
   std::optional<HttpResponse> request(const std::string& method, const std::string& target,
-                                      const std::string& body = "", const std::vector<std::string>& headers = {},
+                                      const std::string& body = "",
+                                      const std::vector<std::string>& headers = {},
                                       int timeout_ms = 60000) {
     if (!send_request(method, target, body, headers)) return std::nullopt;
     return read_response(timeout_ms);

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
+#include <thread>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -51,6 +53,7 @@ struct Flags {
   int registry_poll_ms = 1000;
   bool no_subscribe = false;
   std::string log_level = "info";
+  int step_delay_ms = 0;
 };
 
 void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
@@ -80,6 +83,10 @@ void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
   app.add_option("--heartbeat-ms", o.heartbeat_ms, "heartbeat interval (match the broker's)")
       ->check(CLI::PositiveNumber);
   app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error|off");
+  app.add_option("--step-delay-ms", f.step_delay_ms,
+                 "TESTING ONLY: each device sleeps this long before every engine step (slow, steady "
+                 "streams for disconnect and resume tests)")
+      ->check(CLI::Range(0, 10000));
   app.add_option("--fail-on-prompt", o.fail_on_prompt,
                  "TESTING/CHAOS ONLY (repeatable): a job whose prompt contains this string fails on "
                  "the device with an engine error (WORKER_FAILED internal, retried by the broker)");
@@ -138,6 +145,10 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   if (o.worker_id.empty()) o.worker_id = default_worker_id();
+  if (f.step_delay_ms > 0) {
+    const int delay_ms = f.step_delay_ms;
+    o.before_step = [delay_ms](int) { std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms)); };
+  }
   std::shared_ptr<const rs::engine::Model> model;
   if (!f.model_file.empty()) {
     if (o.model_name.empty()) o.model_name = std::filesystem::path(f.model_file).stem().string();

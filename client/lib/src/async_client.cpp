@@ -32,8 +32,9 @@ struct AsyncClient::Impl {
       case wire::SendStatus::kSent:
         return id;
       case wire::SendStatus::kWouldBlock:
-        return schemas::wire_error(schemas::ErrorCode::kUnavailable,
-                                   "broker unreachable at " + options.endpoint + " (send queue full)");
+        return schemas::wire_error(
+            schemas::ErrorCode::kUnavailable,
+            "broker unreachable at " + options.endpoint + " (send queue full)");
       default:
         return schemas::wire_error(schemas::ErrorCode::kUnavailable, "client socket closed");
     }
@@ -92,8 +93,12 @@ Result<uint64_t> AsyncClient::cancel(const std::string& job_id) {
 Result<uint64_t> AsyncClient::status(const std::string& job_id) {
   return impl_->send(schemas::StatusRequest{.job_id = job_id});
 }
-Result<uint64_t> AsyncClient::workers() { return impl_->send(schemas::WorkersRequest{}); }
-Result<uint64_t> AsyncClient::ping() { return impl_->send(schemas::Ping{}); }
+Result<uint64_t> AsyncClient::workers() {
+  return impl_->send(schemas::WorkersRequest{});
+}
+Result<uint64_t> AsyncClient::ping() {
+  return impl_->send(schemas::Ping{});
+}
 
 Status AsyncClient::wait(long timeout_ms) {
   wire::Poller poller;
@@ -126,7 +131,9 @@ Result<std::optional<schemas::Message>> AsyncClient::receive() {
   }
 }
 
-uint64_t AsyncClient::malformed() const { return impl_->malformed; }
+uint64_t AsyncClient::malformed() const {
+  return impl_->malformed;
+}
 
 AsyncClient::LinkChange AsyncClient::link_change() {
   const wire::LinkEvents e = impl_->monitor.poll();
@@ -140,6 +147,8 @@ std::unique_ptr<AsyncClient::Waker> AsyncClient::make_waker() {
   return waker;
 }
 
-const std::string& AsyncClient::endpoint() const { return impl_->options.endpoint; }
+const std::string& AsyncClient::endpoint() const {
+  return impl_->options.endpoint;
+}
 
 }  // namespace rs::client

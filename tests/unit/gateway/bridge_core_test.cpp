@@ -15,17 +15,19 @@ namespace {
 class BridgeCoreTest : public ::testing::Test {
  protected:
   BridgeCoreTest()
-      : core_(BridgeOptions{.request_timeout_ms = 100, .ping_interval_ms = 50, .broker_dead_ms = 200},
-              [this](const BrokerRequest& r) -> Result<uint64_t> {
-                if (!sendable_) return schemas::wire_error(schemas::ErrorCode::kUnavailable, "down");
-                sent_.push_back(r);
-                return ++next_id_;
-              }) {}
+      : core_(
+            BridgeOptions{.request_timeout_ms = 100, .ping_interval_ms = 50, .broker_dead_ms = 200},
+            [this](const BrokerRequest& r) -> Result<uint64_t> {
+              if (!sendable_) return schemas::wire_error(schemas::ErrorCode::kUnavailable, "down");
+              sent_.push_back(r);
+              return ++next_id_;
+            }) {}
 
   Listener record(std::vector<BridgeEvent>& into) {
     return [&into](BridgeEvent e) { into.push_back(std::move(e)); };
   }
-  BridgeCommand command(BridgeCommand::Kind kind, uint64_t listener_id, Listener l, std::string job = {}) {
+  BridgeCommand command(BridgeCommand::Kind kind, uint64_t listener_id, Listener l,
+                        std::string job = {}) {
     BridgeCommand c;
     c.kind = kind;
     c.listener_id = listener_id;
@@ -50,9 +52,12 @@ TEST_F(BridgeCoreTest, ASubmitGetsItsAcceptedThenItsJobsTokensAndDone) {
   ASSERT_EQ(sent_.size(), 2u);
   core_.on_message(schemas::Accepted{.request_id = 2, .job_id = "jb"}, 1);
   core_.on_message(schemas::Accepted{.request_id = 1, .job_id = "ja"}, 1);
-  core_.on_message(schemas::TokenBatch{.entries = {token("ja", 0), token("jb", 0), token("ja", 1)}}, 2);
-  core_.on_message(schemas::Done{.record = schemas::JobRecord{.job_id = "ja", .state = schemas::JobState::kSucceeded}},
-                   3);
+  core_.on_message(schemas::TokenBatch{.entries = {token("ja", 0), token("jb", 0), token("ja", 1)}},
+                   2);
+  core_.on_message(
+      schemas::Done{.record =
+                        schemas::JobRecord{.job_id = "ja", .state = schemas::JobState::kSucceeded}},
+      3);
   ASSERT_EQ(a.size(), 3u);
   EXPECT_EQ(a[0].kind, BridgeEvent::Kind::kAccepted);
   EXPECT_EQ(a[0].job_id, "ja");
@@ -67,12 +72,16 @@ TEST_F(BridgeCoreTest, ASubmitGetsItsAcceptedThenItsJobsTokensAndDone) {
 TEST_F(BridgeCoreTest, ARejectedSubmitAndAFailedSubscribeAreErrors) {
   std::vector<BridgeEvent> a, b;
   core_.on_command(command(BridgeCommand::Kind::kSubmit, 1, record(a)), 0);
-  core_.on_message(schemas::Rejected{.request_id = 1, .code = schemas::ErrorCode::kQueueFull, .message = "full"}, 1);
+  core_.on_message(
+      schemas::Rejected{.request_id = 1, .code = schemas::ErrorCode::kQueueFull, .message = "full"},
+      1);
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(schemas::wire_error_of(a[0].error), schemas::ErrorCode::kQueueFull);
   core_.on_command(command(BridgeCommand::Kind::kSubscribe, 2, record(b), "nope"), 2);
   EXPECT_EQ(core_.jobs(), 1u);
-  core_.on_message(schemas::ErrorReply{.request_id = 2, .code = schemas::ErrorCode::kNotFound, .message = "no"}, 3);
+  core_.on_message(
+      schemas::ErrorReply{.request_id = 2, .code = schemas::ErrorCode::kNotFound, .message = "no"},
+      3);
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(schemas::wire_error_of(b[0].error), schemas::ErrorCode::kNotFound);
   EXPECT_EQ(core_.jobs(), 0u);

@@ -13,8 +13,12 @@ namespace {
 using nlohmann::json;
 
 schemas::TokenEntry entry(uint64_t seq, std::string text) {
-  return schemas::TokenEntry{.job_id = "j", .attempt = 1, .seq = seq, .token = static_cast<int32_t>(seq),
-                             .text = std::move(text), .logprob = -0.5f};
+  return schemas::TokenEntry{.job_id = "j",
+                             .attempt = 1,
+                             .seq = seq,
+                             .token = static_cast<int32_t>(seq),
+                             .text = std::move(text),
+                             .logprob = -0.5f};
 }
 
 TEST(CompletionFormatTest, SanitizeKeepsValidTextAndReplacesTheRest) {
@@ -23,9 +27,14 @@ TEST(CompletionFormatTest, SanitizeKeepsValidTextAndReplacesTheRest) {
   EXPECT_TRUE(complete);
   EXPECT_EQ(sanitize_utf8("a\xE2\x82", &complete), "a\xEF\xBF\xBD");
   EXPECT_FALSE(complete);
-  EXPECT_EQ(sanitize_utf8("a\xFF" "b", &complete), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(sanitize_utf8("a\xFF"
+                          "b",
+                          &complete),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_TRUE(complete);
-  EXPECT_EQ(sanitize_utf8("\xED\xA0\x80", &complete).find("\xED\xA0"), std::string::npos);  // surrogate
+  EXPECT_EQ(sanitize_utf8("\xED\xA0\x80", &complete).find("\xED\xA0"),
+            std::string::npos);  // surrogate
 }
 
 TEST(CompletionFormatTest, APieceWaitsForTheRestOfACharacter) {
@@ -56,7 +65,8 @@ TEST(CompletionFormatTest, APieceWaitsForTheRestOfACharacter) {
 // text the original stream sent after it.
 TEST(CompletionFormatTest, AReplayResumesExactlyAfterAnyEventId) {
   std::mt19937 rng(7);
-  const std::vector<std::string> pieces = {"a", "\xC3", "\xA9", "b ", "\xF0\x9F", "\x98", "\x80", "\xE2\x82\xAC", "z"};
+  const std::vector<std::string> pieces = {"a",    "\xC3", "\xA9",         "b ", "\xF0\x9F",
+                                           "\x98", "\x80", "\xE2\x82\xAC", "z"};
   for (int round = 0; round < 50; ++round) {
     std::vector<schemas::TokenEntry> tokens;
     for (uint64_t i = 0; i < 40; ++i) tokens.push_back(entry(i, pieces[rng() % pieces.size()]));
@@ -80,8 +90,13 @@ TEST(CompletionFormatTest, AReplayResumesExactlyAfterAnyEventId) {
 }
 
 TEST(CompletionFormatTest, ApiMetaRoundTripsAndForeignTextIsNotOne) {
-  ApiMeta m{.model = "tiny", .created = 1700000000, .id = "cmpl-x", .index = 3, .logprobs = true,
-            .include_usage = true, .background = true};
+  ApiMeta m{.model = "tiny",
+            .created = 1700000000,
+            .id = "cmpl-x",
+            .index = 3,
+            .logprobs = true,
+            .include_usage = true,
+            .background = true};
   auto back = decode_api_meta(encode_api_meta(m));
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->model, "tiny");
@@ -95,7 +110,11 @@ TEST(CompletionFormatTest, ApiMetaRoundTripsAndForeignTextIsNotOne) {
 
 TEST(CompletionFormatTest, ChunksAndResponsesHaveOpenAIsShape) {
   ApiMeta m{.model = "tiny", .created = 5, .id = "cmpl-x", .index = 1, .logprobs = true};
-  TextPiece p{.text = "hi", .tokens = {"h", "i"}, .logprobs = {-0.1f, -0.2f}, .text_offsets = {0, 1}, .last_seq = 1};
+  TextPiece p{.text = "hi",
+              .tokens = {"h", "i"},
+              .logprobs = {-0.1f, -0.2f},
+              .text_offsets = {0, 1},
+              .last_seq = 1};
   json c = json::parse(completion_chunk(m, &p, ""));
   EXPECT_EQ(c["object"], "text_completion");
   EXPECT_EQ(c["choices"][0]["index"], 1);
@@ -112,7 +131,8 @@ TEST(CompletionFormatTest, ChunksAndResponsesHaveOpenAIsShape) {
   rec.usage.prompt_tokens = 2;
   rec.usage.completion_tokens = 2;
   m.logprobs = false;
-  json r = json::parse(completion_response(m, {ChoiceResult{.index = 0, .piece = p, .record = rec}}));
+  json r =
+      json::parse(completion_response(m, {ChoiceResult{.index = 0, .piece = p, .record = rec}}));
   EXPECT_EQ(r["choices"][0]["finish_reason"], "stop");
   EXPECT_TRUE(r["choices"][0]["logprobs"].is_null());
   EXPECT_EQ(r["usage"]["total_tokens"], 4);

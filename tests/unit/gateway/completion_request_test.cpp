@@ -22,12 +22,13 @@ ApiError refused(const std::string& body) {
 
 TEST(CompletionRequestTest, ReadsEveryHonouredFieldAndTheExtensions) {
   CompletionRequest r;
-  auto e = parse(R"({"model":"tiny","prompt":"hi","max_tokens":7,"temperature":0.5,"top_p":0.9,"seed":42,
+  auto e =
+      parse(R"({"model":"tiny","prompt":"hi","max_tokens":7,"temperature":0.5,"top_p":0.9,"seed":42,
       "stop":["\n","x"],"n":2,"stream":true,"stream_options":{"include_usage":true},"logprobs":0,
       "presence_penalty":0,"frequency_penalty":0,"user":"u1","top_k":40,"min_p":0.05,
       "repetition_penalty":1.1,"ignore_eos":true,"priority":"batch","affinity_key":"k",
       "background":true,"some_future_field":{"a":[1,2]}})",
-                 r);
+            r);
   ASSERT_FALSE(e.has_value()) << e->message;
   EXPECT_EQ(r.model, "tiny");
   EXPECT_EQ(r.prompts, std::vector<std::string>{"hi"});
@@ -53,7 +54,8 @@ TEST(CompletionRequestTest, ReadsEveryHonouredFieldAndTheExtensions) {
 
 TEST(CompletionRequestTest, DefaultsAreOpenAIs) {
   CompletionRequest r;
-  ASSERT_FALSE(parse(R"({"model":"m","prompt":["a","b"],"max_completion_tokens":3})", r).has_value());
+  ASSERT_FALSE(
+      parse(R"({"model":"m","prompt":["a","b"],"max_completion_tokens":3})", r).has_value());
   EXPECT_EQ(r.prompts.size(), 2u);
   EXPECT_EQ(r.max_tokens, 3u);
   EXPECT_FLOAT_EQ(r.sampling.temperature, 1.0f);
@@ -69,7 +71,8 @@ TEST(CompletionRequestTest, FieldsWeCannotHonourAreRefusedByName) {
   for (const auto& [body, param] : std::vector<std::pair<std::string, std::string>>{
            {R"({"model":"m","prompt":"x","logprobs":2})", "logprobs"},
            {R"({"model":"m","prompt":"x","logit_bias":{"50256":-100}})", "logit_bias"},
-           {R"({"model":"m","prompt":"x","response_format":{"type":"json_object"}})", "response_format"},
+           {R"({"model":"m","prompt":"x","response_format":{"type":"json_object"}})",
+            "response_format"},
            {R"({"model":"m","prompt":"x","tools":[]})", "tools"},
            {R"({"model":"m","prompt":"x","echo":true})", "echo"},
            {R"({"model":"m","prompt":"x","suffix":"s"})", "suffix"},
@@ -84,7 +87,8 @@ TEST(CompletionRequestTest, FieldsWeCannotHonourAreRefusedByName) {
     EXPECT_EQ(e.code, "unsupported_parameter") << body;
   }
   CompletionRequest r;
-  EXPECT_FALSE(parse(R"({"model":"m","prompt":"x","echo":false,"best_of":1,"logit_bias":{}})", r).has_value());
+  EXPECT_FALSE(parse(R"({"model":"m","prompt":"x","echo":false,"best_of":1,"logit_bias":{}})", r)
+                   .has_value());
 }
 
 TEST(CompletionRequestTest, WrongTypesAndValuesNameTheField) {
@@ -106,7 +110,8 @@ TEST(CompletionRequestTest, WrongTypesAndValuesNameTheField) {
            {R"({"model":"m","prompt":"x","stop":["a","b","c","d","e"]})", "stop"},
            {R"({"model":"m","prompt":"x","priority":"urgent"})", "priority"},
            {R"({"model":"m","prompt":"x","seed":"1"})", "seed"},
-           {R"({"model":"m","prompt":"x","stream_options":{"include_usage":1}})", "stream_options.include_usage"},
+           {R"({"model":"m","prompt":"x","stream_options":{"include_usage":1}})",
+            "stream_options.include_usage"},
        }) {
     ApiError e = refused(body);
     EXPECT_EQ(e.status, 400) << body;
@@ -123,7 +128,8 @@ TEST(CompletionRequestTest, HostileBodiesAreRefusedWithoutRecursion) {
   EXPECT_EQ(refused("").code, "invalid_json");
   // Brackets inside strings do not count as depth.
   CompletionRequest r;
-  EXPECT_FALSE(parse(R"({"model":"m","prompt":")" + std::string(1000, '[') + R"("})", r).has_value());
+  EXPECT_FALSE(
+      parse(R"({"model":"m","prompt":")" + std::string(1000, '[') + R"("})", r).has_value());
   EXPECT_EQ(json_depth(R"({"a":[{"b":"]]]"}]})"), 3u);
 }
 

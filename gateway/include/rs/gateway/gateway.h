@@ -16,18 +16,18 @@ namespace rs::gateway {
 
 struct GatewayOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 0;                  // 0: a free port (see port())
-  std::string broker_endpoint;        // the broker's client endpoint
-  std::string redis;                  // host:port for API keys; "" only with no_auth
+  uint16_t port = 0;            // 0: a free port (see port())
+  std::string broker_endpoint;  // the broker's client endpoint
+  std::string redis;            // host:port for API keys; "" only with no_auth
   bool no_auth = false;
-  size_t max_body_bytes = 4u << 20;   // larger -> 413
+  size_t max_body_bytes = 4u << 20;  // larger -> 413
   size_t max_header_bytes = 16u << 10;
-  int header_timeout_ms = 10000;      // a request's headers must arrive within this
-  int idle_timeout_ms = 60000;        // a keep-alive connection with no request is closed
-  int keepalive_ms = 15000;           // SSE comment interval on a quiet stream
-  int disconnect_grace_ms = 2000;     // a vanished client's job is cancelled after this
-  int request_timeout_ms = 5000;      // broker replies
-  int drain_ms = 3000;                // on stop: in-flight requests get this long
+  int header_timeout_ms = 10000;              // a request's headers must arrive within this
+  int idle_timeout_ms = 60000;                // a keep-alive connection with no request is closed
+  int keepalive_ms = 15000;                   // SSE comment interval on a quiet stream
+  int disconnect_grace_ms = 2000;             // a vanished client's job is cancelled after this
+  int request_timeout_ms = 5000;              // broker replies
+  int drain_ms = 3000;                        // on stop: in-flight requests get this long
   size_t max_stream_buffer_bytes = 8u << 20;  // a client that reads slower is cut off
   uint32_t max_n = 16;
 };

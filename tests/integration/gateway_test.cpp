@@ -1,0 +1,421 @@
+// Acceptance (issue 12): the HTTP gateway over a real pool. Streamed and whole answers agree;
+// a stream cut after 10 events resumes with Last-Event-ID to exactly the rest (background,
+// non-background within the grace, after kill -9 of the gateway, after kill -9 of the
+// broker); a vanished client's job is cancelled and its KV blocks come back; bad input of
+// every kind gets its status and an OpenAI-shaped body; 1000 idle streams are held.
+// Workers sleep 10 ms per step (--step-delay-ms) so streams are slow enough to cut live.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway_process.h"
+
+namespace rs::test {
+namespace {
+
+using nlohmann::json;
+
+std::string body(const std::string& prompt, int max_tokens, uint64_t seed, bool stream,
+                 bool background = false, const std::string& model = "tiny") {
+  return json{{"model", model},
+              {"prompt", prompt},
+              {"max_tokens", max_tokens},
+              {"seed", seed},
+              {"temperature", 0.8},
+              {"stream", stream},
+              {"ignore_eos", true},
+              {"background", background},
+              {"stream_options", {{"include_usage", true}}}}
+      .dump();
+}
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  virtual std::vector<std::string> worker_args() const { return {"--step-delay-ms", "10"}; }
+  virtual std::vector<std::string> gateway_args() const { return {}; }
+  void SetUp() override {
+    PoolOptions o;
+    o.workers = 1;
+    o.devices = 2;
+    o.heartbeat_ms = 200;
+    o.worker_args = worker_args();
+    pool_ = std::make_unique<Pool>(o);
+    RS_REQUIRE_POOL(*pool_);
+    ASSERT_TRUE(pool_->start()) << "pool did not start";
+    gateway_ = std::make_unique<GatewayProcess>(*pool_);
+    ASSERT_TRUE(gateway_->start(gateway_args())) << "gateway did not start";
+  }
+
+  // The whole answer of a request (non-streamed).
+  std::string whole_text(const std::string& prompt, int max_tokens, uint64_t seed) {
+    auto r = gateway_->request("POST", "/v1/completions", body(prompt, max_tokens, seed, false));
+    EXPECT_TRUE(r.has_value());
+    if (!r) return "";
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body)["choices"][0]["text"].get<std::string>();
+  }
+
+  // Resumes `job` after event `last_id` on the gateway at `port` (retrying while the pool
+  // is not answering yet) and reads it to [DONE].
+  StreamRead resume(int port, const std::string& job, const std::string& last_id) {
+    StreamRead out;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      HttpConnection c;
+      out = StreamRead{};
+      if (!open_stream(c, port, "GET", "/v1/jobs/" + job + "/events", "",
+                       {gateway_->auth(), "Last-Event-ID: " + last_id}, out)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      if (out.status == 503) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      if (out.status == 200) read_events(c, out);
+      return out;
+    }
+    return out;
+  }
+
+  std::string job_state(const std::string& job, json* record = nullptr) {
+    auto r = gateway_->request("GET", "/v1/jobs/" + job);
+    if (!r || r->status != 200) return "";
+    json j = json::parse(r->body);
+    if (record != nullptr) *record = j;
+    return j["state"];
+  }
+
+  // Streams 10 events of a fresh job, then drops the connection: (job, events read).
+  StreamRead cut_after_ten(const std::string& prompt, int max_tokens, uint64_t seed,
+                           bool background) {
+    HttpConnection c;
+    StreamRead first;
+    EXPECT_TRUE(open_stream(c, gateway_->port(), "POST", "/v1/completions",
+                            body(prompt, max_tokens, seed, true, background), {gateway_->auth()},
+                            first));
+    EXPECT_EQ(first.status, 200);
+    read_events(c, first, 10);
+    EXPECT_EQ(first.ids.size(), 10u);
+    EXPECT_FALSE(first.done) << "the job ended before the cut: too fast for this test";
+    return first;
+  }
+
+  std::unique_ptr<Pool> pool_;
+  std::unique_ptr<GatewayProcess> gateway_;
+};
+
+TEST_F(GatewayTest, StreamedAndWholeAnswersAgreeForOneSeed) {
+  const std::string whole = whole_text("Once upon a time", 40, 5);
+  HttpConnection c;
+  StreamRead s;
+  ASSERT_TRUE(open_stream(c, gateway_->port(), "POST", "/v1/completions",
+                          body("Once upon a time", 40, 5, true), {gateway_->auth()}, s));
+  ASSERT_EQ(s.status, 200);
+  read_events(c, s);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(s.text, whole);
+  EXPECT_EQ(s.finish_reason, "length");
+  ASSERT_TRUE(s.usage.has_value());
+  EXPECT_EQ((*s.usage)["completion_tokens"], 40);
+  EXPECT_FALSE(s.job.empty());
+  for (size_t i = 1; i < s.ids.size(); ++i)
+    EXPECT_LT(std::stoull(s.ids[i - 1]), std::stoull(s.ids[i]));
+}
+
+TEST_F(GatewayTest, ABackgroundStreamCutAfterTenEventsResumesExactly) {
+  const std::string reference = whole_text("resume me", 150, 21);
+  StreamRead first = cut_after_ten("resume me", 150, 21, true);
+  StreamRead rest = resume(gateway_->port(), first.job, first.ids.back());
+  ASSERT_EQ(rest.status, 200);
+  EXPECT_TRUE(rest.done);
+  EXPECT_EQ(first.text + rest.text, reference);
+  ASSERT_FALSE(rest.ids.empty());
+  EXPECT_GT(std::stoull(rest.ids.front()), std::stoull(first.ids.back()));
+  EXPECT_EQ(job_state(first.job), "SUCCEEDED");
+  // After the end, while the log is kept: the same rest again.
+  StreamRead again = resume(gateway_->port(), first.job, first.ids.back());
+  EXPECT_EQ(again.text, rest.text);
+}
+
+TEST_F(GatewayTest, ANonBackgroundStreamReconnectedWithinTheGraceIsNotCancelled) {
+  const std::string reference = whole_text("come back", 150, 22);
+  StreamRead first = cut_after_ten("come back", 150, 22, false);
+  StreamRead rest = resume(gateway_->port(), first.job, first.ids.back());
+  ASSERT_EQ(rest.status, 200);
+  EXPECT_TRUE(rest.done);
+  EXPECT_EQ(first.text + rest.text, reference);
+  EXPECT_EQ(rest.finish_reason, "length");
+  EXPECT_EQ(job_state(first.job), "SUCCEEDED");
+}
+
+TEST_F(GatewayTest, AStreamResumesOnANewGatewayAfterAKillNineOfTheFirst) {
+  const std::string reference = whole_text("gateway dies", 150, 23);
+  StreamRead first = cut_after_ten("gateway dies", 150, 23, false);
+  gateway_->kill_hard();
+  ASSERT_TRUE(gateway_->start()) << "the second gateway did not start";
+  StreamRead rest = resume(gateway_->port(), first.job, first.ids.back());
+  ASSERT_EQ(rest.status, 200);
+  EXPECT_TRUE(rest.done);
+  EXPECT_EQ(first.text + rest.text, reference);
+  EXPECT_EQ(job_state(first.job), "SUCCEEDED");
+}
+
+TEST_F(GatewayTest, AStreamResumesAfterAKillNineOfTheBroker) {
+  const std::string reference = whole_text("broker dies", 200, 24);
+  StreamRead first = cut_after_ten("broker dies", 200, 24, true);
+  pool_->kill_broker();
+  ASSERT_TRUE(pool_->restart_broker()) << "the broker did not restart";
+  StreamRead rest = resume(gateway_->port(), first.job, first.ids.back());
+  ASSERT_EQ(rest.status, 200);
+  EXPECT_TRUE(rest.done);
+  EXPECT_EQ(first.text + rest.text, reference);
+  EXPECT_EQ(job_state(first.job), "SUCCEEDED");
+}
+
+class GatewayDisconnectTest : public GatewayTest {
+ protected:
+  std::vector<std::string> gateway_args() const override {
+    return {"--disconnect-grace-ms", "300"};
+  }
+  uint32_t kv_free() {
+    uint32_t free = 0;
+    for (const auto& d : pool_->devices()) free += d.kv_blocks_free;
+    return free;
+  }
+};
+
+TEST_F(GatewayDisconnectTest, AVanishedClientsJobIsCancelledAndItsKvBlocksComeBack) {
+  const uint32_t idle = kv_free();
+  ASSERT_GT(idle, 0u);
+  StreamRead first = cut_after_ten("walk away", 1000, 31, false);
+  json record;
+  ASSERT_TRUE(Pool::poll_until(15000, [&] { return job_state(first.job, &record) == "CANCELLED"; }))
+      << "state " << record.dump();
+  EXPECT_LT(record["usage"]["completion_tokens"].get<int>(), 1000);
+  EXPECT_EQ(record["finish_reason"], "cancelled");
+  EXPECT_TRUE(Pool::poll_until(10000, [&] { return kv_free() == idle; }))
+      << kv_free() << " of " << idle;
+}
+
+TEST_F(GatewayDisconnectTest, ABackgroundJobRunsToItsEndAndStaysResumable) {
+  const std::string reference = whole_text("stay with me", 120, 32);
+  StreamRead first = cut_after_ten("stay with me", 120, 32, true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // past the grace
+  ASSERT_TRUE(Pool::poll_until(30000, [&] { return job_state(first.job) == "SUCCEEDED"; }));
+  StreamRead all = resume(gateway_->port(), first.job, "0");
+  StreamRead from_start;
+  HttpConnection c;
+  ASSERT_TRUE(open_stream(c, gateway_->port(), "GET", "/v1/jobs/" + first.job + "/events?from=0",
+                          "", {gateway_->auth()}, from_start));
+  read_events(c, from_start);
+  EXPECT_EQ(from_start.text, reference);
+  EXPECT_TRUE(from_start.done);
+}
+
+// Status and error body for each bad request; the gateway serves a normal one afterwards.
+TEST_F(GatewayTest, BadInputGetsItsStatusAndTheGatewayKeepsServing) {
+  struct Case {
+    std::string name, method, target, body;
+    std::vector<std::string> headers;
+    int status;
+    std::string param;
+  };
+  const std::string auth = gateway_->auth();
+  std::vector<Case> cases = {
+      {"malformed json", "POST", "/v1/completions", "{\"model\":", {auth}, 400, ""},
+      {"wrong type",
+       "POST",
+       "/v1/completions",
+       R"({"model":"tiny","prompt":"x","max_tokens":"10"})",
+       {auth},
+       400,
+       "max_tokens"},
+      {"deep nesting", "POST", "/v1/completions", std::string(100000, '['), {auth}, 400, ""},
+      {"invalid utf-8",
+       "POST",
+       "/v1/completions",
+       "{\"model\":\"tiny\",\"prompt\":\"\xff\xfe\"}",
+       {auth},
+       400,
+       ""},
+      {"n 1e6",
+       "POST",
+       "/v1/completions",
+       R"({"model":"tiny","prompt":"x","n":1000000})",
+       {auth},
+       400,
+       "n"},
+      {"negative max_tokens",
+       "POST",
+       "/v1/completions",
+       R"({"model":"tiny","prompt":"x","max_tokens":-1})",
+       {auth},
+       400,
+       "max_tokens"},
+      {"unknown model",
+       "POST",
+       "/v1/completions",
+       R"({"model":"nope","prompt":"x"})",
+       {auth},
+       404,
+       "model"},
+      {"missing key", "POST", "/v1/completions", R"({"model":"tiny","prompt":"x"})", {}, 401, ""},
+      {"wrong key", "GET", "/v1/models", "", {"Authorization: Bearer rsk-wrong"}, 401, ""},
+      {"logprobs 2",
+       "POST",
+       "/v1/completions",
+       R"({"model":"tiny","prompt":"x","logprobs":2})",
+       {auth},
+       400,
+       "logprobs"},
+      {"logit_bias",
+       "POST",
+       "/v1/completions",
+       R"({"model":"tiny","prompt":"x","logit_bias":{"1":5}})",
+       {auth},
+       400,
+       "logit_bias"},
+      {"echo",
+       "POST",
+       "/v1/completions",
+       R"({"model":"tiny","prompt":"x","echo":true})",
+       {auth},
+       400,
+       "echo"},
+      {"best_of",
+       "POST",
+       "/v1/completions",
+       R"({"model":"tiny","prompt":"x","best_of":2})",
+       {auth},
+       400,
+       "best_of"},
+      {"unknown job", "GET", "/v1/jobs/j-nope", "", {auth}, 404, ""},
+      {"unknown route", "GET", "/v2/nothing", "", {auth}, 404, ""},
+      {"wrong method", "PUT", "/v1/completions", "{}", {auth}, 405, ""},
+      {"10 MB body", "POST", "/v1/completions", std::string(10u << 20, ' '), {auth}, 413, ""},
+      {"huge header",
+       "GET",
+       "/v1/models",
+       "",
+       {auth, "X-Big: " + std::string(32 << 10, 'a')},
+       431,
+       ""},
+  };
+  for (const auto& k : cases) {
+    HttpConnection c;
+    ASSERT_TRUE(c.connect(gateway_->port())) << k.name;
+    auto r = c.request(k.method, k.target, k.body, k.headers, 30000);
+    ASSERT_TRUE(r.has_value()) << k.name << ": no response";
+    EXPECT_EQ(r->status, k.status) << k.name << ": " << r->body;
+    json j = json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << k.name << ": " << r->body;
+    EXPECT_TRUE(j["error"]["message"].is_string()) << k.name;
+    EXPECT_TRUE(j["error"]["type"].is_string()) << k.name;
+    if (!k.param.empty()) {
+      EXPECT_EQ(j["error"]["param"], k.param) << k.name;
+    }
+  }
+  // A revoked key stops working (the gateway polls the key version every 200 ms).
+  {
+    store::ApiKeys keys(pool_->redis());
+    auto k = keys.add("temp");
+    ASSERT_TRUE(k.ok());
+    const std::string h = "Authorization: Bearer " + k->key;
+    ASSERT_TRUE(Pool::poll_until(3000, [&] {
+      HttpConnection c;
+      return c.connect(gateway_->port()) && c.request("GET", "/v1/models", "", {h})->status == 200;
+    }));
+    ASSERT_TRUE(keys.revoke(k->id).ok());
+    EXPECT_TRUE(Pool::poll_until(3000, [&] {
+      HttpConnection c;
+      return c.connect(gateway_->port()) && c.request("GET", "/v1/models", "", {h})->status == 401;
+    }));
+  }
+  EXPECT_TRUE(gateway_->process().alive());
+  EXPECT_FALSE(whole_text("still here", 8, 1).empty());
+}
+
+class GatewayIdleStreamsTest : public GatewayTest {
+ protected:
+  std::vector<std::string> worker_args() const override {
+    return {"--step-delay-ms", "10", "--max-batch-size", "1"};
+  }
+  std::vector<std::string> gateway_args() const override { return {"--keepalive-ms", "500"}; }
+};
+
+int64_t rss_kb(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+// 1000 SSE connections to a job waiting in the queue (both devices busy): each gets its
+// headers and keep-alive comments; the gateway holds them on its one HTTP thread.
+TEST_F(GatewayIdleStreamsTest, AThousandIdleStreamsAreHeld) {
+  constexpr int kStreams = 1000;
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+  ASSERT_GE(limit.rlim_cur, static_cast<rlim_t>(kStreams + 100));
+  auto client = pool_->connect(10000);
+  ASSERT_TRUE(client.ok());
+  // Two long jobs hold both devices (one sequence each); a third waits in the queue.
+  std::vector<std::string> jobs;
+  for (int i = 0; i < 3; ++i) {
+    schemas::SubmitRequest r = make_request("tiny", "hold the line", 1000, 0.8f, 60 + i);
+    r.ignore_eos = true;
+    r.stream = false;
+    r.detach = true;
+    auto a = (*client)->submit(r);
+    ASSERT_TRUE(a.ok()) << a.status().to_string();
+    jobs.push_back(a->job_id);
+    if (i == 1) {
+      ASSERT_TRUE(Pool::poll_until(5000, [&] {
+        return job_state(jobs[0]) == "RUNNING" && job_state(jobs[1]) == "RUNNING";
+      }));
+    }
+  }
+  ASSERT_EQ(job_state(jobs[2]), "QUEUED");
+  const int64_t rss_before = rss_kb(gateway_->process().pid());
+  std::vector<std::unique_ptr<HttpConnection>> streams;
+  int heads = 0;
+  for (int i = 0; i < kStreams; ++i) {
+    auto c = std::make_unique<HttpConnection>();
+    ASSERT_TRUE(c->connect(gateway_->port())) << "connection " << i;
+    ASSERT_TRUE(c->send_request("GET", "/v1/jobs/" + jobs[2] + "/events", "", {gateway_->auth()}));
+    streams.push_back(std::move(c));
+  }
+  for (auto& c : streams) {
+    auto head = c->read_head(30000);
+    if (head && head->status == 200) ++heads;
+  }
+  EXPECT_EQ(heads, kStreams);
+  // Each stream gets a keep-alive comment within a few intervals, and nothing else yet.
+  int kept_alive = 0;
+  for (auto& c : streams) {
+    auto e = c->next_event(5000);
+    if (e && e->comment) ++kept_alive;
+  }
+  EXPECT_EQ(kept_alive, kStreams);
+  const int64_t rss_after = rss_kb(gateway_->process().pid());
+  std::printf("gateway RSS: %lld kB before, %lld kB with %d idle streams (%.1f kB per stream)\n",
+              static_cast<long long>(rss_before), static_cast<long long>(rss_after), kStreams,
+              static_cast<double>(rss_after - rss_before) / kStreams);
+  RecordProperty("gateway_rss_kb_idle_streams", std::to_string(rss_after));
+  EXPECT_TRUE(gateway_->process().alive());
+  streams.clear();
+  for (const auto& j : jobs) (void)(*client)->cancel(j);
+  EXPECT_FALSE(whole_text("still serving", 4, 1).empty());
+}
+
+}  // namespace
+}  // namespace rs::test
