@@ -3,9 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio.hpp>
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
-
+#include "asio.h"
 #include "gateway_context.h"
 #include "http_session.h"
 #include "rs/store/api_keys.h"

@@ -3,15 +3,14 @@
 // touched only by the gateway's Asio thread, except `bridge` (thread-safe post()).
 #pragma once
 
-#include <boost/asio.hpp>
 #include <cstdint>
 #include <memory>
 #include <random>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 
+#include "asio.h"
 #include "broker_bridge.h"
 #include "key_cache.h"
 #include "rs/gateway/gateway.h"

@@ -5,18 +5,15 @@
 // at once. Lives on the gateway's Asio thread only.
 #pragma once
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <deque>
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange
 #include <utility>
 #include <vector>
 
 #include "api_error.h"
+#include "asio.h"
 
 namespace rs::gateway {
 

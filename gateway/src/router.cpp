@@ -1,11 +1,11 @@
 // route(): paths, methods, authentication and the one-shot broker requests.
 #include "router.h"
 
-#include <boost/beast/http.hpp>
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "asio.h"
 #include "completion_exchange.h"
 #include "events_exchange.h"
 #include "gateway_context.h"
