@@ -84,7 +84,9 @@ TEST(CompletionFormatTest, AReplayResumesExactlyAfterAnyEventId) {
       std::string got;
       for (const auto& p : again) got += p.text;
       ASSERT_EQ(got, expected) << "round " << round << " cut after event " << cut;
-      if (!again.empty()) EXPECT_GT(again.front().last_seq, events[cut].last_seq);
+      if (!again.empty()) {
+        EXPECT_GT(again.front().last_seq, events[cut].last_seq);
+      }
     }
   }
 }
