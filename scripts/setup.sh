@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package that ringserve's build, tests and benchmarks need.
+# Installs every Debian package that ringserve's build, tests and benchmarks need, node + npm,
+# and tests/node's npm packages (npm ci, from its lockfile).
 # Idempotent and quiet; fails loudly. Run as root (or with sudo available).
 set -euo pipefail
 
@@ -19,23 +20,51 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if [ "${#missing[@]}" -eq 0 ]; then
-  exit 0
-fi
-
 SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    echo "setup.sh: need root to install: ${missing[*]}" >&2; exit 1
+need_root() {
+  if [ "$(id -u)" -ne 0 ] && [ -z "$SUDO" ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+      echo "setup.sh: need root to install: $*" >&2; exit 1
+    fi
   fi
+}
+
+apt_updated=0
+apt_install() {
+  need_root "$@"
+  echo "setup.sh: installing $*" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if [ "$apt_updated" -eq 0 ]; then
+    if ! $SUDO apt-get update -qq >/tmp/ringserve-apt-update.log 2>&1; then
+      echo "setup.sh: apt-get update failed:" >&2; cat /tmp/ringserve-apt-update.log >&2; exit 1
+    fi
+    apt_updated=1
+  fi
+  if ! $SUDO apt-get install -y -qq --no-install-recommends "$@" \
+       >/tmp/ringserve-apt-install.log 2>&1; then
+    echo "setup.sh: apt-get install failed:" >&2; tail -50 /tmp/ringserve-apt-install.log >&2; exit 1
+  fi
+}
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt_install "${missing[@]}"
 fi
 
-echo "setup.sh: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-if ! $SUDO apt-get update -qq >/tmp/ringserve-apt-update.log 2>&1; then
-  echo "setup.sh: apt-get update failed:" >&2; cat /tmp/ringserve-apt-update.log >&2; exit 1
+# Node.js for tests/node (the official openai SDK against the HTTP gateway): an installed
+# node + npm is used as it is; else Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  apt_install nodejs npm
 fi
-if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-     >/tmp/ringserve-apt-install.log 2>&1; then
-  echo "setup.sh: apt-get install failed:" >&2; tail -50 /tmp/ringserve-apt-install.log >&2; exit 1
+
+# tests/node's packages, pinned by its package-lock.json (npm ci leaves
+# node_modules/.package-lock.json behind: older than the lockfile means out of date).
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+node_dir="$repo_root/tests/node"
+if [ -f "$node_dir/package-lock.json" ] &&
+   { [ ! -f "$node_dir/node_modules/.package-lock.json" ] ||
+     [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules/.package-lock.json" ]; }; then
+  if ! npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error \
+       >/tmp/ringserve-npm-ci.log 2>&1; then
+    echo "setup.sh: npm ci --prefix tests/node failed:" >&2; tail -50 /tmp/ringserve-npm-ci.log >&2; exit 1
+  fi
 fi
