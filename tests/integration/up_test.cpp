@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "http_client.h"
 #include "child_process.h"
 #include "redis_server.h"
 #include "rs/client/client.h"
@@ -219,12 +220,36 @@ TEST_F(UpTest, StartsServesAndStopsOnSigint) {
     for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i);
   }
 
+  // The HTTP gateway: var/http holds its URL, var/api-key a key (0600) it accepts.
+  const fs::path http_file = dir_ / "var" / "http";
+  const fs::path key_file = dir_ / "var" / "api-key";
+  auto http_deadline = Clock::now() + std::chrono::seconds(30);
+  while (!fs::exists(http_file) && up.running() && Clock::now() < http_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(fs::exists(http_file)) << up.logs();
+  ASSERT_TRUE(fs::exists(key_file));
+  EXPECT_EQ(fs::status(key_file).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  {
+    std::string url = read_file(http_file), key = read_file(key_file);
+    while (!url.empty() && url.back() == '\n') url.pop_back();
+    while (!key.empty() && key.back() == '\n') key.pop_back();
+    rs::test::HttpConnection http;
+    ASSERT_TRUE(http.connect(std::stoi(url.substr(url.rfind(':') + 1)))) << url;
+    auto models = http.request("GET", "/v1/models", "", {"Authorization: Bearer " + key});
+    ASSERT_TRUE(models.has_value());
+    EXPECT_EQ(models->status, 200) << models->body;
+    EXPECT_NE(models->body.find("\"synth\""), std::string::npos) << models->body;
+  }
+
   std::set<pid_t> children = children_of(up.pid());
-  EXPECT_EQ(children.size(), 3u) << "expected redis, broker and one worker";
+  EXPECT_EQ(children.size(), 4u) << "expected redis, broker, one worker and the gateway";
   ASSERT_EQ(::kill(up.pid(), SIGINT), 0);
   EXPECT_EQ(up.wait_exit(60000), 0) << up.logs();
   EXPECT_TRUE(all_gone_within(children, 10000)) << "a child of `up` outlived it";
   EXPECT_FALSE(fs::exists(endpoint_file));
+  EXPECT_FALSE(fs::exists(http_file));
+  EXPECT_FALSE(fs::exists(key_file));
 }
 
 // `up --serve tiny`: the workers follow the registry; `ringserve models add --activate`
