@@ -8,6 +8,10 @@
 
 namespace rs::gateway {
 
+namespace {
+constexpr int kFirstLinkWaitMs = 2000;
+}  // namespace
+
 BrokerBridge::BrokerBridge(client::ClientOptions client_options, BridgeOptions options)
     : client_options_(std::move(client_options)), options_(options) {}
 
@@ -45,6 +49,13 @@ Status BrokerBridge::start() {
             },
             request);
       });
+  // Sends fail while the link is down (ZMQ_IMMEDIATE): give the first connection a moment
+  // so requests right after start-up do not see 503. A broker that is not there yet is
+  // not an error: requests get 503 until it comes.
+  for (int waited_ms = 0; waited_ms < kFirstLinkWaitMs; waited_ms += 10) {
+    RS_RETURN_IF_ERROR(client_->wait(10));
+    if (client_->link_change().restored) break;
+  }
   thread_ = std::thread([this] { run(); });
   return Status();
 }

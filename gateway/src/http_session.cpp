@@ -35,6 +35,7 @@ void HttpSession::start() {
 
 void HttpSession::shut_down() {
   shutting_down_ = true;
+  keep_alive_ = false;  // the answer in flight says Connection: close
   if (!busy_) close();
 }
 

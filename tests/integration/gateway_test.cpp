@@ -5,7 +5,9 @@
 // every kind gets its status and an OpenAI-shaped body; 1000 idle streams are held.
 // Workers sleep 10 ms per step (--step-delay-ms) so streams are slow enough to cut live.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -175,6 +177,45 @@ TEST_F(GatewayTest, AStreamResumesAfterAKillNineOfTheBroker) {
   EXPECT_TRUE(rest.done);
   EXPECT_EQ(first.text + rest.text, reference);
   EXPECT_EQ(job_state(first.job), "SUCCEEDED");
+}
+
+// No broker: 503 (OpenAI-shaped, Retry-After), the gateway stays up and serves again once
+// the broker is back.
+TEST_F(GatewayTest, WithoutABrokerItAnswers503AndRecovers) {
+  pool_->kill_broker();
+  auto r = gateway_->request("POST", "/v1/completions", body("anyone there", 4, 1, false));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503) << r->body;
+  EXPECT_FALSE(r->header("retry-after").empty());
+  json j = json::parse(r->body, nullptr, false);
+  ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
+  auto models = gateway_->request("GET", "/v1/models");
+  ASSERT_TRUE(models.has_value());
+  EXPECT_EQ(models->status, 503) << models->body;
+  ASSERT_TRUE(pool_->restart_broker());
+  EXPECT_TRUE(Pool::poll_until(20000, [&] {
+    auto again = gateway_->request("POST", "/v1/completions", body("back again", 4, 1, false));
+    return again && again->status == 200;
+  }));
+  EXPECT_TRUE(gateway_->process().alive());
+}
+
+// SIGTERM: an answer in flight is finished, then the gateway exits 0.
+TEST_F(GatewayTest, SigtermFinishesTheAnswerInFlightThenExits) {
+  HttpConnection c;
+  ASSERT_TRUE(c.connect(gateway_->port()));
+  ASSERT_TRUE(c.send_request("POST", "/v1/completions", body("last words", 60, 3, false),
+                             {gateway_->auth()}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the job is running
+  ASSERT_EQ(::kill(gateway_->process().pid(), SIGTERM), 0);
+  auto r = c.read_response(10000);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["usage"]["completion_tokens"], 60);
+  EXPECT_EQ(r->header("connection"), "close");
+  ASSERT_TRUE(gateway_->process().wait_exit(10000));
+  EXPECT_TRUE(WIFEXITED(gateway_->process().wait_status()) &&
+              WEXITSTATUS(gateway_->process().wait_status()) == 0);
 }
 
 class GatewayDisconnectTest : public GatewayTest {

@@ -63,7 +63,11 @@ Result<std::unique_ptr<AsyncClient>> AsyncClient::connect(ClientOptions options)
   if (options.endpoint.empty()) return invalid_argument("client: empty broker endpoint");
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
-  RS_ASSIGN_OR_RETURN(impl->socket, wire::make_dealer(impl->context, wire::DealerOptions{}));
+  // ZMQ_IMMEDIATE: while the link is down a send fails at once (unavailable) instead of
+  // waiting in the pipe for a restarted broker, which would run a SUBMIT its caller was
+  // told had failed.
+  RS_ASSIGN_OR_RETURN(impl->socket,
+                      wire::make_dealer(impl->context, wire::DealerOptions{.immediate = true}));
   static std::atomic<uint64_t> next_monitor{0};
   RS_RETURN_IF_ERROR(impl->monitor.start(impl->context, impl->socket,
                                          "rs-async-client-" + std::to_string(next_monitor++)));

@@ -25,7 +25,8 @@ class AsyncClientTest : public ClientTest {
   }
   // Receives until `done(message)` or the deadline; every message goes to `seen`.
   template <typename F>
-  static bool receive_until(AsyncClient& c, std::vector<sc::Message>& seen, F done, int timeout_ms = 10000) {
+  static bool receive_until(AsyncClient& c, std::vector<sc::Message>& seen, F done,
+                            int timeout_ms = 10000) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (std::chrono::steady_clock::now() < deadline) {
       EXPECT_TRUE(c.wait(50).ok());
@@ -51,7 +52,8 @@ TEST_F(AsyncClientTest, ASubmitsRepliesAndTokensComeBackByRequestIdAndJob) {
   ASSERT_TRUE(bad.ok());
   EXPECT_NE(*id, *bad);
   std::vector<sc::Message> seen;
-  ASSERT_TRUE(receive_until(*c, seen, [](const sc::Message& m) { return std::holds_alternative<sc::Done>(m); }));
+  ASSERT_TRUE(receive_until(
+      *c, seen, [](const sc::Message& m) { return std::holds_alternative<sc::Done>(m); }));
   std::string job;
   std::vector<uint64_t> seqs;
   bool status_error = false;
@@ -72,7 +74,8 @@ TEST_F(AsyncClientTest, ASubmitsRepliesAndTokensComeBackByRequestIdAndJob) {
   EXPECT_EQ(std::get<sc::Done>(seen.back()).record.job_id, job);
   if (!status_error) {  // the ERROR may come after DONE
     seen.clear();
-    EXPECT_TRUE(receive_until(*c, seen, [](const sc::Message& m) { return std::holds_alternative<sc::ErrorReply>(m); }));
+    EXPECT_TRUE(receive_until(
+        *c, seen, [](const sc::Message& m) { return std::holds_alternative<sc::ErrorReply>(m); }));
   }
 }
 
@@ -97,7 +100,8 @@ TEST_F(AsyncClientTest, ABrokerRestartShowsAsLinkLostThenRestored) {
   auto c = connect_async();
   ASSERT_TRUE(c->ping().ok());
   std::vector<sc::Message> seen;
-  ASSERT_TRUE(receive_until(*c, seen, [](const sc::Message& m) { return std::holds_alternative<sc::Pong>(m); }));
+  ASSERT_TRUE(receive_until(
+      *c, seen, [](const sc::Message& m) { return std::holds_alternative<sc::Pong>(m); }));
   (void)c->link_change();
   const std::string endpoint = loop_->client_endpoint();
   loop_->request_stop();
@@ -120,7 +124,8 @@ TEST_F(AsyncClientTest, ABrokerRestartShowsAsLinkLostThenRestored) {
   EXPECT_TRUE(restored);
   seen.clear();
   ASSERT_TRUE(c->ping().ok());
-  EXPECT_TRUE(receive_until(*c, seen, [](const sc::Message& m) { return std::holds_alternative<sc::Pong>(m); }));
+  EXPECT_TRUE(receive_until(
+      *c, seen, [](const sc::Message& m) { return std::holds_alternative<sc::Pong>(m); }));
 }
 
 }  // namespace

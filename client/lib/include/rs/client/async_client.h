@@ -32,8 +32,9 @@ class AsyncClient {
   AsyncClient(const AsyncClient&) = delete;
   AsyncClient& operator=(const AsyncClient&) = delete;
 
-  // Each sends one request and returns its request_id. A full send queue (no broker for a
-  // long time) is kUnavailable at once; nothing here waits.
+  // Each sends one request and returns its request_id. No link to the broker (or a full
+  // send queue) is kUnavailable at once: nothing waits, and nothing is queued for a broker
+  // that comes back later; nothing here blocks.
   Result<uint64_t> submit(schemas::SubmitRequest request);
   Result<uint64_t> subscribe(const std::string& job_id, uint64_t from_seq);
   Result<uint64_t> cancel(const std::string& job_id);
