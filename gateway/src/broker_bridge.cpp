@@ -52,9 +52,8 @@ Status BrokerBridge::start() {
   // Sends fail while the link is down (ZMQ_IMMEDIATE): give the first connection a moment
   // so requests right after start-up do not see 503. A broker that is not there yet is
   // not an error: requests get 503 until it comes.
-  for (int waited_ms = 0; waited_ms < kFirstLinkWaitMs; waited_ms += 10) {
-    RS_RETURN_IF_ERROR(client_->wait(10));
-    if (client_->link_change().restored) break;
+  if (!client_->await_link(kFirstLinkWaitMs).ok()) {
+    spdlog::warn("gateway: no broker at {} yet: requests get 503 until it comes", client_->endpoint());
   }
   thread_ = std::thread([this] { run(); });
   return Status();

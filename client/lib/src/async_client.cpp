@@ -139,6 +139,14 @@ uint64_t AsyncClient::malformed() const {
   return impl_->malformed;
 }
 
+Status AsyncClient::await_link(int timeout_ms) {
+  for (int waited_ms = 0; waited_ms < timeout_ms; waited_ms += 10) {
+    if (link_change().restored) return Status();
+    RS_RETURN_IF_ERROR(wait(10));
+  }
+  return schemas::wire_error(schemas::ErrorCode::kUnavailable, "no link to the broker at " + impl_->options.endpoint);
+}
+
 AsyncClient::LinkChange AsyncClient::link_change() {
   const wire::LinkEvents e = impl_->monitor.poll();
   return LinkChange{.lost = e.disconnected, .restored = e.connected};

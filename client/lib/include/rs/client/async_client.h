@@ -58,6 +58,9 @@ class AsyncClient {
     bool restored = false;
   };
   LinkChange link_change();
+  // Waits up to timeout_ms for the first TCP link to the broker (sends fail until then);
+  // unavailable if it did not come. Call before handing the client to its loop.
+  Status await_link(int timeout_ms);
 
   // The waker for the one other thread that feeds this client's owner (made once).
   std::unique_ptr<Waker> make_waker();
