@@ -63,7 +63,9 @@ TEST(BrokerRestartTest, ThousandJobBatchSurvivesAKillNineOfTheBrokerAtThirtyPerc
   o.workers = 2;
   o.devices = 2;
   o.heartbeat_ms = 200;
-  o.worker_args = {"--max-batch-size", "16"};
+  // 5 ms per engine step: a job takes >= 120 ms, so jobs are on the workers at the kill
+  // (on the bare tiny model they finished between the check and the kill: nothing to adopt).
+  o.worker_args = {"--max-batch-size", "16", "--step-delay-ms", "5"};
   o.broker_args = {"--recovery-wait-ms", "3000"};
   Pool pool(o);
   RS_REQUIRE_POOL(pool);
