@@ -11,15 +11,17 @@
 
 namespace rs::gateway {
 
+// Members are destroyed bottom-up: the io_context first, whose pending handlers hold the
+// last sessions and exchanges; their destructors still use the context and the bridge.
 struct Gateway::Impl {
   GatewayOptions options;
-  net::io_context io{1};
-  tcp::acceptor acceptor{io};
-  std::unique_ptr<BrokerBridge> bridge;
   std::unique_ptr<store::RedisConnection> redis;  // used by the key thread only
   std::unique_ptr<store::ApiKeys> api_keys;
   std::unique_ptr<KeyCache> keys;
+  std::unique_ptr<BrokerBridge> bridge;
   std::unique_ptr<GatewayContext> context;
+  net::io_context io{1};
+  tcp::acceptor acceptor{io};
   bool stopping = false;
 
   void accept();
