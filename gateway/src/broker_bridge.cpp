@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -53,7 +54,8 @@ Status BrokerBridge::start() {
   // so requests right after start-up do not see 503. A broker that is not there yet is
   // not an error: requests get 503 until it comes.
   if (!client_->await_link(kFirstLinkWaitMs).ok()) {
-    spdlog::warn("gateway: no broker at {} yet: requests get 503 until it comes", client_->endpoint());
+    spdlog::warn("gateway: no broker at {} yet: requests get 503 until it comes",
+                 client_->endpoint());
   }
   thread_ = std::thread([this] { run(); });
   return Status();
@@ -77,6 +79,7 @@ void BrokerBridge::post(BridgeCommand command) {
 
 void BrokerBridge::run() {
   int64_t wait_ms = 0;
+  bool restore_pending = false;  // the link came back; re-subscribe once writable
   while (!stop_.load(std::memory_order_relaxed)) {
     if (Status s = client_->wait(static_cast<long>(wait_ms)); !s.ok()) {
       spdlog::error("gateway: broker socket: {}", s.to_string());
@@ -94,7 +97,11 @@ void BrokerBridge::run() {
         spdlog::warn("gateway: lost the link to the broker at {}", client_->endpoint());
       core_->on_link_lost();
     }
-    if (link.restored && !core_->broker_up()) {
+    if (link.lost) restore_pending = false;
+    if (link.restored && !core_->broker_up()) restore_pending = true;
+    // Subscribing again only once a send is taken (the handshake may lag the link event).
+    if (restore_pending && client_->writable()) {
+      restore_pending = false;
       spdlog::info("gateway: link to the broker is back; subscribing to {} stream(s) again",
                    core_->jobs());
       core_->on_link_restored(now);
@@ -110,6 +117,7 @@ void BrokerBridge::run() {
       core_->on_message(std::move(**m), now);
     }
     wait_ms = core_->on_tick(now_ms());
+    if (restore_pending) wait_ms = std::min<int64_t>(wait_ms, 10);
     broker_up_.store(core_->broker_up(), std::memory_order_relaxed);
   }
 }

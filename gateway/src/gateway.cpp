@@ -22,10 +22,14 @@ struct Gateway::Impl {
   std::unique_ptr<GatewayContext> context;
   net::io_context io{1};
   tcp::acceptor acceptor{io};
+  net::steady_timer drain_timer{io};
+  int drain_deadline_ms = 0;
+  static constexpr int kDrainPollMs = 20;
   bool stopping = false;
 
   void accept();
   void begin_stop();
+  void poll_drained();
 };
 
 void cancel_after_grace(GatewayContext& context, const std::string& job_id) {
@@ -115,17 +119,18 @@ void Gateway::Impl::begin_stop() {
   acceptor.close(ignored);
   std::vector<HttpSession*> sessions(context->sessions.begin(), context->sessions.end());
   for (HttpSession* s : sessions) s->shut_down();
-  auto timer = std::make_shared<net::steady_timer>(io);
-  timer->expires_after(std::chrono::milliseconds(options.drain_ms));
-  timer->async_wait([this, timer](beast::error_code) { io.stop(); });
-  auto poll = std::make_shared<std::function<void()>>();
-  *poll = [this, poll] {
-    if (context->sessions.empty()) return io.stop();
-    auto t = std::make_shared<net::steady_timer>(io);
-    t->expires_after(std::chrono::milliseconds(20));
-    t->async_wait([t, poll](beast::error_code) { (*poll)(); });
-  };
-  (*poll)();
+  drain_deadline_ms = options.drain_ms;
+  poll_drained();
+}
+
+// Every 20 ms until no session is left or drain_ms passed, then the loop stops.
+void Gateway::Impl::poll_drained() {
+  if (context->sessions.empty() || drain_deadline_ms <= 0) return io.stop();
+  drain_deadline_ms -= kDrainPollMs;
+  drain_timer.expires_after(std::chrono::milliseconds(kDrainPollMs));
+  drain_timer.async_wait([this](beast::error_code ec) {
+    if (!ec) poll_drained();
+  });
 }
 
 Status Gateway::run() {

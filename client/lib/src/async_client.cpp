@@ -139,12 +139,26 @@ uint64_t AsyncClient::malformed() const {
   return impl_->malformed;
 }
 
+bool AsyncClient::writable() {
+  wire::Poller poller;
+  poller.add(impl_->socket, ZMQ_POLLOUT);
+  auto ready = poller.poll(0);
+  return ready.ok() && poller.writable(0);
+}
+
 Status AsyncClient::await_link(int timeout_ms) {
   for (int waited_ms = 0; waited_ms < timeout_ms; waited_ms += 10) {
-    if (link_change().restored) return Status();
-    RS_RETURN_IF_ERROR(wait(10));
+    wire::Poller poller;
+    poller.add(impl_->socket, ZMQ_POLLOUT);
+    auto ready = poller.poll(10);
+    if (!ready.ok()) return ready.status();
+    if (poller.writable(0)) {
+      (void)link_change();
+      return Status();
+    }
   }
-  return schemas::wire_error(schemas::ErrorCode::kUnavailable, "no link to the broker at " + impl_->options.endpoint);
+  return schemas::wire_error(schemas::ErrorCode::kUnavailable,
+                             "no link to the broker at " + impl_->options.endpoint);
 }
 
 AsyncClient::LinkChange AsyncClient::link_change() {

@@ -58,8 +58,12 @@ class AsyncClient {
     bool restored = false;
   };
   LinkChange link_change();
-  // Waits up to timeout_ms for the first TCP link to the broker (sends fail until then);
-  // unavailable if it did not come. Call before handing the client to its loop.
+  // True when a send would be taken now: the link is up and its handshake done (a link
+  // reported restored may not be writable yet).
+  bool writable();
+  // Waits up to timeout_ms until writable() (sends fail until then), consuming the link
+  // events of that first connection; unavailable if it did not come. Call before handing
+  // the client to its loop.
   Status await_link(int timeout_ms);
 
   // The waker for the one other thread that feeds this client's owner (made once).
