@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "json_text.h"
 #include "rs/schemas/errors.h"
 
 namespace rs::gateway {
@@ -77,8 +78,7 @@ std::string error_body(const ApiError& error) {
       {"param", error.param.empty() ? nlohmann::json(nullptr) : nlohmann::json(error.param)},
       {"code", error.code.empty() ? nlohmann::json(nullptr) : nlohmann::json(error.code)},
   };
-  return nlohmann::json{{"error", e}}.dump(-1, ' ', false,
-                                           nlohmann::json::error_handler_t::replace);
+  return json_text(nlohmann::json{{"error", e}});
 }
 
 }  // namespace rs::gateway

@@ -69,7 +69,6 @@ class BridgeCore {
 
   bool broker_up() const { return broker_up_; }
   size_t jobs() const { return jobs_.size(); }
-  size_t pending() const { return pending_.size(); }
   uint64_t resubscriptions() const { return resubscriptions_; }
 
  private:

@@ -3,15 +3,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_text.h"
+
 namespace rs::gateway {
 
 using nlohmann::json;
 
 namespace {
-
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 // Length of the UTF-8 sequence a lead byte starts (0: not a lead byte).
 int sequence_length(unsigned char c) {
@@ -118,14 +116,14 @@ std::string sse_event(uint64_t id, const std::string& data) {
 }
 
 std::string encode_api_meta(const ApiMeta& meta) {
-  return dump(json{{"kind", meta.kind},
-                   {"model", meta.model},
-                   {"created", meta.created},
-                   {"id", meta.id},
-                   {"index", meta.index},
-                   {"logprobs", meta.logprobs},
-                   {"include_usage", meta.include_usage},
-                   {"background", meta.background}});
+  return json_text(json{{"kind", meta.kind},
+                        {"model", meta.model},
+                        {"created", meta.created},
+                        {"id", meta.id},
+                        {"index", meta.index},
+                        {"logprobs", meta.logprobs},
+                        {"include_usage", meta.include_usage},
+                        {"background", meta.background}});
 }
 
 std::optional<ApiMeta> decode_api_meta(std::string_view text) {
@@ -167,20 +165,20 @@ std::string completion_chunk(const ApiMeta& meta, const TextPiece* piece,
       {"text", piece != nullptr ? piece->text : std::string()},
       {"logprobs", meta.logprobs && piece != nullptr ? logprobs_json(*piece) : json(nullptr)},
       {"finish_reason", finish_reason.empty() ? json(nullptr) : json(finish_reason)}};
-  return dump(json{{"id", meta.id},
-                   {"object", "text_completion"},
-                   {"created", meta.created},
-                   {"model", meta.model},
-                   {"choices", json::array({choice})}});
+  return json_text(json{{"id", meta.id},
+                        {"object", "text_completion"},
+                        {"created", meta.created},
+                        {"model", meta.model},
+                        {"choices", json::array({choice})}});
 }
 
 std::string usage_chunk(const ApiMeta& meta, const schemas::Usage& usage) {
-  return dump(json{{"id", meta.id},
-                   {"object", "text_completion"},
-                   {"created", meta.created},
-                   {"model", meta.model},
-                   {"choices", json::array()},
-                   {"usage", usage_json(usage)}});
+  return json_text(json{{"id", meta.id},
+                        {"object", "text_completion"},
+                        {"created", meta.created},
+                        {"model", meta.model},
+                        {"choices", json::array()},
+                        {"usage", usage_json(usage)}});
 }
 
 std::string completion_response(const ApiMeta& meta, const std::vector<ChoiceResult>& choices) {
@@ -194,12 +192,12 @@ std::string completion_response(const ApiMeta& meta, const std::vector<ChoiceRes
     usage.prompt_tokens += c.record.usage.prompt_tokens;
     usage.completion_tokens += c.record.usage.completion_tokens;
   }
-  return dump(json{{"id", meta.id},
-                   {"object", "text_completion"},
-                   {"created", meta.created},
-                   {"model", meta.model},
-                   {"choices", out_choices},
-                   {"usage", usage_json(usage)}});
+  return json_text(json{{"id", meta.id},
+                        {"object", "text_completion"},
+                        {"created", meta.created},
+                        {"model", meta.model},
+                        {"choices", out_choices},
+                        {"usage", usage_json(usage)}});
 }
 
 }  // namespace rs::gateway

@@ -52,7 +52,6 @@ class ChoiceAssembler {
   // At the end: whatever is held, incomplete bytes replaced by U+FFFD (may be empty).
   std::optional<TextPiece> flush();
   uint64_t next_seq() const { return next_seq_; }
-  int64_t text_bytes() const { return offset_; }
 
  private:
   std::optional<uint64_t> skip_;

@@ -27,7 +27,6 @@ struct GatewayContext {
   std::unordered_set<HttpSession*> sessions;
   std::unordered_map<std::string, int> watchers;  // job id -> streams of it open here
   std::mt19937_64 rng{std::random_device{}()};
-  uint64_t requests = 0;
 };
 
 // A bridge Listener that runs fn(event) on the Asio thread while `owner` lives.

@@ -81,7 +81,6 @@ void HttpSession::on_read(beast::error_code ec) {
 }
 
 void HttpSession::handle() {
-  ++context_.requests;
   route(shared_from_this(), context_);
 }
 

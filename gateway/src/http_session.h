@@ -56,7 +56,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Keeps the connection (and this session) alive while a one-shot answer is pending,
   // watching for the client leaving.
   void await_answer() { watch_peer(); }
-  bool streaming() const { return streaming_; }
   const Request& request() const { return request_; }
 
  private:

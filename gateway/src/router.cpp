@@ -10,16 +10,13 @@
 #include "events_exchange.h"
 #include "gateway_context.h"
 #include "http_session.h"
+#include "json_text.h"
 
 namespace rs::gateway {
 
 using nlohmann::json;
 
 namespace {
-
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 std::optional<uint64_t> parse_u64(std::string_view s) {
   uint64_t v = 0;
@@ -73,7 +70,7 @@ void list_models(const std::shared_ptr<HttpSession>& session, GatewayContext& co
     json data = json::array();
     for (const auto& n : names)
       data.push_back({{"id", n}, {"object", "model"}, {"created", 0}, {"owned_by", "ringserve"}});
-    s.respond(http::status::ok, dump(json{{"object", "list"}, {"data", data}}));
+    s.respond(http::status::ok, json_text(json{{"object", "list"}, {"data", data}}));
   });
 }
 
@@ -89,7 +86,7 @@ void job_request(const std::shared_ptr<HttpSession>& session, GatewayContext& co
              if (!tenant.empty() && !e.record.tenant.empty() && e.record.tenant != tenant) {
                return s.respond_error(not_found("job_not_found", "no job '" + job_id + "'"));
              }
-             if (!cancel) return s.respond(http::status::ok, dump(job_json(e.record)));
+             if (!cancel) return s.respond(http::status::ok, json_text(job_json(e.record)));
              BridgeCommand c;
              c.kind = BridgeCommand::Kind::kCancel;
              c.job_id = job_id;
@@ -97,7 +94,7 @@ void job_request(const std::shared_ptr<HttpSession>& session, GatewayContext& co
                       [](HttpSession& s2, BridgeEvent e2) {
                         if (e2.kind != BridgeEvent::Kind::kStatus)
                           return s2.respond_error(from_broker(e2.error));
-                        s2.respond(http::status::ok, dump(job_json(e2.record)));
+                        s2.respond(http::status::ok, json_text(job_json(e2.record)));
                       });
            });
 }
@@ -179,7 +176,7 @@ void route(const std::shared_ptr<HttpSession>& session, GatewayContext& context)
   };
   if (target == "/health") {
     json h = {{"status", "ok"}, {"broker", context.bridge.broker_up() ? "up" : "down"}};
-    return session->respond(http::status::ok, dump(h));
+    return session->respond(http::status::ok, json_text(h));
   }
   std::string tenant;
   if (target.substr(0, 4) == "/v1/") {

@@ -15,6 +15,7 @@
 
 #include "dealer_peer.h"
 #include "redis_server.h"
+#include "test_paths.h"
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/schemas/frames.h"
 #include "rs/store/job_store.h"
@@ -33,7 +34,10 @@ class BrokerLoopTest : public ::testing::Test {
  protected:
   // Skips (or fails) here, so a test body never runs without its redis-server.
   void SetUp() override {
-    if (!rs::test::RedisServer::available()) GTEST_SKIP() << "no redis-server";
+    if (!rs::test::RedisServer::available()) {
+      if (rs::test::in_ci()) FAIL() << "no redis-server under CI=true";
+      GTEST_SKIP() << "no redis-server";
+    }
     ASSERT_TRUE(redis_.start());
   }
   void start_broker(size_t max_queued = 100, int64_t heartbeat_ms = 1000, uint32_t max_attempts = 3) {
