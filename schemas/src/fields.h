@@ -59,6 +59,10 @@ RS_FIELDS(SubmitRequest) {
   v.field("detach", m.detach, opt());
   v.field("tenant", m.tenant, opt(l.max_tenant_bytes));
   v.field("ignore_eos", m.ignore_eos, opt());
+  v.field("chat_messages", m.chat_messages, opt(l.max_prompt_bytes, ErrorCode::kPromptTooLong));
+  v.field("chat_tools", m.chat_tools, opt(l.max_prompt_bytes, ErrorCode::kPromptTooLong));
+  v.field("chat_kwargs", m.chat_kwargs, opt(l.max_prompt_bytes, ErrorCode::kPromptTooLong));
+  v.field("add_generation_prompt", m.add_generation_prompt, opt());
 }
 RS_FIELDS(CancelRequest) {
   v.field("request_id", m.request_id, opt());
@@ -206,6 +210,7 @@ RS_FIELDS(Dispatch) {
   v.field("attempt", m.attempt, req());
   v.field("device", m.device, req());
   v.field("request", m.request, req());
+  v.field("created_ms", m.created_ms, opt());
 }
 RS_FIELDS(CancelJob) {
   v.field("job_id", m.job_id, req(l.max_name_bytes));

@@ -49,9 +49,14 @@ Status too_long(const char* field, size_t max) {
 
 Status validate(const SubmitRequest& r, const Limits& l) {
   if (r.model.empty()) return bad("model is empty");
-  if (r.prompt.size() > l.max_prompt_bytes) {
-    return wire_error(ErrorCode::kPromptTooLong, "prompt of " + std::to_string(r.prompt.size()) +
+  const size_t prompt_bytes = r.prompt.size() + r.chat_messages.size() + r.chat_tools.size() + r.chat_kwargs.size();
+  if (prompt_bytes > l.max_prompt_bytes) {
+    return wire_error(ErrorCode::kPromptTooLong, "prompt of " + std::to_string(prompt_bytes) +
                                                      " bytes > " + std::to_string(l.max_prompt_bytes));
+  }
+  if (r.is_chat() && !r.prompt.empty()) return bad("a chat job (chat_messages) has no prompt");
+  if (!r.is_chat() && (!r.chat_tools.empty() || !r.chat_kwargs.empty())) {
+    return bad("chat_tools and chat_kwargs need chat_messages");
   }
   if (r.max_tokens == 0 || r.max_tokens > l.max_tokens) {
     return bad("max_tokens must be in 1.." + std::to_string(l.max_tokens));

@@ -80,7 +80,7 @@ void BrokerLoop::execute_dispatch(const Action& a) {
   // Sent after the commit that writes DISPATCHED; a failed send drops the worker then. The
   // worker gets the model key the job runs on.
   schemas::Dispatch dispatch{.job_id = a.job, .attempt = a.attempt, .device = job.record.device,
-                             .request = job.request};
+                             .request = job.request, .created_ms = job.record.created_ms};
   dispatch.request.model = a.model_key;
   post_worker(a.device.worker, dispatch);
 }

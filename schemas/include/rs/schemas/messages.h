@@ -61,6 +61,13 @@ struct SubmitRequest {
   bool detach = false;               // the broker must not cancel it when the submitter goes
   std::string tenant;                // who the job is for (accounting); "" = none
   bool ignore_eos = false;           // generate past end-of-generation tokens (max_tokens ends it)
+  // A chat job: the worker renders these with the model's chat template (then prompt is "").
+  // JSON texts, opaque to the broker; together with prompt <= Limits::max_prompt_bytes.
+  std::string chat_messages;         // a JSON array of messages; "" = a plain completion
+  std::string chat_tools;            // a JSON array of tools ("" = none)
+  std::string chat_kwargs;           // a JSON object of extra template variables ("" = none)
+  bool add_generation_prompt = true;
+  bool is_chat() const { return !chat_messages.empty(); }
   bool operator==(const SubmitRequest&) const = default;
 };
 struct CancelRequest {
@@ -274,6 +281,7 @@ struct Dispatch {
   uint32_t attempt = 1;
   int32_t device = 0;
   SubmitRequest request;  // request_id, idempotency_key etc. are not used by the worker
+  uint64_t created_ms = 0;  // the job's creation (Unix ms): a chat template's strftime_now
   bool operator==(const Dispatch&) const = default;
 };
 struct CancelJob {
