@@ -64,10 +64,10 @@ TEST(ChatPoolTest, AChatJobEqualsAPlainJobOfTheRenderedPrompt) {
     EXPECT_FALSE(c.ids().empty());
     EXPECT_EQ(c.record.usage.prompt_tokens, p.record.usage.prompt_tokens);
   }
-  // A template error (its raise_exception, here: the last message is the assistant's and no
-  // role is known) ends the job FAILED invalid_argument before any token; the pool serves on.
+  // A template error (here: a message without a role, which ChatML adds to a string) ends the
+  // job FAILED invalid_argument before any token; so does bad JSON; the pool serves on.
   sc::SubmitRequest bad = chat_request(1);
-  bad.chat_messages = R"([{"role": "user", "content": 42}])";  // not a string: the template's `+` fails
+  bad.chat_messages = R"([{"content": "no role"}])";  // the template adds an undefined role: an error
   auto bad_job = (*client)->submit(bad);
   ASSERT_TRUE(bad_job.ok());
   FinishedJob b = wait_job(**client, bad_job->job_id);
