@@ -89,6 +89,7 @@ Value min_max(Evaluator& ev, const Value& v, CallArgs& args, bool want_max) {
 
 // select / reject / selectattr / rejectattr
 Value select_impl(Evaluator& ev, const Value& v, CallArgs& args, bool lookup_attr, bool keep) {
+  if (!v.truthy()) return Value::generator({});  // Jinja: `if value:` before anything else
   std::optional<AttrGetter> get;
   size_t off = 0;
   if (lookup_attr) {
@@ -268,6 +269,7 @@ Value f_sum(Evaluator& ev, const Value& v, CallArgs& args) {
 }
 
 Value f_map(Evaluator& ev, const Value& v, CallArgs& args) {
+  if (!v.truthy()) return Value::generator({});  // Jinja: `if value:` before anything else
   std::vector<Value> items = iterate(ev, v);
   std::vector<Value> out;
   out.reserve(items.size());

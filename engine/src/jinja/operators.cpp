@@ -17,16 +17,21 @@ constexpr size_t kMaxListItems = 1u << 22;
        b.type_name() + "'");
 }
 
-int64_t checked(bool overflow, int64_t v) {
+enum class IntOp { kAdd, kSub, kMul };
+
+int64_t checked(IntOp op, int64_t a, int64_t b) {
+  int64_t r = 0;
+  bool overflow = op == IntOp::kAdd   ? __builtin_add_overflow(a, b, &r)
+                  : op == IntOp::kSub ? __builtin_sub_overflow(a, b, &r)
+                                      : __builtin_mul_overflow(a, b, &r);
   if (overflow) fail("integer overflow");
-  return v;
+  return r;
 }
 
 Value add(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return Value::number(a.as_double() + b.as_double());
-    int64_t r;
-    return Value::integer(checked(__builtin_add_overflow(a.as_int(), b.as_int(), &r), r));
+    return Value::integer(checked(IntOp::kAdd, a.as_int(), b.as_int()));
   }
   if (a.is_string() && b.is_string()) {
     check_string_size(a.str().size() + b.str().size());
@@ -68,8 +73,7 @@ Value repeat(const Value& seq, int64_t n) {
 Value mul(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return Value::number(a.as_double() * b.as_double());
-    int64_t r;
-    return Value::integer(checked(__builtin_mul_overflow(a.as_int(), b.as_int(), &r), r));
+    return Value::integer(checked(IntOp::kMul, a.as_int(), b.as_int()));
   }
   bool a_seq = a.is_string() || a.is_list() || a.is_tuple();
   bool b_seq = b.is_string() || b.is_list() || b.is_tuple();
@@ -116,9 +120,9 @@ Value power(const Value& a, const Value& b) {
     return Value::number(std::pow(a.as_double(), b.as_double()));
   int64_t base = a.as_int(), exp = b.as_int(), r = 1;
   while (exp > 0) {
-    if (exp & 1) r = checked(__builtin_mul_overflow(r, base, &r), r);
+    if (exp & 1) r = checked(IntOp::kMul, r, base);
     exp >>= 1;
-    if (exp > 0) base = checked(__builtin_mul_overflow(base, base, &base), base);
+    if (exp > 0) base = checked(IntOp::kMul, base, base);
   }
   return Value::integer(r);
 }
@@ -192,10 +196,7 @@ Value binary_op(BinOp op, const Value& a, const Value& b) {
     case BinOp::kSub:
       if (!a.is_number() || !b.is_number()) unsupported("-", a, b);
       if (a.is_float() || b.is_float()) return Value::number(a.as_double() - b.as_double());
-      {
-        int64_t r;
-        return Value::integer(checked(__builtin_sub_overflow(a.as_int(), b.as_int(), &r), r));
-      }
+      return Value::integer(checked(IntOp::kSub, a.as_int(), b.as_int()));
     case BinOp::kMul:
       return mul(a, b);
     case BinOp::kMod:
