@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "model_versions.h"
 #include "process_harness.h"
 
 namespace rs::test {
@@ -111,6 +112,49 @@ TEST(ChatPoolTest, AModelWithoutATemplateRefusesChatSaysWhyAndServesPlainJobs) {
   const std::string& why = devices->front().no_chat.front();
   EXPECT_EQ(why.rfind("stories: ", 0), 0u) << why;
   EXPECT_NE(why.find("tokenizer.chat_template"), std::string::npos) << why;
+}
+
+// Registry mode: a version added with --chat-template serves chat with that template (the
+// GGUF has none); a later version without one refuses chat, and WORKERS names that key.
+TEST(ChatPoolTest, RegistryVersionsCarryTheirOwnTemplate) {
+  RS_REQUIRE_FILE(model_path("stories260K.gguf"));
+  PoolOptions o;
+  o.workers = 1;
+  o.devices = 1;
+  o.heartbeat_ms = 200;
+  o.registry = true;
+  o.serve = {"stories"};
+  o.broker_args = {"--registry-poll-ms", "100"};
+  o.worker_args = {"--registry-poll-ms", "200"};
+  Pool pool(o);
+  RS_REQUIRE_POOL(pool);
+  ASSERT_TRUE(pool.start_redis());
+  CliRun add = run_cli(pool, {"models", "add", "stories", model_path("stories260K.gguf"), "--chat-template", chatml(),
+                              "--activate", "--json"});
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  EXPECT_EQ(nlohmann::json::parse(add.lines().back())["chat"], "file");
+  ASSERT_TRUE(pool.start_broker() && pool.start_workers());
+  ASSERT_TRUE(wait_device_keys(pool, 1, {"stories@1"}, 30000));
+  auto client = pool.connect();
+  ASSERT_TRUE(client.ok()) << client.status().to_string();
+  auto chat = (*client)->submit(chat_request(3));
+  ASSERT_TRUE(chat.ok());
+  FinishedJob c = wait_job(**client, chat->job_id);
+  ASSERT_EQ(c.record.state, sc::JobState::kSucceeded) << c.record.error;
+  EXPECT_EQ(c.record.model_version, 1u);
+
+  ASSERT_EQ(cli_add_version(pool, "stories", model_path("stories260K.gguf"), true), 2u);
+  ASSERT_TRUE(wait_device_keys(pool, 1, {"stories@2"}, 30000));
+  auto refused = (*client)->submit(chat_request(3));
+  ASSERT_TRUE(refused.ok());
+  FinishedJob r = wait_job(**client, refused->job_id);
+  EXPECT_EQ(r.record.state, sc::JobState::kFailed);
+  EXPECT_EQ(r.record.error_code, sc::ErrorCode::kInvalidArgument) << r.record.error;
+  ASSERT_TRUE(Pool::poll_until(10000, [&] {
+    auto devices = (*client)->workers();
+    return devices.ok() && devices->size() == 1 && devices->front().no_chat.size() == 1 &&
+           devices->front().no_chat.front().rfind("stories@2: ", 0) == 0;
+  }));
 }
 
 }  // namespace
