@@ -59,7 +59,8 @@ function(rs_add_test name)
   # Defaults for tests/support/test_paths.h; the environment (RS_SHARED_DIR, RS_BIN_DIR,
   # RINGSERVE_FIXTURES, RINGSERVE_MODELS) overrides them at run time.
   target_compile_definitions(${name} PRIVATE
-    RS_DEFAULT_SHARED_DIR="${RS_SHARED_DIR}" RS_DEFAULT_BIN_DIR="${CMAKE_BINARY_DIR}/bin")
+    RS_DEFAULT_SHARED_DIR="${RS_SHARED_DIR}" RS_DEFAULT_BIN_DIR="${CMAKE_BINARY_DIR}/bin"
+    RS_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   gtest_discover_tests(${name}
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
     DISCOVERY_TIMEOUT 60)

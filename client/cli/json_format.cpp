@@ -13,20 +13,8 @@ namespace rs::cli {
 
 namespace {
 
-// DeviceStatus gains KV-cache fields in a later schema; use them when they exist.
-template <typename D>
-void add_kv_fields(nlohmann::json& j, const D& d) {
-  if constexpr (requires { d.kv_blocks_free; }) j["kv_blocks_free"] = d.kv_blocks_free;
-  if constexpr (requires { d.kv_blocks_total; }) j["kv_blocks_total"] = d.kv_blocks_total;
-}
-
-template <typename D>
-std::string kv_cell(const D& d) {
-  if constexpr (requires { d.kv_blocks_free; d.kv_blocks_total; }) {
-    return fmt::format("{}/{}", d.kv_blocks_free, d.kv_blocks_total);
-  } else {
-    return "-";
-  }
+std::string kv_cell(const schemas::DeviceStatus& d) {
+  return fmt::format("{}/{}", d.kv_blocks_free, d.kv_blocks_total);
 }
 
 std::string join(const std::vector<std::string>& items, const char* sep) {
@@ -73,7 +61,9 @@ nlohmann::json device_json(const schemas::DeviceStatus& d) {
   nlohmann::json j{{"worker", d.worker},         {"device", d.device},
                    {"models", d.models},         {"free_slots", d.free_slots},
                    {"max_slots", d.max_slots},   {"running", d.running}};
-  add_kv_fields(j, d);
+  j["kv_blocks_free"] = d.kv_blocks_free;
+  j["kv_blocks_total"] = d.kv_blocks_total;
+  j["no_chat"] = d.no_chat;
   j["last_heartbeat_ms"] = d.last_heartbeat_ms;
   return j;
 }
@@ -99,13 +89,19 @@ std::string record_text(const schemas::JobRecord& r) {
 
 std::string devices_table(const std::vector<schemas::DeviceStatus>& devices) {
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"WORKER", "DEVICE", "MODELS", "RUNNING", "FREE", "MAX", "KV_FREE/TOTAL"});
+  rows.push_back({"WORKER", "DEVICE", "MODELS", "RUNNING", "FREE", "MAX", "KV_FREE/TOTAL", "CHAT"});
+  std::string notes;  // why a model cannot chat, once per worker and model
   for (const auto& d : devices) {
     std::string models = d.models.empty() ? "-" : join(d.models, ",");
+    const char* chat = d.no_chat.empty() ? "yes" : d.no_chat.size() < d.models.size() ? "some" : "no";
     rows.push_back({d.worker, std::to_string(d.device), models, std::to_string(d.running),
-                    std::to_string(d.free_slots), std::to_string(d.max_slots), kv_cell(d)});
+                    std::to_string(d.free_slots), std::to_string(d.max_slots), kv_cell(d), chat});
+    for (const std::string& why : d.no_chat) {
+      std::string line = fmt::format("no chat on {}: {}\n", d.worker, why);
+      if (notes.find(line) == std::string::npos) notes += line;
+    }
   }
-  return aligned_table(rows);
+  return aligned_table(rows) + notes;
 }
 
 std::string aligned_table(const std::vector<std::vector<std::string>>& rows) {

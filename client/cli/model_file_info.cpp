@@ -2,10 +2,12 @@
 #include "model_file_info.h"
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <string_view>
 
+#include "rs/engine/chat_template.h"
 #include "rs/engine/gguf.h"
 #include "rs/store/file_sha256.h"
 
@@ -70,6 +72,28 @@ std::string gguf_tensor_type(const engine::GgufFile& file) {
   return t.empty() ? dominant_type(file, false) : t;
 }
 
+Result<std::string> read_chat_template_file(const std::string& path) {
+  constexpr uintmax_t kMaxBytes = 1u << 20;
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) return not_found("chat template " + path + ": " + ec.message());
+  if (size > kMaxBytes) return invalid_argument("chat template " + path + " is over 1 MiB");
+  std::ifstream in(path, std::ios::binary);
+  std::string text(static_cast<size_t>(size), '\0');
+  if (!in.read(text.data(), static_cast<std::streamsize>(size))) {
+    return Status(StatusCode::kIoError, "cannot read chat template " + path);
+  }
+  return text;
+}
+
+std::string chat_status(const ModelFileInfo& info, const std::string& chat_template_file_text, bool from_file) {
+  const std::string& source = from_file ? chat_template_file_text : info.chat_template;
+  if (!from_file && source.empty()) return "unavailable: the GGUF has no tokenizer.chat_template";
+  auto parsed = engine::ChatTemplate::parse(source, "", "");
+  if (!parsed.ok()) return "unavailable: " + parsed.status().message();
+  return from_file ? "file" : "gguf";
+}
+
 Result<ModelFileInfo> inspect_model_file(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -91,6 +115,7 @@ Result<ModelFileInfo> inspect_model_file(const std::string& path) {
   info.architecture = std::string(*arch);
   info.tensor_type = gguf_tensor_type(file);
   info.size_bytes = file.file_size();
+  if (auto chat = file.get_string("tokenizer.chat_template"); chat.ok()) info.chat_template = std::string(*chat);
 
   RS_ASSIGN_OR_RETURN(info.sha256, store::sha256_file(info.path));
   return info;

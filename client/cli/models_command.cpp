@@ -28,6 +28,8 @@ void add_add(CLI::App& models) {
   sub->add_option("file", args->file, "the GGUF file (recorded by absolute path)")->required();
   sub->add_flag("--activate", args->activate, "make the new version the active one");
   sub->add_option("--note", args->note, "free text kept with the version");
+  sub->add_option("--chat-template", args->chat_template_file,
+                  "a Jinja chat template file for this version, replacing the GGUF's own");
   add_models_options(*sub, args->options);
   sub->callback([args] { exit_code() = run_models_add(*args); });
 }

@@ -20,6 +20,7 @@ struct ModelsAddArgs {
   std::string name;
   std::string file;
   std::string note;
+  std::string chat_template_file;
   bool activate = false;
 };
 

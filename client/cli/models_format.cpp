@@ -48,6 +48,7 @@ nlohmann::ordered_json model_version_json(const store::ModelVersion& m,
   j["tensor_type"] = m.tensor_type;
   j["created_ms"] = m.created_ms;
   j["note"] = m.note;
+  j["chat"] = m.chat;
   return j;
 }
 
@@ -77,13 +78,13 @@ std::string model_versions_table(const std::vector<store::ModelVersion>& version
                                  const LoadedOn& loaded_on) {
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"NAME", "VERSION", "STATE", "ARCH", "TYPE", "SIZE", "SHA256", "CREATED (UTC)",
-                  "LOADED_ON", "NOTE", "ERROR"});
+                  "LOADED_ON", "CHAT", "NOTE", "ERROR"});
   for (const auto& m : versions) {
     auto it = loaded_on.find(schemas::model_key(m.name, m.version));
     rows.push_back({m.name, std::to_string(m.version), model_state_text(m), or_dash(m.architecture),
                     or_dash(m.tensor_type), size_text(m.size_bytes), or_dash(m.sha256.substr(0, 12)),
                     created_text(m.created_ms), it == loaded_on.end() ? "-" : joined(it->second),
-                    or_dash(m.note), m.error});
+                    or_dash(m.chat), or_dash(m.note), m.error});
   }
   return aligned_table(rows);
 }

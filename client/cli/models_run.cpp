@@ -87,6 +87,17 @@ int run_models_add(const ModelsAddArgs& args) {
   record.tensor_type = info->tensor_type;
   record.created_ms = now_unix_ms();
   record.note = args.note;
+  const bool from_file = !args.chat_template_file.empty();
+  if (from_file) {
+    auto text = read_chat_template_file(args.chat_template_file);
+    if (!text.ok()) return report_status(common, text.status());
+    record.chat_template = std::move(text).value();
+  }
+  record.chat = chat_status(*info, record.chat_template, from_file);
+  if (from_file && record.chat != "file") {
+    return report_status(common, invalid_argument("--chat-template " + args.chat_template_file + ": " +
+                                                  record.chat.substr(std::string_view("unavailable: ").size())));
+  }
   store::ModelRegistry& registry = (*access)->registry();
   auto version = registry.add_version(record);
   if (!version.ok()) return report_status(common, version.status());

@@ -151,7 +151,11 @@ void add_up_command(CLI::App& app) {
       cmd->add_option("--serve", o.serve,
                       "Registry mode: workers serve this model name's active version from the "
                       "registry in the pool's Redis (repeatable; instead of --model)");
-  serve->excludes(model)->excludes(model_name);
+  CLI::Option* chat_template = cmd->add_option(
+      "--chat-template", o.chat_template,
+      "Jinja chat template file for the model (replaces its own; with --serve use `ringserve models add --chat-template`)");
+  chat_template->check(CLI::ExistingFile);
+  serve->excludes(model)->excludes(model_name)->excludes(chat_template);
   cmd->add_option("--max-model-bytes", flags->max_model_bytes,
                   "With --serve: worker knob, model file bytes a worker may hold (passed through)")
       ->check(CLI::NonNegativeNumber)

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "rs/engine/gguf.h"
 #include "rs/client/client.h"
 #include "rs/store/api_keys.h"
 #include "rs/store/redis_connection.h"
@@ -164,6 +165,16 @@ Status Pool::wait_until(ChildProcess& child, const std::string& what,
   }
 }
 
+namespace {
+
+// A synthetic model made before `synth` wrote a chat template lacks one.
+bool has_chat_template(const std::string& path) {
+  auto file = engine::GgufFile::open(path);
+  return file.ok() && (*file)->has("tokenizer.chat_template");
+}
+
+}  // namespace
+
 Status Pool::ensure_model() {
   if (!options_.model.empty()) {
     std::error_code ec;
@@ -175,7 +186,10 @@ Status Pool::ensure_model() {
   }
   info_.model = options_.model_name.empty() ? "synth" : options_.model_name;
   info_.model_path = var_ + "/models/synth.gguf";
-  if (fs::exists(info_.model_path)) return Status();
+  if (fs::exists(info_.model_path)) {
+    if (has_chat_template(info_.model_path)) return Status();
+    progress("the cached synthetic model has no chat template (made by an older ringserve): remaking it");
+  }
   RS_ASSIGN_OR_RETURN(std::string tool, find_program("ringserve-model"));
   std::string partial = info_.model_path + ".partial";
   progress("making a small synthetic model (byte-level tokenizer, random weights): " +
@@ -238,6 +252,9 @@ std::vector<std::string> Pool::worker_args() const {
   if (options_.serve.empty()) {
     args.insert(args.end(), {"--model", info_.model_path});
     if (!info_.model.empty()) args.insert(args.end(), {"--model-name", info_.model});
+    if (!options_.chat_template.empty()) {
+      args.insert(args.end(), {"--chat-template", fs::absolute(options_.chat_template).string()});
+    }
   } else {
     args.insert(args.end(), {"--redis", info_.redis});
     for (const auto& name : options_.serve) args.insert(args.end(), {"--serve", name});

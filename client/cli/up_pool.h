@@ -24,6 +24,7 @@ struct UpOptions {
   std::string model;       // "" -> var/models/synth.gguf, made once
   std::string model_name;  // "" -> what the workers report
   std::vector<std::string> serve;  // registry mode: names the workers serve (no --model)
+  std::string chat_template;       // file mode: a Jinja file replacing the model's template
   std::string var_dir = "var";
   int redis_port = 0;                    // 0 -> a free loopback port
   int threads = 0;                       // per worker; 0 -> the worker's default

@@ -136,6 +136,9 @@ RS_FIELDS(DeviceStatus) {
   v.field("last_heartbeat_ms", m.last_heartbeat_ms, opt());
   v.field("kv_blocks_free", m.kv_blocks_free, opt());
   v.field("kv_blocks_total", m.kv_blocks_total, opt());
+  Opt no_chat = opt(l.max_models);
+  no_chat.max_each = l.max_text_bytes;
+  v.field("no_chat", m.no_chat, no_chat);
 }
 RS_FIELDS(WorkersReply) {
   v.field("request_id", m.request_id, opt());
@@ -181,6 +184,9 @@ RS_FIELDS(DeviceLoad) {
   Opt models = opt(l.max_models);
   models.max_each = l.max_name_bytes;
   v.field("models", m.models, models);
+  Opt no_chat = opt(l.max_models);
+  no_chat.max_each = l.max_text_bytes;
+  v.field("no_chat", m.no_chat, no_chat);
 }
 RS_FIELDS(WorkerHeartbeat) {
   v.field("worker_id", m.worker_id, req(l.max_name_bytes));

@@ -252,6 +252,57 @@ TEST_F(UpTest, StartsServesAndStopsOnSigint) {
   EXPECT_FALSE(fs::exists(key_file));
 }
 
+// The README's chat line, run as written (bash, in the directory `ringserve up` runs in)
+// against `ringserve up` with no arguments: a streamed chat completion, role first, [DONE].
+// The cached synthetic model there is an old one without a chat template: `up` remakes it.
+TEST_F(UpTest, ReadmeChatCurlStreamsAChatCompletion) {
+  std::string readme = read_file(rs::test::source_path("README.md"));
+  std::string line;
+  for (std::istringstream in(readme); std::getline(in, line);) {
+    if (line.rfind("curl -N ", 0) == 0 && line.find("/v1/chat/completions") != std::string::npos) break;
+    line.clear();
+  }
+  ASSERT_FALSE(line.empty()) << "README.md has no `curl -N .../v1/chat/completions` line";
+  const std::string old_model = rs::test::model_path("stories260K.gguf");  // no chat template
+  RS_REQUIRE_FILE(old_model);
+  fs::create_directories(dir_ / "var" / "models");
+  fs::copy_file(old_model, dir_ / "var" / "models" / "synth.gguf");
+
+  Ringserve up(dir_, {"up"});
+  // The key is written before the gateway starts; var/http once it listens.
+  const fs::path key_file = dir_ / "var" / "api-key";
+  const fs::path http_file = dir_ / "var" / "http";
+  auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (!(fs::exists(key_file) && fs::exists(http_file)) && up.running() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(fs::exists(key_file) && fs::exists(http_file)) << up.logs();
+  EXPECT_NE(up.out().find("remaking"), std::string::npos) << up.out();
+
+  const fs::path out_file = dir_ / "curl.out";
+  auto out = rs::test::run_program({"/bin/bash", "-c", "cd '" + dir_.string() + "' && " + line}, (dir_ / "curl.err").string(),
+                                   60000);
+  ASSERT_TRUE(out.has_value()) << read_file(dir_ / "curl.err") << up.logs();
+  std::vector<nlohmann::json> chunks;
+  bool done = false;
+  for (std::istringstream in(*out); std::getline(in, line);) {
+    if (line.rfind("data: ", 0) != 0) continue;
+    ASSERT_FALSE(done) << "data after [DONE]: " << *out;
+    if (line == "data: [DONE]") {
+      done = true;
+      continue;
+    }
+    chunks.push_back(nlohmann::json::parse(line.substr(6)));
+  }
+  ASSERT_TRUE(done) << *out;
+  ASSERT_GE(chunks.size(), 2u) << *out;
+  for (const auto& c : chunks) EXPECT_EQ(c["object"], "chat.completion.chunk") << c.dump();
+  EXPECT_EQ(chunks.front()["choices"][0]["delta"]["role"], "assistant") << *out;
+  EXPECT_FALSE(chunks.back()["choices"][0]["finish_reason"].is_null()) << *out;
+  ASSERT_EQ(::kill(up.pid(), SIGINT), 0);
+  EXPECT_EQ(up.wait_exit(60000), 0) << up.logs();
+}
+
 // `up --serve tiny`: the workers follow the registry; `ringserve models add --activate`
 // (finding Redis through var/redis) makes them load tiny@1, and a job reports it.
 TEST_F(UpTest, ServeFollowsTheRegistry) {

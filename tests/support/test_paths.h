@@ -33,6 +33,10 @@ inline std::string bin_dir() { return env_or("RS_BIN_DIR", RS_DEFAULT_BIN_DIR); 
 inline bool in_ci() { return env_or("CI", "") == "true"; }
 
 inline std::string model_path(const std::string& file) { return models_dir() + "/" + file; }
+#ifdef RS_SOURCE_DIR
+// A file of this repository (e.g. "examples/chat/chatml.jinja").
+inline std::string source_path(const std::string& file) { return std::string(RS_SOURCE_DIR) + "/" + file; }
+#endif
 inline std::string fixture_path(const std::string& file) { return fixtures_dir() + "/" + file; }
 
 inline nlohmann::json load_json(const std::string& path) {

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,6 +49,7 @@ int fail(const std::string& message) {
 
 struct Flags {
   std::string model_file;
+  std::string chat_template_file;
   std::string redis;
   std::vector<std::string> serve;
   uint64_t max_model_bytes = 0;
@@ -61,6 +64,9 @@ void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
   auto* model = app.add_option("--model", f.model_file, "GGUF model file (file mode)");
   auto* redis = app.add_option("--redis", f.redis, "registry mode: Redis HOST:PORT of the model registry");
   model->excludes(redis);
+  app.add_option("--chat-template", f.chat_template_file,
+                 "file mode: a Jinja chat template file, replacing the GGUF's tokenizer.chat_template")
+      ->check(CLI::ExistingFile);
   app.add_option("--model-name", o.model_name, "file mode: model name for routing (default: the file's stem)");
   app.add_option("--serve", f.serve, "registry mode: a model name to serve (repeatable; default: all)")
       ->needs(redis);
@@ -141,6 +147,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   rs::init_logging(f.log_level);
   if (f.model_file.empty() == f.redis.empty()) return fail("give exactly one of --model FILE or --redis HOST:PORT");
+  if (!f.chat_template_file.empty() && f.model_file.empty()) {
+    return fail("--chat-template is for --model FILE (a registry version has its own: ringserve models add --chat-template)");
+  }
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -152,9 +161,20 @@ int main(int argc, char** argv) {
   std::shared_ptr<const rs::engine::Model> model;
   if (!f.model_file.empty()) {
     if (o.model_name.empty()) o.model_name = std::filesystem::path(f.model_file).stem().string();
-    auto loaded = rs::engine::Model::load(f.model_file);
+    rs::engine::ModelOptions model_options;
+    if (!f.chat_template_file.empty()) {
+      std::ifstream in(f.chat_template_file, std::ios::binary);
+      std::ostringstream text;
+      text << in.rdbuf();
+      if (!in) return fail("cannot read --chat-template " + f.chat_template_file);
+      model_options.chat_template = text.str();
+    }
+    auto loaded = rs::engine::Model::load(f.model_file, model_options);
     if (!loaded.ok()) return fail("cannot load model " + f.model_file + ": " + loaded.status().to_string());
     model = std::move(loaded).value();
+    if (model->chat_template() == nullptr) {
+      spdlog::warn("model {}: no chat: {}", f.model_file, model->chat_template_error());
+    }
   } else {
     rs::worker::models::ModelManagerOptions r;
     auto redis_options = rs::store::parse_redis_address(f.redis);

@@ -168,6 +168,7 @@ schemas::DeviceStatus BrokerLoop::device_status(const DeviceKey& key, const Devi
   status.running = beat.load.running;
   status.kv_blocks_free = beat.load.kv_blocks_free;
   status.kv_blocks_total = beat.load.kv_blocks_total;
+  status.no_chat = beat.load.no_chat;
   status.last_heartbeat_ms = beat.at_ms;
   return status;
 }

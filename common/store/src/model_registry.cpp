@@ -329,7 +329,9 @@ std::vector<std::pair<std::string, std::string>> model_to_fields(const ModelVers
           {"tensor_type", r.tensor_type},
           {"created_ms", std::to_string(r.created_ms)},
           {"note", r.note},
-          {"error", r.error}};
+          {"error", r.error},
+          {"chat_template", r.chat_template},
+          {"chat", r.chat}};
 }
 
 Result<ModelVersion> model_from_fields(const std::vector<std::pair<std::string, std::string>>& fields) {
@@ -346,6 +348,8 @@ Result<ModelVersion> model_from_fields(const std::vector<std::pair<std::string, 
     else if (f == "created_ms") ok = detail::parse_num(v, r.created_ms);
     else if (f == "note") r.note = v;
     else if (f == "error") r.error = v;
+    else if (f == "chat_template") r.chat_template = v;
+    else if (f == "chat") r.chat = v;
     if (!ok) return corrupt("model record: bad " + f + " '" + v + "'");
   }
   if (r.name.empty() || r.version == 0) return corrupt("model record: missing name or version");

@@ -10,14 +10,25 @@ namespace rs::engine {
 
 Model::~Model() = default;
 
-Result<std::shared_ptr<const Model>> Model::load(const std::string& path) {
+Result<std::shared_ptr<const Model>> Model::load(const std::string& path, const ModelOptions& options) {
   RS_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::open(path));
-  return from_gguf(std::move(file));
+  return from_gguf(std::move(file), options);
 }
 
-Result<std::shared_ptr<const Model>> Model::from_gguf(std::unique_ptr<GgufFile> file) {
+Result<std::shared_ptr<const Model>> Model::from_gguf(std::unique_ptr<GgufFile> file, const ModelOptions& options) {
   ModelLoader loader(std::move(file));
-  return loader.load();
+  return loader.load(options);
+}
+
+Result<std::vector<int32_t>> Model::chat_prompt(const ChatInput& input) const {
+  if (chat_template_ == nullptr) return invalid_argument("model has no usable chat template: " + chat_template_error_);
+  RS_ASSIGN_OR_RETURN(std::string text, chat_template_->render(input));
+  const Tokenizer& tok = *tokenizer_;
+  std::vector<int32_t> ids = tok.encode(text, /*add_special=*/false, /*parse_special=*/true);
+  if (tok.adds_bos() && tok.bos() >= 0 && (ids.empty() || ids.front() != tok.bos())) {
+    ids.insert(ids.begin(), tok.bos());
+  }
+  return ids;
 }
 
 KvCacheConfig Model::kv_config(int block_tokens, int n_blocks) const {

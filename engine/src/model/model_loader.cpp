@@ -44,7 +44,7 @@ ModelLoader::ModelLoader(std::unique_ptr<GgufFile> file) : model_(new Model()) {
   model_->file_ = std::move(file);
 }
 
-Result<std::shared_ptr<const Model>> ModelLoader::load() {
+Result<std::shared_ptr<const Model>> ModelLoader::load(const ModelOptions& options) {
   if (!model_->file_) return invalid_argument("no GGUF file");
   RS_ASSIGN_OR_RETURN(std::string_view arch, file().get_string("general.architecture"));
   config().arch = std::string(arch);
@@ -64,7 +64,30 @@ Result<std::shared_ptr<const Model>> ModelLoader::load() {
     return corrupt("tokenizer has " + std::to_string(model_->tokenizer_->n_vocab()) +
                    " tokens but token_embd only " + std::to_string(config().n_vocab) + " rows");
   }
+  load_chat_template(options);
   return std::shared_ptr<const Model>(std::move(model_));
+}
+
+// Not fatal: a model without a usable template serves plain completions; chat requests to
+// it fail with chat_template_error().
+void ModelLoader::load_chat_template(const ModelOptions& options) {
+  std::string source;
+  if (options.chat_template) {
+    source = *options.chat_template;
+  } else if (auto text = file().get_string("tokenizer.chat_template"); text.ok()) {
+    source = std::string(*text);
+  } else {
+    model_->chat_template_error_ = "the GGUF has no tokenizer.chat_template (give one with --chat-template)";
+    return;
+  }
+  const Tokenizer& tok = *model_->tokenizer_;
+  auto token = [&tok](int32_t id) { return id >= 0 && id < tok.n_vocab() ? tok.token_text(id) : std::string(); };
+  auto parsed = ChatTemplate::parse(source, token(tok.bos()), token(tok.eos()));
+  if (!parsed.ok()) {
+    model_->chat_template_error_ = parsed.status().message();
+    return;
+  }
+  model_->chat_template_ = std::move(parsed).value();
 }
 
 Status ModelLoader::read_llama_hparams(std::string_view arch) {

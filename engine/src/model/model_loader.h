@@ -18,7 +18,7 @@ class ModelLoader {
   explicit ModelLoader(std::unique_ptr<GgufFile> file);
 
   // Dispatches on general.architecture, loads the tokenizer, returns the finished model.
-  Result<std::shared_ptr<const Model>> load();
+  Result<std::shared_ptr<const Model>> load(const ModelOptions& options);
 
   // --- used by the architecture files ---
   const GgufFile& file() const { return *model_->file_; }
@@ -36,6 +36,7 @@ class ModelLoader {
   Result<WeightView> matrix(const std::string& name, int64_t n_in, int64_t n_out) const;
   Result<const float*> vector_f32(const std::string& name, int64_t n);
   Status finish_config();
+  void load_chat_template(const ModelOptions& options);
 
   std::shared_ptr<Model> model_;
 };

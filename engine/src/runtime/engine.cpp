@@ -228,8 +228,13 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
 Result<SeqId> Engine::submit(GenerationRequest request) {
   RS_RETURN_IF_ERROR(validate_request(request));
   const Tokenizer& tok = model_->tokenizer();
-  std::vector<int32_t> tokens = request.prompt_tokens.empty() ? tok.encode(request.prompt, request.add_bos)
-                                                              : std::move(request.prompt_tokens);
+  std::vector<int32_t> tokens;
+  if (request.chat) {
+    RS_ASSIGN_OR_RETURN(tokens, model_->chat_prompt(*request.chat));
+  } else {
+    tokens = request.prompt_tokens.empty() ? tok.encode(request.prompt, request.add_bos)
+                                           : std::move(request.prompt_tokens);
+  }
   if (tokens.empty()) return invalid_argument("empty prompt: it tokenizes to no tokens");
   const int32_t n_vocab = model_->config().n_vocab;
   for (int32_t t : tokens) {

@@ -102,12 +102,12 @@ int32_t BpeTokenizer::rank(const std::string& word, const Symbol& a, const Symbo
   return it == text_pair_rank_.end() ? -1 : it->second;
 }
 
-std::vector<int32_t> BpeTokenizer::encode(std::string_view text, bool add_special) const {
+std::vector<int32_t> BpeTokenizer::encode_impl(std::string_view text, bool add_special, bool parse_special) const {
   std::vector<int32_t> out;
   if (add_special && add_bos_ && bos_ >= 0) out.push_back(bos_);
   std::vector<Symbol> syms;
   std::string encoded;
-  for (const Fragment& f : partition(text)) {
+  for (const Fragment& f : partition(text, parse_special)) {
     if (f.token >= 0) {
       out.push_back(f.token);
       continue;

@@ -132,6 +132,10 @@ ByteLevelVocab make_byte_level_vocab() {
   v.token_types.push_back(static_cast<int32_t>(TokenType::kControl));
   v.eos_id = static_cast<int32_t>(v.tokens.size()) - 1;
   v.bos_id = v.eos_id;
+  for (const char* chatml : {"<|im_start|>", "<|im_end|>"}) {  // ChatML's turn markers
+    v.tokens.push_back(chatml);
+    v.token_types.push_back(static_cast<int32_t>(TokenType::kControl));
+  }
   return v;
 }
 

@@ -112,11 +112,11 @@ Result<std::unique_ptr<Tokenizer>> SpmTokenizer::create(VocabData v) {
   return std::unique_ptr<Tokenizer>(std::move(tok));
 }
 
-std::vector<int32_t> SpmTokenizer::encode(std::string_view text, bool add_special) const {
+std::vector<int32_t> SpmTokenizer::encode_impl(std::string_view text, bool add_special, bool parse_special) const {
   std::vector<int32_t> out;
   if (add_special && add_bos_ && bos_ >= 0) out.push_back(bos_);
   bool prev_special = true;  // the first fragment gets the dummy-prefix space
-  for (const Fragment& f : partition(text)) {
+  for (const Fragment& f : partition(text, parse_special)) {
     if (f.token >= 0) {
       out.push_back(f.token);
       prev_special = true;

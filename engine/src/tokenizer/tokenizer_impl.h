@@ -51,12 +51,14 @@ class VocabTokenizer : public Tokenizer {
   // Takes tokens/types/special ids from v and builds the lookup tables.
   void init_vocab(VocabData& v);
   int32_t find_token(std::string_view text) const;
-  // Splits out user-defined tokens (control/unknown ones are text: parse_special=false).
-  std::vector<Fragment> partition(std::string_view text) const;
+  // Splits out user-defined tokens, and with parse_special control and unknown ones too
+  // (else they are text), longest text first, as llama.cpp's tokenizer_st_partition.
+  std::vector<Fragment> partition(std::string_view text, bool parse_special) const;
 
   TokenIndex token_index_;  // over tokens_
   std::vector<std::string> pieces_;     // piece(id), filled by the family
   std::vector<int32_t> user_defined_;   // longest text first
+  std::vector<int32_t> specials_;       // user-defined, control and unknown: longest first
   int32_t unk_ = -1;
   bool add_eos_ = false;
 };
@@ -64,7 +66,7 @@ class VocabTokenizer : public Tokenizer {
 class SpmTokenizer final : public VocabTokenizer {
  public:
   static Result<std::unique_ptr<Tokenizer>> create(VocabData v);
-  std::vector<int32_t> encode(std::string_view text, bool add_special) const override;
+  std::vector<int32_t> encode_impl(std::string_view text, bool add_special, bool parse_special) const override;
   std::string_view model_name() const override { return "llama"; }
   std::string_view pre_name() const override { return ""; }
 
@@ -80,7 +82,7 @@ class SpmTokenizer final : public VocabTokenizer {
 class BpeTokenizer final : public VocabTokenizer {
  public:
   static Result<std::unique_ptr<Tokenizer>> create(VocabData v);
-  std::vector<int32_t> encode(std::string_view text, bool add_special) const override;
+  std::vector<int32_t> encode_impl(std::string_view text, bool add_special, bool parse_special) const override;
   std::string_view model_name() const override { return "gpt2"; }
   std::string_view pre_name() const override { return pre_name_; }
 

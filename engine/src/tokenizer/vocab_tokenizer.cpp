@@ -53,11 +53,19 @@ void VocabTokenizer::init_vocab(VocabData& v) {
   eog_ids_ = std::move(eog);
 
   for (size_t i = 0; i < tokens_.size(); ++i) {
-    if (types_[i] == TokenType::kUserDefined) user_defined_.push_back(static_cast<int32_t>(i));
+    const auto id = static_cast<int32_t>(i);
+    const TokenType type = types_[i];
+    if (type == TokenType::kUserDefined) user_defined_.push_back(id);
+    if ((type == TokenType::kUserDefined || type == TokenType::kControl || type == TokenType::kUnknown) &&
+        !tokens_[i].empty() && find_token(tokens_[i]) == id) {
+      specials_.push_back(id);
+    }
   }
-  std::stable_sort(user_defined_.begin(), user_defined_.end(), [&](int32_t a, int32_t b) {
+  auto longest_first = [&](int32_t a, int32_t b) {
     return tokens_[static_cast<size_t>(a)].size() > tokens_[static_cast<size_t>(b)].size();
-  });
+  };
+  std::stable_sort(user_defined_.begin(), user_defined_.end(), longest_first);
+  std::stable_sort(specials_.begin(), specials_.end(), longest_first);
 }
 
 int32_t VocabTokenizer::find_token(std::string_view text) const {
@@ -69,11 +77,11 @@ std::string VocabTokenizer::piece(int32_t id) const {
   return pieces_[static_cast<size_t>(id)];
 }
 
-std::vector<VocabTokenizer::Fragment> VocabTokenizer::partition(std::string_view text) const {
+std::vector<VocabTokenizer::Fragment> VocabTokenizer::partition(std::string_view text, bool parse_special) const {
   std::vector<Fragment> frags;
   if (text.empty()) return frags;
   frags.push_back({text, -1});
-  for (int32_t id : user_defined_) {
+  for (int32_t id : parse_special ? specials_ : user_defined_) {
     const std::string& special = tokens_[static_cast<size_t>(id)];
     std::vector<Fragment> next;
     next.reserve(frags.size());

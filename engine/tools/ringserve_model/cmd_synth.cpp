@@ -1,12 +1,13 @@
 // `ringserve-model synth ... OUT`: writes a GGUF v3 with seeded random weights, the
-// llama.cpp hyper-parameter keys and a tokenizer (copied with --vocab-from, or the
-// built-in byte-level vocabulary).
+// llama.cpp hyper-parameter keys, a tokenizer (copied with --vocab-from, or the
+// built-in byte-level vocabulary) and a ChatML chat template (examples/chat/chatml.jinja).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
 
+#include "chatml_template.h"
 #include "commands.h"
 #include "gguf_util.h"
 #include "rs/engine/tokenizer.h"
@@ -107,6 +108,7 @@ Result<int64_t> add_tokenizer(const SynthOptions& o, engine::GgufWriter& w) {
 }
 
 void add_hparams(const SynthOptions& o, GgmlType type, engine::GgufWriter& w) {
+  w.add_string("tokenizer.chat_template", kChatmlTemplate);  // chat works on every synth model
   const std::string p = o.arch + ".";
   const bool qwen = o.arch == "qwen2";
   w.add_string("general.architecture", o.arch);

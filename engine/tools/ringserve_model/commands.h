@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "rs/core/status.h"
@@ -36,6 +37,17 @@ struct GenerateOptions {
   bool json = false;
 };
 
+struct ChatOptions {
+  std::string file;           // a GGUF model (its template and tokenizer), or ""
+  std::string template_file;  // a Jinja file: replaces the model's template, or stands alone
+  std::string messages;       // JSON array (or @FILE)
+  std::string tools;          // JSON array (or @FILE), "" = none
+  std::string kwargs;         // JSON object of extra variables (or @FILE), "" = none
+  bool add_generation_prompt = false;
+  std::optional<std::string> bos_token, eos_token;  // default: the model's (else "")
+  bool ids = false;           // print the prompt's token ids (needs a model)
+};
+
 struct SynthOptions {
   std::string arch = "llama";
   int dim = 64;
@@ -54,6 +66,7 @@ int run_info(const InfoOptions& opts);
 int run_tokenize(const TokenizeOptions& opts);
 int run_generate(const GenerateOptions& opts);
 int run_synth(const SynthOptions& opts);
+int run_chat(const ChatOptions& opts);
 
 // Prints "ringserve-model: <what>: <status>" to stderr and returns 1.
 int fail(const std::string& what, const Status& status);

@@ -1,4 +1,5 @@
-// ringserve-model: inspect, tokenize with, generate with and synthesize GGUF models.
+// ringserve-model: inspect, tokenize with, generate with, render chat templates of and
+// synthesize GGUF models.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -51,6 +52,19 @@ void add_generate(CLI::App& app, rs::tool::GenerateOptions& o) {
   cmd->add_flag("--json", o.json, "Print {\"prompt_ids\", \"generated_ids\", \"text\"} at the end");
 }
 
+void add_chat(CLI::App& app, rs::tool::ChatOptions& o) {
+  auto* cmd = app.add_subcommand("chat", "Render a conversation with a chat template (as transformers does)");
+  cmd->add_option("file", o.file, "GGUF model (its tokenizer.chat_template and tokenizer)");
+  cmd->add_option("--template", o.template_file, "Jinja chat template file (replaces the model's)");
+  cmd->add_option("--messages", o.messages, "JSON array of messages, or @FILE")->required();
+  cmd->add_option("--tools", o.tools, "JSON array of tools, or @FILE");
+  cmd->add_option("--kwargs", o.kwargs, "JSON object of extra template variables, or @FILE");
+  cmd->add_flag("--add-generation-prompt", o.add_generation_prompt, "End with the assistant's turn opener");
+  cmd->add_option("--bos-token", o.bos_token, "bos_token (default: the model's, else empty)");
+  cmd->add_option("--eos-token", o.eos_token, "eos_token (default: the model's, else empty)");
+  cmd->add_flag("--ids", o.ids, "Print the prompt's token ids (special tokens parsed; needs a model)");
+}
+
 void add_synth(CLI::App& app, rs::tool::SynthOptions& o) {
   auto* cmd = app.add_subcommand("synth", "Write a GGUF with seeded random weights");
   cmd->add_option("--arch", o.arch, "llama | qwen2")->capture_default_str();
@@ -75,7 +89,9 @@ int main(int argc, char** argv) {
   rs::tool::TokenizeOptions tokenize;
   rs::tool::GenerateOptions generate;
   rs::tool::SynthOptions synth;
+  rs::tool::ChatOptions chat;
   add_info(app, info);
+  add_chat(app, chat);
   add_tokenize(app, tokenize);
   add_generate(app, generate);
   add_synth(app, synth);
@@ -89,5 +105,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("tokenize")) return rs::tool::run_tokenize(tokenize);
   if (app.got_subcommand("generate")) return rs::tool::run_generate(generate);
   if (app.got_subcommand("synth")) return rs::tool::run_synth(synth);
+  if (app.got_subcommand("chat")) return rs::tool::run_chat(chat);
   return 1;
 }

@@ -181,6 +181,38 @@ TEST_F(BrokerGatewayFieldsTest, OverLongApiMetaOrTenantIsRejectedTooLarge) {
 
 // A broker that dies mid-job: the next one reads the fields back from Redis, and the job
 // (adopted on its worker) ends with them; its tokens replay with their logprobs.
+// A chat job's fields pass through untouched, and every DISPATCH of it (a retry elsewhere
+// too) carries the job's creation time: the worker's strftime_now renders the same prompt.
+TEST_F(BrokerGatewayFieldsTest, ChatFieldsAndTheCreationTimeReachEveryDispatch) {
+  start_broker();
+  auto w1 = worker("w1", 1);
+  auto c = client("c1");
+  sc::SubmitRequest r = submit(1);
+  r.prompt.clear();
+  r.chat_messages = R"([{"role": "user", "content": "hi"}])";
+  r.chat_tools = R"([{"type": "function", "function": {"name": "f"}}])";
+  r.chat_kwargs = R"({"enable_thinking": true})";
+  r.add_generation_prompt = false;
+  c->send(r);
+  const std::string job = c->expect<sc::Accepted>().job_id;
+  const sc::Dispatch first = w1->expect<sc::Dispatch>();
+  EXPECT_EQ(first.request.chat_messages, r.chat_messages);
+  EXPECT_EQ(first.request.chat_tools, r.chat_tools);
+  EXPECT_EQ(first.request.chat_kwargs, r.chat_kwargs);
+  EXPECT_FALSE(first.request.add_generation_prompt);
+  const uint64_t created_ms = status(*c, job).created_ms;
+  EXPECT_GT(created_ms, 0u);
+  EXPECT_EQ(first.created_ms, created_ms);
+  // w1 gives it back (its model went away); the retry on w2 has the same clock.
+  auto w2 = worker("w2", 1);
+  w1->send(sc::WorkerFailed{.job_id = job, .attempt = first.attempt, .device = 0,
+                            .code = sc::ErrorCode::kModelUnavailable, .message = "swapped out"});
+  const sc::Dispatch retry = w2->expect<sc::Dispatch>();
+  EXPECT_GT(retry.attempt, first.attempt);
+  EXPECT_EQ(retry.created_ms, created_ms);
+  EXPECT_EQ(retry.request.chat_messages, r.chat_messages);
+}
+
 TEST_F(BrokerGatewayFieldsTest, ARestartedBrokerKeepsTheFieldsAndTheLogprobs) {
   BrokerOptions o;
   o.recovery_wait_ms = 2000;

@@ -24,6 +24,8 @@
 #include "rs/engine/gguf.h"
 #include "rs/schemas/frames.h"
 #include "rs/store/file_sha256.h"
+#include "rs/store/model_registry.h"
+#include "rs/store/redis_connection.h"
 #include "rs/wire/framing.h"
 #include "rs/wire/poller.h"
 #include "rs/wire/socket.h"
@@ -175,7 +177,7 @@ class ModelsCliTest : public ::testing::Test {
   static void expect_version_keys(const nlohmann::ordered_json& j) {
     const std::vector<std::string> required = {"name", "version", "active", "sha256", "path", "loaded_on", "error"};
     const std::vector<std::string> extra = {"canary_percent", "size_bytes", "architecture", "tensor_type",
-                                            "created_ms", "note"};
+                                            "created_ms", "note", "chat"};
     std::vector<std::string> keys;
     for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
     ASSERT_GE(keys.size(), required.size()) << j.dump();
@@ -237,6 +239,45 @@ TEST_F(ModelsCliTest, AddRecordsChecksumArchitectureAndTensorType) {
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_EQ(table.out.rfind("NAME", 0), 0u) << table.out;
   EXPECT_NE(table.out.find("active"), std::string::npos) << table.out;
+}
+
+// A version's chat: the GGUF's template, or --chat-template FILE (checked: a template that does
+// not parse is refused); a file without one says so in `models list`.
+TEST_F(ModelsCliTest, ChatTemplateOfAVersionIsCheckedRecordedAndListed) {
+  write_file("v1.gguf", gguf_bytes(GgmlType::kF16, 1));
+  ModelsCliRun none = ringserve("models add tiny v1.gguf" + flags());
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.lines[0]["chat"], "unavailable: the GGUF has no tokenizer.chat_template");
+
+  const std::string tmpl = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}";
+  write_file("chat.jinja", std::vector<uint8_t>(tmpl.begin(), tmpl.end()));
+  ModelsCliRun with = ringserve("models add tiny v1.gguf --chat-template chat.jinja" + flags());
+  ASSERT_EQ(with.exit_code, 0) << with.err;
+  EXPECT_EQ(with.lines[0]["chat"], "file");
+  store::RedisOptions ro;
+  ro.port = redis_.port();
+  store::RedisConnection conn(ro);
+  store::ModelRegistry registry(conn);
+  auto stored = registry.get("tiny", 2);
+  ASSERT_TRUE(stored.ok()) << stored.status().to_string();
+  EXPECT_EQ(stored->chat_template, tmpl);
+  EXPECT_EQ(stored->chat, "file");
+
+  const std::string broken = "{% for m in messages %}{{ m.content }";
+  write_file("broken.jinja", std::vector<uint8_t>(broken.begin(), broken.end()));
+  ModelsCliRun bad = ringserve("models add tiny v1.gguf --chat-template broken.jinja" + flags());
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("--chat-template"), std::string::npos) << bad.err;
+  ModelsCliRun missing = ringserve("models add tiny v1.gguf --chat-template nowhere.jinja" + flags());
+  EXPECT_EQ(missing.exit_code, 1);
+
+  ModelsCliRun table = ringserve("models list tiny" + flags(), /*json=*/false);
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("CHAT"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("unavailable: the GGUF has no tokenizer.chat_template"), std::string::npos) << table.out;
+  auto lines = list();
+  ASSERT_EQ(lines.size(), 2u);  // the refused adds left nothing behind
+  EXPECT_EQ(lines[1]["chat"], "file");
 }
 
 TEST_F(ModelsCliTest, AFileThatIsNotAValidGgufIsRefused) {

@@ -45,9 +45,12 @@ std::string random_utf8(std::mt19937& rng, size_t n_chars) {
 TEST(ByteLevelVocab, Shape) {
   const ByteLevelVocab v = make_byte_level_vocab();
   ASSERT_EQ(v.tokens.size(), v.token_types.size());
-  EXPECT_EQ(v.tokens.size(), 256 + v.merges.size() + 1);
+  EXPECT_EQ(v.tokens.size(), 256 + v.merges.size() + 3);
   EXPECT_GE(v.merges.size(), 200u);
-  EXPECT_EQ(v.eos_id, static_cast<int32_t>(v.tokens.size()) - 1);
+  EXPECT_EQ(v.eos_id, static_cast<int32_t>(v.tokens.size()) - 3);
+  EXPECT_EQ(v.tokens[v.tokens.size() - 2], "<|im_start|>");  // ChatML's turn markers, control
+  EXPECT_EQ(v.tokens[v.tokens.size() - 1], "<|im_end|>");
+  EXPECT_EQ(v.token_types.back(), static_cast<int32_t>(TokenType::kControl));
   EXPECT_EQ(v.bos_id, v.eos_id);
   EXPECT_EQ(v.tokens[static_cast<size_t>(v.eos_id)], "<|endoftext|>");
   EXPECT_EQ(v.token_types[static_cast<size_t>(v.eos_id)], static_cast<int32_t>(TokenType::kControl));

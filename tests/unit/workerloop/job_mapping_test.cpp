@@ -1,5 +1,5 @@
 // DISPATCH -> GenerationRequest: the job's priority reaches the engine (batch jobs yield to
-// interactive ones in the scheduler).
+// interactive ones in the scheduler); a chat job's fields and clock reach it too.
 #include <gtest/gtest.h>
 
 #include "rs/worker/io/job_mapping.h"
@@ -17,6 +17,28 @@ TEST(JobMappingPriorityTest, PriorityReachesTheGenerationRequest) {
   EXPECT_EQ(to_generation_request(r).priority, engine::Priority::kInteractive);
   r.priority = static_cast<schemas::Priority>(9);  // unknown: interactive, as the codec reads it
   EXPECT_EQ(to_generation_request(r).priority, engine::Priority::kInteractive);
+}
+
+// A chat job reaches the engine as a ChatInput whose clock is the job's creation, so every
+// attempt (a re-dispatch after a worker died) renders strftime_now the same.
+TEST(JobMappingChatTest, ChatFieldsAndTheJobsCreationTimeReachTheEngine) {
+  schemas::SubmitRequest r;
+  r.chat_messages = R"([{"role": "user", "content": "hi"}])";
+  r.chat_tools = R"([{"type": "function", "function": {"name": "f"}}])";
+  r.chat_kwargs = R"({"enable_thinking": false})";
+  r.add_generation_prompt = false;
+  const engine::GenerationRequest first = to_generation_request(r, 1768435200000);
+  ASSERT_TRUE(first.chat.has_value());
+  EXPECT_EQ(first.chat->messages_json, r.chat_messages);
+  EXPECT_EQ(first.chat->tools_json, r.chat_tools);
+  EXPECT_EQ(first.chat->kwargs_json, r.chat_kwargs);
+  EXPECT_FALSE(first.chat->add_generation_prompt);
+  EXPECT_EQ(first.chat->now_unix_ms, 1768435200000);
+  const engine::GenerationRequest retry = to_generation_request(r, 1768435200000);
+  EXPECT_EQ(retry.chat->now_unix_ms, first.chat->now_unix_ms);
+  r.chat_messages.clear();
+  r.prompt = "plain";
+  EXPECT_FALSE(to_generation_request(r, 5).chat.has_value());
 }
 
 }  // namespace

@@ -91,6 +91,7 @@ void WorkerLoop::send_heartbeat() {
   schemas::WorkerHeartbeat beat;
   beat.worker_id = options_.worker_id;
   const std::vector<std::string> keys = model_keys();
+  const std::vector<std::string> no_chat_models = no_chat();
   for (const auto& host : hosts_) {
     DeviceLoad l = host->load();
     beat.devices.push_back(schemas::DeviceLoad{
@@ -98,7 +99,7 @@ void WorkerLoop::send_heartbeat() {
         .running = static_cast<uint32_t>(l.n_running),
         .kv_blocks_free = static_cast<uint32_t>(l.kv_free_blocks),
         .kv_blocks_total = static_cast<uint32_t>(l.kv_total_blocks),
-        .has_models = true, .models = keys});
+        .has_models = true, .models = keys, .no_chat = no_chat_models});
   }
   if (send(beat)) counters_.heartbeats_sent.fetch_add(1, std::memory_order_relaxed);
 }

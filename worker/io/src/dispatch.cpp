@@ -74,7 +74,7 @@ void WorkerLoop::on_dispatch(schemas::Dispatch& dispatch) {
   in_flight_[dispatch.job_id] = InFlight{dispatch.device, dispatch.attempt};
   counters_.dispatches.fetch_add(1, std::memory_order_relaxed);
   hosts_[static_cast<size_t>(dispatch.device)]->submit(
-      dispatch.job_id, static_cast<int>(dispatch.attempt), to_generation_request(dispatch.request),
+      dispatch.job_id, static_cast<int>(dispatch.attempt), to_generation_request(dispatch.request, dispatch.created_ms),
       dispatch.request.model);
 }
 

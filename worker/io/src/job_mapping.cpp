@@ -7,10 +7,17 @@ namespace rs::worker::io {
 
 using schemas::ErrorCode;
 
-engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& request) {
+engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& request, uint64_t created_ms) {
   engine::GenerationRequest r;
   r.prompt = request.prompt;
   r.add_bos = true;
+  if (request.is_chat()) {
+    r.chat = engine::ChatInput{.messages_json = request.chat_messages,
+                               .tools_json = request.chat_tools,
+                               .kwargs_json = request.chat_kwargs,
+                               .add_generation_prompt = request.add_generation_prompt,
+                               .now_unix_ms = static_cast<int64_t>(created_ms)};
+  }
   r.sampling.temperature = request.sampling.temperature;
   r.sampling.top_k = request.sampling.top_k;
   r.sampling.top_p = request.sampling.top_p;

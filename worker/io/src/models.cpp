@@ -13,6 +13,12 @@ std::vector<std::string> WorkerLoop::model_keys() const {
   return {options_.model_name};
 }
 
+std::vector<std::string> WorkerLoop::no_chat() const {
+  if (options_.registry) return models_ != nullptr ? models_->no_chat() : std::vector<std::string>{};
+  if (model_ == nullptr || model_->chat_template() != nullptr) return {};
+  return {options_.model_name + ": " + model_->chat_template_error()};
+}
+
 bool WorkerLoop::serves(const std::string& key) const {
   if (options_.registry) return models_ != nullptr && models_->serves(key);
   return key == options_.model_name;

@@ -8,6 +8,16 @@
 #include "rs/store/file_sha256.h"
 
 namespace rs::worker::models {
+namespace {
+
+// A registry version's own chat template replaces the GGUF's.
+engine::ModelOptions model_options(const store::ModelVersion& rec) {
+  engine::ModelOptions options;
+  if (!rec.chat_template.empty()) options.chat_template = rec.chat_template;
+  return options;
+}
+
+}  // namespace
 
 ModelLoader::ModelLoader(LoaderOptions options) : options_(std::move(options)) {}
 
@@ -85,7 +95,7 @@ LoadResult ModelLoader::execute(const LoadRequest& request) {
       r.error = "cannot read " + rec.path + ": " + sha.status().to_string();
     } else if (*sha != rec.sha256) {
       r.error = "sha256 mismatch: " + rec.path + " has " + *sha + ", the registry has " + rec.sha256;
-    } else if (auto probe = engine::Model::load(rec.path); !probe.ok()) {
+    } else if (auto probe = engine::Model::load(rec.path, model_options(rec)); !probe.ok()) {
       // Validated here too (the map is dropped at once), so a memory-constrained swap never
       // retires the old version for a file that will not load.
       r.error = "cannot load " + rec.path + ": " + probe.status().to_string();
@@ -93,7 +103,7 @@ LoadResult ModelLoader::execute(const LoadRequest& request) {
       r.ok = true;
     }
   } else {
-    auto model = engine::Model::load(rec.path);
+    auto model = engine::Model::load(rec.path, model_options(rec));
     if (!model.ok()) {
       r.error = "cannot load " + rec.path + ": " + model.status().to_string();
     } else {

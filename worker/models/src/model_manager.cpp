@@ -30,6 +30,17 @@ void ModelManager::stop() {
   models_.clear();
 }
 
+std::vector<std::string> ModelManager::no_chat() const {
+  std::vector<std::string> out;
+  for (const std::string& key : keys_) {
+    auto it = models_.find(key);
+    if (it != models_.end() && it->second->chat_template() == nullptr) {
+      out.push_back(key + ": " + it->second->chat_template_error());
+    }
+  }
+  return out;
+}
+
 bool ModelManager::serves(const std::string& key) const {
   return std::binary_search(keys_.begin(), keys_.end(), key);
 }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct EngineConfig {
 struct GenerationRequest {
   std::string prompt;                  // tokenized with add_bos when prompt_tokens is empty
   std::vector<int32_t> prompt_tokens;  // used as is when not empty
+  // A chat job: the prompt is the model's chat template rendered with this (Model::chat_prompt,
+  // on the engine thread at submit); prompt and prompt_tokens are then unused.
+  std::optional<ChatInput> chat;
   bool add_bos = true;
   SamplingParams sampling;
   int max_tokens = 256;

@@ -6,11 +6,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "rs/core/result.h"
+#include "rs/engine/chat_template.h"
 #include "rs/engine/gguf.h"
 #include "rs/engine/kernels.h"
 #include "rs/engine/kv_cache.h"
@@ -62,15 +64,29 @@ struct ModelWorkspace {
   std::vector<int32_t> attn_groups;       // (first token row, n tokens) of attention groups
 };
 
+struct ModelOptions {
+  // The chat template's text, replacing the GGUF's tokenizer.chat_template; nullopt: the GGUF's.
+  std::optional<std::string> chat_template;
+};
+
 class Model {
  public:
-  static Result<std::shared_ptr<const Model>> load(const std::string& path);
-  static Result<std::shared_ptr<const Model>> from_gguf(std::unique_ptr<GgufFile> file);
+  static Result<std::shared_ptr<const Model>> load(const std::string& path, const ModelOptions& options = {});
+  static Result<std::shared_ptr<const Model>> from_gguf(std::unique_ptr<GgufFile> file,
+                                                        const ModelOptions& options = {});
   virtual ~Model();
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const GgufFile& gguf() const { return *file_; }
+  // The parsed chat template, or null when there is none or it cannot be parsed; then
+  // chat_template_error() says why (a model without one still serves plain completions).
+  const ChatTemplate* chat_template() const { return chat_template_.get(); }
+  const std::string& chat_template_error() const { return chat_template_error_; }
+  // A chat job's prompt ids: the template rendered with input, tokenized with special tokens
+  // parsed, BOS prepended only when the model adds one and the rendering does not start with
+  // it. invalid_argument when the model has no template or the rendering fails.
+  Result<std::vector<int32_t>> chat_prompt(const ChatInput& input) const;
 
   // Runs every slice of `batch` together (each weight matrix read once per call) and
   // appends n_vocab logits per slice with want_logits, in batch order, to *logits
@@ -99,6 +115,8 @@ class Model {
   WeightView output_;
   std::vector<Layer> layers_;
   std::vector<std::vector<float>> owned_f32_;  // norms/biases converted to F32 when stored otherwise
+  std::shared_ptr<const ChatTemplate> chat_template_;
+  std::string chat_template_error_;
 
   friend class ModelLoader;
   friend class ForwardPass;

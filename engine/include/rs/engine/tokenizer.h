@@ -31,10 +31,13 @@ class Tokenizer {
 
   // add_special: prepend BOS when the model adds one (tokenizer.ggml.add_bos_token,
   // default true for "llama", false for "gpt2"; append EOS when add_eos_token), as
-  // llama_tokenize(add_special, parse_special=false) does: control tokens written in the
-  // text are plain text, user-defined ones are matched. Invalid UTF-8 never fails (the
-  // byte-level pre-tokenizers read a bad byte as U+FFFD, as llama.cpp).
-  virtual std::vector<int32_t> encode(std::string_view text, bool add_special) const = 0;
+  // llama_tokenize(add_special, parse_special) does. parse_special false: control tokens
+  // written in the text are plain text, user-defined ones are matched; true (a rendered chat
+  // template): control and unknown tokens written in the text become their ids too. Invalid
+  // UTF-8 never fails (the byte-level pre-tokenizers read a bad byte as U+FFFD, as llama.cpp).
+  std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special = false) const {
+    return encode_impl(text, add_special, parse_special);
+  }
   // The bytes a token stands for, as llama_token_to_piece(special=false): control and
   // unknown tokens -> "", as is an id outside the vocabulary.
   virtual std::string piece(int32_t id) const = 0;
@@ -53,6 +56,8 @@ class Tokenizer {
   std::string decode(const std::vector<int32_t>& ids) const;
 
  protected:
+  virtual std::vector<int32_t> encode_impl(std::string_view text, bool add_special, bool parse_special) const = 0;
+
   std::vector<std::string> tokens_;
   std::vector<TokenType> types_;
   int32_t bos_ = -1;
@@ -82,7 +87,8 @@ class StreamDecoder {
 // end-of-text token. Written as tokenizer.ggml.* keys so the GGUF loads like any other.
 // Layout: ids 0..255 are the bytes 0..255 (in GPT-2's bytes-to-unicode form), then one
 // token per merge (merges learnt deterministically from a built-in English sample, a few
-// hundred), then "<|endoftext|>" (control) as both eos_id and bos_id. Write it with
+// hundred), then "<|endoftext|>" (control) as both eos_id and bos_id, then ChatML's
+// "<|im_start|>" and "<|im_end|>" (control; <|im_end|> ends generation). Write it with
 // tokenizer.ggml.model "gpt2", tokenizer.ggml.pre "gpt-2" and add_bos_token false: like
 // GPT-2, no BOS is prepended. decode(encode(text)) == text for any valid UTF-8 text.
 struct ByteLevelVocab {

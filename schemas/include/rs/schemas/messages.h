@@ -177,6 +177,7 @@ struct DeviceStatus {  // one device of one worker, as the broker sees it
   uint64_t last_heartbeat_ms = 0;  // Unix ms of the last WORKER_HEARTBEAT; 0 = none yet
   uint32_t kv_blocks_free = 0;     // from the last WORKER_HEARTBEAT
   uint32_t kv_blocks_total = 0;
+  std::vector<std::string> no_chat;  // from the last WORKER_HEARTBEAT: "key: reason"
   bool operator==(const DeviceStatus&) const = default;
 };
 struct WorkersReply {
@@ -236,6 +237,8 @@ struct DeviceLoad {
   // taking new jobs now, replacing the list of READY / the previous heartbeat.
   bool has_models = false;
   std::vector<std::string> models;
+  // Models of `models` that cannot serve chat jobs: "key: reason" (no or a bad template).
+  std::vector<std::string> no_chat;
   bool operator==(const DeviceLoad&) const = default;
 };
 struct WorkerHeartbeat {

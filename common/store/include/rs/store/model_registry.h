@@ -33,6 +33,10 @@ struct ModelVersion {
   uint64_t created_ms = 0;
   std::string note;
   std::string error;    // set by set_error (e.g. a worker failed to load it)
+  std::string chat_template;  // a chat template replacing the GGUF's ("" = the GGUF's own)
+  // Chat as checked when the version was added: "gguf" or "file" (a template that parses),
+  // else "unavailable: <reason>"; "" for records written before chat existed.
+  std::string chat;
   bool active = false;          // filled in by reads; ignored by add_version
   uint32_t canary_percent = 0;  // filled in by reads: > 0 when this version is the canary
 

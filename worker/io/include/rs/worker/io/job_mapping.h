@@ -14,7 +14,8 @@ namespace rs::worker::io {
 
 // The engine request for a dispatched job: prompt (tokenized with BOS), sampling with its
 // seed always set (seed 0 is a seed: the same request gives the same tokens), max_tokens, stop.
-engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& request);
+// created_ms: the job's creation (Unix ms), a chat template's strftime_now clock.
+engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& request, uint64_t created_ms = 0);
 
 // The wire code for an engine refusal or failure, from the error text a DeviceHost reports
 // (an rs::Status::to_string()): a prompt longer than the context, or a request that cannot

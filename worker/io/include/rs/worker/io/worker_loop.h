@@ -162,6 +162,7 @@ class WorkerLoop {
   void on_cancel(const schemas::CancelJob& cancel);
   bool serves(const std::string& key) const;
   std::vector<std::string> model_keys() const;  // I/O thread
+  std::vector<std::string> no_chat() const;     // I/O thread: "key: reason" per model without chat
   void turn_models();
   void on_broker_disconnect(const schemas::BrokerDisconnect& disconnect);
   void refuse(const schemas::Dispatch& dispatch, schemas::ErrorCode code, std::string message);

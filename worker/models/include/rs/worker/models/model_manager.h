@@ -58,6 +58,8 @@ class ModelManager {
 
   const std::vector<std::string>& keys() const { return keys_; }  // advertised, sorted
   bool serves(const std::string& key) const;
+  // The advertised models that cannot serve chat jobs: "key: reason".
+  std::vector<std::string> no_chat() const;
   // The first wanted set was read and its loads finished (or failed): READY may go out.
   bool settled() const { return planner_.settled(); }
   const ModelPlanner& planner() const { return planner_; }
