@@ -4,7 +4,11 @@
 // ringserve-gateway (--no-auth). Each phase sends `requests` streamed completions of
 // `tokens` tokens (ignore_eos) from `concurrency` client threads; it times each request's
 // first token (TTFT, at the client) and the phase's aggregate tokens per second. Phases
-// alternate direct / gateway for `rounds` rounds. JSON (--out or stdout) + one summary line.
+// alternate direct / gateway for `rounds` rounds; then chat / chat-plain: the same
+// conversations as /v1/chat/completions (rendered on the worker) and as /v1/completions of
+// the prompt `ringserve-model chat` renders (same seeds, same token budget), so the two
+// TTFTs side by side show what rendering on the worker costs. JSON (--out or stdout) + one
+// summary line per comparison.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -13,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <string>
@@ -120,23 +125,25 @@ struct DirectOne {
   }
 };
 
+// One request through an OpenAI-style HTTP server: request i's body from make_body(i);
+// TTFT at the first event with text (a completion's text or a chat delta's content).
 struct HttpOne {
   int port = 0;
-  Load load;
+  std::string path = "/v1/completions";
+  std::function<json(int)> make_body;
   std::unique_ptr<rs::test::HttpConnection> make_state(int) { return std::make_unique<rs::test::HttpConnection>(); }
+  static bool has_text(const json& j) {
+    if (!j.contains("choices") || j["choices"].empty()) return false;
+    const json& c = j["choices"][0];
+    if (c.contains("text")) return c["text"].is_string() && !c["text"].get<std::string>().empty();
+    const json delta = c.value("delta", json::object());
+    return delta.contains("content") && delta["content"].is_string() && !delta["content"].get<std::string>().empty();
+  }
   std::pair<double, int> run(std::unique_ptr<rs::test::HttpConnection>& c, int i) {
-    const std::string body = json{{"model", load.model},
-                                  {"prompt", prompt_of(i)},
-                                  {"max_tokens", load.tokens},
-                                  {"temperature", 0.8},
-                                  {"seed", i},
-                                  {"stream", true},
-                                  {"ignore_eos", true},
-                                  {"stream_options", {{"include_usage", true}}}}
-                                 .dump();
+    const std::string body = make_body(i).dump();
     const auto t0 = Clock::now();
     if (!c->open() && !c->connect(port)) return {0, 0};
-    if (!c->send_request("POST", "/v1/completions", body) || !c->read_head(120000)) {
+    if (!c->send_request("POST", path, body) || !c->read_head(120000)) {
       c->close();
       return {0, 0};
     }
@@ -149,7 +156,7 @@ struct HttpOne {
       auto j = json::parse(e->data, nullptr, false);
       if (j.is_discarded()) continue;
       if (j.contains("usage") && j["usage"].is_object()) usage_tokens = j["usage"].value("completion_tokens", -1);
-      if (j.contains("choices") && !j["choices"].empty() && j["choices"][0].value("text", "") != "") {
+      if (has_text(j)) {
         if (ttft < 0) ttft = ms_since(t0);
         ++events;
       }
@@ -158,6 +165,75 @@ struct HttpOne {
     return {ttft, usage_tokens >= 0 ? usage_tokens : events};
   }
 };
+
+// The streamed sampling fields every HTTP phase sends.
+json stream_fields(const Load& load, int i) {
+  return {{"model", load.model},     {"max_tokens", load.tokens},
+          {"temperature", 0.8},      {"seed", i},
+          {"stream", true},          {"ignore_eos", true},
+          {"stream_options", {{"include_usage", true}}}};
+}
+
+HttpOne completion_phase(int port, const Load& load) {
+  return HttpOne{.port = port, .make_body = [load](int i) {
+                   json b = stream_fields(load, i);
+                   b["prompt"] = prompt_of(i);
+                   return b;
+                 }};
+}
+
+// The chat phases' conversations: kConversations distinct ones, request i has i % that.
+constexpr int kConversations = 8;
+json conversation_of(int i) {
+  return json::array({{{"role", "system"}, {"content", "You tell short stories."}},
+                      {{"role", "user"}, {"content", prompt_of(i % kConversations)}}});
+}
+
+// Each conversation as the model's template renders it (`ringserve-model chat`); empty when
+// the model cannot (no template, and none given).
+std::vector<std::string> render_conversations(const std::string& bin_dir, const std::string& model_file,
+                                              const std::string& chat_template, const std::string& err_file) {
+  std::vector<std::string> out;
+  for (int i = 0; i < kConversations; ++i) {
+    std::vector<std::string> argv = {bin_dir + "/ringserve-model", "chat", model_file, "--messages",
+                                     conversation_of(i).dump(), "--add-generation-prompt"};
+    if (!chat_template.empty()) argv.insert(argv.end(), {"--template", chat_template});
+    auto r = rs::test::run_program(argv, err_file, 60000);
+    if (!r) return {};
+    out.push_back(*r);
+  }
+  return out;
+}
+
+HttpOne chat_phase(int port, const Load& load) {
+  return HttpOne{.port = port, .path = "/v1/chat/completions", .make_body = [load](int i) {
+                   json b = stream_fields(load, i);
+                   b["messages"] = conversation_of(i);
+                   return b;
+                 }};
+}
+
+HttpOne rendered_phase(int port, const Load& load, std::vector<std::string> rendered) {
+  return HttpOne{.port = port, .make_body = [load, rendered = std::move(rendered)](int i) {
+                   json b = stream_fields(load, i);
+                   b["prompt"] = rendered[static_cast<size_t>(i % kConversations)];
+                   return b;
+                 }};
+}
+
+// The mean of the phases' tok/s and TTFT p50.
+struct Summary {
+  double tok_s = 0, ttft = 0;
+};
+Summary summarize(const std::vector<Phase>& phases, json& all) {
+  Summary s;
+  for (const auto& p : phases) {
+    all.push_back(p.to_json());
+    s.tok_s += p.tok_s() / static_cast<double>(phases.size());
+    s.ttft += p.ttft_p(0.5) / static_cast<double>(phases.size());
+  }
+  return s;
+}
 
 std::string bin_path(const std::string& dir, const char* name) { return dir + "/" + name; }
 
@@ -176,26 +252,78 @@ int free_port() {
 
 }  // namespace
 
+// llama-server on the same file: `rounds` phases of the completion load (empty if it did
+// not come up).
+std::vector<Phase> run_llama(const std::string& llama_server, const std::string& model_file, const Load& load,
+                             int threads, int rounds, rs::test::TempDir& dir) {
+  std::vector<Phase> out;
+  ChildProcess llama;
+  const int llama_port = free_port();
+  llama.start({llama_server, "-m", model_file, "--host", "127.0.0.1", "--port", std::to_string(llama_port), "-np",
+               std::to_string(load.concurrency), "-t", std::to_string(threads), "-c",
+               std::to_string(load.concurrency * (load.tokens + 64))},
+              dir.file("llama.log"));
+  bool up = false;
+  for (int i = 0; i < 600 && !up; ++i) {
+    rs::test::HttpConnection c;
+    auto r = c.connect(llama_port) ? c.request("GET", "/health", "", {}, 2000) : std::nullopt;
+    up = r && r->status == 200;
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (up) {
+    Load warm = load;
+    warm.requests = load.concurrency;
+    warm.tokens = 8;
+    run_phase("warmup", warm, completion_phase(llama_port, warm));
+    for (int r = 0; r < rounds; ++r) out.push_back(run_phase("llama-server", load, completion_phase(llama_port, load)));
+  } else {
+    std::fprintf(stderr, "bench-gateway: llama-server did not come up (log %s)\n", dir.file("llama.log").c_str());
+  }
+  llama.terminate(3000);
+  return out;
+}
+
+// The chat comparison, alternating: chat through the gateway, then the same conversations
+// rendered by `ringserve-model chat` as plain completions (empty when nothing renders).
+std::pair<std::vector<Phase>, std::vector<Phase>> run_chat(int port, const Load& load, int rounds,
+                                                           const std::vector<std::string>& rendered) {
+  std::vector<Phase> chat, plain;
+  if (rendered.empty()) return {chat, plain};
+  Load warm = load;
+  warm.requests = load.concurrency;
+  warm.tokens = 8;
+  run_phase("warmup", warm, chat_phase(port, warm));
+  for (int r = 0; r < rounds; ++r) {
+    chat.push_back(run_phase("chat", load, chat_phase(port, load)));
+    plain.push_back(run_phase("chat-plain", load, rendered_phase(port, load, rendered)));
+  }
+  return {chat, plain};
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"bench-gateway: streamed load through the HTTP gateway vs rs_client directly"};
   Load load;
-  std::string model_file, bin_dir, out, llama_server;
+  std::string model_file, bin_dir, out, llama_server, chat_template;
   int threads = 2, rounds = 2;
+  bool chat = true;
   app.add_option("--model", model_file, "GGUF model file")->required();
   app.add_option("--bin", bin_dir, "directory of the ringserve programs")->required();
   app.add_option("--requests", load.requests, "requests per phase")->capture_default_str();
   app.add_option("--concurrency", load.concurrency, "client threads")->capture_default_str();
   app.add_option("--tokens", load.tokens, "tokens per request")->capture_default_str();
   app.add_option("--threads", threads, "the worker's matmul threads")->capture_default_str();
-  app.add_option("--rounds", rounds, "direct/gateway phase pairs")->capture_default_str();
+  app.add_option("--rounds", rounds, "direct/gateway (and chat/chat-plain) phase pairs")->capture_default_str();
   app.add_option("--llama-server", llama_server, "llama-server binary: a third phase on the same file");
+  app.add_option("--chat-template", chat_template,
+                 "Jinja chat template for the worker (for a model without one, e.g. examples/chat/chatml.jinja)");
+  app.add_flag("!--no-chat", chat, "skip the chat / chat-plain phases");
   app.add_option("--out", out, "JSON output file (default stdout)");
   CLI11_PARSE(app, argc, argv);
 
   rs::test::RedisServer redis;
   if (!redis.start()) return std::fprintf(stderr, "bench-gateway: redis-server did not start\n"), 1;
   rs::test::TempDir dir("rs-bench-gateway");
-  ChildProcess broker, worker, gateway, llama;
+  ChildProcess broker, worker, gateway;
   if (!broker.start({bin_path(bin_dir, "ringserve-broker"), "--redis", "127.0.0.1:" + std::to_string(redis.port()),
                      "--log-level", "warn"},
                     dir.file("broker.log"))) {
@@ -205,10 +333,11 @@ int main(int argc, char** argv) {
   auto we = broker.wait_for_line("worker_endpoint ", 20000);
   if (!ce || !we) return std::fprintf(stderr, "bench-gateway: broker did not start\n"), 1;
   const std::string client_ep = ce->substr(16), worker_ep = we->substr(16);
-  worker.start({bin_path(bin_dir, "ringserve-worker"), "--broker", worker_ep, "--model", model_file, "--model-name",
-                load.model, "--threads", std::to_string(threads), "--max-batch-size", std::to_string(load.concurrency),
-                "--log-level", "warn"},
-               dir.file("worker.log"));
+  std::vector<std::string> worker_argv = {bin_path(bin_dir, "ringserve-worker"), "--broker", worker_ep, "--model",
+                                          model_file, "--model-name", load.model, "--threads", std::to_string(threads),
+                                          "--max-batch-size", std::to_string(load.concurrency), "--log-level", "warn"};
+  if (!chat_template.empty()) worker_argv.insert(worker_argv.end(), {"--chat-template", chat_template});
+  worker.start(worker_argv, dir.file("worker.log"));
   gateway.start({bin_path(bin_dir, "ringserve-gateway"), "--broker", client_ep, "--no-auth", "--log-level", "warn"},
                 dir.file("gateway.log"));
   auto url = gateway.wait_for_line("http_url ", 20000);
@@ -230,61 +359,42 @@ int main(int argc, char** argv) {
   std::vector<Phase> direct, via_gateway, via_llama;
   for (int r = 0; r < rounds; ++r) {
     direct.push_back(run_phase("direct", load, DirectOne{client_ep, load}));
-    via_gateway.push_back(run_phase("gateway", load, HttpOne{port, load}));
+    via_gateway.push_back(run_phase("gateway", load, completion_phase(port, load)));
   }
-  if (!llama_server.empty()) {
-    const int llama_port = free_port();
-    llama.start({llama_server, "-m", model_file, "--host", "127.0.0.1", "--port", std::to_string(llama_port), "-np",
-                 std::to_string(load.concurrency), "-t", std::to_string(threads), "-c",
-                 std::to_string(load.concurrency * (load.tokens + 64))},
-                dir.file("llama.log"));
-    bool up = false;
-    for (int i = 0; i < 600 && !up; ++i) {
-      rs::test::HttpConnection c;
-      auto r = c.connect(llama_port) ? c.request("GET", "/health", "", {}, 2000) : std::nullopt;
-      up = r && r->status == 200;
-      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::vector<std::string> rendered;
+  if (chat) {
+    rendered = render_conversations(bin_dir, model_file, chat_template, dir.file("render.err"));
+    if (rendered.empty()) {
+      std::fprintf(stderr, "bench-gateway: the model has no chat template (give --chat-template): no chat phases (%s)\n",
+                   dir.file("render.err").c_str());
     }
-    if (up) {
-      run_phase("warmup", warm, HttpOne{llama_port, warm});
-      for (int r = 0; r < rounds; ++r) via_llama.push_back(run_phase("llama-server", load, HttpOne{llama_port, load}));
-    } else {
-      std::fprintf(stderr, "bench-gateway: llama-server did not come up (log %s)\n", dir.file("llama.log").c_str());
-    }
-    llama.terminate(3000);
   }
+  auto [via_chat, via_rendered] = run_chat(port, load, rounds, rendered);
+  if (!llama_server.empty()) via_llama = run_llama(llama_server, model_file, load, threads, rounds, dir);
   json phases = json::array();
-  double d_tok = 0, g_tok = 0, d_ttft = 0, g_ttft = 0;
-  for (const auto& p : direct) {
-    phases.push_back(p.to_json());
-    d_tok += p.tok_s() / static_cast<double>(direct.size());
-    d_ttft += p.ttft_p(0.5) / static_cast<double>(direct.size());
-  }
-  double l_tok = 0, l_ttft = 0;
-  for (const auto& p : via_llama) {
-    phases.push_back(p.to_json());
-    l_tok += p.tok_s() / static_cast<double>(via_llama.size());
-    l_ttft += p.ttft_p(0.5) / static_cast<double>(via_llama.size());
-  }
-  for (const auto& p : via_gateway) {
-    phases.push_back(p.to_json());
-    g_tok += p.tok_s() / static_cast<double>(via_gateway.size());
-    g_ttft += p.ttft_p(0.5) / static_cast<double>(via_gateway.size());
-  }
+  const Summary d = summarize(direct, phases), l = summarize(via_llama, phases), g = summarize(via_gateway, phases);
+  const Summary c = summarize(via_chat, phases), p = summarize(via_rendered, phases);
   json result = {{"bench", "gateway"},
                  {"model", model_file},
                  {"load", {{"requests", load.requests}, {"concurrency", load.concurrency}, {"tokens", load.tokens}}},
                  {"worker_threads", threads},
                  {"phases", phases},
-                 {"direct_tok_s", d_tok},
-                 {"gateway_tok_s", g_tok},
-                 {"gateway_over_direct", d_tok > 0 ? g_tok / d_tok : 0},
-                 {"direct_ttft_p50_ms", d_ttft},
-                 {"gateway_ttft_p50_ms", g_ttft}};
+                 {"direct_tok_s", d.tok_s},
+                 {"gateway_tok_s", g.tok_s},
+                 {"gateway_over_direct", d.tok_s > 0 ? g.tok_s / d.tok_s : 0},
+                 {"direct_ttft_p50_ms", d.ttft},
+                 {"gateway_ttft_p50_ms", g.ttft}};
+  if (!via_chat.empty()) {
+    result["chat_tok_s"] = c.tok_s;
+    result["chat_plain_tok_s"] = p.tok_s;
+    result["chat_ttft_p50_ms"] = c.ttft;
+    result["chat_plain_ttft_p50_ms"] = p.ttft;
+    result["chat_ttft_over_plain_ms"] = c.ttft - p.ttft;
+  }
   if (!via_llama.empty()) {
-    result["llama_server_tok_s"] = l_tok;
-    result["llama_server_ttft_p50_ms"] = l_ttft;
-    result["gateway_over_llama_server"] = l_tok > 0 ? g_tok / l_tok : 0;
+    result["llama_server_tok_s"] = l.tok_s;
+    result["llama_server_ttft_p50_ms"] = l.ttft;
+    result["gateway_over_llama_server"] = l.tok_s > 0 ? g.tok_s / l.tok_s : 0;
   }
   if (out.empty()) {
     std::cout << result.dump(2) << "\n";
@@ -292,10 +402,15 @@ int main(int argc, char** argv) {
     std::ofstream(out) << result.dump(2) << "\n";
   }
   std::printf("bench-gateway: direct %.0f tok/s, TTFT p50 %.1f ms | gateway %.0f tok/s (%.1f%%), TTFT p50 %.1f ms (%+.1f ms)\n",
-              d_tok, d_ttft, g_tok, d_tok > 0 ? 100.0 * g_tok / d_tok : 0.0, g_ttft, g_ttft - d_ttft);
+              d.tok_s, d.ttft, g.tok_s, d.tok_s > 0 ? 100.0 * g.tok_s / d.tok_s : 0.0, g.ttft, g.ttft - d.ttft);
+  if (!via_chat.empty()) {
+    std::printf("bench-gateway: chat TTFT p50 %.1f ms vs plain (same prompt rendered) %.1f ms (%+.1f ms) | "
+                "chat %.0f tok/s vs plain %.0f tok/s\n",
+                c.ttft, p.ttft, c.ttft - p.ttft, c.tok_s, p.tok_s);
+  }
   if (!via_llama.empty()) {
     std::printf("bench-gateway: llama-server %.0f tok/s, TTFT p50 %.1f ms (gateway %.2fx its tok/s, %.2fx its TTFT)\n",
-                l_tok, l_ttft, l_tok > 0 ? g_tok / l_tok : 0.0, l_ttft > 0 ? g_ttft / l_ttft : 0.0);
+                l.tok_s, l.ttft, l.tok_s > 0 ? g.tok_s / l.tok_s : 0.0, l.ttft > 0 ? g.ttft / l.ttft : 0.0);
   }
   gateway.terminate(3000);
   worker.terminate(3000);
