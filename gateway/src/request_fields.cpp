@@ -8,7 +8,7 @@ namespace rs::gateway {
 
 namespace {
 
-// One pass over the body outside strings, calling on_open(depth) at '[' / '{',
+// One pass over the body outside strings, calling on_open(depth, bracket) at '[' / '{',
 // on_member(depth) at ',' and on_close(depth) at ']' / '}' (depth: the container's level).
 template <typename Open, typename Member, typename Close>
 void scan_structure(std::string_view body, Open on_open, Member on_member, Close on_close) {
@@ -27,7 +27,7 @@ void scan_structure(std::string_view body, Open on_open, Member on_member, Close
     if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      on_open(++depth);
+      on_open(++depth, c);
     } else if (c == ',' && depth > 0) {
       on_member(depth);
     } else if ((c == ']' || c == '}') && depth > 0) {
@@ -41,20 +41,30 @@ void scan_structure(std::string_view body, Open on_open, Member on_member, Close
 size_t json_depth(std::string_view body) {
   size_t max_depth = 0;
   scan_structure(
-      body, [&](size_t d) { max_depth = std::max(max_depth, d); }, [](size_t) {}, [](size_t) {});
+      body, [&](size_t d, char) { max_depth = std::max(max_depth, d); }, [](size_t) {},
+      [](size_t) {});
   return max_depth;
 }
 
-size_t json_widest(std::string_view body) {
-  // Commas per open container (one more member than commas); deep levels share the last slot,
-  // which only over-counts (a body that deep is refused anyway).
+size_t json_widest_object(std::string_view body) {
+  // Commas per open object (one more member than commas); arrays are not counted. Levels
+  // past kLevels share the last slot, which only over-counts (a body that deep is refused
+  // anyway).
   constexpr size_t kLevels = 64;
   std::vector<size_t> commas(kLevels + 1, 0);
+  std::vector<bool> is_object(kLevels + 1, false);
   size_t widest = 0;
   auto slot = [&](size_t d) { return std::min(d, kLevels); };
   scan_structure(
-      body, [&](size_t d) { commas[slot(d)] = 0; },
-      [&](size_t d) { widest = std::max(widest, ++commas[slot(d)] + 1); }, [](size_t) {});
+      body,
+      [&](size_t d, char bracket) {
+        commas[slot(d)] = 0;
+        is_object[slot(d)] = bracket == '{';
+      },
+      [&](size_t d) {
+        if (is_object[slot(d)]) widest = std::max(widest, ++commas[slot(d)] + 1);
+      },
+      [](size_t) {});
   return widest;
 }
 
@@ -65,11 +75,11 @@ std::optional<ApiError> parse_body_object(std::string_view body, const RequestLi
         "", "JSON nested deeper than " + std::to_string(limits.max_json_depth) + " levels",
         "invalid_json");
   }
-  if (json_widest(body) > limits.max_object_members) {
-    return bad_request("",
-                       "a JSON object or array with more than " +
-                           std::to_string(limits.max_object_members) + " members",
-                       "invalid_json");
+  if (json_widest_object(body) > limits.max_object_members) {
+    return bad_request(
+        "",
+        "a JSON object with more than " + std::to_string(limits.max_object_members) + " members",
+        "invalid_json");
   }
   out = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (out.is_discarded()) {

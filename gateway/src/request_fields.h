@@ -25,7 +25,7 @@ struct RequestLimits {
   size_t max_prompt_bytes = 1u << 20;  // each prompt, or a chat's JSON texts (the broker's limit)
   uint32_t max_tokens = 1u << 16;
   size_t max_json_depth = 32;
-  size_t max_object_members = 1024;  // an ordered object's insert is linear: bound its size
+  size_t max_object_members = 1024;  // members of one object (json_widest_object)
 };
 
 // The fields both endpoints share, validated.
@@ -50,8 +50,9 @@ struct GenerationParams {
 // The JSON nesting depth of a body (brackets outside strings), counted without recursion so
 // a hostile 1e5-deep body is refused before any recursive parser sees it.
 size_t json_depth(std::string_view body);
-// The most members (or elements) any one object or array of the body has, same scan.
-size_t json_widest(std::string_view body);
+// The most members any one object of the body has, same scan (an ordered object's insert
+// is linear in its size: a hostile wide object would cost quadratic time to parse).
+size_t json_widest_object(std::string_view body);
 
 // Depth and width checks, then the parse; the body must be a JSON object.
 std::optional<ApiError> parse_body_object(std::string_view body, const RequestLimits& limits,

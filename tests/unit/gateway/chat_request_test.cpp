@@ -256,10 +256,16 @@ TEST(ChatRequestTest, HostileAndOversizedBodiesAreRefused) {
 }
 
 TEST(ChatRequestTest, WidthAndDepthScansIgnoreStrings) {
-  EXPECT_EQ(json_widest(R"({"a":1,"b":[1,2,3],"c":"x,y,z,w"})"), 3u);
-  EXPECT_EQ(json_widest(R"([[1,2],[1,2,3,4,5]])"), 5u);
-  EXPECT_EQ(json_widest("{}"), 0u);
+  EXPECT_EQ(json_widest_object(R"({"a":1,"b":[1,2,3,4,5],"c":"x,y,z,w"})"), 3u);
+  EXPECT_EQ(json_widest_object(R"([{"a":1,"b":2},[1,2,3,4,5]])"), 2u);  // arrays not counted
+  EXPECT_EQ(json_widest_object("{}"), 0u);
   EXPECT_EQ(json_depth(R"({"a":[{"b":"]]]"}]})"), 3u);
+  // A long conversation is fine: arrays are not bounded by the member limit.
+  std::string many = "[";
+  for (int i = 0; i < 3000; ++i)
+    many += std::string(i ? "," : "") + R"({"role":"user","content":"x"})";
+  ChatRequest r;
+  EXPECT_FALSE(parse_chat(chat_body(many + "]"), r).has_value());
 }
 
 TEST(ChatRequestTest, APlanMakesOneChatJobPerChoice) {
