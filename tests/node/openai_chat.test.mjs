@@ -319,4 +319,8 @@ test('stories260K with ChatML: a chat completion equals a plain completion of th
     const chunks = await streamed({ ...params, messages }, stories, STORIES_MODEL);
     assert.equal(collect(chunks)[0].content, p.choices[0].text);
   }
+  // Without max_tokens a chat completion runs to the end of the context (stories260K: 2048).
+  const { data: long } = await chat({ messages, seed: 1, ignore_eos: true, max_tokens: undefined }, stories, STORIES_MODEL);
+  assert.equal(long.choices[0].finish_reason, 'length');
+  assert.equal(long.usage.total_tokens, 2048, JSON.stringify(long.usage));
 });
