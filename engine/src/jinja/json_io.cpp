@@ -63,9 +63,12 @@ class SaxBuilder {
       return true;
     }
     Value& top = stack_.back().container;
+    int depth = nesting_of(v) + 1;
     if (top.is_dict()) {
+      top.dict().depth = std::max(top.dict().depth, depth);
       top.dict().items.emplace_back(Value::string(std::move(key_)), std::move(v));
     } else {
+      top.list().depth = std::max(top.list().depth, depth);
       top.list().items.push_back(std::move(v));
     }
     return true;
