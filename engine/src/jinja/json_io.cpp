@@ -110,8 +110,8 @@ namespace {
 void append_json_string(std::string& out, std::string_view s, bool ensure_ascii) {
   out += '"';
   auto escape_u = [&out](uint32_t cp) {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "\\u%04x", cp);
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "\\u%04x", cp & 0xffffu);
     out += buf;
   };
   for (uint32_t cp : utf8_decode(s)) {

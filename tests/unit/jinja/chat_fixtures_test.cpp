@@ -41,7 +41,9 @@ TEST_P(ChatFixture, RendersLikeTransformers) {
   std::vector<std::string> failures;
   for (const auto& c : fixture["cases"]) {
     std::string problem = chat_test::check_case(source, c);
-    if (!problem.empty()) failures.push_back(c["name"].get<std::string>() + ": " + problem);
+    std::string label =
+        c["name"].get<std::string>() + (c["add_generation_prompt"].get<bool>() ? "/agp" : "/noagp");
+    if (!problem.empty()) failures.push_back(label + ": " + problem);
   }
   if (kKnownFailing.count(base) != 0) {
     if (failures.empty()) ADD_FAILURE() << base << " passes now: remove it from kKnownFailing";
