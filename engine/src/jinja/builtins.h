@@ -59,6 +59,7 @@ class Namespace : public Object {
   bool set_attr(std::string_view name, Value value) override;
   bool is_namespace() const override { return true; }
   const Dict* as_namespace_dict() const override { return &attrs_; }
+  void release() override { attrs_.items.clear(); }
   Dict& attrs() { return attrs_; }
 
  private:

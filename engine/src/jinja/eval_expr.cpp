@@ -17,8 +17,12 @@ std::string object_type_repr(const Value& v) {
 }
 
 Value missing_attr(const Value& obj, std::string_view name) {
-  return Value::undefined("'" + object_type_repr(obj) + "' has no attribute '" + std::string(name) +
-                          "'");
+  std::string msg = "'";
+  msg += object_type_repr(obj);
+  msg += "' has no attribute '";
+  msg += name;
+  msg += '\'';
+  return Value::undefined(std::move(msg));
 }
 
 Value unsafe_attr(const Value& obj, std::string_view name) {

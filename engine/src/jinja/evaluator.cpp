@@ -61,13 +61,20 @@ Evaluator::Evaluator(const Program& program, Limits limits, int64_t now_unix_ms)
     : prog_(program), limits_(limits), now_ms_(now_unix_ms) {}
 
 std::string Evaluator::render(FramePtr globals) {
+  struct Release {  // also when the render fails
+    Evaluator& ev;
+    ~Release() {
+      for (auto& o : ev.tracked_) o->release();
+      ev.tracked_.clear();
+      ev.out_ = nullptr;
+      ev.frame_.reset();
+    }
+  } release{*this};
   std::string out;
   out.reserve(4096);
   out_ = &out;
   frame_ = std::move(globals);
   exec(prog_.body);
-  out_ = nullptr;
-  frame_.reset();
   return out;
 }
 
@@ -86,6 +93,7 @@ void Evaluator::write(std::string_view s) {
 }
 
 Evaluator::Flow Evaluator::exec(const Body& body) {
+  DepthCount guard(nesting_, limits_.max_nesting);
   for (const auto& s : body) {
     Flow f = exec_stmt(*s);
     if (f != Flow::kNormal) return f;

@@ -16,6 +16,7 @@ namespace rs::engine::jinja {
 struct Limits {
   int64_t max_steps = 10'000'000;  // statements, loop iterations, filter element visits
   int max_call_depth = kMaxDepth;  // macro / recursive loop / caller nesting
+  int max_nesting = 1024;          // executing bodies + calls, all together
   size_t max_output = 16u << 20;   // bytes of any output buffer
 };
 
@@ -57,6 +58,8 @@ class Evaluator {
   Value get_item(const Value& obj, const Value& key);
   void step(int64_t n = 1);
   int64_t now_unix_ms() const { return now_ms_; }
+  // Objects that may end up in a reference cycle (namespaces): released after the render.
+  void track(ObjectPtr o) { tracked_.push_back(std::move(o)); }
   const Program& program() const { return prog_; }
 
   // Calls a macro (or a call block's caller) defined with `closure` as its scope.
@@ -94,7 +97,9 @@ class Evaluator {
   std::string* out_ = nullptr;
   FramePtr frame_;
   int call_depth_ = 0;
+  int nesting_ = 0;  // bodies and calls being executed (bounds the C++ recursion)
   int64_t steps_ = 0;
+  std::vector<ObjectPtr> tracked_;
 };
 
 // Python's binary operators and `in` (operators.cpp).

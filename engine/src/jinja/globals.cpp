@@ -154,8 +154,9 @@ void merge_mapping(Dict& into, CallArgs& args, const char* fn) {
   for (auto& [k, v] : args.kw) into.set(Value::string(k), v);
 }
 
-Value namespace_fn(Evaluator&, CallArgs& args) {
+Value namespace_fn(Evaluator& ev, CallArgs& args) {
   auto ns = std::make_shared<Namespace>();
+  ev.track(ns);
   merge_mapping(ns->attrs(), args, "namespace");
   return Value::object(ns);
 }
