@@ -76,6 +76,8 @@ class Evaluator {
   void exec_if(const Stmt& s, Flow& flow);
   void exec_for(const Stmt& s, const Value& iterable, int depth);
   void exec_set(const Stmt& s);
+  Flow exec_with(const Stmt& s);
+  FramePtr bind_macro_args(const MacroDef& m, const FramePtr& closure, CallArgs& args);
   void exec_call_block(const Stmt& s);
   void assign(const Target& t, Value v);
   std::string capture(const Body& body);  // renders a body into a string in a new scope
@@ -89,6 +91,8 @@ class Evaluator {
   bool eval_test(const Expr& e);
   Value eval_compare(const Expr& e);
   Value eval_slice(const Expr& e);
+  Value eval_literal(const Expr& e);
+  Value eval_concat(const Expr& e);
   CallArgs eval_args(const Expr& e, size_t first);
 
   const Program& prog_;

@@ -180,6 +180,11 @@ TEST(JinjaMacros, DefaultsRecursionCaller) {
             "<in>");
   EXPECT_EQ(render_ok("{% macro v() %}{{ varargs }}{{ kwargs }}{% endmacro %}{{ v(1, 2, k=3) }}"),
             "(1, 2){'k': 3}");
+  EXPECT_EQ(
+      render_ok(
+          "{% set ns = namespace() %}{% for i in [7] %}{% macro m(x) %}<{{ x }}>{% endmacro %}"
+          "{% set ns.m = m %}{% endfor %}{{ ns.m(1) }}"),
+      "<1>");  // a macro outliving the loop that defined it still works
   EXPECT_NE(render_error("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}").find("takes not more than"),
             std::string::npos);
 }
