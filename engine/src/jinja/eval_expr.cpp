@@ -263,6 +263,7 @@ Value Evaluator::eval_concat(const Expr& e) {
 }
 
 Value Evaluator::eval(const Expr& e) {
+  NestingGuard guard(*this);
   switch (e.kind) {
     case ExprKind::kConst:
       return e.value;

@@ -93,7 +93,7 @@ void Evaluator::write(std::string_view s) {
 }
 
 Evaluator::Flow Evaluator::exec(const Body& body) {
-  DepthCount guard(nesting_, limits_.max_nesting);
+  NestingGuard guard(*this);
   for (const auto& s : body) {
     Flow f = exec_stmt(*s);
     if (f != Flow::kNormal) return f;

@@ -16,7 +16,7 @@ namespace rs::engine::jinja {
 struct Limits {
   int64_t max_steps = 10'000'000;  // statements, loop iterations, filter element visits
   int max_call_depth = kMaxDepth;  // macro / recursive loop / caller nesting
-  int max_nesting = 1024;          // executing bodies + calls, all together
+  int max_nesting = 2048;          // bodies and expressions being evaluated, all together
   size_t max_output = 16u << 20;   // bytes of any output buffer
 };
 
@@ -70,6 +70,24 @@ class Evaluator {
 
  private:
   enum class Flow { kNormal, kBreak, kContinue };
+
+  // Counts the C++ recursion of exec/eval (macros re-enter both): fails past max_nesting.
+  class NestingGuard {
+   public:
+    explicit NestingGuard(Evaluator& ev) : ev_(ev) {
+      if (++ev_.nesting_ > ev_.limits_.max_nesting) {
+        --ev_.nesting_;
+        fail("template nesting too deep at run time (limit " +
+             std::to_string(ev_.limits_.max_nesting) + ")");
+      }
+    }
+    ~NestingGuard() { --ev_.nesting_; }
+    NestingGuard(const NestingGuard&) = delete;
+    NestingGuard& operator=(const NestingGuard&) = delete;
+
+   private:
+    Evaluator& ev_;
+  };
 
   Flow exec(const Body& body);
   Flow exec_stmt(const Stmt& s);
