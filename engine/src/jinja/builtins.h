@@ -66,6 +66,9 @@ class Namespace : public Object {
   Dict attrs_;
 };
 
+// A macro (or a call block's caller) with the scope it was defined in. That scope usually
+// holds the macro too: the evaluator tracks macros and releases them after the render, which
+// breaks the reference cycle.
 class MacroObj : public Object {
  public:
   MacroObj(const MacroDef* def, FramePtr closure) : def_(def), closure_(std::move(closure)) {}
@@ -73,8 +76,10 @@ class MacroObj : public Object {
   std::string repr() const override { return "<Macro '" + def_->name + "'>"; }
   bool callable() const override { return true; }
   Value call(Evaluator& ev, CallArgs& args) override {
+    if (!closure_) fail("macro '" + def_->name + "' called after the render ended");
     return ev.call_macro(*def_, closure_, args);
   }
+  void release() override { closure_.reset(); }
 
  private:
   const MacroDef* def_;

@@ -180,6 +180,11 @@ TEST(JinjaMacros, DefaultsRecursionCaller) {
             "<in>");
   EXPECT_EQ(render_ok("{% macro v() %}{{ varargs }}{{ kwargs }}{% endmacro %}{{ v(1, 2, k=3) }}"),
             "(1, 2){'k': 3}");
+  EXPECT_EQ(
+      render_ok(
+          "{% set ns = namespace() %}{% for i in [7] %}{% macro m(x) %}<{{ x }}>{% endmacro %}"
+          "{% set ns.m = m %}{% endfor %}{{ ns.m(1) }}"),
+      "<1>");  // a macro outliving the loop that defined it still works
   EXPECT_NE(render_error("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}").find("takes not more than"),
             std::string::npos);
 }
@@ -276,6 +281,10 @@ TEST(JinjaHostile, FailsCleanly) {
   EXPECT_NE(
       render_error("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}").find("recursion"),
       std::string::npos);
+  std::string negs(250, '-');  // each level of recursion nests 250 expressions deep
+  Rendered deep = run("{% macro f(n) %}{{ " + negs + "f(n + 1) }}{% endmacro %}{{ f(0) }}");
+  EXPECT_TRUE(deep.parsed && !deep.ok) << deep.text;
+  EXPECT_NE(deep.text.find("too deep"), std::string::npos) << deep.text;
   EXPECT_NE(render_error("{{ 'a' * 1000000000 }}").find("too large"), std::string::npos);
   EXPECT_NE(render_error("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}")
                 .find("output exceeds"),
