@@ -1,96 +1,44 @@
 // CompletionExchange: choices as jobs, the whole answer or the SSE stream.
 #include "completion_exchange.h"
 
-#include <chrono>
-
 #include "gateway_context.h"
+#include "response_format.h"
 
 namespace rs::gateway {
 
-namespace {
-
-int64_t unix_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string random_hex(std::mt19937_64& rng, int n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < n; ++i) out += kHex[rng() & 15];
-  return out;
-}
-
-}  // namespace
-
 CompletionExchange::CompletionExchange(std::weak_ptr<HttpSession> session, GatewayContext& context,
-                                       CompletionRequest request, std::string tenant)
-    : session_(std::move(session)),
-      context_(context),
-      request_(std::move(request)),
-      tenant_(std::move(tenant)) {
-  meta_.model = request_.model;
-  meta_.created = unix_seconds();
-  meta_.id = "cmpl-" + random_hex(context_.rng, 24);
-  meta_.logprobs = request_.logprobs;
-  meta_.include_usage = request_.include_usage;
-  meta_.background = request_.background;
-}
-
-schemas::SubmitRequest CompletionExchange::make_submit(size_t index, const std::string& prompt) {
-  schemas::SubmitRequest s;
-  s.model = request_.model;
-  s.prompt = prompt;
-  s.sampling = request_.sampling;
-  // A concrete seed always: a re-dispatched job then yields the same tokens. Choice i of
-  // a seeded request uses seed + i, so n > 1 choices differ yet stay reproducible.
-  s.sampling.seed = request_.seed_given ? request_.sampling.seed + index : context_.rng() >> 1;
-  s.max_tokens = request_.max_tokens;
-  s.stop = request_.stop;
-  s.priority = request_.priority;
-  s.affinity_key = request_.affinity_key;
-  if (request_.affinity_key.empty()) s.session_id = request_.user;
-  s.stream = true;
-  s.ignore_eos = request_.ignore_eos;
-  s.detach = true;
-  s.tenant = tenant_;
-  ApiMeta meta = meta_;
-  meta.index = static_cast<uint32_t>(index);
-  s.api_meta = encode_api_meta(meta);
-  return s;
-}
+                                       GenerationPlan plan)
+    : session_(std::move(session)), context_(context), plan_(std::move(plan)) {}
 
 void CompletionExchange::start() {
-  const size_t total = request_.prompts.size() * request_.n;
+  const size_t total = plan_.submits.size();
   choices_.resize(total);
   auto self = shared_from_this();
   for (size_t i = 0; i < total; ++i) {
     Choice& c = choices_[i];
-    c.meta = meta_;
+    c.meta = plan_.meta;
     c.meta.index = static_cast<uint32_t>(i);
     c.listener_id = context_.bridge.new_listener_id();
     BridgeCommand cmd;
     cmd.kind = BridgeCommand::Kind::kSubmit;
     cmd.listener_id = c.listener_id;
-    cmd.submit = make_submit(i, request_.prompts[i / request_.n]);
+    cmd.submit = std::move(plan_.submits[i]);
     cmd.listener = make_listener(
         context_, self, [i](CompletionExchange& x, BridgeEvent e) { x.on_event(i, std::move(e)); });
     context_.bridge.post(std::move(cmd));
   }
+  plan_.submits.clear();
 }
 
 void CompletionExchange::on_event(size_t index, BridgeEvent event) {
-  if (answered_ || index >= choices_.size()) return;
+  if (index >= choices_.size()) return;
   Choice& c = choices_[index];
+  if (self_) return on_settling_event(c, event);
+  if (answered_) return;
   switch (event.kind) {
     case BridgeEvent::Kind::kAccepted:
       c.accepted = true;
       c.job_id = event.job_id;
-      if (gone_) {
-        if (!request_.background) cancel_after_grace(context_, c.job_id);
-        return release_if_settled();
-      }
       return maybe_start_stream();
     case BridgeEvent::Kind::kTokens:
       return on_tokens(c, event.tokens);
@@ -105,9 +53,10 @@ void CompletionExchange::on_event(size_t index, BridgeEvent event) {
 
 void CompletionExchange::on_tokens(Choice& c, const std::vector<schemas::TokenEntry>& tokens) {
   if (c.ended) return;
+  if (!tokens.empty()) c.first_token = true;
   for (const auto& t : tokens) c.assembler.add(t, c.held);
   if (started_) return send_pieces(c);
-  if (request_.stream) maybe_start_stream();
+  if (plan_.stream) maybe_start_stream();
 }
 
 void CompletionExchange::on_end(Choice& c, const schemas::JobRecord* record, Status error) {
@@ -123,9 +72,8 @@ void CompletionExchange::on_end(Choice& c, const schemas::JobRecord* record, Sta
   } else {
     c.error = std::move(error);
   }
-  if (gone_) return release_if_settled();
   if (!c.error.ok() && !started_) return fail_before_start(c.error);
-  if (request_.stream) {
+  if (plan_.stream) {
     maybe_start_stream();
     if (started_) finish_stream_choice(c);
   }
@@ -152,16 +100,29 @@ std::string CompletionExchange::job_ids() const {
   return out;
 }
 
-// Headers go out once every choice is a job and one of them has text or ended.
+// Every choice is a job, and one has text (or ended) -- or, for chat, every one has had
+// its first token (or ended).
+bool CompletionExchange::head_ready() const {
+  if (!all_accepted()) return false;
+  if (head_waits_for_every_choice(plan_.meta)) {
+    for (const auto& c : choices_) {
+      if (!c.first_token && !c.ended) return false;
+    }
+    return true;
+  }
+  for (const auto& c : choices_) {
+    if (!c.held.empty() || c.ended) return true;
+  }
+  return false;
+}
+
 void CompletionExchange::maybe_start_stream() {
-  if (started_ || !request_.stream || !all_accepted()) return;
-  bool ready = false;
-  for (const auto& c : choices_) ready = ready || !c.held.empty() || c.ended;
-  if (!ready) return;
+  if (started_ || !plan_.stream || !head_ready()) return;
   auto session = session_.lock();
   if (!session) return;
   started_ = true;
   session->start_stream({{"x-ringserve-job", job_ids()}});
+  for (auto& c : choices_) session->send_event(opening_event(c.meta));
   for (auto& c : choices_) {
     send_pieces(c);
     if (c.ended) finish_stream_choice(c);
@@ -171,10 +132,7 @@ void CompletionExchange::maybe_start_stream() {
 void CompletionExchange::send_pieces(Choice& c) {
   auto session = session_.lock();
   if (!session) return;
-  for (const auto& p : c.held) {
-    session->send_event("id: " + std::to_string(p.last_seq) + "\n" +
-                        sse_data(completion_chunk(c.meta, &p, "")));
-  }
+  for (const auto& p : c.held) session->send_event(piece_event(c.meta, p));
   c.held.clear();
 }
 
@@ -182,12 +140,8 @@ void CompletionExchange::finish_stream_choice(Choice& c) {
   auto session = session_.lock();
   if (!session) return;
   send_pieces(c);
-  if (!c.error.ok()) {
-    ApiError e = from_broker(c.error);
-    session->send_event(sse_data(error_body(e)));
-    return;
-  }
-  session->send_event(sse_data(completion_chunk(c.meta, nullptr, api_finish_reason(c.record))));
+  if (!c.error.ok()) return session->send_event(error_event(c.meta, c.error));
+  session->send_event(final_event(c.meta, c.record));
 }
 
 void CompletionExchange::finish() {
@@ -195,57 +149,74 @@ void CompletionExchange::finish() {
   answered_ = true;
   auto session = session_.lock();
   if (!session) return;
-  if (request_.stream) {
-    if (request_.include_usage) {
-      schemas::Usage usage;
-      for (const auto& c : choices_) {
-        usage.prompt_tokens += c.record.usage.prompt_tokens;
-        usage.completion_tokens += c.record.usage.completion_tokens;
-      }
-      session->send_event(sse_data(usage_chunk(meta_, usage)));
+  if (!plan_.stream) return answer_whole(*session);
+  if (plan_.include_usage) {
+    schemas::Usage usage;
+    for (const auto& c : choices_) {
+      usage.prompt_tokens += c.record.usage.prompt_tokens;
+      usage.completion_tokens += c.record.usage.completion_tokens;
     }
-    session->send_event("data: [DONE]\n\n");
-    session->end_stream();
-    return;
+    session->send_event(usage_event(plan_.meta, usage));
   }
-  std::vector<ChoiceResult> results;
-  for (auto& c : choices_) {
-    if (!c.error.ok()) return session->respond_error(from_broker(c.error));
-    ChoiceResult r{.index = c.meta.index, .record = c.record};
-    for (auto& p : c.held) {
-      r.piece.text += p.text;
-      r.piece.tokens.insert(r.piece.tokens.end(), p.tokens.begin(), p.tokens.end());
-      r.piece.logprobs.insert(r.piece.logprobs.end(), p.logprobs.begin(), p.logprobs.end());
-      r.piece.text_offsets.insert(r.piece.text_offsets.end(), p.text_offsets.begin(),
-                                  p.text_offsets.end());
-    }
-    results.push_back(std::move(r));
-  }
-  session->respond(http::status::ok, completion_response(meta_, results),
-                   {{"x-ringserve-job", job_ids()}});
+  session->send_event(done_event());
+  session->end_stream();
 }
 
+void CompletionExchange::answer_whole(HttpSession& session) {
+  std::vector<ChoiceResult> results;
+  for (auto& c : choices_) {
+    if (!c.error.ok()) return session.respond_error(api_error_for(plan_.meta, c.error));
+    results.push_back(
+        ChoiceResult{.index = c.meta.index, .piece = join_pieces(c.held), .record = c.record});
+  }
+  session.respond(http::status::ok, whole_response(plan_.meta, results),
+                  {{"x-ringserve-job", job_ids()}});
+}
+
+void CompletionExchange::cancel_job(const std::string& job_id) {
+  BridgeCommand cmd;
+  cmd.kind = BridgeCommand::Kind::kCancel;
+  cmd.job_id = job_id;
+  context_.bridge.post(std::move(cmd));
+}
+
+// The other choices are of no use now: cancelled at once, those not yet accepted as soon
+// as they are.
 void CompletionExchange::fail_before_start(const Status& error) {
   answered_ = true;
-  for (auto& c : choices_) {  // the other choices are of no use now
-    if (c.accepted && !c.ended) {
-      BridgeCommand cmd;
-      cmd.kind = BridgeCommand::Kind::kCancel;
-      cmd.job_id = c.job_id;
-      context_.bridge.post(std::move(cmd));
-    }
+  failed_ = true;
+  for (auto& c : choices_) {
+    if (c.accepted && !c.ended) cancel_job(c.job_id);
   }
-  if (auto session = session_.lock()) session->respond_error(from_broker(error));
+  if (auto session = session_.lock()) session->respond_error(api_error_for(plan_.meta, error));
+  self_ = shared_from_this();
+  release_if_settled();
 }
 
 void CompletionExchange::client_gone() {
   if (gone_ || answered_) return;
   gone_ = true;
   for (auto& c : choices_) {
-    if (c.accepted && !c.ended && !request_.background) cancel_after_grace(context_, c.job_id);
+    if (c.accepted && !c.ended && !plan_.background) cancel_after_grace(context_, c.job_id);
   }
   // Choices not yet accepted still need their answer (to cancel the job): stay alive.
   self_ = shared_from_this();
+  release_if_settled();
+}
+
+// After a vanished client or an early failure: a job accepted now is cancelled too.
+void CompletionExchange::on_settling_event(Choice& c, const BridgeEvent& event) {
+  if (event.kind == BridgeEvent::Kind::kAccepted && !c.accepted) {
+    c.accepted = true;
+    c.job_id = event.job_id;
+    if (failed_) {
+      cancel_job(c.job_id);
+    } else if (!plan_.background) {
+      cancel_after_grace(context_, c.job_id);
+    }
+  } else if (event.kind == BridgeEvent::Kind::kDone || event.kind == BridgeEvent::Kind::kError) {
+    c.ended = true;
+  }
   release_if_settled();
 }
 

@@ -37,13 +37,26 @@ json logprobs_json(const TextPiece& piece) {
               {"text_offset", piece.text_offsets}};
 }
 
+}  // namespace
+
 json usage_json(const schemas::Usage& usage) {
   return json{{"prompt_tokens", usage.prompt_tokens},
               {"completion_tokens", usage.completion_tokens},
               {"total_tokens", usage.prompt_tokens + usage.completion_tokens}};
 }
 
-}  // namespace
+TextPiece join_pieces(const std::vector<TextPiece>& pieces) {
+  TextPiece out;
+  for (const auto& p : pieces) {
+    out.text += p.text;
+    out.tokens.insert(out.tokens.end(), p.tokens.begin(), p.tokens.end());
+    out.token_bytes.insert(out.token_bytes.end(), p.token_bytes.begin(), p.token_bytes.end());
+    out.logprobs.insert(out.logprobs.end(), p.logprobs.begin(), p.logprobs.end());
+    out.text_offsets.insert(out.text_offsets.end(), p.text_offsets.begin(), p.text_offsets.end());
+    out.last_seq = p.last_seq;
+  }
+  return out;
+}
 
 std::string sanitize_utf8(std::string_view s, bool* complete) {
   static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
@@ -82,6 +95,7 @@ void ChoiceAssembler::add(const schemas::TokenEntry& entry, std::vector<TextPiec
   if (held_.tokens.empty()) held_.text_offsets.clear();
   held_.text_offsets.push_back(offset_ + static_cast<int64_t>(raw_.size()));
   held_.tokens.push_back(sanitize_utf8(entry.text));
+  held_.token_bytes.push_back(entry.text);
   held_.logprobs.push_back(entry.logprob);
   held_.last_seq = entry.seq;
   raw_ += entry.text;
@@ -132,7 +146,8 @@ std::optional<ApiMeta> decode_api_meta(std::string_view text) {
   if (!j.is_object()) return std::nullopt;
   ApiMeta m;
   try {
-    m.kind = j.value("kind", std::string("text_completion"));
+    m.kind = j.value("kind", std::string(kTextCompletion));
+    if (m.kind != kChatCompletion) m.kind = kTextCompletion;
     m.model = j.value("model", std::string());
     m.created = j.value("created", int64_t{0});
     m.id = j.value("id", std::string());

@@ -1,10 +1,12 @@
-// The OpenAI text_completion format: the api_meta a job carries (so any gateway can rebuild
-// its chunks), the assembler that turns a job's token entries into text pieces ending on
-// UTF-8 character boundaries (an event's id is the last seq it carries), and the JSON of
-// chunks, final responses and usage. Pure; any thread.
+// The OpenAI text_completion format and what every format shares: the api_meta a job
+// carries (so any gateway can rebuild its chunks), the assembler that turns a job's token
+// entries into text pieces ending on UTF-8 character boundaries (an event's id is the last
+// seq it carries), SSE framing, and the JSON of chunks, final responses and usage. Pure;
+// any thread.
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,9 +16,13 @@
 
 namespace rs::gateway {
 
+// ApiMeta.kind: the object a whole response is (its chunks are "<kind>.chunk" for chat).
+inline constexpr std::string_view kTextCompletion = "text_completion";
+inline constexpr std::string_view kChatCompletion = "chat.completion";
+
 // Travels with the job (SUBMIT.api_meta -> the job record) as a small JSON object.
 struct ApiMeta {
-  std::string kind = "text_completion";
+  std::string kind{kTextCompletion};
   std::string model;    // the model name the client asked for
   int64_t created = 0;  // Unix seconds
   std::string id;       // the response id ("cmpl-<first job id>")
@@ -24,6 +30,7 @@ struct ApiMeta {
   bool logprobs = false;
   bool include_usage = false;
   bool background = false;  // never cancelled for a vanished client
+  bool is_chat() const { return kind == kChatCompletion; }
 };
 std::string encode_api_meta(const ApiMeta& meta);
 // nullopt for text that is not an api_meta of ours (a job from the CLI has none).
@@ -34,7 +41,8 @@ ApiMeta default_api_meta(const schemas::JobRecord& record);
 // A run of tokens whose text ends on a character boundary.
 struct TextPiece {
   std::string text;
-  std::vector<std::string> tokens;  // each token's own text (invalid bytes -> U+FFFD)
+  std::vector<std::string> tokens;       // each token's own text (invalid bytes -> U+FFFD)
+  std::vector<std::string> token_bytes;  // each token's raw bytes
   std::vector<float> logprobs;
   std::vector<int64_t> text_offsets;  // bytes into the completion's text
   uint64_t last_seq = 0;
@@ -68,6 +76,9 @@ std::string sanitize_utf8(std::string_view s, bool* complete = nullptr);
 // The finish_reason the API shows for a record ("stop" | "length").
 std::string api_finish_reason(const schemas::JobRecord& record);
 
+// {"prompt_tokens", "completion_tokens", "total_tokens"}.
+nlohmann::json usage_json(const schemas::Usage& usage);
+
 // One streamed chunk (a text piece; finish_reason set on the last).
 std::string completion_chunk(const ApiMeta& meta, const TextPiece* piece,
                              const std::string& finish_reason);
@@ -84,6 +95,8 @@ struct ChoiceResult {
   TextPiece piece;
   schemas::JobRecord record;
 };
+// The pieces of one choice as one (text, tokens, logprobs, offsets concatenated).
+TextPiece join_pieces(const std::vector<TextPiece>& pieces);
 std::string completion_response(const ApiMeta& meta, const std::vector<ChoiceResult>& choices);
 
 }  // namespace rs::gateway

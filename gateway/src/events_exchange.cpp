@@ -2,6 +2,7 @@
 #include "events_exchange.h"
 
 #include "gateway_context.h"
+#include "response_format.h"
 
 namespace rs::gateway {
 
@@ -12,7 +13,7 @@ EventsExchange::EventsExchange(std::weak_ptr<HttpSession> session, GatewayContex
       context_(context),
       job_id_(std::move(job_id)),
       tenant_(std::move(tenant)),
-      assembler_(after_seq) {}
+      after_seq_(after_seq) {}
 
 EventsExchange::~EventsExchange() {
   stop_watching();
@@ -39,7 +40,7 @@ void EventsExchange::on_status(BridgeEvent event) {
     ended_ = true;
     return session->respond_error(not_found("job_not_found", "no job '" + job_id_ + "'"));
   }
-  meta_ = decode_api_meta(r.api_meta).value_or(default_api_meta(r));
+  events_.emplace(decode_api_meta(r.api_meta).value_or(default_api_meta(r)), after_seq_);
   streaming_ = true;
   watching_ = true;
   ++context_.watchers[job_id_];
@@ -57,44 +58,27 @@ void EventsExchange::on_status(BridgeEvent event) {
 
 void EventsExchange::on_event(BridgeEvent event) {
   auto session = session_.lock();
-  if (!session || ended_) return;
+  if (!session || ended_ || !events_) return;
   if (event.kind == BridgeEvent::Kind::kTokens) {
-    std::vector<TextPiece> pieces;
-    for (const auto& t : event.tokens) assembler_.add(t, pieces);
-    for (const auto& p : pieces) {
-      session->send_event("id: " + std::to_string(p.last_seq) + "\n" +
-                          sse_data(completion_chunk(meta_, &p, "")));
-    }
-    return;
+    for (const auto& t : event.tokens) events_->add(t, out_);
+    return send(*session);
   }
-  if (event.kind == BridgeEvent::Kind::kDone) return finish(event.record);
-  if (event.kind == BridgeEvent::Kind::kError) {
-    ended_ = true;
-    session->send_event(sse_data(error_body(from_broker(event.error))));
-    session->send_event("data: [DONE]\n\n");
-    stop_watching();
-    session->end_stream();
-  }
-}
-
-void EventsExchange::finish(const schemas::JobRecord& record) {
-  auto session = session_.lock();
-  if (!session) return;
+  if (event.kind != BridgeEvent::Kind::kDone && event.kind != BridgeEvent::Kind::kError) return;
   ended_ = true;
-  if (auto tail = assembler_.flush()) {
-    session->send_event("id: " + std::to_string(tail->last_seq) + "\n" +
-                        sse_data(completion_chunk(meta_, &*tail, "")));
-  }
-  if (record.state == schemas::JobState::kFailed) {
-    session->send_event(
-        sse_data(error_body(from_broker(schemas::wire_error(record.error_code, record.error)))));
+  if (event.kind == BridgeEvent::Kind::kDone) {
+    events_->end(event.record, out_);
   } else {
-    session->send_event(sse_data(completion_chunk(meta_, nullptr, api_finish_reason(record))));
-    if (meta_.include_usage) session->send_event(sse_data(usage_chunk(meta_, record.usage)));
+    out_.push_back(error_event(events_->meta(), event.error));
   }
-  session->send_event("data: [DONE]\n\n");
+  out_.push_back(done_event());
+  send(*session);
   stop_watching();
   session->end_stream();
+}
+
+void EventsExchange::send(HttpSession& session) {
+  for (auto& e : out_) session.send_event(std::move(e));
+  out_.clear();
 }
 
 void EventsExchange::stop_watching() {
@@ -113,7 +97,7 @@ void EventsExchange::client_gone() {
   ended_ = true;
   stop_watching();
   // A resumed stream of a non-background job vanishing is a disconnect like the first.
-  if (streaming_ && !meta_.background) cancel_after_grace(context_, job_id_);
+  if (streaming_ && events_ && !events_->meta().background) cancel_after_grace(context_, job_id_);
 }
 
 }  // namespace rs::gateway

@@ -2,15 +2,16 @@
 // dropped connection, a gateway or broker restart, from any gateway, or after the job
 // ended while its log is kept). It reads the job's record for its api_meta, subscribes
 // from seq 0 and replays silently up to the client's Last-Event-ID, so the events after it
-// are exactly those of the original stream. Asio thread only.
+// are exactly those of the original stream, in the job's own format (text_completion or
+// chat.completion chunks, response_format.h). Asio thread only.
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <string>
 
-#include "completion_format.h"
 #include "http_session.h"
+#include "response_format.h"
 
 namespace rs::gateway {
 
@@ -29,16 +30,17 @@ class EventsExchange : public Exchange, public std::enable_shared_from_this<Even
  private:
   void on_status(BridgeEvent event);
   void on_event(BridgeEvent event);
-  void finish(const schemas::JobRecord& record);
+  void send(HttpSession& session);
   void stop_watching();
 
   std::weak_ptr<HttpSession> session_;
   GatewayContext& context_;
   std::string job_id_;
   std::string tenant_;
+  std::optional<uint64_t> after_seq_;
   uint64_t listener_id_ = 0;
-  ApiMeta meta_;
-  ChoiceAssembler assembler_;
+  std::optional<ChoiceEvents> events_;  // once the record's api_meta is known
+  std::vector<std::string> out_;        // scratch: events to send
   bool streaming_ = false;
   bool watching_ = false;
   bool ended_ = false;

@@ -10,5 +10,9 @@ namespace rs::gateway {
 inline std::string json_text(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
+// The same for an ordered object (keys in insertion order: a client's own order).
+inline std::string json_text(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
 
 }  // namespace rs::gateway

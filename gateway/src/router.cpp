@@ -2,6 +2,7 @@
 #include "router.h"
 
 #include <charconv>
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -23,6 +24,14 @@ std::optional<uint64_t> parse_u64(std::string_view s) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
   return v;
+}
+
+// The response a job belongs to (from its api_meta), null for a job from outside the gateway.
+json response_json(const schemas::JobRecord& r) {
+  auto meta = decode_api_meta(r.api_meta);
+  if (!meta) return nullptr;
+  return json{
+      {"object", meta->kind}, {"id", meta->id}, {"model", meta->model}, {"index", meta->index}};
 }
 
 json job_json(const schemas::JobRecord& r) {
@@ -49,7 +58,8 @@ json job_json(const schemas::JobRecord& r) {
                 {"decode_tps", r.usage.decode_tps}}},
               {"created_ms", r.created_ms},
               {"started_ms", r.started_ms},
-              {"finished_ms", r.finished_ms}};
+              {"finished_ms", r.finished_ms},
+              {"response", response_json(r)}};
 }
 
 // A one-shot broker request answered on the session (models, job status, cancel).
@@ -99,14 +109,22 @@ void job_request(const std::shared_ptr<HttpSession>& session, GatewayContext& co
            });
 }
 
-void completions(const std::shared_ptr<HttpSession>& session, GatewayContext& context,
-                 const std::string& tenant) {
+int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// POST /v1/completions and /v1/chat/completions: parse (a 400 naming the field), plan the
+// jobs, hand them to a CompletionExchange.
+template <typename Parsed, typename Parse, typename Plan>
+void generation(const std::shared_ptr<HttpSession>& session, GatewayContext& context,
+                const std::string& tenant, Parse parse, Plan plan) {
   const Request& req = session->request();
-  CompletionRequest parsed;
+  Parsed parsed;
   RequestLimits limits;
   limits.max_n = context.options.max_n;
-  if (auto e = parse_completion_request(req.body(), limits, parsed))
-    return session->respond_error(*e);
+  if (auto e = parse(req.body(), limits, parsed)) return session->respond_error(*e);
   auto bg = req.find("x-ringserve-background");
   if (bg != req.end() && (bg->value() == "1" || bg->value() == "true")) parsed.background = true;
   if (!context.bridge.broker_up()) {
@@ -114,7 +132,8 @@ void completions(const std::shared_ptr<HttpSession>& session, GatewayContext& co
         schemas::wire_error(schemas::ErrorCode::kUnavailable,
                             "broker unreachable at " + context.options.broker_endpoint)));
   }
-  session->hold(std::make_shared<CompletionExchange>(session, context, std::move(parsed), tenant));
+  session->hold(std::make_shared<CompletionExchange>(
+      session, context, plan(parsed, tenant, unix_seconds(), context.rng)));
 }
 
 void events(const std::shared_ptr<HttpSession>& session, GatewayContext& context,
@@ -185,7 +204,13 @@ void route(const std::shared_ptr<HttpSession>& session, GatewayContext& context)
   if (target == "/v1/models")
     return method == http::verb::get ? list_models(session, context) : wrong_method();
   if (target == "/v1/completions") {
-    return method == http::verb::post ? completions(session, context, tenant) : wrong_method();
+    if (method != http::verb::post) return wrong_method();
+    return generation<CompletionRequest>(session, context, tenant, parse_completion_request,
+                                         plan_completion);
+  }
+  if (target == "/v1/chat/completions") {
+    if (method != http::verb::post) return wrong_method();
+    return generation<ChatRequest>(session, context, tenant, parse_chat_request, plan_chat);
   }
   constexpr std::string_view kJobs = "/v1/jobs/";
   if (target.substr(0, kJobs.size()) == kJobs) {

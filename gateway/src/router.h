@@ -1,5 +1,5 @@
 // route(): dispatches one request of a session to its handler: /v1/models,
-// /v1/completions, /v1/jobs/{id}[/events], /health. Asio thread only.
+// /v1/completions, /v1/chat/completions, /v1/jobs/{id}[/events], /health. Asio thread only.
 #pragma once
 
 #include <memory>

@@ -269,16 +269,18 @@ TEST_F(UpTest, ReadmeChatCurlStreamsAChatCompletion) {
   fs::copy_file(old_model, dir_ / "var" / "models" / "synth.gguf");
 
   Ringserve up(dir_, {"up"});
+  // The key is written before the gateway starts; var/http once it listens.
   const fs::path key_file = dir_ / "var" / "api-key";
+  const fs::path http_file = dir_ / "var" / "http";
   auto deadline = Clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(key_file) && up.running() && Clock::now() < deadline) {
+  while (!(fs::exists(key_file) && fs::exists(http_file)) && up.running() && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ASSERT_TRUE(fs::exists(key_file)) << up.logs();
+  ASSERT_TRUE(fs::exists(key_file) && fs::exists(http_file)) << up.logs();
   EXPECT_NE(up.out().find("remaking"), std::string::npos) << up.out();
 
   const fs::path out_file = dir_ / "curl.out";
-  auto out = rs::test::run_program({"bash", "-c", "cd '" + dir_.string() + "' && " + line}, (dir_ / "curl.err").string(),
+  auto out = rs::test::run_program({"/bin/bash", "-c", "cd '" + dir_.string() + "' && " + line}, (dir_ / "curl.err").string(),
                                    60000);
   ASSERT_TRUE(out.has_value()) << read_file(dir_ / "curl.err") << up.logs();
   std::vector<nlohmann::json> chunks;

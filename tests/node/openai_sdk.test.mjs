@@ -6,41 +6,16 @@
 // tests/node/run_sdk_tests.sh starts `ringserve up` and sets them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import OpenAI from 'openai';
-import Ajv2020Module from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
 
-const Ajv2020 = Ajv2020Module.default ?? Ajv2020Module;
-const addFormats = addFormatsModule.default ?? addFormatsModule;
+import { assertSchema } from './schemas.mjs';
 
 const HTTP = (process.env.RINGSERVE_HTTP ?? '').replace(/\/+$/, '');
 const API_KEY = process.env.RINGSERVE_API_KEY ?? '';
 const MODEL = process.env.RINGSERVE_MODEL ?? 'synth';
 if (!HTTP || !API_KEY) {
   throw new Error('set RINGSERVE_HTTP and RINGSERVE_API_KEY (tests/node/run_sdk_tests.sh does)');
-}
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const fixtures = process.env.RINGSERVE_FIXTURES || path.resolve(repoRoot, '..', 'shared', 'fixtures');
-const schemaDoc = JSON.parse(fs.readFileSync(path.join(fixtures, 'openai', 'openapi-schemas.json'), 'utf8'));
-
-// OpenAI's document uses two formats of its own: `unixtime` (integer seconds) and `int64`.
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-addFormats(ajv);
-ajv.addFormat('unixtime', { type: 'number', validate: (x) => Number.isInteger(x) && x >= 0 });
-ajv.addFormat('int64', { type: 'number', validate: (x) => Number.isInteger(x) });
-ajv.addSchema({ $id: 'openai', components: schemaDoc.components });
-
-function assertSchema(name, body) {
-  const validate = ajv.getSchema(`openai#/components/schemas/${name}`);
-  assert.ok(validate, `schema ${name} not in the fixtures`);
-  if (!validate(body)) {
-    assert.fail(`${name} does not validate: ${ajv.errorsText(validate.errors)}\nbody: ${JSON.stringify(body).slice(0, 2000)}`);
-  }
 }
 
 const client = new OpenAI({ baseURL: `${HTTP}/v1`, apiKey: API_KEY, maxRetries: 0, timeout: 60_000 });

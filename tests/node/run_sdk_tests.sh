@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The official `openai` npm SDK against a real pool: starts `ringserve up` (a private Redis,
-# broker, 1 worker with 2 devices, the synthetic model `synth`, the HTTP gateway) in a temp
-# dir, runs tests/node/openai_sdk.test.mjs with node's test runner, always stops the pool.
+# The official `openai` npm SDK against real pools: starts two `ringserve up` in temp dirs
+# (each a private Redis, broker, 1 worker, the HTTP gateway): one on the synthetic model
+# `synth` (2 devices; it carries a ChatML chat template), one on stories260K with
+# examples/chat/chatml.jinja (model `stories`, for the chat == plain-completion test); runs
+# tests/node/openai_sdk.test.mjs and openai_chat.test.mjs with node's test runner, always
+# stops the pools.
 #
 # Env: RINGSERVE_BIN   folder of the ringserve binaries (else `ringserve` on PATH)
 #      RINGSERVE_FIXTURES  shared fixtures (default ../shared/fixtures from the repo root)
-#      CI=true         a missing node / tests/node/node_modules / ringserve fails instead of skipping
+#      RINGSERVE_MODELS    shared models (default ../shared/models): stories260K.gguf
+#      CI=true         a missing node / tests/node/node_modules / ringserve / model fails instead of skipping
 # Exit: node's exit code; 77 (skipped) outside CI when something needed is missing.
 set -uo pipefail
 
@@ -40,75 +44,106 @@ if ! command -v ringserve >/dev/null 2>&1; then
   skip_or_fail "no ringserve binary (set RINGSERVE_BIN or put it on PATH)"
 fi
 export RINGSERVE_FIXTURES="${RINGSERVE_FIXTURES:-$root/../shared/fixtures}"
+models="${RINGSERVE_MODELS:-$root/../shared/models}"
+stories_model="$models/stories260K.gguf"
 
 var="$(mktemp -d "${TMPDIR:-/tmp}/ringserve-sdk.XXXXXX")"
-up_pid=""
+pids=()
 status=1
 
-stop_pool() {
-  if [ -n "$up_pid" ] && kill -0 "$up_pid" 2>/dev/null; then
-    kill -INT "$up_pid" 2>/dev/null
-    # ringserve up drains and stops its children; give it a bounded time.
+stop_pools() {
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null && kill -INT "$pid" 2>/dev/null
+  done
+  # ringserve up drains and stops its children; give it a bounded time.
+  for pid in "${pids[@]}"; do
     for _ in $(seq 1 150); do
-      kill -0 "$up_pid" 2>/dev/null || break
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.2
     done
-    if kill -0 "$up_pid" 2>/dev/null; then
-      echo "run_sdk_tests.sh: ringserve up did not stop on SIGINT in 30 s; SIGTERM" >&2
-      kill -TERM "$up_pid" 2>/dev/null
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "run_sdk_tests.sh: ringserve up ($pid) did not stop on SIGINT in 30 s; SIGTERM" >&2
+      kill -TERM "$pid" 2>/dev/null
       sleep 5
-      kill -KILL "$up_pid" 2>/dev/null
+      kill -KILL "$pid" 2>/dev/null
     fi
-    wait "$up_pid" 2>/dev/null
-  fi
-  up_pid=""
+    wait "$pid" 2>/dev/null
+  done
+  pids=()
 }
 
 show_logs() {
-  echo "---- ringserve up output ----" >&2
-  tail -n 40 "$var/up.out" >&2 2>/dev/null
-  for f in "$var"/log/*.log; do
-    [ -f "$f" ] || continue
-    echo "---- $(basename "$f") (last 20 lines) ----" >&2
-    tail -n 20 "$f" >&2
+  for dir in "$var"/*/; do
+    echo "---- ringserve up output ($(basename "$dir")) ----" >&2
+    tail -n 40 "$dir/up.out" >&2 2>/dev/null
+    for f in "$dir"/log/*.log; do
+      [ -f "$f" ] || continue
+      echo "---- $(basename "$dir")/$(basename "$f") (last 20 lines) ----" >&2
+      tail -n 20 "$f" >&2
+    done
   done
 }
 
 cleanup() {
-  stop_pool
+  stop_pools
   rm -rf "$var"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-ringserve up --workers 1 --devices 2 --var "$var" >"$var/up.out" 2>&1 </dev/null &
-up_pid=$!
+# start_pool NAME ARGS...: `ringserve up ARGS --var $var/NAME` in the background.
+start_pool() {
+  local name="$1"
+  shift
+  mkdir -p "$var/$name"
+  ringserve up "$@" --var "$var/$name" >"$var/$name/up.out" 2>&1 </dev/null &
+  pids+=($!)
+}
 
-deadline=$((SECONDS + 90))
-until [ -s "$var/http" ] && [ -s "$var/api-key" ]; do
-  if ! kill -0 "$up_pid" 2>/dev/null; then
-    wait "$up_pid"
-    echo "run_sdk_tests.sh: ringserve up exited ($?) before the pool was ready" >&2
-    up_pid=""
-    show_logs
-    exit 1
-  fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    echo "run_sdk_tests.sh: the pool was not ready in 90 s" >&2
-    show_logs
-    exit 1
-  fi
-  sleep 0.2
-done
+# wait_pool NAME PID: until its var/http and var/api-key exist (90 s).
+wait_pool() {
+  local dir="$var/$1" pid="$2"
+  local deadline=$((SECONDS + 90))
+  until [ -s "$dir/http" ] && [ -s "$dir/api-key" ]; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "run_sdk_tests.sh: ringserve up ($1) exited before the pool was ready" >&2
+      show_logs
+      exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "run_sdk_tests.sh: the pool $1 was not ready in 90 s" >&2
+      show_logs
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
 
-export RINGSERVE_HTTP="$(tr -d '[:space:]' <"$var/http")"
-export RINGSERVE_API_KEY="$(tr -d '[:space:]' <"$var/api-key")"
+start_pool synth --workers 1 --devices 2
+if [ -f "$stories_model" ]; then
+  start_pool stories --workers 1 --devices 1 --model "$stories_model" --model-name stories \
+    --chat-template "$root/examples/chat/chatml.jinja"
+elif [ "${CI:-}" = "true" ]; then
+  echo "run_sdk_tests.sh: FAIL: no $stories_model (RINGSERVE_MODELS)" >&2
+  exit 1
+else
+  echo "run_sdk_tests.sh: no $stories_model: the stories260K chat test is skipped" >&2
+fi
+wait_pool synth "${pids[0]}"
+export RINGSERVE_HTTP="$(tr -d '[:space:]' <"$var/synth/http")"
+export RINGSERVE_API_KEY="$(tr -d '[:space:]' <"$var/synth/api-key")"
 export RINGSERVE_MODEL=synth
-echo "run_sdk_tests.sh: pool ready at $RINGSERVE_HTTP (node $(node --version))"
+if [ "${#pids[@]}" -gt 1 ]; then
+  wait_pool stories "${pids[1]}"
+  export RINGSERVE_STORIES_HTTP="$(tr -d '[:space:]' <"$var/stories/http")"
+  export RINGSERVE_STORIES_API_KEY="$(tr -d '[:space:]' <"$var/stories/api-key")"
+  export RINGSERVE_STORIES_MODEL=stories
+fi
+echo "run_sdk_tests.sh: pools ready at $RINGSERVE_HTTP ${RINGSERVE_STORIES_HTTP:-} (node $(node --version))"
 
 cd "$root"
-node --test tests/node/openai_sdk.test.mjs
+node --test tests/node/openai_sdk.test.mjs tests/node/openai_chat.test.mjs
 status=$?
 if [ "$status" -ne 0 ]; then
   show_logs
