@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The first command: set up, build, start a local pool with `ringserve up` (a private
 # redis-server, the broker and one worker with two devices serving a small synthetic
-# model made once in var/models), stream a demo job through it, list the workers, stop it.
+# model made once in var/models, and the HTTP gateway), stream a demo job through it, list the
+# workers, then end with the README's `curl -N` of a streamed chat completion, and stop it.
 #   scripts/demo.sh ["PROMPT"]          the pool
 #   scripts/demo.sh engine ["PROMPT"]   the engine alone (ringserve-model synth + generate)
 set -euo pipefail
@@ -14,7 +15,7 @@ B=build/release/bin
 bash scripts/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)" \
-  --target ringserve ringserve-broker ringserve-worker ringserve-model >/dev/null
+  --target ringserve ringserve-broker ringserve-worker ringserve-model ringserve-gateway >/dev/null
 
 engine_demo() {
   mkdir -p var/models
@@ -65,6 +66,16 @@ pool_demo() {
   echo
   echo "== ringserve workers"
   $B/ringserve workers
+  echo
+  # The README's chat line, as written there (the gateway's URL and key are in var/).
+  for _ in $(seq 1 300); do
+    if [ -s var/http ]; then break; fi
+    sleep 0.1
+  done
+  local chat
+  chat="$(grep -m1 '^curl -N .*/v1/chat/completions' README.md)"
+  echo "== $chat"
+  bash -c "$chat"
   echo
   echo "== stopping the pool"
   kill -TERM "$up_pid"

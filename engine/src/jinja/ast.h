@@ -48,6 +48,7 @@ using ExprPtr = std::unique_ptr<Expr>;
 struct Expr {
   ExprKind kind;
   int line = 0;
+  int depth = 1;     // nesting of operands (bounded at parse)
   Value value;       // kConst
   int name_id = -1;  // kName
   std::string name;  // kName text, kAttr attribute, kFilter / kTest name

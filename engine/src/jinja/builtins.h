@@ -59,12 +59,16 @@ class Namespace : public Object {
   bool set_attr(std::string_view name, Value value) override;
   bool is_namespace() const override { return true; }
   const Dict* as_namespace_dict() const override { return &attrs_; }
+  void release() override { attrs_.items.clear(); }
   Dict& attrs() { return attrs_; }
 
  private:
   Dict attrs_;
 };
 
+// A macro (or a call block's caller) with the scope it was defined in. That scope usually
+// holds the macro too: the evaluator tracks macros and releases them after the render, which
+// breaks the reference cycle.
 class MacroObj : public Object {
  public:
   MacroObj(const MacroDef* def, FramePtr closure) : def_(def), closure_(std::move(closure)) {}
@@ -72,8 +76,10 @@ class MacroObj : public Object {
   std::string repr() const override { return "<Macro '" + def_->name + "'>"; }
   bool callable() const override { return true; }
   Value call(Evaluator& ev, CallArgs& args) override {
+    if (!closure_) fail("macro '" + def_->name + "' called after the render ended");
     return ev.call_macro(*def_, closure_, args);
   }
+  void release() override { closure_.reset(); }
 
  private:
   const MacroDef* def_;

@@ -17,8 +17,12 @@ std::string object_type_repr(const Value& v) {
 }
 
 Value missing_attr(const Value& obj, std::string_view name) {
-  return Value::undefined("'" + object_type_repr(obj) + "' has no attribute '" + std::string(name) +
-                          "'");
+  std::string msg = "'";
+  msg += object_type_repr(obj);
+  msg += "' has no attribute '";
+  msg += name;
+  msg += '\'';
+  return Value::undefined(std::move(msg));
 }
 
 Value unsafe_attr(const Value& obj, std::string_view name) {
@@ -231,30 +235,44 @@ Value positive(const Value& v) {
 
 }  // namespace
 
+Value Evaluator::eval_literal(const Expr& e) {
+  if (e.kind == ExprKind::kDict) {
+    auto d = std::make_shared<Dict>();
+    for (size_t i = 0; i + 1 < e.args.size(); i += 2) {
+      Value k = eval(*e.args[i]);
+      if (k.is_list() || k.is_dict()) fail("unhashable type: '" + k.type_name() + "'");
+      d->set(std::move(k), eval(*e.args[i + 1]));
+    }
+    return Value::dict(std::move(d));
+  }
+  std::vector<Value> items;
+  items.reserve(e.args.size());
+  for (const auto& a : e.args) items.push_back(eval(*a));
+  return e.kind == ExprKind::kList ? Value::list(std::move(items)) : Value::tuple(std::move(items));
+}
+
+// `~`: str() of each operand (an Undefined is ""), never Markup.
+Value Evaluator::eval_concat(const Expr& e) {
+  std::string s;
+  for (const auto& a : e.args) {
+    Value v = eval(*a);
+    s += v.is_string() ? v.str() : py_str(v);
+    check_string_size(s.size());
+  }
+  return Value::string(std::move(s));
+}
+
 Value Evaluator::eval(const Expr& e) {
+  NestingGuard guard(*this);
   switch (e.kind) {
     case ExprKind::kConst:
       return e.value;
     case ExprKind::kName:
       return lookup(e);
     case ExprKind::kList:
-    case ExprKind::kTuple: {
-      std::vector<Value> items;
-      items.reserve(e.args.size());
-      for (const auto& a : e.args) items.push_back(eval(*a));
-      return e.kind == ExprKind::kList ? Value::list(std::move(items))
-                                       : Value::tuple(std::move(items));
-    }
-    case ExprKind::kDict: {
-      auto d = std::make_shared<Dict>();
-      for (size_t i = 0; i + 1 < e.args.size(); i += 2) {
-        Value k = eval(*e.args[i]);
-        if (k.is_list() || k.is_dict() || k.is_undefined())
-          fail("unhashable type: '" + k.type_name() + "'");
-        d->set(std::move(k), eval(*e.args[i + 1]));
-      }
-      return Value::dict(std::move(d));
-    }
+    case ExprKind::kTuple:
+    case ExprKind::kDict:
+      return eval_literal(e);
     case ExprKind::kAttr:
       return get_attr(eval(*e.args[0]), e.name);
     case ExprKind::kItem: {
@@ -279,15 +297,8 @@ Value Evaluator::eval(const Expr& e) {
       Value a = eval(*e.args[0]);
       return binary_op(e.op, a, eval(*e.args[1]));
     }
-    case ExprKind::kConcat: {
-      std::string s;
-      for (const auto& a : e.args) {
-        Value v = eval(*a);
-        s += v.is_string() ? v.str() : py_str(v);
-        check_string_size(s.size());
-      }
-      return Value::string(std::move(s));
-    }
+    case ExprKind::kConcat:
+      return eval_concat(e);
     case ExprKind::kCompare:
       return eval_compare(e);
     case ExprKind::kAnd: {

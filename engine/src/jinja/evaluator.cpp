@@ -61,13 +61,20 @@ Evaluator::Evaluator(const Program& program, Limits limits, int64_t now_unix_ms)
     : prog_(program), limits_(limits), now_ms_(now_unix_ms) {}
 
 std::string Evaluator::render(FramePtr globals) {
+  struct Release {  // also when the render fails
+    Evaluator& ev;
+    ~Release() {
+      for (auto& o : ev.tracked_) o->release();
+      ev.tracked_.clear();
+      ev.out_ = nullptr;
+      ev.frame_.reset();
+    }
+  } release{*this};
   std::string out;
   out.reserve(4096);
   out_ = &out;
   frame_ = std::move(globals);
   exec(prog_.body);
-  out_ = nullptr;
-  frame_.reset();
   return out;
 }
 
@@ -86,6 +93,7 @@ void Evaluator::write(std::string_view s) {
 }
 
 Evaluator::Flow Evaluator::exec(const Body& body) {
+  NestingGuard guard(*this);
   for (const auto& s : body) {
     Flow f = exec_stmt(*s);
     if (f != Flow::kNormal) return f;
@@ -119,10 +127,12 @@ Evaluator::Flow Evaluator::exec_stmt(const Stmt& s) {
     case StmtKind::kSetBlock:
       exec_set(s);
       break;
-    case StmtKind::kMacro:
-      frame_->set(s.macro->name_id,
-                  Value::object(std::make_shared<MacroObj>(s.macro.get(), frame_)));
+    case StmtKind::kMacro: {
+      auto macro = std::make_shared<MacroObj>(s.macro.get(), frame_);
+      track(macro);
+      frame_->set(s.macro->name_id, Value::object(std::move(macro)));
       break;
+    }
     case StmtKind::kCallBlock:
       exec_call_block(s);
       break;
@@ -138,21 +148,23 @@ Evaluator::Flow Evaluator::exec_stmt(const Stmt& s) {
     case StmtKind::kScope:
       write(capture(s.body));
       break;
-    case StmtKind::kWith: {
-      FramePtr f = child_of(frame_);
-      for (const auto& [target, expr] : s.assigns) {
-        Value v = eval(*expr);
-        FramePtr saved = frame_;
-        frame_ = f;
-        assign(target, std::move(v));
-        frame_ = saved;
-      }
-      ScopeSwap swap(out_, out_, frame_, f);
-      flow = exec(s.body);
+    case StmtKind::kWith:
+      flow = exec_with(s);
       break;
-    }
   }
   return flow;
+}
+
+// {% with a = x %}: the values are evaluated outside, bound in a new scope for the body.
+Evaluator::Flow Evaluator::exec_with(const Stmt& s) {
+  FramePtr f = child_of(frame_);
+  for (const auto& [target, expr] : s.assigns) {
+    Value v = eval(*expr);
+    ScopeSwap bind(out_, out_, frame_, f);
+    assign(target, std::move(v));
+  }
+  ScopeSwap swap(out_, out_, frame_, f);
+  return exec(s.body);
 }
 
 void Evaluator::exec_if(const Stmt& s, Flow& flow) {
@@ -263,14 +275,17 @@ void Evaluator::exec_call_block(const Stmt& s) {
   const Expr& call = *s.expr;
   Value callee = eval(*call.args[0]);
   CallArgs args = eval_args(call, 1);
-  args.kw.emplace_back("caller", Value::object(std::make_shared<MacroObj>(s.macro.get(), frame_)));
+  auto caller = std::make_shared<MacroObj>(s.macro.get(), frame_);
+  track(caller);
+  args.kw.emplace_back("caller", Value::object(std::move(caller)));
   Value v = this->call(callee, args);
   write(py_str(v));
 }
 
-Value Evaluator::call_macro(const MacroDef& m, const FramePtr& closure, CallArgs& args) {
-  DepthCount guard(call_depth_, limits_.max_call_depth);
-  step();
+// A new scope for a macro call: parameters from positional and keyword arguments, then
+// defaults (evaluated in that scope, so they see the earlier parameters), caller, varargs
+// and kwargs when the body uses them.
+FramePtr Evaluator::bind_macro_args(const MacroDef& m, const FramePtr& closure, CallArgs& args) {
   FramePtr frame = child_of(closure);
   size_t n = m.params.size();
   if (args.pos.size() > n && !m.uses_varargs) {
@@ -282,7 +297,7 @@ Value Evaluator::call_macro(const MacroDef& m, const FramePtr& closure, CallArgs
     bound[i] = true;
   }
   auto extra_kw = std::make_shared<Dict>();
-  Value caller = Value::undefined("'caller' is undefined");
+  Value caller = Value::undefined("No caller defined");
   for (auto& [key, val] : args.kw) {
     size_t i = 0;
     while (i < n && m.param_names[i] != key) ++i;
@@ -298,7 +313,7 @@ Value Evaluator::call_macro(const MacroDef& m, const FramePtr& closure, CallArgs
       fail("macro '" + m.name + "' takes no keyword argument '" + key + "'");
     }
   }
-  ScopeSwap swap_frame(out_, out_, frame_, frame);  // defaults see the earlier parameters
+  ScopeSwap in_frame(out_, out_, frame_, frame);
   size_t first_default = n - m.defaults.size();
   for (size_t i = 0; i < n; ++i) {
     if (bound[i]) continue;
@@ -309,12 +324,18 @@ Value Evaluator::call_macro(const MacroDef& m, const FramePtr& closure, CallArgs
   }
   if (m.uses_caller) frame->vars.emplace_back(prog_.id_caller, caller);
   if (m.uses_varargs) {
-    std::vector<Value> rest(
-        args.pos.begin() + static_cast<std::ptrdiff_t>(std::min(n, args.pos.size())),
-        args.pos.end());
-    frame->vars.emplace_back(prog_.id_varargs, Value::tuple(std::move(rest)));
+    auto first_extra = static_cast<std::ptrdiff_t>(std::min(n, args.pos.size()));
+    frame->vars.emplace_back(prog_.id_varargs,
+                             Value::tuple({args.pos.begin() + first_extra, args.pos.end()}));
   }
   if (m.uses_kwargs) frame->vars.emplace_back(prog_.id_kwargs, Value::dict(extra_kw));
+  return frame;
+}
+
+Value Evaluator::call_macro(const MacroDef& m, const FramePtr& closure, CallArgs& args) {
+  DepthCount guard(call_depth_, limits_.max_call_depth);
+  step();
+  FramePtr frame = bind_macro_args(m, closure, args);
   std::string buf;
   ScopeSwap swap_out(out_, &buf, frame_, frame);
   exec(m.body);

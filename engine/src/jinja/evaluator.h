@@ -16,6 +16,7 @@ namespace rs::engine::jinja {
 struct Limits {
   int64_t max_steps = 10'000'000;  // statements, loop iterations, filter element visits
   int max_call_depth = kMaxDepth;  // macro / recursive loop / caller nesting
+  int max_nesting = 2048;          // bodies and expressions being evaluated, all together
   size_t max_output = 16u << 20;   // bytes of any output buffer
 };
 
@@ -57,6 +58,8 @@ class Evaluator {
   Value get_item(const Value& obj, const Value& key);
   void step(int64_t n = 1);
   int64_t now_unix_ms() const { return now_ms_; }
+  // Objects that may end up in a reference cycle (namespaces): released after the render.
+  void track(ObjectPtr o) { tracked_.push_back(std::move(o)); }
   const Program& program() const { return prog_; }
 
   // Calls a macro (or a call block's caller) defined with `closure` as its scope.
@@ -68,11 +71,31 @@ class Evaluator {
  private:
   enum class Flow { kNormal, kBreak, kContinue };
 
+  // Counts the C++ recursion of exec/eval (macros re-enter both): fails past max_nesting.
+  class NestingGuard {
+   public:
+    explicit NestingGuard(Evaluator& ev) : ev_(ev) {
+      if (++ev_.nesting_ > ev_.limits_.max_nesting) {
+        --ev_.nesting_;
+        fail("template nesting too deep at run time (limit " +
+             std::to_string(ev_.limits_.max_nesting) + ")");
+      }
+    }
+    ~NestingGuard() { --ev_.nesting_; }
+    NestingGuard(const NestingGuard&) = delete;
+    NestingGuard& operator=(const NestingGuard&) = delete;
+
+   private:
+    Evaluator& ev_;
+  };
+
   Flow exec(const Body& body);
   Flow exec_stmt(const Stmt& s);
   void exec_if(const Stmt& s, Flow& flow);
   void exec_for(const Stmt& s, const Value& iterable, int depth);
   void exec_set(const Stmt& s);
+  Flow exec_with(const Stmt& s);
+  FramePtr bind_macro_args(const MacroDef& m, const FramePtr& closure, CallArgs& args);
   void exec_call_block(const Stmt& s);
   void assign(const Target& t, Value v);
   std::string capture(const Body& body);  // renders a body into a string in a new scope
@@ -86,6 +109,8 @@ class Evaluator {
   bool eval_test(const Expr& e);
   Value eval_compare(const Expr& e);
   Value eval_slice(const Expr& e);
+  Value eval_literal(const Expr& e);
+  Value eval_concat(const Expr& e);
   CallArgs eval_args(const Expr& e, size_t first);
 
   const Program& prog_;
@@ -94,7 +119,9 @@ class Evaluator {
   std::string* out_ = nullptr;
   FramePtr frame_;
   int call_depth_ = 0;
+  int nesting_ = 0;  // bodies and calls being executed (bounds the C++ recursion)
   int64_t steps_ = 0;
+  std::vector<ObjectPtr> tracked_;
 };
 
 // Python's binary operators and `in` (operators.cpp).

@@ -102,7 +102,7 @@ Value f_tojson(Evaluator&, const Value& v, CallArgs& args) {
     } else {
       fail("can't multiply sequence by non-int of type '" + ind.type_name() + "'");
     }
-    o.item_separator = ",";
+    o.item_separator.assign(1, ',');
   }
   if (b.has(2) && !b.get(2).is_none()) {
     std::vector<Value> seps = unpack(b.get(2), 2);

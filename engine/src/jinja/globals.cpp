@@ -1,5 +1,7 @@
 // Global functions (range, namespace, dict, raise_exception, strftime_now), the namespace and
 // loop objects, and Python-style argument binding.
+#include <locale.h>
+
 #include <ctime>
 
 #include "builtins.h"
@@ -154,8 +156,9 @@ void merge_mapping(Dict& into, CallArgs& args, const char* fn) {
   for (auto& [k, v] : args.kw) into.set(Value::string(k), v);
 }
 
-Value namespace_fn(Evaluator&, CallArgs& args) {
+Value namespace_fn(Evaluator& ev, CallArgs& args) {
   auto ns = std::make_shared<Namespace>();
+  ev.track(ns);
   merge_mapping(ns->attrs(), args, "namespace");
   return Value::object(ns);
 }
@@ -181,7 +184,12 @@ Value strftime_now_fn(Evaluator& ev, CallArgs& args) {
   const std::string& fmt = b.get(0).str();
   if (fmt.empty()) return Value::string("");
   std::string buf(fmt.size() * 8 + 64, '\0');
-  size_t n = std::strftime(buf.data(), buf.size(), fmt.c_str(), &tm);
+  // Python formats in the C locale here (transformers never calls setlocale): do so whatever
+  // the process locale is.
+  static const locale_t kCLocale = newlocale(LC_ALL_MASK, "C", static_cast<locale_t>(nullptr));
+  size_t n = kCLocale != static_cast<locale_t>(nullptr)
+                 ? strftime_l(buf.data(), buf.size(), fmt.c_str(), &tm, kCLocale)
+                 : std::strftime(buf.data(), buf.size(), fmt.c_str(), &tm);
   buf.resize(n);
   return Value::string(std::move(buf));
 }

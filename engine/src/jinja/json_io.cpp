@@ -63,9 +63,12 @@ class SaxBuilder {
       return true;
     }
     Value& top = stack_.back().container;
+    int depth = nesting_of(v) + 1;
     if (top.is_dict()) {
+      top.dict().depth = std::max(top.dict().depth, depth);
       top.dict().items.emplace_back(Value::string(std::move(key_)), std::move(v));
     } else {
+      top.list().depth = std::max(top.list().depth, depth);
       top.list().items.push_back(std::move(v));
     }
     return true;
@@ -107,8 +110,8 @@ namespace {
 void append_json_string(std::string& out, std::string_view s, bool ensure_ascii) {
   out += '"';
   auto escape_u = [&out](uint32_t cp) {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "\\u%04x", cp);
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "\\u%04x", cp & 0xffffu);
     out += buf;
   };
   for (uint32_t cp : utf8_decode(s)) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "py_str.h"
 
@@ -256,6 +257,7 @@ class Lexer {
 
   void lex_number();
   void lex_string(char quote);
+  size_t decode_escape(size_t i, std::string& out);
 
   std::string src_;
   size_t pos_ = 0;
@@ -311,6 +313,45 @@ int hex_value(char c) {
   return -1;
 }
 
+// One escape sequence after a backslash (Python's unicode-escape): src_[i] is the character
+// after the backslash. Appends the decoded text; returns the index after the sequence.
+size_t Lexer::decode_escape(size_t i, std::string& out) {
+  static constexpr std::pair<char, char> kSimple[] = {
+      {'\\', '\\'}, {'\'', '\''}, {'"', '"'},  {'a', '\a'}, {'b', '\b'},
+      {'f', '\f'},  {'n', '\n'},  {'r', '\r'}, {'t', '\t'}, {'v', '\v'}};
+  char n = src_[i++];
+  if (n == '\n') return i;  // line continuation
+  for (auto [escape, value] : kSimple) {
+    if (n == escape) {
+      out += value;
+      return i;
+    }
+  }
+  if (n == 'x' || n == 'u' || n == 'U') {
+    int digits = n == 'x' ? 2 : n == 'u' ? 4 : 8;
+    uint32_t cp = 0;
+    for (int k = 0; k < digits; ++k) {
+      int h = i + k < src_.size() ? hex_value(src_[i + k]) : -1;
+      if (h < 0) error("truncated \\" + std::string(1, n) + " escape");
+      cp = cp * 16 + static_cast<uint32_t>(h);
+    }
+    if (cp > 0x10ffff) error("illegal Unicode character");
+    utf8_append(out, cp);
+    return i + static_cast<size_t>(digits);
+  }
+  if (n >= '0' && n <= '7') {
+    auto cp = static_cast<uint32_t>(n - '0');
+    for (int k = 0; k < 2 && i < src_.size() && src_[i] >= '0' && src_[i] <= '7'; ++k, ++i) {
+      cp = cp * 8 + static_cast<uint32_t>(src_[i] - '0');
+    }
+    utf8_append(out, cp);
+    return i;
+  }
+  out += '\\';  // unknown escapes stay as written
+  out += n;
+  return i;
+}
+
 void Lexer::lex_string(char quote) {
   size_t i = pos_ + 1;
   std::string out;
@@ -324,68 +365,7 @@ void Lexer::lex_string(char quote) {
       continue;
     }
     if (i + 1 >= src_.size()) error("unterminated string");
-    char n = src_[i + 1];
-    i += 2;
-    switch (n) {
-      case '\n':
-        break;
-      case '\\':
-        out += '\\';
-        break;
-      case '\'':
-        out += '\'';
-        break;
-      case '"':
-        out += '"';
-        break;
-      case 'a':
-        out += '\a';
-        break;
-      case 'b':
-        out += '\b';
-        break;
-      case 'f':
-        out += '\f';
-        break;
-      case 'n':
-        out += '\n';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      case 't':
-        out += '\t';
-        break;
-      case 'v':
-        out += '\v';
-        break;
-      case 'x':
-      case 'u':
-      case 'U': {
-        int digits = n == 'x' ? 2 : n == 'u' ? 4 : 8;
-        uint32_t cp = 0;
-        for (int k = 0; k < digits; ++k) {
-          int h = i + k < src_.size() ? hex_value(src_[i + k]) : -1;
-          if (h < 0) error("truncated \\" + std::string(1, n) + " escape");
-          cp = cp * 16 + static_cast<uint32_t>(h);
-        }
-        if (cp > 0x10ffff) error("illegal Unicode character");
-        utf8_append(out, cp);
-        i += static_cast<size_t>(digits);
-        break;
-      }
-      default:
-        if (n >= '0' && n <= '7') {
-          uint32_t cp = static_cast<uint32_t>(n - '0');
-          for (int k = 0; k < 2 && i < src_.size() && src_[i] >= '0' && src_[i] <= '7'; ++k, ++i) {
-            cp = cp * 8 + static_cast<uint32_t>(src_[i] - '0');
-          }
-          utf8_append(out, cp);
-        } else {
-          out += '\\';
-          out += n;
-        }
-    }
+    i = decode_escape(i + 1, out);
   }
   Token t{TokType::kString, line_, std::move(out)};
   out_.push_back(std::move(t));

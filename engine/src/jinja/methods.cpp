@@ -125,7 +125,10 @@ Value partition(const std::string& s, const std::string& sep, bool reverse) {
       {Value::string(s.substr(0, q)), Value::string(sep), Value::string(s.substr(q + sep.size()))});
 }
 
-Value str_method(Evaluator& ev, const Value& self, std::string_view name, CallArgs& args) {
+Value str_method_more(const Value& self, std::string_view name, CallArgs& args);
+
+// strip, split, startswith/endswith, replace, case mapping, find/index, count.
+Value str_method(const Value& self, std::string_view name, CallArgs& args) {
   const std::string& s = self.str();
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
     ArgBinder b(name, args, {"chars"});
@@ -162,6 +165,12 @@ Value str_method(Evaluator& ev, const Value& self, std::string_view name, CallAr
     ArgBinder b(name, args, {"sub"});
     return Value::integer(py_count(s, str_arg(b, 0, "count")));
   }
+  return str_method_more(self, name, args);
+}
+
+// join, format, splitlines, affixes, partition, padding and the is* predicates.
+Value str_method_more(const Value& self, std::string_view name, CallArgs& args) {
+  const std::string& s = self.str();
   if (name == "format") return Value::string(py_format(s, args));
   if (name == "join") {
     ArgBinder b(name, args, {"iterable"});
@@ -204,7 +213,6 @@ Value str_method(Evaluator& ev, const Value& self, std::string_view name, CallAr
     return Value::string(s.substr(0, sign) + std::string(static_cast<size_t>(width - len), '0') +
                          s.substr(sign));
   }
-  (void)ev;
   return str_predicate(s, name);
 }
 
@@ -283,7 +291,7 @@ MethodKind method_kind(const Value& obj, std::string_view name) {
 Value call_method(Evaluator& ev, const Value& obj, std::string_view name, CallArgs& args) {
   switch (obj.kind()) {
     case Kind::kString:
-      return str_method(ev, obj, name, args);
+      return str_method(obj, name, args);
     case Kind::kList:
     case Kind::kTuple:
       return list_method(obj, name, args);

@@ -19,11 +19,23 @@ ExprPtr Parser::make(ExprKind kind, int line) {
   return e;
 }
 
+// Sets the node's depth from its operands: loops (a + b + c..., x.a.b..., x|f|g...) nest
+// nodes without recursing in the parser, yet evaluating them recurses.
+ExprPtr Parser::seal(ExprPtr e) {
+  int depth = 0;
+  for (const auto& a : e->args) depth = std::max(depth, a ? a->depth : 0);
+  for (const auto& kw : e->kwargs) depth = std::max(depth, kw.second->depth);
+  e->depth = depth + 1;
+  if (e->depth > kMaxExprDepth)
+    error_at(e->line, "expression nested too deeply (limit " + std::to_string(kMaxExprDepth) + ")");
+  return e;
+}
+
 ExprPtr Parser::binary(ExprKind kind, ExprPtr a, ExprPtr b, int line) {
   auto e = make(kind, line);
   e->args.push_back(std::move(a));
   e->args.push_back(std::move(b));
-  return e;
+  return seal(std::move(e));
 }
 
 ExprPtr Parser::parse_expression(bool with_condexpr) {
@@ -41,7 +53,7 @@ ExprPtr Parser::parse_condexpr() {
     e->args.push_back(std::move(expr1));
     e->args.push_back(std::move(expr2));
     e->args.push_back(std::move(expr3));
-    expr1 = std::move(e);
+    expr1 = seal(std::move(e));
     line = cur().line;
   }
   return expr1;
@@ -68,7 +80,7 @@ ExprPtr Parser::parse_not() {
     DepthGuard guard(nesting_, line);
     auto e = make(ExprKind::kNot, line);
     e->args.push_back(parse_not());
-    return e;
+    return seal(std::move(e));
   }
   return parse_compare();
 }
@@ -103,7 +115,7 @@ ExprPtr Parser::parse_compare() {
     cmp->cmp_ops.push_back(*op);
     cmp->args.push_back(parse_math1());
   }
-  return cmp ? std::move(cmp) : std::move(expr);
+  return cmp ? seal(std::move(cmp)) : std::move(expr);
 }
 
 ExprPtr Parser::parse_math1() {
@@ -125,7 +137,7 @@ ExprPtr Parser::parse_concat() {
   auto e = make(ExprKind::kConcat, line);
   e->args.push_back(std::move(first));
   while (skip_op("~")) e->args.push_back(parse_math2());
-  return e;
+  return seal(std::move(e));
 }
 
 ExprPtr Parser::parse_math2() {
@@ -173,6 +185,7 @@ ExprPtr Parser::parse_unary(bool with_filter) {
   } else {
     node = parse_primary();
   }
+  if (node->kind == ExprKind::kNeg || node->kind == ExprKind::kPos) node = seal(std::move(node));
   node = parse_postfix(std::move(node));
   if (with_filter) node = parse_filter_expr(std::move(node));
   return node;
@@ -251,7 +264,7 @@ ExprPtr Parser::parse_tuple(bool simplified, bool with_condexpr,
   }
   auto e = make(ExprKind::kTuple, line);
   e->args = std::move(args);
-  return e;
+  return seal(std::move(e));
 }
 
 ExprPtr Parser::parse_list() {
@@ -263,7 +276,7 @@ ExprPtr Parser::parse_list() {
     e->args.push_back(parse_expression());
   }
   expect_op("]");
-  return e;
+  return seal(std::move(e));
 }
 
 ExprPtr Parser::parse_dict() {
@@ -277,7 +290,7 @@ ExprPtr Parser::parse_dict() {
     e->args.push_back(parse_expression());
   }
   expect_op("}");
-  return e;
+  return seal(std::move(e));
 }
 
 ExprPtr Parser::parse_postfix(ExprPtr node) {
@@ -315,7 +328,7 @@ ExprPtr Parser::parse_subscript(ExprPtr node) {
       e->name = t.text;
       e->args.push_back(std::move(node));
       next();
-      return e;
+      return seal(std::move(e));
     }
     if (t.type != TokType::kInt) error("expected name or number");
     auto e = make(ExprKind::kItem, line);
@@ -324,7 +337,7 @@ ExprPtr Parser::parse_subscript(ExprPtr node) {
     idx->value = Value::integer(t.int_value);
     e->args.push_back(std::move(idx));
     next();
-    return e;
+    return seal(std::move(e));
   }
   expect_op("[");
   std::vector<ExprPtr> args;
@@ -343,12 +356,12 @@ ExprPtr Parser::parse_subscript(ExprPtr node) {
   }
   if (arg->kind == ExprKind::kSlice) {  // kSlice placeholder: [start, stop, step]
     arg->args.insert(arg->args.begin(), std::move(node));
-    return arg;
+    return seal(std::move(arg));
   }
   auto e = make(ExprKind::kItem, line);
   e->args.push_back(std::move(node));
   e->args.push_back(std::move(arg));
-  return e;
+  return seal(std::move(e));
 }
 
 ExprPtr Parser::parse_subscribed() {
@@ -403,7 +416,7 @@ ExprPtr Parser::parse_call(ExprPtr callee) {
   auto e = make(ExprKind::kCall, cur().line);
   e->args.push_back(std::move(callee));
   parse_call_args(*e);
-  return e;
+  return seal(std::move(e));
 }
 
 ExprPtr Parser::parse_filter(ExprPtr node, bool start_inline) {
@@ -412,13 +425,16 @@ ExprPtr Parser::parse_filter(ExprPtr node, bool start_inline) {
     start_inline = false;
     int line = cur().line;
     std::string name = expect_name();
-    while (skip_op(".")) name += "." + expect_name();
+    while (skip_op(".")) {
+      name += '.';
+      name += expect_name();
+    }
     auto e = make(ExprKind::kFilter, line);
     e->name = name;
     e->filter = find_filter(name);
     e->args.push_back(std::move(node));
     if (is_op("(")) parse_call_args(*e);
-    node = std::move(e);
+    node = seal(std::move(e));
   }
   return node;
 }
@@ -428,7 +444,10 @@ ExprPtr Parser::parse_test(ExprPtr node) {
   next();  // `is`
   bool negated = skip_name("not");
   std::string name = expect_name();
-  while (skip_op(".")) name += "." + expect_name();
+  while (skip_op(".")) {
+    name += '.';
+    name += expect_name();
+  }
   auto e = make(ExprKind::kTest, line);
   e->name = name;
   e->test = find_test(name);
@@ -442,10 +461,10 @@ ExprPtr Parser::parse_test(ExprPtr node) {
     if (is_name("is")) error("You cannot chain multiple tests with is");
     e->args.push_back(parse_postfix(parse_primary()));
   }
-  if (!negated) return e;
+  if (!negated) return seal(std::move(e));
   auto n = make(ExprKind::kNot, line);
   n->args.push_back(std::move(e));
-  return n;
+  return seal(std::move(n));
 }
 
 }  // namespace rs::engine::jinja

@@ -44,6 +44,7 @@ class Parser {
 
   // expressions
   ExprPtr make(ExprKind kind, int line);
+  ExprPtr seal(ExprPtr e);
   ExprPtr parse_condexpr();
   ExprPtr parse_or();
   ExprPtr parse_and();

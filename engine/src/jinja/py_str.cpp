@@ -101,7 +101,10 @@ std::string float_repr(double d) {
   std::string out = neg ? "-" : "";
   if (exp < -4 || exp >= 16) {
     out += digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
+    if (digits.size() > 1) {
+      out += '.';
+      out.append(digits, 1, std::string::npos);
+    }
     char eb[16];
     std::snprintf(eb, sizeof eb, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
     return out + eb;
@@ -177,6 +180,7 @@ std::string str_repr(std::string_view s) {
 namespace {
 
 void append_repr(std::string& out, const Value& v, int depth);
+void append_dict(std::string& out, const Dict& d, int depth);
 
 void append_seq(std::string& out, const std::vector<Value>& items, int depth, const char* open,
                 const char* close, bool tuple) {
@@ -210,22 +214,34 @@ void append_repr(std::string& out, const Value& v, int depth) {
     case Kind::kTuple:
       append_seq(out, v.list().items, depth, "(", ")", true);
       return;
-    case Kind::kDict: {
-      out += "{";
-      bool first = true;
-      for (const auto& [k, val] : v.dict().items) {
-        if (!first) out += ", ";
-        first = false;
-        append_repr(out, k, depth + 1);
-        out += ": ";
-        append_repr(out, val, depth + 1);
+    case Kind::kObject:
+      if (const Dict* ns = v.object().as_namespace_dict()) {
+        out += "<Namespace ";
+        append_dict(out, *ns, depth);
+        out += ">";
+      } else {
+        out += v.object().repr();
       }
-      out += "}";
       return;
-    }
+    case Kind::kDict:
+      append_dict(out, v.dict(), depth);
+      return;
     default:
       out += py_str(v);
   }
+}
+
+void append_dict(std::string& out, const Dict& d, int depth) {
+  out += "{";
+  bool first = true;
+  for (const auto& [k, val] : d.items) {
+    if (!first) out += ", ";
+    first = false;
+    append_repr(out, k, depth + 1);
+    out += ": ";
+    append_repr(out, val, depth + 1);
+  }
+  out += "}";
 }
 
 }  // namespace
@@ -253,7 +269,7 @@ std::string py_str(const Value& v) {
     case Kind::kGenerator:
       return "<generator object>";
     case Kind::kObject:
-      return v.object().repr();
+      return v.object().as_namespace_dict() != nullptr ? py_repr(v) : v.object().repr();
     default:
       return py_repr(v);
   }

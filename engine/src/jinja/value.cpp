@@ -1,6 +1,7 @@
 // Value construction, truthiness, Python equality/ordering, len and iteration.
 #include "value.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "py_str.h"
@@ -53,6 +54,11 @@ Value Value::list(ListPtr l) {
 }
 Value Value::list(std::vector<Value> items) {
   auto l = std::make_shared<List>();
+  int deepest = 0;
+  for (const auto& v : items) deepest = std::max(deepest, nesting_of(v));
+  l->depth = deepest + 1;
+  if (l->depth > kMaxValueDepth)
+    fail("value nested deeper than " + std::to_string(kMaxValueDepth) + " levels");
   l->items = std::move(items);
   return list(std::move(l));
 }
@@ -158,7 +164,14 @@ const Value* Dict::find(const Value& key) const {
   return nullptr;
 }
 
+void Dict::note_child(const Value& v) {
+  depth = std::max(depth, nesting_of(v) + 1);
+  if (depth > kMaxValueDepth)
+    fail("value nested deeper than " + std::to_string(kMaxValueDepth) + " levels");
+}
+
 void Dict::set(Value key, Value value) {
+  note_child(value);
   for (auto& [k, v] : items) {
     if (py_equal(k, key)) {
       v = std::move(value);
@@ -166,6 +179,22 @@ void Dict::set(Value key, Value value) {
     }
   }
   items.emplace_back(std::move(key), std::move(value));
+}
+
+int nesting_of(const Value& v) {
+  switch (v.kind()) {
+    case Kind::kList:
+    case Kind::kTuple:
+    case Kind::kGenerator:
+      return v.list().depth;
+    case Kind::kDict:
+      return v.dict().depth;
+    case Kind::kObject:
+      if (const Dict* d = v.object().as_namespace_dict()) return d->depth;
+      return 0;
+    default:
+      return 0;
+  }
 }
 
 namespace {

@@ -111,16 +111,21 @@ class Value {
   std::variant<std::monostate, StrPtr, ListPtr, DictPtr, ObjectPtr> ptr_;
 };
 
+// Containers record how deeply they nest (1 + their deepest element), so that building a
+// value nested past kMaxValueDepth fails instead of overflowing the stack when destroyed.
 struct List {
   std::vector<Value> items;
+  int depth = 1;
 };
 
 // An insertion-ordered dict; keys compare with Python equality.
 struct Dict {
   std::vector<std::pair<Value, Value>> items;
+  int depth = 1;
   const Value* find(const Value& key) const;
   const Value* find(std::string_view key) const;
   void set(Value key, Value value);  // replace or append
+  void note_child(const Value& v);   // updates depth for an element added to `items`
 };
 
 // Call arguments: positional and keyword (in source order).
@@ -144,6 +149,8 @@ class Object {
   }
   virtual bool is_namespace() const { return false; }
   virtual const Dict* as_namespace_dict() const { return nullptr; }
+  // Drops what the object refers to (end of a rendering: breaks reference cycles).
+  virtual void release() {}
 };
 
 // Python equality (1 == 1.0 == True; list/tuple element-wise; dict unordered).
@@ -156,6 +163,10 @@ int64_t py_len(const Value& v);
 // Undefined: nothing). Throws "'X' object is not iterable" otherwise.
 std::vector<Value> py_iterate(const Value& v);
 
-inline constexpr int kMaxDepth = 256;  // nesting of JSON input, repr, equality, recursion
+inline constexpr int kMaxDepth = 256;       // nesting of JSON input, repr, equality, recursion
+inline constexpr int kMaxValueDepth = 512;  // nesting of any value built while rendering
+
+// How deeply a value nests: 0 for scalars, 1 + the deepest element for containers.
+int nesting_of(const Value& v);
 
 }  // namespace rs::engine::jinja

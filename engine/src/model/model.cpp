@@ -22,7 +22,9 @@ Result<std::shared_ptr<const Model>> Model::from_gguf(std::unique_ptr<GgufFile> 
 
 Result<std::vector<int32_t>> Model::chat_prompt(const ChatInput& input) const {
   if (chat_template_ == nullptr) return invalid_argument("model has no usable chat template: " + chat_template_error_);
-  RS_ASSIGN_OR_RETURN(std::string text, chat_template_->render(input));
+  auto rendered = chat_template_->render(input);
+  if (!rendered.ok()) return invalid_argument("chat template: " + rendered.status().message());
+  const std::string& text = *rendered;
   const Tokenizer& tok = *tokenizer_;
   std::vector<int32_t> ids = tok.encode(text, /*add_special=*/false, /*parse_special=*/true);
   if (tok.adds_bos() && tok.bos() >= 0 && (ids.empty() || ids.front() != tok.bos())) {

@@ -18,14 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string chat_dir() {
-  return rs::test::fixture_path("chat");
-}
-
 std::vector<std::string> fixture_names() {
   std::vector<std::string> names;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(chat_dir(), ec)) {
+  for (const auto& entry : fs::directory_iterator(chat_test::chat_dir(), ec)) {
     if (entry.path().extension() == ".jinja") names.push_back(entry.path().stem().string());
   }
   std::sort(names.begin(), names.end());
@@ -39,12 +35,15 @@ class ChatFixture : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ChatFixture, RendersLikeTransformers) {
   const std::string base = GetParam();
-  const std::string source = chat_test::read_file(chat_dir() + "/" + base + ".jinja");
-  nlohmann::ordered_json fixture = chat_test::load_ordered(chat_dir() + "/" + base + ".json");
+  const std::string source = chat_test::read_file(chat_test::chat_dir() + "/" + base + ".jinja");
+  nlohmann::ordered_json fixture =
+      chat_test::load_ordered(chat_test::chat_dir() + "/" + base + ".json");
   std::vector<std::string> failures;
   for (const auto& c : fixture["cases"]) {
     std::string problem = chat_test::check_case(source, c);
-    if (!problem.empty()) failures.push_back(c["name"].get<std::string>() + ": " + problem);
+    std::string label =
+        c["name"].get<std::string>() + (c["add_generation_prompt"].get<bool>() ? "/agp" : "/noagp");
+    if (!problem.empty()) failures.push_back(label + ": " + problem);
   }
   if (kKnownFailing.count(base) != 0) {
     if (failures.empty()) ADD_FAILURE() << base << " passes now: remove it from kKnownFailing";
@@ -66,11 +65,12 @@ INSTANTIATE_TEST_SUITE_P(Templates, ChatFixture, ::testing::ValuesIn(fixture_nam
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ChatFixture);
 
 TEST(ChatFixtures, CoverAllCases) {
-  RS_REQUIRE_FILE(chat_dir());
+  RS_REQUIRE_FILE(chat_test::chat_dir());
   size_t cases = 0, errors = 0, templates = 0;
   for (const auto& base : fixture_names()) {
     ++templates;
-    nlohmann::ordered_json fixture = chat_test::load_ordered(chat_dir() + "/" + base + ".json");
+    nlohmann::ordered_json fixture =
+        chat_test::load_ordered(chat_test::chat_dir() + "/" + base + ".json");
     for (const auto& c : fixture["cases"]) {
       ++cases;
       errors += c["error"].is_null() ? 0 : 1;

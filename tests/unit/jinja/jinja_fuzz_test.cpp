@@ -47,7 +47,7 @@ std::string mutate(std::mt19937& rng, std::string s, const std::string& donor) {
   return s;
 }
 
-const char* const kConversations[] = {
+const char* const kFuzzConversations[] = {
     R"([{"role": "user", "content": "Hi"}])",
     R"([{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}])",
     R"([{"role": "assistant", "content": null, "tool_calls": [{"id": "call12345", "type": "function",
@@ -78,7 +78,7 @@ TEST(JinjaFuzz, MutatedTemplatesAndConversationsNeverCrash) {
     }
     ++parsed;
     ChatInput in;
-    const std::string conversation = kConversations[rng() % std::size(kConversations)];
+    const std::string conversation = kFuzzConversations[rng() % std::size(kFuzzConversations)];
     in.messages_json = rng() % 4 == 0 ? mutate(rng, conversation, conversation) : conversation;
     in.tools_json = rng() % 2 == 0 ? R"([{"type": "function", "function": {"name": "get_weather"}}])" : "";
     in.kwargs_json = rng() % 3 == 0 ? R"({"enable_thinking": true, "tools_in_user_message": false})" : "";

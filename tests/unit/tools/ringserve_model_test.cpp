@@ -258,6 +258,50 @@ TEST_F(RingserveModelTest, SynthIsDeterministicForASeed) {
   EXPECT_EQ((*f)->get_int_or("general.file_type", -1), 7);
 }
 
+// `synth` writes examples/chat/chatml.jinja into its models; `chat` prints the rendering
+// (model or --template alone), --ids the chat job's ids (ChatML markers as one id each,
+// equal to Model::chat_prompt), and an error with exit 1.
+TEST_F(RingserveModelTest, ChatRendersWithTheModelsTemplateOrAFile) {
+  const std::string model = byte_model();
+  const std::string messages = R"([{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"}])";
+  RunResult r = run({"chat", model, "--messages", messages, "--add-generation-prompt"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  const std::string chatml = test::source_path("examples/chat/chatml.jinja");
+  auto file = GgufFile::open(model);
+  ASSERT_TRUE(file.ok());
+  auto embedded = (*file)->get_string("tokenizer.chat_template");
+  ASSERT_TRUE(embedded.ok());
+  EXPECT_EQ(std::string(*embedded), slurp(chatml));  // synth embeds the example file as is
+
+  RunResult alone = run({"chat", "--template", chatml, "--messages", messages});
+  ASSERT_EQ(alone.exit_code, 0) << alone.err;
+  EXPECT_EQ(alone.out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+  const std::string bos_tmpl = path("bos.jinja");
+  std::ofstream(bos_tmpl) << "{{ bos_token }}|{{ eos_token }}|{{ messages[0]['content'] }}";
+  RunResult tokens = run({"chat", "--template", bos_tmpl, "--messages", messages, "--bos-token", "<B>", "--eos-token", "<E>"});
+  EXPECT_EQ(tokens.out, "<B>|<E>|S");
+
+  RunResult ids = run({"chat", model, "--messages", messages, "--add-generation-prompt", "--ids"});
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  auto loaded = Model::load(model);
+  ASSERT_TRUE(loaded.ok());
+  auto want = (*loaded)->chat_prompt(ChatInput{.messages_json = messages, .add_generation_prompt = true});
+  ASSERT_TRUE(want.ok());
+  std::string want_text;
+  for (int32_t id : *want) want_text += (want_text.empty() ? "" : " ") + std::to_string(id);
+  EXPECT_EQ(ids.out, want_text + "\n");
+
+  RunResult bad = run({"chat", model, "--messages", "[{\"content\": \"no role\"}]"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("role"), std::string::npos) << bad.err;
+  EXPECT_EQ(run({"chat", model, "--messages", "not json"}).exit_code, 1);
+  EXPECT_EQ(run({"chat", "--template", chatml, "--messages", messages, "--ids"}).exit_code, 1);
+  RunResult none = run({"chat", test::model_path("stories260K.gguf"), "--messages", messages});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("tokenizer.chat_template"), std::string::npos) << none.err;
+}
+
 TEST_F(RingserveModelTest, BadInputIsOneLineAndExitOne) {
   const std::string model = byte_model();
   const std::string data = slurp(model);
