@@ -186,12 +186,24 @@ void HttpSession::arm_keepalive() {
   });
 }
 
+// Everything queued goes out in one gathered write (a stream's head, its opening event and
+// its first tokens in one syscall), up to and including a write that closes the connection.
 void HttpSession::write_next() {
   if (writing_ || writes_.empty() || closed_) return;
   writing_ = true;
-  auto [bytes, close_after] = writes_.front();
-  net::async_write(stream_, net::buffer(*bytes),
-                   [self = shared_from_this(), bytes, close_after = close_after](
+  constexpr size_t kMaxGather = 64;
+  std::vector<net::const_buffer> buffers;
+  std::vector<std::shared_ptr<std::string>> keep;
+  bool close_after = false;
+  for (const auto& [bytes, close] : writes_) {
+    buffers.push_back(net::buffer(*bytes));
+    keep.push_back(bytes);
+    close_after = close;
+    if (close || buffers.size() == kMaxGather) break;
+  }
+  in_flight_ = buffers.size();
+  net::async_write(stream_, buffers,
+                   [self = shared_from_this(), keep = std::move(keep), close_after](
                        beast::error_code ec, size_t) { self->on_written(ec, close_after); });
 }
 
@@ -199,8 +211,10 @@ void HttpSession::on_written(beast::error_code ec, bool close_after) {
   writing_ = false;
   if (closed_) return;
   if (ec) return client_gone();
-  queued_bytes_ -= std::min(queued_bytes_, writes_.front().first->size());
-  writes_.pop_front();
+  for (; in_flight_ > 0 && !writes_.empty(); --in_flight_) {
+    queued_bytes_ -= std::min(queued_bytes_, writes_.front().first->size());
+    writes_.pop_front();
+  }
   if (close_after) return linger();
   if (!writes_.empty()) return write_next();
   if (busy_ || streaming_) return;

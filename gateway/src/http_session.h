@@ -89,6 +89,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   static constexpr int kLingerMs = 2000;
   size_t queued_bytes_ = 0;
   std::deque<std::pair<std::shared_ptr<std::string>, bool>> writes_;  // (bytes, close after)
+  size_t in_flight_ = 0;  // writes_' first entries in the gathered write under way
   std::shared_ptr<Exchange> exchange_;
   net::steady_timer keepalive_;
   std::array<char, 512> probe_{};
