@@ -303,24 +303,30 @@ test('stories260K with ChatML: a chat completion equals a plain completion of th
     return;
   }
   const stories = new OpenAI({ baseURL: `${STORIES_HTTP}/v1`, apiKey: STORIES_KEY, maxRetries: 0, timeout: 60_000 });
-  const messages = CONVERSATION.slice(0, 2);
-  const rendered = execFileSync('ringserve-model',
-    ['chat', '--template', CHATML, '--messages', JSON.stringify(messages), '--add-generation-prompt'], { encoding: 'utf8' });
-  assert.ok(rendered.startsWith('<|im_start|>system\nYou tell short stories.<|im_end|>\n'), rendered);
-  for (const seed of [7, 8]) {
-    const params = { max_tokens: 32, seed, temperature: 0.8 };
-    const { data: c } = await chat({ ...params, messages }, stories, STORIES_MODEL);
-    const p = await stories.completions.create({ model: STORIES_MODEL, prompt: rendered, ...params });
-    assertSchema('CreateCompletionResponse', p);
-    assert.equal(c.choices[0].message.content, p.choices[0].text, `seed ${seed}`);
-    assert.equal(c.choices[0].finish_reason, p.choices[0].finish_reason);
-    assert.deepEqual(c.usage, p.usage, `seed ${seed}`);
-    assert.ok(c.usage.completion_tokens > 0);
-    const chunks = await streamed({ ...params, messages }, stories, STORIES_MODEL);
-    assert.equal(collect(chunks)[0].content, p.choices[0].text);
+  // A system message and a user's; then the multi-turn conversation (its text parts reach
+  // the template joined with "\n", so that is what `ringserve-model chat` renders).
+  const joined = (m) => (Array.isArray(m.content) ? { ...m, content: m.content.map((p) => p.text).join('\n') } : m);
+  for (const messages of [CONVERSATION.slice(0, 2), CONVERSATION]) {
+    const rendered = execFileSync('ringserve-model',
+      ['chat', '--template', CHATML, '--messages', JSON.stringify(messages.map(joined)), '--add-generation-prompt'],
+      { encoding: 'utf8' });
+    assert.ok(rendered.startsWith('<|im_start|>system\nYou tell short stories.<|im_end|>\n'), rendered);
+    for (const seed of [7, 8]) {
+      const params = { max_tokens: 32, seed, temperature: 0.8 };
+      const { data: c } = await chat({ ...params, messages }, stories, STORIES_MODEL);
+      const p = await stories.completions.create({ model: STORIES_MODEL, prompt: rendered, ...params });
+      assertSchema('CreateCompletionResponse', p);
+      assert.equal(c.choices[0].message.content, p.choices[0].text, `seed ${seed}, ${messages.length} messages`);
+      assert.equal(c.choices[0].finish_reason, p.choices[0].finish_reason);
+      assert.deepEqual(c.usage, p.usage, `seed ${seed}`);
+      assert.ok(c.usage.completion_tokens > 0);
+      const chunks = await streamed({ ...params, messages }, stories, STORIES_MODEL);
+      assert.equal(collect(chunks)[0].role, 'assistant');
+      assert.equal(collect(chunks)[0].content, p.choices[0].text);
+    }
   }
   // Without max_tokens a chat completion runs to the end of the context (stories260K: 2048).
-  const { data: long } = await chat({ messages, seed: 1, ignore_eos: true, max_tokens: undefined }, stories, STORIES_MODEL);
+  const { data: long } = await chat({ messages: CONVERSATION.slice(0, 2), seed: 1, ignore_eos: true, max_tokens: undefined }, stories, STORIES_MODEL);
   assert.equal(long.choices[0].finish_reason, 'length');
   assert.equal(long.usage.total_tokens, 2048, JSON.stringify(long.usage));
 });
