@@ -21,7 +21,9 @@ constexpr char kMessages[] =
     R"( {"role": "assistant", "content": "Once upon a time there was a cat."},)"
     R"( {"role": "user", "content": "And then?"}])";
 
-std::string chatml() { return source_path("examples/chat/chatml.jinja"); }
+std::string chatml() {
+  return source_path("examples/chat/chatml.jinja");
+}
 
 PoolOptions stories_pool(bool with_template) {
   PoolOptions o;
@@ -44,11 +46,12 @@ TEST(ChatPoolTest, AChatJobEqualsAPlainJobOfTheRenderedPrompt) {
   Pool pool(stories_pool(true));
   RS_REQUIRE_POOL(pool);
   ASSERT_TRUE(pool.start());
-  auto rendered = run_program({program("ringserve-model"), "chat", "--template", chatml(), "--messages", kMessages,
-                               "--add-generation-prompt"},
+  auto rendered = run_program({program("ringserve-model"), "chat", "--template", chatml(),
+                               "--messages", kMessages, "--add-generation-prompt"},
                               "", 30000);
   ASSERT_TRUE(rendered.has_value());
-  ASSERT_EQ(rendered->rfind("<|im_start|>system\nYou tell short stories.<|im_end|>\n", 0), 0u) << *rendered;
+  ASSERT_EQ(rendered->rfind("<|im_start|>system\nYou tell short stories.<|im_end|>\n", 0), 0u)
+      << *rendered;
   auto client = pool.connect();
   ASSERT_TRUE(client.ok()) << client.status().to_string();
   for (uint64_t seed : {7u, 8u}) {
@@ -68,7 +71,8 @@ TEST(ChatPoolTest, AChatJobEqualsAPlainJobOfTheRenderedPrompt) {
   // A template error (here: a message without a role, which ChatML adds to a string) ends the
   // job FAILED invalid_argument before any token; so does bad JSON; the pool serves on.
   sc::SubmitRequest bad = chat_request(1);
-  bad.chat_messages = R"([{"content": "no role"}])";  // the template adds an undefined role: an error
+  bad.chat_messages =
+      R"([{"content": "no role"}])";  // the template adds an undefined role: an error
   auto bad_job = (*client)->submit(bad);
   ASSERT_TRUE(bad_job.ok());
   FinishedJob b = wait_job(**client, bad_job->job_id);
@@ -79,7 +83,8 @@ TEST(ChatPoolTest, AChatJobEqualsAPlainJobOfTheRenderedPrompt) {
   not_json.chat_messages = "[{";
   auto not_json_job = (*client)->submit(not_json);
   ASSERT_TRUE(not_json_job.ok());
-  EXPECT_EQ(wait_job(**client, not_json_job->job_id).record.error_code, sc::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(wait_job(**client, not_json_job->job_id).record.error_code,
+            sc::ErrorCode::kInvalidArgument);
   auto again = (*client)->submit(chat_request(7));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(wait_job(**client, again->job_id).record.state, sc::JobState::kSucceeded);
@@ -129,8 +134,8 @@ TEST(ChatPoolTest, RegistryVersionsCarryTheirOwnTemplate) {
   Pool pool(o);
   RS_REQUIRE_POOL(pool);
   ASSERT_TRUE(pool.start_redis());
-  CliRun add = run_cli(pool, {"models", "add", "stories", model_path("stories260K.gguf"), "--chat-template", chatml(),
-                              "--activate", "--json"});
+  CliRun add = run_cli(pool, {"models", "add", "stories", model_path("stories260K.gguf"),
+                              "--chat-template", chatml(), "--activate", "--json"});
   ASSERT_EQ(add.exit_code, 0) << add.out;
   EXPECT_EQ(nlohmann::json::parse(add.lines().back())["chat"], "file");
   ASSERT_TRUE(pool.start_broker() && pool.start_workers());

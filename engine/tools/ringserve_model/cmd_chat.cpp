@@ -35,7 +35,8 @@ Result<engine::ChatInput> chat_input(const ChatOptions& o) {
   RS_ASSIGN_OR_RETURN(in.kwargs_json, json_arg(o.kwargs));
   in.add_generation_prompt = o.add_generation_prompt;
   in.now_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
   return in;
 }
 
@@ -50,7 +51,8 @@ int render_template_only(const ChatOptions& o, const engine::ChatInput& in) {
   if (o.ids) return fail("chat: --ids needs a model file (its tokenizer)");
   auto source = read_text(o.template_file);
   if (!source.ok()) return fail("chat: --template", source.status());
-  auto tmpl = engine::ChatTemplate::parse(*source, o.bos_token.value_or(""), o.eos_token.value_or(""));
+  auto tmpl =
+      engine::ChatTemplate::parse(*source, o.bos_token.value_or(""), o.eos_token.value_or(""));
   if (!tmpl.ok()) return fail("chat: " + o.template_file, tmpl.status());
   auto text = (*tmpl)->render(in);
   if (!text.ok()) return fail("chat", text.status());
@@ -61,7 +63,8 @@ int render_template_only(const ChatOptions& o, const engine::ChatInput& in) {
 }  // namespace
 
 int run_chat(const ChatOptions& o) {
-  if (o.file.empty() && o.template_file.empty()) return fail("chat: give a model file or --template FILE");
+  if (o.file.empty() && o.template_file.empty())
+    return fail("chat: give a model file or --template FILE");
   auto in = chat_input(o);
   if (!in.ok()) return fail("chat", in.status());
   if (o.file.empty()) return render_template_only(o, *in);
@@ -76,7 +79,8 @@ int run_chat(const ChatOptions& o) {
   const engine::ChatTemplate* tmpl = (*model)->chat_template();
   if (tmpl == nullptr) return fail("chat: " + o.file + ": " + (*model)->chat_template_error());
   if (o.ids) {
-    if (o.bos_token || o.eos_token) return fail("chat: --ids renders with the model's own bos/eos tokens");
+    if (o.bos_token || o.eos_token)
+      return fail("chat: --ids renders with the model's own bos/eos tokens");
     auto ids = (*model)->chat_prompt(*in);
     if (!ids.ok()) return fail("chat", ids.status());
     print_ids(*ids);
@@ -84,8 +88,9 @@ int run_chat(const ChatOptions& o) {
   }
   std::shared_ptr<const engine::ChatTemplate> custom;
   if (o.bos_token || o.eos_token) {  // the model's template with other special tokens
-    auto parsed = engine::ChatTemplate::parse(tmpl->source(), o.bos_token.value_or(tmpl->bos_token()),
-                                              o.eos_token.value_or(tmpl->eos_token()));
+    auto parsed =
+        engine::ChatTemplate::parse(tmpl->source(), o.bos_token.value_or(tmpl->bos_token()),
+                                    o.eos_token.value_or(tmpl->eos_token()));
     if (!parsed.ok()) return fail("chat", parsed.status());
     custom = std::move(parsed).value();
     tmpl = custom.get();

@@ -33,15 +33,21 @@ std::string mutate(std::mt19937& rng, std::string s, const std::string& donor) {
   for (int k = 0; k < n_edits && !s.empty(); ++k) {
     const size_t at = rng() % s.size();
     switch (rng() % 4) {
-      case 0: s[at] = kTokens[rng() % (sizeof(kTokens) - 1)]; break;
-      case 1: s[at] = static_cast<char>(rng() & 0xFF); break;
+      case 0:
+        s[at] = kTokens[rng() % (sizeof(kTokens) - 1)];
+        break;
+      case 1:
+        s[at] = static_cast<char>(rng() & 0xFF);
+        break;
       case 2: {
         if (donor.empty()) break;
         const size_t from = rng() % donor.size();
         s.insert(at, donor.substr(from, 1 + rng() % 64));
         break;
       }
-      default: s.erase(at, 1 + rng() % 32); break;
+      default:
+        s.erase(at, 1 + rng() % 32);
+        break;
     }
   }
   return s;
@@ -80,8 +86,10 @@ TEST(JinjaFuzz, MutatedTemplatesAndConversationsNeverCrash) {
     ChatInput in;
     const std::string conversation = kFuzzConversations[rng() % std::size(kFuzzConversations)];
     in.messages_json = rng() % 4 == 0 ? mutate(rng, conversation, conversation) : conversation;
-    in.tools_json = rng() % 2 == 0 ? R"([{"type": "function", "function": {"name": "get_weather"}}])" : "";
-    in.kwargs_json = rng() % 3 == 0 ? R"({"enable_thinking": true, "tools_in_user_message": false})" : "";
+    in.tools_json =
+        rng() % 2 == 0 ? R"([{"type": "function", "function": {"name": "get_weather"}}])" : "";
+    in.kwargs_json =
+        rng() % 3 == 0 ? R"({"enable_thinking": true, "tools_in_user_message": false})" : "";
     in.add_generation_prompt = rng() % 2 == 0;
     in.now_unix_ms = chat_test::kFixtureNowMs;
     auto text = (*tmpl)->render(in);
@@ -104,9 +112,10 @@ TEST(JinjaFuzz, ResourceExhaustionIsAnError) {
   EXPECT_FALSE((*plain)->render(ChatInput{.messages_json = deep_json}).ok());
 
   const char* const kHostile[] = {
-      "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",                        // no base case
-      "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",  // 1e10 steps
-      "{% set s = 'x' * 1000000 %}{{ s * 1000 }}",                                   // a 1 GB string
+      "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",  // no base case
+      "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",  // 1e10
+                                                                                            // steps
+      "{% set s = 'x' * 1000000 %}{{ s * 1000 }}",  // a 1 GB string
       "{{ ((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))) }}",
       "{{ [1] * 100000000 }}",
   };

@@ -18,7 +18,8 @@ TEST(JinjaThreads, ConcurrentRendersOfOneTemplateAgree) {
   const std::string path = rs::test::fixture_path("chat/openai-gpt-oss-120b.json");
   RS_REQUIRE_FILE(path);
   const auto fixture = chat_test::load_ordered(path);
-  const std::string source = chat_test::read_file(rs::test::fixture_path("chat/openai-gpt-oss-120b.jinja"));
+  const std::string source =
+      chat_test::read_file(rs::test::fixture_path("chat/openai-gpt-oss-120b.jinja"));
   auto tmpl = ChatTemplate::parse(source, "<s>", "</s>");
   ASSERT_TRUE(tmpl.ok()) << tmpl.status().to_string();
   std::vector<ChatInput> inputs;

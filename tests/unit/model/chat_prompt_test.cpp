@@ -12,7 +12,8 @@ namespace rs::engine {
 namespace {
 
 constexpr char kChatml[] =
-    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' "
+    "}}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 constexpr char kMessages[] =
     R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi <there>"}])";
@@ -29,7 +30,8 @@ int32_t id_of(const Tokenizer& tok, const std::string& text) {
 }
 
 Result<std::shared_ptr<const Model>> stories(std::optional<std::string> chat_template) {
-  return Model::load(rs::test::model_path("stories260K.gguf"), ModelOptions{std::move(chat_template)});
+  return Model::load(rs::test::model_path("stories260K.gguf"),
+                     ModelOptions{std::move(chat_template)});
 }
 
 TEST(ChatPrompt, SpecialTokensOfTheVocabularyAreOneIdEach) {
@@ -45,7 +47,7 @@ TEST(ChatPrompt, SpecialTokensOfTheVocabularyAreOneIdEach) {
   const Tokenizer& tok = (*model)->tokenizer();
   EXPECT_EQ(count(*ids, id_of(tok, "<|im_start|>")), 3u);  // system, user, the assistant's opener
   EXPECT_EQ(count(*ids, id_of(tok, "<|im_end|>")), 2u);
-  EXPECT_EQ(ids->front(), id_of(tok, "<|im_start|>"));     // gpt2-style: no BOS added
+  EXPECT_EQ(ids->front(), id_of(tok, "<|im_start|>"));  // gpt2-style: no BOS added
   EXPECT_EQ(tok.decode(*ids), "system\nBe brief.\nuser\nHi <there>\nassistant\n");
 }
 

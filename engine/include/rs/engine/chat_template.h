@@ -17,12 +17,12 @@ namespace rs::engine {
 // One rendering's variables. JSON texts are parsed with key order kept (dicts print and
 // iterate in insertion order, as in Python).
 struct ChatInput {
-  std::string messages_json;         // a JSON array of message objects (OpenAI form); required
-  std::string tools_json;            // a JSON array; "" or "null": `tools` is None
-  std::string kwargs_json;           // a JSON object of extra variables ("" = none); they
-                                     // override bos_token / eos_token, as in transformers
+  std::string messages_json;  // a JSON array of message objects (OpenAI form); required
+  std::string tools_json;     // a JSON array; "" or "null": `tools` is None
+  std::string kwargs_json;    // a JSON object of extra variables ("" = none); they
+                              // override bos_token / eos_token, as in transformers
   bool add_generation_prompt = true;
-  int64_t now_unix_ms = 0;           // strftime_now's clock, read as UTC
+  int64_t now_unix_ms = 0;  // strftime_now's clock, read as UTC
 };
 
 class ChatTemplate {
@@ -30,7 +30,8 @@ class ChatTemplate {
   // Parses the whole template. Unsupported syntax (a statement, filter, test or operator the
   // renderer lacks) is an error here naming it and its line, never a silent miss at render.
   // bos_token / eos_token: the variables transformers passes from the tokenizer.
-  static Result<std::shared_ptr<const ChatTemplate>> parse(std::string_view source, std::string bos_token,
+  static Result<std::shared_ptr<const ChatTemplate>> parse(std::string_view source,
+                                                           std::string bos_token,
                                                            std::string eos_token);
   ~ChatTemplate();
   ChatTemplate(const ChatTemplate&) = delete;
