@@ -78,16 +78,6 @@ void read_chat(HttpConnection& c, ChatRead& out, int max_text_events = -1) {
   }
 }
 
-bool open_chat(HttpConnection& c, int port, const std::string& method, const std::string& target,
-               const std::string& body, const std::vector<std::string>& headers, ChatRead& out) {
-  if (!c.connect(port) || !c.send_request(method, target, body, headers)) return false;
-  auto head = c.read_head(60000);
-  if (!head) return false;
-  out.status = head->status;
-  out.job = head->header("x-ringserve-job");
-  return true;
-}
-
 class ChatGatewayTest : public ::testing::Test {
  protected:
   virtual bool with_template() const { return true; }
@@ -122,7 +112,7 @@ class ChatGatewayTest : public ::testing::Test {
     headers.push_back(gateway_->auth());
     HttpConnection c;
     ChatRead out;
-    EXPECT_TRUE(open_chat(c, gateway_->port(), method, target, body, headers, out));
+    EXPECT_TRUE(open_stream(c, gateway_->port(), method, target, body, headers, out));
     if (out.status == 200) read_chat(c, out);
     return out;
   }
@@ -192,7 +182,7 @@ TEST_F(ChatGatewayTest, AStreamCutAfterTenEventsResumesExactly) {
   ChatRead first;
   json body = chat_json(150, 21, true);
   body["background"] = true;
-  ASSERT_TRUE(open_chat(c, gateway_->port(), "POST", "/v1/chat/completions", body.dump(),
+  ASSERT_TRUE(open_stream(c, gateway_->port(), "POST", "/v1/chat/completions", body.dump(),
                         {gateway_->auth()}, first));
   ASSERT_EQ(first.status, 200);
   read_chat(c, first, 10);

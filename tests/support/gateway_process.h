@@ -115,10 +115,11 @@ inline void read_events(HttpConnection& c, StreamRead& out, int max_text_events 
   }
 }
 
-// Opens a stream (POST body, or GET target with headers) and reads its head.
-inline bool open_stream(HttpConnection& c, int port, const std::string& method,
-                        const std::string& target, const std::string& body,
-                        const std::vector<std::string>& headers, StreamRead& out) {
+// Opens a stream (POST body, or GET target with headers) and reads its head into out's
+// status and job (a StreamRead, or a test's own reader with those two fields).
+template <class Read>
+bool open_stream(HttpConnection& c, int port, const std::string& method, const std::string& target,
+                 const std::string& body, const std::vector<std::string>& headers, Read& out) {
   if (!c.connect(port) || !c.send_request(method, target, body, headers)) return false;
   auto head = c.read_head(60000);
   if (!head) return false;
