@@ -46,6 +46,11 @@ class Writer {
     key(k);
     pk_.pack(xs);
   }
+  void field(const char* k, const std::vector<int32_t>& xs, Opt) {
+    key(k);
+    pk_.pack_array(static_cast<uint32_t>(xs.size()));
+    for (int32_t x : xs) pk_.pack(x);
+  }
   template <class T>
   void field(const char* k, const std::vector<T>& xs, Opt) {
     key(k);
@@ -123,6 +128,22 @@ class Reader {
       if (e.type != msgpack::type::STR) return type_error(k, "an array of strings");
       if (o.max_each != 0 && e.via.str.size > o.max_each) return fail(o.over, k, "element too long");
       out.emplace_back(e.via.str.ptr, e.via.str.size);
+    }
+  }
+  void field(const char* k, std::vector<int32_t>& out, Opt o) {
+    const msgpack::object* v = array(k, o);
+    if (v == nullptr) return;
+    out.clear();
+    out.reserve(v->via.array.size);
+    for (uint32_t i = 0; i < v->via.array.size; ++i) {
+      const msgpack::object& e = v->via.array.ptr[i];
+      if (e.type == msgpack::type::POSITIVE_INTEGER && e.via.u64 <= INT32_MAX) {
+        out.push_back(static_cast<int32_t>(e.via.u64));
+      } else if (e.type == msgpack::type::NEGATIVE_INTEGER && e.via.i64 >= INT32_MIN) {
+        out.push_back(static_cast<int32_t>(e.via.i64));
+      } else {
+        return type_error(k, "an array of 32-bit integers");
+      }
     }
   }
   template <class T>

@@ -9,7 +9,8 @@ constexpr std::array<std::string_view, kErrorCodeCount> kNames = {
     "ok",           "bad_frame",        "bad_version",     "bad_msgpack",   "too_large",
     "unknown_command", "unknown_model", "prompt_too_long", "queue_full",    "invalid_argument",
     "not_found",    "unavailable",      "internal",        "model_unavailable", "cancelled",
-    "worker_lost",  "max_attempts",     "timeout",
+    "worker_lost",  "max_attempts",     "timeout",         "expired",       "lagged",
+    "draining",
 };
 
 }  // namespace
@@ -42,7 +43,10 @@ StatusCode error_status_code(ErrorCode code) {
     case ErrorCode::kUnavailable:
     case ErrorCode::kModelUnavailable:
     case ErrorCode::kWorkerLost:
-    case ErrorCode::kTimeout: return StatusCode::kUnavailable;
+    case ErrorCode::kTimeout:
+    case ErrorCode::kLagged:
+    case ErrorCode::kDraining:
+    case ErrorCode::kExpired: return StatusCode::kUnavailable;
     case ErrorCode::kCancelled: return StatusCode::kCancelled;
     case ErrorCode::kMaxAttempts:
     case ErrorCode::kInternal: return StatusCode::kInternal;

@@ -63,6 +63,7 @@ RS_FIELDS(SubmitRequest) {
   v.field("chat_tools", m.chat_tools, opt(l.max_prompt_bytes, ErrorCode::kPromptTooLong));
   v.field("chat_kwargs", m.chat_kwargs, opt(l.max_prompt_bytes, ErrorCode::kPromptTooLong));
   v.field("add_generation_prompt", m.add_generation_prompt, opt());
+  v.field("expires_ms", m.expires_ms, opt());
 }
 RS_FIELDS(CancelRequest) {
   v.field("request_id", m.request_id, opt());
@@ -217,6 +218,7 @@ RS_FIELDS(Dispatch) {
   v.field("device", m.device, req());
   v.field("request", m.request, req());
   v.field("created_ms", m.created_ms, opt());
+  v.field("resume_tokens", m.resume_tokens, opt(l.max_tokens));
 }
 RS_FIELDS(CancelJob) {
   v.field("job_id", m.job_id, req(l.max_name_bytes));

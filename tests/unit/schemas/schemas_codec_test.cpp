@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include <msgpack.hpp>
+
 #include "rs/schemas/codec.h"
 #include "rs/schemas/frames.h"
 #include "rs/schemas/model_ref.h"
@@ -27,6 +29,7 @@ SubmitRequest sample_submit() {
   r.api_meta = R"({"object":"chat.completion","n":1})";
   r.detach = true;
   r.tenant = "acme";
+  r.expires_ms = 1500;
   return r;
 }
 
@@ -67,7 +70,7 @@ std::vector<Message> all_messages() {
       WorkerHeartbeat{"w1", {DeviceLoad{0, 1, 2, 3, 4, false, {}}, DeviceLoad{1, 1, 2, 3, 4, true, {"tiny@2", "big"}}}}, WorkerTokens{{e}},
       WorkerDone{"j", 1, 0, {1, 2, 3, 4, 5}, "stop"},
       WorkerFailed{"j", 2, 1, ErrorCode::kInternal, "boom"}, WorkerDisconnect{"w1", "bye"},
-      Dispatch{"j", 3, 1, sample_submit()}, CancelJob{"j", 3, 1}, BrokerHeartbeat{77},
+      Dispatch{"j", 3, 1, sample_submit(), 99, {1, -2, 0x7fffffff}}, CancelJob{"j", 3, 1}, BrokerHeartbeat{77},
       BrokerDisconnect{"shutdown"},
   };
 }
@@ -84,6 +87,25 @@ TEST(Codec, EveryMessageRoundTripsThroughFrames) {
     ASSERT_TRUE(back.ok()) << command_name(message_command(m)) << ": " << back.status().to_string();
     EXPECT_TRUE(*back == m) << command_name(message_command(m));
   }
+}
+
+TEST(Codec, ResumeTokensMustBeInt32s) {
+  Dispatch d{"j", 2, 0, sample_submit(), 0, {5, 6}};
+  ASSERT_TRUE(decode<Dispatch>(encode(d)).ok());
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(5);
+  pk.pack(std::string("job_id")); pk.pack(std::string("j"));
+  pk.pack(std::string("attempt")); pk.pack(2);
+  pk.pack(std::string("device")); pk.pack(0);
+  pk.pack(std::string("request")); pk.pack_map(2);
+  pk.pack(std::string("model")); pk.pack(std::string("m"));
+  pk.pack(std::string("prompt")); pk.pack(std::string("p"));
+  pk.pack(std::string("resume_tokens")); pk.pack_array(1); pk.pack(uint64_t{1} << 40);
+  auto back = decode<Dispatch>(std::string(buf.data(), buf.size()));
+  ASSERT_FALSE(back.ok());
+  EXPECT_EQ(wire_error_of(back.status()), ErrorCode::kBadMsgpack);
+  EXPECT_NE(back.status().message().find("resume_tokens"), std::string::npos);
 }
 
 TEST(Codec, StandaloneRecordRoundTrips) {

@@ -31,8 +31,11 @@ enum class ErrorCode : uint8_t {
   kWorkerLost,        // the job's worker died (may be retried)
   kMaxAttempts,       // retried max_attempts times; the job is dead-lettered
   kTimeout,           // a deadline passed
+  kExpired,           // the job was still queued at its expires_ms: never run
+  kLagged,            // a subscriber fell too far behind: dropped (re-SUBSCRIBE from its last seq)
+  kDraining,          // the worker is shutting down: the job is handed back (retried elsewhere)
 };
-inline constexpr int kErrorCodeCount = static_cast<int>(ErrorCode::kTimeout) + 1;
+inline constexpr int kErrorCodeCount = static_cast<int>(ErrorCode::kDraining) + 1;
 
 // "bad_frame", "queue_full", ...: stable snake_case names.
 std::string_view error_code_name(ErrorCode code);

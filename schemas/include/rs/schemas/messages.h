@@ -67,6 +67,9 @@ struct SubmitRequest {
   std::string chat_tools;            // a JSON array of tools ("" = none)
   std::string chat_kwargs;           // a JSON object of extra template variables ("" = none)
   bool add_generation_prompt = true;
+  // Celery's `expires`: a job still queued this many ms after it was accepted ends FAILED
+  // `expired` and never runs. 0 = never.
+  uint64_t expires_ms = 0;
   bool is_chat() const { return !chat_messages.empty(); }
   bool operator==(const SubmitRequest&) const = default;
 };
@@ -285,6 +288,9 @@ struct Dispatch {
   int32_t device = 0;
   SubmitRequest request;  // request_id, idempotency_key etc. are not used by the worker
   uint64_t created_ms = 0;  // the job's creation (Unix ms): a chat template's strftime_now
+  // Resume from the log: the tokens already delivered (seqs 0..n-1). The worker prefills
+  // prompt + these and generates on from seq n with the same random stream position.
+  std::vector<int32_t> resume_tokens;
   bool operator==(const Dispatch&) const = default;
 };
 struct CancelJob {
