@@ -10,6 +10,7 @@
 #include "rs/schemas/errors.h"
 #include "rs/wire/poller.h"
 #include "rs/wire/socket.h"
+#include "store_writer.h"
 #include "turn_batch.h"
 
 namespace rs::broker {
@@ -52,9 +53,14 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
       options_(std::move(options)),
       clock_(clock),
       dispatcher_(clock, dispatcher_options(options_)),
-      batch_(std::make_unique<TurnBatch>()) {
+      batch_(std::make_unique<TurnBatch>()),
+      held_(std::make_unique<std::deque<HeldTurn>>()) {
   std::random_device rd;
   id_prefix_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  // Neither the writer nor the loop's reads wait longer than store_timeout_ms on Redis.
+  options_.redis.command_timeout_ms = std::min(options_.redis.command_timeout_ms, options_.store_timeout_ms);
+  options_.redis.connect_timeout_ms = std::min(options_.redis.connect_timeout_ms, options_.store_timeout_ms);
+  writer_ = std::make_unique<StoreWriter>(context_, StoreWriterOptions{.redis = options_.redis});
   redis_ = std::make_unique<store::RedisConnection>(options_.redis);
   store::JobStoreOptions js;
   js.keys.prefix = options_.key_prefix;
@@ -70,7 +76,8 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
   init_ingest();
 }
 
-BrokerLoop::~BrokerLoop() = default;
+// The writer goes first: its thread must not outlive the context's use by the loop.
+BrokerLoop::~BrokerLoop() { writer_.reset(); }
 
 Status BrokerLoop::bind() {
   RS_ASSIGN_OR_RETURN(clients_,
@@ -78,6 +85,7 @@ Status BrokerLoop::bind() {
   RS_ASSIGN_OR_RETURN(workers_, wire::make_router(context_, router_options(options_, 100000)));
   RS_ASSIGN_OR_RETURN(client_endpoint_, wire::bind_endpoint(clients_, options_.client_endpoint));
   RS_ASSIGN_OR_RETURN(worker_endpoint_, wire::bind_endpoint(workers_, options_.worker_endpoint));
+  RS_RETURN_IF_ERROR(writer_->start());
   Status redis = redis_->connect();
   if (!redis.ok()) spdlog::warn("broker: redis not reachable yet: {}", redis.to_string());
   next_beat_ns_ = clock_.now_ns() + options_.heartbeat_ms * 1'000'000;
@@ -96,16 +104,19 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   wire::Poller poller;
   size_t ci = poller.add(clients_);
   size_t wi = poller.add(workers_);
+  size_t si = poller.add(writer_->socket());
   auto ready = poller.poll(std::min(max_wait_ms, poll_timeout_ms()));
   if (!ready.ok()) return ready.status();
   const int64_t start_ns = clock_.now_ns();
   const uint64_t turns = counters_.turns.load(std::memory_order_relaxed);
-  recover();  // once, before any READY is read (retried while Redis is down)
+  if (poller.readable(si)) drain_store();
+  // Reads wait while Redis fails (the writer says when it answers again).
+  if (store_ok()) recover();  // once, before any READY is read (retried while Redis is down)
   if (poller.readable(wi)) drain_workers();
   if (poller.readable(ci)) drain_clients();
-  poll_ingest();
+  if (store_ok()) poll_ingest();
   execute(dispatcher_.tick());
-  poll_registry();
+  if (store_ok()) poll_registry();
   commit();
   send_heartbeats();
   if (counters_.turns.load(std::memory_order_relaxed) != turns) count_turn(clock_.now_ns() - start_ns);

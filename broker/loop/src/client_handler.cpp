@@ -30,7 +30,7 @@ void BrokerLoop::on_client_frames(const wire::RoutingIds& peer, const schemas::F
         else if constexpr (std::is_same_v<T, schemas::StatusRequest>) on_status(peer, m);
         else if constexpr (std::is_same_v<T, schemas::WorkersRequest>) on_workers(peer, m);
         else if constexpr (std::is_same_v<T, schemas::Ping>)
-          post_client(peer, schemas::Pong{.request_id = m.request_id,
+          send_client_now(peer, schemas::Pong{.request_id = m.request_id,
                                           .broker_time_ms = now_unix_ms()});
         else reply_error(peer, 0, wire_error(ErrorCode::kUnknownCommand, "not a client command"));
       },
@@ -68,6 +68,12 @@ Status BrokerLoop::precheck_submit(const schemas::SubmitRequest& request) const 
   if (!dispatcher_.catalog().knows(ref->name, ref->version)) {
     return wire_error(ErrorCode::kUnknownModel, "no worker or registry knows model '" + request.model + "'");
   }
+  // A job is accepted only once it is stored: while Redis fails (or too much waits to be
+  // written), none is.
+  if (store_failing_) return wire_error(ErrorCode::kUnavailable, "job store: redis is not answering");
+  if (held_commands_ >= options_.max_held_writes) {
+    return wire_error(ErrorCode::kUnavailable, "job store: too many writes waiting for redis");
+  }
   // Creates of this turn are not queued yet but will be: count them.
   if (dispatcher_.queue().size() + batch_->pending_creates() >= options_.max_queued) {
     return wire_error(ErrorCode::kQueueFull, "queue is full");
@@ -79,8 +85,9 @@ void BrokerLoop::reject_submit(const wire::RoutingIds& peer, uint64_t request_id
                                const Status& s) {
   counters_.rejected.fetch_add(1, std::memory_order_relaxed);
   count_error(schemas::wire_error_of(s));
-  post_client(peer, schemas::Rejected{.request_id = request_id, .code = schemas::wire_error_of(s),
-                                      .message = schemas::wire_error_message(s)});
+  send_client_now(peer, schemas::Rejected{.request_id = request_id,
+                                          .code = schemas::wire_error_of(s),
+                                          .message = schemas::wire_error_message(s)});
 }
 
 // Stages the job's creation. Without an idempotency key the job cannot be a duplicate, so
@@ -129,16 +136,20 @@ void BrokerLoop::on_status(const wire::RoutingIds& peer, const schemas::StatusRe
                                            .record = it->second.record});
     return;
   }
-  commit();  // a job that ended this turn: its final record must be in Redis first
-  auto record = jobs_store_->load(request.job_id);
+  // A job that ended (maybe this turn): read once its final record is applied in Redis.
+  defer_read(DeferredRead{.peer = peer, .request_id = request.request_id, .job_id = request.job_id});
+}
+
+void BrokerLoop::status_ended(const DeferredRead& read) {
+  auto record = jobs_store_->load(read.job_id);
   if (!record.ok()) {
     Status s = record.status().code() == StatusCode::kNotFound
-                   ? wire_error(ErrorCode::kNotFound, "no job '" + request.job_id + "'")
+                   ? wire_error(ErrorCode::kNotFound, "no job '" + read.job_id + "'")
                    : wire_error(ErrorCode::kUnavailable, record.status().message());
-    reply_error(peer, request.request_id, s, request.job_id);
+    reply_error(read.peer, read.request_id, s, read.job_id);
     return;
   }
-  post_client(peer, schemas::StatusReply{.request_id = request.request_id, .record = *record});
+  post_client(read.peer, schemas::StatusReply{.request_id = read.request_id, .record = *record});
 }
 
 void BrokerLoop::on_workers(const wire::RoutingIds& peer, const schemas::WorkersRequest& request) {

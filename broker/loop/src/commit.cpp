@@ -1,12 +1,14 @@
-// BrokerLoop: the end of a turn. Every Redis write the turn staged goes out in one
-// pipelined round trip; then new jobs are answered (ACCEPTED only once they are in Redis)
-// and admitted to the Dispatcher, and the turn's replies are sent. A DISPATCH an
-// admission causes is staged for the next turn, whose commit writes DISPATCHED first.
+// BrokerLoop: the end of a turn. Every Redis write the turn staged goes to the StoreWriter
+// as one pipeline; once it is applied (store_events.cpp), new jobs are answered (ACCEPTED
+// only once they are in Redis) and admitted to the Dispatcher, and the turn's replies are
+// sent. A DISPATCH an admission causes is staged for the next turn, whose batch writes
+// DISPATCHED first. A turn without writes sends at once, or behind the held turns.
 #include <spdlog/spdlog.h>
 
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/broker/router.h"
 #include "rs/schemas/errors.h"
+#include "store_writer.h"
 #include "turn_batch.h"
 
 namespace rs::broker {
@@ -19,22 +21,18 @@ void BrokerLoop::commit() {
   TurnBatch batch = std::move(*batch_);
   *batch_ = TurnBatch();
   counters_.turns.fetch_add(1, std::memory_order_relaxed);
-  std::optional<std::vector<store::RedisReply>> replies;
-  if (batch.has_writes()) {
-    std::vector<store::RedisCommand> commands = batch.take_commands();
-    counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
-    auto r = redis_->pipeline(commands);
-    if (r.ok()) {
-      replies = std::move(r).value();
-      check_write_replies(batch, *replies);
-    } else {
-      counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
-      spdlog::error("broker: redis commit of {} command(s): {}", commands.size(),
-                    r.status().to_string());
-    }
+  if (!batch.has_writes()) {
+    if (held_->empty()) return send_outbox(batch);
+    held_->back().batch.append_outbox(std::move(batch.outbox()));
+    return;
   }
-  answer_creates(batch, replies ? &*replies : nullptr);
-  send_outbox(batch);
+  std::vector<store::RedisCommand> commands = batch.take_commands();
+  const size_t n = commands.size();
+  counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t seq = writer_->submit(std::move(commands));
+  held_->push_back(HeldTurn{.seq = seq, .n_commands = n, .batch = std::move(batch)});
+  held_commands_ += n;
+  counters_.held_commands.store(held_commands_, std::memory_order_relaxed);
 }
 
 void BrokerLoop::check_write_replies(TurnBatch& batch,
@@ -76,6 +74,7 @@ void BrokerLoop::answer_creates(TurnBatch& batch, const std::vector<store::Redis
   }
   for (size_t i = 0; i < creates.size(); ++i) {
     PendingCreate& pc = creates[i];
+    if (pc.answered) continue;
     const bool dup_in_turn = pc.dup_of >= 0;
     answer_create(batch, pc, dup_in_turn ? results[pc.dup_of] : results[i], dup_in_turn);
   }
@@ -90,12 +89,13 @@ void BrokerLoop::answer_create(TurnBatch& batch, PendingCreate& pc,
   };
   if (!r.ok()) {
     if (!dup_in_turn) counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
-    if (pc.admitted && !withdraw(batch, pc.job_id)) return;  // it already ended: told so
+    if (pc.admitted && !withdraw(pc.job_id)) return;  // it already ended: told so
     Status s = wire_error(ErrorCode::kUnavailable, "job store: " + r.status().message());
     counters_.rejected.fetch_add(1, std::memory_order_relaxed);
     count_error(ErrorCode::kUnavailable);
-    answer(schemas::Rejected{.request_id = pc.request_id, .code = ErrorCode::kUnavailable,
-                             .message = schemas::wire_error_message(s)});
+    send_client_now(pc.peer, schemas::Rejected{.request_id = pc.request_id,
+                                               .code = ErrorCode::kUnavailable,
+                                               .message = schemas::wire_error_message(s)});
     return;
   }
   if (pc.admitted) return;  // ACCEPTED is already in the outbox
@@ -109,12 +109,14 @@ void BrokerLoop::answer_create(TurnBatch& batch, PendingCreate& pc,
   admit(std::move(pc.peer), std::move(pc.request), std::move(pc.record));
 }
 
-// An admitted job whose create failed: unsend its ACCEPTED and DISPATCH, give its slot (or
-// queue place) back and forget it. False if it had already ended (its DONE stands).
-bool BrokerLoop::withdraw(TurnBatch& batch, const JobId& job) {
+// An admitted job whose create failed: unsend its ACCEPTED and DISPATCH (in whichever held
+// turn they wait), give its slot (or queue place) back and forget it. False if it had
+// already ended (its DONE stands).
+bool BrokerLoop::withdraw(const JobId& job) {
   auto it = live_.find(job);
   if (it == live_.end()) return false;
-  batch.withdraw_outgoing(job);
+  for (HeldTurn& held : *held_) held.batch.withdraw_outgoing(job);
+  batch_->withdraw_outgoing(job);
   const schemas::JobRecord& record = it->second.record;
   if (record.state == schemas::JobState::kDispatched && record.device >= 0) {
     EndResult r = dispatcher_.on_job_ended(

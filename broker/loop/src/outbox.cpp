@@ -49,6 +49,16 @@ void BrokerLoop::send_outbox(TurnBatch& batch) {
   }
 }
 
+void BrokerLoop::send_client_now(const wire::RoutingIds& peer, const schemas::Message& message) {
+  wire::SendStatus s = wire::send_message(clients_, peer, message);
+  if (s == wire::SendStatus::kSent) return;
+  if (s == wire::SendStatus::kWouldBlock) {
+    counters_.client_drops.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 bool BrokerLoop::send_worker_now(const std::string& worker, const schemas::Message& message) {
   auto it = worker_routes_.find(worker);
   if (it == worker_routes_.end()) return false;

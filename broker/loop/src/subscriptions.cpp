@@ -98,35 +98,42 @@ Status BrokerLoop::replay(const wire::RoutingIds& peer, const std::string& job_i
   return Status();
 }
 
+// A live job: subscribed now to what comes next (live tokens follow in turn order); what it
+// already produced is replayed from the log once the writes staged so far are applied
+// (store_events.cpp), ahead of those live tokens. An ended job: record and log, read then.
 void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request) {
-  commit();
+  DeferredRead read{.peer = peer, .request_id = request.request_id, .job_id = request.job_id,
+                    .subscribe = true, .from_seq = request.from_seq};
   auto it = live_.find(request.job_id);
   if (it != live_.end()) {
-    Status s = replay(peer, request.job_id, request.from_seq, it->second.next_seq);
-    if (!s.ok()) {
-      counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
-      return reply_error(peer, request.request_id,
-                         schemas::wire_error(ErrorCode::kUnavailable, s.message()), request.job_id);
-    }
-    it->second.subscribers.push_back(Subscriber{peer, request.from_seq});
-    return;
+    LiveJob& job = it->second;
+    read.live = true;
+    read.until_seq = job.next_seq;
+    // One subscription per client and job: a repeated SUBSCRIBE replaces the earlier one.
+    std::erase_if(job.subscribers, [&](const Subscriber& s) { return s.peer == peer; });
+    job.subscribers.push_back(Subscriber{peer, std::max(request.from_seq, job.next_seq)});
+    if (request.from_seq >= job.next_seq) return;
   }
-  auto record = jobs_store_->load(request.job_id);
+  defer_read(std::move(read));
+}
+
+void BrokerLoop::subscribe_ended(const DeferredRead& read) {
+  auto record = jobs_store_->load(read.job_id);
   if (!record.ok()) {
     bool missing = record.status().code() == StatusCode::kNotFound;
-    return reply_error(peer, request.request_id,
+    return reply_error(read.peer, read.request_id,
                        schemas::wire_error(missing ? ErrorCode::kNotFound : ErrorCode::kUnavailable,
                                            record.status().message()),
-                       request.job_id);
+                       read.job_id);
   }
-  Status s = replay(peer, request.job_id, request.from_seq, std::numeric_limits<uint64_t>::max());
+  Status s = replay(read.peer, read.job_id, read.from_seq, std::numeric_limits<uint64_t>::max());
   if (!s.ok() || !schemas::is_terminal(record->state)) {
-    return reply_error(peer, request.request_id,
+    return reply_error(read.peer, read.request_id,
                        schemas::wire_error(ErrorCode::kUnavailable,
                                            "job is not live on this broker and not finished"),
-                       request.job_id);
+                       read.job_id);
   }
-  post_client(peer, schemas::Done{.record = *record});
+  post_client(read.peer, schemas::Done{.record = *record});
 }
 
 }  // namespace rs::broker

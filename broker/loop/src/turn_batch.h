@@ -34,6 +34,9 @@ struct PendingCreate {
   std::string item_id;
   schemas::ErrorCode fail_code = schemas::ErrorCode::kOk;
   std::string fail_error;
+  // Answered before its batch was applied (REJECTED unavailable while Redis failed; a
+  // discard write then removes whatever of it reaches Redis).
+  bool answered = false;
 };
 
 enum class WriteKind : uint8_t { kCreate, kHset, kTokenAppend, kOther };
@@ -56,6 +59,10 @@ class TurnBatch {
   void add_hset(store::RedisCommand command);
   void add_write(store::RedisCommand command, WriteKind kind);
   void add_outgoing(Outgoing out) { outbox_.push_back(std::move(out)); }
+  // A later turn's replies (a turn without writes) go out with this one, in order.
+  void append_outbox(std::vector<Outgoing> more) {
+    for (Outgoing& o : more) outbox_.push_back(std::move(o));
+  }
 
   // Tokens accepted this turn, grouped per job in first-seen order; they become one XADD
   // per job (per run of consecutive seqs) when taken, at the commit or before the job's
@@ -68,6 +75,7 @@ class TurnBatch {
     return n_writes_ == 0 && creates_.empty() && outbox_.empty() && token_groups_.empty();
   }
   bool has_writes() const { return n_writes_ != 0; }
+  bool has_tokens() const { return !token_groups_.empty(); }
   // The live commands in order (moves them out), with their kinds and create indexes.
   std::vector<store::RedisCommand> take_commands();
   const std::vector<WriteKind>& kinds() const { return kinds_out_; }
@@ -97,6 +105,26 @@ class TurnBatch {
   std::unordered_map<std::string, size_t> token_group_of_;  // job id -> index
   std::vector<WriteKind> kinds_out_;
   std::vector<size_t> create_of_out_;
+};
+
+// A turn whose writes were handed to the StoreWriter: its replies wait for them.
+struct HeldTurn {
+  uint64_t seq = 0;  // the StoreWriter's batch number
+  size_t n_commands = 0;
+  TurnBatch batch;   // creates to answer, the outbox to send once applied
+};
+
+// A read that must see every write staged before it (SUBSCRIBE's replay, STATUS of an ended
+// job): run once the StoreWriter has applied batch after_seq, before that batch's replies.
+struct DeferredRead {
+  uint64_t after_seq = 0;
+  wire::RoutingIds peer;
+  uint64_t request_id = 0;
+  std::string job_id;
+  bool subscribe = false;  // else STATUS
+  bool live = false;       // subscribe: the job was live (already subscribed to its tail)
+  uint64_t from_seq = 0;   // subscribe: the replay's range [from_seq, until_seq)
+  uint64_t until_seq = 0;
 };
 
 }  // namespace rs::broker

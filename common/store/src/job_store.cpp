@@ -8,6 +8,21 @@ namespace {
 using schemas::JobState;
 
 // KEYS: job hash, idempotency key. ARGV: job id, idempotency ttl (s, 0 = none), fields...
+// Removes a job refused after its create was staged (KEYS: job hash, live index,
+// idempotency key or ""; ARGV: job id). Idempotent.
+constexpr const char* kDiscardScript = R"lua(
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+return 1
+)lua";
+
+// Dead-letters a job once, however often the write is applied (KEYS: list; ARGV: job id).
+constexpr const char* kDeadLetterScript = R"lua(
+if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
+return redis.call('LPUSH', KEYS[1], ARGV[1])
+)lua";
+
 constexpr const char* kCreateScript = R"lua(
 local ok
 if tonumber(ARGV[2]) > 0 then
@@ -186,7 +201,13 @@ Status JobStore::parse_transition_reply(const RedisReply& reply, std::string_vie
 }
 
 RedisCommand JobStore::dead_letter_command(std::string_view job_id) const {
-  return {"LPUSH", options_.keys.dead_letter(), std::string(job_id)};
+  return {"EVAL", kDeadLetterScript, "1", options_.keys.dead_letter(), std::string(job_id)};
+}
+
+RedisCommand JobStore::discard_command(std::string_view job_id, std::string_view idempotency_key) const {
+  return {"EVAL", kDiscardScript, "3", options_.keys.job(job_id), options_.keys.live(),
+          idempotency_key.empty() ? std::string() : options_.keys.idempotency(idempotency_key),
+          std::string(job_id)};
 }
 
 Result<CreateResult> JobStore::create(const schemas::JobRecord& record, const schemas::SubmitRequest& request) {

@@ -91,7 +91,11 @@ class JobStore {
   static Result<CreateResult> parse_create_reply(const RedisReply& reply, std::string_view job_id);
   RedisCommand transition_command(std::string_view job_id, const Transition& t) const;
   static Status parse_transition_reply(const RedisReply& reply, std::string_view job_id, schemas::JobState to);
+  // Idempotent: a job is dead-lettered once however often the command is applied.
   RedisCommand dead_letter_command(std::string_view job_id) const;
+  // Removes a job whose SUBMIT was refused after its create was staged: its hash, its live
+  // index entry and its idempotency key (if it still names this job). Idempotent.
+  RedisCommand discard_command(std::string_view job_id, std::string_view idempotency_key) const;
   // The live-job index (ZSET by created_ms): a job enters before its hash is written and
   // leaves after its terminal transition, so a restarted broker finds every job not ended.
   RedisCommand live_add_command(std::string_view job_id, uint64_t created_ms) const;

@@ -1,14 +1,17 @@
 // BrokerLoop: the broker's one thread and one poll loop. Owns the client and worker ROUTER
-// sockets, the Redis connection (JobStore, TokenLog, the ModelRegistry it polls; a second
-// one reads the ingest stream), the Dispatcher and every live job's wire state (submitter,
-// subscribers, next sequence number, a batch job's text). Each turn drains every ready
-// message, writes the turn's Redis changes in one pipelined round trip, then sends the
-// replies (docs/BROKER.md, "The loop"). Constructed, bound and run on one thread; only
-// request_stop() and the counters may be called from another thread.
+// sockets, the StoreWriter (the thread that applies its Redis writes, in order, retried
+// until applied), a Redis connection for reads (JobStore, TokenLog, the ModelRegistry it
+// polls; a second one reads the ingest stream), the Dispatcher and every live job's wire
+// state (submitter, subscribers, next sequence number, a batch job's text). Each turn drains
+// every ready message and hands the turn's Redis changes to the writer as one pipeline; the
+// turn's replies go out once those writes are applied (docs/BROKER.md, "The loop").
+// Constructed, bound and run on one thread; only request_stop() and the counters may be
+// called from another thread.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <deque>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -70,6 +73,12 @@ struct BrokerOptions {
   // Restart recovery (docs/BROKER.md "Restarts"): jobs Redis says were dispatched wait this
   // long for their worker's READY to list them before they are requeued.
   int64_t recovery_wait_ms = 5000;
+  // Redis outages (docs/BROKER.md "When Redis fails"): a write batch not applied within
+  // store_timeout_ms is retried (never dropped) and new SUBMITs get `unavailable` until
+  // every held write is applied; past max_held_writes held commands, SUBMITs get
+  // `unavailable` too. store_timeout_ms also bounds the loop's own reads.
+  int store_timeout_ms = 1000;
+  size_t max_held_writes = 1'000'000;
 };
 
 // Counters readable from any thread (relaxed atomics).
@@ -97,13 +106,21 @@ struct BrokerCounters {
   std::atomic<uint64_t> batch_results{0};      // results appended to batch streams
   std::atomic<uint64_t> recovered{0};          // live jobs read back from Redis at start
   std::atomic<uint64_t> adopted{0};            // jobs a re-registering worker carried on
+  std::atomic<uint64_t> store_outages{0};      // stretches of failing Redis writes
+  std::atomic<uint64_t> writes_retried{0};     // write batches applied after a retry
+  std::atomic<uint64_t> creates_discarded{0};  // SUBMITs refused after staging (Redis failed)
+  std::atomic<uint64_t> held_commands{0};      // Redis commands staged, not yet applied
   uint64_t error_count(schemas::ErrorCode code) const {
     return errors[static_cast<size_t>(code)].load(std::memory_order_relaxed);
   }
 };
 
 class TurnBatch;
+class StoreWriter;
 struct PendingCreate;
+struct HeldTurn;
+struct DeferredRead;
+struct StoreEvent;
 
 class BrokerLoop {
  public:
@@ -189,19 +206,34 @@ class BrokerLoop {
   void post_worker_frames(const std::string& worker, schemas::Frames frames,
                           const std::string& dispatch_job);
   void send_outbox(TurnBatch& batch);
+  // Replies that depend on no write (PONG, refusals while Redis fails): sent at once.
+  void send_client_now(const wire::RoutingIds& peer, const schemas::Message& message);
   bool send_worker_now(const std::string& worker, const schemas::Message& message);
   void forget_worker_route(const std::string& worker);
 
-  // commit.cpp: the turn's one Redis round trip, then answers and admissions.
+  // commit.cpp: the turn's writes to the StoreWriter; answers and admissions once applied.
   void commit();
   void check_write_replies(TurnBatch& batch, const std::vector<store::RedisReply>& replies);
   void answer_creates(TurnBatch& batch, const std::vector<store::RedisReply>* replies);
   void answer_create(TurnBatch& batch, PendingCreate& pc,
                      const Result<store::CreateResult>& r, bool dup_in_turn);
-  bool withdraw(TurnBatch& batch, const JobId& job);
+  bool withdraw(const JobId& job);
   // batch / item_id: a job from the ingest stream that belongs to a batch.
   void admit(wire::RoutingIds peer, schemas::SubmitRequest request, schemas::JobRecord record,
              std::string batch = {}, std::string item_id = {});
+
+  // store_events.cpp: the StoreWriter's answers; reads that wait for staged writes.
+  void drain_store();
+  void on_store_applied(StoreEvent& event);
+  void on_store_failing(const StoreEvent& event);
+  void refuse_held_creates(const Status& why);
+  // Whether Redis is answering (no failing write): reads and polls run only then.
+  bool store_ok() const;
+  // The batch number the writes staged so far will be applied in (0: none pending).
+  uint64_t pending_seq() const;
+  void defer_read(DeferredRead read);
+  void run_deferred(uint64_t applied_seq, bool live_replays);
+  void run_read(const DeferredRead& read);
 
   // client_handler.cpp
   void on_client_frames(const wire::RoutingIds& peer, const schemas::Frames& frames);
@@ -222,6 +254,8 @@ class BrokerLoop {
   void on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request);
   Status replay(const wire::RoutingIds& peer, const std::string& job_id, uint64_t from_seq,
                 uint64_t until_seq);
+  void subscribe_ended(const DeferredRead& read);
+  void status_ended(const DeferredRead& read);
   void accept_tokens(std::vector<schemas::TokenEntry>& entries);
   void stage_token_appends(const std::vector<schemas::TokenEntry>& entries);
   void forward_tokens(const std::vector<schemas::TokenEntry>& entries);
@@ -280,6 +314,12 @@ class BrokerLoop {
   std::unordered_map<std::string, wire::RoutingIds> worker_routes_;  // worker id -> peer
   std::map<std::string, std::string> peer_workers_;                 // peer id -> worker id
   std::unique_ptr<TurnBatch> batch_;  // this turn's Redis writes and replies, not yet done
+  std::unique_ptr<StoreWriter> writer_;
+  std::unique_ptr<std::deque<HeldTurn>> held_;  // turns whose writes are not applied yet
+  std::vector<DeferredRead> deferred_;          // reads waiting for a batch to be applied
+  size_t held_commands_ = 0;
+  uint64_t applied_seq_ = 0;    // the last batch the writer applied
+  bool store_failing_ = false;  // a batch failed and is being retried
   std::unordered_map<std::string, std::map<int32_t, DeviceHeartbeat>> loads_;  // by worker
   int64_t next_beat_ns_ = 0;
   int64_t next_registry_poll_ns_ = 0;

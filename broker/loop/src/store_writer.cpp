@@ -1,0 +1,146 @@
+#include "store_writer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+namespace rs::broker {
+namespace {
+
+// Ownership crosses the inproc socket as a raw pointer in a message: the sender releases
+// it, the receiver adopts it (one owner at any time, no shared state, no mutex).
+template <typename T>
+bool send_owned(zmq::socket_t& socket, std::unique_ptr<T> value) {
+  T* raw = value.get();
+  zmq::message_t msg(&raw, sizeof raw);
+  auto sent = socket.send(msg, zmq::send_flags::dontwait);
+  if (!sent) return false;
+  value.release();
+  return true;
+}
+
+template <typename T>
+std::unique_ptr<T> recv_owned(zmq::socket_t& socket, zmq::recv_flags flags) {
+  zmq::message_t msg;
+  auto got = socket.recv(msg, flags);
+  if (!got || msg.size() != sizeof(T*)) return nullptr;
+  T* raw = nullptr;
+  std::memcpy(&raw, msg.data(), sizeof raw);
+  return std::unique_ptr<T>(raw);
+}
+
+zmq::socket_t make_pair_socket(zmq::context_t& context) {
+  zmq::socket_t s(context, zmq::socket_type::pair);
+  s.set(zmq::sockopt::sndhwm, 0);  // unbounded: the loop bounds what it holds
+  s.set(zmq::sockopt::rcvhwm, 0);
+  s.set(zmq::sockopt::linger, 0);
+  return s;
+}
+
+}  // namespace
+
+StoreWriter::StoreWriter(zmq::context_t& context, StoreWriterOptions options)
+    : context_(context), options_(std::move(options)) {
+  static std::atomic<uint64_t> instances{0};
+  endpoint_ = "inproc://rs-store-writer-" + std::to_string(instances.fetch_add(1));
+}
+
+StoreWriter::~StoreWriter() {
+  stop_.store(true, std::memory_order_relaxed);
+  if (thread_.joinable()) {
+    send_owned(loop_side_, std::unique_ptr<Batch>());  // wakes a waiting writer
+    thread_.join();
+  }
+  if (loop_side_) {  // batches the writer never took, and events the loop never read
+    loop_side_.set(zmq::sockopt::rcvtimeo, 0);
+    while (recv_owned<StoreEvent>(loop_side_, zmq::recv_flags::dontwait)) {
+    }
+  }
+}
+
+Status StoreWriter::start() {
+  try {
+    loop_side_ = make_pair_socket(context_);
+    loop_side_.bind(endpoint_);
+    zmq::socket_t writer_side = make_pair_socket(context_);
+    writer_side.connect(endpoint_);
+    thread_ = std::thread([this, s = std::move(writer_side)]() mutable {
+      zmq::socket_t socket = std::move(s);
+      run_on(socket);
+    });
+  } catch (const zmq::error_t& e) {
+    return {StatusCode::kUnavailable, std::string("store writer: ") + e.what()};
+  }
+  return Status();
+}
+
+uint64_t StoreWriter::submit(std::vector<store::RedisCommand> commands) {
+  auto batch = std::make_unique<Batch>(Batch{next_seq_, std::move(commands)});
+  if (!send_owned(loop_side_, std::move(batch))) {
+    spdlog::critical("broker: store writer queue refused a batch");  // HWM 0: cannot happen
+  }
+  return next_seq_++;
+}
+
+std::optional<StoreEvent> StoreWriter::next_event() {
+  std::unique_ptr<StoreEvent> e = recv_owned<StoreEvent>(loop_side_, zmq::recv_flags::dontwait);
+  if (!e) return std::nullopt;
+  return std::move(*e);
+}
+
+void StoreWriter::run_on(zmq::socket_t& socket) {
+  store::RedisConnection redis(options_.redis);
+  (void)redis.connect();
+  while (!stop_.load(std::memory_order_relaxed)) {
+    std::unique_ptr<Batch> batch = recv_owned<Batch>(socket, zmq::recv_flags::none);
+    if (!batch) break;  // the stop sentinel (or the context ending)
+    if (!apply(socket, redis, *batch)) break;
+  }
+  // Batches still queued are dropped with the writer (the broker is stopping).
+  while (auto rest = recv_owned<Batch>(socket, zmq::recv_flags::dontwait)) {
+  }
+}
+
+bool StoreWriter::apply(zmq::socket_t& out, store::RedisConnection& redis, Batch& batch) {
+  int wait = options_.retry_min_ms;
+  bool reported = false;
+  for (int attempt = 1;; ++attempt) {
+    auto replies = redis.pipeline(batch.commands);
+    if (replies.ok()) {
+      auto e = std::make_unique<StoreEvent>();
+      e->seq = batch.seq;
+      e->replies = std::move(replies).value();
+      e->attempts = attempt;
+      send_owned(out, std::move(e));
+      return true;
+    }
+    // A connection that died while idle fails its first use: a fresh one tries again at
+    // once before the batch counts as failing.
+    redis.disconnect();
+    if (attempt == 1 && redis.connect().ok()) continue;
+    if (attempt <= 2 && !reported) {
+      reported = true;
+      auto e = std::make_unique<StoreEvent>();
+      e->kind = StoreEvent::Kind::kFailing;
+      e->seq = batch.seq;
+      e->error = replies.status();
+      send_owned(out, std::move(e));
+    }
+    if (!wait_ms(wait)) return false;
+    wait = std::min(wait * 2, options_.retry_max_ms);
+    (void)redis.connect();
+  }
+}
+
+bool StoreWriter::wait_ms(int ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < until) {
+    if (stop_.load(std::memory_order_relaxed)) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(ms, 10)));
+  }
+  return !stop_.load(std::memory_order_relaxed);
+}
+
+}  // namespace rs::broker

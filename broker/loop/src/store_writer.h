@@ -1,0 +1,76 @@
+// StoreWriter: the broker's Redis writes on their own thread, so the poll loop never waits
+// on Redis. The loop hands over each turn's pipeline (a numbered batch); the writer thread
+// owns its own RedisConnection and applies the batches strictly in order, retrying a batch
+// that failed (with backoff, reconnecting) until Redis answers: a staged write is never
+// dropped. Every batch must therefore be idempotent when applied again (token entries by
+// seq, HSETs re-applied in order). Results come back through an inproc socket the loop
+// polls. submit() / next_event() / socket(): the loop thread only; the rest is internal.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "rs/core/status.h"
+#include "rs/store/redis_connection.h"
+
+namespace rs::broker {
+
+// What the writer tells the loop: a batch applied (with its replies), or a batch that
+// failed and is being retried (reported once per failing stretch, with the reason).
+struct StoreEvent {
+  enum class Kind : uint8_t { kApplied, kFailing };
+  Kind kind = Kind::kApplied;
+  uint64_t seq = 0;
+  std::vector<store::RedisReply> replies;  // kApplied: one per command, in order
+  Status error;                            // kFailing: why the batch could not be applied
+  int attempts = 1;                        // kApplied: 1 = first try
+};
+
+struct StoreWriterOptions {
+  store::RedisOptions redis;
+  int retry_min_ms = 20;   // first wait after a failed batch
+  int retry_max_ms = 500;  // the wait doubles up to this
+};
+
+class StoreWriter {
+ public:
+  StoreWriter(zmq::context_t& context, StoreWriterOptions options);
+  ~StoreWriter();  // stops the thread (batches not yet applied are abandoned)
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+
+  // Starts the thread; the loop polls socket() for events.
+  Status start();
+  // Queues a batch; returns its sequence number (1, 2, ...). Never blocks.
+  uint64_t submit(std::vector<store::RedisCommand> commands);
+  // The next event, if one is ready (never blocks).
+  std::optional<StoreEvent> next_event();
+  zmq::socket_t& socket() { return loop_side_; }
+  uint64_t last_submitted() const { return next_seq_ - 1; }
+
+ private:
+  struct Batch {
+    uint64_t seq = 0;
+    std::vector<store::RedisCommand> commands;
+  };
+  void run_on(zmq::socket_t& socket);
+  // Applies one batch, retrying until it is applied or the writer stops; false if stopped.
+  bool apply(zmq::socket_t& out, store::RedisConnection& redis, Batch& batch);
+  bool wait_ms(int ms);  // false if stopped meanwhile
+
+  zmq::context_t& context_;
+  StoreWriterOptions options_;
+  std::string endpoint_;
+  zmq::socket_t loop_side_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  uint64_t next_seq_ = 1;
+};
+
+}  // namespace rs::broker
