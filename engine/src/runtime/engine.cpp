@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -60,6 +61,16 @@ Status validate_request(const GenerationRequest& r) {
   return Status();
 }
 
+Status check_token_ids(std::span<const int32_t> tokens, int32_t n_vocab, const char* what) {
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= n_vocab) {
+      return invalid_argument(std::string(what) + " token id " + std::to_string(t) +
+                              " outside the vocabulary [0, " + std::to_string(n_vocab) + ")");
+    }
+  }
+  return Status();
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -78,6 +89,11 @@ struct Engine::Impl {
   void note_scheduled(const SchedulerOutput& out);
   Status run_forward(const SchedulerOutput& out, size_t* n_logits);
   void emit_token(EngineSeq& s, std::span<const float> logits, StepResult& r);
+  std::optional<FinishReason> advance(EngineSeq& s, int32_t token, int max_tokens,
+                                      std::string* piece) const;
+  std::optional<FinishReason> replay(EngineSeq& s, std::span<const int32_t> resumed,
+                                     int max_tokens) const;
+  Result<SeqId> add(GenerationRequest& request, std::vector<int32_t> tokens);
 
   const Model& model;
   EngineConfig config;
@@ -105,8 +121,10 @@ FinishEvent Engine::Impl::make_finish(const EngineSeq& s, FinishReason reason, s
   u.cached_prompt_tokens = std::max(0, s.cached_prompt_tokens);
   u.queue_ms = static_cast<double>((s.first_scheduled_ns >= 0 ? s.first_scheduled_ns : now) - s.submit_ns) / 1e6;
   u.ttft_ms = s.first_token_ns >= 0 ? static_cast<double>(s.first_token_ns - s.submit_ns) / 1e6 : 0.0;
-  if (s.n_generated > 1 && s.last_token_ns > s.first_token_ns) {
-    u.decode_tps = (s.n_generated - 1) / (static_cast<double>(s.last_token_ns - s.first_token_ns) / 1e9);
+  const int n_emitted = s.n_generated - s.n_resumed;  // by this attempt: the timed ones
+  if (n_emitted > 1 && s.last_token_ns > s.first_token_ns) {
+    const double seconds = static_cast<double>(s.last_token_ns - s.first_token_ns) / 1e9;
+    u.decode_tps = (n_emitted - 1) / seconds;
   }
   u.total_ms = static_cast<double>(now - s.submit_ns) / 1e6;
   if (const SchedSeq* q = sched.find(s.id)) u.preemptions = q->n_preemptions;
@@ -160,40 +178,74 @@ void Engine::Impl::emit_token(EngineSeq& s, std::span<const float> row, StepResu
   const SchedSeq* q = sched.find(s.id);
   TokenEvent ev;
   ev.seq = s.id;
-  ev.token = s.sampler.sample(row, q->tokens, &ev.logprob);
-  ev.index = s.n_generated++;
+  ev.index = s.n_generated;
+  ev.token = s.sampler.sample(row, q->tokens, ev.index, &ev.logprob);
   const int64_t now = clock->now_ns();
   if (s.first_token_ns < 0) s.first_token_ns = now;
   s.last_token_ns = now;
-
-  const bool eog = !s.ignore_eos && model.tokenizer().is_eog(ev.token);
-  bool stopped = false;
-  ev.piece = s.stop.push(eog ? std::string() : s.decoder.push(ev.token), &stopped);
-  FinishReason reason = FinishReason::kStop;
-  bool done = stopped;
-  if (!done && eog) {
-    done = true;
-    reason = FinishReason::kEos;
-  } else if (!done && s.n_generated >= q->max_tokens) {
-    done = true;
-    reason = FinishReason::kLength;
-  }
-  if (done && !stopped) {  // the end: release whatever was held back
-    ev.piece += s.stop.push(s.decoder.flush(), &stopped);
-    if (stopped) {
-      reason = FinishReason::kStop;
-    } else {
-      ev.piece += s.stop.flush();
-    }
-  }
+  const std::optional<FinishReason> end = advance(s, ev.token, q->max_tokens, &ev.piece);
   const SeqId id = s.id;
   const int32_t token = ev.token;
   r.tokens.push_back(std::move(ev));
-  if (done) {
-    finish(id, reason, r);
+  if (end) {
+    finish(id, *end, r);
   } else {
     sched.append_token(id, token);
   }
+}
+
+// Counts `token` as the next completion token and runs it through the detokenizer and the
+// stop matcher: *piece is the text it releases, the result the reason it ends the sequence
+// (if it does). Emitted and resumed tokens both go through here, so a resumed sequence holds
+// the same partial UTF-8 bytes and held-back stop-string text as the uninterrupted run did.
+std::optional<FinishReason> Engine::Impl::advance(EngineSeq& s, int32_t token, int max_tokens,
+                                                  std::string* piece) const {
+  ++s.n_generated;
+  const bool eog = !s.ignore_eos && model.tokenizer().is_eog(token);
+  bool stopped = false;
+  *piece = s.stop.push(eog ? std::string() : s.decoder.push(token), &stopped);
+  if (stopped) return FinishReason::kStop;
+  FinishReason reason = FinishReason::kEos;
+  if (!eog) {
+    if (s.n_generated < max_tokens) return std::nullopt;
+    reason = FinishReason::kLength;
+  }
+  *piece += s.stop.push(s.decoder.flush(), &stopped);  // the end: release what was held back
+  if (stopped) return FinishReason::kStop;
+  *piece += s.stop.flush();
+  return reason;
+}
+
+// Resume from the log: the already delivered tokens advance the sequence's state as their
+// emission did, their text discarded. The reason the job ends, if one of them ends it.
+std::optional<FinishReason> Engine::Impl::replay(EngineSeq& s, std::span<const int32_t> resumed,
+                                                 int max_tokens) const {
+  std::string discarded;
+  for (int32_t token : resumed) {
+    if (std::optional<FinishReason> end = advance(s, token, max_tokens, &discarded)) return end;
+  }
+  return std::nullopt;
+}
+
+// Queues the sequence (prompt + resumed tokens) and replays its resumed tokens; a sequence
+// they already end finishes at the next step() without running.
+Result<SeqId> Engine::Impl::add(GenerationRequest& request, std::vector<int32_t> tokens) {
+  const int n_prompt = static_cast<int>(tokens.size());
+  const SeqId id = next_id++;
+  RS_RETURN_IF_ERROR(sched.add(id, std::move(tokens), request.max_tokens, request.priority,
+                               request.resume_tokens));
+  auto seq = std::make_unique<EngineSeq>(id, request, model.tokenizer(), clock->now_ns());
+  seq->n_prompt = n_prompt;
+  seq->n_resumed = static_cast<int>(request.resume_tokens.size());
+  const int max_tokens = sched.find(id)->max_tokens;  // within max_context
+  if (std::optional<FinishReason> end = replay(*seq, request.resume_tokens, max_tokens)) {
+    seq->n_resumed = seq->n_generated;
+    pending_finishes.push_back(make_finish(*seq, *end));
+    sched.remove(id);
+    return id;
+  }
+  seqs.emplace(id, std::move(seq));
+  return id;
 }
 
 Engine::Engine(std::shared_ptr<const Model> model, EngineConfig config)
@@ -237,19 +289,9 @@ Result<SeqId> Engine::submit(GenerationRequest request) {
   }
   if (tokens.empty()) return invalid_argument("empty prompt: it tokenizes to no tokens");
   const int32_t n_vocab = model_->config().n_vocab;
-  for (int32_t t : tokens) {
-    if (t < 0 || t >= n_vocab) {
-      return invalid_argument("prompt token id " + std::to_string(t) + " outside the vocabulary [0, " +
-                              std::to_string(n_vocab) + ")");
-    }
-  }
-  const int n_prompt = static_cast<int>(tokens.size());
-  const SeqId id = impl_->next_id++;
-  RS_RETURN_IF_ERROR(impl_->sched.add(id, std::move(tokens), request.max_tokens, request.priority));
-  auto seq = std::make_unique<EngineSeq>(id, request, tok, impl_->clock->now_ns());
-  seq->n_prompt = n_prompt;
-  impl_->seqs.emplace(id, std::move(seq));
-  return id;
+  RS_RETURN_IF_ERROR(check_token_ids(tokens, n_vocab, "prompt"));
+  RS_RETURN_IF_ERROR(check_token_ids(request.resume_tokens, n_vocab, "resume"));
+  return impl_->add(request, std::move(tokens));
 }
 
 bool Engine::cancel(SeqId seq) {

@@ -4,12 +4,22 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 #include <unordered_set>
 
 namespace rs::engine {
 namespace {
 
 using Candidate = std::pair<float, int32_t>;
+
+constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;  // SplitMix64's increment
+
+// SplitMix64's finalizer (Stafford variant 13): a bijective 64-bit mix.
+uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
 
 bool by_logit_desc(const Candidate& a, const Candidate& b) {
   return a.first > b.first || (a.first == b.first && a.second < b.second);
@@ -77,16 +87,23 @@ void apply_min_p(std::vector<Candidate>& cands, float min_p) {
 
 }  // namespace
 
+double sample_uniform(uint64_t seed, uint64_t index) {
+  // The seed is hashed into the stream's start so that nearby seeds give unrelated streams
+  // (plain SplitMix64 from seed s + kGolden is the stream of s shifted by one).
+  const uint64_t state = mix64(seed + kGolden) + (index + 1) * kGolden;
+  return static_cast<double>(mix64(state) >> 11) * 0x1.0p-53;
+}
+
 Sampler::Sampler(const SamplingParams& params) : params_(params) {
   if (params.seed.has_value()) {
-    rng_.seed(*params.seed);
+    seed_ = *params.seed;
   } else {
     std::random_device rd;
-    rng_.seed((static_cast<uint64_t>(rd()) << 32) ^ rd());
+    seed_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   }
 }
 
-int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history,
+int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history, int index,
                         float* logprob) {
   if (logits.empty()) return 0;
   const bool penalize = params_.repetition_penalty != 1.0f && params_.repeat_last_n != 0 && !history.empty();
@@ -131,7 +148,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
       c.first = std::exp(c.first - max_logit);
       total += c.first;
     }
-    const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * total;
+    const double u = sample_uniform(seed_, static_cast<uint64_t>(std::max(index, 0))) * total;
     double cum = 0;
     chosen = candidates_.back().second;
     for (const auto& c : candidates_) {

@@ -22,7 +22,8 @@ Scheduler::~Scheduler() {
   for (auto& [id, seq] : seqs_) release_blocks(*seq);
 }
 
-Status Scheduler::add(SeqId id, std::vector<int32_t> prompt, int max_tokens, Priority priority) {
+Status Scheduler::add(SeqId id, std::vector<int32_t> prompt, int max_tokens, Priority priority,
+                      std::span<const int32_t> resumed) {
   if (prompt.empty()) return invalid_argument("empty prompt (no tokens)");
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt > config_.max_context) {
@@ -45,6 +46,7 @@ Status Scheduler::add(SeqId id, std::vector<int32_t> prompt, int max_tokens, Pri
   seq->id = id;
   seq->n_prompt = static_cast<int>(n_prompt);
   seq->tokens = std::move(prompt);
+  seq->tokens.insert(seq->tokens.end(), resumed.begin(), resumed.end());
   seq->max_tokens = eff_max;
   seq->arrival_ns = clock_->now_ns();
   seq->priority = priority;

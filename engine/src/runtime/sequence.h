@@ -28,7 +28,8 @@ struct EngineSeq {
   StreamDecoder decoder;
   StopMatcher stop;
   int n_prompt = 0;
-  int n_generated = 0;
+  int n_generated = 0;            // completion tokens, resumed ones included
+  int n_resumed = 0;              // of which resumed from the log (not emitted, not timed)
   int cached_prompt_tokens = -1;  // set at the first admission
   int64_t submit_ns;
   int64_t first_scheduled_ns = -1;

@@ -41,5 +41,19 @@ TEST(JobMappingChatTest, ChatFieldsAndTheJobsCreationTimeReachTheEngine) {
   EXPECT_FALSE(to_generation_request(r, 5).chat.has_value());
 }
 
+// A re-dispatch resumes from the log: the tokens it already holds reach the engine.
+TEST(JobMappingResumeTest, DispatchResumeTokensReachTheEngine) {
+  schemas::Dispatch d;
+  d.request.prompt = "p";
+  d.request.max_tokens = 7;
+  d.created_ms = 1768435200000;
+  EXPECT_TRUE(to_generation_request(d).resume_tokens.empty());
+  d.resume_tokens = {5, 0, 99};
+  const engine::GenerationRequest g = to_generation_request(d);
+  EXPECT_EQ(g.resume_tokens, d.resume_tokens);
+  EXPECT_EQ(g.max_tokens, 7);  // the job's whole budget: the engine counts the resumed ones
+  EXPECT_EQ(g.prompt, "p");
+}
+
 }  // namespace
 }  // namespace rs::worker::io::testing

@@ -1,7 +1,8 @@
 // WorkerLoop against a scripted broker (a bare ROUTER in the test): READY and heartbeat
 // contents, typed refusals (unknown device/model, prompt too long, bad sampling), garbage
 // ignored, CANCEL_JOB fenced by attempt, BROKER_DISCONNECT -> READY again, a silent broker
-// -> a new socket and READY. Also the engine-error classification on real engine errors.
+// -> a new socket and READY, a DISPATCH with resume tokens continuing the log. Also the
+// engine-error classification on real engine errors.
 #include "rs/worker/io/worker_loop.h"
 
 #include <gtest/gtest.h>
@@ -278,6 +279,79 @@ TEST_F(WorkerProtocolTest, ASilentBrokerGetsANewSocketAndReady) {
   EXPECT_GE(worker_->counters().reconnects.load(), 1u);
   broker_.send(sc::BrokerHeartbeat{.broker_time_ms = 3});
   EXPECT_TRUE(wait_until([this] { return worker_->registered(); }));
+}
+
+// A job's TOKENS entries (in order) and its WORKER_DONE, for one dispatch run alone.
+struct ResumeAttempt {
+  std::vector<sc::TokenEntry> entries;
+  std::optional<sc::WorkerDone> done;
+};
+
+ResumeAttempt run_attempt(FakeBroker& broker, const sc::Dispatch& d) {
+  broker.send(d);
+  ResumeAttempt a;
+  for (sc::Message& m : broker.until<sc::WorkerDone>(20000)) {
+    if (auto* t = std::get_if<sc::WorkerTokens>(&m)) {
+      for (sc::TokenEntry& e : t->entries) {
+        if (e.job_id == d.job_id && e.attempt == d.attempt) a.entries.push_back(std::move(e));
+      }
+    } else if (auto* done = std::get_if<sc::WorkerDone>(&m)) {
+      a.done = *done;
+    }
+  }
+  return a;
+}
+
+// Resume from the log: a DISPATCH carrying the first k tokens of an uninterrupted run gets
+// TOKENS from seq k on equal to that run's tail (ids, texts, logprobs), and a WORKER_DONE
+// whose usage counts every completion token; k = n ends at once with no tokens.
+TEST_F(WorkerProtocolTest, DispatchWithResumeTokensContinuesTheLog) {
+  start(1, 1000);
+  register_worker();
+  sc::Dispatch d = dispatch("j-full", 0, 12);
+  d.request.prompt = "Once upon a time";
+  d.request.sampling.temperature = 0.8f;
+  d.request.sampling.top_k = 40;
+  d.request.sampling.seed = 5;
+  d.request.ignore_eos = true;
+  const ResumeAttempt full = run_attempt(broker_, d);
+  ASSERT_EQ(full.entries.size(), 12u);
+  ASSERT_TRUE(full.done.has_value());
+  EXPECT_EQ(full.done->usage.completion_tokens, 12u);
+  for (size_t k : {0, 1, 5, 11, 12}) {
+    SCOPED_TRACE("resumed at " + std::to_string(k));
+    sc::Dispatch again = d;
+    again.job_id = "j-resume-" + std::to_string(k);
+    if (k == 5) {  // the same job re-dispatched: a new attempt
+      again.job_id = d.job_id;
+      again.attempt = 2;
+    }
+    for (size_t i = 0; i < k; ++i) again.resume_tokens.push_back(full.entries[i].token);
+    const ResumeAttempt tail = run_attempt(broker_, again);
+    ASSERT_EQ(tail.entries.size(), 12 - k);
+    for (size_t i = 0; i < tail.entries.size(); ++i) {
+      const sc::TokenEntry& want = full.entries[k + i];
+      EXPECT_EQ(tail.entries[i].seq, k + i);
+      EXPECT_EQ(tail.entries[i].token, want.token) << i;
+      EXPECT_EQ(tail.entries[i].text, want.text) << i;
+      EXPECT_NEAR(tail.entries[i].logprob, want.logprob, 1e-5) << i;
+    }
+    ASSERT_TRUE(tail.done.has_value());
+    EXPECT_EQ(tail.done->attempt, again.attempt);
+    EXPECT_EQ(tail.done->finish_reason, full.done->finish_reason);
+    EXPECT_EQ(tail.done->usage.completion_tokens, 12u);
+    EXPECT_EQ(tail.done->usage.prompt_tokens, full.done->usage.prompt_tokens);
+  }
+  // A resume token outside the vocabulary: a typed refusal, and the worker serves on.
+  sc::Dispatch bad = d;
+  bad.job_id = "j-bad-resume";
+  bad.resume_tokens = {1, 1 << 30};
+  broker_.send(bad);
+  auto f = broker_.next<sc::WorkerFailed>();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->job_id, "j-bad-resume");
+  EXPECT_EQ(f->code, sc::ErrorCode::kInvalidArgument) << f->message;
+  EXPECT_EQ(run_attempt(broker_, dispatch("j-after", 0, 3)).entries.size(), 3u);
 }
 
 TEST(JobMappingTest, ClassifiesRealEngineRefusals) {

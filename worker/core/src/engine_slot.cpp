@@ -8,7 +8,7 @@ namespace rs::worker {
 Result<engine::SeqId> EngineSlot::submit(const std::string& job_id, int attempt,
                                          engine::GenerationRequest request) {
   RS_ASSIGN_OR_RETURN(engine::SeqId seq, engine_->submit(std::move(request)));
-  jobs_[seq] = Job{job_id, attempt, 0};
+  jobs_[seq] = Job{job_id, attempt};
   return seq;
 }
 
@@ -26,9 +26,10 @@ void EngineSlot::step(StepBatch& batch) {
   for (engine::TokenEvent& t : r.tokens) {
     auto it = jobs_.find(t.seq);
     if (it == jobs_.end()) continue;  // cannot happen: every engine sequence is a job
-    Job& job = it->second;
+    const Job& job = it->second;
+    // The engine's index is the job's token seq: a resumed attempt's first one is n.
     batch.tokens.push_back(
-        TokenOut{job.job_id, job.attempt, job.next_seq++, t.token, std::move(t.piece), t.logprob});
+        TokenOut{job.job_id, job.attempt, t.index, t.token, std::move(t.piece), t.logprob});
   }
   for (engine::FinishEvent& f : r.finished) {
     auto it = jobs_.find(f.seq);

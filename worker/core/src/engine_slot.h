@@ -1,5 +1,5 @@
 // EngineSlot: one Engine on a device for one model key, plus the jobs it runs (engine
-// sequence -> job id, attempt, next token sequence number) and whether it takes new jobs
+// sequence -> job id and attempt) and whether it takes new jobs
 // (false once retired or replaced: it drains, then the DeviceHost drops it, releasing its
 // engine's share of the Model). Owned by a DeviceHost; engine thread only.
 #pragma once
@@ -38,7 +38,6 @@ class EngineSlot {
   struct Job {
     std::string job_id;
     int attempt = 0;
-    int next_seq = 0;
   };
   std::string key_;
   bool accepting_ = true;

@@ -71,10 +71,11 @@ void WorkerLoop::on_dispatch(schemas::Dispatch& dispatch) {
       hosts_[static_cast<size_t>(it->second.device)]->cancel(dispatch.job_id);
     }
   }
-  in_flight_[dispatch.job_id] = InFlight{dispatch.device, dispatch.attempt};
+  in_flight_[dispatch.job_id] =
+      InFlight{dispatch.device, dispatch.attempt, dispatch.resume_tokens.size()};
   counters_.dispatches.fetch_add(1, std::memory_order_relaxed);
   hosts_[static_cast<size_t>(dispatch.device)]->submit(
-      dispatch.job_id, static_cast<int>(dispatch.attempt), to_generation_request(dispatch.request, dispatch.created_ms),
+      dispatch.job_id, static_cast<int>(dispatch.attempt), to_generation_request(dispatch),
       dispatch.request.model);
 }
 
@@ -104,7 +105,8 @@ std::vector<schemas::ReadyJob> WorkerLoop::held_jobs() const {
   jobs.reserve(in_flight_.size());
   for (const auto& [job_id, job] : in_flight_) {
     jobs.push_back(schemas::ReadyJob{.job_id = job_id, .attempt = job.attempt,
-                                     .device = job.device, .n_tokens = job.tokens.size()});
+                                     .device = job.device,
+                                     .n_tokens = job.n_resumed + job.tokens.size()});
   }
   return jobs;
 }

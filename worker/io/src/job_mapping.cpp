@@ -33,6 +33,12 @@ engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& re
   return r;
 }
 
+engine::GenerationRequest to_generation_request(const schemas::Dispatch& dispatch) {
+  engine::GenerationRequest r = to_generation_request(dispatch.request, dispatch.created_ms);
+  r.resume_tokens = dispatch.resume_tokens;
+  return r;
+}
+
 ErrorCode classify_engine_error(std::string_view error) {
   auto has = [error](std::string_view s) { return error.find(s) != std::string_view::npos; };
   // Scheduler::add: "prompt has N tokens, more than max_context M" (invalid_argument) and

@@ -46,6 +46,13 @@ struct GenerationRequest {
   std::vector<std::string> stop;       // stop strings (not included in the output)
   bool ignore_eos = false;
   Priority priority = Priority::kInteractive;  // batch yields to interactive (scheduler.h)
+  // Resume from the log: completion tokens already delivered (indices 0..n-1) by an earlier
+  // attempt. They are prefilled after the prompt and count as completion tokens (max_tokens,
+  // usage, repetition penalty, stop strings, EOS) but are not emitted: the first TokenEvent
+  // has index n, and every event equals the uninterrupted run's from n on. When they already
+  // end the job (n >= max_tokens, EOS, a stop string), it finishes at the next step() with
+  // the uninterrupted run's finish reason and no tokens.
+  std::vector<int32_t> resume_tokens;
 };
 
 enum class FinishReason { kEos, kLength, kStop, kCancelled, kError };

@@ -1,10 +1,11 @@
 // Sampler: picks the next token from logits under one request's sampling parameters.
-// Deterministic for a given seed. One Sampler per sequence, used by the engine thread.
+// Its random draws come from a counter-based stream: the draw for completion token i is
+// a pure function of (seed, i), so a resumed job samples on exactly where its log ends.
+// One Sampler per sequence, used by the engine thread; sample_uniform is pure (any thread).
 #pragma once
 
 #include <cstdint>
 #include <optional>
-#include <random>
 #include <span>
 #include <vector>
 
@@ -17,20 +18,28 @@ struct SamplingParams {
   float min_p = 0.0f;              // 0: off
   float repetition_penalty = 1.0f; // 1: off (llama.cpp/CTRL style, over the last repeat_last_n)
   int repeat_last_n = 64;
-  std::optional<uint64_t> seed;    // absent: a random seed
+  std::optional<uint64_t> seed;    // absent: a random seed, chosen once per Sampler
 };
+
+// The uniform draw in [0, 1) (53 bits) of completion token `index` under `seed`: SplitMix64's
+// output number index + 1 from a state keyed by a hash of the seed. Depends on nothing else.
+double sample_uniform(uint64_t seed, uint64_t index);
 
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
   // history: the tokens so far (prompt + generated) for the repetition penalty.
-  // logprob (optional): log-softmax of the raw logits at the chosen token.
-  int32_t sample(std::span<const float> logits, std::span<const int32_t> history, float* logprob);
+  // index: 0-based position of the token among the completion tokens (its random draw is
+  // sample_uniform(seed(), index)). logprob (optional): log-softmax of the raw logits at
+  // the chosen token.
+  int32_t sample(std::span<const float> logits, std::span<const int32_t> history, int index,
+                 float* logprob);
   const SamplingParams& params() const { return params_; }
+  uint64_t seed() const { return seed_; }  // the request's seed, else the one chosen
 
  private:
   SamplingParams params_;
-  std::mt19937_64 rng_;
+  uint64_t seed_ = 0;
   std::vector<std::pair<float, int32_t>> candidates_;
 };
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -34,7 +35,7 @@ struct SchedSeq {
   SeqId id = 0;
   std::vector<int32_t> tokens;     // prompt + generated so far
   int n_prompt = 0;
-  int max_tokens = 0;              // completion tokens allowed
+  int max_tokens = 0;              // completion tokens allowed (within max_context)
   int n_computed = 0;              // leading positions whose K/V are in the cache
   std::vector<BlockId> blocks;
   std::vector<uint64_t> block_hashes;  // chain hashes of the leading full blocks (published or found)
@@ -68,9 +69,11 @@ class Scheduler {
   // Queues a sequence. Rejects (invalid_argument / resource_exhausted) an empty prompt,
   // a prompt longer than max_context, max_tokens < 1, a duplicate id, or one whose
   // prompt + max_tokens could never fit in the whole KV pool. Waiting order: interactive
-  // before batch, FIFO within a priority.
+  // before batch, FIFO within a priority. resumed: completion tokens already generated
+  // (resume from the log), appended after the prompt and prefilled with it, as a preempted
+  // sequence is recomputed; the caller keeps their number below the effective max_tokens.
   Status add(SeqId id, std::vector<int32_t> prompt, int max_tokens,
-             Priority priority = Priority::kInteractive);
+             Priority priority = Priority::kInteractive, std::span<const int32_t> resumed = {});
   // Decides this step's batch and allocates the blocks it needs. Empty when there is
   // nothing to do (or while batch_timeout_ms holds the first arrivals back).
   // Priorities: running interactive sequences are served first; when blocks run out the

@@ -219,7 +219,8 @@ struct ReadyJob {
   std::string job_id;
   uint32_t attempt = 0;
   int32_t device = 0;
-  uint64_t n_tokens = 0;  // tokens produced so far (they are sent again after READY)
+  uint64_t n_tokens = 0;  // the job's tokens so far, resumed ones included (this attempt's
+                          // are sent again after READY)
   bool operator==(const ReadyJob&) const = default;
 };
 struct WorkerReady {

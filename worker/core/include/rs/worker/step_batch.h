@@ -14,7 +14,7 @@ namespace rs::worker {
 struct TokenOut {
   std::string job_id;
   int attempt = 0;
-  int seq = 0;          // 0-based per job: counts the job's completion tokens
+  int seq = 0;          // 0-based per job: the engine's TokenEvent::index (resumed tokens count)
   int32_t token = 0;
   std::string piece;    // UTF-8 text completed by this token (may be empty)
   float logprob = 0;    // the engine's TokenEvent::logprob (log-softmax of the raw logits)

@@ -1,6 +1,6 @@
 // Translations between the wire (rs_schemas) and a device's engine (rs_engine): a
-// DISPATCHed SubmitRequest -> GenerationRequest, an engine refusal -> a typed ErrorCode,
-// engine usage and finish reasons -> their wire form. Pure functions; any thread.
+// DISPATCH (its SubmitRequest, resume tokens) -> GenerationRequest, an engine refusal -> a
+// typed ErrorCode, engine usage and finish reasons -> their wire form. Pure functions; any thread.
 #pragma once
 
 #include <string>
@@ -16,6 +16,9 @@ namespace rs::worker::io {
 // seed always set (seed 0 is a seed: the same request gives the same tokens), max_tokens, stop.
 // created_ms: the job's creation (Unix ms), a chat template's strftime_now clock.
 engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& request, uint64_t created_ms = 0);
+// The whole DISPATCH: the above with the job's creation time, and resume_tokens (the tokens
+// its log already holds, seqs 0..n-1): the engine prefills them and emits from seq n on.
+engine::GenerationRequest to_generation_request(const schemas::Dispatch& dispatch);
 
 // The wire code for an engine refusal or failure, from the error text a DeviceHost reports
 // (an rs::Status::to_string()): a prompt longer than the context, or a request that cannot

@@ -133,6 +133,7 @@ class WorkerLoop {
   struct InFlight {
     int device = 0;
     uint32_t attempt = 0;
+    uint64_t n_resumed = 0;  // tokens the log held at dispatch: this attempt's seqs start here
     std::vector<schemas::TokenEntry> tokens;
     std::optional<schemas::Message> final;
     int64_t final_sent_ns = 0;  // 0: not sent
