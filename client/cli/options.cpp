@@ -15,6 +15,11 @@ void add_common_options(CLI::App& sub, CommonOptions& options) {
   sub.add_option("--timeout-ms", options.timeout_ms, "request timeout in milliseconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  sub.add_option("--liveness-ms", options.liveness_ms,
+                 "while waiting for a job, fail when the broker answers no ping for this long "
+                 "(0: wait regardless)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
 }
 
 std::unique_ptr<client::Client> connect_or_report(const CommonOptions& options) {
@@ -26,6 +31,7 @@ std::unique_ptr<client::Client> connect_or_report(const CommonOptions& options) 
   client::ClientOptions co;
   co.endpoint = *endpoint;
   co.request_timeout_ms = options.timeout_ms;
+  co.liveness_ms = options.liveness_ms;
   auto c = client::Client::connect(co);
   if (!c.ok()) {
     report_error(options, c.status());
@@ -59,7 +65,8 @@ int report_error(const CommonOptions& options, const Status& status) {
   std::string name(schemas::error_code_name(code));
   std::string message = schemas::wire_error_message(status);
   // Errors of the connection itself read better without the code name in front.
-  bool plain = message.rfind("broker unreachable", 0) == 0 || message.rfind("no broker endpoint", 0) == 0;
+  bool plain = message.rfind("broker unreachable", 0) == 0 || message.rfind("broker at ", 0) == 0 ||
+               message.rfind("no broker endpoint", 0) == 0;
   return print_error(options, name, plain ? message : name + ": " + message, message);
 }
 

@@ -1,4 +1,4 @@
-// Options every `ringserve` subcommand takes (--broker, --json, --timeout-ms), connecting
+// Options every `ringserve` subcommand takes (--broker, --json, --timeout-ms, --liveness-ms), connecting
 // to the broker with them, and printing errors (stderr line, plus a JSON line on stdout
 // with --json). Used from main's thread only.
 #pragma once
@@ -22,9 +22,10 @@ struct CommonOptions {
   std::string broker;       // --broker; else RINGSERVE_BROKER, else ./var/endpoint
   bool json = false;        // --json: one JSON object per line on stdout
   int timeout_ms = 5000;    // --timeout-ms: per request
+  int liveness_ms = 5000;   // --liveness-ms: a wait ends when the broker is silent this long
 };
 
-// Adds --broker, --json and --timeout-ms to a subcommand.
+// Adds --broker, --json, --timeout-ms and --liveness-ms to a subcommand.
 void add_common_options(CLI::App& sub, CommonOptions& options);
 
 // Resolves the endpoint and connects; on error prints it and returns nullptr.

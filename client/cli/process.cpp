@@ -31,7 +31,8 @@ namespace {
   ::signal(SIGPIPE, SIG_DFL);
   int in = ::open("/dev/null", O_RDONLY);
   int out = o.log_path.empty() ? ::open("/dev/null", O_WRONLY)
-                               : ::open(o.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                               : ::open(o.log_path.c_str(),
+                                        O_WRONLY | O_CREAT | (o.append_log ? O_APPEND : O_TRUNC), 0644);
   if (in < 0 || out < 0) {
     int e = errno;
     (void)!::write(error_fd, &e, sizeof e);

@@ -20,6 +20,7 @@ struct ProcessOptions {
   std::string program;            // path of the executable
   std::vector<std::string> args;  // argv[1..]
   std::string log_path;           // stdout + stderr, truncated at start; "" -> /dev/null
+  bool append_log = false;        // true: append to log_path instead (a restarted child)
 };
 
 class ChildProcess {
@@ -32,6 +33,7 @@ class ChildProcess {
 
   const std::string& name() const { return options_.name; }
   const std::string& log_path() const { return options_.log_path; }
+  const ProcessOptions& options() const { return options_; }
   pid_t pid() const { return pid_; }
 
   // True while the child runs; reaps it (without blocking) once it has exited.

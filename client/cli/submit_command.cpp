@@ -24,6 +24,7 @@ struct SubmitArgs {
   std::string model;
   bool stream = false;
   bool wait = false;
+  bool ignore_eos = false;
   uint32_t max_tokens = 128;
   float temperature = 1.0f;
   std::optional<int32_t> top_k;
@@ -81,6 +82,7 @@ schemas::SubmitRequest make_request(const SubmitArgs& args) {
   r.session_id = args.session_id;
   r.idempotency_key = args.idempotency_key;
   r.stream = args.stream;
+  r.ignore_eos = args.ignore_eos;
   return r;
 }
 
@@ -127,6 +129,7 @@ void add_submit_command(CLI::App& app) {
   sub->add_option("--top-k", args->top_k, "top-k sampling (0: off)")->check(CLI::Range(0, 1 << 30));
   sub->add_option("--top-p", args->top_p, "nucleus sampling (1: off)")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--seed", args->seed, "sampling seed")->capture_default_str();
+  sub->add_flag("--ignore-eos", args->ignore_eos, "generate past end-of-text tokens, up to --max-tokens");
   sub->add_option("--priority", args->priority, "interactive | batch")
       ->capture_default_str()->check(CLI::IsMember({"interactive", "batch"}));
   sub->add_option("--affinity-key", args->affinity_key, "routing key (same key, same device)");

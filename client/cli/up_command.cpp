@@ -36,6 +36,7 @@ struct UpFlags {
   UpOptions options;
   bool json = false;
   std::string max_batch_size, max_batch_tokens, batch_timeout_ms, kv_blocks, max_model_bytes;
+  std::string step_delay_ms;
 };
 
 void print_ready(const Pool& pool, const UpFlags& flags) {
@@ -89,16 +90,12 @@ void print_ready(const Pool& pool, const UpFlags& flags) {
   std::fflush(stdout);
 }
 
-// Serves until a stop signal (exit 0) or until redis or the broker dies (exit 1).
+// Serves until a stop signal (exit 0), restarting children that die meanwhile.
 int serve(Pool& pool, const UpFlags& flags) {
   print_ready(pool, flags);
   while (g_stop == 0) {
-    if (Status s = pool.check(); !s.ok()) {
-      std::fprintf(stderr, "ringserve up: %s\nstopping the pool\n", s.message().c_str());
-      pool.stop();
-      return 1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    pool.supervise();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (!flags.json) std::printf("\nstopping: gateway, workers, broker, redis\n");
   pool.stop();
@@ -118,6 +115,7 @@ int run_up(UpFlags& flags) {
   knob("--batch-timeout-ms", flags.batch_timeout_ms);
   knob("--kv-blocks", flags.kv_blocks);
   knob("--max-model-bytes", flags.max_model_bytes);
+  knob("--step-delay-ms", flags.step_delay_ms);
   g_stop = 0;
   install_signal_handlers();
   Pool pool(options, &g_stop);
@@ -169,6 +167,11 @@ void add_up_command(CLI::App& app) {
   cmd->add_option("--redis-port", o.redis_port,
                   "Port of the private redis-server (default: a free one)")
       ->check(CLI::Range(1, 65535));
+  cmd->add_option("--redis-fsync", o.redis_fsync,
+                  "When Redis fsyncs its append-only file: always (no write lost), everysec (up "
+                  "to a second lost on a machine crash), no (the OS decides)")
+      ->check(CLI::IsMember({"always", "everysec", "no"}))
+      ->capture_default_str();
   cmd->add_option("--threads", o.threads, "Matmul threads per device (default: the worker's)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--start-timeout-ms", o.start_timeout_ms, "Time each start-up stage may take")
@@ -185,6 +188,9 @@ void add_up_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--kv-blocks", flags->kv_blocks, "Worker knob (passed through)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--step-delay-ms", flags->step_delay_ms,
+                  "Worker knob for tests and demos: sleep this long after each engine step")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", flags->json, "Print one JSON object when ready");
   cmd->callback([flags] {
     int code = run_up(*flags);

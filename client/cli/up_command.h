@@ -1,8 +1,8 @@
-// `ringserve up`: starts a private redis-server, a broker and N workers (making a small
-// synthetic model first when neither --model nor --serve is given), writes ./var/redis,
-// waits until the broker lists every device, writes ./var/endpoint, and serves until
-// Ctrl-C, then stops them all in order. --serve NAME...: workers in registry mode.
-// Called once from main() on the main thread.
+// `ringserve up`: starts a private redis-server (AOF on), a broker and N workers (making a
+// small synthetic model first when neither --model nor --serve is given), writes
+// ./var/redis, waits until the broker lists every device, writes ./var/endpoint, and
+// serves until Ctrl-C, restarting children that die, then stops them all in order.
+// --serve NAME...: workers in registry mode. Called once from main() on the main thread.
 #pragma once
 
 #include <CLI/CLI.hpp>

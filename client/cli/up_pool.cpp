@@ -52,7 +52,9 @@ std::string join_with(const std::vector<std::string>& items, const char* sep) {
 }  // namespace
 
 Pool::Pool(UpOptions options, const volatile std::sig_atomic_t* stop_flag)
-    : options_(std::move(options)), stop_flag_(stop_flag) {}
+    : options_(std::move(options)),
+      stop_flag_(stop_flag),
+      supervisor_(options_.restart_backoff, [this](const ChildProcess& c) { record(c); }) {}
 
 Pool::~Pool() {
   stop();
@@ -84,7 +86,9 @@ Status Pool::start() {
   RS_RETURN_IF_ERROR(start_workers());
   RS_RETURN_IF_ERROR(wait_devices());
   RS_RETURN_IF_ERROR(write_endpoint_file());
-  return options_.gateway ? start_gateway() : Status();
+  if (options_.gateway) RS_RETURN_IF_ERROR(start_gateway());
+  watch_children();
+  return Status();
 }
 
 Status Pool::prepare_dirs() {
@@ -108,14 +112,29 @@ Status Pool::lock_var_dir() {
   lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock_fd_ < 0) return io_error("cannot open " + path);
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return Status(StatusCode::kUnavailable, "another `ringserve up` is running with " +
+    const pid_t owner = read_lock_owner(lock_fd_);
+    const std::string who = owner > 0 ? " (pid " + std::to_string(owner) + ")" : "";
+    return Status(StatusCode::kUnavailable, "another `ringserve up`" + who + " is running with " +
                                                 options_.var_dir +
                                                 " (stop it with Ctrl-C, or use --var DIR)");
   }
   locked_ = true;
-  // The previous pool's endpoint and redis files (it crashed, or was killed with -9) are
-  // stale now.
+  write_lock_owner(lock_fd_);
+  clear_stale_state();
+  return Status();
+}
+
+// The lock was free, so any earlier `up` here is gone (killed with -9, or crashed): its
+// children still shutting down are stopped, and its endpoint, redis, http and api-key files
+// are stale. Its Redis data (the AOF) stays: the new pool resumes its unfinished jobs.
+void Pool::clear_stale_state() {
+  for (const std::string& child : stop_leftovers(var_ + "/pids", options_.grace_ms)) {
+    progress("stopped " + child + ", left running by an earlier `ringserve up` here");
+  }
   std::error_code ec;
+  if (fs::exists(info_.endpoint_file, ec)) {
+    progress("removed the stale " + info_.endpoint_file + " of an earlier `ringserve up` (gone)");
+  }
   fs::remove(info_.endpoint_file, ec);
   // Before the redis file, an older `ringserve up` kept Redis's (empty) data dir there.
   if (fs::is_directory(info_.redis_file, ec)) {
@@ -125,7 +144,15 @@ Status Pool::lock_var_dir() {
     fs::remove(info_.http_file, ec);
     fs::remove(info_.api_key_file, ec);
   }
-  return Status();
+}
+
+void Pool::record(const ChildProcess& child) {
+  auto ticks = process_start_ticks(child.pid());
+  std::erase_if(recorded_, [&](const RecordedChild& r) { return r.name == child.name(); });
+  recorded_.push_back(RecordedChild{child.pid(), ticks.value_or(0), child.name()});
+  if (Status s = write_pid_file(var_ + "/pids", recorded_); !s.ok()) {
+    std::fprintf(stderr, "ringserve up: %s\n", s.message().c_str());
+  }
 }
 
 Result<std::unique_ptr<ChildProcess>> Pool::spawn(const std::string& name,
@@ -136,7 +163,9 @@ Result<std::unique_ptr<ChildProcess>> Pool::spawn(const std::string& name,
   o.program = program;
   o.args = std::move(args);
   o.log_path = log_path(name);
-  return ChildProcess::spawn(std::move(o));
+  RS_ASSIGN_OR_RETURN(auto child, ChildProcess::spawn(std::move(o)));
+  record(*child);
+  return child;
 }
 
 Status Pool::child_failed(ChildProcess& child, const std::string& what) const {
@@ -218,7 +247,8 @@ Status Pool::start_redis() {
   RS_ASSIGN_OR_RETURN(
       redis_, spawn("redis", program,
                     {"--port", std::to_string(redis_port_), "--bind", "127.0.0.1", "--dir",
-                     var_ + "/redis-data", "--save", "", "--appendonly", "no", "--daemonize", "no"}));
+                     var_ + "/redis-data", "--save", "", "--appendonly", "yes", "--appendfsync",
+                     options_.redis_fsync, "--daemonize", "no"}));
   RS_RETURN_IF_ERROR(wait_until(*redis_,
                                 "starting redis-server on 127.0.0.1:" + std::to_string(redis_port_),
                                 [&] { return redis_ping(redis_port_, 200); }));
@@ -359,21 +389,25 @@ Status Pool::start_gateway() {
   return Status();
 }
 
-Status Pool::check() {
-  for (auto& w : workers_) {
-    if (w->alive() || reported_.count(w->name()) != 0) continue;
-    reported_.insert(w->name());
-    std::string tail = tail_file(w->log_path(), kTailLines);
-    std::fprintf(stderr,
-                 "ringserve up: %s (pid %d) %s; the pool keeps serving without it (log %s)%s%s",
-                 w->name().c_str(), static_cast<int>(w->pid()), w->exit_description().c_str(),
-                 w->log_path().c_str(), tail.empty() ? "" : "; last lines:\n", tail.c_str());
-    if (tail.empty()) std::fprintf(stderr, "\n");
+// Restarts use the ports of the first start: the broker binds the endpoints it reported
+// (clients, workers and the gateway reconnect to them), the gateway its URL's port.
+void Pool::watch_children() {
+  supervisor_.watch(&redis_, redis_->options());
+  ProcessOptions broker = broker_->options();
+  broker.args = {"--redis", info_.redis, "--client-endpoint", info_.client_endpoint,
+                 "--worker-endpoint", info_.worker_endpoint};
+  supervisor_.watch(&broker_, std::move(broker));
+  for (auto& w : workers_) supervisor_.watch(&w, w->options());
+  if (gateway_) {
+    ProcessOptions gateway = gateway_->options();
+    gateway.args = {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
+                    info_.http_url.substr(info_.http_url.rfind(':') + 1)};
+    supervisor_.watch(&gateway_, std::move(gateway));
   }
-  if (broker_ && !broker_->alive()) return child_failed(*broker_, "while serving");
-  if (gateway_ && !gateway_->alive()) return child_failed(*gateway_, "while serving");
-  if (redis_ && !redis_->alive()) return child_failed(*redis_, "while serving");
-  return Status();
+}
+
+void Pool::supervise() {
+  supervisor_.tick(Clock::now());
 }
 
 void Pool::stop() {
@@ -386,8 +420,11 @@ void Pool::stop() {
     }
   }
   // Workers, all at once, so they say goodbye to a live broker.
-  for (auto& w : workers_) w->signal(SIGTERM);
   for (auto& w : workers_) {
+    if (w) w->signal(SIGTERM);
+  }
+  for (auto& w : workers_) {
+    if (!w) continue;
     if (Status s = w->wait_or_kill(options_.grace_ms); !s.ok()) {
       std::fprintf(stderr, "ringserve up: %s\n", s.message().c_str());
     }
@@ -404,6 +441,7 @@ void Pool::stop() {
     fs::remove(info_.redis_file, ec);
     fs::remove(info_.http_file, ec);
     fs::remove(info_.api_key_file, ec);
+    fs::remove(var_ + "/pids", ec);
   }
 }
 

@@ -1,18 +1,23 @@
-// Pool: the processes `ringserve up` runs and stops: a private redis-server, a broker and
-// N workers, the HTTP gateway (and, once, `ringserve-model synth` for the default model), with their logs,
-// the endpoint file, the redis file (host:port, for `ringserve models`), the gateway's URL
-// (var/http) and an API key (var/api-key) under the var dir. Workers load one model file (--model), or serve names from the registry (--serve). One thread (the command's) drives it; a signal
-// handler only sets the stop flag it polls.
+// Pool: the processes `ringserve up` runs, supervises and stops: a private redis-server
+// (AOF on, data in VAR/redis-data, so the next `up` in the same dir brings back every
+// unfinished job), a broker and N workers, the HTTP gateway (and, once, `ringserve-model
+// synth` for the default model), with their logs, VAR/pids (the children, for the next `up`
+// after a kill -9), the endpoint file, the redis file (host:port, for `ringserve models`),
+// the gateway's URL (var/http) and an API key (var/api-key). Workers load one model file
+// (--model), or serve names from the registry (--serve). Once up, a child that dies is
+// started again with backoff (up_supervisor.h). One thread (the command's) drives it; a
+// signal handler only sets the stop flag it polls.
 #pragma once
 
 #include <csignal>
 #include <functional>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "process.h"
+#include "up_leftovers.h"
+#include "up_supervisor.h"
 #include "rs/core/result.h"
 #include "rs/core/status.h"
 
@@ -27,6 +32,7 @@ struct UpOptions {
   std::string chat_template;       // file mode: a Jinja file replacing the model's template
   std::string var_dir = "var";
   int redis_port = 0;                    // 0 -> a free loopback port
+  std::string redis_fsync = "everysec";  // the AOF's appendfsync: always | everysec | no
   int threads = 0;                       // per worker; 0 -> the worker's default
   std::vector<std::string> worker_args;  // passed through: "--max-batch-size", "8", ...
   int start_timeout_ms = 60000;          // for each stage of start()
@@ -34,6 +40,7 @@ struct UpOptions {
   bool quiet = false;                    // no progress lines (--json)
   int http_port = 0;                     // the gateway's; 0 -> a free loopback port
   bool gateway = true;                   // false: no HTTP gateway (--no-gateway)
+  BackoffPolicy restart_backoff;         // restarts of children that die once up
 };
 
 struct PoolInfo {
@@ -63,11 +70,11 @@ class Pool {
   // endpoint file (the redis file as soon as redis answers). On error the caller still
   // calls stop() (the destructor does too).
   Status start();
-  // While up: an error when redis or the broker died; a worker that died is reported on
-  // stderr once and the pool keeps serving.
-  Status check();
-  // Workers first (SIGTERM, grace, SIGKILL), then the broker, then redis; removes the
-  // endpoint and redis files. Idempotent.
+  // While up, every turn: a child that died is reported on stderr and started again (same
+  // ports, log appended) after its backoff. Never blocks.
+  void supervise();
+  // The gateway, then the workers (SIGTERM, grace, SIGKILL), then the broker, then redis;
+  // removes the endpoint, redis, http, api-key and pids files. Idempotent.
   void stop();
 
   const PoolInfo& info() const { return info_; }
@@ -75,6 +82,9 @@ class Pool {
  private:
   Status prepare_dirs();
   Status lock_var_dir();
+  void clear_stale_state();
+  void watch_children();
+  void record(const ChildProcess& child);
   Status ensure_model();
   Status start_redis();
   Status start_broker();
@@ -105,7 +115,8 @@ class Pool {
   std::unique_ptr<ChildProcess> broker_;
   std::unique_ptr<ChildProcess> gateway_;
   std::vector<std::unique_ptr<ChildProcess>> workers_;
-  std::set<std::string> reported_;
+  Supervisor supervisor_;
+  std::vector<RecordedChild> recorded_;  // what VAR/pids lists
   bool stopped_ = false;
 };
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "http_client.h"
+#include "ringserve_run.h"
 #include "child_process.h"
 #include "redis_server.h"
 #include "rs/client/client.h"
@@ -32,110 +33,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A `ringserve` child run in `dir`, its stdout/stderr in dir/up.out and dir/up.err.
-class Ringserve {
- public:
-  Ringserve(const fs::path& dir, std::vector<std::string> args, const std::string& tag = "up")
-      : dir_(dir) {
-    out_ = dir / (tag + ".out");
-    err_ = dir / (tag + ".err");
-    args.insert(args.begin(), rs::test::bin_dir() + "/ringserve");
-    pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != parent) ::_exit(126);
-      if (::chdir(dir.c_str()) != 0) ::_exit(125);
-      if (!std::freopen(out_.c_str(), "w", stdout) || !std::freopen(err_.c_str(), "w", stderr))
-        ::_exit(124);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-  }
-  ~Ringserve() {
-    if (running()) {
-      ::kill(pid_, SIGTERM);
-      wait_exit(30000);
-    }
-    if (running()) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status_, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  bool running() {
-    if (exited_) return false;
-    if (::waitpid(pid_, &status_, WNOHANG) == pid_) exited_ = true;
-    return !exited_;
-  }
-  // Exit code once it exits within timeout_ms; -1 on timeout or a signal.
-  int wait_exit(int timeout_ms) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (running() && Clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (!exited_ || !WIFEXITED(status_)) return -1;
-    return WEXITSTATUS(status_);
-  }
-  std::string out() const { return read_file(out_); }
-  std::string err() const { return read_file(err_); }
-  std::string logs() const {
-    std::string s = "--- stdout\n" + out() + "--- stderr\n" + err();
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir_ / "var" / "log", ec)) {
-      s += "--- " + e.path().string() + "\n" + read_file(e.path());
-    }
-    return s;
-  }
-
- private:
-  fs::path dir_, out_, err_;
-  pid_t pid_ = -1;
-  int status_ = 0;
-  bool exited_ = false;
-};
-
-// Pids whose parent is `parent` (from /proc/<pid>/stat).
-std::set<pid_t> children_of(pid_t parent) {
-  std::set<pid_t> out;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string stat = read_file(e.path() / "stat");
-    size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 1));
-    std::string state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent) out.insert(static_cast<pid_t>(std::stoi(name)));
-  }
-  return out;
-}
-
-bool gone(pid_t pid) {
-  return ::kill(pid, 0) != 0 && errno == ESRCH;
-}
-
-bool all_gone_within(const std::set<pid_t>& pids, int timeout_ms) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Clock::now() < deadline) {
-    bool all = true;
-    for (pid_t p : pids) all = all && gone(p);
-    if (all) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
+using Ringserve = rs::test::RingserveRun;
+using rs::test::all_gone_within;
+using rs::test::children_of;
+using rs::test::read_file;
 
 class UpTest : public ::testing::Test {
  protected:

@@ -1,6 +1,8 @@
 // Client: the public operations over Client::Impl (requests, waits, subscriptions).
 #include "rs/client/client.h"
 
+#include <algorithm>
+#include <optional>
 #include <utility>
 #include <variant>
 
@@ -59,30 +61,65 @@ Result<schemas::Accepted> Client::submit(schemas::SubmitRequest request) {
 }
 
 Status Client::subscribe(const std::string& job_id, uint64_t from_seq) {
-  Impl& im = *impl_;
-  const uint64_t id = im.next_request_id++;
-  const Clock::time_point deadline = im.request_deadline();
-  im.streams.open(job_id, from_seq);
-  schemas::SubscribeRequest request{.request_id = id, .job_id = job_id, .from_seq = from_seq};
-  im.pending.insert(id);
-  if (Status s = im.send(schemas::make_frames(request), deadline); !s.ok()) {
-    im.pending.erase(id);
-    return s;
-  }
-  // SUBSCRIBE has no positive ack: a PING behind it on the same socket is answered after
-  // any ERROR for it, so once the PONG is here the subscription stands.
-  const uint64_t ping_id = im.next_request_id++;
-  im.pending.insert(ping_id);
-  Status sent = im.send(schemas::make_frames(schemas::Ping{.request_id = ping_id}), deadline);
-  auto pong = sent.ok() ? im.await_reply(ping_id, deadline) : Result<schemas::Message>(sent);
-  im.pending.erase(ping_id);
-  auto it = im.replies.find(id);
-  Status error = it != im.replies.end() ? reply_error(it->second) : Status();
-  if (it != im.replies.end()) im.replies.erase(it);
-  im.pending.erase(id);
-  if (error.ok()) error = pong.status();
-  if (!error.ok()) im.streams.collect(job_id);
+  impl_->streams.open(job_id, from_seq);
+  Status error = impl_->send_subscribe(job_id, from_seq);
+  if (!error.ok()) impl_->streams.collect(job_id);
   return error;
+}
+
+namespace {
+
+Status not_answering(const std::string& endpoint, int window_ms) {
+  const std::string window = window_ms % 1000 == 0 ? std::to_string(window_ms / 1000) + " s"
+                                                   : std::to_string(window_ms) + " ms";
+  return schemas::wire_error(schemas::ErrorCode::kUnavailable,
+                             "broker at " + endpoint + " not answering for " + window);
+}
+
+}  // namespace
+
+// The liveness state of one wait(): when to ping, when the broker counts as gone, and the
+// reconnect count the job's subscription is known to stand on.
+struct Client::Liveness {
+  int window_ms = 0;
+  int ping_every_ms = 0;
+  Clock::time_point next_ping;
+  uint64_t reconnects_seen = 0;
+
+  Liveness(int liveness_ms, uint64_t reconnects)
+      : window_ms(liveness_ms),
+        ping_every_ms(std::clamp(liveness_ms / 5, 100, 1000)),
+        next_ping(Clock::now() + std::chrono::milliseconds(ping_every_ms)),
+        reconnects_seen(reconnects) {}
+  Clock::time_point gone_at(Clock::time_point last_heard) const {
+    return last_heard + std::chrono::milliseconds(window_ms);
+  }
+};
+
+// One liveness step of wait(): pings when due, fails once the broker is silent for the
+// window, and subscribes again from next_seq after the socket reconnected. `until` is
+// lowered to the next liveness event.
+Status Client::check_liveness(const std::string& job_id, Liveness& live,
+                              std::chrono::steady_clock::time_point& until) {
+  Impl& im = *impl_;
+  const Clock::time_point now = Clock::now();
+  if (now >= live.gone_at(im.last_heard)) return not_answering(im.options.endpoint, live.window_ms);
+  if (now >= live.next_ping) {
+    im.send_liveness_ping();
+    live.next_ping = now + std::chrono::milliseconds(live.ping_every_ms);
+  }
+  im.drain_monitor();
+  if (im.reconnects != live.reconnects_seen && !im.disconnected) {
+    const JobStream* stream = im.streams.find(job_id);
+    Status s = im.send_subscribe(job_id, stream != nullptr ? stream->next_seq : 0);
+    if (s.ok()) {
+      live.reconnects_seen = im.reconnects;
+    } else if (schemas::wire_error_of(s) != schemas::ErrorCode::kUnavailable) {
+      return s;  // e.g. not_found: the broker there does not know the job
+    }
+  }
+  until = std::min({until, live.next_ping, live.gone_at(im.last_heard)});
+  return Status();
 }
 
 Result<schemas::JobRecord> Client::wait(const std::string& job_id, const TokenCallback& on_token,
@@ -94,6 +131,11 @@ Result<schemas::JobRecord> Client::wait(const std::string& job_id, const TokenCa
   }
   const bool limited = timeout_ms >= 0;
   const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(limited ? timeout_ms : 0);
+  std::optional<Liveness> live;
+  if (im.options.liveness_ms > 0) {
+    im.last_heard = Clock::now();
+    live.emplace(im.options.liveness_ms, im.reconnects);
+  }
   std::vector<schemas::TokenEntry> ready;
   for (;;) {
     JobStream* stream = im.streams.find(job_id);
@@ -116,9 +158,10 @@ Result<schemas::JobRecord> Client::wait(const std::string& job_id, const TokenCa
       return error;
     }
     // Wait in slices when unlimited so a long job never overflows the deadline arithmetic.
-    Clock::time_point slice = limited ? deadline : Clock::now() + std::chrono::seconds(1);
-    RS_ASSIGN_OR_RETURN(bool got, im.pump(slice));
-    if (!got && limited) {
+    Clock::time_point until = limited ? deadline : Clock::now() + std::chrono::seconds(1);
+    if (live) RS_RETURN_IF_ERROR(check_liveness(job_id, *live, until));
+    RS_ASSIGN_OR_RETURN(bool got, im.pump(until));
+    if (!got && limited && Clock::now() >= deadline) {
       return schemas::wire_error(schemas::ErrorCode::kTimeout,
                                  "job '" + job_id + "' not done within " + std::to_string(timeout_ms) + " ms");
     }

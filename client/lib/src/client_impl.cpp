@@ -1,6 +1,7 @@
 // Client::Impl: socket I/O, request correlation and demultiplexing of broker messages.
 #include "client_impl.h"
 
+#include <cstring>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -35,10 +36,83 @@ Status reply_error(const schemas::Message& reply) {
 
 Status Client::Impl::open() {
   if (options.endpoint.empty()) return invalid_argument("client: empty broker endpoint");
-  auto dealer = wire::make_dealer(context, wire::DealerOptions{});
+  // Reconnect attempts at most a second apart, so a broker that comes back (restarted by
+  // `ringserve up`) is found again well within a liveness window.
+  auto dealer = wire::make_dealer(context, wire::DealerOptions{.reconnect_ivl_max_ms = 1000});
   if (!dealer.ok()) return dealer.status();
   socket = std::move(dealer).value();
+  open_monitor();
   return wire::connect_endpoint(socket, options.endpoint);
+}
+
+// Without a monitor (it failed to open) reconnects go unnoticed: a wait then relies on the
+// broker's own resends and on the liveness check.
+void Client::Impl::open_monitor() {
+  const char* address = "inproc://rs-client-monitor";  // one context per client
+  if (zmq_socket_monitor(socket.handle(), address,
+                         ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+    return;
+  }
+  try {  // set-up only: cppzmq reports a failed socket creation by throwing
+    zmq::socket_t pair(context, zmq::socket_type::pair);
+    pair.set(zmq::sockopt::linger, 0);
+    pair.connect(address);
+    monitor = std::move(pair);
+  } catch (const zmq::error_t&) {
+    monitor = zmq::socket_t();
+  }
+}
+
+void Client::Impl::drain_monitor() {
+  if (monitor.handle() == nullptr) return;
+  for (;;) {
+    // A monitor event is two frames: 2 bytes of event id + 4 bytes of value, the address.
+    unsigned char head[64];
+    const int n = zmq_recv(monitor.handle(), head, sizeof head, ZMQ_DONTWAIT);
+    if (n < 0) return;
+    int more = 0;
+    size_t more_size = sizeof more;
+    while (zmq_getsockopt(monitor.handle(), ZMQ_RCVMORE, &more, &more_size) == 0 && more != 0) {
+      unsigned char rest[256];
+      if (zmq_recv(monitor.handle(), rest, sizeof rest, ZMQ_DONTWAIT) < 0) break;
+    }
+    uint16_t event = 0;
+    if (n >= 2) std::memcpy(&event, head, sizeof event);
+    if (event == ZMQ_EVENT_DISCONNECTED) {
+      disconnected = true;
+    } else if (event == ZMQ_EVENT_CONNECTED && disconnected) {
+      disconnected = false;
+      ++reconnects;
+    }
+  }
+}
+
+void Client::Impl::send_liveness_ping() {
+  const uint64_t id = next_request_id++;  // not pending: its PONG is dropped on arrival
+  (void)send(schemas::make_frames(schemas::Ping{.request_id = id}), Clock::now());
+}
+
+Status Client::Impl::send_subscribe(const std::string& job_id, uint64_t from_seq) {
+  const uint64_t id = next_request_id++;
+  const Clock::time_point deadline = request_deadline();
+  schemas::SubscribeRequest request{.request_id = id, .job_id = job_id, .from_seq = from_seq};
+  pending.insert(id);
+  if (Status s = send(schemas::make_frames(request), deadline); !s.ok()) {
+    pending.erase(id);
+    return s;
+  }
+  // SUBSCRIBE has no positive ack: a PING behind it on the same socket is answered after
+  // any ERROR for it, so once the PONG is here the subscription stands.
+  const uint64_t ping_id = next_request_id++;
+  pending.insert(ping_id);
+  Status sent = send(schemas::make_frames(schemas::Ping{.request_id = ping_id}), deadline);
+  auto pong = sent.ok() ? await_reply(ping_id, deadline) : Result<schemas::Message>(sent);
+  pending.erase(ping_id);
+  auto it = replies.find(id);
+  Status error = it != replies.end() ? reply_error(it->second) : Status();
+  if (it != replies.end()) replies.erase(it);
+  pending.erase(id);
+  return error.ok() ? pong.status() : error;
 }
 
 Status Client::Impl::unreachable() const {
@@ -84,6 +158,7 @@ Result<bool> Client::Impl::pump(Clock::time_point deadline) {
   }
   switch (r.status) {
     case wire::RecvStatus::kMessage:
+      last_heard = Clock::now();
       break;
     case wire::RecvStatus::kClosed:
       return schemas::wire_error(schemas::ErrorCode::kUnavailable, "client socket closed");

@@ -23,12 +23,17 @@ struct Client::Impl {
   ClientOptions options;
   zmq::context_t context{1};
   zmq::socket_t socket;  // declared after context: closed before it
+  zmq::socket_t monitor;  // PAIR fed by zmq_socket_monitor(socket): connects / disconnects
+  bool disconnected = false;      // the socket lost its connection and has not got it back
+  uint64_t reconnects = 0;        // connections made again after a disconnect
+  Clock::time_point last_heard;   // when the last message from the broker arrived
   uint64_t next_request_id = 1;
   JobStreams streams;
   std::unordered_set<uint64_t> pending;                     // request ids awaiting a reply
   std::unordered_map<uint64_t, schemas::Message> replies;   // replies to pending requests
 
   Status open();
+  void open_monitor();
   // The error for a broker that did not answer in time.
   Status unreachable() const;
   Clock::time_point request_deadline() const;
@@ -39,6 +44,12 @@ struct Client::Impl {
   // false: nothing arrived in time.
   Result<bool> pump(Clock::time_point deadline);
   void dispatch(schemas::Message message);
+  // Reads the monitor's pending events (never blocks): counts reconnects.
+  void drain_monitor();
+  // Sends SUBSCRIBE for a job from from_seq and confirms it with a PING behind it.
+  Status send_subscribe(const std::string& job_id, uint64_t from_seq);
+  // Sends a PING whose PONG nobody awaits (it only refreshes last_heard); never blocks.
+  void send_liveness_ping();
 
   // Sends a request (its request_id is set here) and waits for the reply carrying it.
   // REJECTED / ERROR replies come back as wire errors; silence as unreachable().

@@ -5,6 +5,7 @@
 // nobody is waiting on yet. Not thread-safe: one thread owns a Client.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,6 +21,12 @@ namespace rs::client {
 struct ClientOptions {
   std::string endpoint;              // the broker's client endpoint, e.g. tcp://127.0.0.1:5555
   int request_timeout_ms = 5000;     // submit / status / cancel / workers / ping replies
+  // wait(): PINGs the broker while it waits (every liveness_ms / 5, 100 ms..1 s) and fails
+  // with kUnavailable "broker at <endpoint> not answering for N s" once nothing at all came
+  // from it for liveness_ms. A broker back within the window (restarted on the same
+  // endpoint: the socket reconnected) gets the job's subscription again from the first seq
+  // not yet delivered, so the wait goes on with no gap and no duplicate. 0: no check.
+  int liveness_ms = 0;
   schemas::Limits limits;            // applied to everything received
 };
 
@@ -52,6 +59,7 @@ class Client {
   // Blocks until the job (submitted or subscribed on this client) is DONE, calling
   // on_token for each token first; returns the final record. timeout_ms < 0: no limit.
   // Each TOKENS entry is delivered once even if the broker resends (seq is checked).
+  // With options.liveness_ms > 0, a silent broker ends the wait (see ClientOptions).
   Result<schemas::JobRecord> wait(const std::string& job_id, const TokenCallback& on_token,
                                   int timeout_ms = -1);
 
@@ -73,7 +81,10 @@ class Client {
 
  private:
   struct Impl;
+  struct Liveness;
   explicit Client(std::unique_ptr<Impl> impl);
+  Status check_liveness(const std::string& job_id, Liveness& live,
+                        std::chrono::steady_clock::time_point& until);
   std::unique_ptr<Impl> impl_;
 };
 
