@@ -61,6 +61,15 @@ void WorkerLoop::send_batch(StepBatch& batch) {
       continue;
     }
     const auto attempt = static_cast<uint32_t>(f.attempt);
+    const InFlight& job = in_flight_.at(f.job_id);
+    if (job.handed_back && !job.cancel_requested && f.reason == engine::FinishReason::kCancelled) {
+      // Drain: cancelled at the grace deadline. Its tokens went out above; the broker
+      // resumes the job elsewhere from its log.
+      spdlog::info("worker {}: job {} handed back after {} token(s)", options_.worker_id, f.job_id,
+                   job.tokens.size());
+      send_final(f.job_id, hand_back_failure(f.job_id, job, batch.device, "the grace period is over"));
+      continue;
+    }
     if (f.reason == engine::FinishReason::kError) {
       const schemas::ErrorCode code = classify_engine_error(f.error);
       spdlog::info("worker {}: job {} failed ({}): {}", options_.worker_id, f.job_id,
