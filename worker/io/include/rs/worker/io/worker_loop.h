@@ -203,6 +203,7 @@ class WorkerLoop {
   // outputs.cpp: engine batches -> WORKER_TOKENS / WORKER_DONE / WORKER_FAILED.
   void flush_outbox();
   void send_batch(StepBatch& batch);
+  void send_end(FinishedOut& finished, int device);
   bool is_current(const std::string& job_id, int attempt) const;
   void send_final(const std::string& job_id, schemas::Message final);
 
