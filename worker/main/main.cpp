@@ -1,5 +1,7 @@
 // ringserve-worker: starts --devices engine threads and serves the broker's jobs until SIGINT /
-// SIGTERM. File mode (--model FILE): every device serves that model under --model-name.
+// SIGTERM, which drain it: no new jobs, the running ones get --grace-ms to finish, the rest
+// are handed back to the broker, then WORKER_DISCONNECT and exit 0 (a second signal ends the
+// grace at once). File mode (--model FILE): every device serves that model under --model-name.
 // Registry mode (--redis HOST:PORT): the devices serve the active and canary versions of the
 // --serve names (all names by default), following the registry (docs/ARCHITECTURE.md
 // "Models on a worker"). Prints one line "ready worker=<id> devices=<N> model=<keys>" once
@@ -8,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -29,11 +32,16 @@
 namespace {
 
 std::atomic<rs::worker::io::WorkerLoop*> g_loop{nullptr};
-volatile std::sig_atomic_t g_stop = 0;
+std::atomic<int> g_early_signals{0};  // signals before the loop ran (replayed as drains)
 
+// SIGINT / SIGTERM: drain (the first), end the grace now (the second). Async-signal-safe:
+// lock-free atomics only.
 extern "C" void on_signal(int) {
-  g_stop = 1;
-  if (auto* loop = g_loop.load()) loop->request_stop();
+  if (auto* loop = g_loop.load()) {
+    loop->request_drain();
+  } else {
+    g_early_signals.fetch_add(1);
+  }
 }
 
 std::string default_worker_id() {
@@ -88,6 +96,10 @@ void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--heartbeat-ms", o.heartbeat_ms, "heartbeat interval (match the broker's)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--grace-ms", o.grace_ms,
+                 "on SIGTERM/SIGINT, how long running jobs may take to finish before they are handed "
+                 "back to the broker (default 30000)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error|off");
   app.add_option("--step-delay-ms", f.step_delay_ms,
                  "TESTING ONLY: each device sleeps this long before every engine step (slow, steady "
@@ -130,7 +142,7 @@ int serve(zmq::context_t& context, std::shared_ptr<const rs::engine::Model> mode
   }
   if (rs::Status s = loop->start(); !s.ok()) return fail(s.to_string());
   g_loop.store(&*loop);
-  if (g_stop != 0) loop->request_stop();
+  for (int n = std::min(g_early_signals.exchange(0), 2); n > 0; --n) loop->request_drain();
   rs::Status s = loop->run();
   g_loop.store(nullptr);
   if (!s.ok()) return fail(s.to_string());

@@ -9,6 +9,7 @@
 
 #include <atomic>
 
+#include "fake_broker_router.h"
 #include "rs/worker/io/job_mapping.h"
 #include "worker_fixture.h"
 
@@ -17,74 +18,7 @@ namespace {
 
 constexpr const char* kWorkerId = "w-proto";
 
-class FakeBroker {
- public:
-  explicit FakeBroker(zmq::context_t& ctx) {
-    auto r = wire::make_router(ctx);
-    EXPECT_TRUE(r.ok());
-    socket_ = std::move(r).value();
-    auto ep = wire::bind_endpoint(socket_, "tcp://127.0.0.1:*");
-    EXPECT_TRUE(ep.ok());
-    endpoint_ = ep.ok() ? *ep : std::string();
-  }
-  const std::string& endpoint() const { return endpoint_; }
-
-  template <typename T>
-  void send(const T& message) {
-    ASSERT_EQ(wire::send_frames(socket_, {kWorkerId}, sc::make_frames(message), wire::IoMode::kBlock),
-              wire::SendStatus::kSent);
-  }
-  void send_raw(const sc::Frames& frames) {
-    ASSERT_EQ(wire::send_frames(socket_, {kWorkerId}, frames, wire::IoMode::kBlock),
-              wire::SendStatus::kSent);
-  }
-  // The next message of type T, skipping the others (heartbeats, tokens, ...).
-  // Every worker message until (and with) the first T.
-  template <typename T>
-  std::vector<sc::Message> until(long timeout_ms = 5000) {
-    std::vector<sc::Message> out;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < deadline) {
-      wire::Poller poller;
-      poller.add(socket_);
-      auto ready = poller.poll(20);
-      if (!ready.ok() || *ready == 0) continue;
-      wire::Received r = wire::recv_frames(socket_, wire::RecvLimits{.n_routing = 1});
-      if (r.status != wire::RecvStatus::kMessage) continue;
-      auto m = sc::parse_frames(r.envelope.frames, sc::Direction::kWorkerToBroker);
-      if (!m.ok()) continue;
-      out.push_back(*m);
-      if (std::holds_alternative<T>(*m)) return out;
-    }
-    ADD_FAILURE() << "timed out waiting for a message";
-    return out;
-  }
-  template <typename T>
-  std::optional<T> next(long timeout_ms = 5000) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < deadline) {
-      wire::Poller poller;
-      poller.add(socket_);
-      auto ready = poller.poll(20);
-      if (!ready.ok() || *ready == 0) continue;
-      wire::Received r = wire::recv_frames(socket_, wire::RecvLimits{.n_routing = 1});
-      if (r.status != wire::RecvStatus::kMessage) continue;
-      EXPECT_EQ(r.envelope.routing.front(), kWorkerId);
-      auto m = sc::parse_frames(r.envelope.frames, sc::Direction::kWorkerToBroker);
-      EXPECT_TRUE(m.ok()) << m.status().to_string();
-      if (!m.ok()) continue;
-      if (auto* t = std::get_if<T>(&*m)) return *t;
-      if (auto* tokens = std::get_if<sc::WorkerTokens>(&*m)) n_tokens += tokens->entries.size();
-    }
-    ADD_FAILURE() << "timed out waiting for a message";
-    return std::nullopt;
-  }
-  size_t n_tokens = 0;
-
- private:
-  zmq::socket_t socket_;
-  std::string endpoint_;
-};
+using rs::test::FakeBrokerRouter;
 
 class WorkerProtocolTest : public ::testing::Test {
  protected:
@@ -130,7 +64,7 @@ class WorkerProtocolTest : public ::testing::Test {
 
   zmq::context_t ctx_{1};
   engine::test::SynthModel model_;
-  FakeBroker broker_{ctx_};
+  FakeBrokerRouter broker_{ctx_, kWorkerId};
   std::unique_ptr<WorkerLoop> worker_;
   std::thread thread_;
 };

@@ -45,6 +45,11 @@ void WorkerLoop::on_broker_disconnect(const schemas::BrokerDisconnect& disconnec
 }
 
 void WorkerLoop::on_dispatch(schemas::Dispatch& dispatch) {
+  // Sent before the broker saw our empty model list: it requeues the job elsewhere.
+  if (drain_phase_ != DrainPhase::kNone) {
+    return refuse(dispatch, ErrorCode::kDraining,
+                  "worker " + options_.worker_id + " is draining: it takes no new jobs");
+  }
   const int n = static_cast<int>(hosts_.size());
   if (dispatch.device < 0 || dispatch.device >= n) {
     return refuse(dispatch, ErrorCode::kInvalidArgument,
@@ -86,6 +91,7 @@ void WorkerLoop::on_cancel(const schemas::CancelJob& cancel) {
     return;
   }
   // The job ends CANCELLED in a coming batch (WORKER_DONE "cancelled"), its KV blocks freed.
+  it->second.cancel_requested = true;
   hosts_[static_cast<size_t>(it->second.device)]->cancel(cancel.job_id);
   counters_.cancels_applied.fetch_add(1, std::memory_order_relaxed);
 }

@@ -8,12 +8,15 @@
 
 namespace rs::worker::io {
 
+// Draining: none (the broker routes no new job here).
 std::vector<std::string> WorkerLoop::model_keys() const {
+  if (drain_phase_ != DrainPhase::kNone) return {};
   if (options_.registry) return models_ != nullptr ? models_->keys() : std::vector<std::string>{};
   return {options_.model_name};
 }
 
 std::vector<std::string> WorkerLoop::no_chat() const {
+  if (drain_phase_ != DrainPhase::kNone) return {};
   if (options_.registry) return models_ != nullptr ? models_->no_chat() : std::vector<std::string>{};
   if (model_ == nullptr || model_->chat_template() != nullptr) return {};
   return {options_.model_name + ": " + model_->chat_template_error()};
@@ -36,7 +39,7 @@ void WorkerLoop::turn_models() {
   counters_.model_changes.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(keys_mu_);
-    advertised_ = models_->keys();
+    advertised_ = model_keys();
   }
   // The broker must stop routing a retired key (and start routing a new one) now, not at
   // the next interval.

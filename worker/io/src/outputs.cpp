@@ -60,21 +60,35 @@ void WorkerLoop::send_batch(StepBatch& batch) {
       counters_.stale_outputs.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    const auto attempt = static_cast<uint32_t>(f.attempt);
-    if (f.reason == engine::FinishReason::kError) {
-      const schemas::ErrorCode code = classify_engine_error(f.error);
-      spdlog::info("worker {}: job {} failed ({}): {}", options_.worker_id, f.job_id,
-                   schemas::error_code_name(code), f.error);
-      send_final(f.job_id, schemas::WorkerFailed{.job_id = f.job_id, .attempt = attempt,
-                                                 .device = batch.device, .code = code,
-                                                 .message = std::move(f.error)});
-      continue;
-    }
-    send_final(f.job_id, schemas::WorkerDone{
-                             .job_id = f.job_id, .attempt = attempt, .device = batch.device,
-                             .usage = to_wire_usage(f.usage),
-                             .finish_reason = std::string(wire_finish_reason(f.reason))});
+    send_end(f, batch.device);
   }
+}
+
+// A current job's end: WORKER_DONE, WORKER_FAILED with the engine error's code, or (drain)
+// WORKER_FAILED draining for a job cancelled at the grace deadline.
+void WorkerLoop::send_end(FinishedOut& f, int device) {
+  const auto attempt = static_cast<uint32_t>(f.attempt);
+  const InFlight& job = in_flight_.at(f.job_id);
+  if (job.handed_back && !job.cancel_requested && f.reason == engine::FinishReason::kCancelled) {
+    // Its tokens went out before this; the broker resumes the job elsewhere from its log.
+    spdlog::info("worker {}: job {} handed back after {} token(s)", options_.worker_id, f.job_id,
+                 job.tokens.size());
+    send_final(f.job_id, hand_back_failure(f.job_id, job, device, "the grace period is over"));
+    return;
+  }
+  if (f.reason == engine::FinishReason::kError) {
+    const schemas::ErrorCode code = classify_engine_error(f.error);
+    spdlog::info("worker {}: job {} failed ({}): {}", options_.worker_id, f.job_id,
+                 schemas::error_code_name(code), f.error);
+    send_final(f.job_id, schemas::WorkerFailed{.job_id = f.job_id, .attempt = attempt,
+                                               .device = device, .code = code,
+                                               .message = std::move(f.error)});
+    return;
+  }
+  send_final(f.job_id, schemas::WorkerDone{
+                           .job_id = f.job_id, .attempt = attempt, .device = device,
+                           .usage = to_wire_usage(f.usage),
+                           .finish_reason = std::string(wire_finish_reason(f.reason))});
 }
 
 // A job's end goes to the broker; without a connection it is kept (with the job's tokens)

@@ -119,7 +119,8 @@ Status WorkerLoop::run() {
     result = run_once(kMaxPollMs);
     if (!result.ok()) break;
   }
-  shutdown(result.ok() ? "shutting down" : result.to_string());
+  const char* why = draining() ? "drained" : "shutting down";
+  shutdown(result.ok() ? why : result.to_string());
   return result;
 }
 
@@ -137,6 +138,7 @@ Status WorkerLoop::run_once(long max_wait_ms) {
   watch_link();
   if (polled_socket && connected_ && poller.readable(si)) drain_broker();
   flush_outbox();
+  turn_drain();
   maintain_connection();
   return Status();
 }

@@ -3,8 +3,9 @@
 // models through a ModelManager (registry mode: watcher and loader threads), their inproc
 // wake-up pairs, the shared outbox and the table of jobs in flight. Constructed and
 // start()ed on one thread, then run() on that thread or on another (handed over once, across
-// a thread start); only request_stop(), counters(), healthy(), registered(), device_load()
-// and advertised_keys() may be called from other threads.
+// a thread start); only request_stop(), request_drain() (also from a signal handler),
+// draining(), counters(), healthy(), registered(), device_load() and advertised_keys() may
+// be called from other threads.
 #pragma once
 
 #include <atomic>
@@ -45,6 +46,8 @@ struct WorkerOptions {
                                      // an engine this stale -> the worker falls silent
   wire::BackoffOptions backoff;      // delay before recreating the socket after a silence
   int shutdown_linger_ms = 500;      // how long WORKER_DISCONNECT may take to leave on exit
+  int64_t grace_ms = 30000;          // drain: how long running jobs may take to finish
+                                     // after request_drain() before they are handed back
   schemas::Limits limits;
   // Fault injection (tests, chaos drills): jobs whose prompt contains one of these fail on
   // the device with an engine error (DeviceHostConfig::fail_on_prompt; WORKER_FAILED internal).
@@ -67,6 +70,8 @@ struct WorkerCounters {
   std::atomic<uint64_t> broker_disconnects{0};
   std::atomic<uint64_t> dispatches{0};        // DISPATCH handed to a DeviceHost
   std::atomic<uint64_t> dispatches_refused{0};// DISPATCH answered WORKER_FAILED at once
+  std::atomic<uint64_t> handed_back{0};       // drain: jobs cancelled at the grace deadline,
+                                              // to go back as WORKER_FAILED draining
   std::atomic<uint64_t> model_changes{0};     // advertised model keys changed (registry mode)
   std::atomic<uint64_t> models_held{0};       // registry mode: models the worker references now
   std::atomic<uint64_t> cancels_applied{0};   // CANCEL_JOB handed to a DeviceHost
@@ -106,8 +111,16 @@ class WorkerLoop {
   // Sends WORKER_DISCONNECT, stops the DeviceHosts (their jobs are cancelled) and closes
   // the sockets. Idempotent; the loop's thread only.
   void shutdown(const std::string& reason = "shutting down");
-  // Any thread: run() returns within ~50 ms.
+  // Any thread: run() returns within ~50 ms (running jobs are cancelled).
   void request_stop() { stop_.store(true, std::memory_order_relaxed); }
+  // Any thread, async-signal-safe (SIGTERM / SIGINT). The first call starts a drain: the
+  // worker advertises no models at once (a heartbeat with an empty list), answers any
+  // DISPATCH with WORKER_FAILED draining, lets running jobs finish within grace_ms, then
+  // cancels the rest and hands each back (WORKER_FAILED draining); then run() sends
+  // WORKER_DISCONNECT and returns ok. A second call ends the grace at once.
+  void request_drain() { drain_requests_.fetch_add(1, std::memory_order_relaxed); }
+  // Any thread: a drain has started (the loop's thread saw request_drain()).
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
 
   const WorkerCounters& counters() const { return counters_; }
   const std::string& worker_id() const { return options_.worker_id; }
@@ -137,6 +150,14 @@ class WorkerLoop {
     std::vector<schemas::TokenEntry> tokens;
     std::optional<schemas::Message> final;
     int64_t final_sent_ns = 0;  // 0: not sent
+    bool cancel_requested = false;  // the broker sent CANCEL_JOB for this attempt
+    bool handed_back = false;       // drain: cancelled at the grace deadline
+  };
+  enum class DrainPhase {
+    kNone,
+    kGrace,        // no new jobs; running ones finish until drain_deadline_ns_
+    kHandingBack,  // the rest were cancelled; their ends are awaited until hand_back_ns_
+    kOver,         // done waiting: run() stops
   };
 
   // worker_loop.cpp: lifecycle, the loop, engine health.
@@ -171,9 +192,19 @@ class WorkerLoop {
   void resend_held_jobs();
   void forget_old_finals();
 
+  // drain.cpp: SIGTERM -> no new jobs, a grace period, the rest handed back, exit.
+  void turn_drain();
+  void start_drain(int64_t now_ns);
+  void hand_back_running(int64_t now_ns);
+  void abandon_unconfirmed();
+  bool drain_finished() const;
+  schemas::WorkerFailed hand_back_failure(const std::string& job_id, const InFlight& job,
+                                          int device, const char* why) const;
+
   // outputs.cpp: engine batches -> WORKER_TOKENS / WORKER_DONE / WORKER_FAILED.
   void flush_outbox();
   void send_batch(StepBatch& batch);
+  void send_end(FinishedOut& finished, int device);
   bool is_current(const std::string& job_id, int attempt) const;
   void send_final(const std::string& job_id, schemas::Message final);
 
@@ -207,7 +238,13 @@ class WorkerLoop {
   bool link_lost_ = false;
   int64_t ready_retry_at_ns_ = 0;  // a READY that could not be sent is retried from then  // down since the last READY: READY again when it is back
 
+  DrainPhase drain_phase_ = DrainPhase::kNone;  // I/O thread
+  int64_t drain_deadline_ns_ = 0;  // the grace ends
+  int64_t hand_back_ns_ = 0;       // the last wait for the engines to confirm the hand-back
+
   std::atomic<bool> stop_{false};
+  std::atomic<uint32_t> drain_requests_{0};
+  std::atomic<bool> draining_{false};
   std::atomic<bool> healthy_{true};
   std::atomic<bool> registered_{false};
   WorkerCounters counters_;
