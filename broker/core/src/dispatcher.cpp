@@ -30,6 +30,7 @@ std::string_view reason_name(Reason reason) {
     case Reason::kQueueTimeout: return "queue_timeout";
     case Reason::kMaxAttempts: return "max_attempts";
     case Reason::kModelUnavailable: return "model_unavailable";
+    case Reason::kExpired: return "expired";
   }
   return "unknown";
 }
@@ -50,6 +51,7 @@ QueuedJob Dispatcher::to_queued(const JobSubmit& spec, uint32_t attempt) const {
   q.priority = spec.priority;
   q.route_key = spec.route_key;
   q.attempt = attempt;
+  if (attempt == 1) q.expires_ns = spec.expires_ns;  // a job that ran once is not "expired"
   return q;
 }
 
@@ -115,7 +117,7 @@ void Dispatcher::requeue(std::vector<HeldJob> held, Actions& out) {
   for (const HeldJob& h : held) requeue_one(h.job, out);
 }
 
-void Dispatcher::requeue_one(const JobId& job, Actions& out, bool worker_lost) {
+void Dispatcher::requeue_one(const JobId& job, Actions& out, bool worker_lost, bool counted) {
   auto live = live_.find(job);
   if (live == live_.end()) return;
   if (live->second.cancel_requested) {
@@ -125,7 +127,7 @@ void Dispatcher::requeue_one(const JobId& job, Actions& out, bool worker_lost) {
     return;
   }
   uint32_t previous = attempts_.find(job)->attempt;
-  std::optional<uint32_t> next = attempts_.next_attempt(job);
+  std::optional<uint32_t> next = attempts_.next_attempt(job, counted);
   if (!next) {
     out.push_back(make_action(ActionKind::kFail, job, previous, Reason::kMaxAttempts,
                               (worker_lost ? "its worker was lost on each of "
@@ -156,7 +158,7 @@ EndResult Dispatcher::on_job_ended(const JobId& job, uint32_t attempt, const Dev
 }
 
 EndResult Dispatcher::on_job_retry(const JobId& job, uint32_t attempt, const DeviceKey& from,
-                                   bool model_gone) {
+                                   bool model_gone, bool counted) {
   EndResult result;
   if (!attempts_.is_current(job, attempt, from)) return result;
   result.current = true;
@@ -166,7 +168,7 @@ EndResult Dispatcher::on_job_retry(const JobId& job, uint32_t attempt, const Dev
   if (model_gone && live != live_.end() && !live->second.dispatched_key.empty()) {
     forget_device_key(from, live->second.dispatched_key);
   }
-  requeue_one(job, result.actions, /*worker_lost=*/false);
+  requeue_one(job, result.actions, /*worker_lost=*/false, counted);
   if (!ref.empty()) drain(ref, result.actions);
   drain_device(from, result.actions);
   return result;

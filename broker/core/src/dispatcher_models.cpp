@@ -248,9 +248,13 @@ void Dispatcher::fail_expired(Actions& out) {
                                   std::to_string(options_.queue.model_wait_ms) + " ms"));
     finish(job.id);
   }
+  const int64_t now = clock_.now_ns();
   for (QueuedJob& job : queue_.take_expired()) {
     schemas::ModelRef ref = split_ref(job.model);
-    if (catalog_.resolvable(ref.name, ref.version)) {
+    if (job.expired(now)) {
+      out.push_back(make_action(ActionKind::kFail, job.id, job.attempt, Reason::kExpired,
+                                "still queued at its expiry: never run"));
+    } else if (catalog_.resolvable(ref.name, ref.version)) {
       out.push_back(make_action(ActionKind::kFail, job.id, job.attempt, Reason::kQueueTimeout,
                                 "waited " + std::to_string(options_.queue.wait_timeout_ms) +
                                     " ms for a device"));

@@ -19,12 +19,14 @@ bool JobAttempts::set_dispatched(const JobId& job, const DeviceKey& device) {
   return true;
 }
 
-std::optional<uint32_t> JobAttempts::next_attempt(const JobId& job) {
+std::optional<uint32_t> JobAttempts::next_attempt(const JobId& job, bool counted) {
   auto it = jobs_.find(job);
   if (it == jobs_.end()) return std::nullopt;
-  it->second.device.reset();
-  if (it->second.attempt >= max_attempts_) return std::nullopt;
-  return ++it->second.attempt;
+  Entry& e = it->second;
+  e.device.reset();
+  if (!counted) ++e.uncounted;
+  if (e.attempt - e.uncounted >= max_attempts_) return std::nullopt;
+  return ++e.attempt;
 }
 
 bool JobAttempts::end(const JobId& job) { return jobs_.erase(job) != 0; }

@@ -1,5 +1,7 @@
 #include "rs/broker/job_queue.h"
 
+#include <algorithm>
+
 namespace rs::broker {
 
 JobQueue::JobQueue(const rs::Clock& clock, JobQueueOptions options)
@@ -20,6 +22,7 @@ PushResult JobQueue::insert(QueuedJob job, bool at_front) {
   int64_t now = clock_.now_ns();
   job.enqueued_ns = now;
   job.deadline_ns = now + options_.wait_timeout_ms * 1'000'000;
+  if (job.expires_ns != 0) job.deadline_ns = std::min(job.deadline_ns, job.expires_ns);
   int lane = job.priority == Priority::kBatch ? 1 : 0;
   Lane& queue = queues_[job.model].lanes[lane];
   job.model_wait_ns = 0;

@@ -17,6 +17,7 @@ ErrorCode fail_code(Reason reason) {
   switch (reason) {
     case Reason::kMaxAttempts: return ErrorCode::kMaxAttempts;
     case Reason::kModelUnavailable: return ErrorCode::kModelUnavailable;
+    case Reason::kExpired: return ErrorCode::kExpired;
     default: return ErrorCode::kTimeout;
   }
 }
@@ -82,6 +83,8 @@ void BrokerLoop::execute_dispatch(const Action& a) {
   schemas::Dispatch dispatch{.job_id = a.job, .attempt = a.attempt, .device = job.record.device,
                              .request = job.request, .created_ms = job.record.created_ms};
   dispatch.request.model = a.model_key;
+  // Resume from the log: a later attempt continues after the tokens already delivered.
+  if (job.next_seq != 0 && job.tokens.size() == job.next_seq) dispatch.resume_tokens = job.tokens;
   post_worker(a.device.worker, dispatch);
 }
 

@@ -98,6 +98,9 @@ void BrokerLoop::on_submit(const wire::RoutingIds& peer, schemas::SubmitRequest 
   if (Status s = precheck_submit(request); !s.ok()) {
     return reject_submit(peer, request.request_id, s);
   }
+  // A job without a seed gets one now, stored with it: every attempt samples the same
+  // random stream, so a resumed attempt continues the output an uninterrupted run gives.
+  if (request.sampling.seed == 0) request.sampling.seed = new_seed();
   schemas::JobRecord record = new_record(request);
   store::RedisCommand command = jobs_store_->create_command(record, request);
   batch_->add_write(jobs_store_->live_add_command(record.job_id, record.created_ms), WriteKind::kOther);
@@ -182,6 +185,14 @@ schemas::DeviceStatus BrokerLoop::device_status(const DeviceKey& key, const Devi
   status.no_chat = beat.load.no_chat;
   status.last_heartbeat_ms = beat.at_ms;
   return status;
+}
+
+uint64_t BrokerLoop::new_seed() {
+  uint64_t z = (id_prefix_ ^ (++seed_counter_ * 0x9e3779b97f4a7c15ULL)) + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return z == 0 ? 1 : z;
 }
 
 std::string BrokerLoop::new_job_id() {

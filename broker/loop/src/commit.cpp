@@ -138,6 +138,10 @@ void BrokerLoop::admit(wire::RoutingIds peer, schemas::SubmitRequest request,
                    .route_key = routing_key(RouteRequest{request.model, request.affinity_key,
                                                          request.session_id, request.prompt}),
                    .session_id = request.session_id};
+  if (request.expires_ms != 0) {
+    submit.expires_ns = clock_.now_ns() + static_cast<int64_t>(std::min<uint64_t>(
+                                              request.expires_ms, uint64_t{1} << 40)) * 1'000'000;
+  }
   live_.emplace(id, LiveJob{.request = std::move(request), .record = std::move(record),
                             .submitter = std::move(peer), .accepted_ns = clock_.now_ns(),
                             .batch = std::move(batch), .item_id = std::move(item_id)});

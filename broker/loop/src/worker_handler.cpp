@@ -15,7 +15,8 @@ using schemas::ErrorCode;
 // Retryable: the failure was the worker's or the device's, not the request's.
 bool is_retryable(ErrorCode code) {
   return code == ErrorCode::kWorkerLost || code == ErrorCode::kUnavailable ||
-         code == ErrorCode::kInternal || code == ErrorCode::kModelUnavailable;
+         code == ErrorCode::kInternal || code == ErrorCode::kModelUnavailable ||
+         code == ErrorCode::kDraining;
 }
 
 }  // namespace
@@ -135,6 +136,7 @@ void BrokerLoop::on_tokens(const std::string& worker, schemas::WorkerTokens& tok
       counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
+    if (job.tokens.size() == job.next_seq) job.tokens.push_back(e.token);
     ++job.next_seq;
     if (!job.batch.empty()) job.text += e.text;  // the batch result carries the whole text
     if (job.first_token_ns == 0) job.first_token_ns = clock_.now_ns();
@@ -166,7 +168,11 @@ void BrokerLoop::on_failed(const std::string& worker, const schemas::WorkerFaile
   const DeviceKey from{worker, static_cast<uint32_t>(failed.device)};
   const bool retry = is_retryable(failed.code);
   const bool model_gone = failed.code == ErrorCode::kModelUnavailable;
-  EndResult r = retry ? dispatcher_.on_job_retry(failed.job_id, failed.attempt, from, model_gone)
+  // A draining worker handed the job back: requeued (resumed from its log) without
+  // using up an attempt.
+  const bool counted = failed.code != ErrorCode::kDraining;
+  EndResult r = retry ? dispatcher_.on_job_retry(failed.job_id, failed.attempt, from, model_gone,
+                                                 counted)
                       : dispatcher_.on_job_ended(failed.job_id, failed.attempt, from);
   if (!r.current || live_.count(failed.job_id) == 0) {
     counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);

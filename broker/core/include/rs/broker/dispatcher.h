@@ -40,6 +40,7 @@ enum class Reason {
   kQueueTimeout,  // waited wait_timeout_ms for a device
   kMaxAttempts,   // its workers died max_attempts times
   kModelUnavailable,  // nobody served its model (version) for model_wait_ms
+  kExpired,       // still queued at its expiry (SUBMIT expires_ms): never run
 };
 
 std::string_view action_kind_name(ActionKind kind);
@@ -63,6 +64,7 @@ struct JobSubmit {
   Priority priority = Priority::kInteractive;
   uint64_t route_key = 0;  // routing_key(RouteRequest)
   std::string session_id;  // empty: none (session stickiness, canary bucket)
+  int64_t expires_ns = 0;  // 0, or (clock time) a first attempt still queued then fails expired
 };
 
 // A live job read back from Redis when the broker starts: QUEUED (no device) or
@@ -115,8 +117,9 @@ class Dispatcher {
   // kMaxAttempts) when its attempts are used up; [kCancelled] if a cancel was pending.
   // model_gone (the worker answered model_unavailable): the device is also taken off the
   // ring of the key the job was sent with until a heartbeat or READY lists it again.
+  // counted = false (a draining worker handed the job back): no attempt is used up.
   EndResult on_job_retry(const JobId& job, uint32_t attempt, const DeviceKey& from,
-                         bool model_gone = false);
+                         bool model_gone = false, bool counted = true);
   // A heartbeat's model list for a device (has_models): the device joins the rings of new
   // keys and leaves those of keys it no longer lists (its jobs in flight finish normally);
   // then queues are drained. [kDispatch...]
@@ -172,7 +175,7 @@ class Dispatcher {
   void unroute_worker(const WorkerId& worker);
   void requeue(std::vector<HeldJob> held, Actions& out);
   // worker_lost: its worker was lost (else the attempt failed on the worker).
-  void requeue_one(const JobId& job, Actions& out, bool worker_lost = true);
+  void requeue_one(const JobId& job, Actions& out, bool worker_lost = true, bool counted = true);
   void finish(const JobId& job);
   // dispatcher_recovery.cpp: adoption and restart recovery.
   bool adopt(const WorkerId& worker, const ClaimedJob& claim, bool held_here, Actions& out);

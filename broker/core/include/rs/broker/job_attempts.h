@@ -17,6 +17,7 @@ class JobAttempts {
     uint32_t attempt = 1;
     std::optional<DeviceKey> device;  // set while dispatched
     uint64_t seq = 0;                 // submission order, for fair requeueing
+    uint32_t uncounted = 0;           // attempts handed back (a draining worker): not failures
   };
 
   explicit JobAttempts(uint32_t max_attempts = 3) : max_attempts_(max_attempts) {}
@@ -29,7 +30,9 @@ class JobAttempts {
   bool set_dispatched(const JobId& job, const DeviceKey& device);
   // Gives up on the current attempt: clears the device and returns the next attempt
   // number, or nullopt if that would pass max_attempts (the job is then dead; call end).
-  std::optional<uint32_t> next_attempt(const JobId& job);
+  // counted = false: the attempt was handed back, not failed (it still moves the fence but
+  // does not use up one of max_attempts).
+  std::optional<uint32_t> next_attempt(const JobId& job, bool counted = true);
   // Forgets the job (it ended: done, failed, cancelled).
   bool end(const JobId& job);
 

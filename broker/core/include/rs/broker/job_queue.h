@@ -27,6 +27,8 @@ struct QueuedJob {
   int64_t enqueued_ns = 0;  // set by push / push_front
   int64_t deadline_ns = 0;  // set by push / push_front: enqueued + wait timeout
   int64_t model_wait_ns = 0;  // 0, or while its model is armed: max(enqueued, armed) + model wait
+  int64_t expires_ns = 0;  // 0, or the job's own expiry (SUBMIT expires_ms): the deadline if sooner
+  bool expired(int64_t now_ns) const { return expires_ns != 0 && expires_ns <= now_ns; }
 };
 
 struct JobQueueOptions {

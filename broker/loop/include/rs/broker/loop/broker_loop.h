@@ -161,6 +161,9 @@ class BrokerLoop {
     std::string batch;    // ingest: the batch (job hash field `batch`), "" = none
     std::string item_id;  // ingest: the producer's id of the item
     std::string text;     // a batch job's generated text so far (for its result)
+    // The token ids delivered so far (seqs 0..): a new attempt resumes after them. Kept
+    // only while it matches next_seq (a job recovered after a restart has none).
+    std::vector<int32_t> tokens;
   };
   struct DeviceHeartbeat {  // one device's last WORKER_HEARTBEAT figures
     schemas::DeviceLoad load;
@@ -247,6 +250,7 @@ class BrokerLoop {
   void on_workers(const wire::RoutingIds& peer, const schemas::WorkersRequest& request);
   schemas::DeviceStatus device_status(const DeviceKey& key, const DeviceState& dev) const;
   std::string new_job_id();
+  uint64_t new_seed();  // a job's sampling seed when SUBMIT gives none (never 0)
   // A new job's record: a fresh id, the model name, and what SUBMIT carries for it.
   schemas::JobRecord new_record(const schemas::SubmitRequest& request);
 
@@ -339,6 +343,7 @@ class BrokerLoop {
   int64_t next_recovery_ns_ = 0;
   uint64_t id_prefix_ = 0;
   uint64_t id_counter_ = 0;
+  uint64_t seed_counter_ = 0;
   std::atomic<bool> stop_{false};
   BrokerCounters counters_;
 };
