@@ -86,6 +86,7 @@ Status BrokerLoop::bind() {
   RS_ASSIGN_OR_RETURN(client_endpoint_, wire::bind_endpoint(clients_, options_.client_endpoint));
   RS_ASSIGN_OR_RETURN(worker_endpoint_, wire::bind_endpoint(workers_, options_.worker_endpoint));
   RS_RETURN_IF_ERROR(writer_->start());
+  start_monitors();
   Status redis = redis_->connect();
   if (!redis.ok()) spdlog::warn("broker: redis not reachable yet: {}", redis.to_string());
   next_beat_ns_ = clock_.now_ns() + options_.heartbeat_ms * 1'000'000;
@@ -105,11 +106,16 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   size_t ci = poller.add(clients_);
   size_t wi = poller.add(workers_);
   size_t si = poller.add(writer_->socket());
+  size_t wmi = worker_monitor_.started() ? poller.add(worker_monitor_.socket()) : SIZE_MAX;
+  size_t cmi = client_monitor_.started() ? poller.add(client_monitor_.socket()) : SIZE_MAX;
   auto ready = poller.poll(std::min(max_wait_ms, poll_timeout_ms()));
   if (!ready.ok()) return ready.status();
   const int64_t start_ns = clock_.now_ns();
   const uint64_t turns = counters_.turns.load(std::memory_order_relaxed);
   if (poller.readable(si)) drain_store();
+  if ((wmi != SIZE_MAX && poller.readable(wmi)) || (cmi != SIZE_MAX && poller.readable(cmi))) {
+    drain_monitors();
+  }
   // Reads wait while Redis fails (the writer says when it answers again).
   if (store_ok()) recover();  // once, before any READY is read (retried while Redis is down)
   if (poller.readable(wi)) drain_workers();
@@ -149,6 +155,7 @@ void BrokerLoop::drain_workers() {
       count_error(schemas::wire_error_of(r.error));
       continue;
     }
+    recv_fd_ = r.src_fd;
     on_worker_frames(r.envelope.routing, r.envelope.frames);
   }
 }
@@ -163,6 +170,7 @@ void BrokerLoop::drain_clients() {
       else count_error(schemas::wire_error_of(r.error));
       continue;
     }
+    note_client_fd(r.src_fd, r.envelope.routing);
     on_client_frames(r.envelope.routing, r.envelope.frames);
   }
 }

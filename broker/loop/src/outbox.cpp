@@ -73,6 +73,7 @@ void BrokerLoop::forget_worker_route(const std::string& worker) {
   if (auto it = worker_routes_.find(worker); it != worker_routes_.end()) {
     peer_workers_.erase(it->second.front());
     worker_routes_.erase(it);
+    std::erase_if(worker_fds_, [&](const auto& entry) { return entry.second == worker; });
   }
   loads_.erase(worker);
 }

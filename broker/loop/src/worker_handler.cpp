@@ -89,6 +89,7 @@ void BrokerLoop::on_ready(const wire::RoutingIds& peer, const schemas::WorkerRea
   if (old != worker_routes_.end()) peer_workers_.erase(old->second.front());
   worker_routes_[ready.worker_id] = peer;
   peer_workers_[peer.front()] = ready.worker_id;
+  note_worker_fd(recv_fd_, ready.worker_id);
   loads_.erase(ready.worker_id);
   spdlog::info("broker: worker {} ready with {} device(s), holding {} job(s)", ready.worker_id,
                spec.devices.size(), spec.jobs.size());

@@ -148,6 +148,7 @@ Received recv_frames(zmq::socket_t& socket, const RecvLimits& limits, IoMode mod
   try {
     zmq::message_t part;
     if (!socket.recv(part, flags)) return out;  // kWouldBlock
+    out.src_fd = zmq_msg_get(part.handle(), ZMQ_SRCFD);
     read_rest(socket, part, limits, &out);
   } catch (const zmq::error_t& e) {
     if (e.num() == EINTR || e.num() == EAGAIN) {

@@ -67,6 +67,9 @@ struct Received {
   Envelope envelope;
   // kRejected: schemas::wire_error(kTooLarge | kBadFrame, ...); kClosed: unavailable.
   Status error;
+  // The file descriptor of the connection the message came in on (-1 if unknown): pairs a
+  // peer with the socket monitor's connection events (ConnectionMonitor).
+  int src_fd = -1;
 };
 
 // Reads one whole multipart message (always to its last part, so the next call starts at a

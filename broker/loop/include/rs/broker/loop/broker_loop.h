@@ -33,6 +33,7 @@
 #include "rs/store/redis_connection.h"
 #include "rs/store/token_log.h"
 #include "rs/wire/framing.h"
+#include "rs/wire/peer_monitor.h"
 
 namespace rs::broker {
 
@@ -110,6 +111,8 @@ struct BrokerCounters {
   std::atomic<uint64_t> writes_retried{0};     // write batches applied after a retry
   std::atomic<uint64_t> creates_discarded{0};  // SUBMITs refused after staging (Redis failed)
   std::atomic<uint64_t> held_commands{0};      // Redis commands staged, not yet applied
+  std::atomic<uint64_t> workers_dropped{0};    // workers expired because their connection dropped
+  std::atomic<uint64_t> submitters_gone{0};    // jobs cancelled: their submitter's connection dropped
   uint64_t error_count(schemas::ErrorCode code) const {
     return errors[static_cast<size_t>(code)].load(std::memory_order_relaxed);
   }
@@ -180,6 +183,15 @@ class BrokerLoop {
   void reply_error(const wire::RoutingIds& peer, uint64_t request_id, const Status& status,
                    const std::string& job_id = {});
   uint64_t now_unix_ms() const;
+
+  // peers.cpp: connections that drop (socket monitors): a worker is expired at once, a
+  // client's streaming jobs that were not detached are cancelled.
+  void start_monitors();
+  void drain_monitors();
+  void note_worker_fd(int fd, const std::string& worker);
+  void note_client_fd(int fd, const wire::RoutingIds& peer);
+  void on_worker_connection_lost(int fd);
+  void on_client_connection_lost(int fd);
 
   // recovery.cpp: the live jobs of a previous broker, read back from Redis at start.
   void recover();
@@ -317,6 +329,11 @@ class BrokerLoop {
   std::unordered_map<JobId, LiveJob> live_;
   std::unordered_map<std::string, wire::RoutingIds> worker_routes_;  // worker id -> peer
   std::map<std::string, std::string> peer_workers_;                 // peer id -> worker id
+  wire::PeerMonitor worker_monitor_;
+  wire::PeerMonitor client_monitor_;
+  std::unordered_map<int, std::string> worker_fds_;  // connection fd -> worker id (from READY)
+  std::unordered_map<int, std::string> client_fds_;  // connection fd -> client routing id
+  int recv_fd_ = -1;  // the connection of the message being handled
   std::unique_ptr<TurnBatch> batch_;  // this turn's Redis writes and replies, not yet done
   std::unique_ptr<StoreWriter> writer_;
   std::unique_ptr<std::deque<HeldTurn>> held_;  // turns whose writes are not applied yet
