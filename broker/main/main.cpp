@@ -65,6 +65,12 @@ int main(int argc, char** argv) {
   app.add_option("--recovery-wait-ms", options.recovery_wait_ms,
                  "after a restart, how long jobs Redis says were running wait for their worker to re-register")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--store-timeout-ms", options.store_timeout_ms,
+                 "a Redis write batch unanswered this long is retried and new SUBMITs get unavailable")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-held-writes", options.max_held_writes,
+                 "Redis commands held (not yet applied) at most before SUBMITs get unavailable")
+      ->check(CLI::PositiveNumber);
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   CLI11_PARSE(app, argc, argv);
   rs::init_logging(log_level);

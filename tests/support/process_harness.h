@@ -186,6 +186,8 @@ class Pool {
   }
 
   bool start_redis() { return redis_.start(); }
+  // The pool's redis-server (kill, restart, pause it; set_aof before start()).
+  RedisServer& redis_server() { return redis_; }
 
   bool start_broker() { return launch_broker({}, "broker.log"); }
 

@@ -1,6 +1,8 @@
 // RedisServer: a private redis-server child process for tests: a free loopback port, its
-// own temp dir, no persistence. start() waits until PING answers; stop() kills it;
-// restart() brings it back on the same port (empty). One thread (the test's).
+// own temp dir, no persistence unless set_aof(true) (then every write is fsynced to an AOF
+// in that dir, and a restart brings the data back). start() waits until PING answers;
+// stop() kills it (-9); restart() brings it back on the same port; pause()/resume() stop
+// and continue it (SIGSTOP/SIGCONT: a stalled Redis). One thread (the test's).
 #pragma once
 
 #include <arpa/inet.h>
@@ -50,8 +52,9 @@ class RedisServer {
       ::setpgid(0, 0);
       std::string bin = binary();
       ::execl(bin.c_str(), bin.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-              "--appendonly", "no", "--dir", dir_.c_str(), "--loglevel", "warning", "--logfile",
-              (dir_ + "/redis.log").c_str(), static_cast<char*>(nullptr));
+              "--appendonly", aof_ ? "yes" : "no", "--appendfsync", "always", "--dir", dir_.c_str(),
+              "--loglevel", "warning", "--logfile", (dir_ + "/redis.log").c_str(),
+              static_cast<char*>(nullptr));
       ::_exit(127);
     }
     for (int i = 0; i < 500; ++i) {
@@ -78,6 +81,13 @@ class RedisServer {
     return start();
   }
   bool running() const { return pid_ > 0; }
+  void set_aof(bool on) { aof_ = on; }
+  void pause() {
+    if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  }
+  void resume() {
+    if (pid_ > 0) ::kill(pid_, SIGCONT);
+  }
   int port() const { return port_; }
 
   // A raw-socket PING (no client library needed).
@@ -122,6 +132,7 @@ class RedisServer {
   int port_ = 0;
   pid_t pid_ = -1;
   std::string dir_;
+  bool aof_ = false;
 };
 
 }  // namespace rs::test

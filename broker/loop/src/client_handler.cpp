@@ -29,9 +29,7 @@ void BrokerLoop::on_client_frames(const wire::RoutingIds& peer, const schemas::F
         else if constexpr (std::is_same_v<T, schemas::SubscribeRequest>) on_subscribe(peer, m);
         else if constexpr (std::is_same_v<T, schemas::StatusRequest>) on_status(peer, m);
         else if constexpr (std::is_same_v<T, schemas::WorkersRequest>) on_workers(peer, m);
-        else if constexpr (std::is_same_v<T, schemas::Ping>)
-          send_client_now(peer, schemas::Pong{.request_id = m.request_id,
-                                          .broker_time_ms = now_unix_ms()});
+        else if constexpr (std::is_same_v<T, schemas::Ping>) on_ping(peer, m);
         else reply_error(peer, 0, wire_error(ErrorCode::kUnknownCommand, "not a client command"));
       },
       parsed.value());
@@ -130,6 +128,16 @@ void BrokerLoop::on_cancel(const wire::RoutingIds& peer, const schemas::CancelRe
   // The ack: the record as it stands now (CANCELLED at once for a queued job; a running
   // one ends CANCELLED in a DONE once its worker confirms).
   on_status(peer, schemas::StatusRequest{.request_id = request.request_id, .job_id = request.job_id});
+}
+
+// PONG comes after the answers to the client's earlier requests (a client confirms a
+// SUBSCRIBE so), unless Redis fails: then at once (the broker is alive; answers wait).
+void BrokerLoop::on_ping(const wire::RoutingIds& peer, const schemas::Ping& ping) {
+  if (store_failing_) {
+    return send_client_now(peer, schemas::Pong{.request_id = ping.request_id,
+                                               .broker_time_ms = now_unix_ms()});
+  }
+  defer_read(DeferredRead{.peer = peer, .request_id = ping.request_id, .ping = true});
 }
 
 void BrokerLoop::on_status(const wire::RoutingIds& peer, const schemas::StatusRequest& request) {

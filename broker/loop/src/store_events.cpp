@@ -118,6 +118,10 @@ void BrokerLoop::run_deferred(uint64_t applied_seq, bool live_replays) {
 }
 
 void BrokerLoop::run_read(const DeferredRead& read) {
+  if (read.ping) {
+    return post_client(read.peer, schemas::Pong{.request_id = read.request_id,
+                                                .broker_time_ms = now_unix_ms()});
+  }
   if (!read.subscribe) return status_ended(read);
   if (!read.live) return subscribe_ended(read);
   Status s = replay(read.peer, read.job_id, read.from_seq, read.until_seq);

@@ -121,7 +121,8 @@ struct DeferredRead {
   wire::RoutingIds peer;
   uint64_t request_id = 0;
   std::string job_id;
-  bool subscribe = false;  // else STATUS
+  bool subscribe = false;  // else STATUS (or PING)
+  bool ping = false;       // a PING: its PONG follows the answers to requests before it
   bool live = false;       // subscribe: the job was live (already subscribed to its tail)
   uint64_t from_seq = 0;   // subscribe: the replay's range [from_seq, until_seq)
   uint64_t until_seq = 0;

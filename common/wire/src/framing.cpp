@@ -80,6 +80,8 @@ void read_rest(zmq::socket_t& socket, zmq::message_t& part, const RecvLimits& li
   size_t total_bytes = 0;
   Status error;
   for (;;) {
+    // A ROUTER's routing-id part is made locally: the peer's connection is on the others.
+    if (out->src_fd < 0) out->src_fd = zmq_msg_get(part.handle(), ZMQ_SRCFD);
     take_part(part, limits, index, &total_bytes, &out->envelope, &error);
     ++index;
     if (!part.more()) break;
@@ -148,7 +150,6 @@ Received recv_frames(zmq::socket_t& socket, const RecvLimits& limits, IoMode mod
   try {
     zmq::message_t part;
     if (!socket.recv(part, flags)) return out;  // kWouldBlock
-    out.src_fd = zmq_msg_get(part.handle(), ZMQ_SRCFD);
     read_rest(socket, part, limits, &out);
   } catch (const zmq::error_t& e) {
     if (e.num() == EINTR || e.num() == EAGAIN) {

@@ -221,7 +221,7 @@ struct ResumeAttempt {
   std::optional<sc::WorkerDone> done;
 };
 
-ResumeAttempt run_attempt(FakeBroker& broker, const sc::Dispatch& d) {
+ResumeAttempt run_attempt(FakeBrokerRouter& broker, const sc::Dispatch& d) {
   broker.send(d);
   ResumeAttempt a;
   for (sc::Message& m : broker.until<sc::WorkerDone>(20000)) {

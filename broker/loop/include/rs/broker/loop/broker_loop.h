@@ -259,6 +259,7 @@ class BrokerLoop {
   void reject_submit(const wire::RoutingIds& peer, uint64_t request_id, const Status& s);
   void on_cancel(const wire::RoutingIds& peer, const schemas::CancelRequest& request);
   void on_status(const wire::RoutingIds& peer, const schemas::StatusRequest& request);
+  void on_ping(const wire::RoutingIds& peer, const schemas::Ping& ping);
   void on_workers(const wire::RoutingIds& peer, const schemas::WorkersRequest& request);
   schemas::DeviceStatus device_status(const DeviceKey& key, const DeviceState& dev) const;
   std::string new_job_id();

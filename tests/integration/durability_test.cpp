@@ -1,0 +1,280 @@
+// Acceptance (issue 14): nothing is lost when Redis or a peer fails. Real redis-server (AOF,
+// fsync always), broker and workers; 64 streamed jobs read with raw DEALERs. After each
+// fault, what clients received and what Redis holds must agree: one DONE per job,
+// contiguous seqs, the same state, the same token log (no hole under the final marker),
+// an empty live index, no job Redis knows that a client was refused, and a broker
+// restarted afterwards runs nothing again. Checks are causal, never wall-clock.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "process_harness.h"
+#include "streaming_client.h"
+#include "wire_peer.h"
+
+namespace rs::test::durability {
+namespace {
+
+namespace sc = rs::schemas;
+
+constexpr size_t kJobs = 64;
+constexpr size_t kClients = 4;
+constexpr uint32_t kTokens = 300;
+
+PoolOptions durable_pool(int heartbeat_ms = 200) {
+  PoolOptions o;
+  o.workers = 2;
+  o.devices = 2;
+  o.heartbeat_ms = heartbeat_ms;
+  // Steps paced so every job is still streaming when the fault comes.
+  o.worker_args = {"--step-delay-ms", "10", "--max-batch-size", "32"};
+  return o;
+}
+
+sc::SubmitRequest job_request(const Pool& pool, size_t j) {
+  sc::SubmitRequest r = make_request(pool.model_name(), "durable " + std::to_string(j), kTokens,
+                                     0.8f, 1000 + j);
+  r.ignore_eos = true;  // every job runs to max_tokens: long enough to meet the fault
+  r.session_id = "s-" + std::to_string(j);
+  return r;
+}
+
+struct Clients {
+  zmq::context_t ctx{1};
+  std::vector<std::unique_ptr<StreamingClient>> all;
+  Clients(const Pool& pool, size_t n) {
+    for (size_t i = 0; i < n; ++i) all.push_back(std::make_unique<StreamingClient>(ctx, pool.client_endpoint()));
+  }
+  void pump() {
+    for (auto& c : all) {
+      while (c->read_one(0)) {
+      }
+    }
+  }
+  size_t streaming() const {
+    size_t n = 0;
+    for (const auto& c : all) n += c->jobs_with_tokens();
+    return n;
+  }
+  bool wait_all_done(int timeout_ms) {
+    return Pool::poll_until(timeout_ms, [&] {
+      bool done = true;
+      for (auto& c : all) {
+        while (c->read_one(1)) {
+        }
+        done = done && c->all_done();
+      }
+      return done;
+    });
+  }
+};
+
+void submit_all(Pool& pool, Clients& clients, size_t n_jobs) {
+  for (size_t j = 0; j < n_jobs; ++j) {
+    std::string job;
+    ASSERT_TRUE(clients.all[j % clients.all.size()]->submit(job_request(pool, j), &job)) << j;
+  }
+  ASSERT_TRUE(Pool::poll_until(60000, [&] {
+    clients.pump();
+    return clients.streaming() == n_jobs;
+  })) << "jobs did not all start streaming";
+}
+
+int64_t redis_int(Pool& pool, const store::RedisCommand& command) {
+  auto r = pool.redis().command(command);
+  return r.ok() ? r->integer : -1;
+}
+
+// Every job's wire view equals Redis's; returns how many jobs Redis holds in all.
+void check_agreement(Pool& pool, Clients& clients, size_t n_jobs) {
+  size_t n = 0;
+  for (auto& c : clients.all) {
+    for (auto& [job, s] : c->streams()) {
+      ++n;
+      ASSERT_TRUE(s.done.has_value()) << job;
+      EXPECT_EQ(s.n_done, 1u) << job << ": DONE more than once";
+      EXPECT_EQ(s.done->state, sc::JobState::kSucceeded) << job << ": " << s.done->error;
+      ASSERT_EQ(s.seqs.size(), kTokens) << job;
+      for (size_t i = 0; i < s.seqs.size(); ++i) ASSERT_EQ(s.seqs[i], i) << job;
+      auto stored = pool.job_store().load(job);
+      ASSERT_TRUE(stored.ok()) << stored.status().to_string();
+      EXPECT_EQ(stored->state, s.done->state) << job;
+      EXPECT_EQ(stored->attempt, s.done->attempt) << job;
+      std::vector<int32_t> logged;
+      uint64_t from = 0;
+      bool finished = false;
+      while (!finished) {
+        auto page = pool.token_log().read(job, from);
+        ASSERT_TRUE(page.ok()) << page.status().to_string();
+        for (const auto& e : page->entries) {
+          ASSERT_EQ(e.seq, logged.size()) << job << ": hole in the token log";
+          logged.push_back(e.token);
+        }
+        finished = page->finished;
+        if (finished) EXPECT_EQ(page->n_tokens, logged.size()) << job;
+        if (page->entries.empty() && !finished) break;
+        from = logged.size();
+      }
+      EXPECT_TRUE(finished) << job << ": no final marker";
+      EXPECT_EQ(logged, s.tokens) << job << ": Redis's log differs from what the client got";
+    }
+  }
+  EXPECT_EQ(n, n_jobs);
+  EXPECT_EQ(redis_int(pool, {"ZCARD", "rs:live"}), 0) << "stale entries in rs:live";
+  // Every job hash in Redis is one a client was told ACCEPTED (no refused job stored).
+  auto keys = pool.redis().command({"KEYS", "rs:job:*"});
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ(keys->elements.size(), n_jobs) << "Redis holds jobs no client was given";
+}
+
+// A broker killed and restarted afterwards finds nothing to run again.
+void check_restart_runs_nothing(Pool& pool, Clients& clients) {
+  std::map<std::string, sc::JobRecord> before;
+  for (auto& c : clients.all) {
+    for (auto& [job, s] : c->streams()) before[job] = *pool.job_store().load(job);
+  }
+  pool.kill_broker();
+  ASSERT_TRUE(pool.restart_broker());
+  ASSERT_TRUE(pool.wait_devices(4, 30000));
+  for (auto& [job, record] : before) {
+    auto now = pool.job_store().load(job);
+    ASSERT_TRUE(now.ok());
+    EXPECT_EQ(now->state, record.state) << job;
+    EXPECT_EQ(now->attempt, record.attempt) << job;
+    EXPECT_EQ(now->finished_ms, record.finished_ms) << job;
+  }
+  EXPECT_EQ(redis_int(pool, {"ZCARD", "rs:live"}), 0);
+}
+
+// A SUBMIT during the fault: refused `unavailable` (or accepted if Redis answered it).
+// Returns whether it was accepted (then the job is one more to expect).
+bool submit_during_fault(Pool& pool, WirePeer& peer, uint64_t id) {
+  sc::SubmitRequest r = make_request(pool.model_name(), "during", 4);
+  r.request_id = id;
+  EXPECT_TRUE(peer.send(r));
+  for (;;) {
+    auto m = peer.recv(30000);
+    if (!m) {
+      ADD_FAILURE() << "no answer to a SUBMIT during the fault";
+      return false;
+    }
+    if (auto* rej = std::get_if<sc::Rejected>(&*m)) {
+      EXPECT_EQ(rej->code, sc::ErrorCode::kUnavailable);
+      return false;
+    }
+    if (std::get_if<sc::Accepted>(&*m) != nullptr) return true;
+  }
+}
+
+TEST(DurabilityTest, RedisKilledAndRestartedUnderSixtyFourStreams) {
+  Pool pool(durable_pool());
+  RS_REQUIRE_POOL(pool);
+  pool.redis_server().set_aof(true);
+  ASSERT_TRUE(pool.start());
+  Clients clients(pool, kClients);
+  submit_all(pool, clients, kJobs);
+  pool.redis_server().stop();  // kill -9
+  WirePeer late(clients.ctx, pool.client_endpoint());
+  const bool accepted = submit_during_fault(pool, late, 1);
+  EXPECT_FALSE(accepted) << "a job was accepted while Redis was down";
+  // Tokens keep coming from the workers meanwhile; the writes wait.
+  for (int i = 0; i < 100; ++i) clients.pump(), std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(pool.redis_server().start());  // the AOF brings the data back
+  ASSERT_TRUE(clients.wait_all_done(120000)) << "jobs did not finish after Redis came back";
+  check_agreement(pool, clients, kJobs);
+  check_restart_runs_nothing(pool, clients);
+}
+
+TEST(DurabilityTest, RedisStalledAnswersPingsExpiresNoWorkerAndLosesNothing) {
+  Pool pool(durable_pool());
+  RS_REQUIRE_POOL(pool);
+  pool.redis_server().set_aof(true);
+  ASSERT_TRUE(pool.start());
+  Clients clients(pool, kClients);
+  submit_all(pool, clients, kJobs);
+  pool.redis_server().pause();  // SIGSTOP
+  WirePeer pinger(clients.ctx, pool.client_endpoint());
+  // Three seconds of stall: fifteen heartbeats of 200 ms, five expiry windows.
+  for (uint64_t i = 1; i <= 15; ++i) {
+    ASSERT_TRUE(pinger.send(sc::Ping{.request_id = i}));
+    auto pong = pinger.recv(1000);  // answered while Redis is still stopped
+    ASSERT_TRUE(pong.has_value()) << "PING " << i << " unanswered during the stall";
+    ASSERT_NE(std::get_if<sc::Pong>(&*pong), nullptr);
+    clients.pump();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_FALSE(submit_during_fault(pool, pinger, 100)) << "a job was accepted while Redis stalled";
+  pool.redis_server().resume();  // SIGCONT
+  ASSERT_TRUE(clients.wait_all_done(120000)) << "jobs did not finish after the stall";
+  check_agreement(pool, clients, kJobs);
+  const std::string log = file_tail(pool.dir().file("broker.log"), 1 << 20);
+  EXPECT_EQ(log.find(" lost: "), std::string::npos) << "a worker was expired during the stall";
+  for (auto& c : clients.all) {
+    for (auto& [job, s] : c->streams()) EXPECT_EQ(s.done->attempt, 1u) << job;
+  }
+  check_restart_runs_nothing(pool, clients);
+}
+
+// The worker's death is noticed from its connection (heartbeats are far too slow to fire
+// here); its jobs continue on attempt 2 where their logs end, and every output equals an
+// uninterrupted run with the same seed.
+TEST(DurabilityTest, KilledWorkerJobsResumeFromTheirLogs) {
+  PoolOptions o = durable_pool(/*heartbeat_ms=*/60000);
+  Pool pool(o);
+  RS_REQUIRE_POOL(pool);
+  ASSERT_TRUE(pool.start());
+  constexpr size_t kResumeJobs = 32;
+  Clients clients(pool, kClients);
+  submit_all(pool, clients, kResumeJobs);
+  pool.kill_worker(0);
+  ASSERT_TRUE(clients.wait_all_done(120000)) << "jobs of the killed worker did not continue";
+  // The uninterrupted runs: the same requests (same seeds) on the surviving worker.
+  Clients reference(pool, 1);
+  for (size_t j = 0; j < kResumeJobs; ++j) {
+    std::string job;
+    ASSERT_TRUE(reference.all[0]->submit(job_request(pool, j), &job));
+  }
+  ASSERT_TRUE(reference.wait_all_done(120000));
+  size_t resumed = 0;
+  for (auto& c : clients.all) {
+    for (auto& [job, s] : c->streams()) {
+      ASSERT_TRUE(s.done.has_value());
+      EXPECT_EQ(s.done->state, sc::JobState::kSucceeded) << job << ": " << s.done->error;
+      for (size_t i = 0; i < s.seqs.size(); ++i) ASSERT_EQ(s.seqs[i], i) << job;
+      auto page = pool.token_log().read(job, 0, 100000);
+      ASSERT_TRUE(page.ok());
+      // Attempt 1's entries, then attempt 2's from the next seq on: nothing generated twice.
+      uint32_t attempt = 1;
+      for (size_t i = 0; i < page->entries.size(); ++i) {
+        ASSERT_EQ(page->entries[i].seq, i) << job;
+        ASSERT_GE(page->entries[i].attempt, attempt) << job << ": an older attempt after a newer";
+        attempt = page->entries[i].attempt;
+      }
+      if (s.done->attempt > 1) ++resumed;
+    }
+  }
+  EXPECT_GT(resumed, 0u) << "no job ran on the killed worker";
+  // Each job's output against the uninterrupted run of the same request (by its prompt).
+  std::map<std::string, std::vector<int32_t>> by_prompt_got, by_prompt_expected;
+  for (auto& c : clients.all) {
+    for (auto& [job, s] : c->streams()) {
+      auto req = pool.job_store().load_request(job);
+      ASSERT_TRUE(req.ok());
+      by_prompt_got[req->prompt] = s.tokens;
+    }
+  }
+  for (auto& [job, s] : reference.all[0]->streams()) {
+    auto req = pool.job_store().load_request(job);
+    ASSERT_TRUE(req.ok());
+    by_prompt_expected[req->prompt] = s.tokens;
+  }
+  EXPECT_EQ(by_prompt_got, by_prompt_expected) << "a resumed output differs from an uninterrupted run";
+}
+
+}  // namespace
+}  // namespace rs::test::durability
