@@ -57,10 +57,15 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
       held_(std::make_unique<std::deque<HeldTurn>>()) {
   std::random_device rd;
   id_prefix_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-  // Neither the writer nor the loop's reads wait longer than store_timeout_ms on Redis.
-  options_.redis.command_timeout_ms = std::min(options_.redis.command_timeout_ms, options_.store_timeout_ms);
-  options_.redis.connect_timeout_ms = std::min(options_.redis.connect_timeout_ms, options_.store_timeout_ms);
-  writer_ = std::make_unique<StoreWriter>(context_, StoreWriterOptions{.redis = options_.redis});
+  // The writer waits at most store_timeout_ms on Redis; the loop's own reads (run only
+  // while the writer keeps up) at most read_timeout_ms, so a Redis that stalls in the middle
+  // of one costs the loop that much once.
+  store::RedisOptions writes = options_.redis;
+  writes.command_timeout_ms = std::min(writes.command_timeout_ms, options_.store_timeout_ms);
+  writes.connect_timeout_ms = std::min(writes.connect_timeout_ms, options_.store_timeout_ms);
+  writer_ = std::make_unique<StoreWriter>(context_, StoreWriterOptions{.redis = writes});
+  options_.redis.command_timeout_ms = std::min(options_.redis.command_timeout_ms, options_.read_timeout_ms);
+  options_.redis.connect_timeout_ms = std::min(options_.redis.connect_timeout_ms, options_.read_timeout_ms);
   redis_ = std::make_unique<store::RedisConnection>(options_.redis);
   store::JobStoreOptions js;
   js.keys.prefix = options_.key_prefix;

@@ -30,7 +30,8 @@ void BrokerLoop::commit() {
   const size_t n = commands.size();
   counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
   const uint64_t seq = writer_->submit(std::move(commands));
-  held_->push_back(HeldTurn{.seq = seq, .n_commands = n, .batch = std::move(batch)});
+  held_->push_back(HeldTurn{.seq = seq, .n_commands = n, .submitted_ns = clock_.now_ns(),
+                            .batch = std::move(batch)});
   held_commands_ += n;
   counters_.held_commands.store(held_commands_, std::memory_order_relaxed);
 }

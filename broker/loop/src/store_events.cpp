@@ -57,6 +57,12 @@ void BrokerLoop::on_store_failing(const StoreEvent& event) {
   }
   store_failing_ = true;
   refuse_held_creates(event.error);
+  // PINGs waiting behind the held writes are answered now: the broker is alive.
+  std::erase_if(deferred_, [&](const DeferredRead& r) {
+    if (!r.ping) return false;
+    send_client_now(r.peer, schemas::Pong{.request_id = r.request_id, .broker_time_ms = now_unix_ms()});
+    return true;
+  });
 }
 
 // SUBMITs whose creation is still held are answered REJECTED unavailable now (a client
@@ -84,7 +90,11 @@ void BrokerLoop::refuse_held_creates(const Status& why) {
   }
 }
 
-bool BrokerLoop::store_ok() const { return !store_failing_; }
+bool BrokerLoop::store_ok() const {
+  constexpr int64_t kReadGateNs = 100'000'000;  // a write batch unanswered this long: Redis lags
+  if (store_failing_) return false;
+  return held_->empty() || clock_.now_ns() - held_->front().submitted_ns < kReadGateNs;
+}
 
 uint64_t BrokerLoop::pending_seq() const {
   if (batch_->has_writes() || batch_->has_tokens()) return writer_->last_submitted() + 1;

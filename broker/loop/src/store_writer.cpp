@@ -107,6 +107,7 @@ bool StoreWriter::apply(zmq::socket_t& out, store::RedisConnection& redis, Batch
   int wait = options_.retry_min_ms;
   bool reported = false;
   for (int attempt = 1;; ++attempt) {
+    const auto start = std::chrono::steady_clock::now();
     auto replies = redis.pipeline(batch.commands);
     if (replies.ok()) {
       auto e = std::make_unique<StoreEvent>();
@@ -116,11 +117,12 @@ bool StoreWriter::apply(zmq::socket_t& out, store::RedisConnection& redis, Batch
       send_owned(out, std::move(e));
       return true;
     }
-    // A connection that died while idle fails its first use: a fresh one tries again at
-    // once before the batch counts as failing.
+    // A connection that died while idle fails its first use at once: a fresh one tries
+    // again before the batch counts as failing. A slow failure (a timeout) counts at once.
     redis.disconnect();
-    if (attempt == 1 && redis.connect().ok()) continue;
-    if (attempt <= 2 && !reported) {
+    const bool fast = std::chrono::steady_clock::now() - start < std::chrono::milliseconds(100);
+    if (attempt == 1 && fast && redis.connect().ok()) continue;
+    if (!reported) {
       reported = true;
       auto e = std::make_unique<StoreEvent>();
       e->kind = StoreEvent::Kind::kFailing;

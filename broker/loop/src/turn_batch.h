@@ -111,6 +111,7 @@ class TurnBatch {
 struct HeldTurn {
   uint64_t seq = 0;  // the StoreWriter's batch number
   size_t n_commands = 0;
+  int64_t submitted_ns = 0;  // when it went to the writer
   TurnBatch batch;   // creates to answer, the outbox to send once applied
 };
 

@@ -77,8 +77,11 @@ struct BrokerOptions {
   // Redis outages (docs/BROKER.md "When Redis fails"): a write batch not applied within
   // store_timeout_ms is retried (never dropped) and new SUBMITs get `unavailable` until
   // every held write is applied; past max_held_writes held commands, SUBMITs get
-  // `unavailable` too. store_timeout_ms also bounds the loop's own reads.
+  // `unavailable` too. The loop's own reads (replays, STATUS of ended jobs, registry and
+  // ingest polls, recovery) run only while the writer keeps up, each bounded by
+  // read_timeout_ms.
   int store_timeout_ms = 1000;
+  int read_timeout_ms = 250;
   size_t max_held_writes = 1'000'000;
 };
 
@@ -242,7 +245,8 @@ class BrokerLoop {
   void on_store_applied(StoreEvent& event);
   void on_store_failing(const StoreEvent& event);
   void refuse_held_creates(const Status& why);
-  // Whether Redis is answering (no failing write): reads and polls run only then.
+  // Whether Redis keeps up (no failing write, none waiting longer than kReadGateMs): the
+  // loop's own reads and polls run only then.
   bool store_ok() const;
   // The batch number the writes staged so far will be applied in (0: none pending).
   uint64_t pending_seq() const;
