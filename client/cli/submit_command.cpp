@@ -29,7 +29,7 @@ struct SubmitArgs {
   float temperature = 1.0f;
   std::optional<int32_t> top_k;
   std::optional<float> top_p;
-  uint64_t seed = 0;
+  std::optional<uint64_t> seed;
   std::string priority = "interactive";
   std::string affinity_key;
   std::string session_id;
@@ -76,7 +76,7 @@ schemas::SubmitRequest make_request(const SubmitArgs& args) {
   r.sampling.temperature = args.temperature;
   if (args.top_k) r.sampling.top_k = *args.top_k;
   if (args.top_p) r.sampling.top_p = *args.top_p;
-  r.sampling.seed = args.seed;
+  r.sampling.seed = args.seed;  // absent: the broker chooses one
   r.priority = *schemas::parse_priority(args.priority);
   r.affinity_key = args.affinity_key;
   r.session_id = args.session_id;
@@ -128,7 +128,7 @@ void add_submit_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(0.0, 100.0));
   sub->add_option("--top-k", args->top_k, "top-k sampling (0: off)")->check(CLI::Range(0, 1 << 30));
   sub->add_option("--top-p", args->top_p, "nucleus sampling (1: off)")->check(CLI::Range(0.0, 1.0));
-  sub->add_option("--seed", args->seed, "sampling seed")->capture_default_str();
+  sub->add_option("--seed", args->seed, "sampling seed (default: one the broker chooses)");
   sub->add_flag("--ignore-eos", args->ignore_eos, "generate past end-of-text tokens, up to --max-tokens");
   sub->add_option("--priority", args->priority, "interactive | batch")
       ->capture_default_str()->check(CLI::IsMember({"interactive", "batch"}));

@@ -36,7 +36,7 @@ schemas::SubmitRequest base_submit(const GenerationParams& p, const GenerationPl
   s.sampling = p.sampling;
   // A concrete seed always: a re-dispatched job then yields the same tokens. Choice i of
   // a seeded request uses seed + i, so n > 1 choices differ yet stay reproducible.
-  s.sampling.seed = p.seed_given ? p.sampling.seed + index : rng() >> 1;
+  s.sampling.seed = p.seed_given ? p.sampling.seed.value_or(0) + index : rng() >> 1;
   s.max_tokens = p.max_tokens;
   s.stop = p.stop;
   s.priority = p.priority;

@@ -19,6 +19,7 @@ struct Counter {
   size_t n = 0;
   template <class T>
   void field(const char*, const T&, Opt) { ++n; }
+  void field(const char*, const std::optional<uint64_t>& x, Opt) { n += x.has_value() ? 1 : 0; }
 };
 
 class Writer {
@@ -34,6 +35,9 @@ class Writer {
   }
   void field(const char* k, const std::string& s, Opt) { key(k); pk_.pack(s); }
   void field(const char* k, uint64_t x, Opt) { key(k); pk_.pack(x); }
+  void field(const char* k, const std::optional<uint64_t>& x, Opt) {  // absent: not written
+    if (x) field(k, *x, Opt{});
+  }
   void field(const char* k, uint32_t x, Opt) { key(k); pk_.pack(x); }
   void field(const char* k, int32_t x, Opt) { key(k); pk_.pack(x); }
   void field(const char* k, float x, Opt) { key(k); pk_.pack(x); }
@@ -94,6 +98,12 @@ class Reader {
     out.assign(p, n);
   }
   void field(const char* k, uint64_t& out, Opt o) { read_int(k, out, o); }
+  void field(const char* k, std::optional<uint64_t>& out, Opt o) {
+    if (find(k, o) == nullptr) return;  // absent (or nil): stays absent
+    uint64_t x = 0;
+    read_int(k, x, o);
+    if (status_.ok()) out = x;
+  }
   void field(const char* k, uint32_t& out, Opt o) { read_int(k, out, o); }
   void field(const char* k, int32_t& out, Opt o) { read_int(k, out, o); }
   void field(const char* k, float& out, Opt o) {

@@ -98,7 +98,7 @@ void BrokerLoop::on_submit(const wire::RoutingIds& peer, schemas::SubmitRequest 
   }
   // A job without a seed gets one now, stored with it: every attempt samples the same
   // random stream, so a resumed attempt continues the output an uninterrupted run gives.
-  if (request.sampling.seed == 0) request.sampling.seed = new_seed();
+  if (!request.sampling.seed) request.sampling.seed = new_seed();
   schemas::JobRecord record = new_record(request);
   store::RedisCommand command = jobs_store_->create_command(record, request);
   batch_->add_write(jobs_store_->live_add_command(record.job_id, record.created_ms), WriteKind::kOther);

@@ -195,7 +195,7 @@ bool BrokerLoop::ingest_entry(store::IngestEntry& e) {
                                   ? "ingest:" + item.batch + ":" + item.item_id
                                   : "ingest:" + e.entry_id;
   }
-  if (request.sampling.seed == 0) request.sampling.seed = new_seed();  // as on_submit
+  if (!request.sampling.seed) request.sampling.seed = new_seed();  // as on_submit
   schemas::JobRecord record = new_record(request);
   store::CreateExtras extras{.ack_stream = jobs_store_->options().keys.ingest(),
                              .ack_group = "brokers", .ack_entry = e.entry_id};

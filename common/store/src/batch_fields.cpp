@@ -49,7 +49,11 @@ bool set_ingest_field(IngestItem& item, const std::string& f, const std::string&
   else if (f == "top_p") return parse_num(v, r.sampling.top_p);
   else if (f == "min_p") return parse_num(v, r.sampling.min_p);
   else if (f == "repetition_penalty") return parse_num(v, r.sampling.repetition_penalty);
-  else if (f == "seed") return parse_num(v, r.sampling.seed);
+  else if (f == "seed") {
+    uint64_t seed = 0;
+    if (!parse_num(v, seed)) return false;
+    r.sampling.seed = seed;
+  }
   else if (f == "stop") return parse_stop(v, r.stop);
   else if (f == "priority") {
     auto p = schemas::parse_priority(v);
@@ -77,7 +81,7 @@ StreamFields ingest_to_fields(const IngestItem& item) {
   f.emplace_back("top_p", num(r.sampling.top_p));
   f.emplace_back("min_p", num(r.sampling.min_p));
   f.emplace_back("repetition_penalty", num(r.sampling.repetition_penalty));
-  f.emplace_back("seed", std::to_string(r.sampling.seed));
+  if (r.sampling.seed) f.emplace_back("seed", std::to_string(*r.sampling.seed));
   if (!r.stop.empty()) f.emplace_back("stop", stop_json(r.stop));
   f.emplace_back("priority", std::string(schemas::priority_name(r.priority)));
   if (!r.idempotency_key.empty()) f.emplace_back("idempotency_key", r.idempotency_key);

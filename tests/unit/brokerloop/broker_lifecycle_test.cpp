@@ -41,7 +41,7 @@ TEST_F(BrokerLifecycleTest, AJobWithoutASeedGetsOneAndAHandBackResumesAfterItsTo
   c->send(submit(1));
   const std::string job = c->expect<sc::Accepted>().job_id;
   auto first = w1->expect<sc::Dispatch>();
-  EXPECT_NE(first.request.sampling.seed, 0u) << "the broker must choose a seed";
+  EXPECT_TRUE(first.request.sampling.seed.has_value()) << "the broker must choose a seed";
   EXPECT_TRUE(first.resume_tokens.empty());
   auto sent = tokens(job, 1, 0, 3);
   w1->send(sc::WorkerTokens{.entries = sent});

@@ -29,7 +29,9 @@ struct Sampling {
   float top_p = 1.0f;              // 1 = off
   float min_p = 0.0f;              // 0 = off
   float repetition_penalty = 1.0f; // 1 = off
-  uint64_t seed = 0;
+  // Absent: the broker chooses one when it accepts the job and stores it with the request,
+  // so every attempt (and a resume from the log) samples the same random stream.
+  std::optional<uint64_t> seed;
   bool operator==(const Sampling&) const = default;
 };
 
