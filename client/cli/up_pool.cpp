@@ -1,5 +1,6 @@
 #include "up_pool.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -290,6 +291,9 @@ std::vector<std::string> Pool::worker_args() const {
     for (const auto& name : options_.serve) args.insert(args.end(), {"--serve", name});
   }
   args.insert(args.end(), {"--devices", std::to_string(options_.devices)});
+  // A worker's drain (SIGTERM: finish or hand back its jobs) ends before `up` would SIGKILL
+  // it, and a worker whose `up` died goes within that too.
+  args.insert(args.end(), {"--grace-ms", std::to_string(std::max(options_.grace_ms * 4 / 5, 0))});
   if (options_.threads > 0)
     args.insert(args.end(), {"--threads", std::to_string(options_.threads)});
   args.insert(args.end(), options_.worker_args.begin(), options_.worker_args.end());

@@ -16,6 +16,7 @@ namespace rs::broker {
 using schemas::ErrorCode;
 
 void BrokerLoop::drain_store() {
+  counters_.writer_cpu_ns.store(writer_->cpu_ns(), std::memory_order_relaxed);
   while (std::optional<StoreEvent> e = writer_->next_event()) {
     if (e->kind == StoreEvent::Kind::kFailing) {
       on_store_failing(*e);

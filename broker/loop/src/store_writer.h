@@ -53,6 +53,8 @@ class StoreWriter {
   std::optional<StoreEvent> next_event();
   zmq::socket_t& socket() { return loop_side_; }
   uint64_t last_submitted() const { return next_seq_ - 1; }
+  // The writer thread's CPU time so far (updated after each batch; any thread).
+  uint64_t cpu_ns() const { return cpu_ns_.load(std::memory_order_relaxed); }
 
  private:
   struct Batch {
@@ -70,6 +72,7 @@ class StoreWriter {
   zmq::socket_t loop_side_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> cpu_ns_{0};
   uint64_t next_seq_ = 1;
 };
 

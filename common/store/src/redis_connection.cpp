@@ -119,7 +119,18 @@ Result<RedisReply> RedisConnection::command(const RedisCommand& args) {
   return std::move(replies[0]);
 }
 
+// A connection that died while idle (Redis restarted) fails its first use at once: that
+// pipeline is sent once more on a fresh connection. A slow failure (a timeout) is final.
 Result<std::vector<RedisReply>> RedisConnection::pipeline(const std::vector<RedisCommand>& commands) {
+  const bool had_connection = ctx_ != nullptr;
+  const int64_t start_ms = now_ms();
+  auto r = pipeline_once(commands);
+  if (r.ok() || !had_connection || now_ms() - start_ms > kStaleFailMs) return r;
+  if (!connect().ok()) return r;
+  return pipeline_once(commands);
+}
+
+Result<std::vector<RedisReply>> RedisConnection::pipeline_once(const std::vector<RedisCommand>& commands) {
   std::vector<RedisReply> out;
   if (commands.empty()) return out;
   RS_RETURN_IF_ERROR(ensure_connected());

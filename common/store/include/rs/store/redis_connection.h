@@ -52,12 +52,15 @@ class RedisConnection {
   // Appends every command, then reads every reply: one round trip for N commands.
   // Replies are in command order; any transport failure fails the whole batch (the
   // caller cannot know which commands ran, so the batch's writes must be idempotent
-  // or re-checked).
+  // or re-checked). A connection found dead at once (Redis restarted since its last use)
+  // is replaced and the batch sent once more.
   Result<std::vector<RedisReply>> pipeline(const std::vector<RedisCommand>& commands);
 
   uint64_t reconnects() const { return reconnects_; }
 
  private:
+  static constexpr int64_t kStaleFailMs = 50;
+  Result<std::vector<RedisReply>> pipeline_once(const std::vector<RedisCommand>& commands);
   Status ensure_connected();
   Status transport_error(const char* what);
 

@@ -114,6 +114,7 @@ struct BrokerCounters {
   std::atomic<uint64_t> writes_retried{0};     // write batches applied after a retry
   std::atomic<uint64_t> creates_discarded{0};  // SUBMITs refused after staging (Redis failed)
   std::atomic<uint64_t> held_commands{0};      // Redis commands staged, not yet applied
+  std::atomic<uint64_t> writer_cpu_ns{0};      // CPU time of the StoreWriter thread so far
   std::atomic<uint64_t> workers_dropped{0};    // workers expired because their connection dropped
   std::atomic<uint64_t> submitters_gone{0};    // jobs cancelled: their submitter's connection dropped
   uint64_t error_count(schemas::ErrorCode code) const {
