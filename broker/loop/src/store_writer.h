@@ -73,6 +73,8 @@ class StoreWriter {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> cpu_ns_{0};
+  std::atomic<uint64_t> to_writer_{0};  // hand-overs (see send_owned in the .cpp)
+  std::atomic<uint64_t> to_loop_{0};
   uint64_t next_seq_ = 1;
 };
 
