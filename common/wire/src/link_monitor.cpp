@@ -1,5 +1,7 @@
 #include "rs/wire/link_monitor.h"
 
+#include "monitor_socket.h"
+
 #include <cstdint>
 #include <cstring>
 
@@ -7,19 +9,10 @@ namespace rs::wire {
 
 Status LinkMonitor::start(zmq::context_t& context, zmq::socket_t& socket, const std::string& name) {
   stop();
-  const std::string endpoint = "inproc://rs-link-monitor-" + name;
-  if (zmq_socket_monitor(socket.handle(), endpoint.c_str(),
-                         ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0) {
-    return Status(StatusCode::kIoError, std::string("zmq_socket_monitor: ") + zmq_strerror(zmq_errno()));
-  }
-  try {
-    pair_ = zmq::socket_t(context, zmq::socket_type::pair);
-    pair_.set(zmq::sockopt::linger, 0);
-    pair_.connect(endpoint);
-  } catch (const zmq::error_t& e) {
-    pair_ = zmq::socket_t();
-    return Status(StatusCode::kIoError, std::string("link monitor: ") + e.what());
-  }
+  auto pair = detail::open_monitor(context, socket, "inproc://rs-link-monitor-" + name,
+                                   ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+  if (!pair.ok()) return pair.status();
+  pair_ = std::move(pair).value();
   return Status();
 }
 
