@@ -48,8 +48,9 @@ int main(int argc, char** argv) {
                  "larger frames are answered too_large")->check(CLI::PositiveNumber);
   app.add_option("--socket-max-msg-bytes", options.socket_max_msg_bytes,
                  "ZMQ_MAXMSGSIZE: a larger frame drops its connection (0 = 2 x max-frame-bytes + 64 KiB)");
-  app.add_option("--client-sndhwm", options.client_sndhwm,
-                 "replies queued per client before they are dropped")->check(CLI::PositiveNumber);
+  app.add_option("--max-client-lag,--client-sndhwm", options.client_sndhwm,
+                 "messages queued per client; a subscriber further behind is told `lagged` and "
+                 "dropped from the job (it re-subscribes from the log)")->check(CLI::PositiveNumber);
   app.add_option("--broker-id", options.broker_id,
                  "this broker's consumer name in the ingest stream's group 'brokers'");
   app.add_option("--ingest-batch", options.ingest_batch,

@@ -129,6 +129,7 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   execute(dispatcher_.tick());
   if (store_ok()) poll_registry();
   commit();
+  if (!lag_notices_.empty() || !lagged_.empty()) send_lag_notices();
   send_heartbeats();
   if (counters_.turns.load(std::memory_order_relaxed) != turns) count_turn(clock_.now_ns() - start_ns);
   return Status();

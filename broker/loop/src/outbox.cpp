@@ -3,6 +3,8 @@
 // and the loop goes on; a DISPATCH that cannot be sent means its worker is gone.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "rs/broker/loop/broker_loop.h"
 #include "turn_batch.h"
 
@@ -18,14 +20,27 @@ void BrokerLoop::post_worker_frames(const std::string& worker, schemas::Frames f
                                 .frames = std::move(frames), .dispatch = !dispatch_job.empty()});
 }
 
+void BrokerLoop::post_stream_frames(const wire::RoutingIds& peer, const JobId& job,
+                                    schemas::Frames frames) {
+  batch_->add_outgoing(Outgoing{.peer = peer, .frames = std::move(frames), .stream_job = job});
+}
+
 void BrokerLoop::send_outbox(TurnBatch& batch) {
   std::vector<std::string> lost;
   for (Outgoing& out : batch.outbox()) {
     if (out.frames.empty()) continue;  // withdrawn
     if (!out.to_worker) {
+      // A lagged stream sends nothing more (held turns posted before the lag included)
+      // until the client subscribes again.
+      if (!out.stream_job.empty() && !lagged_.empty() &&
+          lagged_.count({out.peer.front(), out.stream_job}) != 0) {
+        continue;
+      }
       wire::SendStatus s = wire::send_frames(clients_, out.peer, out.frames);
       if (s == wire::SendStatus::kSent) continue;
-      if (s == wire::SendStatus::kWouldBlock) {
+      if (s == wire::SendStatus::kWouldBlock && !out.stream_job.empty()) {
+        on_client_lagged(out.peer, out.stream_job);
+      } else if (s == wire::SendStatus::kWouldBlock) {
         counters_.client_drops.fetch_add(1, std::memory_order_relaxed);
       } else {
         counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
@@ -57,6 +72,36 @@ void BrokerLoop::send_client_now(const wire::RoutingIds& peer, const schemas::Me
   } else {
     counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+// The client is dropped from the job's stream (it re-SUBSCRIBEs from its last seq on the
+// `lagged` ERROR, and the log has everything it missed); the ERROR waits until its queue
+// has room.
+void BrokerLoop::on_client_lagged(const wire::RoutingIds& peer, const JobId& job) {
+  counters_.clients_lagged.fetch_add(1, std::memory_order_relaxed);
+  lagged_.emplace(peer.front(), job);
+  if (auto it = live_.find(job); it != live_.end()) {
+    LiveJob& live = it->second;
+    std::erase_if(live.subscribers, [&](const Subscriber& s) { return s.peer == peer; });
+    if (live.submitter == peer) live.submitter_subscribed = true;  // no direct tokens any more
+  }
+  constexpr size_t kMaxNotices = 100000;
+  if (lag_notices_.size() >= kMaxNotices) lag_notices_.erase(lag_notices_.begin());
+  lag_notices_.push_back(LagNotice{peer, job});
+}
+
+void BrokerLoop::send_lag_notices() {
+  if (held_->empty()) {  // nothing of an ended job can still be on its way: forget its lags
+    std::erase_if(lagged_, [&](const auto& entry) { return live_.count(entry.second) == 0; });
+  }
+  std::erase_if(lag_notices_, [&](const LagNotice& n) {
+    schemas::ErrorReply e{.code = schemas::ErrorCode::kLagged,
+                          .message = "fell behind by more than " +
+                                     std::to_string(options_.client_sndhwm) +
+                                     " messages: SUBSCRIBE again from the last seq received + 1",
+                          .job_id = n.job};
+    return wire::send_message(clients_, n.peer, e) != wire::SendStatus::kWouldBlock;
+  });
 }
 
 bool BrokerLoop::send_worker_now(const std::string& worker, const schemas::Message& message) {

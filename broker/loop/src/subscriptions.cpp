@@ -64,36 +64,50 @@ void BrokerLoop::forward_tokens(const std::vector<schemas::TokenEntry>& entries)
     auto it = live_.find(id);
     if (it == live_.end()) continue;
     const LiveJob& job = it->second;
-    if (job.request.stream && !job.submitter.empty()) post_client(job.submitter, batch);
+    if (job.request.stream && !job.submitter.empty() && !job.submitter_subscribed) {
+      post_stream(job.submitter, id, batch);
+    }
     for (const Subscriber& s : job.subscribers) {
       if (batch.entries.back().seq < s.from_seq) continue;
       if (batch.entries.front().seq >= s.from_seq) {
-        post_client(s.peer, batch);
+        post_stream(s.peer, id, batch);
         continue;
       }
       schemas::TokenBatch part;
       for (const auto& e : batch.entries) {
         if (e.seq >= s.from_seq) part.entries.push_back(e);
       }
-      post_client(s.peer, part);
+      post_stream(s.peer, id, part);
     }
   }
 }
 
+// The log from from_seq to until_seq, in TOKENS of at most kReplayBatchBytes of text each
+// (a page of the log may hold more than one frame may carry).
 Status BrokerLoop::replay(const wire::RoutingIds& peer, const std::string& job_id,
                           uint64_t from_seq, uint64_t until_seq) {
+  constexpr size_t kReplayBatchBytes = 1u << 20;
   uint64_t from = from_seq;
   while (from < until_seq) {
     auto read = token_log_->read(job_id, from);
     if (!read.ok()) return read.status();
     schemas::TokenBatch batch;
+    size_t bytes = 0;
+    bool any = false;
     for (auto& e : read->entries) {
-      if (e.seq >= from && e.seq < until_seq) batch.entries.push_back(std::move(e));
+      if (e.seq < from || e.seq >= until_seq) continue;
+      any = true;
+      from = e.seq + 1;
+      bytes += e.text.size() + 32;
+      batch.entries.push_back(std::move(e));
+      if (bytes >= kReplayBatchBytes) {
+        post_stream(peer, job_id, batch);
+        batch.entries.clear();
+        bytes = 0;
+      }
     }
-    if (batch.entries.empty()) break;
-    from = batch.entries.back().seq + 1;
-    post_client(peer, batch);
-    if (read->finished) break;
+    if (!batch.entries.empty()) post_stream(peer, job_id, batch);
+    if (!any || read->finished) break;
   }
   return Status();
 }
@@ -104,6 +118,7 @@ Status BrokerLoop::replay(const wire::RoutingIds& peer, const std::string& job_i
 void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request) {
   DeferredRead read{.peer = peer, .request_id = request.request_id, .job_id = request.job_id,
                     .subscribe = true, .from_seq = request.from_seq};
+  if (!lagged_.empty() && !peer.empty()) lagged_.erase({peer.front(), request.job_id});
   auto it = live_.find(request.job_id);
   if (it != live_.end()) {
     LiveJob& job = it->second;
@@ -111,6 +126,7 @@ void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::Subsc
     read.until_seq = job.next_seq;
     // One subscription per client and job: a repeated SUBSCRIBE replaces the earlier one.
     std::erase_if(job.subscribers, [&](const Subscriber& s) { return s.peer == peer; });
+    if (job.submitter == peer) job.submitter_subscribed = true;
     job.subscribers.push_back(Subscriber{peer, std::max(request.from_seq, job.next_seq)});
     if (request.from_seq >= job.next_seq) return;
   }
@@ -133,7 +149,7 @@ void BrokerLoop::subscribe_ended(const DeferredRead& read) {
                                            "job is not live on this broker and not finished"),
                        read.job_id);
   }
-  post_client(read.peer, schemas::Done{.record = *record});
+  post_stream(read.peer, read.job_id, schemas::Done{.record = *record});
 }
 
 }  // namespace rs::broker

@@ -49,6 +49,7 @@ struct Outgoing {
   std::string worker;     // worker id (resolved to its route when sent)
   schemas::Frames frames;
   bool dispatch = false;  // a DISPATCH: failing to send it means the worker is gone
+  std::string stream_job;  // a job's TOKENS to a client: a full queue makes it `lagged`
 };
 
 class TurnBatch {

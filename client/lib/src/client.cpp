@@ -157,6 +157,11 @@ Result<schemas::JobRecord> Client::wait(const std::string& job_id, const TokenCa
       im.streams.collect(job_id);
       return error;
     }
+    if (stream->lagged) {  // the broker dropped this stream: catch up from the log
+      stream->lagged = false;
+      RS_RETURN_IF_ERROR(im.send_subscribe(job_id, stream->next_seq));
+      continue;
+    }
     // Wait in slices when unlimited so a long job never overflows the deadline arithmetic.
     Clock::time_point until = limited ? deadline : Clock::now() + std::chrono::seconds(1);
     if (live) RS_RETURN_IF_ERROR(check_liveness(job_id, *live, until));

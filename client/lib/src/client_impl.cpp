@@ -179,6 +179,13 @@ void Client::Impl::dispatch(schemas::Message message) {
           for (auto& e : m.entries) streams.add_token(std::move(e));
         } else if constexpr (std::is_same_v<T, schemas::Done>) {
           streams.add_done(std::move(m.record));
+        } else if constexpr (std::is_same_v<T, schemas::ErrorReply>) {
+          // `lagged`: this client fell behind on a job's stream; wait() subscribes again.
+          if (m.code == schemas::ErrorCode::kLagged) {
+            if (JobStream* s = streams.find(m.job_id)) s->lagged = true;
+          } else if (pending.count(m.request_id) != 0) {
+            replies.insert_or_assign(m.request_id, message);
+          }
         } else if constexpr (kIsReply<T>) {
           // A reply to a request that timed out already is dropped.
           if (pending.count(m.request_id) != 0) replies.insert_or_assign(m.request_id, message);

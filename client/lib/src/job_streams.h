@@ -22,6 +22,7 @@ struct JobStream {
   std::map<uint64_t, schemas::TokenEntry> pending;  // received, not yet delivered
   std::optional<schemas::JobRecord> done;           // the final record, once DONE arrived
   Status error;                                     // an ERROR naming this job
+  bool lagged = false;  // the broker dropped the stream (`lagged`): SUBSCRIBE again from next_seq
 };
 
 class JobStreams {

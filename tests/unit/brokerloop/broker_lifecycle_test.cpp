@@ -112,5 +112,53 @@ TEST_F(BrokerLifecycleTest, ASubmitterThatDisconnectsHasItsStreamingJobsCancelle
   EXPECT_EQ(other->state, sc::JobState::kDispatched);
 }
 
+// A client that stops reading while its job streams: once its queue (--max-client-lag) is
+// full it is dropped from the stream and told `lagged`; re-subscribing from its last seq it
+// gets the rest from the log, with no gap and no duplicate.
+TEST_F(BrokerLifecycleTest, ASlowSubscriberIsToldLaggedAndCatchesUpFromTheLog) {
+  BrokerOptions o;
+  o.client_sndhwm = 16;
+  start_broker_with(o);
+  auto w = worker("w1", 1);
+  auto slow = client("slow");
+  slow->send(submit(1));
+  const std::string job = slow->expect<sc::Accepted>().job_id;
+  w->expect<sc::Dispatch>();
+  constexpr uint64_t kTokens = 4000;  // ~4 MB: more than the socket buffers hold
+  for (uint64_t s = 0; s < kTokens; ++s) {
+    auto e = tokens(job, 1, s, s + 1);
+    e[0].text.assign(1000, 'x');
+    w->send(sc::WorkerTokens{.entries = e});
+  }
+  w->send(sc::WorkerDone{.job_id = job, .attempt = 1, .device = 0, .finish_reason = "length"});
+  for (int i = 0; i < 500 && loop_->counters().clients_lagged.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(loop_->counters().clients_lagged.load(), 1u) << "the slow client was never lagged";
+  std::vector<uint64_t> seqs;
+  bool lagged = false, done = false;
+  while (!done) {
+    auto m = slow->recv(10000);
+    ASSERT_TRUE(m.has_value()) << "stream stalled after " << seqs.size() << " tokens";
+    if (auto* t = std::get_if<sc::TokenBatch>(&*m)) {
+      for (const auto& e : t->entries) {
+        if (e.seq == seqs.size()) seqs.push_back(e.seq);  // a re-sent entry is skipped
+      }
+    } else if (auto* err = std::get_if<sc::ErrorReply>(&*m)) {
+      ASSERT_EQ(err->code, sc::ErrorCode::kLagged) << err->message;
+      EXPECT_EQ(err->job_id, job);
+      lagged = true;
+      slow->send(sc::SubscribeRequest{.request_id = 2, .job_id = job, .from_seq = seqs.size()});
+    } else if (auto* d = std::get_if<sc::Done>(&*m)) {
+      done = lagged;  // the DONE comes through the new subscription
+      EXPECT_EQ(d->record.state, sc::JobState::kSucceeded);
+      if (!lagged) ADD_FAILURE() << "DONE reached a client that was lagged before its ERROR";
+      break;
+    }
+  }
+  EXPECT_TRUE(lagged);
+  EXPECT_EQ(seqs.size(), kTokens) << "a gap after catching up from the log";
+}
+
 }  // namespace
 }  // namespace rs::broker::testing

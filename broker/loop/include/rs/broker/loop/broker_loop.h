@@ -60,7 +60,10 @@ struct BrokerOptions {
   // (no reply possible). 0 = 2 x limits.max_frame_bytes + 64 KiB. Frames between
   // max_frame_bytes and this cap are read, dropped and answered `too_large`.
   int64_t socket_max_msg_bytes = 0;
-  int client_sndhwm = 100000;  // messages queued per client before sends are dropped
+  // Messages queued per client (--max-client-lag). A subscriber (or streaming submitter)
+  // whose queue is full is dropped from that job and told `lagged`; it SUBSCRIBEs again
+  // from its last seq and catches up from the log.
+  int client_sndhwm = 100000;
   int max_messages_per_turn = 1024;  // per socket, per loop turn
   // Ingest stream (docs/BROKER.md "Ingest"): this broker's consumer name in the group
   // "brokers", entries per read, the idle poll interval, and how long an entry stays
@@ -117,6 +120,7 @@ struct BrokerCounters {
   std::atomic<uint64_t> writer_cpu_ns{0};      // CPU time of the StoreWriter thread so far
   std::atomic<uint64_t> workers_dropped{0};    // workers expired because their connection dropped
   std::atomic<uint64_t> submitters_gone{0};    // jobs cancelled: their submitter's connection dropped
+  std::atomic<uint64_t> clients_lagged{0};     // subscriptions dropped: the client fell behind
   uint64_t error_count(schemas::ErrorCode code) const {
     return errors[static_cast<size_t>(code)].load(std::memory_order_relaxed);
   }
@@ -171,6 +175,13 @@ class BrokerLoop {
     // The token ids delivered so far (seqs 0..): a new attempt resumes after them. Kept
     // only while it matches next_seq (a job recovered after a restart has none).
     std::vector<int32_t> tokens;
+    // The submitter gets tokens through a subscription of its own (it re-subscribed, e.g.
+    // after `lagged` or a reconnect), not directly: no token or DONE goes to it twice.
+    bool submitter_subscribed = false;
+  };
+  struct LagNotice {  // a `lagged` ERROR not yet sent (the client's queue was full)
+    wire::RoutingIds peer;
+    JobId job;
   };
   struct DeviceHeartbeat {  // one device's last WORKER_HEARTBEAT figures
     schemas::DeviceLoad load;
@@ -225,6 +236,15 @@ class BrokerLoop {
   void post_worker_frames(const std::string& worker, schemas::Frames frames,
                           const std::string& dispatch_job);
   void send_outbox(TurnBatch& batch);
+  // A job's TOKENS or DONE to a client: its queue being full makes the client `lagged` for
+  // the job.
+  template <typename T>
+  void post_stream(const wire::RoutingIds& peer, const JobId& job, const T& message) {
+    post_stream_frames(peer, job, schemas::make_frames(message));
+  }
+  void post_stream_frames(const wire::RoutingIds& peer, const JobId& job, schemas::Frames frames);
+  void on_client_lagged(const wire::RoutingIds& peer, const JobId& job);
+  void send_lag_notices();
   // Replies that depend on no write (PONG, refusals while Redis fails): sent at once.
   void send_client_now(const wire::RoutingIds& peer, const schemas::Message& message);
   bool send_worker_now(const std::string& worker, const schemas::Message& message);
@@ -340,6 +360,8 @@ class BrokerLoop {
   std::unordered_map<int, std::string> worker_fds_;  // connection fd -> worker id (from READY)
   std::unordered_map<int, std::string> client_fds_;  // connection fd -> client routing id
   int recv_fd_ = -1;  // the connection of the message being handled
+  std::vector<LagNotice> lag_notices_;
+  std::set<std::pair<std::string, JobId>> lagged_;  // (client, job) streams cut off
   std::unique_ptr<TurnBatch> batch_;  // this turn's Redis writes and replies, not yet done
   std::unique_ptr<StoreWriter> writer_;
   std::unique_ptr<std::deque<HeldTurn>> held_;  // turns whose writes are not applied yet
