@@ -37,8 +37,8 @@ PoolOptions durable_pool(int heartbeat_ms = 200) {
 }
 
 sc::SubmitRequest job_request(const Pool& pool, size_t j) {
-  sc::SubmitRequest r = make_request(pool.model_name(), "durable " + std::to_string(j), kTokens,
-                                     0.8f, 1000 + j);
+  sc::SubmitRequest r =
+      make_request(pool.model_name(), "durable " + std::to_string(j), kTokens, 0.8f, 1000 + j);
   r.ignore_eos = true;  // every job runs to max_tokens: long enough to meet the fault
   r.session_id = "s-" + std::to_string(j);
   return r;
@@ -48,7 +48,8 @@ struct Clients {
   zmq::context_t ctx{1};
   std::vector<std::unique_ptr<StreamingClient>> all;
   Clients(const Pool& pool, size_t n) {
-    for (size_t i = 0; i < n; ++i) all.push_back(std::make_unique<StreamingClient>(ctx, pool.client_endpoint()));
+    for (size_t i = 0; i < n; ++i)
+      all.push_back(std::make_unique<StreamingClient>(ctx, pool.client_endpoint()));
   }
   void pump() {
     for (auto& c : all) {
@@ -183,7 +184,8 @@ TEST(DurabilityTest, RedisKilledAndRestartedUnderSixtyFourStreams) {
   const bool accepted = submit_during_fault(pool, late, 1);
   EXPECT_FALSE(accepted) << "a job was accepted while Redis was down";
   // Tokens keep coming from the workers meanwhile; the writes wait.
-  for (int i = 0; i < 100; ++i) clients.pump(), std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 100; ++i)
+    clients.pump(), std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_TRUE(pool.redis_server().start());  // the AOF brings the data back
   ASSERT_TRUE(clients.wait_all_done(120000)) << "jobs did not finish after Redis came back";
   check_agreement(pool, clients, kJobs);
@@ -217,7 +219,8 @@ TEST(DurabilityTest, RedisStalledAnswersPingsExpiresNoWorkerAndLosesNothing) {
   check_agreement(pool, clients, kJobs);
   const std::string log = file_tail(pool.dir().file("broker.log"), 1 << 20);
   EXPECT_NE(log.find("redis answers again"), std::string::npos) << "no write was ever held";
-  EXPECT_EQ(log.find(" lost: expired"), std::string::npos) << "a worker was expired during the stall";
+  EXPECT_EQ(log.find(" lost: expired"), std::string::npos)
+      << "a worker was expired during the stall";
   EXPECT_EQ(log.find("its connection dropped"), std::string::npos) << "a worker dropped its link";
   for (auto& c : clients.all) {
     for (auto& [job, s] : c->streams()) EXPECT_EQ(s.done->attempt, 1u) << job;
@@ -278,7 +281,8 @@ TEST(DurabilityTest, KilledWorkerJobsResumeFromTheirLogs) {
     ASSERT_TRUE(req.ok());
     by_prompt_expected[req->prompt] = s.tokens;
   }
-  EXPECT_EQ(by_prompt_got, by_prompt_expected) << "a resumed output differs from an uninterrupted run";
+  EXPECT_EQ(by_prompt_got, by_prompt_expected)
+      << "a resumed output differs from an uninterrupted run";
 }
 
 }  // namespace

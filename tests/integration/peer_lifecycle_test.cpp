@@ -7,11 +7,10 @@
 #include <signal.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "process_harness.h"
 #include "ringserve_run.h"
@@ -41,11 +40,11 @@ TEST(PeerLifecycleTest, ASubmitterKilledMidStreamHasItsJobCancelledAndTheKvCache
   ASSERT_TRUE(Pool::poll_until(10000, [&] { return (idle = free_kv_blocks(pool)) > 0; }));
 
   constexpr int kMaxTokens = 2000;
-  RingserveRun submitter(pool.dir().path(),
-                         {"submit", "--broker", pool.client_endpoint(), "--stream", "--json",
-                          "--max-tokens", std::to_string(kMaxTokens), "--ignore-eos",
-                          "a story that never ends"},
-                         "submitter");
+  RingserveRun submitter(
+      pool.dir().path(),
+      {"submit", "--broker", pool.client_endpoint(), "--stream", "--json", "--max-tokens",
+       std::to_string(kMaxTokens), "--ignore-eos", "a story that never ends"},
+      "submitter");
   std::string job;
   ASSERT_TRUE(Pool::poll_until(30000, [&] {
     std::istringstream out(submitter.out());
@@ -85,7 +84,8 @@ TEST(PeerLifecycleTest, ADrainedWorkersLongJobsResumeElsewhereWithoutUsingAnAtte
   StreamingClient client(ctx, pool.client_endpoint());
   constexpr size_t kJobs = 8;
   for (size_t j = 0; j < kJobs; ++j) {
-    sc::SubmitRequest r = make_request(pool.model_name(), "drain " + std::to_string(j), 200, 0.8f, 7 + j);
+    sc::SubmitRequest r =
+        make_request(pool.model_name(), "drain " + std::to_string(j), 200, 0.8f, 7 + j);
     r.ignore_eos = true;
     r.session_id = "d" + std::to_string(j);
     std::string id;

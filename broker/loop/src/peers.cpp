@@ -25,12 +25,16 @@ void BrokerLoop::start_monitors() {
 
 void BrokerLoop::drain_monitors() {
   while (std::optional<wire::PeerEvent> e = worker_monitor_.next()) {
-    if (e->connected) worker_fds_.erase(e->fd);  // a new connection: nobody's yet
-    else on_worker_connection_lost(e->fd);
+    if (e->connected)
+      worker_fds_.erase(e->fd);  // a new connection: nobody's yet
+    else
+      on_worker_connection_lost(e->fd);
   }
   while (std::optional<wire::PeerEvent> e = client_monitor_.next()) {
-    if (e->connected) client_fds_.erase(e->fd);
-    else on_client_connection_lost(e->fd);
+    if (e->connected)
+      client_fds_.erase(e->fd);
+    else
+      on_client_connection_lost(e->fd);
   }
 }
 

@@ -52,16 +52,18 @@ void BrokerLoop::on_store_failing(const StoreEvent& event) {
   counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
   if (!store_failing_) {
     counters_.store_outages.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("broker: redis write batch {} failed ({}); {} command(s) held and retried in "
-                 "order; new SUBMITs get unavailable until they are applied",
-                 event.seq, event.error.to_string(), held_commands_);
+    spdlog::warn(
+        "broker: redis write batch {} failed ({}); {} command(s) held and retried in "
+        "order; new SUBMITs get unavailable until they are applied",
+        event.seq, event.error.to_string(), held_commands_);
   }
   store_failing_ = true;
   refuse_held_creates(event.error);
   // PINGs waiting behind the held writes are answered now: the broker is alive.
   std::erase_if(deferred_, [&](const DeferredRead& r) {
     if (!r.ping) return false;
-    send_client_now(r.peer, schemas::Pong{.request_id = r.request_id, .broker_time_ms = now_unix_ms()});
+    send_client_now(r.peer,
+                    schemas::Pong{.request_id = r.request_id, .broker_time_ms = now_unix_ms()});
     return true;
   });
 }
@@ -120,8 +122,10 @@ void BrokerLoop::run_deferred(uint64_t applied_seq, bool live_replays) {
   std::swap(*batch_, replies);  // what the reads post goes to `replies`
   std::vector<DeferredRead> waiting;
   for (DeferredRead& r : deferred_) {
-    if (ready(r)) run_read(r);
-    else waiting.push_back(std::move(r));
+    if (ready(r))
+      run_read(r);
+    else
+      waiting.push_back(std::move(r));
   }
   deferred_ = std::move(waiting);
   std::swap(*batch_, replies);
@@ -130,16 +134,16 @@ void BrokerLoop::run_deferred(uint64_t applied_seq, bool live_replays) {
 
 void BrokerLoop::run_read(const DeferredRead& read) {
   if (read.ping) {
-    return post_client(read.peer, schemas::Pong{.request_id = read.request_id,
-                                                .broker_time_ms = now_unix_ms()});
+    return post_client(
+        read.peer, schemas::Pong{.request_id = read.request_id, .broker_time_ms = now_unix_ms()});
   }
   if (!read.subscribe) return status_ended(read);
   if (!read.live) return subscribe_ended(read);
   Status s = replay(read.peer, read.job_id, read.from_seq, read.until_seq);
   if (!s.ok()) {
     counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
-    reply_error(read.peer, read.request_id, schemas::wire_error(ErrorCode::kUnavailable, s.message()),
-                read.job_id);
+    reply_error(read.peer, read.request_id,
+                schemas::wire_error(ErrorCode::kUnavailable, s.message()), read.job_id);
   }
 }
 

@@ -1,10 +1,9 @@
 #include "store_writer.h"
 
 #include <spdlog/spdlog.h>
-
-#include <algorithm>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -92,7 +91,8 @@ uint64_t StoreWriter::submit(std::vector<store::RedisCommand> commands) {
 }
 
 std::optional<StoreEvent> StoreWriter::next_event() {
-  std::unique_ptr<StoreEvent> e = recv_owned<StoreEvent>(loop_side_, zmq::recv_flags::dontwait, to_loop_);
+  std::unique_ptr<StoreEvent> e =
+      recv_owned<StoreEvent>(loop_side_, zmq::recv_flags::dontwait, to_loop_);
   if (!e) return std::nullopt;
   return std::move(*e);
 }
@@ -106,8 +106,9 @@ void StoreWriter::run_on(zmq::socket_t& socket) {
     if (!apply(socket, redis, *batch)) break;
     timespec cpu{};
     if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
-      cpu_ns_.store(static_cast<uint64_t>(cpu.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(cpu.tv_nsec),
-                    std::memory_order_relaxed);
+      cpu_ns_.store(
+          static_cast<uint64_t>(cpu.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(cpu.tv_nsec),
+          std::memory_order_relaxed);
     }
   }
   // Batches still queued are dropped with the writer (the broker is stopping).

@@ -13,7 +13,8 @@ namespace rs::wire::detail {
 inline Result<zmq::socket_t> open_monitor(zmq::context_t& context, zmq::socket_t& socket,
                                           const std::string& endpoint, int events) {
   if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), events) != 0) {
-    return Status(StatusCode::kIoError, std::string("zmq_socket_monitor: ") + zmq_strerror(zmq_errno()));
+    return Status(StatusCode::kIoError,
+                  std::string("zmq_socket_monitor: ") + zmq_strerror(zmq_errno()));
   }
   try {
     zmq::socket_t pair(context, zmq::socket_type::pair);

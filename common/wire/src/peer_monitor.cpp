@@ -1,9 +1,9 @@
 #include "rs/wire/peer_monitor.h"
 
-#include "monitor_socket.h"
-
 #include <cstdint>
 #include <cstring>
+
+#include "monitor_socket.h"
 
 namespace rs::wire {
 

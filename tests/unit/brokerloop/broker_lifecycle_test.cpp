@@ -48,8 +48,11 @@ TEST_F(BrokerLifecycleTest, AJobWithoutASeedGetsOneAndAHandBackResumesAfterItsTo
   EXPECT_EQ(recv_seqs(*c, 3), (std::vector<uint64_t>{0, 1, 2}));
   auto w2 = worker("w2", 1);
   // Handed back by a draining worker: requeued although max_attempts is 1.
-  w1->send(sc::WorkerFailed{.job_id = job, .attempt = 1, .device = 0,
-                            .code = sc::ErrorCode::kDraining, .message = "draining"});
+  w1->send(sc::WorkerFailed{.job_id = job,
+                            .attempt = 1,
+                            .device = 0,
+                            .code = sc::ErrorCode::kDraining,
+                            .message = "draining"});
   auto second = w2->expect<sc::Dispatch>(5000);
   EXPECT_EQ(second.attempt, 2u);
   EXPECT_EQ(second.request.sampling.seed, first.request.sampling.seed);
@@ -97,7 +100,8 @@ TEST_F(BrokerLifecycleTest, ASubmitterThatDisconnectsHasItsStreamingJobsCancelle
   c.reset();
   auto cancel = w->expect<sc::CancelJob>(10000);
   EXPECT_EQ(cancel.job_id, streaming);
-  w->send(sc::WorkerDone{.job_id = streaming, .attempt = 1, .device = 0, .finish_reason = "cancelled"});
+  w->send(
+      sc::WorkerDone{.job_id = streaming, .attempt = 1, .device = 0, .finish_reason = "cancelled"});
   // The DONE's transition is applied by the store writer: poll Redis for it.
   bool cancelled = false;
   for (int i = 0; i < 500 && !cancelled; ++i) {
