@@ -123,8 +123,12 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   }
   // Reads wait while Redis fails (the writer says when it answers again).
   if (store_ok()) recover();  // once, before any READY is read (retried while Redis is down)
-  if (poller.readable(wi)) drain_workers();
-  if (poller.readable(ci)) drain_clients();
+  // A drop is handled once its peer's last messages are read (they may be in this poll).
+  const bool workers_drained = drain_workers();
+  const bool clients_drained = drain_clients();
+  if (!dropped_worker_fds_.empty() || !dropped_client_fds_.empty()) {
+    handle_drops(workers_drained, clients_drained);
+  }
   if (store_ok()) poll_ingest();
   execute(dispatcher_.tick());
   if (store_ok()) poll_registry();
@@ -152,11 +156,11 @@ long BrokerLoop::poll_timeout_ms() const {
   return static_cast<long>(std::clamp<int64_t>(ms, 0, kMaxPollMs));
 }
 
-void BrokerLoop::drain_workers() {
+bool BrokerLoop::drain_workers() {
   const wire::RecvLimits limits = recv_limits(options_);
   for (int i = 0; i < options_.max_messages_per_turn; ++i) {
     wire::Received r = wire::recv_frames(workers_, limits);
-    if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return;
+    if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return true;
     if (r.status == wire::RecvStatus::kRejected) {
       count_error(schemas::wire_error_of(r.error));
       continue;
@@ -164,13 +168,14 @@ void BrokerLoop::drain_workers() {
     recv_fd_ = r.src_fd;
     on_worker_frames(r.envelope.routing, r.envelope.frames);
   }
+  return false;
 }
 
-void BrokerLoop::drain_clients() {
+bool BrokerLoop::drain_clients() {
   const wire::RecvLimits limits = recv_limits(options_);
   for (int i = 0; i < options_.max_messages_per_turn; ++i) {
     wire::Received r = wire::recv_frames(clients_, limits);
-    if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return;
+    if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return true;
     if (r.status == wire::RecvStatus::kRejected) {  // too_large or bad_frame, read whole
       if (r.envelope.routing.size() == 1) reply_error(r.envelope.routing, 0, r.error);
       else count_error(schemas::wire_error_of(r.error));
@@ -179,6 +184,7 @@ void BrokerLoop::drain_clients() {
     note_client_fd(r.src_fd, r.envelope.routing);
     on_client_frames(r.envelope.routing, r.envelope.frames);
   }
+  return false;
 }
 
 void BrokerLoop::send_heartbeats() {

@@ -23,18 +23,28 @@ void BrokerLoop::start_monitors() {
   }
 }
 
+// New connections are noted at once (an fd may be reused); drops wait until the messages
+// their peer sent before going are read (a draining worker's last hand-backs, a client's
+// CANCEL): handle_drops() runs after the sockets are drained.
 void BrokerLoop::drain_monitors() {
   while (std::optional<wire::PeerEvent> e = worker_monitor_.next()) {
-    if (e->connected)
-      worker_fds_.erase(e->fd);  // a new connection: nobody's yet
-    else
-      on_worker_connection_lost(e->fd);
+    if (e->connected) worker_fds_.erase(e->fd);  // a new connection: nobody's yet
+    else dropped_worker_fds_.push_back(e->fd);
   }
   while (std::optional<wire::PeerEvent> e = client_monitor_.next()) {
-    if (e->connected)
-      client_fds_.erase(e->fd);
-    else
-      on_client_connection_lost(e->fd);
+    if (e->connected) client_fds_.erase(e->fd);
+    else dropped_client_fds_.push_back(e->fd);
+  }
+}
+
+void BrokerLoop::handle_drops(bool workers_drained, bool clients_drained) {
+  if (workers_drained) {
+    for (int fd : dropped_worker_fds_) on_worker_connection_lost(fd);
+    dropped_worker_fds_.clear();
+  }
+  if (clients_drained) {
+    for (int fd : dropped_client_fds_) on_client_connection_lost(fd);
+    dropped_client_fds_.clear();
   }
 }
 

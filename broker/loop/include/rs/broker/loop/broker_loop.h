@@ -189,8 +189,9 @@ class BrokerLoop {
   };
 
   // broker_loop.cpp: the loop, receive paths, heartbeats, errors.
-  void drain_clients();
-  void drain_workers();
+  // Both return false when they stopped at max_messages_per_turn (more may wait).
+  bool drain_clients();
+  bool drain_workers();
   long poll_timeout_ms() const;
   void send_heartbeats();
   void count_turn(int64_t ns);
@@ -203,6 +204,7 @@ class BrokerLoop {
   // client's streaming jobs that were not detached are cancelled.
   void start_monitors();
   void drain_monitors();
+  void handle_drops(bool workers_drained, bool clients_drained);
   void note_worker_fd(int fd, const std::string& worker);
   void note_client_fd(int fd, const wire::RoutingIds& peer);
   void on_worker_connection_lost(int fd);
@@ -360,6 +362,8 @@ class BrokerLoop {
   std::unordered_map<int, std::string> worker_fds_;  // connection fd -> worker id (from READY)
   std::unordered_map<int, std::string> client_fds_;  // connection fd -> client routing id
   int recv_fd_ = -1;  // the connection of the message being handled
+  std::vector<int> dropped_worker_fds_;  // connections gone, handled once their messages are read
+  std::vector<int> dropped_client_fds_;
   std::vector<LagNotice> lag_notices_;
   std::set<std::pair<std::string, JobId>> lagged_;  // (client, job) streams cut off
   std::unique_ptr<TurnBatch> batch_;  // this turn's Redis writes and replies, not yet done
