@@ -23,17 +23,16 @@ void BrokerLoop::start_monitors() {
   }
 }
 
-// New connections are noted at once (an fd may be reused); drops wait until the messages
-// their peer sent before going are read (a draining worker's last hand-backs, a client's
-// CANCEL): handle_drops() runs after the sockets are drained.
+// Drops wait until the messages their peer sent before going are read (a draining
+// worker's last hand-backs, a client's CANCEL): handle_drops() runs after the sockets are
+// drained. An accepted connection changes nothing: its first message (READY) may be read
+// before its event, and maps its fd then.
 void BrokerLoop::drain_monitors() {
   while (std::optional<wire::PeerEvent> e = worker_monitor_.next()) {
-    if (e->connected) worker_fds_.erase(e->fd);  // a new connection: nobody's yet
-    else dropped_worker_fds_.push_back(e->fd);
+    if (!e->connected) dropped_worker_fds_.push_back(e->fd);
   }
   while (std::optional<wire::PeerEvent> e = client_monitor_.next()) {
-    if (e->connected) client_fds_.erase(e->fd);
-    else dropped_client_fds_.push_back(e->fd);
+    if (!e->connected) dropped_client_fds_.push_back(e->fd);
   }
 }
 

@@ -107,8 +107,9 @@ DeviceLoad DeviceHost::load() const {
   l.n_running = n_running_.load(std::memory_order_relaxed);
   l.n_waiting = n_waiting_.load(std::memory_order_relaxed);
   l.free_slots = std::max(0, config_.engine.max_batch_size - l.n_jobs);
-  l.kv_free_blocks = kv_free_blocks_.load(std::memory_order_relaxed);
-  l.kv_total_blocks = kv_total_blocks_.load(std::memory_order_relaxed);
+  const uint64_t kv = kv_blocks_.load(std::memory_order_relaxed);
+  l.kv_free_blocks = static_cast<int>(kv >> 32);
+  l.kv_total_blocks = static_cast<int>(kv & 0xffffffffu);
   l.n_engines = n_engines_.load(std::memory_order_relaxed);
   return l;
 }
@@ -338,8 +339,9 @@ void DeviceHost::publish_load() {
     kv_free += slot->engine().kv_free_blocks();
     kv_total += slot->engine().kv_total_blocks();
   }
-  kv_free_blocks_.store(kv_free, std::memory_order_relaxed);
-  kv_total_blocks_.store(kv_total, std::memory_order_relaxed);
+  kv_blocks_.store((static_cast<uint64_t>(static_cast<uint32_t>(kv_free)) << 32) |
+                       static_cast<uint32_t>(kv_total),
+                   std::memory_order_relaxed);
   n_engines_.store(static_cast<int>(slots_.size()), std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(slots_mu_);

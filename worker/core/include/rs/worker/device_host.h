@@ -173,8 +173,9 @@ class DeviceHost {
   std::atomic<int> n_jobs_{0};
   std::atomic<int> n_running_{0};
   std::atomic<int> n_waiting_{0};
-  std::atomic<int> kv_free_blocks_{0};
-  std::atomic<int> kv_total_blocks_{0};
+  // Free (high 32 bits) and total (low 32) KV blocks in one word: a reader never pairs the
+  // free count of one moment with the total of another (free > total during a model swap).
+  std::atomic<uint64_t> kv_blocks_{0};
   std::atomic<int> n_engines_{0};
   std::atomic<uint64_t> n_posted_{0};
   std::atomic<uint64_t> n_applied_{0};
