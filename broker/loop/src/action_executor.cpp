@@ -70,14 +70,12 @@ void BrokerLoop::execute_dispatch(const Action& a) {
   job.record.dispatched_ms = now_unix_ms();
   job.record.model_version = a.model_version;
   job.running_written = false;
-  store::RedisCommand command = jobs_store_->transition_command(
-      a.job, store::Transition{.to = JobState::kDispatched, .attempt = a.attempt,
-                               .worker = a.device.worker, .device = job.record.device,
-                               .at_ms = job.record.dispatched_ms});
-  command.push_back("model_version");  // HSET field pairs (the broker's transitions are unchecked)
-  command.push_back(std::to_string(a.model_version));
-  if (command.front() == "HSET") batch_->add_hset(std::move(command));
-  else batch_->add_write(std::move(command), WriteKind::kOther);
+  store::HashFields fields = store::JobStore::transition_fields(
+      store::Transition{.to = JobState::kDispatched, .attempt = a.attempt,
+                        .worker = a.device.worker, .device = job.record.device,
+                        .at_ms = job.record.dispatched_ms});
+  fields.emplace_back("model_version", std::to_string(a.model_version));
+  batch_->add_job_fields(a.job, std::move(fields));
   // Sent after the commit that writes DISPATCHED; a failed send drops the worker then. The
   // worker gets the model key the job runs on.
   schemas::Dispatch dispatch{.job_id = a.job, .attempt = a.attempt, .device = job.record.device,
@@ -146,10 +144,10 @@ void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const 
   live_.erase(it);
 }
 
+// The broker's transitions are field sets (JobStoreOptions::checked_transitions is off: it
+// is the single writer and fences state and attempts in memory).
 void BrokerLoop::write_transition(const JobId& job, const store::Transition& t) {
-  store::RedisCommand command = jobs_store_->transition_command(job, t);
-  if (command.front() == "HSET") batch_->add_hset(std::move(command));
-  else batch_->add_write(std::move(command), WriteKind::kOther);
+  batch_->add_job_fields(job, store::JobStore::transition_fields(t));
 }
 
 }  // namespace rs::broker

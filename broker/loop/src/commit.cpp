@@ -26,7 +26,7 @@ void BrokerLoop::commit() {
     held_->back().batch.append_outbox(std::move(batch.outbox()));
     return;
   }
-  std::vector<store::RedisCommand> commands = batch.take_commands();
+  std::vector<store::RedisCommand> commands = batch.take_commands(*jobs_store_);
   const size_t n = commands.size();
   counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
   const uint64_t seq = writer_->submit(std::move(commands));
@@ -135,7 +135,7 @@ void BrokerLoop::admit(wire::RoutingIds peer, schemas::SubmitRequest request,
                        schemas::JobRecord record, std::string batch, std::string item_id) {
   const JobId id = record.job_id;
   JobSubmit submit{.id = id, .model = request.model,
-                   .priority = static_cast<Priority>(request.priority),
+                   .priority = request.priority,
                    .route_key = routing_key(RouteRequest{request.model, request.affinity_key,
                                                          request.session_id, request.prompt}),
                    .session_id = request.session_id};

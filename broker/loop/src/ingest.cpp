@@ -249,8 +249,7 @@ void BrokerLoop::answer_ingest(PendingCreate& pc, const Result<store::CreateResu
 // `jobs retry`) and its batch result, in the pipeline of its terminal transition.
 void BrokerLoop::finish_batch_job(const JobId& id, const LiveJob& job) {
   if (options_.finished_ttl_s > 0 && job.record.error_code != ErrorCode::kMaxAttempts) {
-    batch_->add_write({"EXPIRE", jobs_store_->options().keys.job(id), std::to_string(options_.finished_ttl_s)},
-                      WriteKind::kOther);
+    batch_->add_write(jobs_store_->expire_command(id, options_.finished_ttl_s), WriteKind::kOther);
   }
   if (job.batch.empty()) return;
   store::BatchResult result{.batch = job.batch, .item_id = job.item_id, .text = job.text, .record = job.record};

@@ -92,8 +92,7 @@ void BrokerLoop::on_adopted(const Action& a) {
   job.record.attempt = a.attempt;
   counters_.adopted.fetch_add(1, std::memory_order_relaxed);
   spdlog::debug("broker: job {} attempt {} adopted on {}", a.job, a.attempt, a.device.to_string());
-  batch_->add_hset({"HSET", jobs_store_->options().keys.job(a.job), "adopted_ms",
-                    std::to_string(now_unix_ms())});
+  batch_->add_job_fields(a.job, {{"adopted_ms", std::to_string(now_unix_ms())}});
 }
 
 }  // namespace rs::broker

@@ -20,20 +20,20 @@ size_t TurnBatch::add_create(PendingCreate create, store::RedisCommand command) 
   return index;
 }
 
-void TurnBatch::add_hset(store::RedisCommand command) {
-  // command = {"HSET", key, field, value, ...}
-  auto [it, inserted] = last_hset_.emplace(command[1], writes_.size());
+void TurnBatch::add_job_fields(const std::string& job, store::HashFields fields) {
+  auto [it, inserted] = last_hset_.emplace(job, writes_.size());
   if (!inserted) {
     Write& earlier = writes_[it->second];
-    // Fields of the earlier HSET first: Redis applies a repeated field last-wins.
-    earlier.command.insert(earlier.command.end(), std::make_move_iterator(command.begin() + 2),
-                           std::make_move_iterator(command.end()));
-    command = std::move(earlier.command);
-    earlier.command.clear();
+    // Fields of the earlier set first: Redis applies a repeated field last-wins.
+    earlier.fields.insert(earlier.fields.end(), std::make_move_iterator(fields.begin()),
+                          std::make_move_iterator(fields.end()));
+    fields = std::move(earlier.fields);
+    earlier.job.clear();
+    earlier.fields.clear();
     --n_writes_;
     it->second = writes_.size();
   }
-  writes_.push_back(Write{std::move(command), WriteKind::kHset, 0});
+  writes_.push_back(Write{.kind = WriteKind::kHset, .job = job, .fields = std::move(fields)});
   ++n_writes_;
 }
 
@@ -69,14 +69,18 @@ void TurnBatch::add_write(store::RedisCommand command, WriteKind kind) {
   ++n_writes_;
 }
 
-std::vector<store::RedisCommand> TurnBatch::take_commands() {
+std::vector<store::RedisCommand> TurnBatch::take_commands(const store::JobStore& jobs) {
   std::vector<store::RedisCommand> out;
   out.reserve(n_writes_);
   kinds_out_.clear();
   create_of_out_.clear();
   for (Write& w : writes_) {
-    if (w.command.empty()) continue;
-    out.push_back(std::move(w.command));
+    if (w.kind == WriteKind::kHset) {
+      if (w.job.empty()) continue;  // merged into a later set of the same job
+      out.push_back(jobs.set_fields_command(w.job, w.fields));
+    } else {
+      out.push_back(std::move(w.command));
+    }
     kinds_out_.push_back(w.kind);
     create_of_out_.push_back(w.create);
   }

@@ -1,7 +1,8 @@
 // TurnBatch: what one broker loop turn has decided but not yet done: the Redis writes (job
-// creations, state transitions, token appends, final markers) to send as one pipeline, and
-// the replies to send once that pipeline has answered. Writes to the same job hash in one
-// turn are coalesced into one HSET at the latest one's place. Broker loop thread only.
+// creations, field sets such as state transitions, token appends, final markers) to send as
+// one pipeline, and the replies to send once that pipeline has answered. A job's field sets
+// in one turn are typed (store::HashFields) and coalesced into one HSET at the latest one's
+// place. Broker loop thread only.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 
 #include "rs/schemas/frames.h"
 #include "rs/schemas/messages.h"
+#include "rs/store/job_store.h"
 #include "rs/store/redis_connection.h"
 #include "rs/wire/framing.h"
 
@@ -56,8 +58,9 @@ class TurnBatch {
  public:
   // The index of the new create; dup_of is set when the key was seen in this batch.
   size_t add_create(PendingCreate create, store::RedisCommand command);
-  // An HSET on `key` (fields after the key); merged with an earlier HSET on the same key.
-  void add_hset(store::RedisCommand command);
+  // Fields to set on a job's hash; merged with an earlier set of the same job this turn
+  // (one HSET, at the later one's place: Redis applies a repeated field last-wins).
+  void add_job_fields(const std::string& job, store::HashFields fields);
   void add_write(store::RedisCommand command, WriteKind kind);
   void add_outgoing(Outgoing out) { outbox_.push_back(std::move(out)); }
   // A later turn's replies (a turn without writes) go out with this one, in order.
@@ -77,8 +80,9 @@ class TurnBatch {
   }
   bool has_writes() const { return n_writes_ != 0; }
   bool has_tokens() const { return !token_groups_.empty(); }
-  // The live commands in order (moves them out), with their kinds and create indexes.
-  std::vector<store::RedisCommand> take_commands();
+  // The live commands in order (moves them out), with their kinds and create indexes;
+  // field sets become HSETs of `jobs`' hashes.
+  std::vector<store::RedisCommand> take_commands(const store::JobStore& jobs);
   const std::vector<WriteKind>& kinds() const { return kinds_out_; }
   const std::vector<size_t>& create_of() const { return create_of_out_; }
 
@@ -91,13 +95,15 @@ class TurnBatch {
 
  private:
   struct Write {
-    store::RedisCommand command;  // empty: merged into a later HSET
+    store::RedisCommand command;  // all kinds but kHset
     WriteKind kind = WriteKind::kOther;
     size_t create = 0;            // kCreate: index into creates_
+    std::string job;              // kHset: the job ("" once merged into a later set)
+    store::HashFields fields;     // kHset
   };
   std::vector<Write> writes_;
   size_t n_writes_ = 0;
-  std::unordered_map<std::string, size_t> last_hset_;   // job key -> index in writes_
+  std::unordered_map<std::string, size_t> last_hset_;   // job id -> index in writes_
   std::unordered_map<std::string, size_t> idempotent_;  // idempotency key -> create index
   std::vector<PendingCreate> creates_;
   size_t n_admitted_ = 0;

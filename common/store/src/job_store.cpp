@@ -88,7 +88,9 @@ void add(RedisCommand& c, std::string f, std::string v) {
   c.push_back(std::move(v));
 }
 
-void add_transition_fields(RedisCommand& c, const Transition& t) {
+void add(HashFields& h, std::string f, std::string v) { h.emplace_back(std::move(f), std::move(v)); }
+
+void add_transition_fields(HashFields& c, const Transition& t) {
   add(c, "state", std::string(schemas::job_state_name(t.to)));
   std::string at = std::to_string(t.at_ms);
   switch (t.to) {
@@ -169,17 +171,28 @@ Result<CreateResult> JobStore::parse_create_reply(const RedisReply& reply, std::
   return internal_error("create job: unexpected reply from redis");
 }
 
+HashFields JobStore::transition_fields(const Transition& t) {
+  HashFields h;
+  add_transition_fields(h, t);
+  return h;
+}
+
+RedisCommand JobStore::set_fields_command(std::string_view job_id, const HashFields& fields) const {
+  RedisCommand c;
+  c.reserve(2 + 2 * fields.size());
+  c.push_back("HSET");
+  c.push_back(options_.keys.job(job_id));
+  for (const auto& [f, v] : fields) add(c, f, v);
+  return c;
+}
+
 RedisCommand JobStore::transition_command(std::string_view job_id, const Transition& t) const {
-  if (!options_.checked_transitions) {
-    RedisCommand c{"HSET", options_.keys.job(job_id)};
-    add_transition_fields(c, t);
-    return c;
-  }
+  if (!options_.checked_transitions) return set_fields_command(job_id, transition_fields(t));
   bool fence = t.attempt != 0 && t.to != JobState::kDispatched;
   int64_t ttl = schemas::is_terminal(t.to) ? options_.finished_ttl_s : 0;
   RedisCommand c{"EVAL", kTransitionScript, "1", options_.keys.job(job_id), allowed_from(t.to),
                  fence ? std::to_string(t.attempt) : std::string(), std::to_string(ttl)};
-  add_transition_fields(c, t);
+  for (auto& [f, v] : transition_fields(t)) add(c, std::move(f), std::move(v));
   return c;
 }
 
@@ -233,6 +246,10 @@ Status JobStore::transition(std::string_view job_id, const Transition& t) {
 
 RedisCommand JobStore::live_add_command(std::string_view job_id, uint64_t created_ms) const {
   return {"ZADD", options_.keys.live(), std::to_string(created_ms), std::string(job_id)};
+}
+
+RedisCommand JobStore::expire_command(std::string_view job_id, int64_t ttl_s) const {
+  return {"EXPIRE", options_.keys.job(job_id), std::to_string(ttl_s)};
 }
 
 RedisCommand JobStore::live_remove_command(std::string_view job_id) const {

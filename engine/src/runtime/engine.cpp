@@ -84,8 +84,8 @@ struct Engine::Impl {
     kv.set_prefix_cache_enabled(c.prefix_cache);
   }
 
-  FinishEvent make_finish(const EngineSeq& s, FinishReason reason, std::string error = {}) const;
-  void finish(SeqId id, FinishReason reason, StepResult& r, std::string error = {});
+  FinishEvent make_finish(const EngineSeq& s, FinishReason reason, const Status& error = {}) const;
+  void finish(SeqId id, FinishReason reason, StepResult& r, const Status& error = {});
   void note_scheduled(const SchedulerOutput& out);
   Status run_forward(const SchedulerOutput& out, size_t* n_logits);
   void emit_token(EngineSeq& s, std::span<const float> logits, StepResult& r);
@@ -109,12 +109,15 @@ struct Engine::Impl {
   SeqId next_id = 1;
 };
 
-FinishEvent Engine::Impl::make_finish(const EngineSeq& s, FinishReason reason, std::string error) const {
+FinishEvent Engine::Impl::make_finish(const EngineSeq& s, FinishReason reason, const Status& error) const {
   const int64_t now = clock->now_ns();
   FinishEvent f;
   f.seq = s.id;
   f.reason = reason;
-  f.error = std::move(error);
+  if (!error.ok()) {
+    f.error = error.to_string();
+    f.error_code = error.code();
+  }
   Usage& u = f.usage;
   u.prompt_tokens = s.n_prompt;
   u.completion_tokens = s.n_generated;
@@ -131,10 +134,10 @@ FinishEvent Engine::Impl::make_finish(const EngineSeq& s, FinishReason reason, s
   return f;
 }
 
-void Engine::Impl::finish(SeqId id, FinishReason reason, StepResult& r, std::string error) {
+void Engine::Impl::finish(SeqId id, FinishReason reason, StepResult& r, const Status& error) {
   auto it = seqs.find(id);
   if (it == seqs.end()) return;
-  r.finished.push_back(make_finish(*it->second, reason, std::move(error)));
+  r.finished.push_back(make_finish(*it->second, reason, error));
   sched.remove(id);
   seqs.erase(it);
 }
@@ -318,7 +321,7 @@ StepResult Engine::step() {
   size_t n_logits = 0;
   Status st = m.run_forward(out, &n_logits);
   if (!st.ok()) {  // fail this batch's sequences; the engine stays usable
-    for (const ScheduledChunk& c : out.chunks) m.finish(c.seq, FinishReason::kError, r, st.to_string());
+    for (const ScheduledChunk& c : out.chunks) m.finish(c.seq, FinishReason::kError, r, st);
     return r;
   }
   m.sched.commit(out);

@@ -27,7 +27,7 @@ Status Scheduler::add(SeqId id, std::vector<int32_t> prompt, int max_tokens, Pri
   if (prompt.empty()) return invalid_argument("empty prompt (no tokens)");
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt > config_.max_context) {
-    return invalid_argument("prompt has " + std::to_string(n_prompt) + " tokens, more than max_context " +
+    return resource_exhausted("prompt has " + std::to_string(n_prompt) + " tokens, more than max_context " +
                             std::to_string(config_.max_context));
   }
   if (max_tokens < 1) return invalid_argument("max_tokens must be >= 1");

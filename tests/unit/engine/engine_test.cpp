@@ -235,7 +235,7 @@ TEST_F(EngineTest, RejectsInvalidRequests) {
   EXPECT_EQ(e->submit(r).status().code(), StatusCode::kInvalidArgument);
   r = request("Lily and Tom went to the park. They saw Lily and Tom went to the park.", 4);
   auto too_long = e->submit(r);
-  EXPECT_EQ(too_long.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(too_long.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(too_long.status().message().find("max_context"), std::string::npos);
   EXPECT_FALSE(e->has_work());
   EngineConfig bad;

@@ -20,7 +20,7 @@ TEST(SchedulerTest, RejectsInvalidAndImpossibleRequests) {
   cfg.max_context = 12;
   Scheduler s(kv, cfg);
   EXPECT_EQ(s.add(1, {}, 4).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(s.add(2, prompt_of(13), 4).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.add(2, prompt_of(13), 4).code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(s.add(3, prompt_of(4), 0).code(), StatusCode::kInvalidArgument);
   ASSERT_TRUE(s.add(4, prompt_of(4), 4).ok());
   EXPECT_EQ(s.add(4, prompt_of(4), 4).code(), StatusCode::kInvalidArgument);  // duplicate

@@ -139,7 +139,7 @@ TEST_F(DeviceModelsTest, JobForAKeyWithNoEngineEndsModelUnavailable) {
   ASSERT_TRUE(collect_until([&] { return n_finished() == 3; }));
   for (const char* id : {"none-yet", "other"}) {
     EXPECT_EQ(jobs_[id].finish.reason, FinishReason::kError) << id;
-    EXPECT_EQ(jobs_[id].finish.error.rfind("model_unavailable", 0), 0u) << jobs_[id].finish.error;
+    EXPECT_EQ(jobs_[id].finish.error_code, StatusCode::kNotFound) << jobs_[id].finish.error;
   }
   EXPECT_EQ(jobs_["fine"].finish.reason, FinishReason::kLength);
   EXPECT_FALSE(host_->add_model("x", nullptr).ok());
@@ -163,7 +163,7 @@ TEST_F(DeviceModelsTest, RetireLetsTheRunningJobFinishThenDropsTheEngine) {
   EXPECT_EQ(jobs_["long-a"].finish.reason, FinishReason::kLength);
   EXPECT_EQ(jobs_["long-a"].tokens, models_direct_run(a_.model, r)) << "finished on A's engine";
   EXPECT_EQ(jobs_["late-a"].finish.reason, FinishReason::kError);
-  EXPECT_EQ(jobs_["late-a"].finish.error.rfind("model_unavailable", 0), 0u);
+  EXPECT_EQ(jobs_["late-a"].finish.error_code, StatusCode::kNotFound);
   EXPECT_EQ(jobs_["on-b"].finish.reason, FinishReason::kLength);
   EXPECT_TRUE(models_wait_until([&] { return host_->n_applied() >= mark_posted && !host_->holds("tiny@1"); }));
   EXPECT_TRUE(models_wait_until([&] { return a_.model.use_count() == base_uses; }))

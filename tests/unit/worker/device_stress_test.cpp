@@ -186,7 +186,7 @@ class DeviceStressTest : public ::testing::Test {
   void check_end(AttemptRecord& rec, const FinishedOut& f) {
     ASSERT_EQ(++rec.n_finished, 1) << f.job_id << " attempt " << f.attempt << " ended twice";
     ++stats_.ended;
-    if (f.reason == FinishReason::kError && f.error.rfind("model_unavailable", 0) == 0) {
+    if (f.reason == FinishReason::kError && f.error_code == StatusCode::kNotFound) {
       EXPECT_TRUE(rec.key_retired) << f.job_id << ": " << f.error;
       EXPECT_TRUE(rec.outcome.tokens.empty());
       ++stats_.unavailable;

@@ -300,14 +300,16 @@ TEST(JobMappingTest, ClassifiesRealEngineRefusals) {
   too_long.prompt_tokens.assign(300, 65);
   auto s = (*eng)->submit(too_long);
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(classify_engine_error(s.status().to_string()), sc::ErrorCode::kPromptTooLong);
+  EXPECT_EQ(engine_error_code(s.status().code()), sc::ErrorCode::kPromptTooLong);
   engine::GenerationRequest bad;
   bad.prompt = "hi";
   bad.sampling.temperature = -1.0f;
   s = (*eng)->submit(bad);
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(classify_engine_error(s.status().to_string()), sc::ErrorCode::kInvalidArgument);
-  EXPECT_EQ(classify_engine_error("internal: forward failed"), sc::ErrorCode::kInternal);
+  EXPECT_EQ(engine_error_code(s.status().code()), sc::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(engine_error_code(StatusCode::kInternal), sc::ErrorCode::kInternal);
+  EXPECT_EQ(engine_error_code(StatusCode::kNotFound), sc::ErrorCode::kModelUnavailable);
+  EXPECT_EQ(engine_error_code(StatusCode::kUnavailable), sc::ErrorCode::kUnavailable);
 
   sc::SubmitRequest r;
   r.prompt = "p";

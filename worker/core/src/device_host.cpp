@@ -163,7 +163,10 @@ void DeviceHost::apply(Command& command) {
 }
 
 void DeviceHost::apply_submit(SubmitCommand& command) {
-  if (stopping_) return reject(command.job_id, command.attempt, "device is stopping");
+  if (stopping_) {
+    return reject(command.job_id, command.attempt,
+                  Status(StatusCode::kUnavailable, "device is stopping"));
+  }
   auto it = jobs_.find(command.job_id);
   if (it != jobs_.end()) {
     if (command.attempt <= it->second.attempt) {
@@ -178,12 +181,12 @@ void DeviceHost::apply_submit(SubmitCommand& command) {
   EngineSlot* slot = slot_for(command.key);
   if (slot == nullptr) {
     return reject(command.job_id, command.attempt,
-                  "model_unavailable: no engine for model '" + command.key.value_or("") +
-                      "' on device " + std::to_string(config_.device));
+                  not_found("no engine for model '" + command.key.value_or("") +
+                            "' on device " + std::to_string(config_.device)));
   }
   std::string fault = injected_fault(command.request.prompt);
   auto seq = slot->submit(command.job_id, command.attempt, std::move(command.request));
-  if (!seq.ok()) return reject(command.job_id, command.attempt, seq.status().to_string());
+  if (!seq.ok()) return reject(command.job_id, command.attempt, seq.status());
   // fail_on_prompt: admitted, then ended by the engine in the next step (inject_faults
   // turns that end into the failure).
   if (!fault.empty()) slot->cancel(*seq);
@@ -210,6 +213,7 @@ void DeviceHost::inject_faults(StepBatch& batch, size_t first_finished) {
     if (f.reason != engine::FinishReason::kCancelled) continue;
     f.reason = engine::FinishReason::kError;
     f.error = std::move(it->second.fault);
+    f.error_code = StatusCode::kInternal;
   }
 }
 
@@ -254,12 +258,13 @@ void DeviceHost::apply_stop(const StopCommand& command) {
   }
 }
 
-void DeviceHost::reject(const std::string& job_id, int attempt, std::string error) {
+void DeviceHost::reject(const std::string& job_id, int attempt, const Status& error) {
   FinishedOut f;
   f.job_id = job_id;
   f.attempt = attempt;
   f.reason = engine::FinishReason::kError;
-  f.error = std::move(error);
+  f.error = error.to_string();
+  f.error_code = error.code();
   pending_.finished.push_back(std::move(f));
 }
 

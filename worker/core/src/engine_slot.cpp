@@ -35,7 +35,8 @@ void EngineSlot::step(StepBatch& batch) {
     auto it = jobs_.find(f.seq);
     if (it == jobs_.end()) continue;
     batch.finished.push_back(
-        FinishedOut{std::move(it->second.job_id), it->second.attempt, f.reason, f.usage, std::move(f.error)});
+        FinishedOut{std::move(it->second.job_id), it->second.attempt, f.reason, f.usage,
+                    std::move(f.error), f.error_code});
     jobs_.erase(it);
   }
 }

@@ -27,9 +27,8 @@ engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& re
   r.max_tokens = static_cast<int>(std::min<uint32_t>(request.max_tokens, INT_MAX));
   r.stop = request.stop;
   r.ignore_eos = request.ignore_eos;
-  // The engine's own enum (it knows no schemas): batch jobs yield to interactive ones.
-  r.priority = request.priority == schemas::Priority::kBatch ? engine::Priority::kBatch
-                                                             : engine::Priority::kInteractive;
+  // One rs::Priority; a value no codec should let through is read as interactive.
+  r.priority = request.priority == Priority::kBatch ? Priority::kBatch : Priority::kInteractive;
   return r;
 }
 
@@ -39,16 +38,14 @@ engine::GenerationRequest to_generation_request(const schemas::Dispatch& dispatc
   return r;
 }
 
-ErrorCode classify_engine_error(std::string_view error) {
-  auto has = [error](std::string_view s) { return error.find(s) != std::string_view::npos; };
-  // Scheduler::add: "prompt has N tokens, more than max_context M" (invalid_argument) and
-  // "request needs N KV blocks ..., more than the whole pool" (resource_exhausted).
-  if (has("max_context") || has("KV blocks")) return ErrorCode::kPromptTooLong;
-  if (error.starts_with("resource_exhausted")) return ErrorCode::kPromptTooLong;
-  if (error.starts_with("invalid_argument")) return ErrorCode::kInvalidArgument;
-  if (has("device is stopping")) return ErrorCode::kUnavailable;
-  if (error.starts_with("model_unavailable")) return ErrorCode::kModelUnavailable;  // DeviceHost
-  return ErrorCode::kInternal;
+ErrorCode engine_error_code(StatusCode code) {
+  switch (code) {
+    case StatusCode::kResourceExhausted: return ErrorCode::kPromptTooLong;  // context or KV pool
+    case StatusCode::kInvalidArgument: return ErrorCode::kInvalidArgument;
+    case StatusCode::kUnavailable: return ErrorCode::kUnavailable;       // the device is stopping
+    case StatusCode::kNotFound: return ErrorCode::kModelUnavailable;     // no engine for the model
+    default: return ErrorCode::kInternal;
+  }
 }
 
 std::string_view wire_finish_reason(engine::FinishReason reason) {

@@ -77,7 +77,7 @@ void WorkerLoop::send_end(FinishedOut& f, int device) {
     return;
   }
   if (f.reason == engine::FinishReason::kError) {
-    const schemas::ErrorCode code = classify_engine_error(f.error);
+    const schemas::ErrorCode code = engine_error_code(f.error_code);
     spdlog::info("worker {}: job {} failed ({}): {}", options_.worker_id, f.job_id,
                  schemas::error_code_name(code), f.error);
     send_final(f.job_id, schemas::WorkerFailed{.job_id = f.job_id, .attempt = attempt,

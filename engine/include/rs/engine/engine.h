@@ -81,7 +81,8 @@ struct FinishEvent {
   SeqId seq = 0;
   FinishReason reason = FinishReason::kEos;
   Usage usage;
-  std::string error;    // when reason == kError
+  std::string error;    // when reason == kError: what failed
+  StatusCode error_code = StatusCode::kOk;  // when reason == kError: its code
 };
 
 struct StepResult {

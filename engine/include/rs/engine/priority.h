@@ -1,15 +1,14 @@
-// Priority: the engine's scheduling class of a sequence. Interactive sequences are admitted
-// before batch ones and preempt them for a slot or KV blocks; a batch sequence never preempts
-// an interactive one. Plain value type: any thread.
+// Priority: the scheduling class of a sequence (rs::Priority, shared with the wire and the
+// broker). Interactive sequences are admitted before batch ones and preempt them for a slot
+// or KV blocks; a batch sequence never preempts an interactive one. Any thread.
 #pragma once
 
-#include <cstdint>
+#include "rs/core/priority.h"
 
 namespace rs::engine {
 
-enum class Priority : uint8_t { kInteractive = 0, kBatch = 1 };
-inline constexpr int kNumPriorities = 2;
-
-inline int priority_index(Priority p) { return p == Priority::kBatch ? 1 : 0; }
+using Priority = ::rs::Priority;  // defined once, in rs_core
+using ::rs::kNumPriorities;
+using ::rs::priority_index;
 
 }  // namespace rs::engine

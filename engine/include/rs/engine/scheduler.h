@@ -66,9 +66,9 @@ class Scheduler {
   Scheduler(KvCache& kv, SchedulerConfig config, const Clock* clock = nullptr);
   ~Scheduler();
 
-  // Queues a sequence. Rejects (invalid_argument / resource_exhausted) an empty prompt,
-  // a prompt longer than max_context, max_tokens < 1, a duplicate id, or one whose
-  // prompt + max_tokens could never fit in the whole KV pool. Waiting order: interactive
+  // Queues a sequence. Rejects an empty prompt, max_tokens < 1 or a duplicate id
+  // (invalid_argument), and a prompt longer than max_context or one whose prompt +
+  // max_tokens could never fit in the whole KV pool (resource_exhausted). Waiting order: interactive
   // before batch, FIFO within a priority. resumed: completion tokens already generated
   // (resume from the log), appended after the prompt and prefilled with it, as a preempted
   // sequence is recomputed; the caller keeps their number below the effective max_tokens.

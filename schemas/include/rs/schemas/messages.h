@@ -9,12 +9,13 @@
 #include <string_view>
 #include <vector>
 
+#include "rs/core/priority.h"
 #include "rs/schemas/errors.h"
 #include "rs/schemas/protocol.h"
 
 namespace rs::schemas {
 
-enum class Priority : uint8_t { kInteractive = 0, kBatch = 1 };
+using Priority = ::rs::Priority;  // defined once, in rs_core (rs/core/priority.h)
 enum class JobState : uint8_t { kQueued = 0, kDispatched, kRunning, kSucceeded, kFailed, kCancelled };
 
 std::string_view priority_name(Priority p);            // "interactive" | "batch"

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "rs/core/priority.h"
+
 namespace rs::broker {
 
 using JobId = std::string;
@@ -32,8 +34,8 @@ struct DeviceKeyHash {
 };
 
 // Interactive jobs leave the queue before batch jobs; FIFO within a priority.
-enum class Priority : uint8_t { kInteractive = 0, kBatch = 1 };
-inline constexpr int kNumPriorities = 2;
+using Priority = ::rs::Priority;  // defined once, in rs_core (rs/core/priority.h)
+using ::rs::kNumPriorities;
 
 // What the router needs to know of a job to pick its routing key.
 struct RouteRequest {

@@ -58,6 +58,9 @@ struct CreateExtras {
   std::string ack_entry;
 };
 
+// Fields of a job hash to set (name, value), in order; a repeated name: the last wins.
+using HashFields = std::vector<std::pair<std::string, std::string>>;
+
 // A job that had not ended, read back with its request (broker restart recovery).
 struct StoredJob {
   schemas::JobRecord record;
@@ -90,6 +93,11 @@ class JobStore {
                               const CreateExtras& extras) const;
   static Result<CreateResult> parse_create_reply(const RedisReply& reply, std::string_view job_id);
   RedisCommand transition_command(std::string_view job_id, const Transition& t) const;
+  // The hash fields a transition sets: what an unchecked transition writes (the broker
+  // fences state and attempts in memory and merges a turn's fields per job).
+  static HashFields transition_fields(const Transition& t);
+  // One HSET of a job's hash (its reply is an integer).
+  RedisCommand set_fields_command(std::string_view job_id, const HashFields& fields) const;
   static Status parse_transition_reply(const RedisReply& reply, std::string_view job_id, schemas::JobState to);
   // Idempotent: a job is dead-lettered once however often the command is applied.
   RedisCommand dead_letter_command(std::string_view job_id) const;
@@ -100,6 +108,8 @@ class JobStore {
   // leaves after its terminal transition, so a restarted broker finds every job not ended.
   RedisCommand live_add_command(std::string_view job_id, uint64_t created_ms) const;
   RedisCommand live_remove_command(std::string_view job_id) const;
+  // The job hash expires after ttl_s (an ended job's record, JobStoreOptions::finished_ttl_s).
+  RedisCommand expire_command(std::string_view job_id, int64_t ttl_s) const;
   // Every job of the index that has not ended, oldest first, read in pipelined chunks.
   // Index entries whose hash is gone or ended are removed; a hash that does not parse is
   // skipped (and logged in `skipped`).

@@ -141,7 +141,7 @@ class DeviceHost {
   void flush();
   void publish_load();
   bool has_work() const;
-  void reject(const std::string& job_id, int attempt, std::string error);
+  void reject(const std::string& job_id, int attempt, const Status& error);
   std::string injected_fault(const std::string& prompt) const;
   void inject_faults(StepBatch& batch, size_t first_finished);
 

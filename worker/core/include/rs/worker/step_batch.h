@@ -26,6 +26,10 @@ struct FinishedOut {
   engine::FinishReason reason = engine::FinishReason::kEos;
   engine::Usage usage;
   std::string error;    // set when reason == kError (validation or engine failure)
+  // Its code, from where it arose: the engine (resource_exhausted: beyond the context or
+  // the KV pool; invalid_argument: a bad request; internal: a forward failed) or the
+  // device host (unavailable: stopping; not_found: no engine for the model).
+  StatusCode error_code = StatusCode::kOk;
 };
 
 struct StepBatch {

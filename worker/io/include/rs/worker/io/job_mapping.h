@@ -20,12 +20,13 @@ engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& re
 // its log already holds, seqs 0..n-1): the engine prefills them and emits from seq n on.
 engine::GenerationRequest to_generation_request(const schemas::Dispatch& dispatch);
 
-// The wire code for an engine refusal or failure, from the error text a DeviceHost reports
-// (an rs::Status::to_string()): a prompt longer than the context, or a request that cannot
-// fit the device's KV cache -> prompt_too_long; other invalid_argument (bad sampling, empty
-// prompt) -> invalid_argument; a stopping device -> unavailable; no engine for the job's
-// model key -> model_unavailable; anything else -> internal.
-schemas::ErrorCode classify_engine_error(std::string_view error);
+// The wire code for an engine refusal or failure, from the code it carries
+// (FinishedOut::error_code, set where it arose): resource_exhausted (a prompt longer than
+// the context, or a request that cannot fit the device's KV cache) -> prompt_too_long;
+// invalid_argument (bad sampling, empty prompt) -> invalid_argument; unavailable (a stopping
+// device) -> unavailable; not_found (no engine for the job's model key) -> model_unavailable;
+// anything else -> internal.
+schemas::ErrorCode engine_error_code(StatusCode code);
 
 // "stop" (EOS or a stop string), "length", "cancelled"; "error" for kError (never sent in DONE).
 std::string_view wire_finish_reason(engine::FinishReason reason);
