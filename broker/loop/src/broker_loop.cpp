@@ -108,8 +108,8 @@ Status BrokerLoop::run() {
 
 Status BrokerLoop::run_once(long max_wait_ms) {
   wire::Poller poller;
-  size_t ci = poller.add(clients_);
-  size_t wi = poller.add(workers_);
+  poller.add(clients_);  // both ROUTERs are drained every turn (drain_* stop at would-block)
+  poller.add(workers_);
   size_t si = poller.add(writer_->socket());
   size_t wmi = worker_monitor_.started() ? poller.add(worker_monitor_.socket()) : SIZE_MAX;
   size_t cmi = client_monitor_.started() ? poller.add(client_monitor_.socket()) : SIZE_MAX;

@@ -147,12 +147,12 @@ void BrokerLoop::on_status(const wire::RoutingIds& peer, const schemas::StatusRe
                                            .record = it->second.record});
     return;
   }
-  // A job that ended (maybe this turn): read once its final record is applied in Redis.
+  // A job that ended (maybe this turn): read after its final record in the turn's pipeline.
   defer_read(DeferredRead{.peer = peer, .request_id = request.request_id, .job_id = request.job_id});
 }
 
-void BrokerLoop::status_ended(const DeferredRead& read) {
-  auto record = jobs_store_->load(read.job_id);
+void BrokerLoop::status_ended(const DeferredRead& read, const store::RedisReply& reply) {
+  auto record = store::JobStore::parse_load_reply(reply, read.job_id);
   if (!record.ok()) {
     Status s = record.status().code() == StatusCode::kNotFound
                    ? wire_error(ErrorCode::kNotFound, "no job '" + read.job_id + "'")

@@ -40,7 +40,7 @@ void BrokerLoop::check_write_replies(TurnBatch& batch,
                                      const std::vector<store::RedisReply>& replies) {
   const std::vector<WriteKind>& kinds = batch.kinds();
   for (size_t i = 0; i < replies.size() && i < kinds.size(); ++i) {
-    if (kinds[i] == WriteKind::kCreate) continue;  // answer_creates reads these
+    if (kinds[i] == WriteKind::kCreate || kinds[i] == WriteKind::kRead) continue;  // answered apart
     if (kinds[i] == WriteKind::kTokenAppend) {
       auto stats = store::TokenLog::parse_append_replies(std::span(&replies[i], 1));
       if (stats.ok()) {

@@ -39,9 +39,10 @@ void BrokerLoop::on_store_applied(StoreEvent& event) {
   if (event.attempts > 1) counters_.writes_retried.fetch_add(1, std::memory_order_relaxed);
   check_write_replies(held.batch, event.replies);
   answer_creates(held.batch, &event.replies);
-  run_deferred(event.seq, true);  // replays before the live tokens this batch releases
+  answer_reads(held.batch, event.replies, true);  // replays before the live tokens it releases
   send_outbox(held.batch);
-  run_deferred(event.seq, false);  // reads of ended jobs after their DONE
+  answer_reads(held.batch, event.replies, false);  // reads of ended jobs after their DONE
+  run_deferred(event.seq);                          // PONGs after the answers before them
   if (store_failing_ && held_->empty()) {
     store_failing_ = false;
     spdlog::info("broker: redis answers again; every held write is applied");
@@ -60,12 +61,8 @@ void BrokerLoop::on_store_failing(const StoreEvent& event) {
   store_failing_ = true;
   refuse_held_creates(event.error);
   // PINGs waiting behind the held writes are answered now: the broker is alive.
-  std::erase_if(deferred_, [&](const DeferredRead& r) {
-    if (!r.ping) return false;
-    send_client_now(r.peer,
-                    schemas::Pong{.request_id = r.request_id, .broker_time_ms = now_unix_ms()});
-    return true;
-  });
+  for (const DeferredRead& r : deferred_) send_pong(r);
+  deferred_.clear();
 }
 
 // SUBMITs whose creation is still held are answered REJECTED unavailable now (a client
@@ -105,46 +102,83 @@ uint64_t BrokerLoop::pending_seq() const {
 }
 
 void BrokerLoop::defer_read(DeferredRead read) {
+  if (!read.ping) return stage_read(std::move(read));
   read.after_seq = pending_seq();
-  if (read.after_seq == 0) return run_read(read);  // nothing staged: Redis is up to date
+  if (read.after_seq == 0) return send_pong(read);  // nothing staged: nothing to wait for
   deferred_.push_back(std::move(read));
 }
 
-// The reads waiting for batch applied_seq (or an earlier one) run now, their replies sent
-// at once: a live job's replay ahead of the batch's own replies (its live tokens follow),
-// the others (STATUS, SUBSCRIBE of an ended job) after them (the DONE comes first).
-void BrokerLoop::run_deferred(uint64_t applied_seq, bool live_replays) {
-  auto ready = [&](const DeferredRead& r) {
-    return r.after_seq <= applied_seq && (r.subscribe && r.live) == live_replays;
-  };
-  if (std::none_of(deferred_.begin(), deferred_.end(), ready)) return;
-  TurnBatch replies;
-  std::swap(*batch_, replies);  // what the reads post goes to `replies`
-  std::vector<DeferredRead> waiting;
-  for (DeferredRead& r : deferred_) {
-    if (ready(r))
-      run_read(r);
-    else
-      waiting.push_back(std::move(r));
+// A read's commands go at the end of this turn's pipeline, after its writes: the StoreWriter
+// runs them in order and their replies come back with the batch (answer_reads).
+void BrokerLoop::stage_read(DeferredRead read) {
+  std::vector<store::RedisCommand> commands;
+  if (!read.subscribe) {
+    commands.push_back(jobs_store_->load_command(read.job_id));
+  } else if (read.live) {  // seqs [from, until): at most until - from groups
+    commands.push_back(
+        token_log_->read_command(read.job_id, read.from_seq, read.until_seq - read.from_seq));
+  } else {
+    commands.push_back(jobs_store_->load_command(read.job_id));
+    commands.push_back(token_log_->read_command(read.job_id, read.from_seq));
   }
-  deferred_ = std::move(waiting);
-  std::swap(*batch_, replies);
-  send_outbox(replies);
+  batch_->add_read(std::move(read), std::move(commands));
 }
 
-void BrokerLoop::run_read(const DeferredRead& read) {
-  if (read.ping) {
-    return post_client(
-        read.peer, schemas::Pong{.request_id = read.request_id, .broker_time_ms = now_unix_ms()});
+// The answers to an applied batch's reads, sent at once: `live` the live jobs' replays
+// (ahead of the live tokens the batch releases), else STATUS and SUBSCRIBE of ended jobs
+// (after the batch's replies: a job's DONE comes first).
+void BrokerLoop::answer_reads(TurnBatch& held, const std::vector<store::RedisReply>& replies,
+                              bool live) {
+  std::vector<DeferredRead>& reads = held.reads();
+  if (reads.empty()) return;
+  std::vector<std::vector<const store::RedisReply*>> by_read(reads.size());
+  const std::vector<WriteKind>& kinds = held.kinds();
+  for (size_t i = 0; i < replies.size() && i < kinds.size(); ++i) {
+    if (kinds[i] == WriteKind::kRead) by_read[held.create_of()[i]].push_back(&replies[i]);
   }
-  if (!read.subscribe) return status_ended(read);
-  if (!read.live) return subscribe_ended(read);
-  Status s = replay(read.peer, read.job_id, read.from_seq, read.until_seq);
-  if (!s.ok()) {
+  TurnBatch out;
+  std::swap(*batch_, out);  // what the answers post goes to `out`
+  for (size_t r = 0; r < reads.size(); ++r) {
+    if ((reads[r].subscribe && reads[r].live) == live) answer_read(reads[r], by_read[r]);
+  }
+  std::swap(*batch_, out);
+  send_outbox(out);
+}
+
+void BrokerLoop::answer_read(const DeferredRead& read,
+                             const std::vector<const store::RedisReply*>& replies) {
+  const size_t expected = read.subscribe && !read.live ? 2 : 1;
+  if (replies.size() != expected) {
     counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
-    reply_error(read.peer, read.request_id,
-                schemas::wire_error(ErrorCode::kUnavailable, s.message()), read.job_id);
+    return reply_error(read.peer, read.request_id,
+                       schemas::wire_error(ErrorCode::kUnavailable, "job store: no reply"),
+                       read.job_id);
   }
+  if (!read.subscribe) return status_ended(read, *replies[0]);
+  if (!read.live) return subscribe_ended(read, *replies[0], *replies[1]);
+  auto log = store::TokenLog::parse_read_reply(*replies[0], read.job_id, read.from_seq);
+  if (!log.ok()) {
+    counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
+    return reply_error(read.peer, read.request_id,
+                       schemas::wire_error(ErrorCode::kUnavailable, log.status().message()),
+                       read.job_id);
+  }
+  post_replay(read.peer, read.job_id, log->entries, read.from_seq, read.until_seq);
+}
+
+// PINGs waiting for batch applied_seq (or an earlier one) are answered: their PONG follows
+// the answers to the requests before them.
+void BrokerLoop::run_deferred(uint64_t applied_seq) {
+  std::erase_if(deferred_, [&](const DeferredRead& r) {
+    if (r.after_seq > applied_seq) return false;
+    send_pong(r);
+    return true;
+  });
+}
+
+void BrokerLoop::send_pong(const DeferredRead& ping) {
+  send_client_now(ping.peer,
+                  schemas::Pong{.request_id = ping.request_id, .broker_time_ms = now_unix_ms()});
 }
 
 }  // namespace rs::broker

@@ -1,6 +1,6 @@
 // BrokerLoop: the token path. Tokens accepted in a loop turn go to Redis in the turn's
 // commit, then to the submitter and subscribers; SUBSCRIBE replays from the TokenLog, then
-// streams live (no gap: the turn so far is committed before the replay reads Redis).
+// streams live (no gap: the replay's read follows the turn's writes in its pipeline).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -82,39 +82,33 @@ void BrokerLoop::forward_tokens(const std::vector<schemas::TokenEntry>& entries)
   }
 }
 
-// The log from from_seq to until_seq, in TOKENS of at most kReplayBatchBytes of text each
-// (a page of the log may hold more than one frame may carry).
-Status BrokerLoop::replay(const wire::RoutingIds& peer, const std::string& job_id,
-                          uint64_t from_seq, uint64_t until_seq) {
+// The log's entries from from_seq to until_seq, in TOKENS of at most kReplayBatchBytes of
+// text each (a long log may hold more than one frame may carry).
+void BrokerLoop::post_replay(const wire::RoutingIds& peer, const std::string& job_id,
+                             std::vector<schemas::TokenEntry>& entries, uint64_t from_seq,
+                             uint64_t until_seq) {
   constexpr size_t kReplayBatchBytes = 1u << 20;
-  uint64_t from = from_seq;
-  while (from < until_seq) {
-    auto read = token_log_->read(job_id, from);
-    if (!read.ok()) return read.status();
-    schemas::TokenBatch batch;
-    size_t bytes = 0;
-    bool any = false;
-    for (auto& e : read->entries) {
-      if (e.seq < from || e.seq >= until_seq) continue;
-      any = true;
-      from = e.seq + 1;
-      bytes += e.text.size() + 32;
-      batch.entries.push_back(std::move(e));
-      if (bytes >= kReplayBatchBytes) {
-        post_stream(peer, job_id, batch);
-        batch.entries.clear();
-        bytes = 0;
-      }
+  schemas::TokenBatch batch;
+  size_t bytes = 0;
+  uint64_t next = from_seq;
+  for (schemas::TokenEntry& e : entries) {
+    if (e.seq < next || e.seq >= until_seq) continue;
+    next = e.seq + 1;
+    bytes += e.text.size() + 32;
+    batch.entries.push_back(std::move(e));
+    if (bytes >= kReplayBatchBytes) {
+      post_stream(peer, job_id, batch);
+      batch.entries.clear();
+      bytes = 0;
     }
-    if (!batch.entries.empty()) post_stream(peer, job_id, batch);
-    if (!any || read->finished) break;
   }
-  return Status();
+  if (!batch.entries.empty()) post_stream(peer, job_id, batch);
 }
 
 // A live job: subscribed now to what comes next (live tokens follow in turn order); what it
-// already produced is replayed from the log once the writes staged so far are applied
-// (store_events.cpp), ahead of those live tokens. An ended job: record and log, read then.
+// already produced is read from the log at the end of this turn's pipeline and replayed
+// when that batch is applied (store_events.cpp), ahead of the live tokens it releases. An
+// ended job: its record and log are read the same way.
 void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request) {
   DeferredRead read{.peer = peer, .request_id = request.request_id, .job_id = request.job_id,
                     .subscribe = true, .from_seq = request.from_seq};
@@ -133,8 +127,9 @@ void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::Subsc
   defer_read(std::move(read));
 }
 
-void BrokerLoop::subscribe_ended(const DeferredRead& read) {
-  auto record = jobs_store_->load(read.job_id);
+void BrokerLoop::subscribe_ended(const DeferredRead& read, const store::RedisReply& record_reply,
+                                 const store::RedisReply& log_reply) {
+  auto record = store::JobStore::parse_load_reply(record_reply, read.job_id);
   if (!record.ok()) {
     bool missing = record.status().code() == StatusCode::kNotFound;
     return reply_error(read.peer, read.request_id,
@@ -142,8 +137,12 @@ void BrokerLoop::subscribe_ended(const DeferredRead& read) {
                                            record.status().message()),
                        read.job_id);
   }
-  Status s = replay(read.peer, read.job_id, read.from_seq, std::numeric_limits<uint64_t>::max());
-  if (!s.ok() || !schemas::is_terminal(record->state)) {
+  auto log = store::TokenLog::parse_read_reply(log_reply, read.job_id, read.from_seq);
+  if (log.ok()) {
+    post_replay(read.peer, read.job_id, log->entries, read.from_seq,
+                std::numeric_limits<uint64_t>::max());
+  }
+  if (!log.ok() || !schemas::is_terminal(record->state)) {
     return reply_error(read.peer, read.request_id,
                        schemas::wire_error(ErrorCode::kUnavailable,
                                            "job is not live on this broker and not finished"),

@@ -69,9 +69,17 @@ void TurnBatch::add_write(store::RedisCommand command, WriteKind kind) {
   ++n_writes_;
 }
 
+void TurnBatch::add_read(DeferredRead read, std::vector<store::RedisCommand> commands) {
+  for (store::RedisCommand& c : commands) {
+    read_commands_.push_back(std::move(c));
+    read_of_.push_back(reads_.size());
+  }
+  reads_.push_back(std::move(read));
+}
+
 std::vector<store::RedisCommand> TurnBatch::take_commands(const store::JobStore& jobs) {
   std::vector<store::RedisCommand> out;
-  out.reserve(n_writes_);
+  out.reserve(n_writes_ + read_commands_.size());
   kinds_out_.clear();
   create_of_out_.clear();
   for (Write& w : writes_) {
@@ -84,6 +92,13 @@ std::vector<store::RedisCommand> TurnBatch::take_commands(const store::JobStore&
     kinds_out_.push_back(w.kind);
     create_of_out_.push_back(w.create);
   }
+  for (size_t i = 0; i < read_commands_.size(); ++i) {  // after every write
+    out.push_back(std::move(read_commands_[i]));
+    kinds_out_.push_back(WriteKind::kRead);
+    create_of_out_.push_back(read_of_[i]);
+  }
+  read_commands_.clear();
+  read_of_.clear();
   writes_.clear();
   last_hset_.clear();
   n_writes_ = 0;

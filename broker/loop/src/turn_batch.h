@@ -41,7 +41,25 @@ struct PendingCreate {
   bool answered = false;
 };
 
-enum class WriteKind : uint8_t { kCreate, kHset, kTokenAppend, kOther };
+enum class WriteKind : uint8_t { kCreate, kHset, kTokenAppend, kOther, kRead };
+
+// A read that must see every write staged before it: SUBSCRIBE's replay and STATUS of an
+// ended job go at the end of the turn's pipeline (TurnBatch::add_read), so the StoreWriter
+// runs them after those writes and their replies come back with the batch (no read waits
+// in the loop); a PING waits in BrokerLoop::deferred_ for batch after_seq (its PONG
+// follows the answers to the requests before it).
+struct DeferredRead {
+  uint64_t after_seq = 0;
+  wire::RoutingIds peer;
+  uint64_t request_id = 0;
+  std::string job_id;
+  bool subscribe = false;  // else STATUS (or PING)
+  bool ping = false;       // a PING: its PONG follows the answers to requests before it
+  bool live = false;       // subscribe: the job was live (already subscribed to its tail)
+  uint64_t from_seq = 0;   // subscribe: the replay's range [from_seq, until_seq)
+  uint64_t until_seq = 0;
+};
+
 
 // A reply to send after the commit.
 struct Outgoing {
@@ -62,6 +80,10 @@ class TurnBatch {
   // (one HSET, at the later one's place: Redis applies a repeated field last-wins).
   void add_job_fields(const std::string& job, store::HashFields fields);
   void add_write(store::RedisCommand command, WriteKind kind);
+  // A read whose commands go after every write of the pipeline (kind kRead; create_of: the
+  // read's index in reads()).
+  void add_read(DeferredRead read, std::vector<store::RedisCommand> commands);
+  std::vector<DeferredRead>& reads() { return reads_; }
   void add_outgoing(Outgoing out) { outbox_.push_back(std::move(out)); }
   // A later turn's replies (a turn without writes) go out with this one, in order.
   void append_outbox(std::vector<Outgoing> more) {
@@ -76,9 +98,10 @@ class TurnBatch {
   std::vector<std::vector<schemas::TokenEntry>> take_all_tokens();
 
   bool empty() const {
-    return n_writes_ == 0 && creates_.empty() && outbox_.empty() && token_groups_.empty();
+    return n_writes_ == 0 && creates_.empty() && outbox_.empty() && token_groups_.empty() &&
+           reads_.empty();
   }
-  bool has_writes() const { return n_writes_ != 0; }
+  bool has_writes() const { return n_writes_ != 0 || !read_commands_.empty(); }
   bool has_tokens() const { return !token_groups_.empty(); }
   // The live commands in order (moves them out), with their kinds and create indexes;
   // field sets become HSETs of `jobs`' hashes.
@@ -110,6 +133,9 @@ class TurnBatch {
   std::vector<Outgoing> outbox_;
   std::vector<std::vector<schemas::TokenEntry>> token_groups_;
   std::unordered_map<std::string, size_t> token_group_of_;  // job id -> index
+  std::vector<DeferredRead> reads_;
+  std::vector<store::RedisCommand> read_commands_;
+  std::vector<size_t> read_of_;  // read_commands_[i] belongs to reads_[read_of_[i]]
   std::vector<WriteKind> kinds_out_;
   std::vector<size_t> create_of_out_;
 };
@@ -122,18 +148,5 @@ struct HeldTurn {
   TurnBatch batch;   // creates to answer, the outbox to send once applied
 };
 
-// A read that must see every write staged before it (SUBSCRIBE's replay, STATUS of an ended
-// job): run once the StoreWriter has applied batch after_seq, before that batch's replies.
-struct DeferredRead {
-  uint64_t after_seq = 0;
-  wire::RoutingIds peer;
-  uint64_t request_id = 0;
-  std::string job_id;
-  bool subscribe = false;  // else STATUS (or PING)
-  bool ping = false;       // a PING: its PONG follows the answers to requests before it
-  bool live = false;       // subscribe: the job was live (already subscribed to its tail)
-  uint64_t from_seq = 0;   // subscribe: the replay's range [from_seq, until_seq)
-  uint64_t until_seq = 0;
-};
 
 }  // namespace rs::broker

@@ -257,7 +257,15 @@ RedisCommand JobStore::live_remove_command(std::string_view job_id) const {
 }
 
 Result<schemas::JobRecord> JobStore::load(std::string_view job_id) {
-  RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command({"HGETALL", options_.keys.job(job_id)}));
+  RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command(load_command(job_id)));
+  return parse_load_reply(reply, job_id);
+}
+
+RedisCommand JobStore::load_command(std::string_view job_id) const {
+  return {"HGETALL", options_.keys.job(job_id)};
+}
+
+Result<schemas::JobRecord> JobStore::parse_load_reply(const RedisReply& reply, std::string_view job_id) {
   RS_RETURN_IF_ERROR(reply.error_status("load job"));
   if (!reply.is_array() || reply.elements.size() % 2 != 0) return internal_error("load job: unexpected reply");
   if (reply.elements.empty()) return not_found("job " + std::string(job_id) + " not found");

@@ -196,16 +196,30 @@ Status TokenLog::finish(std::string_view job_id, schemas::JobState state, uint64
   return {};
 }
 
-Result<TokenReplay> TokenLog::read(std::string_view job_id, uint64_t from_seq, size_t max_count) {
-  if (max_count == 0) max_count = options_.max_read;
-  RS_ASSIGN_OR_RETURN(RedisReply reply,
-                      conn_.command({"XRANGE", options_.keys.tokens(job_id), std::to_string(from_seq), "+",
-                                     "COUNT", std::to_string(max_count)}));
+RedisCommand TokenLog::read_command(std::string_view job_id, uint64_t from_seq,
+                                   size_t max_entries) const {
+  RedisCommand c{"XRANGE", options_.keys.tokens(job_id), std::to_string(from_seq), "+"};
+  if (max_entries != 0) {
+    c.emplace_back("COUNT");
+    c.push_back(std::to_string(max_entries));
+  }
+  return c;
+}
+
+Result<TokenReplay> TokenLog::parse_read_reply(const RedisReply& reply, std::string_view job_id,
+                                               uint64_t from_seq) {
   RS_RETURN_IF_ERROR(reply.error_status("token read"));
   TokenReplay replay;
   if (!reply.is_array()) return internal_error("token read: unexpected reply");
   replay.entries.reserve(reply.elements.size());
   for (const RedisReply& e : reply.elements) RS_RETURN_IF_ERROR(parse_entry(e, job_id, from_seq, replay));
+  return replay;
+}
+
+Result<TokenReplay> TokenLog::read(std::string_view job_id, uint64_t from_seq, size_t max_count) {
+  if (max_count == 0) max_count = options_.max_read;
+  RS_ASSIGN_OR_RETURN(RedisReply reply, conn_.command(read_command(job_id, from_seq, max_count)));
+  RS_ASSIGN_OR_RETURN(TokenReplay replay, parse_read_reply(reply, job_id, from_seq));
   if (replay.entries.size() > max_count) {  // groups hold several tokens: cut to the page
     replay.entries.resize(max_count);
     replay.finished = false;

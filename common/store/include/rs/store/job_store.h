@@ -92,6 +92,9 @@ class JobStore {
   RedisCommand create_command(const schemas::JobRecord& record, const schemas::SubmitRequest& request,
                               const CreateExtras& extras) const;
   static Result<CreateResult> parse_create_reply(const RedisReply& reply, std::string_view job_id);
+  // load() in a pipeline: not_found when the hash is empty.
+  RedisCommand load_command(std::string_view job_id) const;
+  static Result<schemas::JobRecord> parse_load_reply(const RedisReply& reply, std::string_view job_id);
   RedisCommand transition_command(std::string_view job_id, const Transition& t) const;
   // The hash fields a transition sets: what an unchecked transition writes (the broker
   // fences state and attempts in memory and merges a turn's fields per job).

@@ -57,6 +57,12 @@ class TokenLog {
   // Without group_sizes every reply counts as one token.
   static Result<AppendStats> parse_append_replies(std::span<const RedisReply> replies,
                                                   std::span<const size_t> group_sizes = {});
+  // read() in a pipeline: the groups holding seqs >= from_seq, at most max_entries groups
+  // (0: to the end of the stream; every group holds at least one new seq, so seqs
+  // [S, S + n) need at most n groups). The reply parses into every token it holds.
+  RedisCommand read_command(std::string_view job_id, uint64_t from_seq, size_t max_entries = 0) const;
+  static Result<TokenReplay> parse_read_reply(const RedisReply& reply, std::string_view job_id,
+                                              uint64_t from_seq);
   // The final marker, plus an EXPIRE when finished_ttl_s > 0 (1 or 2 commands).
   void finish_commands(std::string_view job_id, schemas::JobState state, uint64_t n_tokens,
                        std::vector<RedisCommand>& out) const;

@@ -274,8 +274,11 @@ class BrokerLoop {
   // The batch number the writes staged so far will be applied in (0: none pending).
   uint64_t pending_seq() const;
   void defer_read(DeferredRead read);
-  void run_deferred(uint64_t applied_seq, bool live_replays);
-  void run_read(const DeferredRead& read);
+  void stage_read(DeferredRead read);
+  void answer_reads(TurnBatch& held, const std::vector<store::RedisReply>& replies, bool live);
+  void answer_read(const DeferredRead& read, const std::vector<const store::RedisReply*>& replies);
+  void run_deferred(uint64_t applied_seq);
+  void send_pong(const DeferredRead& ping);
 
   // client_handler.cpp
   void on_client_frames(const wire::RoutingIds& peer, const schemas::Frames& frames);
@@ -296,10 +299,11 @@ class BrokerLoop {
 
   // subscriptions.cpp
   void on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request);
-  Status replay(const wire::RoutingIds& peer, const std::string& job_id, uint64_t from_seq,
-                uint64_t until_seq);
-  void subscribe_ended(const DeferredRead& read);
-  void status_ended(const DeferredRead& read);
+  void post_replay(const wire::RoutingIds& peer, const std::string& job_id,
+                   std::vector<schemas::TokenEntry>& entries, uint64_t from_seq, uint64_t until_seq);
+  void subscribe_ended(const DeferredRead& read, const store::RedisReply& record,
+                       const store::RedisReply& log);
+  void status_ended(const DeferredRead& read, const store::RedisReply& record);
   void accept_tokens(std::vector<schemas::TokenEntry>& entries);
   void stage_token_appends(const std::vector<schemas::TokenEntry>& entries);
   void forward_tokens(const std::vector<schemas::TokenEntry>& entries);
