@@ -75,7 +75,8 @@ TEST_F(BrokerResumeTest, AJobRecoveredAfterARestartResumesAfterItsLoggedTokens) 
   while (!done) {
     auto m = c2->recv(5000);
     ASSERT_TRUE(m.has_value()) << "no DONE";
-    if (auto* t = std::get_if<sc::TokenBatch>(&*m)) live.insert(live.end(), t->entries.begin(), t->entries.end());
+    if (auto* t = std::get_if<sc::TokenBatch>(&*m))
+      live.insert(live.end(), t->entries.begin(), t->entries.end());
     if (auto* d = std::get_if<sc::Done>(&*m)) done = *d;
   }
   EXPECT_EQ(live, tokens(job, 2, 4, 8)) << "seqs 4.. once each, from attempt 2: no gap, no repeat";
