@@ -3,7 +3,8 @@
 // fault, what clients received and what Redis holds must agree: one DONE per job,
 // contiguous seqs, the same state, the same token log (no hole under the final marker),
 // an empty live index, no job Redis knows that a client was refused, and a broker
-// restarted afterwards runs nothing again. Checks are causal, never wall-clock.
+// restarted afterwards runs nothing again; jobs whose broker and worker were both killed
+// resume from their logs. Checks are causal, never wall-clock.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -283,6 +284,118 @@ TEST(DurabilityTest, KilledWorkerJobsResumeFromTheirLogs) {
   }
   EXPECT_EQ(by_prompt_got, by_prompt_expected)
       << "a resumed output differs from an uninterrupted run";
+}
+
+// The log of a job as (token, attempt) pairs from seq 0 while contiguous (every page).
+std::vector<std::pair<int32_t, uint32_t>> logged_tokens(Pool& pool, const std::string& job) {
+  std::vector<std::pair<int32_t, uint32_t>> out;
+  for (;;) {
+    auto page = pool.token_log().read(job, out.size());
+    if (!page.ok() || page->entries.empty()) return out;
+    for (const auto& e : page->entries) {
+      if (e.seq != out.size()) return out;
+      out.emplace_back(e.token, e.attempt);
+    }
+    if (page->finished) return out;
+  }
+}
+
+// The broker AND the worker are killed mid-stream, so no job can be adopted: the restarted
+// broker requeues each after --recovery-wait-ms with the tokens its log holds, the new
+// worker resumes after them (attempt 2 from seq n on, nothing generated again) and every
+// output equals an uninterrupted run with the same seed.
+TEST(DurabilityTest, BrokerAndWorkerKilledJobsResumeFromTheirLogsAfterARestart) {
+  PoolOptions o = durable_pool();
+  o.workers = 1;
+  // Requeued jobs wait for the new worker however long it takes to start.
+  o.broker_args = {"--recovery-wait-ms", "500", "--model-wait-ms", "120000",
+                   "--queue-timeout-ms", "120000"};
+  Pool pool(o);
+  RS_REQUIRE_POOL(pool);
+  ASSERT_TRUE(pool.start());
+  constexpr size_t kResumeJobs = 16;
+  std::vector<std::string> jobs;
+  {
+    Clients clients(pool, kClients);
+    submit_all(pool, clients, kResumeJobs);
+    // Mid-stream: every job has some tokens delivered (so logged), none all of them.
+    ASSERT_TRUE(Pool::poll_until(60000, [&] {
+      clients.pump();
+      for (auto& c : clients.all) {
+        for (auto& [job, s] : c->streams()) {
+          if (s.seqs.size() < 10) return false;
+        }
+      }
+      return true;
+    }));
+    for (auto& c : clients.all) {
+      for (auto& [job, s] : c->streams()) jobs.push_back(job);
+    }
+    pool.kill_broker();
+    pool.kill_worker(0);
+  }
+  ASSERT_EQ(jobs.size(), kResumeJobs);
+  std::map<std::string, size_t> n_logged;  // Redis is frozen: nobody writes to it now
+  for (const std::string& job : jobs) {
+    n_logged[job] = logged_tokens(pool, job).size();
+    ASSERT_GT(n_logged[job], 0u) << job;
+    ASSERT_LT(n_logged[job], kTokens) << job;
+  }
+  ASSERT_TRUE(pool.restart_broker());
+  Clients resumed(pool, kClients);  // subscribed from seq 0 before any worker is back
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    ASSERT_TRUE(resumed.all[j % kClients]->subscribe(jobs[j], 0));
+  }
+  ASSERT_GE(pool.add_worker("w2"), 0);
+  ASSERT_TRUE(resumed.wait_all_done(120000)) << "the recovered jobs did not finish";
+  for (auto& c : resumed.all) {
+    for (auto& [job, s] : c->streams()) {
+      const size_t n = n_logged.at(job);
+      ASSERT_TRUE(s.done.has_value()) << job;
+      EXPECT_EQ(s.n_done, 1u) << job;
+      EXPECT_EQ(s.done->state, sc::JobState::kSucceeded) << job << ": " << s.done->error;
+      EXPECT_EQ(s.done->attempt, 2u) << job;
+      EXPECT_EQ(s.done->worker, "w2") << job;
+      ASSERT_EQ(s.seqs.size(), kTokens) << job << ": a gap or a repeat";
+      for (size_t i = 0; i < s.seqs.size(); ++i) {
+        ASSERT_EQ(s.seqs[i], i) << job;
+        // The log's tokens (attempt 1) up to n, then the new attempt's: it started at n.
+        ASSERT_EQ(s.attempts[i], i < n ? 1u : 2u) << job << " seq " << i << " (logged " << n << ")";
+      }
+      // In Redis too: attempt 1's entries, then attempt 2's from seq n on.
+      auto log = logged_tokens(pool, job);
+      ASSERT_EQ(log.size(), kTokens) << job << ": hole in the token log";
+      for (size_t i = 0; i < log.size(); ++i) {
+        ASSERT_EQ(log[i].first, s.tokens[i]) << job;
+        ASSERT_EQ(log[i].second, i < n ? 1u : 2u) << job << " seq " << i;
+      }
+    }
+  }
+  const std::string log = file_tail(pool.dir().file("broker-2.log"), 1 << 20);
+  EXPECT_NE(log.find(std::to_string(kResumeJobs) + " of " + std::to_string(kResumeJobs) +
+                     " recovered job(s) resume after their logged tokens"),
+            std::string::npos);
+  // Each output against the uninterrupted run of the same request (same seed) on w2.
+  Clients reference(pool, 1);
+  for (size_t j = 0; j < kResumeJobs; ++j) {
+    std::string job;
+    ASSERT_TRUE(reference.all[0]->submit(job_request(pool, j), &job));
+  }
+  ASSERT_TRUE(reference.wait_all_done(120000));
+  std::map<std::string, std::vector<int32_t>> by_prompt_got, by_prompt_expected;
+  for (auto& c : resumed.all) {
+    for (auto& [job, s] : c->streams()) {
+      by_prompt_got[pool.job_store().load_request(job)->prompt] = s.tokens;
+    }
+  }
+  for (auto& [job, s] : reference.all[0]->streams()) {
+    EXPECT_EQ(s.done->attempt, 1u);
+    by_prompt_expected[pool.job_store().load_request(job)->prompt] = s.tokens;
+  }
+  EXPECT_EQ(by_prompt_got.size(), kResumeJobs);
+  EXPECT_EQ(by_prompt_got, by_prompt_expected)
+      << "a resumed output differs from an uninterrupted run";
+  EXPECT_EQ(redis_int(pool, {"ZCARD", "rs:live"}), 0);
 }
 
 }  // namespace

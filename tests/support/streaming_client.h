@@ -21,6 +21,7 @@ namespace sc = rs::schemas;
 struct Stream {
   std::vector<uint64_t> seqs;   // in arrival order, every entry as received
   std::vector<int32_t> tokens;
+  std::vector<uint32_t> attempts;  // the attempt each entry came from
   std::optional<sc::JobRecord> done;
   size_t n_done = 0;
 };
@@ -43,6 +44,12 @@ class StreamingClient {
       }
       if (!absorb(*m)) return false;
     }
+  }
+  // SUBSCRIBE to a job from from_seq (a replay from its log, then its live tokens).
+  bool subscribe(const std::string& job_id, uint64_t from_seq) {
+    streams_[job_id];
+    return peer_.send(sc::SubscribeRequest{.request_id = ++next_request_, .job_id = job_id,
+                                           .from_seq = from_seq});
   }
   // Reads one message (false on timeout or an unexpected reply).
   bool read_one(long timeout_ms) {
@@ -69,6 +76,7 @@ class StreamingClient {
         Stream& s = streams_[e.job_id];
         s.seqs.push_back(e.seq);
         s.tokens.push_back(e.token);
+        s.attempts.push_back(e.attempt);
       }
       return true;
     }

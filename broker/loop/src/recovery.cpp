@@ -1,7 +1,9 @@
 // BrokerLoop: restart recovery. On its first turn the broker reads the live-job index
 // (rs:live) back from Redis: QUEUED jobs are queued again, DISPATCHED / RUNNING ones wait
 // --recovery-wait-ms for their worker's READY to list them (adopted: they carry on where
-// they run) and are requeued after that (docs/BROKER.md "Restarts").
+// they run) and are requeued after that (docs/BROKER.md "Restarts"). Every recovered job that
+// was dispatched before gets its delivered tokens back from its token log, so its next
+// attempt resumes after them.
 #include <spdlog/spdlog.h>
 
 #include "rs/broker/loop/broker_loop.h"
@@ -13,6 +15,7 @@ namespace rs::broker {
 namespace {
 
 constexpr int64_t kRecoveryRetryNs = 1'000'000'000;
+constexpr size_t kLogReadsPerPipeline = 512;  // like JobStore::load_live's chunks
 
 bool was_dispatched(const schemas::JobRecord& r) {
   return (r.state == schemas::JobState::kDispatched || r.state == schemas::JobState::kRunning) &&
@@ -44,6 +47,7 @@ void BrokerLoop::recover_jobs(std::vector<store::StoredJob> jobs) {
   if (jobs.empty()) return;
   std::vector<RecoveredJob> recovered;
   recovered.reserve(jobs.size());
+  std::vector<JobId> logged;  // jobs that were dispatched before: their logs may hold tokens
   size_t n_dispatched = 0;
   for (store::StoredJob& s : jobs) {
     const JobId id = s.record.job_id;
@@ -68,11 +72,13 @@ void BrokerLoop::recover_jobs(std::vector<store::StoredJob> jobs) {
       s.record.state = schemas::JobState::kQueued;
     }
     const bool running = s.record.state == schemas::JobState::kRunning;
+    if (s.record.attempt >= 1) logged.push_back(id);
     live_.emplace(id, LiveJob{.request = std::move(request), .record = std::move(s.record),
                               .accepted_ns = clock_.now_ns(), .running_written = running,
                               .batch = std::move(s.batch), .item_id = std::move(s.item_id)});
     recovered.push_back(std::move(r));
   }
+  restore_tokens(logged);  // before the Dispatcher may dispatch any of them
   counters_.recovered.fetch_add(recovered.size(), std::memory_order_relaxed);
   spdlog::info("broker: recovered {} live job(s) from redis: {} queued, {} awaiting their "
                "worker for {} ms", recovered.size(), recovered.size() - n_dispatched,
@@ -81,8 +87,46 @@ void BrokerLoop::recover_jobs(std::vector<store::StoredJob> jobs) {
   execute(dispatcher_.on_recovered(std::move(recovered), deadline));
 }
 
-// A job its worker still held at READY carries on there: its tokens so far come again
-// from seq 0 (the worker resends them), so a batch job's text is whole again.
+// The tokens each job's log holds (seqs 0..n-1, up to a hole): its seqs go on from n, its
+// next DISPATCH carries them as resume_tokens, a batch job's text starts as theirs. Read in
+// pipelines on the loop's connection (each bounded by read_timeout_ms); a job whose log
+// cannot be read keeps what was read before the failure (nothing: it starts from token 0).
+void BrokerLoop::restore_tokens(const std::vector<JobId>& ids) {
+  if (ids.empty()) return;
+  size_t round_trips = 0;
+  std::vector<store::TokenPrefix> logs =
+      token_log_->read_prefixes(ids, options_.limits.max_tokens, kLogReadsPerPipeline,
+                                &round_trips);
+  counters_.redis_round_trips.fetch_add(round_trips, std::memory_order_relaxed);
+  size_t n_resumed = 0, n_tokens = 0, n_failed = 0;
+  Status failure;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    store::TokenPrefix& log = logs[i];
+    if (!log.status.ok()) {
+      if (n_failed++ == 0) failure = log.status;
+    }
+    auto it = live_.find(ids[i]);
+    if (it == live_.end() || log.tokens.empty()) continue;
+    LiveJob& job = it->second;
+    job.next_seq = log.tokens.size();
+    job.tokens = std::move(log.tokens);
+    if (!job.batch.empty()) job.text = std::move(log.text);
+    ++n_resumed;
+    n_tokens += job.next_seq;
+  }
+  counters_.resumed_from_log.fetch_add(n_resumed, std::memory_order_relaxed);
+  if (n_failed != 0) {
+    counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("broker: the token logs of {} recovered job(s) could not be read whole ({}): "
+                 "they resume after what was read (from token 0 if nothing)",
+                 n_failed, failure.to_string());
+  }
+  spdlog::info("broker: {} of {} recovered job(s) resume after their logged tokens ({} tokens, "
+               "{} round trip(s))", n_resumed, ids.size(), n_tokens, round_trips);
+}
+
+// A job its worker still held at READY carries on there: the worker resends its tokens
+// from seq 0; those the log already held (next_seq) are dropped as seen, the rest go on.
 void BrokerLoop::on_adopted(const Action& a) {
   auto it = live_.find(a.job);
   if (it == live_.end()) return;

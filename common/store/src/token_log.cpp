@@ -1,6 +1,8 @@
 #include "rs/store/token_log.h"
 
+#include <algorithm>
 #include <charconv>
+#include <numeric>
 
 namespace rs::store {
 namespace {
@@ -125,6 +127,41 @@ void for_each_group(const std::vector<TokenEntry>& entries, F&& f) {
   }
 }
 
+RedisCommand range_command(const KeySpace& keys, std::string_view job_id, uint64_t from_seq,
+                           size_t count) {
+  return {"XRANGE", keys.tokens(job_id), std::to_string(from_seq), "+", "COUNT",
+          std::to_string(count)};
+}
+
+// An XRANGE reply into `replay` (the tokens with seq >= from_seq).
+Status parse_range(const RedisReply& reply, std::string_view job_id, uint64_t from_seq,
+                   TokenReplay& replay) {
+  RS_RETURN_IF_ERROR(reply.error_status("token read"));
+  if (!reply.is_array()) return internal_error("token read: unexpected reply");
+  replay.entries.reserve(reply.elements.size());
+  for (const RedisReply& e : reply.elements) {
+    RS_RETURN_IF_ERROR(parse_entry(e, job_id, from_seq, replay));
+  }
+  return {};
+}
+
+// One page of a job's log (read from seq prefix.tokens.size()) onto its prefix. Returns
+// whether another page may follow: the page was full and the prefix grew, with no hole, no
+// final marker and fewer than max_tokens tokens.
+bool extend_prefix(const RedisReply& reply, std::string_view job_id, size_t page,
+                   size_t max_tokens, TokenPrefix& prefix) {
+  TokenReplay replay;
+  prefix.status = parse_range(reply, job_id, prefix.tokens.size(), replay);
+  if (!prefix.status.ok()) return false;
+  for (TokenEntry& e : replay.entries) {
+    if (e.seq != prefix.tokens.size() || prefix.tokens.size() >= max_tokens) return false;
+    prefix.tokens.push_back(e.token);
+    prefix.text += e.text;
+  }
+  return !replay.finished && !replay.entries.empty() && reply.elements.size() >= page &&
+         prefix.tokens.size() < max_tokens;
+}
+
 }  // namespace
 
 TokenLog::TokenLog(RedisConnection& conn, TokenLogOptions options) : conn_(conn), options_(std::move(options)) {}
@@ -198,21 +235,14 @@ Status TokenLog::finish(std::string_view job_id, schemas::JobState state, uint64
 
 RedisCommand TokenLog::read_command(std::string_view job_id, uint64_t from_seq,
                                    size_t max_entries) const {
-  RedisCommand c{"XRANGE", options_.keys.tokens(job_id), std::to_string(from_seq), "+"};
-  if (max_entries != 0) {
-    c.emplace_back("COUNT");
-    c.push_back(std::to_string(max_entries));
-  }
-  return c;
+  if (max_entries != 0) return range_command(options_.keys, job_id, from_seq, max_entries);
+  return {"XRANGE", options_.keys.tokens(job_id), std::to_string(from_seq), "+"};
 }
 
 Result<TokenReplay> TokenLog::parse_read_reply(const RedisReply& reply, std::string_view job_id,
                                                uint64_t from_seq) {
-  RS_RETURN_IF_ERROR(reply.error_status("token read"));
   TokenReplay replay;
-  if (!reply.is_array()) return internal_error("token read: unexpected reply");
-  replay.entries.reserve(reply.elements.size());
-  for (const RedisReply& e : reply.elements) RS_RETURN_IF_ERROR(parse_entry(e, job_id, from_seq, replay));
+  RS_RETURN_IF_ERROR(parse_range(reply, job_id, from_seq, replay));
   return replay;
 }
 
@@ -225,6 +255,43 @@ Result<TokenReplay> TokenLog::read(std::string_view job_id, uint64_t from_seq, s
     replay.finished = false;
   }
   return replay;
+}
+
+std::vector<TokenPrefix> TokenLog::read_prefixes(std::span<const std::string> job_ids,
+                                                 size_t max_tokens, size_t chunk,
+                                                 size_t* round_trips) {
+  std::vector<TokenPrefix> out(job_ids.size());
+  std::vector<size_t> todo(job_ids.size());  // indexes of the jobs with a page to read
+  std::iota(todo.begin(), todo.end(), size_t{0});
+  chunk = std::max<size_t>(1, chunk);
+  const size_t page = std::max<size_t>(1, options_.max_read);
+  while (!todo.empty()) {
+    std::vector<size_t> more;
+    for (size_t begin = 0; begin < todo.size(); begin += chunk) {
+      const size_t end = std::min(todo.size(), begin + chunk);
+      std::vector<RedisCommand> reads;
+      reads.reserve(end - begin);
+      for (size_t i = begin; i < end; ++i) {
+        const TokenPrefix& p = out[todo[i]];
+        reads.push_back(range_command(options_.keys, job_ids[todo[i]], p.tokens.size(), page));
+      }
+      if (round_trips != nullptr) ++*round_trips;
+      Result<std::vector<RedisReply>> replies = conn_.pipeline(reads);
+      if (!replies.ok()) {  // Redis fails: every read still to do stops here
+        for (size_t i = begin; i < todo.size(); ++i) out[todo[i]].status = replies.status();
+        for (size_t i : more) out[i].status = replies.status();
+        return out;
+      }
+      for (size_t i = begin; i < end; ++i) {
+        TokenPrefix& p = out[todo[i]];
+        if (extend_prefix((*replies)[i - begin], job_ids[todo[i]], page, max_tokens, p)) {
+          more.push_back(todo[i]);
+        }
+      }
+    }
+    todo = std::move(more);
+  }
+  return out;
 }
 
 }  // namespace rs::store

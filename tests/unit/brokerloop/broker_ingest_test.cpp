@@ -378,5 +378,46 @@ TEST_F(BrokerIngestTest, ARestartedBrokerAdoptsListedJobsAndRequeuesTheRest) {
   EXPECT_EQ(live->integer, 0);
 }
 
+// A batch job whose worker died with the broker: the new broker requeues it with its
+// logged tokens, so the new attempt resumes after them and the result's text is whole.
+TEST_F(BrokerIngestTest, ARestartedBrokerRebuildsABatchJobsTextFromItsLog) {
+  append("b10", "a");
+  BrokerOptions o = options();
+  o.recovery_wait_ms = 200;
+  start(o);
+  auto w = worker("w1", 8);
+  const sc::Dispatch first = w->expect<sc::Dispatch>(3000);
+  w->send(sc::WorkerTokens{.entries = {
+              sc::TokenEntry{.job_id = first.job_id, .attempt = 1, .seq = 0, .token = 7, .text = "x"},
+              sc::TokenEntry{.job_id = first.job_id, .attempt = 1, .seq = 1, .token = 8, .text = "y"}}});
+  store::TokenLogOptions tl;
+  tl.keys = keys_;
+  store::TokenLog log(*conn_, tl);
+  ASSERT_TRUE(eventually([&] {
+    auto r = log.read(first.job_id, 0);
+    return r.ok() && r->entries.size() == 2;
+  }));
+  loop_->request_stop();  // the broker and its worker die: nothing ends the job
+  thread_.join();
+  loop_.reset();
+  w.reset();
+
+  start(o);
+  auto w2 = worker("w2", 8);
+  const sc::Dispatch again = w2->expect<sc::Dispatch>(3000);
+  EXPECT_EQ(again.job_id, first.job_id);
+  EXPECT_EQ(again.attempt, 2u);
+  EXPECT_EQ(again.resume_tokens, (std::vector<int32_t>{7, 8}));
+  w2->send(sc::WorkerTokens{.entries = {sc::TokenEntry{.job_id = again.job_id, .attempt = 2,
+                                                       .seq = 2, .token = 9, .text = "z"}}});
+  w2->send(sc::WorkerDone{.job_id = again.job_id, .attempt = 2, .device = 0, .finish_reason = "length"});
+  ASSERT_TRUE(eventually([&] { return n_results("b10") == 1; }));
+  auto results = all_results("b10");
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].record.state, sc::JobState::kSucceeded);
+  EXPECT_EQ(results[0].record.attempt, 2u);
+  EXPECT_EQ(results[0].text, "xyz") << "the logged pieces, then the new attempt's";
+}
+
 }  // namespace
 }  // namespace rs::broker::testing

@@ -169,6 +169,66 @@ TEST_F(TokenLogTest, FinalMarkerEndsTheStream) {
   EXPECT_EQ(e->final_state, JobState::kCancelled);
 }
 
+// A restarted broker's read of many jobs' logs: pages of 2 entries and pipelines of 2 jobs
+// force several round trips; each job's prefix stops at its first hole or final marker.
+TEST_F(TokenLogTest, ReadPrefixesOfManyJobsPageByPageUpToTheFirstHole) {
+  TokenLogOptions o = log_->options();
+  o.max_read = 2;
+  TokenLog paged(*conn_, o);
+  auto ids = [](const std::vector<TokenEntry>& es) {
+    std::vector<int32_t> out;
+    for (const auto& e : es) out.push_back(e.token);
+    return out;
+  };
+  // "whole": 10 tokens in five groups, then the final marker.
+  for (uint64_t s = 0; s < 10; s += 2) ASSERT_TRUE(log_->append(tokens("whole", s, s + 2)).ok());
+  ASSERT_TRUE(log_->finish("whole", JobState::kSucceeded, 10).ok());
+  // "holed": seqs 0..2 and 5..7 (3 and 4 never written).
+  ASSERT_TRUE(log_->append(tokens("holed", 0, 3)).ok());
+  ASSERT_TRUE(log_->append(tokens("holed", 5, 8)).ok());
+  // "retried": attempt 2 overlaps attempt 1 (the first occurrence of a seq wins).
+  ASSERT_TRUE(log_->append(tokens("retried", 0, 5, 1)).ok());
+  ASSERT_TRUE(log_->append(tokens("retried", 3, 9, 2)).ok());
+  // "long": 7 tokens, one per group, cut at max_tokens 6.
+  for (uint64_t s = 0; s < 7; ++s) ASSERT_TRUE(log_->append(tokens("long", s, s + 1)).ok());
+  const std::vector<std::string> jobs = {"whole", "holed", "nobody", "retried", "long"};
+  size_t round_trips = 0;
+  auto got = paged.read_prefixes(jobs, /*max_tokens=*/6, /*chunk=*/2, &round_trips);
+  ASSERT_EQ(got.size(), jobs.size());
+  for (const TokenPrefix& p : got) EXPECT_TRUE(p.status.ok()) << p.status.to_string();
+  EXPECT_EQ(got[0].tokens, ids(tokens("whole", 0, 6)));  // max_tokens 6 of its 10
+  EXPECT_EQ(got[1].tokens, ids(tokens("holed", 0, 3)));
+  EXPECT_EQ(got[1].text, "t0t1t2");
+  EXPECT_TRUE(got[2].tokens.empty());
+  EXPECT_EQ(got[3].tokens, ids(tokens("retried", 0, 6)));
+  EXPECT_EQ(got[4].tokens, ids(tokens("long", 0, 6)));
+  EXPECT_GT(round_trips, 3u) << "three pipelines of two jobs, then further pages";
+  auto whole = paged.read_prefixes(std::vector<std::string>{"whole"}, 100);
+  EXPECT_EQ(whole[0].tokens, ids(tokens("whole", 0, 10)));
+  EXPECT_EQ(whole[0].text, "t0t1t2t3t4t5t6t7t8t9");
+}
+
+TEST_F(TokenLogTest, ReadPrefixesReportsAMalformedLogAndRedisDown) {
+  ASSERT_TRUE(log_->append(tokens("good", 0, 3)).ok());
+  ASSERT_TRUE(conn_
+                  ->command({"XADD", log_->options().keys.tokens("bad"), "1-1", "seq", "0",
+                             "attempt", "1", "tokens", "5 6", "lens", "1", "text", "ab"})
+                  .ok());
+  auto got = log_->read_prefixes(std::vector<std::string>{"bad", "good"}, 100);
+  EXPECT_EQ(got[0].status.code(), StatusCode::kCorrupt);
+  EXPECT_TRUE(got[0].tokens.empty());
+  EXPECT_TRUE(got[1].status.ok());
+  EXPECT_EQ(got[1].tokens.size(), 3u);
+  server_->stop();
+  auto down = log_->read_prefixes(std::vector<std::string>{"good", "bad"}, 100);
+  ASSERT_EQ(down.size(), 2u);
+  for (const TokenPrefix& p : down) {
+    EXPECT_EQ(p.status.code(), StatusCode::kUnavailable);
+    EXPECT_TRUE(p.tokens.empty());
+  }
+  ASSERT_TRUE(server_->start());
+}
+
 TEST_F(TokenLogTest, UnknownJobReadsEmpty) {
   auto r = log_->read("nobody", 0);
   ASSERT_TRUE(r.ok());

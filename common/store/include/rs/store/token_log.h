@@ -38,6 +38,13 @@ struct TokenReplay {
   uint64_t n_tokens = 0;                     // from the final marker
 };
 
+// The start of one job's log that has no hole: seqs 0..n-1 (read_prefixes).
+struct TokenPrefix {
+  std::vector<int32_t> tokens;  // the token ids of seqs 0..n-1
+  std::string text;             // their text pieces, concatenated
+  Status status;                // not ok: the read failed; tokens hold what came before it
+};
+
 class TokenLog {
  public:
   explicit TokenLog(RedisConnection& conn, TokenLogOptions options = {});
@@ -49,6 +56,15 @@ class TokenLog {
   // Tokens with seq >= from_seq, at most max_count (0 = options.max_read); an unknown
   // job reads as empty and not finished.
   Result<TokenReplay> read(std::string_view job_id, uint64_t from_seq, size_t max_count = 0);
+  // The contiguous start of each job's log (seqs 0..n-1, up to the first hole; the final
+  // marker ends it), one per id in order: pipelined XRANGEs of at most `chunk` jobs per
+  // round trip, a page (max_read entries) per job each time, further pages for the jobs
+  // that filled theirs. A transport failure stops every read still to do (those jobs get
+  // its status); a malformed log stops that job's. Never more than max_tokens per job.
+  // round_trips, if given, is incremented once per pipeline sent.
+  std::vector<TokenPrefix> read_prefixes(std::span<const std::string> job_ids,
+                                         size_t max_tokens, size_t chunk = 512,
+                                         size_t* round_trips = nullptr);
 
   // Building blocks for pipelines: one XADD (and one reply) per group of entries (a run of
   // one job and attempt with consecutive seqs); group_sizes gets each group's token count.

@@ -113,6 +113,7 @@ struct BrokerCounters {
   std::atomic<uint64_t> batch_results{0};      // results appended to batch streams
   std::atomic<uint64_t> recovered{0};          // live jobs read back from Redis at start
   std::atomic<uint64_t> adopted{0};            // jobs a re-registering worker carried on
+  std::atomic<uint64_t> resumed_from_log{0};   // recovered jobs given their logged tokens back
   std::atomic<uint64_t> store_outages{0};      // stretches of failing Redis writes
   std::atomic<uint64_t> writes_retried{0};     // write batches applied after a retry
   std::atomic<uint64_t> creates_discarded{0};  // SUBMITs refused after staging (Redis failed)
@@ -173,7 +174,7 @@ class BrokerLoop {
     std::string item_id;  // ingest: the producer's id of the item
     std::string text;     // a batch job's generated text so far (for its result)
     // The token ids delivered so far (seqs 0..): a new attempt resumes after them. Kept
-    // only while it matches next_seq (a job recovered after a restart has none).
+    // only while it matches next_seq (a recovered job's come from its token log).
     std::vector<int32_t> tokens;
     // The submitter gets tokens through a subscription of its own (it re-subscribed, e.g.
     // after `lagged` or a reconnect), not directly: no token or DONE goes to it twice.
@@ -213,6 +214,7 @@ class BrokerLoop {
   // recovery.cpp: the live jobs of a previous broker, read back from Redis at start.
   void recover();
   void recover_jobs(std::vector<store::StoredJob> jobs);
+  void restore_tokens(const std::vector<JobId>& ids);
   void on_adopted(const Action& action);
 
   // registry_poll.cpp: the model registry's routing, polled by epoch.
