@@ -10,6 +10,7 @@
 #include "rs/schemas/errors.h"
 #include "rs/wire/poller.h"
 #include "rs/wire/socket.h"
+#include "store_reader.h"
 #include "store_writer.h"
 #include "turn_batch.h"
 
@@ -57,9 +58,9 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
       held_(std::make_unique<std::deque<HeldTurn>>()) {
   std::random_device rd;
   id_prefix_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-  // The writer waits at most store_timeout_ms on Redis; the loop's own reads (run only
-  // while the writer keeps up) at most read_timeout_ms, so a Redis that stalls in the middle
-  // of one costs the loop that much once.
+  // The writer waits at most store_timeout_ms on Redis; the StoreReader's reads (registry,
+  // ingest) and the loop's recovery reads (run only while the writer keeps up) at most
+  // read_timeout_ms.
   store::RedisOptions writes = options_.redis;
   writes.command_timeout_ms = std::min(writes.command_timeout_ms, options_.store_timeout_ms);
   writes.connect_timeout_ms = std::min(writes.connect_timeout_ms, options_.store_timeout_ms);
@@ -78,11 +79,16 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
   store::ModelRegistryOptions mr;
   mr.keys.prefix = options_.key_prefix;
   registry_ = std::make_unique<store::ModelRegistry>(*redis_, mr);
+  registry_options_ = mr;
+  reader_ = std::make_unique<StoreReader>(context_, options_.redis);
   init_ingest();
 }
 
 // The writer goes first: its thread must not outlive the context's use by the loop.
-BrokerLoop::~BrokerLoop() { writer_.reset(); }
+BrokerLoop::~BrokerLoop() {
+  reader_.reset();
+  writer_.reset();
+}
 
 Status BrokerLoop::bind() {
   RS_ASSIGN_OR_RETURN(clients_,
@@ -91,11 +97,12 @@ Status BrokerLoop::bind() {
   RS_ASSIGN_OR_RETURN(client_endpoint_, wire::bind_endpoint(clients_, options_.client_endpoint));
   RS_ASSIGN_OR_RETURN(worker_endpoint_, wire::bind_endpoint(workers_, options_.worker_endpoint));
   RS_RETURN_IF_ERROR(writer_->start());
+  RS_RETURN_IF_ERROR(reader_->start());
   start_monitors();
   Status redis = redis_->connect();
   if (!redis.ok()) spdlog::warn("broker: redis not reachable yet: {}", redis.to_string());
   next_beat_ns_ = clock_.now_ns() + options_.heartbeat_ms * 1'000'000;
-  if (redis.ok()) poll_registry();  // know the registry before the first SUBMIT
+  if (redis.ok()) (void)read_registry_now();  // know the registry before the first SUBMIT
   return Status();
 }
 
@@ -111,6 +118,7 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   poller.add(clients_);  // both ROUTERs are drained every turn (drain_* stop at would-block)
   poller.add(workers_);
   size_t si = poller.add(writer_->socket());
+  size_t ri = poller.add(reader_->socket());
   size_t wmi = worker_monitor_.started() ? poller.add(worker_monitor_.socket()) : SIZE_MAX;
   size_t cmi = client_monitor_.started() ? poller.add(client_monitor_.socket()) : SIZE_MAX;
   auto ready = poller.poll(std::min(max_wait_ms, poll_timeout_ms()));
@@ -118,6 +126,7 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   const int64_t start_ns = clock_.now_ns();
   const uint64_t turns = counters_.turns.load(std::memory_order_relaxed);
   if (poller.readable(si)) drain_store();
+  if (poller.readable(ri)) reader_->drain();
   if ((wmi != SIZE_MAX && poller.readable(wmi)) || (cmi != SIZE_MAX && poller.readable(cmi))) {
     drain_monitors();
   }

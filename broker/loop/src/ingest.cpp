@@ -11,6 +11,7 @@
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/schemas/codec.h"
 #include "rs/schemas/errors.h"
+#include "store_reader.h"
 #include "turn_batch.h"
 
 namespace rs::broker {
@@ -59,14 +60,68 @@ Status check_ids(const store::IngestItem& item) {
 
 }  // namespace
 
+// One ingest read: what the loop knew when it started (in), what the read did (out).
+struct IngestRead {
+  size_t room = 0;
+  int64_t claim_ms = 0;
+  bool group_ready = false;  // in and out
+  bool own_pending_done = false;
+  std::string own_cursor;    // our own pending entries read up to here
+  bool claim = false;        // a claim of stale entries is due
+  Status status;
+  std::vector<store::IngestEntry> entries;
+  size_t claimed = 0;        // entries claimed from a stale consumer
+  uint64_t trimmed = 0;      // acknowledged entries deleted
+  uint64_t round_trips = 0;
+};
+
+namespace {
+
+// On the StoreReader's thread: our own unacked entries from a previous life first (until
+// they are all read), then stale entries of any consumer when a claim is due (with a trim
+// of the acknowledged ones), else new entries.
+void run_ingest_read(store::IngestStream& stream, IngestRead& r) {
+  auto take = [&](Result<std::vector<store::IngestEntry>> got) {
+    ++r.round_trips;
+    if (!got.ok()) {
+      r.status = got.status();
+      return false;
+    }
+    r.entries = std::move(got).value();
+    return true;
+  };
+  if (!r.group_ready) {
+    r.status = stream.ensure_group();
+    if (!r.status.ok()) return;
+    r.group_ready = true;
+  }
+  if (!r.own_pending_done) {
+    if (!take(stream.read_own_pending(r.own_cursor, r.room))) return;
+    if (r.entries.size() < r.room) r.own_pending_done = true;
+    if (!r.entries.empty()) {
+      r.own_cursor = r.entries.back().entry_id;
+      return;
+    }
+  }
+  if (r.claim) {
+    if (!take(stream.claim_stale(r.claim_ms, r.room))) return;
+    auto trimmed = stream.trim_acknowledged();  // best effort (retention)
+    if (trimmed.ok()) r.trimmed = *trimmed;
+    r.claimed = r.entries.size();
+    if (!r.entries.empty()) return;
+  }
+  take(stream.read(r.room));
+}
+
+}  // namespace
+
 void BrokerLoop::init_ingest() {
   store::IngestOptions io;
   io.keys.prefix = options_.key_prefix;
   io.consumer = options_.broker_id;
-  // Reads go over their own connection: while Redis is down, their reconnect attempts
-  // (throttled per connection) never hold back those of the commit path.
-  ingest_redis_ = std::make_unique<store::RedisConnection>(options_.redis);
-  ingest_ = std::make_unique<store::IngestStream>(*ingest_redis_, io);
+  // Reads run on the StoreReader (its own connection); this one only builds XACKs.
+  ingest_options_ = io;
+  ingest_ = std::make_unique<store::IngestStream>(*redis_, io);
   batch_results_ = std::make_unique<store::BatchResults>(*redis_, io.keys);
   const int64_t now = clock_.now_ns();
   next_ingest_ns_ = now;
@@ -74,18 +129,6 @@ void BrokerLoop::init_ingest() {
   // Workers re-register within a few heartbeats of a (re)start: until then an entry for a
   // model nobody knows waits instead of failing unknown_model.
   ingest_grace_end_ns_ = now + options_.heartbeat_ms * std::max(options_.missed_beats, 1) * 1'000'000;
-}
-
-// Entries every broker acknowledged are deleted (retention: the stream does not grow
-// forever); best effort, on the claim cadence.
-void BrokerLoop::trim_ingest() {
-  counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
-  auto trimmed = ingest_->trim_acknowledged();
-  if (trimmed.ok()) {
-    counters_.ingest_trimmed.fetch_add(*trimmed, std::memory_order_relaxed);
-  } else {
-    spdlog::debug("broker: ingest trim: {}", trimmed.status().to_string());
-  }
 }
 
 int64_t BrokerLoop::next_ingest_wake_ns() const {
@@ -100,7 +143,7 @@ size_t BrokerLoop::ingest_room() const {
 }
 
 void BrokerLoop::poll_ingest() {
-  if (options_.ingest_batch == 0) return;
+  if (options_.ingest_batch == 0 || ingest_reading_) return;
   const int64_t now = clock_.now_ns();
   if (now < next_ingest_ns_) return;
   next_ingest_ns_ = now + std::max<int64_t>(options_.ingest_poll_ms, 1) * 1'000'000;
@@ -112,13 +155,47 @@ void BrokerLoop::poll_ingest() {
   }
   const size_t room = ingest_room();
   if (room == 0) return;
-  auto entries = read_ingest(room);
-  if (!entries.ok()) {
+  start_ingest_read(room);
+}
+
+// The read runs on the StoreReader; its entries are staged when it is done.
+void BrokerLoop::start_ingest_read(size_t room) {
+  auto read = std::make_shared<IngestRead>(IngestRead{.room = room,
+                                                      .claim_ms = options_.ingest_claim_ms,
+                                                      .group_ready = ingest_group_ready_,
+                                                      .own_pending_done = own_pending_done_,
+                                                      .own_cursor = own_pending_cursor_});
+  const int64_t now = clock_.now_ns();
+  if (now >= next_claim_ns_) {
+    const int64_t interval_ms = std::clamp<int64_t>(options_.ingest_claim_ms / 2, 50, 5000);
+    next_claim_ns_ = now + interval_ms * 1'000'000;
+    read->claim = true;
+  }
+  ingest_reading_ = true;
+  reader_->submit(
+      [read, options = ingest_options_](store::RedisConnection& conn) {
+        store::IngestStream stream(conn, options);
+        run_ingest_read(stream, *read);
+      },
+      [this, read] {
+        ingest_reading_ = false;
+        on_ingest_read(*read);
+      });
+}
+
+void BrokerLoop::on_ingest_read(IngestRead& read) {
+  const int64_t now = clock_.now_ns();
+  counters_.redis_round_trips.fetch_add(read.round_trips, std::memory_order_relaxed);
+  counters_.ingest_trimmed.fetch_add(read.trimmed, std::memory_order_relaxed);
+  ingest_group_ready_ = read.group_ready;
+  own_pending_done_ = read.own_pending_done;
+  own_pending_cursor_ = read.own_cursor;
+  if (!read.status.ok()) {
     counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
-    if (entries.status().message().find("NOGROUP") != std::string::npos) ingest_group_ready_ = false;
+    if (read.status.message().find("NOGROUP") != std::string::npos) ingest_group_ready_ = false;
     if (!ingest_failing_) {
       spdlog::warn("broker: ingest stream (retrying every {} ms): {}", kIngestRetryMs,
-                   entries.status().to_string());
+                   read.status.to_string());
     }
     ingest_failing_ = true;
     next_ingest_ns_ = now + kIngestRetryMs * 1'000'000;
@@ -126,44 +203,15 @@ void BrokerLoop::poll_ingest() {
   }
   if (ingest_failing_) spdlog::info("broker: ingest stream readable again");
   ingest_failing_ = false;
-  if (entries->size() >= room) next_ingest_ns_ = now;  // more may wait: read again next turn
-  counters_.ingested.fetch_add(entries->size(), std::memory_order_relaxed);
-  ingest_entries(std::move(*entries));
-}
-
-// Our own unacked entries from a previous life first (once), then stale entries of any
-// consumer when a claim is due, else new entries.
-Result<std::vector<store::IngestEntry>> BrokerLoop::read_ingest(size_t room) {
-  if (!ingest_group_ready_) {
-    RS_RETURN_IF_ERROR(ingest_->ensure_group());
-    ingest_group_ready_ = true;
+  if (read.claimed != 0) {
+    counters_.ingest_claimed.fetch_add(read.claimed, std::memory_order_relaxed);
+    spdlog::info("broker: claimed {} stale ingest entr{}", read.claimed,
+                 read.claimed == 1 ? "y" : "ies");
+    if (read.claimed >= read.room) next_claim_ns_ = now;  // more may be stale
   }
-  std::vector<store::IngestEntry> out;
-  if (!own_pending_done_) {
-    counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
-    RS_ASSIGN_OR_RETURN(out, ingest_->read_own_pending(own_pending_cursor_, room));
-    if (out.size() < room) own_pending_done_ = true;
-    if (!out.empty()) {
-      own_pending_cursor_ = out.back().entry_id;
-      return out;
-    }
-  }
-  const int64_t now = clock_.now_ns();
-  if (now >= next_claim_ns_) {
-    const int64_t interval_ms = std::clamp<int64_t>(options_.ingest_claim_ms / 2, 50, 5000);
-    next_claim_ns_ = now + interval_ms * 1'000'000;
-    counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
-    RS_ASSIGN_OR_RETURN(out, ingest_->claim_stale(options_.ingest_claim_ms, room));
-    trim_ingest();
-    if (!out.empty()) {
-      counters_.ingest_claimed.fetch_add(out.size(), std::memory_order_relaxed);
-      spdlog::info("broker: claimed {} stale ingest entr{}", out.size(), out.size() == 1 ? "y" : "ies");
-      if (out.size() >= room) next_claim_ns_ = now;  // more may be stale
-      return out;
-    }
-  }
-  counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
-  return ingest_->read(room);
+  if (read.entries.size() >= read.room) next_ingest_ns_ = now;  // more may wait: read again
+  counters_.ingested.fetch_add(read.entries.size(), std::memory_order_relaxed);
+  ingest_entries(std::move(read.entries));
 }
 
 void BrokerLoop::ingest_entries(std::vector<store::IngestEntry> entries) {

@@ -1,5 +1,7 @@
 #include "store_writer.h"
 
+#include "owned_handoff.h"
+
 #include <spdlog/spdlog.h>
 #include <time.h>
 
@@ -8,44 +10,6 @@
 #include <cstring>
 
 namespace rs::broker {
-namespace {
-
-// Ownership crosses the inproc socket as a raw pointer in a message: the sender releases
-// it, the receiver adopts it (one owner at any time, no shared state, no mutex). The
-// counter makes the hand-over visible to ThreadSanitizer (libzmq's queues are not
-// instrumented): a release before the send, an acquire after the receive.
-template <typename T>
-bool send_owned(zmq::socket_t& socket, std::unique_ptr<T> value, std::atomic<uint64_t>& handoffs) {
-  handoffs.fetch_add(1, std::memory_order_release);
-  T* raw = value.get();
-  zmq::message_t msg(&raw, sizeof raw);
-  auto sent = socket.send(msg, zmq::send_flags::dontwait);
-  if (!sent) return false;
-  value.release();
-  return true;
-}
-
-template <typename T>
-std::unique_ptr<T> recv_owned(zmq::socket_t& socket, zmq::recv_flags flags,
-                              std::atomic<uint64_t>& handoffs) {
-  zmq::message_t msg;
-  auto got = socket.recv(msg, flags);
-  if (!got || msg.size() != sizeof(T*)) return nullptr;
-  (void)handoffs.load(std::memory_order_acquire);
-  T* raw = nullptr;
-  std::memcpy(&raw, msg.data(), sizeof raw);
-  return std::unique_ptr<T>(raw);
-}
-
-zmq::socket_t make_pair_socket(zmq::context_t& context) {
-  zmq::socket_t s(context, zmq::socket_type::pair);
-  s.set(zmq::sockopt::sndhwm, 0);  // unbounded: the loop bounds what it holds
-  s.set(zmq::sockopt::rcvhwm, 0);
-  s.set(zmq::sockopt::linger, 0);
-  return s;
-}
-
-}  // namespace
 
 StoreWriter::StoreWriter(zmq::context_t& context, StoreWriterOptions options)
     : context_(context), options_(std::move(options)) {

@@ -1,10 +1,14 @@
 // The broker's reads never wait in its loop (issue 14): STATUS of an ended job and SUBSCRIBE
 // replays go at the end of a turn's pipeline and are answered when the StoreWriter applies
-// it. With Redis stopped (SIGSTOP) the broker still answers PINGs, and the reads are
-// answered, complete and in order, once Redis runs again. Real BrokerLoop, Redis, DEALERs.
+// it; registry and ingest polls run on the StoreReader. With Redis stopped (SIGSTOP) the
+// broker still answers PINGs, and the reads are answered, complete and in order, once
+// Redis runs again. Real BrokerLoop, Redis, DEALERs.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "broker_fixture.h"
+#include "rs/store/batch_streams.h"
 
 namespace rs::broker::testing {
 namespace reads_test {
@@ -83,6 +87,41 @@ TEST_F(BrokerReadsTest, ALateSubscriberOfALiveJobGetsTheLogThenTheLiveTokens) {
   EXPECT_EQ(seqs, want);
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->record.state, sc::JobState::kSucceeded);
+}
+
+// The registry and ingest polls run on the StoreReader: with Redis stopped while both are
+// due every few ms and a read may wait 2 s for Redis, the loop keeps answering PINGs one
+// after another (when the loop made those reads itself, each PING waited for one).
+TEST_F(BrokerReadsTest, RegistryAndIngestPollsNeverHoldTheLoopWhileRedisIsStopped) {
+  BrokerOptions o;
+  o.read_timeout_ms = 2000;
+  o.registry_poll_ms = 5;
+  o.ingest_poll_ms = 5;
+  start_broker_with(o);
+  auto c = client("c1");
+  c->send(sc::Ping{.request_id = 1});
+  c->expect<sc::Pong>();
+  redis_.pause();
+  int pongs = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < until) {
+    c->send(sc::Ping{.request_id = static_cast<uint64_t>(2 + pongs)});
+    auto pong = c->recv(10000);
+    ASSERT_TRUE(pong.has_value() && std::holds_alternative<sc::Pong>(*pong));
+    ++pongs;
+  }
+  redis_.resume();
+  EXPECT_GE(pongs, 50) << "PINGs waited for the broker's Redis reads";
+  // The reads go on once Redis runs again: a job from the ingest stream is created.
+  auto w = worker("w1", 1);
+  store::IngestOptions io;
+  io.keys = keys_;
+  store::IngestStream ingest(*conn_, io);
+  store::IngestItem item;
+  item.request = submit(0);
+  ASSERT_TRUE(ingest.append(item).ok());
+  auto dispatch = w->expect<sc::Dispatch>(15000);
+  EXPECT_EQ(dispatch.request.prompt, "hello");
 }
 
 TEST_F(BrokerReadsTest, StatusAndSubscribeOfAnUnknownJobAreNotFound) {

@@ -133,6 +133,9 @@ struct PendingCreate;
 struct HeldTurn;
 struct DeferredRead;
 struct StoreEvent;
+class StoreReader;
+struct RegistryRead;
+struct IngestRead;
 
 class BrokerLoop {
  public:
@@ -217,9 +220,10 @@ class BrokerLoop {
   void restore_tokens(const std::vector<JobId>& ids);
   void on_adopted(const Action& action);
 
-  // registry_poll.cpp: the model registry's routing, polled by epoch.
+  // registry_poll.cpp: the model registry's routing, polled by epoch on the StoreReader.
   void poll_registry();
-  Status read_registry();
+  Status read_registry_now();  // bind(): once, before the loop runs
+  void apply_registry_read(RegistryRead& read);
 
   // outbox.cpp: replies are posted during a turn and sent after its commit.
   // (Templates: encoding the concrete type spares a copy into a schemas::Message.)
@@ -325,11 +329,11 @@ class BrokerLoop {
   // ingest.cpp: the ingest stream and batch results.
   void init_ingest();
   void poll_ingest();
-  Result<std::vector<store::IngestEntry>> read_ingest(size_t room);
+  void start_ingest_read(size_t room);  // on the StoreReader
+  void on_ingest_read(IngestRead& read);
   void ingest_entries(std::vector<store::IngestEntry> entries);
   bool ingest_entry(store::IngestEntry& entry);
   size_t ingest_room() const;
-  void trim_ingest();
   void answer_ingest(PendingCreate& pc, const Result<store::CreateResult>& r, bool dup_in_turn);
   void finish_batch_job(const JobId& id, const LiveJob& job);
   int64_t next_ingest_wake_ns() const;
@@ -352,7 +356,8 @@ class BrokerLoop {
   std::unique_ptr<store::JobStore> jobs_store_;
   std::unique_ptr<store::TokenLog> token_log_;
   std::unique_ptr<store::ModelRegistry> registry_;
-  std::unique_ptr<store::RedisConnection> ingest_redis_;  // the ingest stream's reads
+  store::ModelRegistryOptions registry_options_;
+  store::IngestOptions ingest_options_;
   std::unique_ptr<store::IngestStream> ingest_;
   std::unique_ptr<store::BatchResults> batch_results_;
   Dispatcher dispatcher_;
@@ -374,6 +379,7 @@ class BrokerLoop {
   std::set<std::pair<std::string, JobId>> lagged_;  // (client, job) streams cut off
   std::unique_ptr<TurnBatch> batch_;  // this turn's Redis writes and replies, not yet done
   std::unique_ptr<StoreWriter> writer_;
+  std::unique_ptr<StoreReader> reader_;  // registry and ingest reads, off the loop
   std::unique_ptr<std::deque<HeldTurn>> held_;  // turns whose writes are not applied yet
   std::vector<DeferredRead> deferred_;          // reads waiting for a batch to be applied
   size_t held_commands_ = 0;
@@ -384,11 +390,13 @@ class BrokerLoop {
   int64_t next_registry_poll_ns_ = 0;
   std::optional<uint64_t> registry_epoch_;  // last epoch read; nullopt: never read
   bool registry_failing_ = false;           // the last poll failed (logged once per outage)
+  bool registry_reading_ = false;           // a registry read is on the StoreReader
   // Ingest (ingest.cpp).
   int64_t next_ingest_ns_ = 0;
   int64_t next_claim_ns_ = 0;
   int64_t ingest_grace_end_ns_ = 0;  // until then, unknown models wait (workers re-register)
   bool ingest_group_ready_ = false;
+  bool ingest_reading_ = false;  // an ingest read is on the StoreReader
   bool ingest_failing_ = false;             // logged once per outage
   std::string own_pending_cursor_ = "0";    // our consumer's entries from a previous life
   bool own_pending_done_ = false;
