@@ -9,6 +9,7 @@
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/broker/router.h"
 #include "rs/schemas/model_ref.h"
+#include "store_reader.h"
 #include "turn_batch.h"
 
 namespace rs::broker {
@@ -24,30 +25,73 @@ bool was_dispatched(const schemas::JobRecord& r) {
 
 }  // namespace
 
-void BrokerLoop::recover() {
-  if (recovered_ || clock_.now_ns() < next_recovery_ns_) return;
+// What the StoreReader read for recovery: the live jobs, and the token logs of those that
+// were dispatched before (attempt >= 1), in that order.
+struct RecoveryRead {
+  store::JobStoreOptions jobs_options;  // in
+  store::TokenLogOptions log_options;
+  size_t max_tokens = 0;
+  Result<std::vector<store::StoredJob>> jobs = internal_error("not read");
   std::vector<std::string> skipped;
-  counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
-  auto jobs = jobs_store_->load_live(&skipped);
-  if (!jobs.ok()) {
+  std::vector<JobId> logged;
+  std::vector<store::TokenPrefix> logs;
+  size_t round_trips = 0;
+};
+
+namespace {
+
+void read_recovery(store::RedisConnection& conn, RecoveryRead& r) {
+  store::JobStore jobs(conn, r.jobs_options);
+  r.jobs = jobs.load_live(&r.skipped);
+  ++r.round_trips;
+  if (!r.jobs.ok()) return;
+  for (const store::StoredJob& s : *r.jobs) {
+    if (s.record.attempt >= 1) r.logged.push_back(s.record.job_id);
+  }
+  if (r.logged.empty()) return;
+  store::TokenLog log(conn, r.log_options);
+  r.logs = log.read_prefixes(r.logged, r.max_tokens, kLogReadsPerPipeline, &r.round_trips);
+}
+
+}  // namespace
+
+// Once, on the StoreReader (retried while Redis fails); workers' messages wait in their
+// socket meanwhile (drain_workers), so no READY is read before its jobs are known.
+void BrokerLoop::recover() {
+  if (recovered_ || recovery_reading_ || clock_.now_ns() < next_recovery_ns_) return;
+  auto read = std::make_shared<RecoveryRead>(
+      RecoveryRead{.jobs_options = jobs_store_->options(), .log_options = token_log_->options(),
+                   .max_tokens = options_.limits.max_tokens});
+  recovery_reading_ = true;
+  reader_->submit([read](store::RedisConnection& conn) { read_recovery(conn, *read); },
+                  [this, read] {
+                    recovery_reading_ = false;
+                    on_recovery_read(*read);
+                  });
+}
+
+void BrokerLoop::on_recovery_read(RecoveryRead& read) {
+  counters_.redis_round_trips.fetch_add(read.round_trips, std::memory_order_relaxed);
+  if (!read.jobs.ok()) {
     if (!recovery_failing_) {
       spdlog::error("broker: cannot read the live jobs from redis (retrying): {}",
-                    jobs.status().to_string());
+                    read.jobs.status().to_string());
     }
     recovery_failing_ = true;
     next_recovery_ns_ = clock_.now_ns() + kRecoveryRetryNs;
     return;
   }
   recovered_ = true;
-  for (const std::string& s : skipped) spdlog::error("broker: live job not recovered: {}", s);
-  recover_jobs(std::move(jobs).value());
+  for (const std::string& s : read.skipped) spdlog::error("broker: live job not recovered: {}", s);
+  recover_jobs(std::move(read.jobs).value());
+  restore_tokens(read.logged, read.logs, read.round_trips);
+  start_recovered();
 }
 
 void BrokerLoop::recover_jobs(std::vector<store::StoredJob> jobs) {
   if (jobs.empty()) return;
   std::vector<RecoveredJob> recovered;
   recovered.reserve(jobs.size());
-  std::vector<JobId> logged;  // jobs that were dispatched before: their logs may hold tokens
   size_t n_dispatched = 0;
   for (store::StoredJob& s : jobs) {
     const JobId id = s.record.job_id;
@@ -72,32 +116,33 @@ void BrokerLoop::recover_jobs(std::vector<store::StoredJob> jobs) {
       s.record.state = schemas::JobState::kQueued;
     }
     const bool running = s.record.state == schemas::JobState::kRunning;
-    if (s.record.attempt >= 1) logged.push_back(id);
     live_.emplace(id, LiveJob{.request = std::move(request), .record = std::move(s.record),
                               .accepted_ns = clock_.now_ns(), .running_written = running,
                               .batch = std::move(s.batch), .item_id = std::move(s.item_id)});
     recovered.push_back(std::move(r));
   }
-  restore_tokens(logged);  // before the Dispatcher may dispatch any of them
   counters_.recovered.fetch_add(recovered.size(), std::memory_order_relaxed);
   spdlog::info("broker: recovered {} live job(s) from redis: {} queued, {} awaiting their "
                "worker for {} ms", recovered.size(), recovered.size() - n_dispatched,
                n_dispatched, options_.recovery_wait_ms);
+  recovered_jobs_ = std::move(recovered);
+}
+
+// The recovered jobs to the Dispatcher, once their tokens are restored.
+void BrokerLoop::start_recovered() {
+  if (recovered_jobs_.empty()) return;
   const int64_t deadline = clock_.now_ns() + options_.recovery_wait_ms * 1'000'000;
-  execute(dispatcher_.on_recovered(std::move(recovered), deadline));
+  execute(dispatcher_.on_recovered(std::move(recovered_jobs_), deadline));
+  recovered_jobs_.clear();
 }
 
 // The tokens each job's log holds (seqs 0..n-1, up to a hole): its seqs go on from n, its
 // next DISPATCH carries them as resume_tokens, a batch job's text starts as theirs. Read in
-// pipelines on the loop's connection (each bounded by read_timeout_ms); a job whose log
-// cannot be read keeps what was read before the failure (nothing: it starts from token 0).
-void BrokerLoop::restore_tokens(const std::vector<JobId>& ids) {
-  if (ids.empty()) return;
-  size_t round_trips = 0;
-  std::vector<store::TokenPrefix> logs =
-      token_log_->read_prefixes(ids, options_.limits.max_tokens, kLogReadsPerPipeline,
-                                &round_trips);
-  counters_.redis_round_trips.fetch_add(round_trips, std::memory_order_relaxed);
+// pipelines on the StoreReader (each bounded by read_timeout_ms); a job whose log could not
+// be read keeps what was read before the failure (nothing: it starts from token 0).
+void BrokerLoop::restore_tokens(const std::vector<JobId>& ids, std::vector<store::TokenPrefix>& logs,
+                                size_t round_trips) {
+  if (ids.empty() || logs.size() != ids.size()) return;
   size_t n_resumed = 0, n_tokens = 0, n_failed = 0;
   Status failure;
   for (size_t i = 0; i < ids.size(); ++i) {

@@ -1,8 +1,8 @@
 // BrokerLoop: the broker's one thread and one poll loop. Owns the client and worker ROUTER
-// sockets, the StoreWriter (the thread that applies its Redis writes, in order, retried
-// until applied), a Redis connection for reads (JobStore, TokenLog, the ModelRegistry it
-// polls; a second one reads the ingest stream), the Dispatcher and every live job's wire
-// state (submitter, subscribers, next sequence number, a batch job's text). Each turn drains
+// sockets, the StoreWriter (the thread that applies its Redis writes and the reads that
+// follow them, in order, retried until applied), the StoreReader (the thread of its
+// registry, ingest and recovery reads), the Dispatcher and every live job's wire state
+// (submitter, subscribers, next sequence number, a batch job's text). Each turn drains
 // every ready message and hands the turn's Redis changes to the writer as one pipeline; the
 // turn's replies go out once those writes are applied (docs/BROKER.md, "The loop").
 // Constructed, bound and run on one thread; only request_stop() and the counters may be
@@ -80,9 +80,8 @@ struct BrokerOptions {
   // Redis outages (docs/BROKER.md "When Redis fails"): a write batch not applied within
   // store_timeout_ms is retried (never dropped) and new SUBMITs get `unavailable` until
   // every held write is applied; past max_held_writes held commands, SUBMITs get
-  // `unavailable` too. The loop's own reads (replays, STATUS of ended jobs, registry and
-  // ingest polls, recovery) run only while the writer keeps up, each bounded by
-  // read_timeout_ms.
+  // `unavailable` too. The StoreReader's reads (registry and ingest polls, recovery) are
+  // each bounded by read_timeout_ms and start only while the writer keeps up.
   int store_timeout_ms = 1000;
   int read_timeout_ms = 250;
   size_t max_held_writes = 1'000'000;
@@ -136,6 +135,7 @@ struct StoreEvent;
 class StoreReader;
 struct RegistryRead;
 struct IngestRead;
+struct RecoveryRead;
 
 class BrokerLoop {
  public:
@@ -214,10 +214,14 @@ class BrokerLoop {
   void on_worker_connection_lost(int fd);
   void on_client_connection_lost(int fd);
 
-  // recovery.cpp: the live jobs of a previous broker, read back from Redis at start.
+  // recovery.cpp: the live jobs of a previous broker and their token logs, read back from
+  // Redis at start on the StoreReader.
   void recover();
+  void on_recovery_read(RecoveryRead& read);
   void recover_jobs(std::vector<store::StoredJob> jobs);
-  void restore_tokens(const std::vector<JobId>& ids);
+  void restore_tokens(const std::vector<JobId>& ids, std::vector<store::TokenPrefix>& logs,
+                      size_t round_trips);
+  void start_recovered();
   void on_adopted(const Action& action);
 
   // registry_poll.cpp: the model registry's routing, polled by epoch on the StoreReader.
@@ -275,7 +279,7 @@ class BrokerLoop {
   void on_store_failing(const StoreEvent& event);
   void refuse_held_creates(const Status& why);
   // Whether Redis keeps up (no failing write, none waiting longer than kReadGateMs): the
-  // loop's own reads and polls run only then.
+  // StoreReader's polls and recovery start only then.
   bool store_ok() const;
   // The batch number the writes staged so far will be applied in (0: none pending).
   uint64_t pending_seq() const;
@@ -403,6 +407,8 @@ class BrokerLoop {
   std::vector<store::IngestEntry> ingest_deferred_;  // unknown model during the grace
   bool recovered_ = false;        // the live jobs of Redis are known to the Dispatcher
   bool recovery_failing_ = false;  // logged once per outage
+  bool recovery_reading_ = false;  // the recovery read is on the StoreReader
+  std::vector<RecoveredJob> recovered_jobs_;  // read, not yet handed to the Dispatcher
   int64_t next_recovery_ns_ = 0;
   uint64_t id_prefix_ = 0;
   uint64_t id_counter_ = 0;
