@@ -115,8 +115,12 @@ Status BrokerLoop::run() {
 
 Status BrokerLoop::run_once(long max_wait_ms) {
   wire::Poller poller;
-  poller.add(clients_);  // the ROUTERs are drained every turn (drain_* stop at would-block)
-  if (!recovery_reading_) poller.add(workers_);  // workers wait while recovery reads
+  // The ROUTERs are drained every turn (drain_* stop at would-block); their messages wait
+  // while the recovery read runs (no request about a job before the live jobs are known).
+  if (!recovery_reading_) {
+    poller.add(clients_);
+    poller.add(workers_);
+  }
   size_t si = poller.add(writer_->socket());
   size_t ri = poller.add(reader_->socket());
   size_t wmi = worker_monitor_.started() ? poller.add(worker_monitor_.socket()) : SIZE_MAX;
@@ -133,9 +137,10 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   // Reads wait while Redis fails (the writer says when it answers again).
   if (store_ok()) recover();  // once (retried while Redis is down), on the StoreReader
   // A drop is handled once its peer's last messages are read (they may be in this poll).
-  // While the recovery read runs, workers' messages wait: no READY before its jobs are known.
+  // While the recovery read runs, messages wait: no READY, SUBSCRIBE or STATUS before the
+  // live jobs are known.
   const bool workers_drained = !recovery_reading_ && drain_workers();
-  const bool clients_drained = drain_clients();
+  const bool clients_drained = !recovery_reading_ && drain_clients();
   if (!dropped_worker_fds_.empty() || !dropped_client_fds_.empty()) {
     handle_drops(workers_drained, clients_drained);
   }

@@ -55,8 +55,8 @@ void read_recovery(store::RedisConnection& conn, RecoveryRead& r) {
 
 }  // namespace
 
-// Once, on the StoreReader (retried while Redis fails); workers' messages wait in their
-// socket meanwhile (drain_workers), so no READY is read before its jobs are known.
+// Once, on the StoreReader (retried while Redis fails); workers' and clients' messages wait
+// in their sockets meanwhile (run_once), so none is read before the live jobs are known.
 void BrokerLoop::recover() {
   if (recovered_ || recovery_reading_ || clock_.now_ns() < next_recovery_ns_) return;
   auto read = std::make_shared<RecoveryRead>(
