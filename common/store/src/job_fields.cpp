@@ -83,6 +83,14 @@ std::vector<std::pair<std::string, std::string>> job_to_fields(const JobRecord& 
   };
 }
 
+void usage_to_fields(const schemas::Usage& u, HashFields& out) {
+  out.emplace_back("prompt_tokens", std::to_string(u.prompt_tokens));
+  out.emplace_back("completion_tokens", std::to_string(u.completion_tokens));
+  out.emplace_back("queue_ms", num(u.queue_ms));
+  out.emplace_back("ttft_ms", num(u.ttft_ms));
+  out.emplace_back("decode_tps", num(u.decode_tps));
+}
+
 Result<JobRecord> job_from_fields(const std::vector<std::pair<std::string, std::string>>& fields) {
   JobRecord r;
   bool has_state = false;

@@ -104,16 +104,7 @@ void add_transition_fields(HashFields& c, const Transition& t) {
     case JobState::kRunning: add(c, "started_ms", at); break;
     default: {
       add(c, "finished_ms", at);
-      if (t.usage) {
-        schemas::JobRecord r;
-        r.usage = *t.usage;
-        for (auto& [f, v] : job_to_fields(r)) {
-          if (f == "prompt_tokens" || f == "completion_tokens" || f == "queue_ms" || f == "ttft_ms" ||
-              f == "decode_tps") {
-            add(c, f, v);
-          }
-        }
-      }
+      if (t.usage) usage_to_fields(*t.usage, c);
       add(c, "error_code", std::string(schemas::error_code_name(t.error_code)));
       add(c, "error", t.error);
       add(c, "finish_reason", t.finish_reason);

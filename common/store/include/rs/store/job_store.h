@@ -128,6 +128,8 @@ class JobStore {
 
 // Hash field <-> record conversion (exposed for tools and tests).
 std::vector<std::pair<std::string, std::string>> job_to_fields(const schemas::JobRecord& record);
+// Only the usage fields (as job_to_fields writes them).
+void usage_to_fields(const schemas::Usage& usage, HashFields& out);
 Result<schemas::JobRecord> job_from_fields(const std::vector<std::pair<std::string, std::string>>& fields);
 
 }  // namespace rs::store
