@@ -139,11 +139,12 @@ void BrokerLoop::run_read(const DeferredRead& read) {
   }
   if (!read.subscribe) return status_ended(read);
   if (!read.live) return subscribe_ended(read);
-  Status s = replay(read.peer, read.job_id, read.from_seq, read.until_seq);
-  if (!s.ok()) {
+  auto replayed = replay(read.peer, read.job_id, read.from_seq, read.until_seq);
+  if (!replayed.ok()) {
     counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
     reply_error(read.peer, read.request_id,
-                schemas::wire_error(ErrorCode::kUnavailable, s.message()), read.job_id);
+                schemas::wire_error(ErrorCode::kUnavailable, replayed.status().message()),
+                read.job_id);
   }
 }
 

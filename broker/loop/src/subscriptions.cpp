@@ -84,8 +84,8 @@ void BrokerLoop::forward_tokens(const std::vector<schemas::TokenEntry>& entries)
 
 // The log from from_seq to until_seq, in TOKENS of at most kReplayBatchBytes of text each
 // (a page of the log may hold more than one frame may carry).
-Status BrokerLoop::replay(const wire::RoutingIds& peer, const std::string& job_id,
-                          uint64_t from_seq, uint64_t until_seq) {
+Result<uint64_t> BrokerLoop::replay(const wire::RoutingIds& peer, const std::string& job_id,
+                                    uint64_t from_seq, uint64_t until_seq) {
   constexpr size_t kReplayBatchBytes = 1u << 20;
   uint64_t from = from_seq;
   while (from < until_seq) {
@@ -109,7 +109,7 @@ Status BrokerLoop::replay(const wire::RoutingIds& peer, const std::string& job_i
     if (!batch.entries.empty()) post_stream(peer, job_id, batch);
     if (!any || read->finished) break;
   }
-  return Status();
+  return from;
 }
 
 // A live job: subscribed now to what comes next (live tokens follow in turn order); what it
@@ -142,14 +142,15 @@ void BrokerLoop::subscribe_ended(const DeferredRead& read) {
                                            record.status().message()),
                        read.job_id);
   }
-  Status s = replay(read.peer, read.job_id, read.from_seq, std::numeric_limits<uint64_t>::max());
-  if (!s.ok() || !schemas::is_terminal(record->state)) {
+  auto replayed =
+      replay(read.peer, read.job_id, read.from_seq, std::numeric_limits<uint64_t>::max());
+  if (!replayed.ok() || !schemas::is_terminal(record->state)) {
     return reply_error(read.peer, read.request_id,
                        schemas::wire_error(ErrorCode::kUnavailable,
                                            "job is not live on this broker and not finished"),
                        read.job_id);
   }
-  post_stream(read.peer, read.job_id, schemas::Done{.record = *record});
+  post_stream(read.peer, read.job_id, schemas::Done{.record = *record}, *replayed);
 }
 
 }  // namespace rs::broker
