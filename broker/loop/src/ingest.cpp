@@ -122,6 +122,7 @@ void BrokerLoop::poll_ingest() {
     }
     ingest_failing_ = true;
     next_ingest_ns_ = now + kIngestRetryMs * 1'000'000;
+    pause_reads(entries.status());
     return;
   }
   if (ingest_failing_) spdlog::info("broker: ingest stream readable again");

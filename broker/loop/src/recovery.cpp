@@ -33,6 +33,7 @@ void BrokerLoop::recover() {
     }
     recovery_failing_ = true;
     next_recovery_ns_ = clock_.now_ns() + kRecoveryRetryNs;
+    pause_reads(jobs.status());
     return;
   }
   recovered_ = true;

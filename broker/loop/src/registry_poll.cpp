@@ -31,6 +31,7 @@ void BrokerLoop::poll_registry() {
                  options_.registry_poll_ms, s.to_string());
   }
   registry_failing_ = true;
+  pause_reads(s);
 }
 
 Status BrokerLoop::read_registry() {

@@ -42,6 +42,7 @@ void BrokerLoop::on_store_applied(StoreEvent& event) {
   run_deferred(event.seq, true);  // replays before the live tokens this batch releases
   send_outbox(held.batch);
   run_deferred(event.seq, false);  // reads of ended jobs after their DONE
+  reads_paused_until_ns_ = 0;  // Redis answered the writer: reads may go again
   if (store_failing_ && held_->empty()) {
     store_failing_ = false;
     spdlog::info("broker: redis answers again; every held write is applied");
@@ -96,7 +97,15 @@ void BrokerLoop::refuse_held_creates(const Status& why) {
 bool BrokerLoop::store_ok() const {
   constexpr int64_t kReadGateNs = 100'000'000;  // a write batch unanswered this long: Redis lags
   if (store_failing_) return false;
-  return held_->empty() || clock_.now_ns() - held_->front().submitted_ns < kReadGateNs;
+  const int64_t now = clock_.now_ns();
+  if (now < reads_paused_until_ns_) return false;
+  return held_->empty() || now - held_->front().submitted_ns < kReadGateNs;
+}
+
+void BrokerLoop::pause_reads(const Status& why) {
+  constexpr int64_t kReadPauseNs = 1'000'000'000;
+  if (why.code() != StatusCode::kUnavailable) return;  // an answer, even an error: Redis is up
+  reads_paused_until_ns_ = clock_.now_ns() + kReadPauseNs;
 }
 
 uint64_t BrokerLoop::pending_seq() const {

@@ -277,6 +277,8 @@ class BrokerLoop {
   // Whether Redis keeps up (no failing write, none waiting longer than kReadGateMs): the
   // loop's own reads and polls run only then.
   bool store_ok() const;
+  // A loop read failed: if Redis did not answer (unavailable), see reads_paused_until_ns_.
+  void pause_reads(const Status& why);
   // The batch number the writes staged so far will be applied in (0: none pending).
   uint64_t pending_seq() const;
   void defer_read(DeferredRead read);
@@ -380,6 +382,10 @@ class BrokerLoop {
   size_t held_commands_ = 0;
   uint64_t applied_seq_ = 0;    // the last batch the writer applied
   bool store_failing_ = false;  // a batch failed and is being retried
+  // A read of the loop's own that failed (Redis stalled or down) pauses the others until
+  // then, or until the writer applies a batch: each costs the loop up to read_timeout_ms,
+  // and several in a row would silence the loop past the workers' heartbeat window.
+  int64_t reads_paused_until_ns_ = 0;
   std::unordered_map<std::string, std::map<int32_t, DeviceHeartbeat>> loads_;  // by worker
   int64_t next_beat_ns_ = 0;
   int64_t next_registry_poll_ns_ = 0;
