@@ -150,6 +150,7 @@ RS_FIELDS(ErrorReply) {
   v.field("code", m.code, req());
   v.field("message", m.message, opt(l.max_text_bytes));
   v.field("job_id", m.job_id, opt(l.max_name_bytes));
+  v.field("next_seq", m.next_seq, opt());
 }
 RS_FIELDS(Pong) {
   v.field("request_id", m.request_id, opt());

@@ -27,13 +27,13 @@ constexpr size_t kJobs = 64;
 constexpr size_t kClients = 4;
 constexpr uint32_t kTokens = 300;
 
-PoolOptions durable_pool(int heartbeat_ms = 200) {
+PoolOptions durable_pool(int heartbeat_ms = 200, int step_delay_ms = 10) {
   PoolOptions o;
   o.workers = 2;
   o.devices = 2;
   o.heartbeat_ms = heartbeat_ms;
   // Steps paced so every job is still streaming when the fault comes.
-  o.worker_args = {"--step-delay-ms", "10", "--max-batch-size", "32"};
+  o.worker_args = {"--step-delay-ms", std::to_string(step_delay_ms), "--max-batch-size", "32"};
   return o;
 }
 
@@ -196,26 +196,36 @@ TEST(DurabilityTest, RedisKilledAndRestartedUnderSixtyFourStreams) {
 }
 
 TEST(DurabilityTest, RedisStalledAnswersPingsExpiresNoWorkerAndLosesNothing) {
-  Pool pool(durable_pool());
+  // 300 steps of >= 35 ms: the jobs run through the whole stall (their tokens are held
+  // with their writes and reach the clients once Redis answers: docs/BROKER.md).
+  Pool pool(durable_pool(/*heartbeat_ms=*/200, /*step_delay_ms=*/35));
   RS_REQUIRE_POOL(pool);
   pool.redis_server().set_aof(true);
   ASSERT_TRUE(pool.start());
   Clients clients(pool, kClients);
   submit_all(pool, clients, kJobs);
-  pool.redis_server().pause();  // SIGSTOP
   WirePeer pinger(clients.ctx, pool.client_endpoint());
-  // Three seconds of stall: fifteen heartbeats of 200 ms, five expiry windows.
-  for (uint64_t i = 1; i <= 15; ++i) {
-    ASSERT_TRUE(pinger.send(sc::Ping{.request_id = i}));
-    // Answered while Redis is still stopped (the first once the writer's batch timed out).
-    auto pong = pinger.recv(3000);
-    ASSERT_TRUE(pong.has_value()) << "PING " << i << " unanswered during the stall";
-    ASSERT_NE(std::get_if<sc::Pong>(&*pong), nullptr);
+  ASSERT_TRUE(pinger.send(sc::Ping{.request_id = 1000}));  // connected before the stall
+  ASSERT_TRUE(pinger.recv_as<sc::Pong>(10000).has_value());
+  pool.redis_server().pause();  // SIGSTOP
+  // Ten seconds of stall (the scenario): fifty heartbeats of 200 ms, sixteen expiry
+  // windows. PINGs go one after the other all along; each is answered while Redis is still
+  // stopped (the first once the writer's batch timed out), since SIGCONT comes only after.
+  const auto stall_end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  uint64_t pings = 0;
+  while (std::chrono::steady_clock::now() < stall_end) {
+    ASSERT_TRUE(pinger.send(sc::Ping{.request_id = ++pings}));
+    auto pong = pinger.recv(5000);
+    ASSERT_TRUE(pong.has_value()) << "PING " << pings << " unanswered during the stall";
+    auto* p = std::get_if<sc::Pong>(&*pong);
+    ASSERT_NE(p, nullptr) << describe(pong);
+    ASSERT_EQ(p->request_id, pings);
     clients.pump();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   EXPECT_FALSE(submit_during_fault(pool, pinger, 100)) << "a job was accepted while Redis stalled";
   pool.redis_server().resume();  // SIGCONT
+  std::printf("%llu PINGs answered during the stall\n", static_cast<unsigned long long>(pings));
   ASSERT_TRUE(clients.wait_all_done(120000)) << "jobs did not finish after the stall";
   check_agreement(pool, clients, kJobs);
   const std::string log = file_tail(pool.dir().file("broker.log"), 1 << 20);

@@ -137,8 +137,10 @@ void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const 
   token_log_->finish_commands(id, state, job.next_seq, marker);
   for (auto& c : marker) batch_->add_write(std::move(c), WriteKind::kOther);
   schemas::Done done{.record = job.record};
-  if (!job.submitter.empty() && !job.submitter_subscribed) post_stream(job.submitter, id, done);
-  for (const Subscriber& s : job.subscribers) post_stream(s.peer, id, done);
+  if (!job.submitter.empty() && !job.submitter_subscribed) {
+    post_stream(job.submitter, id, done, job.next_seq);
+  }
+  for (const Subscriber& s : job.subscribers) post_stream(s.peer, id, done, job.next_seq);
   finish_batch_job(id, job);  // TTL and batch result (ingest.cpp)
   counters_.finished.fetch_add(1, std::memory_order_relaxed);
   live_.erase(it);

@@ -21,8 +21,9 @@ void BrokerLoop::post_worker_frames(const std::string& worker, schemas::Frames f
 }
 
 void BrokerLoop::post_stream_frames(const wire::RoutingIds& peer, const JobId& job,
-                                    schemas::Frames frames) {
-  batch_->add_outgoing(Outgoing{.peer = peer, .frames = std::move(frames), .stream_job = job});
+                                    schemas::Frames frames, uint64_t first_seq) {
+  batch_->add_outgoing(Outgoing{
+      .peer = peer, .frames = std::move(frames), .stream_job = job, .stream_seq = first_seq});
 }
 
 void BrokerLoop::send_outbox(TurnBatch& batch) {
@@ -39,7 +40,7 @@ void BrokerLoop::send_outbox(TurnBatch& batch) {
       wire::SendStatus s = wire::send_frames(clients_, out.peer, out.frames);
       if (s == wire::SendStatus::kSent) continue;
       if (s == wire::SendStatus::kWouldBlock && !out.stream_job.empty()) {
-        on_client_lagged(out.peer, out.stream_job);
+        on_client_lagged(out.peer, out.stream_job, out.stream_seq);
       } else if (s == wire::SendStatus::kWouldBlock) {
         counters_.client_drops.fetch_add(1, std::memory_order_relaxed);
       } else {
@@ -76,8 +77,10 @@ void BrokerLoop::send_client_now(const wire::RoutingIds& peer, const schemas::Me
 
 // The client is dropped from the job's stream (it re-SUBSCRIBEs from its last seq on the
 // `lagged` ERROR, and the log has everything it missed); the ERROR waits until its queue
-// has room.
-void BrokerLoop::on_client_lagged(const wire::RoutingIds& peer, const JobId& job) {
+// has room. next_seq: the first seq of the message that did not fit (the job's stream to
+// this client goes out in seq order, so every seq below it was sent).
+void BrokerLoop::on_client_lagged(const wire::RoutingIds& peer, const JobId& job,
+                                  uint64_t next_seq) {
   counters_.clients_lagged.fetch_add(1, std::memory_order_relaxed);
   lagged_.emplace(peer.front(), job);
   if (auto it = live_.find(job); it != live_.end()) {
@@ -87,7 +90,7 @@ void BrokerLoop::on_client_lagged(const wire::RoutingIds& peer, const JobId& job
   }
   constexpr size_t kMaxNotices = 100000;
   if (lag_notices_.size() >= kMaxNotices) lag_notices_.erase(lag_notices_.begin());
-  lag_notices_.push_back(LagNotice{peer, job});
+  lag_notices_.push_back(LagNotice{peer, job, next_seq});
 }
 
 void BrokerLoop::send_lag_notices() {
@@ -98,8 +101,10 @@ void BrokerLoop::send_lag_notices() {
     schemas::ErrorReply e{.code = schemas::ErrorCode::kLagged,
                           .message = "fell behind by more than " +
                                      std::to_string(options_.client_sndhwm) +
-                                     " messages: SUBSCRIBE again from the last seq received + 1",
-                          .job_id = n.job};
+                                     " messages: SUBSCRIBE again from seq " +
+                                     std::to_string(n.next_seq),
+                          .job_id = n.job,
+                          .next_seq = n.next_seq};
     return wire::send_message(clients_, n.peer, e) != wire::SendStatus::kWouldBlock;
   });
 }

@@ -84,9 +84,9 @@ void BrokerLoop::forward_tokens(const std::vector<schemas::TokenEntry>& entries)
 
 // The log's entries from from_seq to until_seq, in TOKENS of at most kReplayBatchBytes of
 // text each (a long log may hold more than one frame may carry).
-void BrokerLoop::post_replay(const wire::RoutingIds& peer, const std::string& job_id,
-                             std::vector<schemas::TokenEntry>& entries, uint64_t from_seq,
-                             uint64_t until_seq) {
+uint64_t BrokerLoop::post_replay(const wire::RoutingIds& peer, const std::string& job_id,
+                                 std::vector<schemas::TokenEntry>& entries, uint64_t from_seq,
+                                 uint64_t until_seq) {
   constexpr size_t kReplayBatchBytes = 1u << 20;
   schemas::TokenBatch batch;
   size_t bytes = 0;
@@ -103,6 +103,7 @@ void BrokerLoop::post_replay(const wire::RoutingIds& peer, const std::string& jo
     }
   }
   if (!batch.entries.empty()) post_stream(peer, job_id, batch);
+  return next;
 }
 
 // A live job: subscribed now to what comes next (live tokens follow in turn order); what it
@@ -138,9 +139,10 @@ void BrokerLoop::subscribe_ended(const DeferredRead& read, const store::RedisRep
                        read.job_id);
   }
   auto log = store::TokenLog::parse_read_reply(log_reply, read.job_id, read.from_seq);
+  uint64_t next_seq = read.from_seq;
   if (log.ok()) {
-    post_replay(read.peer, read.job_id, log->entries, read.from_seq,
-                std::numeric_limits<uint64_t>::max());
+    next_seq = post_replay(read.peer, read.job_id, log->entries, read.from_seq,
+                           std::numeric_limits<uint64_t>::max());
   }
   if (!log.ok() || !schemas::is_terminal(record->state)) {
     return reply_error(read.peer, read.request_id,
@@ -148,7 +150,7 @@ void BrokerLoop::subscribe_ended(const DeferredRead& read, const store::RedisRep
                                            "job is not live on this broker and not finished"),
                        read.job_id);
   }
-  post_stream(read.peer, read.job_id, schemas::Done{.record = *record});
+  post_stream(read.peer, read.job_id, schemas::Done{.record = *record}, next_seq);
 }
 
 }  // namespace rs::broker

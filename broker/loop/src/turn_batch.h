@@ -70,6 +70,9 @@ struct Outgoing {
   schemas::Frames frames;
   bool dispatch = false;  // a DISPATCH: failing to send it means the worker is gone
   std::string stream_job;  // a job's TOKENS to a client: a full queue makes it `lagged`
+  // stream_job only: the first seq this message carries (TOKENS), or the seq after the
+  // job's last token (DONE): what the client is told to resume from if it is lagged here.
+  uint64_t stream_seq = 0;
 };
 
 class TurnBatch {

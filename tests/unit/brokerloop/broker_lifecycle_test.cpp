@@ -117,8 +117,8 @@ TEST_F(BrokerLifecycleTest, ASubmitterThatDisconnectsHasItsStreamingJobsCancelle
 }
 
 // A client that stops reading while its job streams: once its queue (--max-client-lag) is
-// full it is dropped from the stream and told `lagged`; re-subscribing from its last seq it
-// gets the rest from the log, with no gap and no duplicate.
+// full it is dropped from the stream and told `lagged` (with its last seq + 1);
+// re-subscribing from there it gets the rest from the log, with no gap and no duplicate.
 TEST_F(BrokerLifecycleTest, ASlowSubscriberIsToldLaggedAndCatchesUpFromTheLog) {
   BrokerOptions o;
   o.client_sndhwm = 16;
@@ -151,6 +151,9 @@ TEST_F(BrokerLifecycleTest, ASlowSubscriberIsToldLaggedAndCatchesUpFromTheLog) {
     } else if (auto* err = std::get_if<sc::ErrorReply>(&*m)) {
       ASSERT_EQ(err->code, sc::ErrorCode::kLagged) << err->message;
       EXPECT_EQ(err->job_id, job);
+      // It carries this client's last seq + 1: everything before it came through.
+      ASSERT_TRUE(err->next_seq.has_value());
+      EXPECT_EQ(*err->next_seq, seqs.size());
       lagged = true;
       slow->send(sc::SubscribeRequest{.request_id = 2, .job_id = job, .from_seq = seqs.size()});
     } else if (auto* d = std::get_if<sc::Done>(&*m)) {

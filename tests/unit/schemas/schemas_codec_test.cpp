@@ -165,6 +165,24 @@ TEST(Codec, GatewayFieldsRoundTripAndMayBeMissing) {
   EXPECT_FALSE(nil_detach->detach);
 }
 
+// A `lagged` ERROR carries the client's next seq (0 included); other errors omit the key,
+// so what they encode is unchanged for older peers.
+TEST(Codec, LaggedErrorCarriesNextSeqOtherErrorsOmitIt) {
+  for (uint64_t next : {0ull, 41ull}) {
+    ErrorReply lagged{0, ErrorCode::kLagged, "behind", "j", next};
+    auto back = decode<ErrorReply>(encode(lagged));
+    ASSERT_TRUE(back.ok()) << back.status().to_string();
+    EXPECT_EQ(*back, lagged);
+    ASSERT_TRUE(back->next_seq.has_value());
+    EXPECT_EQ(*back->next_seq, next);
+  }
+  const std::string plain = encode(ErrorReply{3, ErrorCode::kNotFound, "no job", "j"});
+  EXPECT_EQ(plain.find("next_seq"), std::string::npos);
+  auto back = decode<ErrorReply>(plain);
+  ASSERT_TRUE(back.ok());
+  EXPECT_FALSE(back->next_seq.has_value());
+}
+
 TEST(Codec, MissingRequiredFieldIsInvalidArgument) {
   auto r = decode<SubmitRequest>(encode(Ping{1}));  // a map without model/prompt
   ASSERT_FALSE(r.ok());

@@ -198,6 +198,9 @@ struct ErrorReply {  // answer to a malformed or failed request; request_id 0 if
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
   std::string job_id;
+  // `lagged` only: the first seq of the job not sent to this client (its last seq + 1;
+  // every seq below went out to it): SUBSCRIBE again from here. Absent on other errors.
+  std::optional<uint64_t> next_seq;
   bool operator==(const ErrorReply&) const = default;
 };
 struct Pong {

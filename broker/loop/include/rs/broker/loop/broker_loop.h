@@ -186,6 +186,7 @@ class BrokerLoop {
   struct LagNotice {  // a `lagged` ERROR not yet sent (the client's queue was full)
     wire::RoutingIds peer;
     JobId job;
+    uint64_t next_seq = 0;  // the first seq of the job not sent to the client
   };
   struct DeviceHeartbeat {  // one device's last WORKER_HEARTBEAT figures
     schemas::DeviceLoad load;
@@ -249,13 +250,18 @@ class BrokerLoop {
                           const std::string& dispatch_job);
   void send_outbox(TurnBatch& batch);
   // A job's TOKENS or DONE to a client: its queue being full makes the client `lagged` for
-  // the job.
-  template <typename T>
-  void post_stream(const wire::RoutingIds& peer, const JobId& job, const T& message) {
-    post_stream_frames(peer, job, schemas::make_frames(message));
+  // the job. A DONE names the seq after the job's last token (next_seq).
+  void post_stream(const wire::RoutingIds& peer, const JobId& job, const schemas::TokenBatch& batch) {
+    if (batch.entries.empty()) return;
+    post_stream_frames(peer, job, schemas::make_frames(batch), batch.entries.front().seq);
   }
-  void post_stream_frames(const wire::RoutingIds& peer, const JobId& job, schemas::Frames frames);
-  void on_client_lagged(const wire::RoutingIds& peer, const JobId& job);
+  void post_stream(const wire::RoutingIds& peer, const JobId& job, const schemas::Done& done,
+                   uint64_t next_seq) {
+    post_stream_frames(peer, job, schemas::make_frames(done), next_seq);
+  }
+  void post_stream_frames(const wire::RoutingIds& peer, const JobId& job, schemas::Frames frames,
+                          uint64_t first_seq);
+  void on_client_lagged(const wire::RoutingIds& peer, const JobId& job, uint64_t next_seq);
   void send_lag_notices();
   // Replies that depend on no write (PONG, refusals while Redis fails): sent at once.
   void send_client_now(const wire::RoutingIds& peer, const schemas::Message& message);
@@ -309,8 +315,10 @@ class BrokerLoop {
 
   // subscriptions.cpp
   void on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request);
-  void post_replay(const wire::RoutingIds& peer, const std::string& job_id,
-                   std::vector<schemas::TokenEntry>& entries, uint64_t from_seq, uint64_t until_seq);
+  // The seq after the last one replayed (from_seq if none).
+  uint64_t post_replay(const wire::RoutingIds& peer, const std::string& job_id,
+                       std::vector<schemas::TokenEntry>& entries, uint64_t from_seq,
+                       uint64_t until_seq);
   void subscribe_ended(const DeferredRead& read, const store::RedisReply& record,
                        const store::RedisReply& log);
   void status_ended(const DeferredRead& read, const store::RedisReply& record);
