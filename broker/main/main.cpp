@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--max-held-writes", options.max_held_writes,
                  "Redis commands held (not yet applied) at most; past it SUBMITs get unavailable "
-                 "and dispatch pauses until they are applied")
+                 "and dispatch pauses until fewer are held")
       ->check(CLI::PositiveNumber);
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   CLI11_PARSE(app, argc, argv);
