@@ -51,6 +51,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-client-lag,--client-sndhwm", options.client_sndhwm,
                  "messages queued per client; a subscriber further behind is told `lagged` and "
                  "dropped from the job (it re-subscribes from the log)")->check(CLI::PositiveNumber);
+  app.add_option("--client-timeout-ms", options.client_timeout_ms,
+                 "a client silent (no PING) this long while every send to it fails is gone: its "
+                 "streaming jobs not submitted detached are cancelled (0 = never)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--broker-id", options.broker_id,
                  "this broker's consumer name in the ingest stream's group 'brokers'");
   app.add_option("--ingest-batch", options.ingest_batch,
@@ -70,7 +74,8 @@ int main(int argc, char** argv) {
                  "a Redis write batch unanswered this long is retried and new SUBMITs get unavailable")
       ->check(CLI::PositiveNumber);
   app.add_option("--max-held-writes", options.max_held_writes,
-                 "Redis commands held (not yet applied) at most before SUBMITs get unavailable")
+                 "Redis commands held (not yet applied) at most; past it SUBMITs get unavailable "
+                 "and dispatch pauses until fewer are held")
       ->check(CLI::PositiveNumber);
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   CLI11_PARSE(app, argc, argv);

@@ -65,7 +65,7 @@ Actions Dispatcher::on_job_submitted(const JobSubmit& job) {
   LiveJob live;
   live.spec = job;
   live.target = target_of(job);
-  if (queue_.size(job.model) == 0) {
+  if (!paused_ && queue_.size(job.model) == 0) {
     if (auto placed = place(live)) {
       live_.emplace(job.id, std::move(live));
       attempts_.begin(job.id);
@@ -210,17 +210,31 @@ Actions Dispatcher::on_cancel(const JobId& job) {
 Actions Dispatcher::tick() {
   Actions out;
   for (const WorkerId& worker : workers_.expired_workers()) lose_worker(worker, "expired", out);
-  fail_expired(out);
+  if (!paused_) fail_expired(out);  // the pause's time is not counted (set_dispatch_paused)
   requeue_unadopted(out);
   return out;
 }
 
 std::optional<int64_t> Dispatcher::next_wakeup_ns() const {
-  std::optional<int64_t> a = queue_.next_deadline_ns();
+  std::optional<int64_t> a = paused_ ? std::nullopt : queue_.next_deadline_ns();
   std::optional<int64_t> b = workers_.next_expiry_ns();
   if (!recovering_.empty()) b = b ? std::min(*b, adopt_deadline_ns_) : adopt_deadline_ns_;
   if (a && b) return std::min(*a, *b);
   return a ? a : b;
+}
+
+Actions Dispatcher::set_dispatch_paused(bool paused) {
+  Actions out;
+  if (paused == paused_) return out;
+  paused_ = paused;
+  if (paused) {
+    paused_since_ns_ = clock_.now_ns();
+    return out;
+  }
+  queue_.delay_deadlines(clock_.now_ns() - paused_since_ns_);
+  fail_expired(out);  // the jobs whose own expiry passed meanwhile: never run
+  drain_all(out);
+  return out;
 }
 
 }  // namespace rs::broker

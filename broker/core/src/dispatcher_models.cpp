@@ -113,7 +113,9 @@ void Dispatcher::dispatch(const JobId& job, const DeviceKey& device, const Resol
 // Head first until the head cannot be placed. Routing fails for one key only when none of
 // its devices has room, so with a single served key the first failure ends the drain; an
 // unpinned queue whose name has several served keys is scanned further (drain_scan).
+// Nothing while dispatch is paused.
 void Dispatcher::drain(const ModelName& ref, Actions& out) {
+  if (paused_) return;  // set_dispatch_paused: resuming drains every queue
   while (const QueuedJob* head = queue_.peek(ref)) {
     auto live = live_.find(head->id);
     if (live == live_.end()) {  // cannot happen: queued jobs are live

@@ -88,6 +88,26 @@ std::optional<int64_t> JobQueue::next_deadline_ns() const {
   return next;
 }
 
+void JobQueue::delay_deadlines(int64_t delta_ns) {
+  if (delta_ns <= 0 || index_.empty()) return;
+  deadlines_.clear();
+  model_waits_.clear();
+  for (auto& [model, queues] : queues_) {
+    for (Lane& lane : queues.lanes) {
+      for (QueuedJob& job : lane) {
+        job.enqueued_ns += delta_ns;
+        job.deadline_ns = job.enqueued_ns + options_.wait_timeout_ms * 1'000'000;
+        if (job.expires_ns != 0) job.deadline_ns = std::min(job.deadline_ns, job.expires_ns);
+        deadlines_.emplace(job.deadline_ns, job.id);
+        if (job.model_wait_ns != 0) {
+          job.model_wait_ns += delta_ns;
+          model_waits_.emplace(job.model_wait_ns, job.id);
+        }
+      }
+    }
+  }
+}
+
 void JobQueue::arm_model_wait(const ModelName& model) {
   if (!armed_.insert(model).second) return;
   auto it = queues_.find(model);

@@ -63,6 +63,7 @@ void BrokerLoop::execute_dispatch(const Action& a) {
   auto it = live_.find(a.job);
   if (it == live_.end()) return;
   LiveJob& job = it->second;
+  counters_.dispatched.fetch_add(1, std::memory_order_relaxed);
   job.record.state = JobState::kDispatched;
   job.record.attempt = a.attempt;
   job.record.worker = a.device.worker;

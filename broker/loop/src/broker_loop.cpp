@@ -149,6 +149,7 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   if (store_ok()) poll_registry();
   commit();
   if (!lag_notices_.empty() || !lagged_.empty()) send_lag_notices();
+  if (!failing_clients_.empty() || !timed_out_clients_.empty()) check_client_timeouts();
   send_heartbeats();
   if (counters_.turns.load(std::memory_order_relaxed) != turns) count_turn(clock_.now_ns() - start_ns);
   return Status();
@@ -191,6 +192,7 @@ bool BrokerLoop::drain_clients() {
   for (int i = 0; i < options_.max_messages_per_turn; ++i) {
     wire::Received r = wire::recv_frames(clients_, limits);
     if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return true;
+    note_client_heard(r.envelope.routing);
     if (r.status == wire::RecvStatus::kRejected) {  // too_large or bad_frame, read whole
       if (r.envelope.routing.size() == 1) reply_error(r.envelope.routing, 0, r.error);
       else count_error(schemas::wire_error_of(r.error));

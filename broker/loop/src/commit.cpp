@@ -34,6 +34,7 @@ void BrokerLoop::commit() {
                             .batch = std::move(batch)});
   held_commands_ += n;
   counters_.held_commands.store(held_commands_, std::memory_order_relaxed);
+  if (held_commands_ >= options_.max_held_writes) update_dispatch_pause();
 }
 
 void BrokerLoop::check_write_replies(TurnBatch& batch,

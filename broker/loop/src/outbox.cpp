@@ -38,6 +38,7 @@ void BrokerLoop::send_outbox(TurnBatch& batch) {
         continue;
       }
       wire::SendStatus s = wire::send_frames(clients_, out.peer, out.frames);
+      note_client_send(out.peer, s);
       if (s == wire::SendStatus::kSent) continue;
       if (s == wire::SendStatus::kWouldBlock && !out.stream_job.empty()) {
         on_client_lagged(out.peer, out.stream_job, out.stream_seq);
@@ -67,6 +68,7 @@ void BrokerLoop::send_outbox(TurnBatch& batch) {
 
 void BrokerLoop::send_client_now(const wire::RoutingIds& peer, const schemas::Message& message) {
   wire::SendStatus s = wire::send_message(clients_, peer, message);
+  note_client_send(peer, s);
   if (s == wire::SendStatus::kSent) return;
   if (s == wire::SendStatus::kWouldBlock) {
     counters_.client_drops.fetch_add(1, std::memory_order_relaxed);
@@ -105,7 +107,9 @@ void BrokerLoop::send_lag_notices() {
                                      std::to_string(n.next_seq),
                           .job_id = n.job,
                           .next_seq = n.next_seq};
-    return wire::send_message(clients_, n.peer, e) != wire::SendStatus::kWouldBlock;
+    wire::SendStatus s = wire::send_message(clients_, n.peer, e);
+    note_client_send(n.peer, s);
+    return s != wire::SendStatus::kWouldBlock;
   });
 }
 

@@ -2,14 +2,31 @@
 // connection (Received::src_fd) names its peer. A worker whose connection drops is expired
 // at once (its jobs move on, resumed from their logs), without waiting for missed
 // heartbeats; a client's streaming jobs that were not submitted detached are cancelled and
-// its subscriptions end (docs/BROKER.md "Peers that go away").
+// its subscriptions end. A client that stops answering (nothing heard from it and every
+// send to it failing for client_timeout_ms) is treated the same (docs/BROKER.md "Peers that
+// go away").
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cctype>
 
 #include "rs/broker/loop/broker_loop.h"
 
 namespace rs::broker {
+namespace {
+
+// A routing id for logs: as is when printable, else hex (ZeroMQ's own ids are binary).
+std::string printable_id(const std::string& id) {
+  bool printable = !id.empty();
+  for (unsigned char c : id) printable = printable && std::isprint(c) != 0;
+  if (printable) return id;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "0x";
+  for (unsigned char c : id) out.append({kHex[c >> 4], kHex[c & 15]});
+  return out;
+}
+
+}  // namespace
 
 void BrokerLoop::start_monitors() {
   static std::atomic<uint64_t> instances{0};
@@ -78,18 +95,67 @@ void BrokerLoop::on_client_connection_lost(int fd) {
   if (it == client_fds_.end()) return;
   const std::string peer = std::move(it->second);
   client_fds_.erase(it);
+  on_client_gone(peer, "its submitter's connection dropped");
+}
+
+void BrokerLoop::on_client_gone(const std::string& client, const char* why) {
+  failing_clients_.erase(client);
   std::vector<JobId> cancel;
   for (auto& [id, job] : live_) {
-    std::erase_if(job.subscribers, [&](const Subscriber& s) { return s.peer.front() == peer; });
-    if (job.submitter.empty() || job.submitter.front() != peer) continue;
+    std::erase_if(job.subscribers, [&](const Subscriber& s) { return s.peer.front() == client; });
+    if (job.submitter.empty() || job.submitter.front() != client) continue;
     job.submitter.clear();  // nobody to answer
     if (job.request.stream && !job.request.detach) cancel.push_back(id);
   }
   for (const JobId& id : cancel) {
-    spdlog::info("broker: job {}: its submitter's connection dropped; cancelling", id);
+    spdlog::info("broker: job {}: {}; cancelling", id, why);
     counters_.submitters_gone.fetch_add(1, std::memory_order_relaxed);
     execute(dispatcher_.on_cancel(id));
   }
+}
+
+// A stretch of failed sends to a client begins at its first failure since a send went
+// through, and breaks when no send to it failed for client_timeout_ms (a queue full once
+// says nothing about later). The client is timed out once the stretch lasted
+// client_timeout_ms with nothing heard from it meanwhile. A lagged client's `lagged`
+// notice is retried every turn, so one that stopped reading is found within the timeout.
+void BrokerLoop::on_client_send_failed(const std::string& client) {
+  if (options_.client_timeout_ms <= 0) return;
+  const int64_t now = clock_.now_ns();
+  const int64_t timeout_ns = options_.client_timeout_ms * 1'000'000;
+  auto [it, inserted] = failing_clients_.try_emplace(client);
+  FailingClient& f = it->second;
+  if (inserted || now - f.last_failed_ns > timeout_ns) {
+    f = FailingClient{.failing_since_ns = now, .last_heard_ns = now};
+  }
+  f.last_failed_ns = now;
+  if (f.timed_out || now - f.failing_since_ns < timeout_ns || now - f.last_heard_ns < timeout_ns) {
+    return;
+  }
+  f.timed_out = true;
+  timed_out_clients_.push_back(client);
+}
+
+// Once a turn while some client's sends fail: timed-out clients are gone (their CANCELs go
+// out with the next turn); stretches that broke are forgotten (at most once a timeout).
+void BrokerLoop::check_client_timeouts() {
+  for (const std::string& client : timed_out_clients_) {
+    spdlog::warn(
+        "broker: client {}: nothing heard and every send failed for {} ms; "
+        "treating it as gone",
+        printable_id(client), options_.client_timeout_ms);
+    counters_.clients_timed_out.fetch_add(1, std::memory_order_relaxed);
+    // Its `lagged` notices go too: retried, they would fail on and time it out again.
+    std::erase_if(lag_notices_, [&](const LagNotice& n) { return n.peer.front() == client; });
+    on_client_gone(client, "its submitter stopped answering");
+  }
+  timed_out_clients_.clear();
+  const int64_t now = clock_.now_ns();
+  if (now < next_failing_sweep_ns_) return;
+  const int64_t timeout_ns = options_.client_timeout_ms * 1'000'000;
+  next_failing_sweep_ns_ = now + timeout_ns;
+  std::erase_if(failing_clients_,
+                [&](const auto& entry) { return now - entry.second.last_failed_ns > timeout_ns; });
 }
 
 }  // namespace rs::broker

@@ -47,6 +47,22 @@ void BrokerLoop::on_store_applied(StoreEvent& event) {
     store_failing_ = false;
     spdlog::info("broker: redis answers again; every held write is applied");
   }
+  if (dispatcher_.dispatch_paused()) update_dispatch_pause();
+}
+
+// Past max_held_writes held commands the broker stops dispatching (jobs already running go
+// on); below it again, dispatch resumes with a pass over every queue.
+void BrokerLoop::update_dispatch_pause() {
+  const bool pause = held_commands_ >= options_.max_held_writes;
+  if (pause == dispatcher_.dispatch_paused()) return;
+  if (pause) {
+    counters_.dispatch_pauses.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("broker: {} redis commands held (--max-held-writes {}); dispatch paused",
+                 held_commands_, options_.max_held_writes);
+  } else {
+    spdlog::info("broker: held redis commands back under --max-held-writes; dispatch resumes");
+  }
+  execute(dispatcher_.set_dispatch_paused(pause));
 }
 
 void BrokerLoop::on_store_failing(const StoreEvent& event) {

@@ -136,6 +136,15 @@ class Dispatcher {
   Actions tick();
   // When tick() next has something to do (for the poll timeout); nullopt: nothing pending.
   std::optional<int64_t> next_wakeup_ns() const;
+  // Dispatch pause (the loop pauses while too many Redis writes wait: --max-held-writes).
+  // While paused nothing is dispatched: new and requeued jobs queue, queued jobs stay
+  // queued, dispatched ones run on (cancel, end, adoption and worker expiry work as usual).
+  // Queued jobs do not fail meanwhile: the paused time does not count toward their queue
+  // timeout or model wait, and a job whose own expiry passes is failed `expired` when
+  // dispatch resumes, before anything is dispatched. Resuming returns those failures and a
+  // drain of every queue ([kFail..., kDispatch...]); pausing returns nothing.
+  Actions set_dispatch_paused(bool paused);
+  bool dispatch_paused() const { return paused_; }
 
   // The fence: is a message for (job, attempt) from device current?
   bool is_current(const JobId& job, uint32_t attempt, const DeviceKey& from) const {
@@ -193,6 +202,8 @@ class Dispatcher {
   std::unordered_map<JobId, LiveJob> live_;
   std::unordered_map<JobId, DeviceKey> recovering_;  // recovered, awaiting their worker
   int64_t adopt_deadline_ns_ = 0;
+  bool paused_ = false;         // set_dispatch_paused
+  int64_t paused_since_ns_ = 0;  // when the pause began
 };
 
 }  // namespace rs::broker

@@ -24,7 +24,7 @@ struct QueuedJob {
   Priority priority = Priority::kInteractive;
   uint64_t route_key = 0;
   uint32_t attempt = 1;
-  int64_t enqueued_ns = 0;  // set by push / push_front
+  int64_t enqueued_ns = 0;  // set by push / push_front; moved later by delay_deadlines
   int64_t deadline_ns = 0;  // set by push / push_front: enqueued + wait timeout
   int64_t model_wait_ns = 0;  // 0, or while its model is armed: max(enqueued, armed) + model wait
   int64_t expires_ns = 0;  // 0, or the job's own expiry (SUBMIT expires_ms): the deadline if sooner
@@ -62,6 +62,9 @@ class JobQueue {
   std::vector<QueuedJob> take_expired();
   // The earliest deadline (wait or model wait) of any queued job (for the poll timeout).
   std::optional<int64_t> next_deadline_ns() const;
+  // Time that must not count against the queued jobs (a dispatch pause): each one's wait
+  // and model-wait deadlines move delta_ns later; its own expiry (expires_ns) stays.
+  void delay_deadlines(int64_t delta_ns);
 
   // Model wait. Arming a model gives each of its jobs (and every job pushed while it stays
   // armed) a model-wait deadline of max(enqueued, now) + model_wait_ms; disarming clears

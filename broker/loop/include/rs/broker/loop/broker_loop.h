@@ -64,6 +64,11 @@ struct BrokerOptions {
   // whose queue is full is dropped from that job and told `lagged`; it SUBSCRIBEs again
   // from its last seq and catches up from the log.
   int client_sndhwm = 100000;
+  // --client-timeout-ms: a client from which nothing (PING included) arrived for this long
+  // while every send to it in that time failed (its queue full, or unroutable) is gone, as
+  // if its connection dropped: its streaming jobs not submitted detached are cancelled and
+  // its subscriptions end (docs/BROKER.md "Peers that go away"). 0 = never.
+  int64_t client_timeout_ms = 30000;
   int max_messages_per_turn = 1024;  // per socket, per loop turn
   // Ingest stream (docs/BROKER.md "Ingest"): this broker's consumer name in the group
   // "brokers", entries per read, the idle poll interval, and how long an entry stays
@@ -81,7 +86,9 @@ struct BrokerOptions {
   // store_timeout_ms is retried (never dropped) and new SUBMITs get `unavailable` until
   // every held write is applied; past max_held_writes held commands, SUBMITs get
   // `unavailable` too. The StoreReader's reads (registry and ingest polls, recovery) are
-  // each bounded by read_timeout_ms and start only while the writer keeps up.
+  // each bounded by read_timeout_ms and start only while the writer keeps up. Past
+  // max_held_writes the broker also stops dispatching (queued jobs wait, without their
+  // queue timeout running; running jobs go on) until the held commands fall back under it.
   int store_timeout_ms = 1000;
   int read_timeout_ms = 250;
   size_t max_held_writes = 1'000'000;
@@ -99,6 +106,7 @@ struct BrokerCounters {
   std::atomic<uint64_t> redis_errors{0};
   std::atomic<uint64_t> client_drops{0};       // replies dropped: the client's pipe was full
   std::atomic<uint64_t> retried{0};            // WORKER_FAILED (retryable) -> requeued
+  std::atomic<uint64_t> dispatched{0};         // attempts dispatched (DISPATCHes staged)
   std::atomic<uint64_t> heartbeats{0};         // WORKER_HEARTBEATs from known workers
   std::atomic<uint64_t> turns{0};              // loop turns that had work to commit
   std::atomic<uint64_t> redis_round_trips{0};  // pipelines sent (commit + reads)
@@ -121,6 +129,8 @@ struct BrokerCounters {
   std::atomic<uint64_t> workers_dropped{0};    // workers expired because their connection dropped
   std::atomic<uint64_t> submitters_gone{0};    // jobs cancelled: their submitter's connection dropped
   std::atomic<uint64_t> clients_lagged{0};     // subscriptions dropped: the client fell behind
+  std::atomic<uint64_t> clients_timed_out{0};  // clients gone silent with every send failing
+  std::atomic<uint64_t> dispatch_pauses{0};    // times dispatch paused: max_held_writes reached
   uint64_t error_count(schemas::ErrorCode code) const {
     return errors[static_cast<size_t>(code)].load(std::memory_order_relaxed);
   }
@@ -188,6 +198,12 @@ class BrokerLoop {
     JobId job;
     uint64_t next_seq = 0;  // the first seq of the job not sent to the client
   };
+  struct FailingClient {  // a client whose sends fail (peers.cpp)
+    int64_t failing_since_ns = 0;  // the stretch of failed sends began (none went since)
+    int64_t last_failed_ns = 0;
+    int64_t last_heard_ns = 0;  // its last message (the stretch's start if none since)
+    bool timed_out = false;
+  };
   struct DeviceHeartbeat {  // one device's last WORKER_HEARTBEAT figures
     schemas::DeviceLoad load;
     uint64_t at_ms = 0;
@@ -214,6 +230,22 @@ class BrokerLoop {
   void note_client_fd(int fd, const wire::RoutingIds& peer);
   void on_worker_connection_lost(int fd);
   void on_client_connection_lost(int fd);
+  // A dropped connection or a timed-out client: its jobs and subscriptions end.
+  void on_client_gone(const std::string& client, const char* why);
+  // Clients that stop answering (client_timeout_ms). Hot paths pay one emptiness test
+  // unless some client's sends are failing.
+  void note_client_send(const wire::RoutingIds& peer, wire::SendStatus status) {
+    if (status != wire::SendStatus::kSent) return on_client_send_failed(peer.front());
+    if (!failing_clients_.empty()) failing_clients_.erase(peer.front());
+  }
+  void note_client_heard(const wire::RoutingIds& peer) {
+    if (failing_clients_.empty() || peer.empty()) return;
+    if (auto it = failing_clients_.find(peer.front()); it != failing_clients_.end()) {
+      it->second.last_heard_ns = clock_.now_ns();
+    }
+  }
+  void on_client_send_failed(const std::string& client);
+  void check_client_timeouts();
 
   // recovery.cpp: the live jobs of a previous broker and their token logs, read back from
   // Redis at start on the StoreReader.
@@ -284,6 +316,8 @@ class BrokerLoop {
   void on_store_applied(StoreEvent& event);
   void on_store_failing(const StoreEvent& event);
   void refuse_held_creates(const Status& why);
+  // The Dispatcher's pause follows held_commands_ against max_held_writes.
+  void update_dispatch_pause();
   // Whether Redis keeps up (no failing write, none waiting longer than kReadGateMs): the
   // StoreReader's polls and recovery start only then.
   bool store_ok() const;
@@ -388,6 +422,9 @@ class BrokerLoop {
   std::vector<int> dropped_worker_fds_;  // connections gone, handled once their messages are read
   std::vector<int> dropped_client_fds_;
   std::vector<LagNotice> lag_notices_;
+  std::unordered_map<std::string, FailingClient> failing_clients_;  // by client routing id
+  std::vector<std::string> timed_out_clients_;  // found by on_client_send_failed, not handled yet
+  int64_t next_failing_sweep_ns_ = 0;
   std::set<std::pair<std::string, JobId>> lagged_;  // (client, job) streams cut off
   std::unique_ptr<TurnBatch> batch_;  // this turn's Redis writes and replies, not yet done
   std::unique_ptr<StoreWriter> writer_;
