@@ -35,6 +35,44 @@ struct FieldPath {
   }
 };
 
+// A struct's field names in list order and which are required (at most 64 fields are
+// tracked), collected once per type from its field list.
+template <class T>
+class FieldTable {
+ public:
+  static const FieldTable& get() {
+    static const FieldTable table;
+    return table;
+  }
+  // The field's index in the list, or -1.
+  int find(std::string_view key) const {
+    for (size_t i = 0; i < names_.size(); ++i) {
+      const std::string_view& name = names_[i];
+      if (name.size() == key.size() && !key.empty() && name[0] == key[0] &&
+          std::memcmp(name.data(), key.data(), key.size()) == 0) {
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  }
+  const char* name(size_t i) const { return names_[i].data(); }
+  uint64_t required() const { return required_; }
+
+  template <class F>
+  void field(const char* k, F&, Opt o) {
+    if (o.required && names_.size() < 64) required_ |= 1ull << names_.size();
+    names_.emplace_back(k);
+  }
+
+ private:
+  FieldTable() {
+    T dummy{};
+    fields(*this, dummy, Limits{});
+  }
+  std::vector<std::string_view> names_;
+  uint64_t required_ = 0;
+};
+
 class StructReader {
  public:
   template <class T>
@@ -51,41 +89,40 @@ class StructReader {
   // The n pairs of a map whose header was read.
   template <class T>
   static Status read_map(MsgpackCursor& c, uint32_t n, T& out, const Limits& l, const FieldPath& path) {
+    const FieldTable<T>& table = FieldTable<T>::get();
     StructReader r(c, l, path);
     for (uint32_t i = 0; i < n && r.status_.ok(); ++i) {
       MsgValue key;
       if (!c.next(key)) return wire_error(ErrorCode::kBadMsgpack, "truncated msgpack");
-      if (key.kind != MsgKind::kStr) {  // not a field name: its value is skipped
+      const int index = key.kind == MsgKind::kStr ? table.find(key.s) : -1;
+      if (index < 0) {  // not a field of ours: its value is skipped
         if (!c.skip_contents(key) || !c.skip()) return wire_error(ErrorCode::kBadMsgpack, "truncated msgpack");
         continue;
       }
-      r.key_ = key.s;
+      r.target_ = static_cast<size_t>(index);
       r.index_ = 0;
-      r.matched_ = false;
       fields(r, out, l);
-      if (!r.matched_ && r.status_.ok() && !c.skip()) {
-        return wire_error(ErrorCode::kBadMsgpack, "truncated msgpack");
-      }
     }
-    if (r.status_.ok()) {
-      r.checking_required_ = true;
-      r.index_ = 0;
-      fields(r, out, l);
+    const uint64_t missing = table.required() & ~r.set_;
+    if (r.status_.ok() && missing != 0) {
+      r.fail(ErrorCode::kInvalidArgument, table.name(static_cast<size_t>(__builtin_ctzll(missing))),
+             "missing required field");
     }
     return r.status_;
   }
 
   // One field of the struct's list: decoded when its name is the current key.
   template <class F>
-  void field(const char* k, F& out, Opt o) {
+  __attribute__((always_inline)) void field(const char* k, F& out, Opt o) {
     const size_t index = index_++;
+    if (index != target_) return;
+    read_field(k, index, out, o);
+  }
+
+ private:
+  template <class F>
+  void read_field(const char* k, size_t index, F& out, Opt o) {
     const uint64_t bit = index < 64 ? 1ull << index : 0;
-    if (checking_required_) {
-      if (o.required && (set_ & bit) == 0 && status_.ok()) fail(ErrorCode::kInvalidArgument, k, "missing required field");
-      return;
-    }
-    if (matched_ || !status_.ok() || !is_key(k)) return;
-    matched_ = true;
     if ((seen_ & bit) != 0) {  // a repeated key: the first one counts
       if (!c_.skip()) status_ = wire_error(ErrorCode::kBadMsgpack, "truncated msgpack");
       return;
@@ -101,16 +138,7 @@ class StructReader {
     read(k, v, out, o);
   }
 
- private:
   StructReader(MsgpackCursor& c, const Limits& l, const FieldPath& path) : c_(c), l_(l), path_(path) {}
-
-  bool is_key(const char* k) const {  // k: a NUL-terminated field name
-    const size_t n = key_.size();
-    for (size_t i = 0; i < n; ++i) {
-      if (k[i] == '\0' || k[i] != key_[i]) return false;
-    }
-    return k[n] == '\0';
-  }
 
   void read(const char* k, const MsgValue& v, std::string& out, Opt o) {
     if (v.kind != MsgKind::kStr && v.kind != MsgKind::kBin) return type_error(k, "a string");
@@ -256,10 +284,8 @@ class StructReader {
   const Limits& l_;
   const FieldPath& path_;
   Status status_;
-  std::string_view key_;
+  size_t target_ = 0;  // the index of the field whose key was just read
   size_t index_ = 0;
-  bool matched_ = false;
-  bool checking_required_ = false;
   uint64_t seen_ = 0;  // fields whose key was read (by index in the list; the first 64)
   uint64_t set_ = 0;   // of those, the ones with a value (not nil)
 };
