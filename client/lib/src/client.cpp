@@ -108,7 +108,7 @@ Status Client::check_liveness(const std::string& job_id, Liveness& live,
     im.send_liveness_ping();
     live.next_ping = now + std::chrono::milliseconds(live.ping_every_ms);
   }
-  im.drain_monitor();
+  im.poll_link();
   if (im.reconnects != live.reconnects_seen && !im.disconnected) {
     const JobStream* stream = im.streams.find(job_id);
     Status s = im.send_subscribe(job_id, stream != nullptr ? stream->next_seq : 0);

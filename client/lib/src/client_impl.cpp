@@ -1,7 +1,6 @@
 // Client::Impl: socket I/O, request correlation and demultiplexing of broker messages.
 #include "client_impl.h"
 
-#include <cstring>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -41,49 +40,18 @@ Status Client::Impl::open() {
   auto dealer = wire::make_dealer(context, wire::DealerOptions{.reconnect_ivl_max_ms = 1000});
   if (!dealer.ok()) return dealer.status();
   socket = std::move(dealer).value();
-  open_monitor();
+  // Without a monitor (it failed to open) reconnects go unnoticed: a wait then relies on the
+  // broker's own resends and on the liveness check. One context per client: a fixed name.
+  (void)monitor.start(context, socket, "client");
   return wire::connect_endpoint(socket, options.endpoint);
 }
 
-// Without a monitor (it failed to open) reconnects go unnoticed: a wait then relies on the
-// broker's own resends and on the liveness check.
-void Client::Impl::open_monitor() {
-  const char* address = "inproc://rs-client-monitor";  // one context per client
-  if (zmq_socket_monitor(socket.handle(), address,
-                         ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0) {
-    return;
-  }
-  try {  // set-up only: cppzmq reports a failed socket creation by throwing
-    zmq::socket_t pair(context, zmq::socket_type::pair);
-    pair.set(zmq::sockopt::linger, 0);
-    pair.connect(address);
-    monitor = std::move(pair);
-  } catch (const zmq::error_t&) {
-    monitor = zmq::socket_t();
-  }
-}
-
-void Client::Impl::drain_monitor() {
-  if (monitor.handle() == nullptr) return;
-  for (;;) {
-    // A monitor event is two frames: 2 bytes of event id + 4 bytes of value, the address.
-    unsigned char head[64];
-    const int n = zmq_recv(monitor.handle(), head, sizeof head, ZMQ_DONTWAIT);
-    if (n < 0) return;
-    int more = 0;
-    size_t more_size = sizeof more;
-    while (zmq_getsockopt(monitor.handle(), ZMQ_RCVMORE, &more, &more_size) == 0 && more != 0) {
-      unsigned char rest[256];
-      if (zmq_recv(monitor.handle(), rest, sizeof rest, ZMQ_DONTWAIT) < 0) break;
-    }
-    uint16_t event = 0;
-    if (n >= 2) std::memcpy(&event, head, sizeof event);
-    if (event == ZMQ_EVENT_DISCONNECTED) {
-      disconnected = true;
-    } else if (event == ZMQ_EVENT_CONNECTED && disconnected) {
-      disconnected = false;
-      ++reconnects;
-    }
+void Client::Impl::poll_link() {
+  const wire::LinkEvents e = monitor.poll();
+  if (e.disconnected) disconnected = true;
+  if (e.connected && disconnected) {
+    disconnected = false;
+    ++reconnects;
   }
 }
 

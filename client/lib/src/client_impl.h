@@ -14,6 +14,7 @@
 #include "rs/client/client.h"
 #include "rs/core/result.h"
 #include "rs/schemas/frames.h"
+#include "rs/wire/link_monitor.h"
 
 namespace rs::client {
 
@@ -22,18 +23,17 @@ using Clock = std::chrono::steady_clock;
 struct Client::Impl {
   ClientOptions options;
   zmq::context_t context{1};
-  zmq::socket_t socket;  // declared after context: closed before it
-  zmq::socket_t monitor;  // PAIR fed by zmq_socket_monitor(socket): connects / disconnects
-  bool disconnected = false;      // the socket lost its connection and has not got it back
-  uint64_t reconnects = 0;        // connections made again after a disconnect
-  Clock::time_point last_heard;   // when the last message from the broker arrived
+  zmq::socket_t socket;          // declared after context: closed before it
+  wire::LinkMonitor monitor;     // the socket's connects / disconnects
+  bool disconnected = false;     // the socket lost its connection and has not got it back
+  uint64_t reconnects = 0;       // connections made again after a disconnect
+  Clock::time_point last_heard;  // when the last message from the broker arrived
   uint64_t next_request_id = 1;
   JobStreams streams;
-  std::unordered_set<uint64_t> pending;                     // request ids awaiting a reply
-  std::unordered_map<uint64_t, schemas::Message> replies;   // replies to pending requests
+  std::unordered_set<uint64_t> pending;                    // request ids awaiting a reply
+  std::unordered_map<uint64_t, schemas::Message> replies;  // replies to pending requests
 
   Status open();
-  void open_monitor();
   // The error for a broker that did not answer in time.
   Status unreachable() const;
   Clock::time_point request_deadline() const;
@@ -45,7 +45,7 @@ struct Client::Impl {
   Result<bool> pump(Clock::time_point deadline);
   void dispatch(schemas::Message message);
   // Reads the monitor's pending events (never blocks): counts reconnects.
-  void drain_monitor();
+  void poll_link();
   // Sends SUBSCRIBE for a job from from_seq and confirms it with a PING behind it.
   Status send_subscribe(const std::string& job_id, uint64_t from_seq);
   // Sends a PING whose PONG nobody awaits (it only refreshes last_heard); never blocks.

@@ -21,8 +21,6 @@ namespace {
 constexpr const char* kDrainWorkerId = "w-drain";
 constexpr int kOpen = 1 << 30;
 
-using rs::test::FakeBrokerRouter;
-
 // Each device may take steps_left[d] more engine steps; at 0 its engine thread waits.
 struct StepBudget {
   std::array<std::atomic<int>, 2> steps_left{};
@@ -34,35 +32,23 @@ struct StepBudget {
   }
 };
 
-class WorkerDrainTest : public ::testing::Test {
+class WorkerDrainTest : public ScriptedBrokerTest {
  protected:
-  void SetUp() override {
-    model_ = tiny_model();
-    ASSERT_NE(model_.model, nullptr);
-  }
+  WorkerDrainTest() : ScriptedBrokerTest(kDrainWorkerId) {}
+  void SetUp() override { load_model(); }
   void TearDown() override {
     for (auto& s : gate_.steps_left) s.store(kOpen);
-    if (worker_) worker_->request_stop();
-    if (thread_.joinable()) thread_.join();
+    ScriptedBrokerTest::TearDown();
   }
   // Long liveness (10 x 2 s): an engine held at its gate must not look stalled, and this
   // broker sends no heartbeats.
   void start(int64_t grace_ms) {
-    WorkerOptions o;
+    WorkerOptions o = worker_options(2, 2000);
     o.before_step = [this](int d) { gate_.before_step(d); };
-    o.broker_endpoint = broker_.endpoint();
-    o.worker_id = kDrainWorkerId;
-    o.model_name = "tiny";
-    o.devices = 2;
-    o.heartbeat_ms = 2000;
     o.missed_beats = 10;
     o.grace_ms = grace_ms;
-    o.backoff = wire::BackoffOptions{.initial_ms = 10, .max_ms = 100};
-    worker_ = std::make_unique<WorkerLoop>(ctx_, model_.model, o);
-    ASSERT_TRUE(worker_->start().ok());
-    thread_ = std::thread([this] { run_status_ = worker_->run(); });
-    ASSERT_TRUE(broker_.next<sc::WorkerReady>().has_value());
-    broker_.send(sc::BrokerHeartbeat{.broker_time_ms = 1});
+    ASSERT_NO_FATAL_FAILURE(start_worker(std::move(o)));
+    ASSERT_TRUE(broker_.accept_ready().has_value());
     ASSERT_TRUE(wait_until([this] { return worker_->registered(); }));
     auto first = broker_.next<sc::WorkerHeartbeat>();  // right behind the acknowledgement
     ASSERT_TRUE(first.has_value());
@@ -70,13 +56,7 @@ class WorkerDrainTest : public ::testing::Test {
     EXPECT_EQ(first->devices[0].models, std::vector<std::string>{"tiny"});
   }
   static sc::Dispatch dispatch(const std::string& job, int32_t device, uint32_t max_tokens) {
-    sc::Dispatch d;
-    d.job_id = job;
-    d.attempt = 1;
-    d.device = device;
-    d.request.model = "tiny";
-    d.request.prompt = "hello";
-    d.request.max_tokens = max_tokens;
+    sc::Dispatch d = ScriptedBrokerTest::dispatch(job, device, max_tokens);
     d.request.sampling.temperature = 0.0f;
     return d;
   }
@@ -100,13 +80,7 @@ class WorkerDrainTest : public ::testing::Test {
     EXPECT_TRUE(run_status_.ok()) << run_status_.to_string();
   }
 
-  zmq::context_t ctx_{1};
-  engine::test::SynthModel model_;
-  FakeBrokerRouter broker_{ctx_, kDrainWorkerId};
   StepBudget gate_;
-  std::unique_ptr<WorkerLoop> worker_;
-  std::thread thread_;
-  Status run_status_;
 };
 
 void expect_no_models(const std::vector<sc::DeviceLoad>& devices) {

@@ -1,7 +1,8 @@
-// Test fixture for the worker loop: a private redis-server, a real BrokerLoop and a WorkerLoop
-// each in a thread of the test, DEALER clients on loopback, and a tiny synthetic model (dim
-// 32, 2 layers, byte-level tokenizer) built in memory. Waits are bounded polls. Test thread
-// only (except the two loops).
+// Test fixtures for the worker loop: WorkerLoopTest (a private redis-server, a real BrokerLoop
+// and a WorkerLoop each in a thread of the test, DEALER clients on loopback) and
+// ScriptedBrokerTest (a WorkerLoop in a thread against a FakeBrokerRouter the test drives);
+// a tiny synthetic model (dim 32, 2 layers, byte-level tokenizer) built in memory. Waits are
+// bounded polls. Test thread only (except the loops).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 
 #include "../model/synth_model.h"
 #include "dealer_peer.h"
+#include "fake_broker_router.h"
 #include "redis_server.h"
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/engine/engine.h"
@@ -79,7 +81,8 @@ class WorkerLoopTest : public ::testing::Test {
   }
 
   // A broker on `worker_endpoint` (default: a free port; pass the old one to restart).
-  void start_broker(int64_t heartbeat_ms, const std::string& worker_endpoint = "tcp://127.0.0.1:*") {
+  void start_broker(int64_t heartbeat_ms,
+                    const std::string& worker_endpoint = "tcp://127.0.0.1:*") {
     broker::BrokerOptions o;
     o.redis.port = redis_.port();
     o.key_prefix = prefix_;
@@ -143,9 +146,9 @@ class WorkerLoopTest : public ::testing::Test {
   }
   // TOKENS until DONE for n_jobs jobs on `c` (entries may mix jobs); ACCEPTED replies met on
   // the way are recorded in `accepted` (request id -> job id).
-  static std::map<std::string, JobResult> collect(Peer& c, size_t n_jobs,
-                                                  std::map<uint64_t, std::string>* accepted = nullptr,
-                                                  long timeout_ms = 10000) {
+  static std::map<std::string, JobResult> collect(
+      Peer& c, size_t n_jobs, std::map<uint64_t, std::string>* accepted = nullptr,
+      long timeout_ms = 10000) {
     std::map<std::string, JobResult> out;
     size_t n_done = 0;
     while (n_done < n_jobs) {
@@ -207,6 +210,79 @@ class WorkerLoopTest : public ::testing::Test {
   std::unique_ptr<WorkerLoop> worker_;
   std::thread worker_thread_;
   Status worker_status_;
+};
+
+// A WorkerLoop run in a thread of the test against a FakeBrokerRouter (a bare ROUTER that
+// the test drives) standing in for the broker.
+class ScriptedBrokerTest : public ::testing::Test {
+ protected:
+  explicit ScriptedBrokerTest(const std::string& worker_id)
+      : broker_(ctx_, worker_id), worker_id_(worker_id) {}
+  void TearDown() override {
+    stop_worker();
+    EXPECT_TRUE(run_status_.ok()) << run_status_.to_string();
+  }
+
+  // File mode: the model every device serves (as "tiny").
+  void load_model() {
+    model_ = tiny_model();
+    ASSERT_NE(model_.model, nullptr);
+  }
+  // A worker named worker_id_ on the router, serving "tiny" (file mode), reconnecting fast.
+  WorkerOptions worker_options(int devices, int64_t heartbeat_ms) const {
+    WorkerOptions o;
+    o.broker_endpoint = broker_.endpoint();
+    o.worker_id = worker_id_;
+    o.model_name = "tiny";
+    o.devices = devices;
+    o.heartbeat_ms = heartbeat_ms;
+    o.backoff = wire::BackoffOptions{.initial_ms = 10, .max_ms = 100};
+    return o;
+  }
+  // Starts the worker (registry mode if o.registry is set, else on model_) and runs it in
+  // thread_; run()'s status lands in run_status_.
+  void start_worker(WorkerOptions o) {
+    if (o.registry) {
+      worker_ = std::make_unique<WorkerLoop>(ctx_, std::move(o));
+    } else {
+      worker_ = std::make_unique<WorkerLoop>(ctx_, model_.model, std::move(o));
+    }
+    ASSERT_TRUE(worker_->start().ok());
+    thread_ = std::thread([this] { run_status_ = worker_->run(); });
+  }
+  // READY, acknowledged the way the broker does (a heartbeat), and the worker registered.
+  std::optional<sc::WorkerReady> register_worker() {
+    auto ready = broker_.accept_ready();
+    EXPECT_TRUE(ready.has_value());
+    EXPECT_TRUE(wait_until([this] { return worker_->registered(); }));
+    return ready;
+  }
+  // Attempt 1 of `job` on `device`: "hello" for the tiny model.
+  static sc::Dispatch dispatch(const std::string& job, int32_t device, uint32_t max_tokens = 8) {
+    sc::Dispatch d;
+    d.job_id = job;
+    d.attempt = 1;
+    d.device = device;
+    d.request.model = "tiny";
+    d.request.prompt = "hello";
+    d.request.max_tokens = max_tokens;
+    return d;
+  }
+  // Stops the worker (if running), joins its thread and destroys it (before the members of
+  // a derived fixture its before_step hook may use).
+  void stop_worker() {
+    if (worker_) worker_->request_stop();
+    if (thread_.joinable()) thread_.join();
+    worker_.reset();
+  }
+
+  zmq::context_t ctx_{1};
+  engine::test::SynthModel model_;
+  rs::test::FakeBrokerRouter broker_;
+  std::string worker_id_;
+  std::unique_ptr<WorkerLoop> worker_;
+  std::thread thread_;
+  Status run_status_;
 };
 
 }  // namespace rs::worker::io::testing

@@ -20,58 +20,33 @@ constexpr const char* kWorkerId = "w-proto";
 
 using rs::test::FakeBrokerRouter;
 
-class WorkerProtocolTest : public ::testing::Test {
+class WorkerProtocolTest : public ScriptedBrokerTest {
  protected:
-  void SetUp() override {
-    model_ = tiny_model();
-    ASSERT_NE(model_.model, nullptr);
-  }
-  void TearDown() override {
-    if (worker_) worker_->request_stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  WorkerProtocolTest() : ScriptedBrokerTest(kWorkerId) {}
+  void SetUp() override { load_model(); }
   void start(int devices, int64_t heartbeat_ms, std::function<void(int)> before_step = {}) {
-    WorkerOptions o;
+    WorkerOptions o = worker_options(devices, heartbeat_ms);
     o.before_step = std::move(before_step);
-    o.broker_endpoint = broker_.endpoint();
-    o.worker_id = kWorkerId;
-    o.model_name = "tiny";
-    o.devices = devices;
-    o.heartbeat_ms = heartbeat_ms;
-    o.backoff = wire::BackoffOptions{.initial_ms = 10, .max_ms = 100};
-    worker_ = std::make_unique<WorkerLoop>(ctx_, model_.model, o);
-    ASSERT_TRUE(worker_->start().ok());
-    thread_ = std::thread([this] { EXPECT_TRUE(worker_->run().ok()); });
+    start_worker(std::move(o));
   }
-  // READY, acknowledged the way the broker does (a heartbeat).
-  sc::WorkerReady register_worker() {
-    auto ready = broker_.next<sc::WorkerReady>();
-    EXPECT_TRUE(ready.has_value());
-    broker_.send(sc::BrokerHeartbeat{.broker_time_ms = 1});
-    EXPECT_TRUE(wait_until([this] { return worker_->registered(); }));
-    return ready.value_or(sc::WorkerReady{});
+  // A worker whose engine waits while `open` is false, holding job j-old (attempt 1, device
+  // 0), then told by BROKER_DISCONNECT to READY again: that READY in *again.
+  void ready_again_holding_a_job(std::atomic<bool>& open, std::optional<sc::WorkerReady>* again) {
+    start(1, 1000, [&open](int) {
+      while (!open.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    });
+    register_worker();
+    broker_.send(dispatch("j-old", 0, 8));
+    ASSERT_TRUE(wait_until([this] { return worker_->counters().dispatches.load() == 1; }));
+    broker_.send(sc::BrokerDisconnect{.reason = "unknown worker: send READY"});
+    *again = broker_.next<sc::WorkerReady>();
+    ASSERT_TRUE(again->has_value());
   }
-  static sc::Dispatch dispatch(const std::string& job, int32_t device, uint32_t max_tokens = 8) {
-    sc::Dispatch d;
-    d.job_id = job;
-    d.attempt = 1;
-    d.device = device;
-    d.request.model = "tiny";
-    d.request.prompt = "hello";
-    d.request.max_tokens = max_tokens;
-    return d;
-  }
-
-  zmq::context_t ctx_{1};
-  engine::test::SynthModel model_;
-  FakeBrokerRouter broker_{ctx_, kWorkerId};
-  std::unique_ptr<WorkerLoop> worker_;
-  std::thread thread_;
 };
 
 TEST_F(WorkerProtocolTest, ReadyAndHeartbeatsDescribeEveryDevice) {
   start(2, 50);
-  sc::WorkerReady ready = register_worker();
+  sc::WorkerReady ready = register_worker().value_or(sc::WorkerReady{});
   EXPECT_EQ(ready.worker_id, kWorkerId);
   EXPECT_EQ(ready.heartbeat_interval_ms, 50u);
   ASSERT_EQ(ready.devices.size(), 2u);
@@ -162,15 +137,8 @@ TEST_F(WorkerProtocolTest, BrokerDisconnectMeansReadyAgainOnce) {
 
 TEST_F(WorkerProtocolTest, ReadyAgainListsTheJobsInFlightWhichCarryOn) {
   std::atomic<bool> open{false};
-  start(1, 1000, [&open](int) {
-    while (!open.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  });
-  register_worker();
-  broker_.send(dispatch("j-old", 0, 8));
-  ASSERT_TRUE(wait_until([this] { return worker_->counters().dispatches.load() == 1; }));
-  broker_.send(sc::BrokerDisconnect{.reason = "unknown worker: send READY"});
-  auto again = broker_.next<sc::WorkerReady>();
-  ASSERT_TRUE(again.has_value());
+  std::optional<sc::WorkerReady> again;
+  ASSERT_NO_FATAL_FAILURE(ready_again_holding_a_job(open, &again));
   ASSERT_EQ(again->jobs.size(), 1u) << "a restarted broker adopts what the worker lists";
   EXPECT_EQ(again->jobs[0].job_id, "j-old");
   EXPECT_EQ(again->jobs[0].attempt, 1u);
@@ -188,14 +156,8 @@ TEST_F(WorkerProtocolTest, ReadyAgainListsTheJobsInFlightWhichCarryOn) {
 
 TEST_F(WorkerProtocolTest, AListedJobTheBrokerDoesNotAdoptIsCancelled) {
   std::atomic<bool> open{false};
-  start(1, 1000, [&open](int) {
-    while (!open.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  });
-  register_worker();
-  broker_.send(dispatch("j-old", 0, 8));
-  ASSERT_TRUE(wait_until([this] { return worker_->counters().dispatches.load() == 1; }));
-  broker_.send(sc::BrokerDisconnect{.reason = "unknown worker: send READY"});
-  ASSERT_TRUE(broker_.next<sc::WorkerReady>().has_value());
+  std::optional<sc::WorkerReady> again;
+  ASSERT_NO_FATAL_FAILURE(ready_again_holding_a_job(open, &again));
   broker_.send(sc::CancelJob{.job_id = "j-old", .attempt = 1, .device = 0});
   ASSERT_TRUE(wait_until([this] { return worker_->counters().cancels_applied.load() == 1; }));
   open.store(true);

@@ -1,144 +1,44 @@
 // WorkerLoop in registry mode against a real redis-server (the model registry) and a
-// scripted broker (a bare ROUTER): READY lists the active version; activating v2 sends a
-// heartbeat that lists tiny@2 and no longer tiny@1 while a job dispatched on tiny@1 before
-// the switch finishes with v1's tokens; a version whose file does not match its sha256 gets
-// an error in the registry and the old version keeps serving; the memory-constrained swap
-// (nothing listed for the name while v1 drains); and the polling-only path (--no-subscribe).
+// scripted broker (a FakeBrokerRouter answering heartbeats): READY lists the active version;
+// activating v2 sends a heartbeat that lists tiny@2 and no longer tiny@1 while a job dispatched on
+// tiny@1 before the switch finishes with v1's tokens; a version whose file does not match its
+// sha256 gets an error in the registry and the old version keeps serving; the memory-constrained
+// swap (nothing listed for the name while v1 drains); and the polling-only path (--no-subscribe).
 // Also prints (no assert) how long a hot swap of the synthetic model takes.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
-
-#include <filesystem>
-#include <functional>
-#include <map>
-#include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
-#include <zmq.hpp>
 
 #include "../model/synth_model.h"
 #include "child_process.h"
 #include "redis_server.h"
 #include "rs/engine/engine.h"
-#include "rs/schemas/frames.h"
 #include "rs/store/file_sha256.h"
 #include "rs/store/model_registry.h"
-#include "rs/wire/framing.h"
-#include "rs/wire/poller.h"
-#include "rs/wire/socket.h"
 #include "rs/worker/io/job_mapping.h"
 #include "rs/worker/io/worker_loop.h"
+#include "worker_fixture.h"
 
-namespace rs::worker::io {
+namespace rs::worker::io::testing {
 namespace {
 
-namespace sc = rs::schemas;
-
-bool wait_until(const std::function<bool()>& done, long timeout_ms = 10000) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return done();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
-
 constexpr const char* kRegistryWorkerId = "w-registry";
+constexpr long kRegistryWaitMs = 10000;  // loading and swapping models: generous waits
 using Keys = std::vector<std::string>;
 
-// The broker side: a ROUTER that answers each worker heartbeat (so the worker never thinks
-// the broker silent) and remembers each job's tokens.
-class ScriptedBroker {
- public:
-  explicit ScriptedBroker(zmq::context_t& ctx) {
-    auto r = wire::make_router(ctx);
-    EXPECT_TRUE(r.ok());
-    socket_ = std::move(r).value();
-    auto ep = wire::bind_endpoint(socket_, "tcp://127.0.0.1:*");
-    EXPECT_TRUE(ep.ok());
-    endpoint_ = ep.ok() ? *ep : std::string();
-  }
-  const std::string& endpoint() const { return endpoint_; }
-  template <typename T>
-  void send(const T& message) {
-    ASSERT_EQ(wire::send_frames(socket_, {kRegistryWorkerId}, sc::make_frames(message), wire::IoMode::kBlock),
-              wire::SendStatus::kSent);
-  }
-  // Reads worker messages until `done(message)` holds for one; false on timeout.
-  bool until(const std::function<bool(const sc::Message&)>& done, long timeout_ms = 10000) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < deadline) {
-      wire::Poller poller;
-      poller.add(socket_);
-      auto ready = poller.poll(20);
-      if (!ready.ok() || *ready == 0) continue;
-      wire::Received r = wire::recv_frames(socket_, wire::RecvLimits{.n_routing = 1});
-      if (r.status != wire::RecvStatus::kMessage) continue;
-      auto m = sc::parse_frames(r.envelope.frames, sc::Direction::kWorkerToBroker);
-      if (!m.ok()) continue;
-      if (std::holds_alternative<sc::WorkerHeartbeat>(*m)) send(sc::BrokerHeartbeat{.broker_time_ms = 1});
-      if (auto* t = std::get_if<sc::WorkerTokens>(&*m)) {
-        for (const auto& e : t->entries) tokens[e.job_id].push_back(e.token);
-      }
-      if (auto* d = std::get_if<sc::WorkerDone>(&*m)) dones[d->job_id] = *d;
-      if (done(*m)) return true;
-    }
-    return false;
-  }
-  // The next heartbeat whose every device lists exactly `keys`.
-  bool heartbeat_with(const Keys& keys, long timeout_ms = 10000) {
-    return until(
-        [&](const sc::Message& m) {
-          auto* b = std::get_if<sc::WorkerHeartbeat>(&m);
-          if (b == nullptr || b->devices.empty()) return false;
-          for (const sc::DeviceLoad& d : b->devices) {
-            if (!d.has_models || d.models != keys) return false;
-          }
-          return true;
-        },
-        timeout_ms);
-  }
-  std::optional<sc::WorkerReady> ready(long timeout_ms = 10000) {
-    std::optional<sc::WorkerReady> out;
-    until([&](const sc::Message& m) {
-      if (auto* r = std::get_if<sc::WorkerReady>(&m)) out = *r;
-      return out.has_value();
-    }, timeout_ms);
-    if (out) send(sc::BrokerHeartbeat{.broker_time_ms = 1});  // the acknowledgement
-    return out;
-  }
-  // The job's WORKER_DONE (already received, or the next one for it).
-  std::optional<sc::WorkerDone> done(const std::string& job_id) {
-    if (dones.count(job_id) == 0) until([&](const sc::Message&) { return dones.count(job_id) != 0; });
-    auto it = dones.find(job_id);
-    return it == dones.end() ? std::nullopt : std::optional<sc::WorkerDone>(it->second);
-  }
-  std::optional<sc::WorkerFailed> failed(const std::string& job_id) {
-    std::optional<sc::WorkerFailed> out;
-    until([&](const sc::Message& m) {
-      if (auto* f = std::get_if<sc::WorkerFailed>(&m); f != nullptr && f->job_id == job_id) out = *f;
-      return out.has_value();
-    });
-    return out;
-  }
-  std::map<std::string, std::vector<int32_t>> tokens;
-  std::map<std::string, sc::WorkerDone> dones;
-
- private:
-  zmq::socket_t socket_;
-  std::string endpoint_;
-};
-
-class WorkerRegistryTest : public ::testing::Test {
+class WorkerRegistryTest : public ScriptedBrokerTest {
  protected:
+  WorkerRegistryTest() : ScriptedBrokerTest(kRegistryWorkerId) {}
   void SetUp() override {
+    broker_.answer_heartbeats(true);  // the worker never finds the broker silent
     if (!rs::test::RedisServer::available()) GTEST_SKIP() << "no redis-server";
     ASSERT_TRUE(redis_.start());
     conn_ = std::make_unique<store::RedisConnection>(store::RedisOptions{.port = redis_.port()});
@@ -148,8 +48,7 @@ class WorkerRegistryTest : public ::testing::Test {
   }
   void TearDown() override {
     release_steps();
-    if (worker_) worker_->request_stop();
-    if (thread_.joinable()) thread_.join();
+    ScriptedBrokerTest::TearDown();
   }
 
   std::string write_model(const std::string& name, uint32_t seed) {
@@ -160,8 +59,9 @@ class WorkerRegistryTest : public ::testing::Test {
     spec.seed = seed;
     const std::vector<uint8_t> bytes = engine::test::synth_gguf(spec);
     const std::string path = dir_.file(name);
-    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
     return path;
   }
   // A registry version of "tiny" for `path`; `sha256` overrides the file's digest.
@@ -179,13 +79,9 @@ class WorkerRegistryTest : public ::testing::Test {
     return v.ok() ? *v : 0;
   }
 
-  void start_worker(bool subscribe, uint64_t max_model_bytes = 0, int devices = 2) {
-    WorkerOptions o;
-    o.broker_endpoint = broker_.endpoint();
-    o.worker_id = kRegistryWorkerId;
-    o.devices = devices;
-    o.heartbeat_ms = 1000;
-    o.backoff = wire::BackoffOptions{.initial_ms = 10, .max_ms = 100};
+  void start(bool subscribe, uint64_t max_model_bytes = 0, int devices = 2) {
+    WorkerOptions o = worker_options(devices, 1000);
+    o.model_name.clear();  // registry mode: the keys come from the registry
     o.before_step = [this](int) { before_step(); };
     models::ModelManagerOptions r;
     r.redis.port = redis_.port();
@@ -194,9 +90,41 @@ class WorkerRegistryTest : public ::testing::Test {
     r.poll_ms = subscribe ? 1000 : 100;
     r.subscribe = subscribe;
     o.registry = r;
-    worker_ = std::make_unique<WorkerLoop>(ctx_, o);
-    ASSERT_TRUE(worker_->start().ok());
-    thread_ = std::thread([this] { EXPECT_TRUE(worker_->run().ok()); });
+    start_worker(std::move(o));
+  }
+  // Waits until the registry records an error for version v of "tiny".
+  bool version_error_recorded(uint32_t v) {
+    return wait_until(
+        [&] {
+          auto r = registry_->get("tiny", v);
+          return r.ok() && !r->error.empty();
+        },
+        kRegistryWaitMs);
+  }
+  // The next heartbeat whose every device lists exactly `keys`.
+  bool heartbeat_with(const Keys& keys, long timeout_ms = kRegistryWaitMs) {
+    return broker_.read_until(
+        [&](const sc::Message& m) {
+          auto* b = std::get_if<sc::WorkerHeartbeat>(&m);
+          if (b == nullptr || b->devices.empty()) return false;
+          for (const sc::DeviceLoad& d : b->devices) {
+            if (!d.has_models || d.models != keys) return false;
+          }
+          return true;
+        },
+        timeout_ms);
+  }
+  // The next WORKER_FAILED for `job_id`.
+  std::optional<sc::WorkerFailed> failed(const std::string& job_id) {
+    std::optional<sc::WorkerFailed> out;
+    broker_.read_until(
+        [&](const sc::Message& m) {
+          auto* f = std::get_if<sc::WorkerFailed>(&m);
+          if (f != nullptr && f->job_id == job_id) out = *f;
+          return out.has_value();
+        },
+        kRegistryWaitMs);
+    return out;
   }
 
   // Test hook: while held, engine threads wait before each step.
@@ -225,7 +153,8 @@ class WorkerRegistryTest : public ::testing::Test {
     cv_.notify_all();
   }
 
-  static sc::Dispatch dispatch(const std::string& job, const std::string& key, uint32_t max_tokens = 24) {
+  static sc::Dispatch dispatch(const std::string& job, const std::string& key,
+                               uint32_t max_tokens = 24) {
     sc::Dispatch d;
     d.job_id = job;
     d.attempt = 1;
@@ -255,7 +184,7 @@ class WorkerRegistryTest : public ::testing::Test {
   // Runs a job to its end; its tokens.
   std::vector<int32_t> run_job(const std::string& job, const std::string& key) {
     broker_.send(dispatch(job, key));
-    EXPECT_TRUE(broker_.done(job).has_value()) << job;
+    EXPECT_TRUE(broker_.done(job, kRegistryWaitMs).has_value()) << job;
     return broker_.tokens[job];
   }
 
@@ -264,10 +193,6 @@ class WorkerRegistryTest : public ::testing::Test {
   std::unique_ptr<store::RedisConnection> conn_;
   std::unique_ptr<store::ModelRegistry> registry_;
   std::string v1_path_, v2_path_;
-  zmq::context_t ctx_{1};
-  ScriptedBroker broker_{ctx_};
-  std::unique_ptr<WorkerLoop> worker_;
-  std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool hold_ = false;
@@ -278,8 +203,8 @@ TEST_F(WorkerRegistryTest, HotSwapKeepsJobsInFlightOnTheirVersion) {
   ASSERT_EQ(add_version(v1_path_), 1u);
   ASSERT_EQ(add_version(v2_path_), 2u);
   ASSERT_TRUE(registry_->activate("tiny", 1).ok());
-  start_worker(/*subscribe=*/true);
-  auto ready = broker_.ready();
+  start(/*subscribe=*/true);
+  auto ready = broker_.accept_ready(kRegistryWaitMs);
   ASSERT_TRUE(ready.has_value());
   ASSERT_EQ(ready->devices.size(), 2u);
   for (const sc::DeviceInfo& d : ready->devices) EXPECT_EQ(d.models, Keys{"tiny@1"});
@@ -291,22 +216,26 @@ TEST_F(WorkerRegistryTest, HotSwapKeepsJobsInFlightOnTheirVersion) {
   ASSERT_TRUE(wait_blocked());
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(registry_->activate("tiny", 2).ok());
-  ASSERT_TRUE(broker_.heartbeat_with({"tiny@2"})) << "a heartbeat lists tiny@2 and not tiny@1";
-  const double swap_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("[ measure  ] hot swap (activate -> heartbeat with tiny@2, synthetic dim-32 model, 2 devices): %.1f ms\n",
-              swap_ms);
+  ASSERT_TRUE(heartbeat_with({"tiny@2"})) << "a heartbeat lists tiny@2 and not tiny@1";
+  const double swap_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::printf(
+      "[ measure  ] hot swap (activate -> heartbeat with tiny@2, synthetic dim-32 model, 2 "
+      "devices): %.1f ms\n",
+      swap_ms);
   release_steps();
-  ASSERT_TRUE(broker_.done("before-switch").has_value());
+  ASSERT_TRUE(broker_.done("before-switch", kRegistryWaitMs).has_value());
   EXPECT_EQ(broker_.tokens["before-switch"], direct_run(v1_path_, old_job)) << "finished on v1";
 
   const std::vector<int32_t> v2_tokens = run_job("after-switch", "tiny@2");
   EXPECT_EQ(v2_tokens, direct_run(v2_path_, dispatch("after-switch", "tiny@2")));
   EXPECT_NE(v2_tokens, broker_.tokens["before-switch"]);
   broker_.send(dispatch("late-v1", "tiny@1"));
-  auto f = broker_.failed("late-v1");
+  auto f = failed("late-v1");
   ASSERT_TRUE(f.has_value());
   EXPECT_EQ(f->code, sc::ErrorCode::kModelUnavailable);
-  EXPECT_TRUE(wait_until([&] { return worker_->counters().models_held.load() == 1; }))
+  EXPECT_TRUE(
+      wait_until([&] { return worker_->counters().models_held.load() == 1; }, kRegistryWaitMs))
       << "v1's weights are released once its job drained";
 }
 
@@ -314,8 +243,8 @@ TEST_F(WorkerRegistryTest, BadChecksumIsRecordedAndTheOldVersionKeepsServing) {
   ASSERT_EQ(add_version(v1_path_), 1u);
   ASSERT_EQ(add_version(v2_path_), 2u);
   ASSERT_TRUE(registry_->activate("tiny", 2).ok());
-  start_worker(/*subscribe=*/true, 0, /*devices=*/1);
-  auto ready = broker_.ready();
+  start(/*subscribe=*/true, 0, /*devices=*/1);
+  auto ready = broker_.accept_ready(kRegistryWaitMs);
   ASSERT_TRUE(ready.has_value());
   EXPECT_EQ(ready->devices.at(0).models, Keys{"tiny@2"});
   // v3's record claims v1's digest, but its file is v2's bytes.
@@ -324,12 +253,10 @@ TEST_F(WorkerRegistryTest, BadChecksumIsRecordedAndTheOldVersionKeepsServing) {
   ASSERT_TRUE(v1_sha.ok());
   ASSERT_EQ(add_version(v3_path, *v1_sha), 3u);
   ASSERT_TRUE(registry_->activate("tiny", 3).ok());
-  ASSERT_TRUE(wait_until([&] {
-    auto r = registry_->get("tiny", 3);
-    return r.ok() && !r->error.empty();
-  }));
-  EXPECT_NE(registry_->get("tiny", 3)->error.find("sha256"), std::string::npos) << registry_->get("tiny", 3)->error;
-  EXPECT_TRUE(broker_.heartbeat_with({"tiny@2"}, 3000));
+  ASSERT_TRUE(version_error_recorded(3));
+  EXPECT_NE(registry_->get("tiny", 3)->error.find("sha256"), std::string::npos)
+      << registry_->get("tiny", 3)->error;
+  EXPECT_TRUE(heartbeat_with({"tiny@2"}, 3000));
   EXPECT_EQ(run_job("still-v2", "tiny@2"), direct_run(v2_path_, dispatch("still-v2", "tiny@2")));
   EXPECT_EQ(worker_->advertised_keys(), Keys{"tiny@2"});
 }
@@ -339,18 +266,18 @@ TEST_F(WorkerRegistryTest, MemoryConstrainedSwapDrainsBeforeLoading) {
   ASSERT_EQ(add_version(v2_path_), 2u);
   ASSERT_TRUE(registry_->activate("tiny", 1).ok());
   const uint64_t size = std::filesystem::file_size(v1_path_);
-  start_worker(/*subscribe=*/true, size + size / 2, /*devices=*/1);  // one version fits, not two
-  ASSERT_TRUE(broker_.ready().has_value());
+  start(/*subscribe=*/true, size + size / 2, /*devices=*/1);  // one version fits, not two
+  ASSERT_TRUE(broker_.accept_ready(kRegistryWaitMs).has_value());
   hold_steps();
   const sc::Dispatch old_job = dispatch("draining", "tiny@1");
   broker_.send(old_job);
   ASSERT_TRUE(wait_blocked());
   ASSERT_TRUE(registry_->activate("tiny", 2).ok());
-  ASSERT_TRUE(broker_.heartbeat_with({})) << "stops advertising v1 while it drains";
+  ASSERT_TRUE(heartbeat_with({})) << "stops advertising v1 while it drains";
   EXPECT_EQ(worker_->counters().models_held.load(), 1u) << "v2 not loaded beside v1";
   release_steps();
-  ASSERT_TRUE(broker_.heartbeat_with({"tiny@2"}));
-  ASSERT_TRUE(broker_.done("draining").has_value());
+  ASSERT_TRUE(heartbeat_with({"tiny@2"}));
+  ASSERT_TRUE(broker_.done("draining", kRegistryWaitMs).has_value());
   EXPECT_EQ(broker_.tokens["draining"], direct_run(v1_path_, old_job));
   EXPECT_EQ(run_job("on-v2", "tiny@2"), direct_run(v2_path_, dispatch("on-v2", "tiny@2")));
   EXPECT_EQ(worker_->counters().models_held.load(), 1u);
@@ -360,18 +287,15 @@ TEST_F(WorkerRegistryTest, InvalidGgufWithAMatchingChecksumNeverRetiresTheOldVer
   ASSERT_EQ(add_version(v1_path_), 1u);
   ASSERT_TRUE(registry_->activate("tiny", 1).ok());
   const uint64_t size = std::filesystem::file_size(v1_path_);
-  start_worker(/*subscribe=*/true, size + size / 2, /*devices=*/1);  // memory-constrained
-  ASSERT_TRUE(broker_.ready().has_value());
+  start(/*subscribe=*/true, size + size / 2, /*devices=*/1);  // memory-constrained
+  ASSERT_TRUE(broker_.accept_ready(kRegistryWaitMs).has_value());
   // v2 is half a GGUF, registered with its own (matching) digest.
   const std::string cut = dir_.file("cut.gguf");
   std::filesystem::copy_file(v2_path_, cut);
   std::filesystem::resize_file(cut, std::filesystem::file_size(v2_path_) / 2);
   ASSERT_EQ(add_version(cut), 2u);
   ASSERT_TRUE(registry_->activate("tiny", 2).ok());
-  ASSERT_TRUE(wait_until([&] {
-    auto r = registry_->get("tiny", 2);
-    return r.ok() && !r->error.empty();
-  }));
+  ASSERT_TRUE(version_error_recorded(2));
   EXPECT_NE(registry_->get("tiny", 2)->error.find("cannot load"), std::string::npos)
       << registry_->get("tiny", 2)->error;
   // Verify failed before anything was retired: v1 was never withdrawn.
@@ -383,14 +307,14 @@ TEST_F(WorkerRegistryTest, WithoutSubscribeTheChangeIsCaughtByPolling) {
   ASSERT_EQ(add_version(v1_path_), 1u);
   ASSERT_EQ(add_version(v2_path_), 2u);
   ASSERT_TRUE(registry_->activate("tiny", 1).ok());
-  start_worker(/*subscribe=*/false, 0, /*devices=*/1);
-  auto ready = broker_.ready();
+  start(/*subscribe=*/false, 0, /*devices=*/1);
+  auto ready = broker_.accept_ready(kRegistryWaitMs);
   ASSERT_TRUE(ready.has_value());
   EXPECT_EQ(ready->devices.at(0).models, Keys{"tiny@1"});
   ASSERT_TRUE(registry_->activate("tiny", 2).ok());
-  ASSERT_TRUE(broker_.heartbeat_with({"tiny@2"}));
+  ASSERT_TRUE(heartbeat_with({"tiny@2"}));
   EXPECT_EQ(run_job("polled", "tiny@2"), direct_run(v2_path_, dispatch("polled", "tiny@2")));
 }
 
 }  // namespace
-}  // namespace rs::worker::io
+}  // namespace rs::worker::io::testing

@@ -1,7 +1,7 @@
 // LinkMonitor: tells the owner of a connecting socket when its TCP link to the peer went
-// down and came back (ZeroMQ socket monitor over an inproc PAIR), so a worker learns of a
-// broker restart at once instead of after missed heartbeats. Owned by the thread that owns
-// the monitored socket; never throws.
+// down and came back (ZeroMQ socket monitor over an inproc PAIR), so a worker or a client
+// learns of a broker restart at once instead of after missed heartbeats. Owned by the thread
+// that owns the monitored socket; never throws.
 #pragma once
 
 #include <string>
