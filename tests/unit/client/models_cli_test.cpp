@@ -92,8 +92,8 @@ class ScriptedBroker {
       if (!m.ok()) continue;
       if (auto* req = std::get_if<sc::WorkersRequest>(&*m)) {
         sc::WorkersReply reply{.request_id = req->request_id, .devices = devices_};
+        answered_.fetch_add(1);  // before the send: the CLI may exit as soon as it has the reply
         wire::send_message(socket_, r.envelope.routing, reply, wire::IoMode::kBlock);
-        answered_.fetch_add(1);
       }
     }
   }
