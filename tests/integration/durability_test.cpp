@@ -58,6 +58,13 @@ struct Clients {
       }
     }
   }
+  size_t tokens_received() const {
+    size_t n = 0;
+    for (const auto& c : all) {
+      for (const auto& [job, s] : c->streams()) n += s.seqs.size();
+    }
+    return n;
+  }
   size_t streaming() const {
     size_t n = 0;
     for (const auto& c : all) n += c->jobs_with_tokens();
@@ -196,8 +203,8 @@ TEST(DurabilityTest, RedisKilledAndRestartedUnderSixtyFourStreams) {
 }
 
 TEST(DurabilityTest, RedisStalledAnswersPingsExpiresNoWorkerAndLosesNothing) {
-  // 300 steps of >= 35 ms: the jobs run through the whole stall (their tokens are held
-  // with their writes and reach the clients once Redis answers: docs/BROKER.md).
+  // 300 steps of >= 35 ms: the jobs run through the whole stall and keep streaming from
+  // memory once the broker knows Redis fails; their writes and DONEs wait for Redis.
   Pool pool(durable_pool(/*heartbeat_ms=*/200, /*step_delay_ms=*/35));
   RS_REQUIRE_POOL(pool);
   pool.redis_server().set_aof(true);
@@ -213,6 +220,7 @@ TEST(DurabilityTest, RedisStalledAnswersPingsExpiresNoWorkerAndLosesNothing) {
   // stopped (the first once the writer's batch timed out), since SIGCONT comes only after.
   const auto stall_end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   uint64_t pings = 0;
+  size_t tokens_at_failure = 0;  // once the first PONG came: the broker knows Redis fails
   while (std::chrono::steady_clock::now() < stall_end) {
     ASSERT_TRUE(pinger.send(sc::Ping{.request_id = ++pings}));
     auto pong = pinger.recv(5000);
@@ -221,11 +229,18 @@ TEST(DurabilityTest, RedisStalledAnswersPingsExpiresNoWorkerAndLosesNothing) {
     ASSERT_NE(p, nullptr) << describe(pong);
     ASSERT_EQ(p->request_id, pings);
     clients.pump();
+    if (pings == 1) tokens_at_failure = clients.tokens_received();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  const size_t tokens_in_stall = clients.tokens_received() - tokens_at_failure;
+  EXPECT_GT(tokens_in_stall, 1000u) << "the accepted jobs stopped streaming while Redis stalled";
+  for (auto& c : clients.all) {
+    for (auto& [job, s] : c->streams()) EXPECT_FALSE(s.done.has_value()) << job << ": DONE before its end was in Redis";
   }
   EXPECT_FALSE(submit_during_fault(pool, pinger, 100)) << "a job was accepted while Redis stalled";
   pool.redis_server().resume();  // SIGCONT
-  std::printf("%llu PINGs answered during the stall\n", static_cast<unsigned long long>(pings));
+  std::printf("%llu PINGs answered during the stall, %zu tokens streamed meanwhile\n",
+              static_cast<unsigned long long>(pings), tokens_in_stall);
   ASSERT_TRUE(clients.wait_all_done(120000)) << "jobs did not finish after the stall";
   check_agreement(pool, clients, kJobs);
   const std::string log = file_tail(pool.dir().file("broker.log"), 1 << 20);

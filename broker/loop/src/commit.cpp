@@ -21,6 +21,7 @@ void BrokerLoop::commit() {
   TurnBatch batch = std::move(*batch_);
   *batch_ = TurnBatch();
   counters_.turns.fetch_add(1, std::memory_order_relaxed);
+  if (store_failing_) release_tokens(batch);  // accepted jobs stream from memory meanwhile
   if (!batch.has_writes()) {
     if (held_->empty()) return send_outbox(batch);
     held_->back().batch.append_outbox(std::move(batch.outbox()));

@@ -21,9 +21,23 @@ void BrokerLoop::post_worker_frames(const std::string& worker, schemas::Frames f
 }
 
 void BrokerLoop::post_stream_frames(const wire::RoutingIds& peer, const JobId& job,
-                                    schemas::Frames frames, uint64_t first_seq) {
-  batch_->add_outgoing(Outgoing{
-      .peer = peer, .frames = std::move(frames), .stream_job = job, .stream_seq = first_seq});
+                                    schemas::Frames frames, uint64_t first_seq, bool tokens) {
+  batch_->add_outgoing(Outgoing{.peer = peer,
+                                .frames = std::move(frames),
+                                .stream_job = job,
+                                .stream_seq = first_seq,
+                                .tokens = tokens});
+}
+
+void BrokerLoop::release_tokens(TurnBatch& batch) {
+  for (Outgoing& out : batch.outbox()) {
+    if (!out.tokens || out.frames.empty()) continue;
+    if (!replays_pending_.empty() && replays_pending_.count({out.peer.front(), out.stream_job}) != 0) {
+      continue;  // after its replay, when Redis answers
+    }
+    send_to_client(out);
+    out.frames.clear();
+  }
 }
 
 void BrokerLoop::send_outbox(TurnBatch& batch) {
@@ -31,22 +45,7 @@ void BrokerLoop::send_outbox(TurnBatch& batch) {
   for (Outgoing& out : batch.outbox()) {
     if (out.frames.empty()) continue;  // withdrawn
     if (!out.to_worker) {
-      // A lagged stream sends nothing more (held turns posted before the lag included)
-      // until the client subscribes again.
-      if (!out.stream_job.empty() && !lagged_.empty() &&
-          lagged_.count({out.peer.front(), out.stream_job}) != 0) {
-        continue;
-      }
-      wire::SendStatus s = wire::send_frames(clients_, out.peer, out.frames);
-      note_client_send(out.peer, s);
-      if (s == wire::SendStatus::kSent) continue;
-      if (s == wire::SendStatus::kWouldBlock && !out.stream_job.empty()) {
-        on_client_lagged(out.peer, out.stream_job, out.stream_seq);
-      } else if (s == wire::SendStatus::kWouldBlock) {
-        counters_.client_drops.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
-      }
+      send_to_client(out);
       continue;
     }
     auto route = worker_routes_.find(out.worker);
@@ -63,6 +62,25 @@ void BrokerLoop::send_outbox(TurnBatch& batch) {
     spdlog::warn("broker: DISPATCH to worker {} failed; dropping the worker", worker);
     forget_worker_route(worker);
     execute(dispatcher_.on_worker_disconnect(worker));
+  }
+}
+
+void BrokerLoop::send_to_client(Outgoing& out) {
+  // A lagged stream sends nothing more (held turns posted before the lag included) until
+  // the client subscribes again.
+  if (!out.stream_job.empty() && !lagged_.empty() &&
+      lagged_.count({out.peer.front(), out.stream_job}) != 0) {
+    return;
+  }
+  wire::SendStatus s = wire::send_frames(clients_, out.peer, out.frames);
+  note_client_send(out.peer, s);
+  if (s == wire::SendStatus::kSent) return;
+  if (s == wire::SendStatus::kWouldBlock && !out.stream_job.empty()) {
+    on_client_lagged(out.peer, out.stream_job, out.stream_seq);
+  } else if (s == wire::SendStatus::kWouldBlock) {
+    counters_.client_drops.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

@@ -76,6 +76,9 @@ void BrokerLoop::on_store_failing(const StoreEvent& event) {
   }
   store_failing_ = true;
   refuse_held_creates(event.error);
+  // Accepted jobs keep streaming from memory: their TOKENS go out now, in turn order, while
+  // their writes (and DONE, ACCEPTED, DISPATCH) wait for Redis.
+  for (HeldTurn& held : *held_) release_tokens(held.batch);
   // PINGs waiting behind the held writes are answered now: the broker is alive.
   for (const DeferredRead& r : deferred_) send_pong(r);
   deferred_.clear();
@@ -163,6 +166,9 @@ void BrokerLoop::answer_reads(TurnBatch& held, const std::vector<store::RedisRep
 
 void BrokerLoop::answer_read(const DeferredRead& read,
                              const std::vector<const store::RedisReply*>& replies) {
+  if (read.subscribe && read.live && !read.peer.empty()) {
+    replays_pending_.erase({read.peer.front(), read.job_id});  // its live TOKENS follow
+  }
   const size_t expected = read.subscribe && !read.live ? 2 : 1;
   if (replies.size() != expected) {
     counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);

@@ -124,6 +124,7 @@ void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::Subsc
     if (job.submitter == peer) job.submitter_subscribed = true;
     job.subscribers.push_back(Subscriber{peer, std::max(request.from_seq, job.next_seq)});
     if (request.from_seq >= job.next_seq) return;
+    if (!peer.empty()) replays_pending_.emplace(peer.front(), request.job_id);
   }
   defer_read(std::move(read));
 }

@@ -73,6 +73,7 @@ struct Outgoing {
   // stream_job only: the first seq this message carries (TOKENS), or the seq after the
   // job's last token (DONE): what the client is told to resume from if it is lagged here.
   uint64_t stream_seq = 0;
+  bool tokens = false;  // stream_job's TOKENS: sent before its turn's writes while Redis fails
 };
 
 class TurnBatch {

@@ -142,6 +142,7 @@ struct PendingCreate;
 struct HeldTurn;
 struct DeferredRead;
 struct StoreEvent;
+struct Outgoing;
 class StoreReader;
 struct RegistryRead;
 struct IngestRead;
@@ -281,18 +282,22 @@ class BrokerLoop {
   void post_worker_frames(const std::string& worker, schemas::Frames frames,
                           const std::string& dispatch_job);
   void send_outbox(TurnBatch& batch);
+  void send_to_client(Outgoing& out);
+  // While Redis fails, accepted jobs stream from memory: the TOKENS of held turns go out
+  // now (in turn order), except to a subscriber whose replay is still waiting for Redis.
+  void release_tokens(TurnBatch& batch);
   // A job's TOKENS or DONE to a client: its queue being full makes the client `lagged` for
   // the job. A DONE names the seq after the job's last token (next_seq).
   void post_stream(const wire::RoutingIds& peer, const JobId& job, const schemas::TokenBatch& batch) {
     if (batch.entries.empty()) return;
-    post_stream_frames(peer, job, schemas::make_frames(batch), batch.entries.front().seq);
+    post_stream_frames(peer, job, schemas::make_frames(batch), batch.entries.front().seq, true);
   }
   void post_stream(const wire::RoutingIds& peer, const JobId& job, const schemas::Done& done,
                    uint64_t next_seq) {
     post_stream_frames(peer, job, schemas::make_frames(done), next_seq);
   }
   void post_stream_frames(const wire::RoutingIds& peer, const JobId& job, schemas::Frames frames,
-                          uint64_t first_seq);
+                          uint64_t first_seq, bool tokens = false);
   void on_client_lagged(const wire::RoutingIds& peer, const JobId& job, uint64_t next_seq);
   void send_lag_notices();
   // Replies that depend on no write (PONG, refusals while Redis fails): sent at once.
@@ -426,6 +431,7 @@ class BrokerLoop {
   std::vector<std::string> timed_out_clients_;  // found by on_client_send_failed, not handled yet
   int64_t next_failing_sweep_ns_ = 0;
   std::set<std::pair<std::string, JobId>> lagged_;  // (client, job) streams cut off
+  std::set<std::pair<std::string, JobId>> replays_pending_;  // (client, job): replay not sent
   std::unique_ptr<TurnBatch> batch_;  // this turn's Redis writes and replies, not yet done
   std::unique_ptr<StoreWriter> writer_;
   std::unique_ptr<StoreReader> reader_;  // registry and ingest reads, off the loop
