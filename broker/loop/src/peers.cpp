@@ -7,7 +7,9 @@
 // go away").
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <utility>
 #include <cctype>
 
 #include "rs/broker/loop/broker_loop.h"
@@ -43,14 +45,33 @@ void BrokerLoop::start_monitors() {
 // Drops wait until the messages their peer sent before going are read (a draining
 // worker's last hand-backs, a client's CANCEL): handle_drops() runs after the sockets are
 // drained. An accepted connection changes nothing: its first message (READY) may be read
-// before its event, and maps its fd then.
+// before its event, and maps its fd then. A drop already handled because its descriptor
+// was reused (note_*_fd) is skipped.
 void BrokerLoop::drain_monitors() {
+  auto take = [](const wire::PeerEvent& e, std::vector<int>& dropped,
+                 std::unordered_map<int, int>& stale) {
+    if (e.connected) return;
+    if (auto it = stale.find(e.fd); it != stale.end()) {
+      if (--it->second == 0) stale.erase(it);
+      return;
+    }
+    dropped.push_back(e.fd);
+  };
   while (std::optional<wire::PeerEvent> e = worker_monitor_.next()) {
-    if (!e->connected) dropped_worker_fds_.push_back(e->fd);
+    take(*e, dropped_worker_fds_, stale_worker_drops_);
   }
   while (std::optional<wire::PeerEvent> e = client_monitor_.next()) {
-    if (!e->connected) dropped_client_fds_.push_back(e->fd);
+    take(*e, dropped_client_fds_, stale_client_drops_);
   }
+}
+
+void BrokerLoop::forget_drop_event(int fd, std::vector<int>& dropped,
+                                   std::unordered_map<int, int>& stale) {
+  if (auto it = std::find(dropped.begin(), dropped.end(), fd); it != dropped.end()) {
+    dropped.erase(it);  // read already, not handled yet
+    return;
+  }
+  ++stale[fd];  // still to come
 }
 
 void BrokerLoop::handle_drops(bool workers_drained, bool clients_drained) {
@@ -66,16 +87,44 @@ void BrokerLoop::handle_drops(bool workers_drained, bool clients_drained) {
 
 // READY binds the connection to the worker; any older connection of it is forgotten (its
 // drop must not expire the new registration).
+// A READY on a descriptor another worker's connection had: that connection is gone (the
+// descriptor was reused before its drop event was read), so that worker is lost now.
 void BrokerLoop::note_worker_fd(int fd, const std::string& worker) {
   if (fd < 0) return;
   std::erase_if(worker_fds_, [&](const auto& entry) { return entry.second == worker; });
-  worker_fds_[fd] = worker;
+  auto [it, inserted] = worker_fds_.try_emplace(fd, worker);
+  if (inserted || it->second == worker) return;
+  const std::string old = std::exchange(it->second, worker);
+  forget_drop_event(fd, dropped_worker_fds_, stale_worker_drops_);
+  if (!dispatcher_.workers().contains(old)) return;
+  spdlog::warn("broker: worker {} lost: its connection's descriptor now serves {}", old, worker);
+  counters_.workers_dropped.fetch_add(1, std::memory_order_relaxed);
+  execute(dispatcher_.on_worker_disconnect(old));
+  forget_worker_route(old);
 }
 
+// Every message names its connection. A message from another client on a known
+// descriptor: the old connection is gone (reused descriptor, its drop event not read yet).
+// A client on a new descriptor: its old connection's drop is not its end.
 void BrokerLoop::note_client_fd(int fd, const wire::RoutingIds& peer) {
   if (fd < 0 || peer.empty()) return;
-  auto [it, inserted] = client_fds_.try_emplace(fd, peer.front());
-  if (!inserted && it->second != peer.front()) it->second = peer.front();
+  const std::string& client = peer.front();
+  auto [it, inserted] = client_fds_.try_emplace(fd, client);
+  if (!inserted) {
+    if (it->second == client) return;  // the common case: nothing changed
+    std::string old = std::exchange(it->second, client);
+    forget_drop_event(fd, dropped_client_fds_, stale_client_drops_);
+    if (auto o = client_fd_of_.find(old); o != client_fd_of_.end() && o->second == fd) {
+      client_fd_of_.erase(o);
+    }
+    on_client_gone(old, "its connection's descriptor now serves another client");
+  }
+  auto [c, fresh] = client_fd_of_.try_emplace(client, fd);
+  if (fresh || c->second == fd) return;
+  if (auto o = client_fds_.find(c->second); o != client_fds_.end() && o->second == client) {
+    client_fds_.erase(o);
+  }
+  c->second = fd;
 }
 
 void BrokerLoop::on_worker_connection_lost(int fd) {
@@ -95,6 +144,9 @@ void BrokerLoop::on_client_connection_lost(int fd) {
   if (it == client_fds_.end()) return;
   const std::string peer = std::move(it->second);
   client_fds_.erase(it);
+  if (auto o = client_fd_of_.find(peer); o != client_fd_of_.end() && o->second == fd) {
+    client_fd_of_.erase(o);
+  }
   on_client_gone(peer, "its submitter's connection dropped");
 }
 

@@ -231,6 +231,9 @@ class BrokerLoop {
   void note_client_fd(int fd, const wire::RoutingIds& peer);
   void on_worker_connection_lost(int fd);
   void on_client_connection_lost(int fd);
+  // fd now carries another peer's messages: the old connection on it is gone.
+  static void forget_drop_event(int fd, std::vector<int>& dropped,
+                                std::unordered_map<int, int>& stale);
   // A dropped connection or a timed-out client: its jobs and subscriptions end.
   void on_client_gone(const std::string& client, const char* why);
   // Clients that stop answering (client_timeout_ms). Hot paths pay one emptiness test
@@ -424,8 +427,13 @@ class BrokerLoop {
   std::unordered_map<int, std::string> worker_fds_;  // connection fd -> worker id (from READY)
   std::unordered_map<int, std::string> client_fds_;  // connection fd -> client routing id
   int recv_fd_ = -1;  // the connection of the message being handled
+  std::unordered_map<std::string, int> client_fd_of_;  // client routing id -> its latest fd
   std::vector<int> dropped_worker_fds_;  // connections gone, handled once their messages are read
   std::vector<int> dropped_client_fds_;
+  // A descriptor reused by a new connection before the old one's drop event was read: that
+  // event (still to come) is the old connection's, already handled; skip it.
+  std::unordered_map<int, int> stale_worker_drops_;
+  std::unordered_map<int, int> stale_client_drops_;
   std::vector<LagNotice> lag_notices_;
   std::unordered_map<std::string, FailingClient> failing_clients_;  // by client routing id
   std::vector<std::string> timed_out_clients_;  // found by on_client_send_failed, not handled yet
