@@ -59,10 +59,11 @@ int main(int argc, char** argv) {
   submit.sampling.seed = 42;
   rs::schemas::WorkerTokens tokens;
   for (uint64_t i = 0; i < 8; ++i) {
-    tokens.entries.push_back(rs::schemas::TokenEntry{.job_id = "j-0123456789abcdef", .attempt = 1,
-                                                     .seq = i, .token = 100, .text = " tok"});
+    tokens.entries.push_back(rs::schemas::TokenEntry{
+        .job_id = "j-0123456789abcdef", .attempt = 1, .seq = i, .token = 100, .text = " tok"});
   }
-  rs::schemas::WorkerDone done{.job_id = "j-0123456789abcdef", .attempt = 1, .finish_reason = "length"};
+  rs::schemas::WorkerDone done{
+      .job_id = "j-0123456789abcdef", .attempt = 1, .finish_reason = "length"};
   done.usage.completion_tokens = 8;
 
   nlohmann::json j{{"bench", "codec"},
@@ -76,9 +77,12 @@ int main(int argc, char** argv) {
   } else {
     std::ofstream(out) << j.dump(2) << "\n";
   }
-  std::fprintf(stderr, "bench-codec: decode SUBMIT %.0f ns, WORKER_TOKENS(8) %.0f ns, WORKER_DONE %.0f ns | encode %.0f / %.0f / %.0f ns\n",
-               j["submit"]["decode_ns"].get<double>(), j["worker_tokens_8"]["decode_ns"].get<double>(),
-               j["worker_done"]["decode_ns"].get<double>(), j["submit"]["encode_ns"].get<double>(),
-               j["worker_tokens_8"]["encode_ns"].get<double>(), j["worker_done"]["encode_ns"].get<double>());
+  std::fprintf(
+      stderr,
+      "bench-codec: decode SUBMIT %.0f ns, WORKER_TOKENS(8) %.0f ns, WORKER_DONE %.0f ns | encode "
+      "%.0f / %.0f / %.0f ns\n",
+      j["submit"]["decode_ns"].get<double>(), j["worker_tokens_8"]["decode_ns"].get<double>(),
+      j["worker_done"]["decode_ns"].get<double>(), j["submit"]["encode_ns"].get<double>(),
+      j["worker_tokens_8"]["encode_ns"].get<double>(), j["worker_done"]["encode_ns"].get<double>());
   return 0;
 }

@@ -20,7 +20,8 @@ bool MsgpackCursor::skip() {
 }
 
 Status check_body(std::string_view body, const Limits& l) {
-  const size_t max_array = std::max({l.max_entries, l.max_devices, l.max_models, l.max_stop_strings});
+  const size_t max_array =
+      std::max({l.max_entries, l.max_devices, l.max_models, l.max_stop_strings});
   MsgpackCursor c(body);
   constexpr size_t kMaxLevels = 64;
   const size_t max_depth = std::min(l.max_depth, kMaxLevels - 1);
@@ -41,7 +42,8 @@ Status check_body(std::string_view body, const Limits& l) {
       if (v.n > max_array) return wire_error(ErrorCode::kTooLarge, "msgpack limit: array size");
       children = v.n;
     } else if (v.kind == MsgKind::kMap) {
-      if (v.n > l.max_map_entries) return wire_error(ErrorCode::kTooLarge, "msgpack limit: map size");
+      if (v.n > l.max_map_entries)
+        return wire_error(ErrorCode::kTooLarge, "msgpack limit: map size");
       children = 2ull * v.n;
     } else {
       continue;

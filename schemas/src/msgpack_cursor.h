@@ -20,9 +20,9 @@ enum class MsgKind : uint8_t { kNil, kBool, kUint, kInt, kFloat, kStr, kBin, kAr
 struct MsgValue {
   MsgKind kind = MsgKind::kNil;
   bool b = false;
-  uint64_t u = 0;  // kUint
-  int64_t i = 0;   // kInt (negative)
-  double f = 0;    // kFloat
+  uint64_t u = 0;      // kUint
+  int64_t i = 0;       // kInt (negative)
+  double f = 0;        // kFloat
   std::string_view s;  // kStr, kBin (and kExt's payload)
   uint32_t n = 0;      // kArray elements, kMap pairs
 };
@@ -116,15 +116,26 @@ inline __attribute__((always_inline)) bool MsgpackCursor::next(MsgValue& v) {
     return take(1, p) && take(n, p);
   };
   switch (b) {
-    case 0xc0: v.kind = MsgKind::kNil; return true;
+    case 0xc0:
+      v.kind = MsgKind::kNil;
+      return true;
     case 0xc2:
-    case 0xc3: v.kind = MsgKind::kBool; v.b = b == 0xc3; return true;
-    case 0xc4: return big_endian(u8) && sized(MsgKind::kBin, u8, v);
-    case 0xc5: return big_endian(u16) && sized(MsgKind::kBin, u16, v);
-    case 0xc6: return big_endian(u32) && sized(MsgKind::kBin, u32, v);
-    case 0xc7: return big_endian(u8) && ext(u8);
-    case 0xc8: return big_endian(u16) && ext(u16);
-    case 0xc9: return big_endian(u32) && ext(u32);
+    case 0xc3:
+      v.kind = MsgKind::kBool;
+      v.b = b == 0xc3;
+      return true;
+    case 0xc4:
+      return big_endian(u8) && sized(MsgKind::kBin, u8, v);
+    case 0xc5:
+      return big_endian(u16) && sized(MsgKind::kBin, u16, v);
+    case 0xc6:
+      return big_endian(u32) && sized(MsgKind::kBin, u32, v);
+    case 0xc7:
+      return big_endian(u8) && ext(u8);
+    case 0xc8:
+      return big_endian(u16) && ext(u16);
+    case 0xc9:
+      return big_endian(u32) && ext(u32);
     case 0xca: {
       if (!big_endian(u32)) return false;
       float f = 0;
@@ -141,29 +152,49 @@ inline __attribute__((always_inline)) bool MsgpackCursor::next(MsgValue& v) {
       v.f = d;
       return true;
     }
-    case 0xcc: return big_endian(u8) && uint_value(u8);
-    case 0xcd: return big_endian(u16) && uint_value(u16);
-    case 0xce: return big_endian(u32) && uint_value(u32);
-    case 0xcf: return big_endian(u64) && uint_value(u64);
-    case 0xd0: return big_endian(u8) && int_value(static_cast<int8_t>(u8));
-    case 0xd1: return big_endian(u16) && int_value(static_cast<int16_t>(u16));
-    case 0xd2: return big_endian(u32) && int_value(static_cast<int32_t>(u32));
-    case 0xd3: return big_endian(u64) && int_value(static_cast<int64_t>(u64));
-    case 0xd4: return ext(1);
-    case 0xd5: return ext(2);
-    case 0xd6: return ext(4);
-    case 0xd7: return ext(8);
-    case 0xd8: return ext(16);
-    case 0xd9: return big_endian(u8) && sized(MsgKind::kStr, u8, v);
-    case 0xda: return big_endian(u16) && sized(MsgKind::kStr, u16, v);
-    case 0xdb: return big_endian(u32) && sized(MsgKind::kStr, u32, v);
-    case 0xdc: return big_endian(u16) && sized(MsgKind::kArray, u16, v);
-    case 0xdd: return big_endian(u32) && sized(MsgKind::kArray, u32, v);
-    case 0xde: return big_endian(u16) && sized(MsgKind::kMap, u16, v);
-    case 0xdf: return big_endian(u32) && sized(MsgKind::kMap, u32, v);
-    default: return false;  // 0xc1: never used
+    case 0xcc:
+      return big_endian(u8) && uint_value(u8);
+    case 0xcd:
+      return big_endian(u16) && uint_value(u16);
+    case 0xce:
+      return big_endian(u32) && uint_value(u32);
+    case 0xcf:
+      return big_endian(u64) && uint_value(u64);
+    case 0xd0:
+      return big_endian(u8) && int_value(static_cast<int8_t>(u8));
+    case 0xd1:
+      return big_endian(u16) && int_value(static_cast<int16_t>(u16));
+    case 0xd2:
+      return big_endian(u32) && int_value(static_cast<int32_t>(u32));
+    case 0xd3:
+      return big_endian(u64) && int_value(static_cast<int64_t>(u64));
+    case 0xd4:
+      return ext(1);
+    case 0xd5:
+      return ext(2);
+    case 0xd6:
+      return ext(4);
+    case 0xd7:
+      return ext(8);
+    case 0xd8:
+      return ext(16);
+    case 0xd9:
+      return big_endian(u8) && sized(MsgKind::kStr, u8, v);
+    case 0xda:
+      return big_endian(u16) && sized(MsgKind::kStr, u16, v);
+    case 0xdb:
+      return big_endian(u32) && sized(MsgKind::kStr, u32, v);
+    case 0xdc:
+      return big_endian(u16) && sized(MsgKind::kArray, u16, v);
+    case 0xdd:
+      return big_endian(u32) && sized(MsgKind::kArray, u32, v);
+    case 0xde:
+      return big_endian(u16) && sized(MsgKind::kMap, u16, v);
+    case 0xdf:
+      return big_endian(u32) && sized(MsgKind::kMap, u32, v);
+    default:
+      return false;  // 0xc1: never used
   }
 }
-
 
 }  // namespace rs::schemas::detail

@@ -7,14 +7,14 @@
 #pragma once
 
 #include <cmath>
-#include <cstring>
-#include <optional>
-#include <vector>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "fields.h"
 #include "msgpack_cursor.h"
@@ -81,14 +81,16 @@ class StructReader {
     if (!c.next(map)) return wire_error(ErrorCode::kBadMsgpack, "truncated msgpack");
     if (map.kind != MsgKind::kMap) {
       std::string p = path.to_string();
-      return wire_error(ErrorCode::kBadMsgpack, (p.empty() ? "" : "'" + p + "': ") + "expected a map");
+      return wire_error(ErrorCode::kBadMsgpack,
+                        (p.empty() ? "" : "'" + p + "': ") + "expected a map");
     }
     return read_map(c, map.n, out, l, path);
   }
 
   // The n pairs of a map whose header was read.
   template <class T>
-  static Status read_map(MsgpackCursor& c, uint32_t n, T& out, const Limits& l, const FieldPath& path) {
+  static Status read_map(MsgpackCursor& c, uint32_t n, T& out, const Limits& l,
+                         const FieldPath& path) {
     const FieldTable<T>& table = FieldTable<T>::get();
     StructReader r(c, l, path);
     for (uint32_t i = 0; i < n && r.status_.ok(); ++i) {
@@ -96,7 +98,8 @@ class StructReader {
       if (!c.next(key)) return wire_error(ErrorCode::kBadMsgpack, "truncated msgpack");
       const int index = key.kind == MsgKind::kStr ? table.find(key.s) : -1;
       if (index < 0) {  // not a field of ours: its value is skipped
-        if (!c.skip_contents(key) || !c.skip()) return wire_error(ErrorCode::kBadMsgpack, "truncated msgpack");
+        if (!c.skip_contents(key) || !c.skip())
+          return wire_error(ErrorCode::kBadMsgpack, "truncated msgpack");
         continue;
       }
       r.target_ = static_cast<size_t>(index);
@@ -138,11 +141,13 @@ class StructReader {
     read(k, v, out, o);
   }
 
-  StructReader(MsgpackCursor& c, const Limits& l, const FieldPath& path) : c_(c), l_(l), path_(path) {}
+  StructReader(MsgpackCursor& c, const Limits& l, const FieldPath& path)
+      : c_(c), l_(l), path_(path) {}
 
   void read(const char* k, const MsgValue& v, std::string& out, Opt o) {
     if (v.kind != MsgKind::kStr && v.kind != MsgKind::kBin) return type_error(k, "a string");
-    if (o.max != 0 && v.s.size() > o.max) return fail(o.over, k, "longer than " + std::to_string(o.max) + " bytes");
+    if (o.max != 0 && v.s.size() > o.max)
+      return fail(o.over, k, "longer than " + std::to_string(o.max) + " bytes");
     out.assign(v.s.data(), v.s.size());
   }
   void read(const char* k, const MsgValue& v, std::optional<uint64_t>& out, Opt o) {
@@ -165,8 +170,12 @@ class StructReader {
     if (v.kind != MsgKind::kBool) return type_error(k, "a boolean");
     out = v.b;
   }
-  void read(const char* k, const MsgValue& v, Priority& out, Opt) { read_named(k, v, out, parse_priority); }
-  void read(const char* k, const MsgValue& v, JobState& out, Opt) { read_named(k, v, out, parse_job_state); }
+  void read(const char* k, const MsgValue& v, Priority& out, Opt) {
+    read_named(k, v, out, parse_priority);
+  }
+  void read(const char* k, const MsgValue& v, JobState& out, Opt) {
+    read_named(k, v, out, parse_job_state);
+  }
   void read(const char* k, const MsgValue& v, ErrorCode& out, Opt) {
     std::string_view name;
     if (!read_name(k, v, name)) return;
@@ -225,7 +234,8 @@ class StructReader {
   }
   bool array(const char* k, const MsgValue& v, Opt o) {
     if (v.kind != MsgKind::kArray) return type_error(k, "an array"), false;
-    if (o.max != 0 && v.n > o.max) return fail(o.over, k, "more than " + std::to_string(o.max) + " elements"), false;
+    if (o.max != 0 && v.n > o.max)
+      return fail(o.over, k, "more than " + std::to_string(o.max) + " elements"), false;
     return true;
   }
   template <class I>
@@ -250,9 +260,15 @@ class StructReader {
         if (!std::isfinite(v.f)) return fail(ErrorCode::kInvalidArgument, k, "not finite"), false;
         out = v.f;
         return true;
-      case MsgKind::kUint: out = static_cast<double>(v.u); return true;
-      case MsgKind::kInt: out = static_cast<double>(v.i); return true;
-      default: type_error(k, "a number"); return false;
+      case MsgKind::kUint:
+        out = static_cast<double>(v.u);
+        return true;
+      case MsgKind::kInt:
+        out = static_cast<double>(v.i);
+        return true;
+      default:
+        type_error(k, "a number");
+        return false;
     }
   }
   // An enum's wire name: a string of at most 64 bytes; empty reads as absent.
@@ -267,14 +283,17 @@ class StructReader {
     std::string_view name;
     if (!read_name(k, v, name)) return;
     auto e = parse(name);
-    if (!e) return fail(ErrorCode::kInvalidArgument, k, "unknown value '" + std::string(name) + "'");
+    if (!e)
+      return fail(ErrorCode::kInvalidArgument, k, "unknown value '" + std::string(name) + "'");
     out = *e;
   }
   void type_error_map(const char* k) {
     std::string p = path_.to_string() + k + ".";
     if (status_.ok()) status_ = wire_error(ErrorCode::kBadMsgpack, "'" + p + "': expected a map");
   }
-  void type_error(const char* k, const char* want) { fail(ErrorCode::kBadMsgpack, k, std::string("expected ") + want); }
+  void type_error(const char* k, const char* want) {
+    fail(ErrorCode::kBadMsgpack, k, std::string("expected ") + want);
+  }
   void range_error(const char* k) { fail(ErrorCode::kInvalidArgument, k, "integer out of range"); }
   void fail(ErrorCode code, const char* k, const std::string& what) {
     if (status_.ok()) status_ = wire_error(code, "field '" + path_.to_string() + k + "': " + what);

@@ -17,7 +17,8 @@ namespace rs::broker {
 // counter makes the hand-over visible to ThreadSanitizer (libzmq's queues are not
 // instrumented): a release before the send, an acquire after the receive.
 template <typename T>
-inline bool send_owned(zmq::socket_t& socket, std::unique_ptr<T> value, std::atomic<uint64_t>& handoffs) {
+inline bool send_owned(zmq::socket_t& socket, std::unique_ptr<T> value,
+                       std::atomic<uint64_t>& handoffs) {
   handoffs.fetch_add(1, std::memory_order_release);
   T* raw = value.get();
   zmq::message_t msg(&raw, sizeof raw);
@@ -29,7 +30,7 @@ inline bool send_owned(zmq::socket_t& socket, std::unique_ptr<T> value, std::ato
 
 template <typename T>
 inline std::unique_ptr<T> recv_owned(zmq::socket_t& socket, zmq::recv_flags flags,
-                              std::atomic<uint64_t>& handoffs) {
+                                     std::atomic<uint64_t>& handoffs) {
   zmq::message_t msg;
   auto got = socket.recv(msg, flags);
   if (!got || msg.size() != sizeof(T*)) return nullptr;

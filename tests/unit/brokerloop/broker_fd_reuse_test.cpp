@@ -58,8 +58,11 @@ TEST_F(BrokerFdReuseTest, ADropReadWithANewClientsFirstMessageIsNotThatClients) 
       return dispatch.has_value();
     }));
     w.send(sc::WorkerTokens{.entries = tokens(accepted->job_id, 1, 0, 2)});
-    w.send(sc::WorkerDone{.job_id = accepted->job_id, .attempt = 1, .device = 0,
-                          .usage = sc::Usage{.completion_tokens = 2}, .finish_reason = "length"});
+    w.send(sc::WorkerDone{.job_id = accepted->job_id,
+                          .attempt = 1,
+                          .device = 0,
+                          .usage = sc::Usage{.completion_tokens = 2},
+                          .finish_reason = "length"});
     std::optional<sc::Done> done;
     ASSERT_TRUE(turn_until([&] {
       while (auto m = b->recv(0)) {

@@ -25,7 +25,8 @@ class BrokerOutageTest : public BrokerLoopTest {
       if (!m) break;
       auto* t = std::get_if<sc::TokenBatch>(&*m);
       if (t == nullptr) {
-        ADD_FAILURE() << "got " << sc::command_name(sc::message_command(*m)) << " instead of TOKENS";
+        ADD_FAILURE() << "got " << sc::command_name(sc::message_command(*m))
+                      << " instead of TOKENS";
         break;
       }
       for (const auto& e : t->entries) seqs.push_back(e.seq);
@@ -59,7 +60,9 @@ TEST_F(BrokerOutageTest, AcceptedJobsStreamFromMemoryWhileRedisIsStoppedAndEndOn
   EXPECT_EQ(expect_seqs(*c, 5, 10000), range(5, 10)) << "no tokens while Redis is stopped";
   w->send(sc::WorkerTokens{.entries = tokens(job, 1, 10, 15)});
   EXPECT_EQ(expect_seqs(*c, 5, 10000), range(10, 15));
-  w->send(sc::WorkerDone{.job_id = job, .attempt = 1, .device = 0,
+  w->send(sc::WorkerDone{.job_id = job,
+                         .attempt = 1,
+                         .device = 0,
                          .usage = sc::Usage{.completion_tokens = 15},
                          .finish_reason = "length"});
   EXPECT_FALSE(c->recv(500).has_value()) << "the DONE came before its end was in Redis";

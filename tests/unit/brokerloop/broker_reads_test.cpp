@@ -21,7 +21,9 @@ class BrokerReadsTest : public BrokerLoopTest {
     const std::string job = c.expect<sc::Accepted>().job_id;
     w.expect<sc::Dispatch>();
     w.send(sc::WorkerTokens{.entries = tokens(job, 1, 0, n)});
-    w.send(sc::WorkerDone{.job_id = job, .attempt = 1, .device = 0,
+    w.send(sc::WorkerDone{.job_id = job,
+                          .attempt = 1,
+                          .device = 0,
                           .usage = sc::Usage{.completion_tokens = static_cast<uint32_t>(n)},
                           .finish_reason = "length"});
     auto [seqs, done] = drain_until_done(c);
@@ -78,7 +80,9 @@ TEST_F(BrokerReadsTest, ALateSubscriberOfALiveJobGetsTheLogThenTheLiveTokens) {
   auto late = client("late");
   late->send(sc::SubscribeRequest{.request_id = 2, .job_id = job, .from_seq = 3});
   w->send(sc::WorkerTokens{.entries = tokens(job, 1, 40, 60)});
-  w->send(sc::WorkerDone{.job_id = job, .attempt = 1, .device = 0,
+  w->send(sc::WorkerDone{.job_id = job,
+                         .attempt = 1,
+                         .device = 0,
                          .usage = sc::Usage{.completion_tokens = 60},
                          .finish_reason = "length"});
   auto [seqs, done] = drain_until_done(*late);

@@ -11,6 +11,8 @@ namespace rs {
 enum class Priority : uint8_t { kInteractive = 0, kBatch = 1 };
 inline constexpr int kNumPriorities = 2;
 
-inline constexpr int priority_index(Priority p) { return p == Priority::kBatch ? 1 : 0; }
+inline constexpr int priority_index(Priority p) {
+  return p == Priority::kBatch ? 1 : 0;
+}
 
 }  // namespace rs
