@@ -142,7 +142,9 @@ class Broker:
         """Yields ("token", entry) in seq order from from_seq, then ("done", record).
 
         Drops entries of other jobs and any seq already seen (a resend after a retry);
-        raises on a gap, which the protocol promises never happens.
+        raises on a gap, which the protocol promises never happens. On ERROR `lagged` (the
+        broker cut this client off the stream for falling behind) it subscribes again from
+        the next seq it needs and goes on.
         """
         next_seq = from_seq
         while True:
@@ -164,6 +166,11 @@ class Broker:
             elif command == DONE and body["record"].get("job_id") == job_id:
                 yield "done", body["record"]
                 return
+            elif command == ERROR and text_of(body.get("code", "")) == "lagged" \
+                    and text_of(body.get("job_id", "")) == job_id:
+                # Cut off for falling behind: subscribe again from what we have; the rest
+                # comes from the job's log (tokens already seen are dropped above).
+                self.subscribe(job_id, next_seq)
             elif command in (ERROR, REJECTED):
                 raise BrokerError(text_of(body.get("code", "internal")), text_of(body.get("message", "")))
 
