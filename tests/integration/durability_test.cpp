@@ -262,7 +262,7 @@ TEST(DurabilityTest, KilledWorkerJobsResumeFromTheirLogs) {
   Pool pool(o);
   RS_REQUIRE_POOL(pool);
   ASSERT_TRUE(pool.start());
-  constexpr size_t kResumeJobs = 32;
+  constexpr size_t kResumeJobs = kJobs;  // 64 streams, as the issue asks
   Clients clients(pool, kClients);
   submit_all(pool, clients, kResumeJobs);
   pool.kill_worker(0);
