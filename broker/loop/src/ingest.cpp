@@ -106,6 +106,7 @@ void run_ingest_read(store::IngestStream& stream, IngestRead& r) {
   if (r.claim) {
     if (!take(stream.claim_stale(r.claim_ms, r.room))) return;
     auto trimmed = stream.trim_acknowledged();  // best effort (retention)
+    ++r.round_trips;
     if (trimmed.ok()) r.trimmed = *trimmed;
     r.claimed = r.entries.size();
     if (!r.entries.empty()) return;

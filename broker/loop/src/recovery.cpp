@@ -98,7 +98,7 @@ void BrokerLoop::recover_jobs(std::vector<store::StoredJob> jobs) {
     if (live_.count(id) != 0) continue;
     schemas::SubmitRequest& request = s.request;
     RecoveredJob r{.spec = JobSubmit{.id = id, .model = request.model,
-                                     .priority = static_cast<Priority>(request.priority),
+                                     .priority = request.priority,
                                      .route_key = routing_key(RouteRequest{
                                          request.model, request.affinity_key,
                                          request.session_id, request.prompt}),
