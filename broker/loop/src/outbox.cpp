@@ -26,7 +26,8 @@ void BrokerLoop::post_stream_frames(const wire::RoutingIds& peer, const JobId& j
                                 .frames = std::move(frames),
                                 .stream_job = job,
                                 .stream_seq = first_seq,
-                                .tokens = tokens});
+                                .tokens = tokens,
+                                .post_id = next_post_id_++});
 }
 
 void BrokerLoop::release_tokens(TurnBatch& batch) {
@@ -66,11 +67,11 @@ void BrokerLoop::send_outbox(TurnBatch& batch) {
 }
 
 void BrokerLoop::send_to_client(Outgoing& out) {
-  // A lagged stream sends nothing more (held turns posted before the lag included) until
-  // the client subscribes again.
-  if (!out.stream_job.empty() && !lagged_.empty() &&
-      lagged_.count({out.peer.front(), out.stream_job}) != 0) {
-    return;
+  // A lagged stream sends nothing more (held turns posted before the lag included); once
+  // the client subscribes again, only what was posted since.
+  if (!out.stream_job.empty() && !lagged_.empty()) {
+    auto lag = lagged_.find({out.peer.front(), out.stream_job});
+    if (lag != lagged_.end() && out.post_id < lag->second) return;
   }
   wire::SendStatus s = wire::send_frames(clients_, out.peer, out.frames);
   note_client_send(out.peer, s);
@@ -102,7 +103,7 @@ void BrokerLoop::send_client_now(const wire::RoutingIds& peer, const schemas::Me
 void BrokerLoop::on_client_lagged(const wire::RoutingIds& peer, const JobId& job,
                                   uint64_t next_seq) {
   counters_.clients_lagged.fetch_add(1, std::memory_order_relaxed);
-  lagged_.emplace(peer.front(), job);
+  lagged_[{peer.front(), job}] = kLaggedNow;
   if (auto it = live_.find(job); it != live_.end()) {
     LiveJob& live = it->second;
     std::erase_if(live.subscribers, [&](const Subscriber& s) { return s.peer == peer; });
@@ -115,7 +116,7 @@ void BrokerLoop::on_client_lagged(const wire::RoutingIds& peer, const JobId& job
 
 void BrokerLoop::send_lag_notices() {
   if (held_->empty()) {  // nothing of an ended job can still be on its way: forget its lags
-    std::erase_if(lagged_, [&](const auto& entry) { return live_.count(entry.second) == 0; });
+    std::erase_if(lagged_, [&](const auto& entry) { return live_.count(entry.first.second) == 0; });
   }
   std::erase_if(lag_notices_, [&](const LagNotice& n) {
     schemas::ErrorReply e{.code = schemas::ErrorCode::kLagged,

@@ -113,7 +113,12 @@ uint64_t BrokerLoop::post_replay(const wire::RoutingIds& peer, const std::string
 void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request) {
   DeferredRead read{.peer = peer, .request_id = request.request_id, .job_id = request.job_id,
                     .subscribe = true, .from_seq = request.from_seq};
-  if (!lagged_.empty() && !peer.empty()) lagged_.erase({peer.front(), request.job_id});
+  if (!lagged_.empty() && !peer.empty()) {
+    // What was posted to the lagged stream (held turns not yet sent) is dropped; this
+    // subscription's replay and live tokens are posted from here on.
+    auto lag = lagged_.find({peer.front(), request.job_id});
+    if (lag != lagged_.end()) lag->second = next_post_id_;
+  }
   auto it = live_.find(request.job_id);
   if (it != live_.end()) {
     LiveJob& job = it->second;

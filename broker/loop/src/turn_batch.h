@@ -74,6 +74,7 @@ struct Outgoing {
   // job's last token (DONE): what the client is told to resume from if it is lagged here.
   uint64_t stream_seq = 0;
   bool tokens = false;  // stream_job's TOKENS: sent before its turn's writes while Redis fails
+  uint64_t post_id = 0;  // stream_job only: its order among every stream message posted
 };
 
 class TurnBatch {

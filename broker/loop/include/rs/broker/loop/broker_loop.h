@@ -194,6 +194,7 @@ class BrokerLoop {
     // after `lagged` or a reconnect), not directly: no token or DONE goes to it twice.
     bool submitter_subscribed = false;
   };
+  static constexpr uint64_t kLaggedNow = UINT64_MAX;  // lagged_: no SUBSCRIBE since the lag
   struct LagNotice {  // a `lagged` ERROR not yet sent (the client's queue was full)
     wire::RoutingIds peer;
     JobId job;
@@ -438,7 +439,11 @@ class BrokerLoop {
   std::unordered_map<std::string, FailingClient> failing_clients_;  // by client routing id
   std::vector<std::string> timed_out_clients_;  // found by on_client_send_failed, not handled yet
   int64_t next_failing_sweep_ns_ = 0;
-  std::set<std::pair<std::string, JobId>> lagged_;  // (client, job) streams cut off
+  // (client, job) streams cut off: messages posted to it before `cut` (a post id) are
+  // dropped; kLaggedNow until the client SUBSCRIBEs again, then the next post's id, so what
+  // held turns posted to the old subscription never overtakes the new one's replay.
+  std::map<std::pair<std::string, JobId>, uint64_t> lagged_;
+  uint64_t next_post_id_ = 1;  // Outgoing::post_id of the next stream message posted
   std::set<std::pair<std::string, JobId>> replays_pending_;  // (client, job): replay not sent
   std::unique_ptr<TurnBatch> batch_;  // this turn's Redis writes and replies, not yet done
   std::unique_ptr<StoreWriter> writer_;
