@@ -41,7 +41,7 @@ Dispatcher::Dispatcher(const rs::Clock& clock, DispatcherOptions options)
       router_(options.router),
       queue_(clock, options.queue),
       workers_(clock, options.workers),
-      attempts_(std::max<uint32_t>(1, options.max_attempts)),
+      jobs_(std::max<uint32_t>(1, options.max_attempts)),
       catalog_(options.catalog) {}
 
 QueuedJob Dispatcher::to_queued(const JobSubmit& spec, uint32_t attempt) const {
@@ -57,29 +57,24 @@ QueuedJob Dispatcher::to_queued(const JobSubmit& spec, uint32_t attempt) const {
 
 Actions Dispatcher::on_job_submitted(const JobSubmit& job) {
   Actions out;
-  if (live_.count(job.id) != 0) {
+  if (jobs_.contains(job.id)) {
     out.push_back(make_action(ActionKind::kReject, job.id, 0, Reason::kDuplicateJob,
                               "a job with this id is already live"));
     return out;
   }
-  LiveJob live;
-  live.spec = job;
-  live.target = target_of(job);
+  JobEntry* entry = jobs_.add(job, target_of(job));
   if (!paused_ && queue_.size(job.model) == 0) {
-    if (auto placed = place(live)) {
-      live_.emplace(job.id, std::move(live));
-      attempts_.begin(job.id);
+    if (auto placed = place(*entry)) {
       dispatch(job.id, placed->first, placed->second, out);
       return out;
     }
   }
   if (queue_.push(to_queued(job, 1)) != PushResult::kQueued) {
+    jobs_.end(job.id);
     out.push_back(make_action(ActionKind::kReject, job.id, 0, Reason::kQueueFull,
                               "the broker queue is full"));
     return out;
   }
-  live_.emplace(job.id, std::move(live));
-  attempts_.begin(job.id);
   note_queued(job.model);
   drain(job.model, out);  // normally a no-op: a non-empty queue means no capacity
   return out;
@@ -112,22 +107,22 @@ void Dispatcher::lose_worker(const WorkerId& worker, const char* why, Actions& o
 void Dispatcher::requeue(std::vector<HeldJob> held, Actions& out) {
   // Newest first, each to the front: the oldest job ends up at the head of its queue.
   std::sort(held.begin(), held.end(), [this](const HeldJob& a, const HeldJob& b) {
-    return attempts_.find(a.job)->seq > attempts_.find(b.job)->seq;
+    return jobs_.find(a.job)->seq > jobs_.find(b.job)->seq;
   });
   for (const HeldJob& h : held) requeue_one(h.job, out);
 }
 
 void Dispatcher::requeue_one(const JobId& job, Actions& out, bool worker_lost, bool counted) {
-  auto live = live_.find(job);
-  if (live == live_.end()) return;
-  if (live->second.cancel_requested) {
-    out.push_back(make_action(ActionKind::kCancelled, job, attempts_.find(job)->attempt,
-                              Reason::kNone, "cancelled; its worker was lost"));
+  JobEntry* live = jobs_.find(job);
+  if (live == nullptr) return;
+  if (live->cancel_requested) {
+    out.push_back(make_action(ActionKind::kCancelled, job, live->attempt, Reason::kNone,
+                              "cancelled; its worker was lost"));
     finish(job);
     return;
   }
-  uint32_t previous = attempts_.find(job)->attempt;
-  std::optional<uint32_t> next = attempts_.next_attempt(job, counted);
+  uint32_t previous = live->attempt;
+  std::optional<uint32_t> next = jobs_.next_attempt(job, counted);
   if (!next) {
     out.push_back(make_action(ActionKind::kFail, job, previous, Reason::kMaxAttempts,
                               (worker_lost ? "its worker was lost on each of "
@@ -136,20 +131,16 @@ void Dispatcher::requeue_one(const JobId& job, Actions& out, bool worker_lost, b
     finish(job);
     return;
   }
-  live->second.dispatched_key.clear();
-  queue_.push_front(to_queued(live->second.spec, *next));
-  note_queued(live->second.spec.model);
+  queue_.push_front(to_queued(live->spec, *next));
+  note_queued(live->spec.model);
   out.push_back(make_action(ActionKind::kRequeued, job, *next));
 }
 
-void Dispatcher::finish(const JobId& job) {
-  attempts_.end(job);
-  live_.erase(job);
-}
+void Dispatcher::finish(const JobId& job) { jobs_.end(job); }
 
 EndResult Dispatcher::on_job_ended(const JobId& job, uint32_t attempt, const DeviceKey& from) {
   EndResult result;
-  if (!attempts_.is_current(job, attempt, from)) return result;
+  if (!jobs_.is_current(job, attempt, from)) return result;
   result.current = true;
   workers_.release(from, job);
   finish(job);
@@ -160,13 +151,13 @@ EndResult Dispatcher::on_job_ended(const JobId& job, uint32_t attempt, const Dev
 EndResult Dispatcher::on_job_retry(const JobId& job, uint32_t attempt, const DeviceKey& from,
                                    bool model_gone, bool counted) {
   EndResult result;
-  if (!attempts_.is_current(job, attempt, from)) return result;
+  if (!jobs_.is_current(job, attempt, from)) return result;
   result.current = true;
   workers_.release(from, job);
-  auto live = live_.find(job);
-  ModelName ref = live != live_.end() ? live->second.spec.model : ModelName();
-  if (model_gone && live != live_.end() && !live->second.dispatched_key.empty()) {
-    forget_device_key(from, live->second.dispatched_key);
+  const JobEntry* live = jobs_.find(job);
+  ModelName ref = live != nullptr ? live->spec.model : ModelName();
+  if (model_gone && live != nullptr && !live->dispatched_key.empty()) {
+    forget_device_key(from, live->dispatched_key);
   }
   requeue_one(job, result.actions, /*worker_lost=*/false, counted);
   if (!ref.empty()) drain(ref, result.actions);
@@ -194,14 +185,13 @@ Actions Dispatcher::on_cancel(const JobId& job) {
     finish(job);
     return out;
   }
-  auto live = live_.find(job);
-  const JobAttempts::Entry* entry = attempts_.find(job);
-  if (live != live_.end() && recovering_.count(job) != 0) {
-    live->second.cancel_requested = true;  // cancelled when adopted, or when requeued
+  JobEntry* entry = jobs_.find(job);
+  if (entry != nullptr && entry->recovering_on) {
+    entry->cancel_requested = true;  // cancelled when adopted, or when requeued
     return out;
   }
-  if (live == live_.end() || entry == nullptr || !entry->device) return out;
-  live->second.cancel_requested = true;
+  if (entry == nullptr || !entry->device) return out;
+  entry->cancel_requested = true;
   out.push_back(
       make_device_action(ActionKind::kCancelOnWorker, job, *entry->device, entry->attempt));
   return out;
@@ -218,7 +208,7 @@ Actions Dispatcher::tick() {
 std::optional<int64_t> Dispatcher::next_wakeup_ns() const {
   std::optional<int64_t> a = paused_ ? std::nullopt : queue_.next_deadline_ns();
   std::optional<int64_t> b = workers_.next_expiry_ns();
-  if (!recovering_.empty()) b = b ? std::min(*b, adopt_deadline_ns_) : adopt_deadline_ns_;
+  if (jobs_.recovering() != 0) b = b ? std::min(*b, adopt_deadline_ns_) : adopt_deadline_ns_;
   if (a && b) return std::min(*a, *b);
   return a ? a : b;
 }

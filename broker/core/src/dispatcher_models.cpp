@@ -59,11 +59,10 @@ class ReserveLoadView final : public DeviceLoadView {
 };
 
 // Whether a job in flight is a batch job, from the Dispatcher's live jobs.
-template <typename LiveJobs>
-ReserveLoadView::IsBatch batch_test(const LiveJobs& live) {
-  return [&live](const JobId& id) {
-    auto it = live.find(id);
-    return it != live.end() && it->second.spec.priority == Priority::kBatch;
+ReserveLoadView::IsBatch batch_test(const JobTable& jobs) {
+  return [&jobs](const JobId& id) {
+    const JobEntry* e = jobs.find(id);
+    return e != nullptr && e->spec.priority == Priority::kBatch;
   };
 }
 
@@ -85,12 +84,12 @@ ModelTarget Dispatcher::target_of(const JobSubmit& job) {
                      .session_id = job.session_id, .route_key = job.route_key};
 }
 
-std::optional<std::pair<DeviceKey, ResolvedModel>> Dispatcher::place(const LiveJob& job) const {
+std::optional<std::pair<DeviceKey, ResolvedModel>> Dispatcher::place(const JobEntry& job) const {
   std::optional<ResolvedModel> model = catalog_.resolve(job.target);
   if (!model) return std::nullopt;
   std::optional<DeviceKey> device =
       route_job(router_, workers_, options_.router.interactive_reserve, model->key, job.spec,
-                batch_test(live_));
+                batch_test(jobs_));
   if (!device) return std::nullopt;
   return std::make_pair(*device, std::move(*model));
 }
@@ -98,13 +97,13 @@ std::optional<std::pair<DeviceKey, ResolvedModel>> Dispatcher::place(const LiveJ
 void Dispatcher::dispatch(const JobId& job, const DeviceKey& device, const ResolvedModel& model,
                           Actions& out) {
   workers_.assign(device, job);
-  attempts_.set_dispatched(job, device);
-  LiveJob& live = live_.at(job);
+  jobs_.set_dispatched(job, device);
+  JobEntry& live = *jobs_.find(job);
   live.dispatched_key = model.key;
   if (live.target.pinned == 0) {
     catalog_.record_session(live.target.name, live.target.session_id, model.version);
   }
-  Action a = make_device_action(ActionKind::kDispatch, job, device, attempts_.find(job)->attempt);
+  Action a = make_device_action(ActionKind::kDispatch, job, device, live.attempt);
   a.model_key = model.key;
   a.model_version = model.version;
   out.push_back(std::move(a));
@@ -117,15 +116,15 @@ void Dispatcher::dispatch(const JobId& job, const DeviceKey& device, const Resol
 void Dispatcher::drain(const ModelName& ref, Actions& out) {
   if (paused_) return;  // set_dispatch_paused: resuming drains every queue
   while (const QueuedJob* head = queue_.peek(ref)) {
-    auto live = live_.find(head->id);
-    if (live == live_.end()) {  // cannot happen: queued jobs are live
+    const JobEntry* live = jobs_.find(head->id);
+    if (live == nullptr) {  // cannot happen: queued jobs are live
       queue_.pop(ref);
       continue;
     }
-    auto placed = place(live->second);
+    auto placed = place(*live);
     if (!placed) {
-      const std::set<uint32_t>* served = catalog_.served_versions(live->second.target.name);
-      if (live->second.target.pinned == 0 && served != nullptr && served->size() > 1) {
+      const std::set<uint32_t>* served = catalog_.served_versions(live->target.name);
+      if (live->target.pinned == 0 && served != nullptr && served->size() > 1) {
         drain_scan(ref, out);
       }
       return;
@@ -142,15 +141,15 @@ void Dispatcher::drain_scan(const ModelName& ref, Actions& out) {
   std::vector<JobId> ids = queue_.ids(ref, kMaxDrainScan);
   std::vector<ModelName> full;
   for (const JobId& id : ids) {
-    auto live = live_.find(id);
-    if (live == live_.end()) continue;
-    const std::set<uint32_t>* served = catalog_.served_versions(live->second.target.name);
+    const JobEntry* live = jobs_.find(id);
+    if (live == nullptr) continue;
+    const std::set<uint32_t>* served = catalog_.served_versions(live->target.name);
     if (served == nullptr || full.size() >= served->size()) return;
-    std::optional<ResolvedModel> model = catalog_.resolve(live->second.target);
+    std::optional<ResolvedModel> model = catalog_.resolve(live->target);
     if (!model || std::find(full.begin(), full.end(), model->key) != full.end()) continue;
     std::optional<DeviceKey> device =
         route_job(router_, workers_, options_.router.interactive_reserve, model->key,
-                  live->second.spec, batch_test(live_));
+                  live->spec, batch_test(jobs_));
     if (!device) {
       full.push_back(model->key);
       continue;

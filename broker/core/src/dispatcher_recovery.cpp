@@ -34,24 +34,21 @@ Actions Dispatcher::on_worker_ready(const WorkerReady& ready) {
 bool Dispatcher::adopt(const WorkerId& worker, const ClaimedJob& claim, bool held_here,
                        Actions& out) {
   const DeviceKey device{worker, claim.device};
-  const JobAttempts::Entry* entry = attempts_.find(claim.job);
-  auto live = live_.find(claim.job);
-  bool current = entry != nullptr && live != live_.end() && entry->attempt == claim.attempt;
+  JobEntry* entry = jobs_.find(claim.job);
+  bool current = entry != nullptr && entry->attempt == claim.attempt;
   if (current && held_here) {
     current = entry->device && *entry->device == device;
   } else if (current) {
-    auto r = recovering_.find(claim.job);
-    current = r != recovering_.end() && r->second == device;
+    current = entry->recovering_on && *entry->recovering_on == device;
   }
   if (!current || !workers_.assign(device, claim.job)) {
     out.push_back(make_device_action(ActionKind::kCancelOnWorker, claim.job, device,
                                      claim.attempt, "not adopted: no longer current"));
     return false;
   }
-  attempts_.set_dispatched(claim.job, device);
-  recovering_.erase(claim.job);
+  jobs_.set_dispatched(claim.job, device);  // no longer recovering
   out.push_back(make_device_action(ActionKind::kAdopted, claim.job, device, claim.attempt));
-  if (live->second.cancel_requested) {
+  if (entry->cancel_requested) {
     out.push_back(make_device_action(ActionKind::kCancelOnWorker, claim.job, device,
                                      claim.attempt));
   }
@@ -63,13 +60,13 @@ Actions Dispatcher::on_recovered(std::vector<RecoveredJob> jobs, int64_t adopt_d
   adopt_deadline_ns_ = adopt_deadline_ns;
   std::vector<RecoveredJob*> queued;
   for (RecoveredJob& job : jobs) {
-    if (live_.count(job.spec.id) != 0 || !attempts_.restore(job.spec.id, job.attempt)) continue;
+    if (jobs_.contains(job.spec.id)) continue;
     recover_one(job);
     if (!job.device) queued.push_back(&job);
   }
   // Oldest at the head: pushed to the front newest first, ahead of anything new.
   for (auto it = queued.rbegin(); it != queued.rend(); ++it) {
-    queue_.push_front(to_queued((*it)->spec, attempts_.find((*it)->spec.id)->attempt));
+    queue_.push_front(to_queued((*it)->spec, jobs_.find((*it)->spec.id)->attempt));
     note_queued((*it)->spec.model);
   }
   drain_all(out);
@@ -77,24 +74,16 @@ Actions Dispatcher::on_recovered(std::vector<RecoveredJob> jobs, int64_t adopt_d
 }
 
 void Dispatcher::recover_one(RecoveredJob& job) {
-  LiveJob live;
-  live.spec = job.spec;
-  live.target = target_of(job.spec);
-  if (job.device) {
-    live.dispatched_key = job.dispatched_key;
-    recovering_[job.spec.id] = *job.device;
-  }
-  live_.emplace(job.spec.id, std::move(live));
+  JobEntry* entry = jobs_.add(job.spec, target_of(job.spec), job.attempt);
+  if (entry == nullptr || !job.device) return;
+  entry->dispatched_key = job.dispatched_key;
+  jobs_.set_recovering(*entry, *job.device);
 }
 
 // The adoption deadline passed: jobs no worker listed are requeued (a new attempt).
 void Dispatcher::requeue_unadopted(Actions& out) {
-  if (recovering_.empty() || clock_.now_ns() < adopt_deadline_ns_) return;
-  std::vector<HeldJob> held;
-  held.reserve(recovering_.size());
-  for (const auto& [job, device] : recovering_) held.push_back(HeldJob{job, device});
-  recovering_.clear();
-  requeue(std::move(held), out);
+  if (jobs_.recovering() == 0 || clock_.now_ns() < adopt_deadline_ns_) return;
+  requeue(jobs_.take_recovering(), out);
   drain_all(out);
 }
 

@@ -118,9 +118,8 @@ void BrokerLoop::on_heartbeat(const std::string& worker, const schemas::WorkerHe
 }
 
 bool BrokerLoop::token_is_current(const std::string& worker, const schemas::TokenEntry& e) const {
-  const JobAttempts::Entry* a = dispatcher_.attempts().find(e.job_id);
-  return a != nullptr && dispatcher_.attempts().is_current(e.job_id, e.attempt) && a->device &&
-         a->device->worker == worker;
+  const JobEntry* a = dispatcher_.jobs().find(e.job_id);
+  return a != nullptr && a->device && a->attempt == e.attempt && a->device->worker == worker;
 }
 
 void BrokerLoop::on_tokens(const std::string& worker, schemas::WorkerTokens& tokens) {

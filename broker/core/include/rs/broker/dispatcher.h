@@ -1,6 +1,6 @@
 // Dispatcher: the broker core's one entry point for the poll loop. It owns the Router
-// (rings by model key), JobQueue (queues by model reference), WorkerTable, JobAttempts and
-// ModelCatalog, turns each event (submit, READY, heartbeat model list, registry change, job
+// (rings by model key), JobQueue (queues by model reference), WorkerTable, JobTable (the
+// one table of live jobs) and ModelCatalog, turns each event (submit, READY, heartbeat model list, registry change, job
 // ended, cancel, clock tick) into a list of Actions for the loop to carry out (send, write
 // to Redis), and does no I/O itself. Not thread-safe: the broker loop thread only.
 #pragma once
@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "rs/broker/job_attempts.h"
 #include "rs/broker/job_queue.h"
+#include "rs/broker/job_table.h"
 #include "rs/broker/model_catalog.h"
 #include "rs/broker/router.h"
 #include "rs/broker/types.h"
@@ -58,15 +58,6 @@ struct Action {
 };
 using Actions = std::vector<Action>;
 
-struct JobSubmit {
-  JobId id;
-  ModelName model;  // reference: "name" (unpinned) or "name@version" (pinned)
-  Priority priority = Priority::kInteractive;
-  uint64_t route_key = 0;  // routing_key(RouteRequest)
-  std::string session_id;  // empty: none (session stickiness, canary bucket)
-  int64_t expires_ns = 0;  // 0, or (clock time) a first attempt still queued then fails expired
-};
-
 // A live job read back from Redis when the broker starts: QUEUED (no device) or
 // DISPATCHED / RUNNING on `device` at `attempt`.
 struct RecoveredJob {
@@ -105,7 +96,7 @@ class Dispatcher {
   // READY to list them, and are then requeued with attempt + 1 (tick()).
   Actions on_recovered(std::vector<RecoveredJob> jobs, int64_t adopt_deadline_ns);
   // Jobs still waiting for their worker to re-register.
-  size_t recovering() const { return recovering_.size(); }
+  size_t recovering() const { return jobs_.recovering(); }
   // Any inbound message from a worker (heartbeat, tokens): false if the worker is unknown
   // (the loop should ask it to send READY again).
   bool on_worker_message(const WorkerId& worker);
@@ -148,26 +139,20 @@ class Dispatcher {
 
   // The fence: is a message for (job, attempt) from device current?
   bool is_current(const JobId& job, uint32_t attempt, const DeviceKey& from) const {
-    return attempts_.is_current(job, attempt, from);
+    return jobs_.is_current(job, attempt, from);
   }
 
   const Router& router() const { return router_; }
   const JobQueue& queue() const { return queue_; }
   const WorkerTable& workers() const { return workers_; }
-  const JobAttempts& attempts() const { return attempts_; }
+  const JobTable& jobs() const { return jobs_; }
   const ModelCatalog& catalog() const { return catalog_; }
-  size_t live_jobs() const { return live_.size(); }
+  size_t live_jobs() const { return jobs_.size(); }
 
  private:
-  struct LiveJob {
-    JobSubmit spec;
-    ModelTarget target;      // parsed spec.model, session and route key
-    ModelName dispatched_key;  // the key of the current attempt while dispatched
-    bool cancel_requested = false;
-  };
   // dispatcher_models.cpp: resolution, rings, draining, model waits.
   static ModelTarget target_of(const JobSubmit& job);
-  std::optional<std::pair<DeviceKey, ResolvedModel>> place(const LiveJob& job) const;
+  std::optional<std::pair<DeviceKey, ResolvedModel>> place(const JobEntry& job) const;
   void dispatch(const JobId& job, const DeviceKey& device, const ResolvedModel& model,
                 Actions& out);
   void drain(const ModelName& ref, Actions& out);
@@ -197,10 +182,8 @@ class Dispatcher {
   Router router_;
   JobQueue queue_;
   WorkerTable workers_;
-  JobAttempts attempts_;
+  JobTable jobs_;
   ModelCatalog catalog_;
-  std::unordered_map<JobId, LiveJob> live_;
-  std::unordered_map<JobId, DeviceKey> recovering_;  // recovered, awaiting their worker
   int64_t adopt_deadline_ns_ = 0;
   bool paused_ = false;         // set_dispatch_paused
   int64_t paused_since_ns_ = 0;  // when the pause began
