@@ -148,7 +148,7 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   execute(dispatcher_.tick());
   if (store_ok()) poll_registry();
   commit();
-  if (!lag_notices_.empty() || !lagged_.empty()) send_lag_notices();
+  if (!streams_.idle()) send_lag_notices();
   if (!failing_clients_.empty() || !timed_out_clients_.empty()) check_client_timeouts();
   send_heartbeats();
   if (counters_.turns.load(std::memory_order_relaxed) != turns) count_turn(clock_.now_ns() - start_ns);

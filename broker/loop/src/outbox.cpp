@@ -27,13 +27,13 @@ void BrokerLoop::post_stream_frames(const wire::RoutingIds& peer, const JobId& j
                                 .stream_job = job,
                                 .stream_seq = first_seq,
                                 .tokens = tokens,
-                                .post_id = next_post_id_++});
+                                .post_id = streams_.next_post()});
 }
 
 void BrokerLoop::release_tokens(TurnBatch& batch) {
   for (Outgoing& out : batch.outbox()) {
     if (!out.tokens || out.frames.empty()) continue;
-    if (!replays_pending_.empty() && replays_pending_.count({out.peer.front(), out.stream_job}) != 0) {
+    if (streams_.replay_pending(out.peer.front(), out.stream_job)) {
       continue;  // after its replay, when Redis answers
     }
     send_to_client(out);
@@ -69,9 +69,8 @@ void BrokerLoop::send_outbox(TurnBatch& batch) {
 void BrokerLoop::send_to_client(Outgoing& out) {
   // A lagged stream sends nothing more (held turns posted before the lag included); once
   // the client subscribes again, only what was posted since.
-  if (!out.stream_job.empty() && !lagged_.empty()) {
-    auto lag = lagged_.find({out.peer.front(), out.stream_job});
-    if (lag != lagged_.end() && out.post_id < lag->second) return;
+  if (!out.stream_job.empty() && !streams_.may_send(out.peer.front(), out.stream_job, out.post_id)) {
+    return;
   }
   wire::SendStatus s = wire::send_frames(clients_, out.peer, out.frames);
   note_client_send(out.peer, s);
@@ -103,22 +102,19 @@ void BrokerLoop::send_client_now(const wire::RoutingIds& peer, const schemas::Me
 void BrokerLoop::on_client_lagged(const wire::RoutingIds& peer, const JobId& job,
                                   uint64_t next_seq) {
   counters_.clients_lagged.fetch_add(1, std::memory_order_relaxed);
-  lagged_[{peer.front(), job}] = kLaggedNow;
+  streams_.on_lagged(peer, job, next_seq);
   if (auto it = live_.find(job); it != live_.end()) {
     LiveJob& live = it->second;
     std::erase_if(live.subscribers, [&](const Subscriber& s) { return s.peer == peer; });
     if (live.submitter == peer) live.submitter_subscribed = true;  // no direct tokens any more
   }
-  constexpr size_t kMaxNotices = 100000;
-  if (lag_notices_.size() >= kMaxNotices) lag_notices_.erase(lag_notices_.begin());
-  lag_notices_.push_back(LagNotice{peer, job, next_seq});
 }
 
 void BrokerLoop::send_lag_notices() {
-  if (held_->empty()) {  // nothing of an ended job can still be on its way: forget its lags
-    std::erase_if(lagged_, [&](const auto& entry) { return live_.count(entry.first.second) == 0; });
+  if (held_->empty()) {  // nothing of an ended job can still be on its way: forget its cuts
+    streams_.forget_ended([&](const JobId& job) { return live_.count(job) != 0; });
   }
-  std::erase_if(lag_notices_, [&](const LagNotice& n) {
+  streams_.send_notices([&](const ClientStreams::LagNotice& n) {
     schemas::ErrorReply e{.code = schemas::ErrorCode::kLagged,
                           .message = "fell behind by more than " +
                                      std::to_string(options_.client_sndhwm) +

@@ -198,7 +198,7 @@ void BrokerLoop::check_client_timeouts() {
         printable_id(client), options_.client_timeout_ms);
     counters_.clients_timed_out.fetch_add(1, std::memory_order_relaxed);
     // Its `lagged` notices go too: retried, they would fail on and time it out again.
-    std::erase_if(lag_notices_, [&](const LagNotice& n) { return n.peer.front() == client; });
+    streams_.drop_notices(client);
     on_client_gone(client, "its submitter stopped answering");
   }
   timed_out_clients_.clear();

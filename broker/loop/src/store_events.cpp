@@ -166,8 +166,10 @@ void BrokerLoop::answer_reads(TurnBatch& held, const std::vector<store::RedisRep
 
 void BrokerLoop::answer_read(const DeferredRead& read,
                              const std::vector<const store::RedisReply*>& replies) {
-  if (read.subscribe && read.live && !read.peer.empty()) {
-    replays_pending_.erase({read.peer.front(), read.job_id});  // its live TOKENS follow
+  if (read.subscribe && !read.peer.empty()) {
+    // A later SUBSCRIBE of this client to this job replaced this one: nothing to answer.
+    if (!streams_.is_current(read.peer.front(), read.job_id, read.subscription)) return;
+    if (read.live) streams_.replay_sent(read.peer.front(), read.job_id);  // live TOKENS follow
   }
   const size_t expected = read.subscribe && !read.live ? 2 : 1;
   if (replies.size() != expected) {

@@ -113,24 +113,22 @@ uint64_t BrokerLoop::post_replay(const wire::RoutingIds& peer, const std::string
 void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request) {
   DeferredRead read{.peer = peer, .request_id = request.request_id, .job_id = request.job_id,
                     .subscribe = true, .from_seq = request.from_seq};
-  if (!lagged_.empty() && !peer.empty()) {
-    // What was posted to the lagged stream (held turns not yet sent) is dropped; this
-    // subscription's replay and live tokens are posted from here on.
-    auto lag = lagged_.find({peer.front(), request.job_id});
-    if (lag != lagged_.end()) lag->second = next_post_id_;
-  }
+  if (peer.empty()) return;
   auto it = live_.find(request.job_id);
-  if (it != live_.end()) {
-    LiveJob& job = it->second;
+  LiveJob* job = it != live_.end() ? &it->second : nullptr;
+  const bool replay = job == nullptr || request.from_seq < job->next_seq;
+  // One subscription per client and job: a repeated SUBSCRIBE (after `lagged`, or not)
+  // replaces the earlier one, including what was posted to it and not sent yet (a held
+  // turn's TOKENS): the new one gets exactly its replay and what follows.
+  read.subscription = streams_.on_subscribe(peer.front(), request.job_id, job != nullptr && replay);
+  if (job != nullptr) {
     read.live = true;
-    read.until_seq = job.next_seq;
-    // One subscription per client and job: a repeated SUBSCRIBE replaces the earlier one.
-    std::erase_if(job.subscribers, [&](const Subscriber& s) { return s.peer == peer; });
-    if (job.submitter == peer) job.submitter_subscribed = true;
-    job.subscribers.push_back(Subscriber{peer, std::max(request.from_seq, job.next_seq)});
-    if (request.from_seq >= job.next_seq) return;
-    if (!peer.empty()) replays_pending_.emplace(peer.front(), request.job_id);
+    read.until_seq = job->next_seq;
+    std::erase_if(job->subscribers, [&](const Subscriber& s) { return s.peer == peer; });
+    if (job->submitter == peer) job->submitter_subscribed = true;
+    job->subscribers.push_back(Subscriber{peer, std::max(request.from_seq, job->next_seq)});
   }
+  if (!replay) return;
   defer_read(std::move(read));
 }
 

@@ -58,6 +58,7 @@ struct DeferredRead {
   bool live = false;       // subscribe: the job was live (already subscribed to its tail)
   uint64_t from_seq = 0;   // subscribe: the replay's range [from_seq, until_seq)
   uint64_t until_seq = 0;
+  uint64_t subscription = 0;  // subscribe: ClientStreams' id of the subscription it answers
 };
 
 

@@ -23,6 +23,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "rs/broker/client_streams.h"
 #include "rs/broker/dispatcher.h"
 #include "rs/core/clock.h"
 #include "rs/core/result.h"
@@ -193,12 +194,6 @@ class BrokerLoop {
     // The submitter gets tokens through a subscription of its own (it re-subscribed, e.g.
     // after `lagged` or a reconnect), not directly: no token or DONE goes to it twice.
     bool submitter_subscribed = false;
-  };
-  static constexpr uint64_t kLaggedNow = UINT64_MAX;  // lagged_: no SUBSCRIBE since the lag
-  struct LagNotice {  // a `lagged` ERROR not yet sent (the client's queue was full)
-    wire::RoutingIds peer;
-    JobId job;
-    uint64_t next_seq = 0;  // the first seq of the job not sent to the client
   };
   struct FailingClient {  // a client whose sends fail (peers.cpp)
     int64_t failing_since_ns = 0;  // the stretch of failed sends began (none went since)
@@ -435,16 +430,10 @@ class BrokerLoop {
   // event (still to come) is the old connection's, already handled; skip it.
   std::unordered_map<int, int> stale_worker_drops_;
   std::unordered_map<int, int> stale_client_drops_;
-  std::vector<LagNotice> lag_notices_;
   std::unordered_map<std::string, FailingClient> failing_clients_;  // by client routing id
   std::vector<std::string> timed_out_clients_;  // found by on_client_send_failed, not handled yet
   int64_t next_failing_sweep_ns_ = 0;
-  // (client, job) streams cut off: messages posted to it before `cut` (a post id) are
-  // dropped; kLaggedNow until the client SUBSCRIBEs again, then the next post's id, so what
-  // held turns posted to the old subscription never overtakes the new one's replay.
-  std::map<std::pair<std::string, JobId>, uint64_t> lagged_;
-  uint64_t next_post_id_ = 1;  // Outgoing::post_id of the next stream message posted
-  std::set<std::pair<std::string, JobId>> replays_pending_;  // (client, job): replay not sent
+  ClientStreams streams_;  // what of each (client, job) stream may still go out
   std::unique_ptr<TurnBatch> batch_;  // this turn's Redis writes and replies, not yet done
   std::unique_ptr<StoreWriter> writer_;
   std::unique_ptr<StoreReader> reader_;  // registry and ingest reads, off the loop
