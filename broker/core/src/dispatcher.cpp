@@ -35,14 +35,17 @@ std::string_view reason_name(Reason reason) {
   return "unknown";
 }
 
-Dispatcher::Dispatcher(const rs::Clock& clock, DispatcherOptions options)
+Dispatcher::Dispatcher(const rs::Clock& clock, DispatcherOptions options, JobTable* jobs)
     : clock_(clock),
       options_(options),
       router_(options.router),
       queue_(clock, options.queue),
       workers_(clock, options.workers),
-      jobs_(std::max<uint32_t>(1, options.max_attempts)),
-      catalog_(options.catalog) {}
+      own_jobs_(std::max<uint32_t>(1, options.max_attempts)),
+      jobs_(jobs != nullptr ? *jobs : own_jobs_),
+      catalog_(options.catalog) {
+  jobs_.set_max_attempts(std::max<uint32_t>(1, options.max_attempts));
+}
 
 QueuedJob Dispatcher::to_queued(const JobSubmit& spec, uint32_t attempt) const {
   QueuedJob q;

@@ -4,33 +4,70 @@
 
 namespace rs::broker {
 
-JobEntry* JobTable::add(const JobSubmit& spec, ModelTarget target, uint32_t attempt) {
-  auto [it, added] = jobs_.try_emplace(spec.id);
+JobEntry* JobTable::insert(const JobId& job, JobStream stream) {
+  auto [it, added] = jobs_.try_emplace(job);
   if (!added) return nullptr;
-  JobEntry& e = it->second;
+  it->second.stream = std::move(stream);
+  return &it->second;
+}
+
+JobEntry* JobTable::find_any(const JobId& job) {
+  auto it = jobs_.find(job);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+const JobEntry* JobTable::find_any(const JobId& job) const {
+  auto it = jobs_.find(job);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+bool JobTable::erase(const JobId& job) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return false;
+  if (it->second.admitted) {
+    clear_recovering(it->second);
+    --n_admitted_;
+  }
+  jobs_.erase(it);
+  return true;
+}
+
+JobEntry* JobTable::add(const JobSubmit& spec, ModelTarget target, uint32_t attempt) {
+  JobEntry& e = jobs_[spec.id];
+  if (e.admitted) return nullptr;
+  e.admitted = true;
+  ++n_admitted_;
   e.spec = spec;
   e.target = std::move(target);
   e.attempt = std::max<uint32_t>(1, attempt);
+  e.device.reset();
+  e.uncounted = 0;
+  e.dispatched_key.clear();
+  e.cancel_requested = false;
   e.seq = next_seq_++;
   return &e;
 }
 
 bool JobTable::end(const JobId& job) {
   auto it = jobs_.find(job);
-  if (it == jobs_.end()) return false;
-  clear_recovering(it->second);
-  jobs_.erase(it);
+  if (it == jobs_.end() || !it->second.admitted) return false;
+  if (!owned_) return erase(job);
+  JobEntry& e = it->second;
+  clear_recovering(e);
+  e.admitted = false;
+  e.device.reset();
+  --n_admitted_;
   return true;
 }
 
 JobEntry* JobTable::find(const JobId& job) {
   auto it = jobs_.find(job);
-  return it == jobs_.end() ? nullptr : &it->second;
+  return it == jobs_.end() || !it->second.admitted ? nullptr : &it->second;
 }
 
 const JobEntry* JobTable::find(const JobId& job) const {
   auto it = jobs_.find(job);
-  return it == jobs_.end() ? nullptr : &it->second;
+  return it == jobs_.end() || !it->second.admitted ? nullptr : &it->second;
 }
 
 bool JobTable::set_dispatched(const JobId& job, const DeviceKey& device) {

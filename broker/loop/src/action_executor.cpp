@@ -60,9 +60,9 @@ void BrokerLoop::execute(const Actions& actions) {
 }
 
 void BrokerLoop::execute_dispatch(const Action& a) {
-  auto it = live_.find(a.job);
-  if (it == live_.end()) return;
-  LiveJob& job = it->second;
+  LiveJob* live = live_job(a.job);
+  if (live == nullptr) return;
+  LiveJob& job = *live;
   counters_.dispatched.fetch_add(1, std::memory_order_relaxed);
   job.record.state = JobState::kDispatched;
   job.record.attempt = a.attempt;
@@ -88,10 +88,10 @@ void BrokerLoop::execute_dispatch(const Action& a) {
 }
 
 void BrokerLoop::execute_requeued(const Action& a) {
-  auto it = live_.find(a.job);
-  if (it == live_.end()) return;
-  it->second.record.state = JobState::kQueued;
-  it->second.record.attempt = a.attempt;
+  LiveJob* live = live_job(a.job);
+  if (live == nullptr) return;
+  live->record.state = JobState::kQueued;
+  live->record.attempt = a.attempt;
   write_transition(a.job, store::Transition{.to = JobState::kQueued, .attempt = a.attempt,
                                             .at_ms = now_unix_ms()});
 }
@@ -114,9 +114,9 @@ schemas::Usage BrokerLoop::finish_usage(const LiveJob& job, const schemas::Usage
 
 void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const std::string& error,
                          const schemas::WorkerDone* worker_done) {
-  auto it = live_.find(id);
-  if (it == live_.end()) return;
-  LiveJob& job = it->second;
+  LiveJob* live = live_job(id);
+  if (live == nullptr) return;
+  LiveJob& job = *live;
   job.record.state = state;
   job.record.usage = finish_usage(job, worker_done != nullptr ? &worker_done->usage : nullptr);
   job.record.error_code = code;
@@ -144,7 +144,7 @@ void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const 
   for (const Subscriber& s : job.subscribers) post_stream(s.peer, id, done, job.next_seq);
   finish_batch_job(id, job);  // TTL and batch result (ingest.cpp)
   counters_.finished.fetch_add(1, std::memory_order_relaxed);
-  live_.erase(it);
+  jobs_.erase(id);
 }
 
 // The broker's transitions are field sets (JobStoreOptions::checked_transitions is off: it

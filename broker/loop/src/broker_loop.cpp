@@ -53,7 +53,8 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
     : context_(context),
       options_(std::move(options)),
       clock_(clock),
-      dispatcher_(clock, dispatcher_options(options_)),
+      jobs_(std::max<uint32_t>(1, options_.max_attempts), /*owned=*/true),
+      dispatcher_(clock, dispatcher_options(options_), &jobs_),
       batch_(std::make_unique<TurnBatch>()),
       held_(std::make_unique<std::deque<HeldTurn>>()) {
   std::random_device rd;
@@ -158,6 +159,7 @@ Status BrokerLoop::run_once(long max_wait_ms) {
 void BrokerLoop::count_turn(int64_t ns) {
   const auto n = static_cast<uint64_t>(std::max<int64_t>(ns, 0));
   counters_.busy_ns.fetch_add(n, std::memory_order_relaxed);
+  counters_.live_jobs.store(jobs_.n_entries(), std::memory_order_relaxed);
   if (n > counters_.max_turn_ns.load(std::memory_order_relaxed)) {
     counters_.max_turn_ns.store(n, std::memory_order_relaxed);  // the loop is the only writer
   }

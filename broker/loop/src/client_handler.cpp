@@ -118,7 +118,7 @@ void BrokerLoop::on_submit(const wire::RoutingIds& peer, schemas::SubmitRequest 
 }
 
 void BrokerLoop::on_cancel(const wire::RoutingIds& peer, const schemas::CancelRequest& request) {
-  if (live_.count(request.job_id) == 0) {
+  if (!is_live(request.job_id)) {
     reply_error(peer, request.request_id,
                 wire_error(ErrorCode::kNotFound, "no live job '" + request.job_id + "'"),
                 request.job_id);
@@ -141,10 +141,9 @@ void BrokerLoop::on_ping(const wire::RoutingIds& peer, const schemas::Ping& ping
 }
 
 void BrokerLoop::on_status(const wire::RoutingIds& peer, const schemas::StatusRequest& request) {
-  auto it = live_.find(request.job_id);
-  if (it != live_.end()) {
+  if (const LiveJob* live = live_job(request.job_id)) {
     post_client(peer, schemas::StatusReply{.request_id = request.request_id,
-                                           .record = it->second.record});
+                                           .record = live->record});
     return;
   }
   // A job that ended (maybe this turn): read after its final record in the turn's pipeline.

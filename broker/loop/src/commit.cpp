@@ -116,20 +116,20 @@ void BrokerLoop::answer_create(TurnBatch& batch, PendingCreate& pc,
 // turn they wait), give its slot (or queue place) back and forget it. False if it had
 // already ended (its DONE stands).
 bool BrokerLoop::withdraw(const JobId& job) {
-  auto it = live_.find(job);
-  if (it == live_.end()) return false;
+  LiveJob* live = live_job(job);
+  if (live == nullptr) return false;
   for (HeldTurn& held : *held_) held.batch.withdraw_outgoing(job);
   batch_->withdraw_outgoing(job);
-  const schemas::JobRecord& record = it->second.record;
+  const schemas::JobRecord record = live->record;
   if (record.state == schemas::JobState::kDispatched && record.device >= 0) {
     EndResult r = dispatcher_.on_job_ended(
         job, record.attempt, DeviceKey{record.worker, static_cast<uint32_t>(record.device)});
-    live_.erase(it);
+    jobs_.erase(job);
     execute(r.actions);  // refills stage into the next turn
     return true;
   }
   (void)dispatcher_.on_cancel(job);  // queued: removed, the kCancelled action is not ours
-  live_.erase(it);
+  jobs_.erase(job);
   return true;
 }
 
@@ -145,9 +145,13 @@ void BrokerLoop::admit(wire::RoutingIds peer, schemas::SubmitRequest request,
     submit.expires_ns = clock_.now_ns() + static_cast<int64_t>(std::min<uint64_t>(
                                               request.expires_ms, uint64_t{1} << 40)) * 1'000'000;
   }
-  live_.emplace(id, LiveJob{.request = std::move(request), .record = std::move(record),
-                            .submitter = std::move(peer), .accepted_ns = clock_.now_ns(),
-                            .batch = std::move(batch), .item_id = std::move(item_id)});
+  if (jobs_.insert(id, LiveJob{.request = std::move(request), .record = std::move(record),
+                               .submitter = std::move(peer), .accepted_ns = clock_.now_ns(),
+                               .batch = std::move(batch), .item_id = std::move(item_id)}) ==
+      nullptr) {
+    spdlog::error("broker: job {} created in redis is already live here; ignored", id);
+    return;
+  }
   Actions actions = dispatcher_.on_job_submitted(submit);
   for (const Action& a : actions) {
     if (a.kind == ActionKind::kReject) {

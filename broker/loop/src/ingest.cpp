@@ -288,9 +288,11 @@ void BrokerLoop::answer_ingest(PendingCreate& pc, const Result<store::CreateResu
   counters_.rejected.fetch_add(1, std::memory_order_relaxed);
   count_error(pc.fail_code);
   const JobId id = pc.job_id;
-  live_.emplace(id, LiveJob{.request = std::move(pc.request), .record = std::move(pc.record),
-                            .accepted_ns = clock_.now_ns(), .batch = std::move(pc.batch),
-                            .item_id = std::move(pc.item_id)});
+  if (jobs_.insert(id, LiveJob{.request = std::move(pc.request), .record = std::move(pc.record),
+                               .accepted_ns = clock_.now_ns(), .batch = std::move(pc.batch),
+                               .item_id = std::move(pc.item_id)}) == nullptr) {
+    return;  // an id already live here: cannot be (a new id); that job stands
+  }
   end_job(id, schemas::JobState::kFailed, pc.fail_code, pc.fail_error, nullptr);
 }
 

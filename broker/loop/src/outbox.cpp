@@ -103,8 +103,8 @@ void BrokerLoop::on_client_lagged(const wire::RoutingIds& peer, const JobId& job
                                   uint64_t next_seq) {
   counters_.clients_lagged.fetch_add(1, std::memory_order_relaxed);
   streams_.on_lagged(peer, job, next_seq);
-  if (auto it = live_.find(job); it != live_.end()) {
-    LiveJob& live = it->second;
+  if (LiveJob* found = live_job(job)) {
+    LiveJob& live = *found;
     std::erase_if(live.subscribers, [&](const Subscriber& s) { return s.peer == peer; });
     if (live.submitter == peer) live.submitter_subscribed = true;  // no direct tokens any more
   }
@@ -112,7 +112,7 @@ void BrokerLoop::on_client_lagged(const wire::RoutingIds& peer, const JobId& job
 
 void BrokerLoop::send_lag_notices() {
   if (held_->empty()) {  // nothing of an ended job can still be on its way: forget its cuts
-    streams_.forget_ended([&](const JobId& job) { return live_.count(job) != 0; });
+    streams_.forget_ended([&](const JobId& job) { return is_live(job); });
   }
   streams_.send_notices([&](const ClientStreams::LagNotice& n) {
     schemas::ErrorReply e{.code = schemas::ErrorCode::kLagged,

@@ -153,7 +153,8 @@ void BrokerLoop::on_client_connection_lost(int fd) {
 void BrokerLoop::on_client_gone(const std::string& client, const char* why) {
   failing_clients_.erase(client);
   std::vector<JobId> cancel;
-  for (auto& [id, job] : live_) {
+  for (auto& [id, entry] : jobs_.entries()) {
+    LiveJob& job = entry.stream;
     std::erase_if(job.subscribers, [&](const Subscriber& s) { return s.peer.front() == client; });
     if (job.submitter.empty() || job.submitter.front() != client) continue;
     job.submitter.clear();  // nobody to answer

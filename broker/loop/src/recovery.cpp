@@ -95,7 +95,7 @@ void BrokerLoop::recover_jobs(std::vector<store::StoredJob> jobs) {
   size_t n_dispatched = 0;
   for (store::StoredJob& s : jobs) {
     const JobId id = s.record.job_id;
-    if (live_.count(id) != 0) continue;
+    if (is_live(id)) continue;
     schemas::SubmitRequest& request = s.request;
     RecoveredJob r{.spec = JobSubmit{.id = id, .model = request.model,
                                      .priority = request.priority,
@@ -116,9 +116,9 @@ void BrokerLoop::recover_jobs(std::vector<store::StoredJob> jobs) {
       s.record.state = schemas::JobState::kQueued;
     }
     const bool running = s.record.state == schemas::JobState::kRunning;
-    live_.emplace(id, LiveJob{.request = std::move(request), .record = std::move(s.record),
-                              .accepted_ns = clock_.now_ns(), .running_written = running,
-                              .batch = std::move(s.batch), .item_id = std::move(s.item_id)});
+    jobs_.insert(id, LiveJob{.request = std::move(request), .record = std::move(s.record),
+                             .accepted_ns = clock_.now_ns(), .running_written = running,
+                             .batch = std::move(s.batch), .item_id = std::move(s.item_id)});
     recovered.push_back(std::move(r));
   }
   counters_.recovered.fetch_add(recovered.size(), std::memory_order_relaxed);
@@ -150,9 +150,9 @@ void BrokerLoop::restore_tokens(const std::vector<JobId>& ids, std::vector<store
     if (!log.status.ok()) {
       if (n_failed++ == 0) failure = log.status;
     }
-    auto it = live_.find(ids[i]);
-    if (it == live_.end() || log.tokens.empty()) continue;
-    LiveJob& job = it->second;
+    LiveJob* live = live_job(ids[i]);
+    if (live == nullptr || log.tokens.empty()) continue;
+    LiveJob& job = *live;
     job.next_seq = log.tokens.size();
     job.tokens = std::move(log.tokens);
     if (!job.batch.empty()) job.text = std::move(log.text);
@@ -173,9 +173,9 @@ void BrokerLoop::restore_tokens(const std::vector<JobId>& ids, std::vector<store
 // A job its worker still held at READY carries on there: the worker resends its tokens
 // from seq 0; those the log already held (next_seq) are dropped as seen, the rest go on.
 void BrokerLoop::on_adopted(const Action& a) {
-  auto it = live_.find(a.job);
-  if (it == live_.end()) return;
-  LiveJob& job = it->second;
+  LiveJob* live = live_job(a.job);
+  if (live == nullptr) return;
+  LiveJob& job = *live;
   job.record.worker = a.device.worker;
   job.record.device = static_cast<int32_t>(a.device.index);
   job.record.attempt = a.attempt;

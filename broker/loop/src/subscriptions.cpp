@@ -23,9 +23,9 @@ using schemas::ErrorCode;
 void BrokerLoop::accept_tokens(std::vector<schemas::TokenEntry>& entries) {
   if (entries.empty()) return;
   for (const schemas::TokenEntry& e : entries) {
-    auto it = live_.find(e.job_id);
-    if (it != live_.end() && !it->second.running_written) {
-      LiveJob& job = it->second;
+    LiveJob* live = live_job(e.job_id);
+    if (live != nullptr && !live->running_written) {
+      LiveJob& job = *live;
       job.running_written = true;
       job.record.state = schemas::JobState::kRunning;
       job.record.started_ms = now_unix_ms();
@@ -61,9 +61,9 @@ void BrokerLoop::forward_tokens(const std::vector<schemas::TokenEntry>& entries)
     }
   }
   for (auto& [id, batch] : by_job) {
-    auto it = live_.find(id);
-    if (it == live_.end()) continue;
-    const LiveJob& job = it->second;
+    const LiveJob* live = live_job(id);
+    if (live == nullptr) continue;
+    const LiveJob& job = *live;
     if (job.request.stream && !job.submitter.empty() && !job.submitter_subscribed) {
       post_stream(job.submitter, id, batch);
     }
@@ -114,8 +114,7 @@ void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::Subsc
   DeferredRead read{.peer = peer, .request_id = request.request_id, .job_id = request.job_id,
                     .subscribe = true, .from_seq = request.from_seq};
   if (peer.empty()) return;
-  auto it = live_.find(request.job_id);
-  LiveJob* job = it != live_.end() ? &it->second : nullptr;
+  LiveJob* job = live_job(request.job_id);
   const bool replay = job == nullptr || request.from_seq < job->next_seq;
   // One subscription per client and job: a repeated SUBSCRIBE (after `lagged`, or not)
   // replaces the earlier one, including what was posted to it and not sent yet (a held

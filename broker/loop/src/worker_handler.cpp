@@ -117,21 +117,25 @@ void BrokerLoop::on_heartbeat(const std::string& worker, const schemas::WorkerHe
   }
 }
 
-bool BrokerLoop::token_is_current(const std::string& worker, const schemas::TokenEntry& e) const {
-  const JobEntry* a = dispatcher_.jobs().find(e.job_id);
-  return a != nullptr && a->device && a->attempt == e.attempt && a->device->worker == worker;
+// The job's entry if the entry is of its current attempt, dispatched to this worker (one
+// lookup: the fence and the loop's part are in the same JobTable entry); else nullptr.
+JobEntry* BrokerLoop::current_entry(const std::string& worker, const schemas::TokenEntry& e) {
+  JobEntry* a = jobs_.find(e.job_id);  // admitted only
+  return a != nullptr && a->device && a->attempt == e.attempt && a->device->worker == worker
+             ? a
+             : nullptr;
 }
 
 void BrokerLoop::on_tokens(const std::string& worker, schemas::WorkerTokens& tokens) {
   std::vector<schemas::TokenEntry> accepted;
   accepted.reserve(tokens.entries.size());
   for (schemas::TokenEntry& e : tokens.entries) {
-    auto it = live_.find(e.job_id);
-    if (it == live_.end() || !token_is_current(worker, e)) {
+    JobEntry* entry = current_entry(worker, e);
+    if (entry == nullptr) {
       counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    LiveJob& job = it->second;
+    LiveJob& job = entry->stream;
     if (e.seq != job.next_seq) {  // a retried attempt replays seqs already delivered
       counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
       continue;
@@ -149,7 +153,7 @@ void BrokerLoop::on_done(const std::string& worker, const schemas::WorkerDone& d
   if (done.device < 0) return;
   EndResult r = dispatcher_.on_job_ended(done.job_id, done.attempt,
                                          DeviceKey{worker, static_cast<uint32_t>(done.device)});
-  if (!r.current || live_.count(done.job_id) == 0) {
+  if (!r.current || !is_live(done.job_id)) {
     counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
     execute(r.actions);
     return;
@@ -174,7 +178,7 @@ void BrokerLoop::on_failed(const std::string& worker, const schemas::WorkerFaile
   EndResult r = retry ? dispatcher_.on_job_retry(failed.job_id, failed.attempt, from, model_gone,
                                                  counted)
                       : dispatcher_.on_job_ended(failed.job_id, failed.attempt, from);
-  if (!r.current || live_.count(failed.job_id) == 0) {
+  if (!r.current || !is_live(failed.job_id)) {
     counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
     execute(r.actions);
     return;

@@ -187,6 +187,7 @@ TEST_F(BrokerOutageSimTest, RandomTrafficWhileRedisStopsAndStartsLosesNothing) {
   auto live = conn_->command({"ZCARD", keys_.live()});
   ASSERT_TRUE(live.ok());
   EXPECT_EQ(live->integer, 0) << "rs:live holds jobs that ended";
+  EXPECT_EQ(loop_->counters().live_jobs.load(), 0u) << "the JobTable holds jobs that ended";
   auto hashes = conn_->command({"KEYS", keys_.job("*")});
   ASSERT_TRUE(hashes.ok());
   EXPECT_EQ(hashes->elements.size(), jobs_.size()) << "Redis holds a job no client was told of";

@@ -83,7 +83,11 @@ struct EndResult {
 
 class Dispatcher {
  public:
-  explicit Dispatcher(const rs::Clock& clock, DispatcherOptions options = {});
+  // jobs: the owner's table of live jobs (the broker loop's), or nullptr for one of its own.
+  explicit Dispatcher(const rs::Clock& clock, DispatcherOptions options = {},
+                      JobTable* jobs = nullptr);
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
 
   // SUBMIT: [] (queued), [kDispatch], or [kReject].
   Actions on_job_submitted(const JobSubmit& job);
@@ -182,7 +186,8 @@ class Dispatcher {
   Router router_;
   JobQueue queue_;
   WorkerTable workers_;
-  JobTable jobs_;
+  JobTable own_jobs_;
+  JobTable& jobs_;  // own_jobs_ or the owner's
   ModelCatalog catalog_;
   int64_t adopt_deadline_ns_ = 0;
   bool paused_ = false;         // set_dispatch_paused

@@ -132,6 +132,7 @@ struct BrokerCounters {
   std::atomic<uint64_t> clients_lagged{0};     // subscriptions dropped: the client fell behind
   std::atomic<uint64_t> clients_timed_out{0};  // clients gone silent with every send failing
   std::atomic<uint64_t> dispatch_pauses{0};    // times dispatch paused: max_held_writes reached
+  std::atomic<uint64_t> live_jobs{0};          // gauge: JobTable entries (set each busy turn)
   uint64_t error_count(schemas::ErrorCode code) const {
     return errors[static_cast<size_t>(code)].load(std::memory_order_relaxed);
   }
@@ -172,29 +173,14 @@ class BrokerLoop {
   const BrokerCounters& counters() const { return counters_; }
 
  private:
-  struct Subscriber {
-    wire::RoutingIds peer;
-    uint64_t from_seq = 0;
-  };
-  struct LiveJob {
-    schemas::SubmitRequest request;
-    schemas::JobRecord record;
-    wire::RoutingIds submitter;
-    std::vector<Subscriber> subscribers;
-    uint64_t next_seq = 0;
-    int64_t accepted_ns = 0;
-    int64_t first_token_ns = 0;
-    bool running_written = false;
-    std::string batch;    // ingest: the batch (job hash field `batch`), "" = none
-    std::string item_id;  // ingest: the producer's id of the item
-    std::string text;     // a batch job's generated text so far (for its result)
-    // The token ids delivered so far (seqs 0..): a new attempt resumes after them. Kept
-    // only while it matches next_seq (a recovered job's come from its token log).
-    std::vector<int32_t> tokens;
-    // The submitter gets tokens through a subscription of its own (it re-subscribed, e.g.
-    // after `lagged` or a reconnect), not directly: no token or DONE goes to it twice.
-    bool submitter_subscribed = false;
-  };
+  using Subscriber = JobSubscriber;
+  using LiveJob = JobStream;  // the loop's part of a JobTable entry
+  // The loop's part of a live job (admitted or not yet), nullptr if none.
+  LiveJob* live_job(const JobId& id) {
+    JobEntry* e = jobs_.find_any(id);
+    return e != nullptr ? &e->stream : nullptr;
+  }
+  bool is_live(const JobId& id) const { return jobs_.find_any(id) != nullptr; }
   struct FailingClient {  // a client whose sends fail (peers.cpp)
     int64_t failing_since_ns = 0;  // the stretch of failed sends began (none went since)
     int64_t last_failed_ns = 0;
@@ -373,7 +359,7 @@ class BrokerLoop {
   void on_failed(const std::string& worker, const schemas::WorkerFailed& failed);
   void on_worker_disconnect(const wire::RoutingIds& peer, const std::string& worker,
                             const std::string& reason);
-  bool token_is_current(const std::string& worker, const schemas::TokenEntry& e) const;
+  JobEntry* current_entry(const std::string& worker, const schemas::TokenEntry& e);
   std::string worker_of(const wire::RoutingIds& peer) const;
 
   // ingest.cpp: the ingest stream and batch results.
@@ -410,12 +396,12 @@ class BrokerLoop {
   store::IngestOptions ingest_options_;
   std::unique_ptr<store::IngestStream> ingest_;
   std::unique_ptr<store::BatchResults> batch_results_;
+  JobTable jobs_;  // every live job: the Dispatcher's part and the loop's (JobStream)
   Dispatcher dispatcher_;
   zmq::socket_t clients_;
   zmq::socket_t workers_;
   std::string client_endpoint_;
   std::string worker_endpoint_;
-  std::unordered_map<JobId, LiveJob> live_;
   std::unordered_map<std::string, wire::RoutingIds> worker_routes_;  // worker id -> peer
   std::map<std::string, std::string> peer_workers_;                 // peer id -> worker id
   wire::PeerMonitor worker_monitor_;
