@@ -52,8 +52,32 @@ void ClientStreams::send_notices(const std::function<bool(const LagNotice&)>& se
   std::erase_if(notices_, [&](const LagNotice& n) { return send(n); });
 }
 
-void ClientStreams::drop_notices(const std::string& client) {
+bool ClientStreams::hold_reply(const std::vector<std::string>& peer,
+                               std::vector<std::string> frames) {
+  if (peer.empty()) return false;
+  std::deque<HeldReply>& held = held_replies_[peer.front()];
+  if (held.size() >= kMaxHeldReplies) return false;
+  held.push_back(HeldReply{peer, std::move(frames)});
+  return true;
+}
+
+void ClientStreams::send_held_replies(const std::function<bool(const HeldReply&)>& send) {
+  for (auto it = held_replies_.begin(); it != held_replies_.end();) {
+    std::deque<HeldReply>& held = it->second;
+    while (!held.empty() && send(held.front())) held.pop_front();
+    it = held.empty() ? held_replies_.erase(it) : std::next(it);
+  }
+}
+
+size_t ClientStreams::n_held_replies() const {
+  size_t n = 0;
+  for (const auto& [client, held] : held_replies_) n += held.size();
+  return n;
+}
+
+void ClientStreams::drop_client(const std::string& client) {
   std::erase_if(notices_, [&](const LagNotice& n) { return n.peer.front() == client; });
+  held_replies_.erase(client);
 }
 
 void ClientStreams::forget_ended(const std::function<bool(const JobId&)>& is_live) {

@@ -136,7 +136,9 @@ void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const 
   stage_token_appends(batch_->take_tokens(id));  // the job's tokens go before its marker
   std::vector<store::RedisCommand> marker;
   token_log_->finish_commands(id, state, job.next_seq, marker);
-  for (auto& c : marker) batch_->add_write(std::move(c), WriteKind::kOther);
+  for (size_t i = 0; i < marker.size(); ++i) {
+    batch_->add_write(std::move(marker[i]), i == 0 ? WriteKind::kLogMarker : WriteKind::kOther);
+  }
   schemas::Done done{.record = job.record};
   if (!job.submitter.empty() && !job.submitter_subscribed) {
     post_stream(job.submitter, id, done, job.next_seq);

@@ -31,6 +31,7 @@ DispatcherOptions dispatcher_options(const BrokerOptions& o) {
 }
 
 constexpr long kMaxPollMs = 50;  // bounds how late request_stop() is noticed
+constexpr long kRetrySendsMs = 5;  // held replies and `lagged` notices are retried this often
 
 wire::RouterOptions router_options(const BrokerOptions& o, int sndhwm) {
   wire::RouterOptions r;
@@ -171,7 +172,10 @@ long BrokerLoop::poll_timeout_ms() const {
   int64_t next = std::min({next_beat_ns_, next_registry_poll_ns_, next_ingest_wake_ns()});
   if (auto wake = dispatcher_.next_wakeup_ns()) next = std::min(next, *wake);
   int64_t ms = (next - now + 999'999) / 1'000'000;
-  return static_cast<long>(std::clamp<int64_t>(ms, 0, kMaxPollMs));
+  // Replies and `lagged` notices waiting for a client's queue: retried soon (ZeroMQ does
+  // not say when a peer's queue has room again).
+  const long max_ms = streams_.has_pending_sends() ? kRetrySendsMs : kMaxPollMs;
+  return static_cast<long>(std::clamp<int64_t>(ms, 0, max_ms));
 }
 
 bool BrokerLoop::drain_workers() {

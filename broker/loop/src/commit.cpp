@@ -43,6 +43,10 @@ void BrokerLoop::check_write_replies(TurnBatch& batch,
   const std::vector<WriteKind>& kinds = batch.kinds();
   for (size_t i = 0; i < replies.size() && i < kinds.size(); ++i) {
     if (kinds[i] == WriteKind::kCreate || kinds[i] == WriteKind::kRead) continue;  // answered apart
+    if (kinds[i] == WriteKind::kLogMarker &&
+        store::TokenLog::parse_append_replies(std::span(&replies[i], 1)).ok()) {
+      continue;  // applied, or applied before a retry
+    }
     if (kinds[i] == WriteKind::kTokenAppend) {
       auto stats = store::TokenLog::parse_append_replies(std::span(&replies[i], 1));
       if (stats.ok()) {

@@ -1,6 +1,7 @@
 // BrokerLoop: sending. Replies are posted into the turn's batch and sent, never blocking,
-// after its commit: a client whose pipe is full loses that reply (counted in client_drops)
-// and the loop goes on; a DISPATCH that cannot be sent means its worker is gone.
+// after its commit: a reply to a client whose pipe is full waits in ClientStreams (held
+// replies, in order, bounded) and a stream message to it makes it `lagged`; the loop goes
+// on. A DISPATCH that cannot be sent means its worker is gone.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -69,29 +70,46 @@ void BrokerLoop::send_outbox(TurnBatch& batch) {
 void BrokerLoop::send_to_client(Outgoing& out) {
   // A lagged stream sends nothing more (held turns posted before the lag included); once
   // the client subscribes again, only what was posted since.
-  if (!out.stream_job.empty() && !streams_.may_send(out.peer.front(), out.stream_job, out.post_id)) {
-    return;
-  }
-  wire::SendStatus s = wire::send_frames(clients_, out.peer, out.frames);
-  note_client_send(out.peer, s);
+  const bool stream = !out.stream_job.empty();
+  if (stream && !streams_.may_send(out.peer.front(), out.stream_job, out.post_id)) return;
+  // Behind replies that wait for room: a reply waits too (in order), a stream message
+  // does not fit (the client is `lagged` from it).
+  const bool behind = streams_.has_held_replies(out.peer.front());
+  wire::SendStatus s =
+      behind ? wire::SendStatus::kWouldBlock : wire::send_frames(clients_, out.peer, out.frames);
+  if (!behind) note_client_send(out.peer, s);
   if (s == wire::SendStatus::kSent) return;
-  if (s == wire::SendStatus::kWouldBlock && !out.stream_job.empty()) {
+  if (s == wire::SendStatus::kWouldBlock && stream) {
     on_client_lagged(out.peer, out.stream_job, out.stream_seq);
   } else if (s == wire::SendStatus::kWouldBlock) {
-    counters_.client_drops.fetch_add(1, std::memory_order_relaxed);
+    hold_reply(out.peer, std::move(out.frames));
   } else {
     counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
 void BrokerLoop::send_client_now(const wire::RoutingIds& peer, const schemas::Message& message) {
+  if (!peer.empty() && streams_.has_held_replies(peer.front())) {
+    return hold_reply(peer, schemas::to_frames(message));
+  }
   wire::SendStatus s = wire::send_message(clients_, peer, message);
   note_client_send(peer, s);
   if (s == wire::SendStatus::kSent) return;
   if (s == wire::SendStatus::kWouldBlock) {
-    counters_.client_drops.fetch_add(1, std::memory_order_relaxed);
+    hold_reply(peer, schemas::to_frames(message));
   } else {
     counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// A reply the client's full queue did not take waits for room, in order with the client's
+// later replies (send_lag_notices retries them each turn); past ClientStreams'
+// kMaxHeldReplies for one client it is dropped and counted.
+void BrokerLoop::hold_reply(const wire::RoutingIds& peer, schemas::Frames frames) {
+  if (streams_.hold_reply(peer, std::move(frames))) {
+    counters_.replies_held.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    counters_.client_drops.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -114,7 +132,13 @@ void BrokerLoop::send_lag_notices() {
   if (held_->empty()) {  // nothing of an ended job can still be on its way: forget its cuts
     streams_.forget_ended([&](const JobId& job) { return is_live(job); });
   }
+  streams_.send_held_replies([&](const ClientStreams::HeldReply& r) {
+    wire::SendStatus s = wire::send_frames(clients_, r.peer, r.frames);
+    note_client_send(r.peer, s);
+    return s != wire::SendStatus::kWouldBlock;  // sent, or the client is gone
+  });
   streams_.send_notices([&](const ClientStreams::LagNotice& n) {
+    if (streams_.has_held_replies(n.peer.front())) return false;  // after its replies
     schemas::ErrorReply e{.code = schemas::ErrorCode::kLagged,
                           .message = "fell behind by more than " +
                                      std::to_string(options_.client_sndhwm) +

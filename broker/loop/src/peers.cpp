@@ -152,6 +152,7 @@ void BrokerLoop::on_client_connection_lost(int fd) {
 
 void BrokerLoop::on_client_gone(const std::string& client, const char* why) {
   failing_clients_.erase(client);
+  streams_.drop_client(client);  // its held replies and `lagged` notices
   std::vector<JobId> cancel;
   for (auto& [id, entry] : jobs_.entries()) {
     LiveJob& job = entry.stream;
@@ -199,7 +200,7 @@ void BrokerLoop::check_client_timeouts() {
         printable_id(client), options_.client_timeout_ms);
     counters_.clients_timed_out.fetch_add(1, std::memory_order_relaxed);
     // Its `lagged` notices go too: retried, they would fail on and time it out again.
-    streams_.drop_notices(client);
+    streams_.drop_client(client);
     on_client_gone(client, "its submitter stopped answering");
   }
   timed_out_clients_.clear();

@@ -41,7 +41,9 @@ struct PendingCreate {
   bool answered = false;
 };
 
-enum class WriteKind : uint8_t { kCreate, kHset, kTokenAppend, kOther, kRead };
+// kLogMarker: a token log's final marker (an XADD at a fixed id: applied again after a
+// retry, Redis refuses it as a duplicate, which is success).
+enum class WriteKind : uint8_t { kCreate, kHset, kTokenAppend, kLogMarker, kOther, kRead };
 
 // A read that must see every write staged before it: SUBSCRIBE's replay and STATUS of an
 // ended job go at the end of the turn's pipeline (TurnBatch::add_read), so the StoreWriter

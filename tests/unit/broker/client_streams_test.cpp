@@ -73,7 +73,7 @@ TEST(ClientStreams, NoticesWaitForRoomAndGoWithTheClient) {
   });
   EXPECT_EQ(sent, std::vector<uint64_t>{3});
   EXPECT_EQ(s.n_notices(), 1u);
-  s.drop_notices("d");
+  s.drop_client("d");
   EXPECT_EQ(s.n_notices(), 0u);
   EXPECT_FALSE(s.idle());  // the cuts stay until their jobs end
   s.forget_ended([](const std::string& job) { return job == "j2"; });
@@ -81,6 +81,39 @@ TEST(ClientStreams, NoticesWaitForRoomAndGoWithTheClient) {
   EXPECT_TRUE(s.lagged("d", "j2"));
   s.forget_ended([](const std::string&) { return false; });
   EXPECT_TRUE(s.idle());
+}
+
+TEST(ClientStreams, HeldRepliesGoInOrderOnceThereIsRoomAndAreBounded) {
+  ClientStreams s;
+  EXPECT_FALSE(s.has_held_replies("c"));
+  EXPECT_TRUE(s.hold_reply(kClient, {"accepted-1"}));
+  EXPECT_TRUE(s.hold_reply(kClient, {"accepted-2"}));
+  EXPECT_TRUE(s.has_held_replies("c"));
+  EXPECT_FALSE(s.idle());
+  std::vector<std::string> sent;
+  int room = 1;
+  s.send_held_replies([&](const ClientStreams::HeldReply& r) {
+    if (room == 0) return false;
+    --room;
+    sent.push_back(r.frames.front());
+    return true;
+  });
+  EXPECT_EQ(sent, std::vector<std::string>{"accepted-1"});
+  EXPECT_EQ(s.n_held_replies(), 1u);
+  room = 5;
+  s.send_held_replies([&](const ClientStreams::HeldReply& r) {
+    sent.push_back(r.frames.front());
+    return true;
+  });
+  EXPECT_EQ(sent, (std::vector<std::string>{"accepted-1", "accepted-2"}));
+  EXPECT_FALSE(s.has_held_replies("c"));
+  EXPECT_TRUE(s.idle());
+  for (size_t i = 0; i < ClientStreams::kMaxHeldReplies; ++i) {
+    ASSERT_TRUE(s.hold_reply(kClient, {"r"}));
+  }
+  EXPECT_FALSE(s.hold_reply(kClient, {"one too many"}));  // dropped, counted by the loop
+  s.drop_client("c");
+  EXPECT_FALSE(s.has_held_replies("c"));
 }
 
 }  // namespace

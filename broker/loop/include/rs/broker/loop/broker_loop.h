@@ -105,7 +105,8 @@ struct BrokerCounters {
   std::atomic<uint64_t> stale_dropped{0};
   std::atomic<uint64_t> send_failures{0};
   std::atomic<uint64_t> redis_errors{0};
-  std::atomic<uint64_t> client_drops{0};       // replies dropped: the client's pipe was full
+  std::atomic<uint64_t> client_drops{0};       // replies dropped: the client's held replies were full
+  std::atomic<uint64_t> replies_held{0};       // replies kept for a client whose queue was full
   std::atomic<uint64_t> retried{0};            // WORKER_FAILED (retryable) -> requeued
   std::atomic<uint64_t> dispatched{0};         // attempts dispatched (DISPATCHes staged)
   std::atomic<uint64_t> heartbeats{0};         // WORKER_HEARTBEATs from known workers
@@ -287,6 +288,7 @@ class BrokerLoop {
   void send_lag_notices();
   // Replies that depend on no write (PONG, refusals while Redis fails): sent at once.
   void send_client_now(const wire::RoutingIds& peer, const schemas::Message& message);
+  void hold_reply(const wire::RoutingIds& peer, schemas::Frames frames);
   bool send_worker_now(const std::string& worker, const schemas::Message& message);
   void forget_worker_route(const std::string& worker);
 
