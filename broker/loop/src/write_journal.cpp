@@ -43,7 +43,8 @@ void put_u32(std::string& out, uint64_t v) {
 bool get_u32(std::string_view data, size_t& pos, uint32_t& v) {
   if (data.size() - pos < 4) return false;
   v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(data[pos + i])) << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    v |= static_cast<uint32_t>(static_cast<unsigned char>(data[pos + i])) << (8 * i);
   pos += 4;
   return true;
 }
@@ -122,9 +123,10 @@ Result<std::vector<JournalBatch>> WriteJournal::open() {
   }
   skipped_bytes_ = data.size() - pos;
   if (skipped_bytes_ != 0) {
-    spdlog::error("broker: journal {}: a torn or corrupt tail of {} byte(s) after {} complete "
-                  "batch(es) is skipped",
-                  path_, skipped_bytes_, batches.size());
+    spdlog::error(
+        "broker: journal {}: a torn or corrupt tail of {} byte(s) after {} complete "
+        "batch(es) is skipped",
+        path_, skipped_bytes_, batches.size());
     if (::ftruncate(fd_, static_cast<off_t>(pos)) != 0) {
       return io_error("journal " + path_ + ": cannot cut its tail: " + std::strerror(errno));
     }
@@ -180,8 +182,8 @@ store::RedisCommand WriteJournal::replay_form(const store::RedisCommand& command
     if (command[i] == "job_id") job_id = command[i + 1];
   }
   if (job_id.empty()) return command;
-  store::RedisCommand out{"EVAL", kResultOnceScript, "1", command[1], std::to_string(kResultScan),
-                          job_id};
+  store::RedisCommand out{"EVAL",     kResultOnceScript,           "1",
+                          command[1], std::to_string(kResultScan), job_id};
   out.insert(out.end(), command.begin() + 3, command.end());
   return out;
 }

@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "broker_fixture.h"
@@ -34,9 +36,17 @@ class BrokerJournalTest : public BrokerLoopTest {
   }
   // A broker child on ephemeral ports; false if it printed no endpoints.
   bool launch(bool journal, const std::string& log) {
-    std::vector<std::string> argv = {program(), "--redis", "127.0.0.1:" + std::to_string(redis_.port()),
-                                     "--store-timeout-ms", "300", "--heartbeat-ms", "60000",
-                                     "--recovery-wait-ms", "300", "--log-level", "info"};
+    std::vector<std::string> argv = {program(),
+                                     "--redis",
+                                     "127.0.0.1:" + std::to_string(redis_.port()),
+                                     "--store-timeout-ms",
+                                     "300",
+                                     "--heartbeat-ms",
+                                     "60000",
+                                     "--recovery-wait-ms",
+                                     "300",
+                                     "--log-level",
+                                     "info"};
     if (journal) argv.insert(argv.end(), {"--journal", journal_path()});
     broker_ = std::make_unique<rs::test::ChildProcess>();
     if (!broker_->start(argv, dir_.file(log))) return false;
@@ -48,6 +58,9 @@ class BrokerJournalTest : public BrokerLoopTest {
     return true;
   }
   std::string journal_path() const { return dir_.file("broker.journal"); }
+  // Redis's log of the job and its redispatch hold the kSeen tokens the client saw; the
+  // journal is emptied.
+  void expect_everything_seen(const std::string& job, const sc::Dispatch& d);
   uint64_t journal_bytes() const {
     std::error_code ec;
     auto n = fs::file_size(journal_path(), ec);
@@ -55,9 +68,9 @@ class BrokerJournalTest : public BrokerLoopTest {
   }
   std::unique_ptr<Peer> ready_worker(const std::string& id) {
     auto w = std::make_unique<Peer>(ctx_, worker_endpoint_, id);
-    w->send(sc::WorkerReady{.worker_id = id,
-                            .devices = {sc::DeviceInfo{.index = 0, .models = {"m"},
-                                                       .free_slots = 1, .max_slots = 1}}});
+    w->send(sc::WorkerReady{
+        .worker_id = id,
+        .devices = {sc::DeviceInfo{.index = 0, .models = {"m"}, .free_slots = 1, .max_slots = 1}}});
     w->set_skip_heartbeats(false);  // READY is acknowledged with a heartbeat: "m" is served
     w->expect<sc::BrokerHeartbeat>(20000);
     w->set_skip_heartbeats(true);
@@ -85,7 +98,8 @@ class BrokerJournalTest : public BrokerLoopTest {
   }
   // A streaming job on broker 1 whose client receives kSeen tokens, the last ten while
   // Redis is stopped; then broker 1 is killed -9 and Redis continues. Returns the job id.
-  std::string stream_then_crash(bool journal) {
+  // resume = false: Redis stays stopped.
+  std::string stream_then_crash(bool journal, bool resume = true) {
     EXPECT_TRUE(launch(journal, "broker-1.log"));
     auto w = ready_worker("w1");
     auto c = std::make_unique<Peer>(ctx_, client_endpoint_, "c1");
@@ -108,12 +122,13 @@ class BrokerJournalTest : public BrokerLoopTest {
     }
     broker_->kill_hard();  // kill -9: no flush
     EXPECT_TRUE(broker_->wait_exit(10000));
-    redis_.resume();
+    if (resume) redis_.resume();
     return job;
   }
   // Broker 2 recovers the job; a new worker gets it with the tokens Redis holds.
-  sc::Dispatch restart_and_redispatch(bool journal, const std::string& job) {
-    EXPECT_TRUE(launch(journal, "broker-2.log"));
+  sc::Dispatch restart_and_redispatch(bool journal, const std::string& job,
+                                      const std::string& log = "broker-2.log") {
+    EXPECT_TRUE(launch(journal, log));
     worker2_ = ready_worker("w2");  // kept: its drop would requeue the job
     auto d = worker2_->expect<sc::Dispatch>(30000);
     EXPECT_EQ(d.job_id, job);
@@ -168,7 +183,32 @@ class BrokerJournalTest : public BrokerLoopTest {
 
 TEST_F(BrokerJournalTest, HeldWritesSurviveABrokerKilledWhileRedisIsStopped) {
   const std::string job = stream_then_crash(true);
-  sc::Dispatch d = restart_and_redispatch(true, job);
+  expect_everything_seen(job, restart_and_redispatch(true, job));
+}
+
+// The next broker starts while Redis is still stopped: its re-application of the journal
+// is retried and the file is kept; killed -9 too, the one after it applies the journal.
+TEST_F(BrokerJournalTest, AJournalIsKeptWhileRedisStaysDownAcrossAnotherCrash) {
+  const std::string job = stream_then_crash(true, /*resume=*/false);
+  const uint64_t bytes = journal_bytes();
+  ASSERT_TRUE(launch(true, "broker-2.log"));
+  // Its first write batch (the journal's first) fails: wait for the broker to say so.
+  bool failing = false;
+  for (int i = 0; i < 400 && !failing; ++i) {
+    std::ifstream in(dir_.file("broker-2.log"));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    failing = text.find("redis write batch 1 failed") != std::string::npos;
+    if (!failing) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(failing) << "the re-application did not meet the stopped Redis";
+  EXPECT_EQ(journal_bytes(), bytes) << "the journal changed while nothing was applied";
+  broker_->kill_hard();
+  EXPECT_TRUE(broker_->wait_exit(10000));
+  redis_.resume();
+  expect_everything_seen(job, restart_and_redispatch(true, job, "broker-3.log"));
+}
+
+void BrokerJournalTest::expect_everything_seen(const std::string& job, const sc::Dispatch& d) {
   // Recovery read rs:live only after the journal was re-applied: the new attempt resumes
   // after every token the client saw.
   std::vector<int32_t> expected;

@@ -2,6 +2,8 @@
 // appended are read back in order after a reopen, clear() empties the file, a torn or
 // corrupt tail is cut off (the complete batches before it are kept), and the replay form of
 // a batch result's XADD adds it once however often it is applied (real redis-server).
+#include "rs/broker/loop/write_journal.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,7 +13,6 @@
 
 #include "child_process.h"
 #include "redis_server.h"
-#include "rs/broker/loop/write_journal.h"
 #include "test_paths.h"
 
 namespace rs::broker::testing {
@@ -116,10 +117,12 @@ TEST(WriteJournalTest, OnlyABatchResultsAutoIdXaddChangesForReplayAndItIsAddedOn
   ASSERT_TRUE(redis.start());
   store::RedisConnection conn(store::RedisOptions{.port = redis.port()});
   ASSERT_TRUE(conn.connect().ok());
-  const store::RedisCommand result{"XADD", "rs:batch:b:results", "*", "id", "item-1",
-                                   "text", "hi", "job_id", "a", "state", "SUCCEEDED"};
-  const store::RedisCommand other{"XADD", "rs:batch:b:results", "*", "id", "item-2",
-                                  "text", "yo", "job_id", "b", "state", "SUCCEEDED"};
+  const store::RedisCommand result{
+      "XADD",  "rs:batch:b:results", "*", "id", "item-1", "text", "hi", "job_id", "a",
+      "state", "SUCCEEDED"};
+  const store::RedisCommand other{
+      "XADD",  "rs:batch:b:results", "*", "id", "item-2", "text", "yo", "job_id", "b",
+      "state", "SUCCEEDED"};
   ASSERT_TRUE(conn.command(result).ok());  // applied once before the crash
   ASSERT_TRUE(conn.command(other).ok());   // and a later result of another job
   const store::RedisCommand replay = WriteJournal::replay_form(result);
@@ -133,8 +136,9 @@ TEST(WriteJournalTest, OnlyABatchResultsAutoIdXaddChangesForReplayAndItIsAddedOn
   ASSERT_TRUE(len.ok());
   EXPECT_EQ(len->integer, 2) << "the replayed result was not added again";
   // Never applied before: the replay adds it.
-  const store::RedisCommand third{"XADD", "rs:batch:b:results", "*", "id", "item-3",
-                                  "text", "z", "job_id", "c", "state", "FAILED"};
+  const store::RedisCommand third{
+      "XADD",  "rs:batch:b:results", "*", "id", "item-3", "text", "z", "job_id", "c", "state",
+      "FAILED"};
   ASSERT_TRUE(conn.command(WriteJournal::replay_form(third)).ok());
   ASSERT_TRUE(conn.command(WriteJournal::replay_form(third)).ok());
   len = conn.command({"XLEN", "rs:batch:b:results"});
