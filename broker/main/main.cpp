@@ -77,6 +77,9 @@ int main(int argc, char** argv) {
                  "Redis commands held (not yet applied) at most; past it SUBMITs get unavailable "
                  "and dispatch pauses until fewer are held")
       ->check(CLI::PositiveNumber);
+  app.add_option("--journal", options.journal_path,
+                 "a local file where writes held while Redis fails are kept, so a broker "
+                 "killed meanwhile re-applies them at its next start (default: none)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   CLI11_PARSE(app, argc, argv);
   rs::init_logging(log_level);

@@ -263,7 +263,8 @@ Status Pool::start_broker() {
   RS_ASSIGN_OR_RETURN(broker_,
                       spawn("broker", program,
                             {"--redis", info_.redis, "--client-endpoint", "tcp://127.0.0.1:*",
-                             "--worker-endpoint", "tcp://127.0.0.1:*"}));
+                             "--worker-endpoint", "tcp://127.0.0.1:*", "--journal",
+                             var_ + "/broker.journal"}));
   RS_RETURN_IF_ERROR(wait_until(*broker_, "starting the broker", [&] {
     auto client = find_line(broker_->log_path(), "client_endpoint ");
     auto worker = find_line(broker_->log_path(), "worker_endpoint ");

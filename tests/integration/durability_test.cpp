@@ -7,6 +7,7 @@
 // resume from their logs. Checks are causal, never wall-clock.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -205,7 +206,13 @@ TEST(DurabilityTest, RedisKilledAndRestartedUnderSixtyFourStreams) {
 TEST(DurabilityTest, RedisStalledAnswersPingsExpiresNoWorkerAndLosesNothing) {
   // 300 steps of >= 35 ms: the jobs run through the whole stall and keep streaming from
   // memory once the broker knows Redis fails; their writes and DONEs wait for Redis.
-  Pool pool(durable_pool(/*heartbeat_ms=*/200, /*step_delay_ms=*/35));
+  // With the broker's write journal (--journal): the writes held during the stall are
+  // appended to it before their TOKENS go out, and it is empty once they are applied.
+  TempDir journal_dir("rs-journal");
+  const std::string journal = journal_dir.file("broker.journal");
+  PoolOptions o = durable_pool(/*heartbeat_ms=*/200, /*step_delay_ms=*/35);
+  o.broker_args = {"--journal", journal};
+  Pool pool(o);
   RS_REQUIRE_POOL(pool);
   pool.redis_server().set_aof(true);
   ASSERT_TRUE(pool.start());
@@ -238,6 +245,7 @@ TEST(DurabilityTest, RedisStalledAnswersPingsExpiresNoWorkerAndLosesNothing) {
     for (auto& [job, s] : c->streams()) EXPECT_FALSE(s.done.has_value()) << job << ": DONE before its end was in Redis";
   }
   EXPECT_FALSE(submit_during_fault(pool, pinger, 100)) << "a job was accepted while Redis stalled";
+  EXPECT_GT(std::filesystem::file_size(journal), 0u) << "nothing journaled during the stall";
   pool.redis_server().resume();  // SIGCONT
   std::printf("%llu PINGs answered during the stall, %zu tokens streamed meanwhile\n",
               static_cast<unsigned long long>(pings), tokens_in_stall);
@@ -251,6 +259,12 @@ TEST(DurabilityTest, RedisStalledAnswersPingsExpiresNoWorkerAndLosesNothing) {
   for (auto& c : clients.all) {
     for (auto& [job, s] : c->streams()) EXPECT_EQ(s.done->attempt, 1u) << job;
   }
+  // The writer empties it right after applying the last batch in it (the DONEs may be read
+  // just before).
+  for (int i = 0; i < 200 && std::filesystem::file_size(journal) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(std::filesystem::file_size(journal), 0u) << "the journal was not emptied";
   check_restart_runs_nothing(pool, clients);
 }
 

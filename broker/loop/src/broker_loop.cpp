@@ -66,7 +66,8 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
   store::RedisOptions writes = options_.redis;
   writes.command_timeout_ms = std::min(writes.command_timeout_ms, options_.store_timeout_ms);
   writes.connect_timeout_ms = std::min(writes.connect_timeout_ms, options_.store_timeout_ms);
-  writer_ = std::make_unique<StoreWriter>(context_, StoreWriterOptions{.redis = writes});
+  writer_ = std::make_unique<StoreWriter>(
+      context_, StoreWriterOptions{.redis = writes, .journal_path = options_.journal_path});
   options_.redis.command_timeout_ms = std::min(options_.redis.command_timeout_ms, options_.read_timeout_ms);
   options_.redis.connect_timeout_ms = std::min(options_.redis.connect_timeout_ms, options_.read_timeout_ms);
   redis_ = std::make_unique<store::RedisConnection>(options_.redis);
@@ -99,6 +100,14 @@ Status BrokerLoop::bind() {
   RS_ASSIGN_OR_RETURN(client_endpoint_, wire::bind_endpoint(clients_, options_.client_endpoint));
   RS_ASSIGN_OR_RETURN(worker_endpoint_, wire::bind_endpoint(workers_, options_.worker_endpoint));
   RS_RETURN_IF_ERROR(writer_->start());
+  // A previous broker's journal goes first (batches 1..n), before recovery reads rs:live.
+  RS_ASSIGN_OR_RETURN(std::vector<size_t> replay, writer_->open_journal());
+  for (size_t n : replay) {
+    held_->push_back(HeldTurn{.seq = ++journal_replay_seq_, .n_commands = n,
+                              .submitted_ns = clock_.now_ns()});
+    held_commands_ += n;
+  }
+  counters_.held_commands.store(held_commands_, std::memory_order_relaxed);
   RS_RETURN_IF_ERROR(reader_->start());
   start_monitors();
   Status redis = redis_->connect();
@@ -119,7 +128,11 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   wire::Poller poller;
   // The ROUTERs are drained every turn (drain_* stop at would-block); their messages wait
   // while the recovery read runs (no request about a job before the live jobs are known).
-  if (!recovery_reading_) {
+  // So do they while a previous broker's journal is re-applied (unless Redis fails).
+  auto messages_wait = [this] {
+    return recovery_reading_ || (replaying_journal() && !store_failing_);
+  };
+  if (!messages_wait()) {
     poller.add(clients_);
     poller.add(workers_);
   }
@@ -141,8 +154,8 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   // A drop is handled once its peer's last messages are read (they may be in this poll).
   // While the recovery read runs, messages wait: no READY, SUBSCRIBE or STATUS before the
   // live jobs are known.
-  const bool workers_drained = !recovery_reading_ && drain_workers();
-  const bool clients_drained = !recovery_reading_ && drain_clients();
+  const bool workers_drained = !messages_wait() && drain_workers();
+  const bool clients_drained = !messages_wait() && drain_clients();
   if (!dropped_worker_fds_.empty() || !dropped_client_fds_.empty()) {
     handle_drops(workers_drained, clients_drained);
   }

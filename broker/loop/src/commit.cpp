@@ -21,8 +21,11 @@ void BrokerLoop::commit() {
   TurnBatch batch = std::move(*batch_);
   *batch_ = TurnBatch();
   counters_.turns.fetch_add(1, std::memory_order_relaxed);
-  if (store_failing_) release_tokens(batch);  // accepted jobs stream from memory meanwhile
   if (!batch.has_writes()) {
+    // Accepted jobs stream from memory while Redis fails (once the turns before are released).
+    if (store_failing_ && (held_->empty() || held_->back().seq <= released_seq_)) {
+      release_tokens(batch);
+    }
     if (held_->empty()) return send_outbox(batch);
     held_->back().batch.append_outbox(std::move(batch.outbox()));
     return;
@@ -30,9 +33,11 @@ void BrokerLoop::commit() {
   std::vector<store::RedisCommand> commands = batch.take_commands(*jobs_store_);
   const size_t n = commands.size();
   counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
-  const uint64_t seq = writer_->submit(std::move(commands));
+  bool releasable = true;
+  const uint64_t seq = writer_->submit(std::move(commands), &releasable);
   held_->push_back(HeldTurn{.seq = seq, .n_commands = n, .submitted_ns = clock_.now_ns(),
-                            .batch = std::move(batch)});
+                            .releasable = releasable, .batch = std::move(batch)});
+  if (store_failing_) release_held_tokens();  // its TOKENS, once in the journal (if any)
   held_commands_ += n;
   counters_.held_commands.store(held_commands_, std::memory_order_relaxed);
   if (held_commands_ >= options_.max_held_writes) update_dispatch_pause();

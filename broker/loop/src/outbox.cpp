@@ -42,6 +42,17 @@ void BrokerLoop::release_tokens(TurnBatch& batch) {
   }
 }
 
+void BrokerLoop::release_held_tokens() {
+  if (held_->empty()) return;
+  const uint64_t front = held_->front().seq;
+  for (size_t i = released_seq_ >= front ? released_seq_ - front + 1 : 0; i < held_->size(); ++i) {
+    HeldTurn& held = (*held_)[i];
+    if (!held.releasable) return;
+    release_tokens(held.batch);
+    released_seq_ = held.seq;
+  }
+}
+
 void BrokerLoop::send_outbox(TurnBatch& batch) {
   std::vector<std::string> lost;
   for (Outgoing& out : batch.outbox()) {

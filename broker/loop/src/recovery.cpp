@@ -59,6 +59,7 @@ void read_recovery(store::RedisConnection& conn, RecoveryRead& r) {
 // in their sockets meanwhile (run_once), so none is read before the live jobs are known.
 void BrokerLoop::recover() {
   if (recovered_ || recovery_reading_ || clock_.now_ns() < next_recovery_ns_) return;
+  if (replaying_journal()) return;  // the journal's writes first: rs:live must include them
   auto read = std::make_shared<RecoveryRead>(
       RecoveryRead{.jobs_options = jobs_store_->options(), .log_options = token_log_->options(),
                    .max_tokens = options_.limits.max_tokens});

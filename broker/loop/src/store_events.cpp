@@ -77,8 +77,12 @@ void BrokerLoop::on_store_failing(const StoreEvent& event) {
   store_failing_ = true;
   refuse_held_creates(event.error);
   // Accepted jobs keep streaming from memory: their TOKENS go out now, in turn order, while
-  // their writes (and DONE, ACCEPTED, DISPATCH) wait for Redis.
-  for (HeldTurn& held : *held_) release_tokens(held.batch);
+  // their writes (and DONE, ACCEPTED, DISPATCH) wait for Redis. With a journal, only those
+  // of turns whose writes the writer has journaled.
+  for (HeldTurn& held : *held_) {
+    if (held.seq <= event.journaled_seq) held.releasable = true;
+  }
+  release_held_tokens();
   // PINGs waiting behind the held writes are answered now: the broker is alive.
   for (const DeferredRead& r : deferred_) send_pong(r);
   deferred_.clear();

@@ -4,18 +4,24 @@
 // that failed (with backoff, reconnecting) until Redis answers: a staged write is never
 // dropped. Every batch must therefore be idempotent when applied again (token entries by
 // seq, HSETs re-applied in order). Results come back through an inproc socket the loop
-// polls. submit() / next_event() / socket(): the loop thread only; the rest is internal.
+// polls. With a journal (journal_path), the batches held while Redis fails are also
+// appended to a local file, emptied once they are all applied, and re-applied first at the
+// next start (WriteJournal). submit() / next_event() / socket() / open_journal(): the loop
+// thread only; the rest is internal.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 #include <zmq.hpp>
 
+#include "rs/broker/loop/write_journal.h"
 #include "rs/core/status.h"
 #include "rs/store/redis_connection.h"
 
@@ -30,12 +36,15 @@ struct StoreEvent {
   std::vector<store::RedisReply> replies;  // kApplied: one per command, in order
   Status error;                            // kFailing: why the batch could not be applied
   int attempts = 1;                        // kApplied: 1 = first try
+  // kFailing: every batch up to this one is in the journal (UINT64_MAX: no journal).
+  uint64_t journaled_seq = 0;
 };
 
 struct StoreWriterOptions {
   store::RedisOptions redis;
   int retry_min_ms = 20;   // first wait after a failed batch
   int retry_max_ms = 500;  // the wait doubles up to this
+  std::string journal_path;  // "" = no journal
 };
 
 class StoreWriter {
@@ -47,8 +56,14 @@ class StoreWriter {
 
   // Starts the thread; the loop polls socket() for events.
   Status start();
-  // Queues a batch; returns its sequence number (1, 2, ...). Never blocks.
-  uint64_t submit(std::vector<store::RedisCommand> commands);
+  // After start(), before any submit(): opens the journal and queues the batches a previous
+  // broker left in it as the first batches (1, 2, ...; kept in the journal until applied).
+  // Returns each one's command count. No journal: nothing.
+  Result<std::vector<size_t>> open_journal();
+  // Queues a batch; returns its sequence number (1, 2, ...). Never blocks beyond one
+  // write(2) to the journal while batches are held. releasable: whether the batch may be
+  // acted on before it is applied (journal off, or the batch is journaled).
+  uint64_t submit(std::vector<store::RedisCommand> commands, bool* releasable = nullptr);
   // The next event, if one is ready (never blocks).
   std::optional<StoreEvent> next_event();
   zmq::socket_t& socket() { return loop_side_; }
@@ -65,6 +80,12 @@ class StoreWriter {
   // Applies one batch, retrying until it is applied or the writer stops; false if stopped.
   bool apply(zmq::socket_t& out, store::RedisConnection& redis, Batch& batch);
   bool wait_ms(int ms);  // false if stopped meanwhile
+  // Writer thread, at a batch's first failure: it and every batch queued behind it go to
+  // the journal (taken off the socket into taken_), and later submits append themselves.
+  void journal_held(zmq::socket_t& socket, const Batch& failing);
+  // Writer thread, after a batch is applied: the journal is emptied once every batch in it is.
+  void journal_applied(uint64_t seq);
+  bool journal_locked(const Batch& batch);  // journal_mu_ held; false if the append failed
 
   zmq::context_t& context_;
   StoreWriterOptions options_;
@@ -76,6 +97,15 @@ class StoreWriter {
   std::atomic<uint64_t> to_writer_{0};  // hand-overs (see send_owned in the .cpp)
   std::atomic<uint64_t> to_loop_{0};
   uint64_t next_seq_ = 1;
+  // The journal (journal_path set). journal_mu_ guards it and the fields up to submitted_.
+  std::unique_ptr<WriteJournal> journal_;
+  std::mutex journal_mu_;
+  bool journaling_ = false;      // batches are held: every submit is journaled
+  bool journal_broken_ = false;  // an append failed: nothing more until it is emptied
+  uint64_t last_journaled_ = 0;
+  uint64_t submitted_ = 0;  // the last batch handed to the writer (with a journal)
+  std::deque<std::unique_ptr<Batch>> taken_;  // writer thread: queued batches, journaled
+  bool stop_taken_ = false;                   // writer thread: the stop sentinel was taken
 };
 
 }  // namespace rs::broker

@@ -153,6 +153,9 @@ struct HeldTurn {
   uint64_t seq = 0;  // the StoreWriter's batch number
   size_t n_commands = 0;
   int64_t submitted_ns = 0;  // when it went to the writer
+  // Its TOKENS may go out before it is applied (while Redis fails): no journal, or its
+  // writes are in the journal.
+  bool releasable = true;
   TurnBatch batch;   // creates to answer, the outbox to send once applied
 };
 

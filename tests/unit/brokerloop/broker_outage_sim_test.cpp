@@ -3,18 +3,21 @@
 // stream tokens and end jobs in random order. Whatever the timing, every SUBMIT is
 // answered once; every accepted job ends exactly once with a gap-free stream; and Redis
 // then holds what the clients received (state, token log with its final marker), no
-// refused job, and an empty live index. RS_SIM_SEED picks the seed (printed).
+// refused job, and an empty live index. RS_SIM_SEED picks the seed (printed). Run without
+// and with the broker's write journal.
 // Real BrokerLoop, Redis and DEALER peers.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "broker_fixture.h"
+#include "child_process.h"
 
 namespace rs::broker::testing {
 namespace outage_sim_test {
@@ -101,6 +104,9 @@ class BrokerOutageSimTest : public BrokerLoopTest {
     return true;
   }
 
+  // The whole run; journal: the broker's --journal ("" = none).
+  void run_sim(const std::string& journal);
+
   std::vector<std::unique_ptr<Peer>> workers_;
   std::vector<std::unique_ptr<Peer>> clients_;
   std::vector<std::map<std::string, HeldJob>> held_;
@@ -110,7 +116,7 @@ class BrokerOutageSimTest : public BrokerLoopTest {
   size_t rejected_ = 0;
 };
 
-TEST_F(BrokerOutageSimTest, RandomTrafficWhileRedisStopsAndStartsLosesNothing) {
+void BrokerOutageSimTest::run_sim(const std::string& journal) {
   const char* env = std::getenv("RS_SIM_SEED");
   const uint64_t seed = env != nullptr ? std::strtoull(env, nullptr, 10) : 14;
   std::printf("seed %llu (RS_SIM_SEED)\n", static_cast<unsigned long long>(seed));
@@ -118,6 +124,7 @@ TEST_F(BrokerOutageSimTest, RandomTrafficWhileRedisStopsAndStartsLosesNothing) {
   BrokerOptions o;
   o.store_timeout_ms = 150;
   o.heartbeat_ms = 60000;  // the scripted workers send no heartbeats
+  o.journal_path = journal;
   start_broker_with(o);
   workers_.push_back(worker("w1", 4));
   workers_.push_back(worker("w2", 4));
@@ -191,6 +198,21 @@ TEST_F(BrokerOutageSimTest, RandomTrafficWhileRedisStopsAndStartsLosesNothing) {
   auto hashes = conn_->command({"KEYS", keys_.job("*")});
   ASSERT_TRUE(hashes.ok());
   EXPECT_EQ(hashes->elements.size(), jobs_.size()) << "Redis holds a job no client was told of";
+}
+
+TEST_F(BrokerOutageSimTest, RandomTrafficWhileRedisStopsAndStartsLosesNothing) { run_sim(""); }
+
+// The same run with the write journal on: TOKENS go out from memory only once their batch
+// is journaled (in turn order), and the journal is empty once every held write is applied.
+TEST_F(BrokerOutageSimTest, WithAJournalRandomTrafficLosesNothingAndEmptiesIt) {
+  rs::test::TempDir dir("rs-journal-sim");
+  const std::string journal = dir.file("broker.journal");
+  run_sim(journal);
+  std::error_code ec;
+  for (int i = 0; i < 200 && std::filesystem::file_size(journal, ec) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(std::filesystem::file_size(journal, ec), 0u) << "the journal was not emptied";
 }
 
 }  // namespace outage_sim_test

@@ -93,6 +93,11 @@ struct BrokerOptions {
   int store_timeout_ms = 1000;
   int read_timeout_ms = 250;
   size_t max_held_writes = 1'000'000;
+  // --journal: a local file where the write batches held while Redis fails are appended
+  // (emptied once they are applied), so a broker killed meanwhile re-applies them at its
+  // next start, before recovery; TOKENS go out from memory only once their writes are in
+  // it. "" = no journal (held writes are in memory only).
+  std::string journal_path;
 };
 
 // Counters readable from any thread (relaxed atomics).
@@ -272,6 +277,10 @@ class BrokerLoop {
   // While Redis fails, accepted jobs stream from memory: the TOKENS of held turns go out
   // now (in turn order), except to a subscriber whose replay is still waiting for Redis.
   void release_tokens(TurnBatch& batch);
+  // The same for every held turn not released yet, in order, up to the first one that is
+  // not releasable (its writes are not in the journal).
+  void release_held_tokens();
+  bool replaying_journal() const { return applied_seq_ < journal_replay_seq_; }
   // A job's TOKENS or DONE to a client: its queue being full makes the client `lagged` for
   // the job. A DONE names the seq after the job's last token (next_seq).
   void post_stream(const wire::RoutingIds& peer, const JobId& job, const schemas::TokenBatch& batch) {
@@ -429,6 +438,10 @@ class BrokerLoop {
   std::vector<DeferredRead> deferred_;          // reads waiting for a batch to be applied
   size_t held_commands_ = 0;
   uint64_t applied_seq_ = 0;    // the last batch the writer applied
+  // Batches 1..journal_replay_seq_ are a previous broker's journal, re-applied at start:
+  // recovery (and, while Redis answers, every message) waits for them.
+  uint64_t journal_replay_seq_ = 0;
+  uint64_t released_seq_ = 0;  // the last held turn whose TOKENS went out from memory
   bool store_failing_ = false;  // a batch failed and is being retried
   std::unordered_map<std::string, std::map<int32_t, DeviceHeartbeat>> loads_;  // by worker
   int64_t next_beat_ns_ = 0;
