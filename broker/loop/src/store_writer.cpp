@@ -172,8 +172,27 @@ void StoreWriter::run_on(zmq::socket_t& socket) {
 bool StoreWriter::apply(zmq::socket_t& out, store::RedisConnection& redis, Batch& batch) {
   int wait = options_.retry_min_ms;
   bool reported = false;
+  auto report = [&](const Status& why) {
+    if (reported) return;
+    reported = true;
+    auto e = std::make_unique<StoreEvent>();
+    e->kind = StoreEvent::Kind::kFailing;
+    e->seq = batch.seq;
+    e->error = why;
+    e->journaled_seq = UINT64_MAX;
+    if (journal_) {
+      journal_held(out, batch);
+      std::lock_guard<std::mutex> lock(journal_mu_);
+      e->journaled_seq = last_journaled_;
+    }
+    send_owned(out, std::move(e), to_loop_);
+  };
+  store::PipelinePatience patience{
+      .patience_ms = options_.stall_patience_ms,
+      .on_stall = report,
+      .should_stop = [this] { return stop_.load(std::memory_order_relaxed); }};
   for (int attempt = 1;; ++attempt) {
-    auto replies = redis.pipeline(batch.commands);
+    auto replies = redis.pipeline(batch.commands, &patience);
     if (replies.ok()) {
       auto e = std::make_unique<StoreEvent>();
       e->seq = batch.seq;
@@ -182,22 +201,11 @@ bool StoreWriter::apply(zmq::socket_t& out, store::RedisConnection& redis, Batch
       send_owned(out, std::move(e), to_loop_);
       return true;
     }
-    // (A connection that died while idle was already replaced once by pipeline().)
+    // The connection broke (Redis restarted: nothing of the old one can run later) or the
+    // stall outlasted stall_patience_ms. (A connection that died while idle was already
+    // replaced once by pipeline().)
     redis.disconnect();
-    if (!reported) {
-      reported = true;
-      auto e = std::make_unique<StoreEvent>();
-      e->kind = StoreEvent::Kind::kFailing;
-      e->seq = batch.seq;
-      e->error = replies.status();
-      e->journaled_seq = UINT64_MAX;
-      if (journal_) {
-        journal_held(out, batch);
-        std::lock_guard<std::mutex> lock(journal_mu_);
-        e->journaled_seq = last_journaled_;
-      }
-      send_owned(out, std::move(e), to_loop_);
-    }
+    report(replies.status());
     if (!wait_ms(wait)) return false;
     wait = std::min(wait * 2, options_.retry_max_ms);
     (void)redis.connect();

@@ -44,6 +44,11 @@ struct StoreWriterOptions {
   store::RedisOptions redis;
   int retry_min_ms = 20;   // first wait after a failed batch
   int retry_max_ms = 500;  // the wait doubles up to this
+  // A batch whose replies do not come within the command timeout is reported failing and
+  // then awaited on the same connection for up to this long in all (Redis stalled, e.g.
+  // SIGSTOP or a long fork): it is sent again on a new connection only if its connection
+  // breaks or this runs out, so a stalled Redis never runs an old copy after newer writes.
+  int64_t stall_patience_ms = 300'000;
   std::string journal_path;  // "" = no journal
 };
 

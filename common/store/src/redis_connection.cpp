@@ -1,6 +1,7 @@
 #include "rs/store/redis_connection.h"
 
 #include <hiredis/hiredis.h>
+#include <cerrno>
 #include <sys/time.h>
 
 #include <charconv>
@@ -121,16 +122,48 @@ Result<RedisReply> RedisConnection::command(const RedisCommand& args) {
 
 // A connection that died while idle (Redis restarted) fails its first use at once: that
 // pipeline is sent once more on a fresh connection. A slow failure (a timeout) is final.
-Result<std::vector<RedisReply>> RedisConnection::pipeline(const std::vector<RedisCommand>& commands) {
+Result<std::vector<RedisReply>> RedisConnection::pipeline(const std::vector<RedisCommand>& commands,
+                                                          const PipelinePatience* patience) {
   const bool had_connection = ctx_ != nullptr;
   const int64_t start_ms = now_ms();
-  auto r = pipeline_once(commands);
+  auto r = pipeline_once(commands, patience);
   if (r.ok() || !had_connection || now_ms() - start_ms > kStaleFailMs) return r;
   if (!connect().ok()) return r;
-  return pipeline_once(commands);
+  return pipeline_once(commands, patience);
 }
 
-Result<std::vector<RedisReply>> RedisConnection::pipeline_once(const std::vector<RedisCommand>& commands) {
+bool RedisConnection::await_reply(void** raw, const PipelinePatience* patience, int64_t start_ms,
+                                  bool* stalled) {
+  for (;;) {
+    errno = 0;
+    const int rc = redisGetReply(ctx_, raw);
+    const int err = errno;
+    if (rc == REDIS_OK && *raw != nullptr) return true;
+    if (*raw != nullptr) {
+      freeReplyObject(*raw);
+      *raw = nullptr;
+    }
+    const bool timed_out = ctx_->err == REDIS_ERR_IO && (err == EAGAIN || err == EWOULDBLOCK);
+    if (patience == nullptr || !timed_out || now_ms() - start_ms >= patience->patience_ms) return false;
+    if (patience->should_stop && patience->should_stop()) return false;
+    if (!*stalled) {
+      *stalled = true;
+      if (patience->on_stall) {
+        patience->on_stall({StatusCode::kUnavailable,
+                            "redis " + options_.host + ":" + std::to_string(options_.port) +
+                                ": no reply within " + std::to_string(options_.command_timeout_ms) +
+                                " ms (stalled); waiting on the same connection"});
+      }
+    }
+    // A timeout leaves hiredis's buffers consistent (unsent bytes stay queued, a partial
+    // reply stays in the reader): clear the error and go on waiting.
+    ctx_->err = 0;
+    ctx_->errstr[0] = '\0';
+  }
+}
+
+Result<std::vector<RedisReply>> RedisConnection::pipeline_once(const std::vector<RedisCommand>& commands,
+                                                               const PipelinePatience* patience) {
   std::vector<RedisReply> out;
   if (commands.empty()) return out;
   RS_RETURN_IF_ERROR(ensure_connected());
@@ -145,12 +178,11 @@ Result<std::vector<RedisReply>> RedisConnection::pipeline_once(const std::vector
     return transport_error("cannot queue command");
   }
   out.reserve(commands.size());
+  const int64_t start_ms = patience != nullptr ? now_ms() : 0;
+  bool stalled = false;
   for (size_t i = 0; i < commands.size(); ++i) {
     void* raw = nullptr;
-    if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
-      if (raw != nullptr) freeReplyObject(raw);
-      return transport_error("connection lost");
-    }
+    if (!await_reply(&raw, patience, start_ms, &stalled)) return transport_error("connection lost");
     auto* reply = static_cast<redisReply*>(raw);
     out.push_back(convert(reply));
     freeReplyObject(reply);

@@ -1,4 +1,5 @@
 #include <chrono>
+#include <thread>
 
 #include "store_fixture.h"
 
@@ -75,6 +76,39 @@ TEST_F(ConnectionTest, RedisDownThenRecovers) {
   ASSERT_TRUE(again.ok()) << again.status().to_string();
   EXPECT_EQ(again->str, "PONG");
   EXPECT_GE(conn_->reconnects(), 1u);
+}
+
+// A stalled Redis (SIGSTOP) with patience: the timeout is reported once and the replies
+// are awaited on the same connection, so the batch runs exactly once after SIGCONT. (Sent
+// again on a new connection, the stalled copy would run too: INCR would say 2.)
+TEST_F(ConnectionTest, WithPatienceAStalledPipelineIsAwaitedNotSentTwice) {
+  RedisOptions o;
+  o.port = server_->port();
+  o.command_timeout_ms = 100;
+  RedisConnection conn(o);
+  ASSERT_TRUE(conn.connect().ok());
+  const std::string key = prefix_ + "counter";
+  int stalls = 0;
+  PipelinePatience patience{.patience_ms = 20000,
+                            .on_stall = [&](const Status&) { ++stalls; },
+                            .should_stop = [] { return false; }};
+  server_->pause();
+  std::thread resume([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    server_->resume();
+  });
+  auto replies = conn.pipeline({{"INCR", key}, {"GET", key}}, &patience);
+  resume.join();
+  ASSERT_TRUE(replies.ok()) << replies.status().to_string();
+  EXPECT_EQ(stalls, 1);
+  EXPECT_EQ((*replies)[0].integer, 1);
+  EXPECT_EQ((*replies)[1].str, "1");
+  EXPECT_EQ(conn.reconnects(), 0u) << "the batch went on a second connection";
+  // Without patience the same stall is a failure (the caller decides what to do).
+  server_->pause();
+  auto failed = conn.pipeline({{"INCR", key}});
+  server_->resume();
+  EXPECT_FALSE(failed.ok());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -33,6 +34,17 @@ Result<RedisOptions> parse_redis_address(const std::string& address);
 // One command: binary-safe arguments, e.g. {"HSET", key, field, value}.
 using RedisCommand = std::vector<std::string>;
 
+// How a pipeline waits for its replies. Without it a command timeout fails the batch. With
+// it, a timeout (Redis stalled, the connection still open) calls on_stall once and the
+// replies are awaited on the same connection until patience_ms have passed in all or
+// should_stop says so: the batch is never sent again on another connection while a stalled
+// Redis may still run its first copy (which could then land after newer writes).
+struct PipelinePatience {
+  int64_t patience_ms = 0;
+  std::function<void(const Status&)> on_stall;
+  std::function<bool()> should_stop;
+};
+
 class RedisConnection {
  public:
   explicit RedisConnection(RedisOptions options);
@@ -54,13 +66,17 @@ class RedisConnection {
   // caller cannot know which commands ran, so the batch's writes must be idempotent
   // or re-checked). A connection found dead at once (Redis restarted since its last use)
   // is replaced and the batch sent once more.
-  Result<std::vector<RedisReply>> pipeline(const std::vector<RedisCommand>& commands);
+  Result<std::vector<RedisReply>> pipeline(const std::vector<RedisCommand>& commands,
+                                           const PipelinePatience* patience = nullptr);
 
   uint64_t reconnects() const { return reconnects_; }
 
  private:
   static constexpr int64_t kStaleFailMs = 50;
-  Result<std::vector<RedisReply>> pipeline_once(const std::vector<RedisCommand>& commands);
+  Result<std::vector<RedisReply>> pipeline_once(const std::vector<RedisCommand>& commands,
+                                                const PipelinePatience* patience);
+  // The next reply into *raw; false on a transport failure (or patience exhausted).
+  bool await_reply(void** raw, const PipelinePatience* patience, int64_t start_ms, bool* stalled);
   Status ensure_connected();
   Status transport_error(const char* what);
 
