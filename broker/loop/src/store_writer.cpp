@@ -206,6 +206,12 @@ bool StoreWriter::apply(zmq::socket_t& out, store::RedisConnection& redis, Batch
     // replaced once by pipeline().)
     redis.disconnect();
     report(replies.status());
+    if (attempt == 1) {
+      // Redis may have applied the batch before the connection broke: a batch result (an
+      // XADD with an automatic id, the one write that is not idempotent) is sent again in
+      // its guarded form, as a journal replay is.
+      for (store::RedisCommand& c : batch.commands) c = WriteJournal::replay_form(c);
+    }
     if (!wait_ms(wait)) return false;
     wait = std::min(wait * 2, options_.retry_max_ms);
     (void)redis.connect();
