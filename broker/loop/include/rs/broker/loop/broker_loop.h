@@ -1,8 +1,9 @@
 // BrokerLoop: the broker's one thread and one poll loop. Owns the client and worker ROUTER
 // sockets, the StoreWriter (the thread that applies its Redis writes and the reads that
 // follow them, in order, retried until applied), the StoreReader (the thread of its
-// registry, ingest and recovery reads), the Dispatcher and every live job's wire state
-// (submitter, subscribers, next sequence number, a batch job's text). Each turn drains
+// registry, ingest and recovery reads), the JobTable of live jobs (their wire state:
+// submitter, subscribers, next sequence number, tokens; and, given to the Dispatcher, their
+// placement) and ClientStreams (what of each client's streams and replies may go out). Each turn drains
 // every ready message and hands the turn's Redis changes to the writer as one pipeline; the
 // turn's replies go out once those writes are applied (docs/BROKER.md, "The loop").
 // Constructed, bound and run on one thread; only request_stop() and the counters may be
