@@ -1,7 +1,8 @@
 // A randomized run of the whole broker (issue 14) under every fault it must absorb at once:
 // Redis stopped (SIGSTOP) and started, workers whose connection drops (and that come back)
 // and whose attempts fail, clients that stop reading (and are cut off `lagged`, with a
-// small --max-client-lag) and clients that SUBSCRIBE again to their own jobs. Whatever
+// small --max-client-lag), clients that SUBSCRIBE again to their own jobs and clients
+// whose connection drops (their jobs are cancelled unless detached). Whatever
 // the timing: every SUBMIT is answered once; every accepted job ends once in the broker;
 // each client's stream of a job has no gap (and no repeat unless it subscribed again);
 // every DONE a client gets for a job says the same; and Redis then holds what the clients
@@ -35,6 +36,9 @@ struct ClientJob {  // a job as its submitter saw it
   int dones = 0;
   std::optional<sc::JobRecord> done;
   bool resubscribed = false;  // it SUBSCRIBEd again (a repeat may then arrive)
+  bool detach = false;        // submitted detached: runs on when its submitter goes
+  bool orphaned = false;      // its submitter's connection dropped before its DONE
+  bool cancel_sent = false;
   int repeats = 0;
   int gaps = 0;
   int done_mismatches = 0;
@@ -82,6 +86,7 @@ class BrokerChurnSimTest : public BrokerLoopTest {
   }
   void subscribe_again(const std::string& job) {
     ClientJob& j = jobs_[job];
+    if (j.orphaned) return;
     j.resubscribed = true;
     clients_[j.client]->send(sc::SubscribeRequest{
         .request_id = kSubscribeIds + ++subscribes_, .job_id = job, .from_seq = j.seqs.size()});
@@ -107,8 +112,11 @@ class BrokerChurnSimTest : public BrokerLoopTest {
         if (auto* a = std::get_if<sc::Accepted>(&*m)) {
           answered_.insert(a->request_id);
           jobs_[a->job_id].client = c;
+          jobs_[a->job_id].detach = pending_[a->request_id].second;
+          pending_.erase(a->request_id);
         } else if (auto* r = std::get_if<sc::Rejected>(&*m)) {
           answered_.insert(r->request_id);
+          pending_.erase(r->request_id);
           ++rejected_;
         } else if (auto* t = std::get_if<sc::TokenBatch>(&*m)) {
           on_tokens(*t);
@@ -163,12 +171,30 @@ class BrokerChurnSimTest : public BrokerLoopTest {
     }
   }
   bool all_ended() const {
-    if (answered_.size() != submitted_) return false;
+    if (answered_.size() + abandoned_ != submitted_) return false;
     for (const auto& [id, j] : jobs_) {
-      if (j.dones == 0) return false;
+      if (j.dones == 0 && !j.orphaned) return false;
     }
     return true;
   }
+  // Client c's connection drops (a new one takes its place): its jobs without a DONE are
+  // orphaned (streaming ones not detached are cancelled by the broker), its unanswered
+  // SUBMITs are abandoned (any job they made is no client's).
+  void drop_client(size_t c) {
+    for (auto& [id, j] : jobs_) {
+      if (j.client == c && j.dones == 0) j.orphaned = true;
+    }
+    std::erase_if(pending_, [&](const auto& p) {
+      if (p.second.first != c) return false;
+      ++abandoned_;
+      return true;
+    });
+    std::erase_if(retry_subscribe_, [&](const std::string& job) { return jobs_[job].orphaned; });
+    clients_[c] = client("c" + std::to_string(c) + "-" + std::to_string(++client_gen_));
+    stalled_until_[c] = 0;
+    ++client_drops_;
+  }
+  void check_orphans();
   void random_step(std::mt19937_64& rng, int step, bool& paused, uint64_t& request_id);
   void check_end_state();
 
@@ -179,6 +205,8 @@ class BrokerChurnSimTest : public BrokerLoopTest {
   std::vector<std::map<std::string, HeldJob>> held_;
   std::map<std::string, ClientJob> jobs_;
   std::set<std::string> retry_subscribe_;
+  std::map<uint64_t, std::pair<size_t, bool>> pending_;  // SUBMIT request id -> (client, detach)
+  size_t abandoned_ = 0, client_gen_ = 0, client_drops_ = 0;
   std::set<uint64_t> answered_;
   size_t submitted_ = 0, rejected_ = 0, subscribes_ = 0, lagged_ = 0;
   size_t pauses_ = 0, drops_ = 0, failures_ = 0, stalls_ = 0;
@@ -191,7 +219,10 @@ void BrokerChurnSimTest::random_step(std::mt19937_64& rng, int step, bool& pause
     auto request = submit(++request_id);
     request.stream = true;
     request.max_tokens = 4096;
-    clients_[rng() % clients_.size()]->send(request);
+    request.detach = rng() % 3 == 0;
+    const size_t c = rng() % clients_.size();
+    pending_[request_id] = {c, request.detach};
+    clients_[c]->send(request);
     ++submitted_;
   } else if (r < 56) {
     if (auto h = pick_held(rng)) stream(h->first, h->second, 1 + rng() % 6);
@@ -207,6 +238,7 @@ void BrokerChurnSimTest::random_step(std::mt19937_64& rng, int step, bool& pause
       auto it = jobs_.begin();
       std::advance(it, static_cast<long>(rng() % jobs_.size()));
       clients_[it->second.client]->send(sc::CancelRequest{.request_id = 0, .job_id = it->first});
+      it->second.cancel_sent = true;
     }
   } else if (r < 78) {
     paused ? redis_.resume() : redis_.pause();
@@ -227,6 +259,8 @@ void BrokerChurnSimTest::random_step(std::mt19937_64& rng, int step, bool& pause
     const size_t c = rng() % clients_.size();
     stalled_until_[c] = step + 5 + static_cast<int>(rng() % 25);
     ++stalls_;
+  } else if (r < 87) {
+    drop_client(rng() % clients_.size());
   } else if (r < 90) {
     if (!jobs_.empty()) {
       auto it = jobs_.begin();
@@ -242,13 +276,16 @@ void BrokerChurnSimTest::random_step(std::mt19937_64& rng, int step, bool& pause
 
 void BrokerChurnSimTest::check_end_state() {
   size_t not_done = 0;
-  for (const auto& [id, j] : jobs_) not_done += j.dones == 0 ? 1 : 0;
-  ASSERT_TRUE(all_ended()) << submitted_ - answered_.size() << " SUBMIT(s) never answered, "
-                           << not_done << " job(s) never ended; replies dropped: "
+  for (const auto& [id, j] : jobs_) not_done += j.dones == 0 && !j.orphaned ? 1 : 0;
+  ASSERT_TRUE(all_ended()) << submitted_ - answered_.size() - abandoned_
+                           << " SUBMIT(s) never answered, " << not_done
+                           << " job(s) never ended; replies dropped: "
                            << loop_->counters().client_drops.load();
   EXPECT_GT(jobs_.size(), 0u);
+  check_orphans();
   for (const auto& [id, j] : jobs_) {
     EXPECT_EQ(j.gaps, 0) << id << ": a gap in the stream";
+    if (j.orphaned) continue;  // checked by check_orphans
     EXPECT_EQ(j.repeats, 0) << id << ": a repeat without a new SUBSCRIBE";
     EXPECT_EQ(j.done_mismatches, 0) << id << ": DONEs that disagree";
     if (!j.resubscribed) {
@@ -265,14 +302,44 @@ void BrokerChurnSimTest::check_end_state() {
     EXPECT_TRUE(log->finished) << id << ": no final marker";
     EXPECT_EQ(log->n_tokens, j.seqs.size()) << id;
   }
-  EXPECT_EQ(loop_->counters().finished.load(), jobs_.size()) << "a job ended twice in the broker";
+
   auto live = conn_->command({"ZCARD", keys_.live()});
   ASSERT_TRUE(live.ok());
   EXPECT_EQ(live->integer, 0) << "rs:live holds jobs that ended";
   EXPECT_EQ(loop_->counters().live_jobs.load(), 0u) << "the JobTable holds jobs that ended";
   auto hashes = conn_->command({"KEYS", keys_.job("*")});
   ASSERT_TRUE(hashes.ok());
-  EXPECT_EQ(hashes->elements.size(), jobs_.size()) << "Redis holds a job no client was told of";
+  // Each job in Redis ended exactly once in the broker; one no client was told of can only
+  // come from a SUBMIT whose client dropped before its answer.
+  EXPECT_EQ(loop_->counters().finished.load(), hashes->elements.size()) << "a job ended twice";
+  EXPECT_GE(hashes->elements.size(), jobs_.size());
+  EXPECT_LE(hashes->elements.size(), jobs_.size() + abandoned_)
+      << "Redis holds a job no client was told of";
+}
+
+// Jobs whose submitter dropped: each ends (a detached one SUCCEEDED unless it was
+// cancelled; another CANCELLED by the broker, or SUCCEEDED if it ended first), with a
+// finished log that starts with what its client had received.
+void BrokerChurnSimTest::check_orphans() {
+  for (const auto& [id, j] : jobs_) {
+    if (!j.orphaned) continue;
+    auto record = store_->load(id);
+    ASSERT_TRUE(record.ok()) << id << ": " << record.status().to_string();
+    ASSERT_TRUE(sc::is_terminal(record->state)) << id;
+    if (j.detach && !j.cancel_sent) {
+      EXPECT_EQ(record->state, sc::JobState::kSucceeded) << id << ": a detached job was cancelled";
+    } else {
+      EXPECT_NE(record->state, sc::JobState::kFailed) << id;
+    }
+    auto log = log_->read(id, 0, 100000);
+    ASSERT_TRUE(log.ok()) << id;
+    EXPECT_TRUE(log->finished) << id << ": no final marker";
+    EXPECT_EQ(log->n_tokens, log->entries.size()) << id;
+    ASSERT_GE(log->entries.size(), j.seqs.size()) << id;
+    for (size_t i = 0; i < log->entries.size(); ++i) {
+      ASSERT_EQ(log->entries[i].seq, i) << id << ": a hole in the log";
+    }
+  }
 }
 
 TEST_F(BrokerChurnSimTest, RedisStallsWorkerDropsLagsAndResubscribesLoseNothing) {
@@ -311,7 +378,8 @@ TEST_F(BrokerChurnSimTest, RedisStallsWorkerDropsLagsAndResubscribesLoseNothing)
   reconnect_all();
   // Every job still held ends; requeued and queued ones are dispatched and end too.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!all_ended() && std::chrono::steady_clock::now() < deadline) {
+  while (!(all_ended() && loop_->counters().live_jobs.load() == 0) &&
+         std::chrono::steady_clock::now() < deadline) {
     pump_workers();
     for (size_t w = 0; w < held_.size(); ++w) {
       while (!held_[w].empty()) end(w, held_[w].begin()->first);
@@ -322,10 +390,11 @@ TEST_F(BrokerChurnSimTest, RedisStallsWorkerDropsLagsAndResubscribesLoseNothing)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   std::printf(
-      "%zu SUBMITs: %zu accepted, %zu refused; Redis stopped %zu times; %zu worker drops, "
-      "%zu failed attempts; %zu client stalls, %zu lagged, %zu SUBSCRIBEs again\n",
-      submitted_, jobs_.size(), rejected_, pauses_, drops_, failures_, stalls_, lagged_,
-      subscribes_);
+      "%zu SUBMITs: %zu accepted, %zu refused, %zu abandoned; Redis stopped %zu times; %zu "
+      "worker drops, %zu failed attempts; %zu client stalls, %zu lagged, %zu SUBSCRIBEs "
+      "again, %zu client drops\n",
+      submitted_, jobs_.size(), rejected_, abandoned_, pauses_, drops_, failures_, stalls_, lagged_,
+      subscribes_, client_drops_);
   check_end_state();
 }
 
