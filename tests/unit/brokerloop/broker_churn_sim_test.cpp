@@ -19,16 +19,12 @@
 #include <thread>
 
 #include "broker_fixture.h"
+#include "scripted_workers.h"
 
 namespace rs::broker::testing {
 namespace churn_sim_test {
 
 constexpr uint64_t kSubscribeIds = 1'000'000;  // request ids of SUBSCRIBEs start here
-
-struct HeldJob {  // a job as its scripted worker holds it
-  uint32_t attempt = 0;
-  uint64_t next_seq = 0;
-};
 
 struct ClientJob {  // a job as its submitter saw it
   size_t client = 0;
@@ -48,24 +44,6 @@ class BrokerChurnSimTest : public BrokerLoopTest {
  protected:
   static constexpr uint32_t kSlots = 4;
 
-  void pump_workers() {
-    for (size_t w = 0; w < workers_.size(); ++w) {
-      if (!workers_[w]) continue;
-      while (auto m = workers_[w]->recv(0)) {
-        if (auto* d = std::get_if<sc::Dispatch>(&*m)) {
-          held_[w][d->job_id] = HeldJob{d->attempt, d->resume_tokens.size()};
-        } else if (auto* c = std::get_if<sc::CancelJob>(&*m)) {
-          auto it = held_[w].find(c->job_id);
-          if (it == held_[w].end() || it->second.attempt != c->attempt) continue;
-          workers_[w]->send(sc::WorkerDone{.job_id = c->job_id,
-                                           .attempt = c->attempt,
-                                           .device = 0,
-                                           .finish_reason = "cancelled"});
-          held_[w].erase(it);
-        }
-      }
-    }
-  }
   void on_tokens(const sc::TokenBatch& t) {
     for (const auto& e : t.entries) {
       ClientJob& j = jobs_[e.job_id];
@@ -128,46 +106,9 @@ class BrokerChurnSimTest : public BrokerLoopTest {
       }
     }
   }
-  std::optional<std::pair<size_t, std::string>> pick_held(std::mt19937_64& rng) {
-    const size_t w = rng() % workers_.size();
-    if (!workers_[w] || held_[w].empty()) return std::nullopt;
-    auto it = held_[w].begin();
-    std::advance(it, static_cast<long>(rng() % held_[w].size()));
-    return std::make_pair(w, it->first);
-  }
-  void stream(size_t w, const std::string& job, uint64_t n) {
-    HeldJob& h = held_[w][job];
-    workers_[w]->send(
-        sc::WorkerTokens{.entries = tokens(job, h.attempt, h.next_seq, h.next_seq + n)});
-    h.next_seq += n;
-  }
-  void end(size_t w, const std::string& job) {
-    const HeldJob h = held_[w][job];
-    workers_[w]->send(
-        sc::WorkerDone{.job_id = job,
-                       .attempt = h.attempt,
-                       .device = 0,
-                       .usage = sc::Usage{.completion_tokens = static_cast<uint32_t>(h.next_seq)},
-                       .finish_reason = "length"});
-    held_[w].erase(job);
-  }
-  void fail(size_t w, const std::string& job) {  // retryable: requeued, resumed from the log
-    const HeldJob h = held_[w][job];
-    workers_[w]->send(sc::WorkerFailed{.job_id = job,
-                                       .attempt = h.attempt,
-                                       .device = 0,
-                                       .code = sc::ErrorCode::kUnavailable,
-                                       .message = "sim: engine hiccup"});
-    held_[w].erase(job);
-  }
-  size_t n_connected() const {
-    size_t n = 0;
-    for (const auto& w : workers_) n += w ? 1 : 0;
-    return n;
-  }
   void reconnect_all() {
     for (size_t w = 0; w < workers_.size(); ++w) {
-      if (!workers_[w]) workers_[w] = worker(worker_ids_[w], kSlots);
+      if (!workers_.connected(w)) workers_.reconnect(w, worker(worker_ids_[w], kSlots));
     }
   }
   bool all_ended() const {
@@ -199,10 +140,9 @@ class BrokerChurnSimTest : public BrokerLoopTest {
   void check_end_state();
 
   std::vector<std::string> worker_ids_{"w1", "w2"};
-  std::vector<std::unique_ptr<Peer>> workers_;
+  ScriptedWorkers workers_;
   std::vector<std::unique_ptr<Peer>> clients_;
   std::vector<int> stalled_until_;
-  std::vector<std::map<std::string, HeldJob>> held_;
   std::map<std::string, ClientJob> jobs_;
   std::set<std::string> retry_subscribe_;
   std::map<uint64_t, std::pair<size_t, bool>> pending_;  // SUBMIT request id -> (client, detach)
@@ -225,12 +165,12 @@ void BrokerChurnSimTest::random_step(std::mt19937_64& rng, int step, bool& pause
     clients_[c]->send(request);
     ++submitted_;
   } else if (r < 56) {
-    if (auto h = pick_held(rng)) stream(h->first, h->second, 1 + rng() % 6);
+    if (auto h = workers_.pick(rng)) workers_.stream(h->first, h->second, 1 + rng() % 6);
   } else if (r < 67) {
-    if (auto h = pick_held(rng)) end(h->first, h->second);
+    if (auto h = workers_.pick(rng)) workers_.end(h->first, h->second);
   } else if (r < 70) {
-    if (auto h = pick_held(rng)) {
-      fail(h->first, h->second);
+    if (auto h = workers_.pick(rng)) {
+      workers_.fail(h->first, h->second);
       ++failures_;
     }
   } else if (r < 73) {
@@ -246,9 +186,8 @@ void BrokerChurnSimTest::random_step(std::mt19937_64& rng, int step, bool& pause
     pauses_ += paused ? 1 : 0;
   } else if (r < 80) {
     const size_t w = rng() % workers_.size();
-    if (workers_[w] && n_connected() > 1) {  // its connection drops: its jobs move on
-      workers_[w].reset();
-      held_[w].clear();
+    if (workers_.connected(w) && workers_.n_connected() > 1) {  // its jobs move on
+      workers_.drop(w);
       ++drops_;
     }
   } else if (r < 83) {
@@ -356,8 +295,7 @@ TEST_F(BrokerChurnSimTest, RedisStallsWorkerDropsLagsAndResubscribesLoseNothing)
   o.client_sndhwm = 3;
   o.client_timeout_ms = 0;  // a stalled client is slow, not gone
   start_broker_with(o);
-  for (const std::string& id : worker_ids_) workers_.push_back(worker(id, kSlots));
-  held_.resize(workers_.size());
+  for (const std::string& id : worker_ids_) workers_.add(worker(id, kSlots));
   for (int c = 0; c < 3; ++c) clients_.push_back(client("c" + std::to_string(c)));
   stalled_until_.assign(clients_.size(), 0);
   bool paused = false;
@@ -365,7 +303,7 @@ TEST_F(BrokerChurnSimTest, RedisStallsWorkerDropsLagsAndResubscribesLoseNothing)
   constexpr int kSteps = 500;
   for (int step = 0; step < kSteps; ++step) {
     random_step(rng, step, paused, request_id);
-    pump_workers();
+    workers_.pump();
     pump_clients(step);
     if (!paused && !retry_subscribe_.empty()) {
       for (const std::string& job : retry_subscribe_) subscribe_again(job);
@@ -380,10 +318,8 @@ TEST_F(BrokerChurnSimTest, RedisStallsWorkerDropsLagsAndResubscribesLoseNothing)
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!(all_ended() && loop_->counters().live_jobs.load() == 0) &&
          std::chrono::steady_clock::now() < deadline) {
-    pump_workers();
-    for (size_t w = 0; w < held_.size(); ++w) {
-      while (!held_[w].empty()) end(w, held_[w].begin()->first);
-    }
+    workers_.pump();
+    workers_.end_all();
     pump_clients(kSteps);
     for (const std::string& job : retry_subscribe_) subscribe_again(job);
     retry_subscribe_.clear();

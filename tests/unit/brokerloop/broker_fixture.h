@@ -30,6 +30,18 @@ namespace sc = rs::schemas;
 
 using Peer = rs::test::DealerPeer;
 
+// A scripted worker's token entries for seqs [from, to) of (job, attempt).
+inline std::vector<sc::TokenEntry> scripted_tokens(const std::string& job, uint32_t attempt,
+                                                   uint64_t from, uint64_t to) {
+  std::vector<sc::TokenEntry> out;
+  for (uint64_t s = from; s < to; ++s) {
+    out.push_back(sc::TokenEntry{.job_id = job, .attempt = attempt, .seq = s,
+                                 .token = static_cast<int32_t>(100 + s),
+                                 .text = std::string("t").append(std::to_string(s))});
+  }
+  return out;
+}
+
 class BrokerLoopTest : public ::testing::Test {
  protected:
   // Skips (or fails) here, so a test body never runs without its redis-server.
@@ -55,6 +67,11 @@ class BrokerLoopTest : public ::testing::Test {
     loop_ = std::make_unique<BrokerLoop>(ctx_, o);
     ASSERT_TRUE(loop_->bind().ok());
     if (threaded) thread_ = std::thread([this] { run_status_ = loop_->run(); });
+    open_store(keys_.prefix);
+  }
+  // The test's own view of Redis (conn_, store_, log_) under key prefix `prefix`.
+  void open_store(const std::string& prefix) {
+    keys_.prefix = prefix;
     conn_ = std::make_unique<store::RedisConnection>(store::RedisOptions{.port = redis_.port()});
     store::JobStoreOptions js;
     js.keys = keys_;
@@ -93,13 +110,7 @@ class BrokerLoopTest : public ::testing::Test {
   }
   static std::vector<sc::TokenEntry> tokens(const std::string& job, uint32_t attempt,
                                             uint64_t from, uint64_t to) {
-    std::vector<sc::TokenEntry> out;
-    for (uint64_t s = from; s < to; ++s) {
-      out.push_back(sc::TokenEntry{.job_id = job, .attempt = attempt, .seq = s,
-                                   .token = static_cast<int32_t>(100 + s),
-                                   .text = std::string("t").append(std::to_string(s))});
-    }
-    return out;
+    return scripted_tokens(job, attempt, from, to);
   }
   // Receives TOKENS until DONE (or nothing more); returns the seqs seen and the DONE.
   static std::pair<std::vector<uint64_t>, std::optional<sc::Done>> drain_until_done(Peer& p) {

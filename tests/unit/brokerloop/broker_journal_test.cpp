@@ -144,16 +144,6 @@ class BrokerJournalTest : public BrokerLoopTest {
     }
     return seqs;
   }
-  void open_store() {
-    keys_.prefix = "rs:";  // the program's default
-    conn_ = std::make_unique<store::RedisConnection>(store::RedisOptions{.port = redis_.port()});
-    store::JobStoreOptions js;
-    js.keys = keys_;
-    store_ = std::make_unique<store::JobStore>(*conn_, js);
-    store::TokenLogOptions tl;
-    tl.keys = keys_;
-    log_ = std::make_unique<store::TokenLog>(*conn_, tl);
-  }
   void SetUp() override {
     BrokerLoopTest::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
@@ -161,7 +151,7 @@ class BrokerJournalTest : public BrokerLoopTest {
       if (rs::test::in_ci()) FAIL() << "no ringserve-broker under CI=true: " << program();
       GTEST_SKIP() << "ringserve-broker not built: " << program();
     }
-    open_store();
+    open_store("rs:");  // the program's default prefix
   }
   void TearDown() override {
     redis_.resume();

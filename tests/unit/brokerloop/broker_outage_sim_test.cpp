@@ -18,14 +18,10 @@
 
 #include "broker_fixture.h"
 #include "child_process.h"
+#include "scripted_workers.h"
 
 namespace rs::broker::testing {
 namespace outage_sim_test {
-
-struct HeldJob {  // a job as its scripted worker holds it
-  uint32_t attempt = 0;
-  uint64_t next_seq = 0;
-};
 
 struct ClientJob {  // a job as its submitter saw it
   size_t client = 0;
@@ -36,23 +32,6 @@ struct ClientJob {  // a job as its submitter saw it
 
 class BrokerOutageSimTest : public BrokerLoopTest {
  protected:
-  void pump_workers() {
-    for (size_t w = 0; w < workers_.size(); ++w) {
-      while (auto m = workers_[w]->recv(0)) {
-        if (auto* d = std::get_if<sc::Dispatch>(&*m)) {
-          held_[w][d->job_id] = HeldJob{d->attempt, d->resume_tokens.size()};
-        } else if (auto* c = std::get_if<sc::CancelJob>(&*m)) {
-          auto it = held_[w].find(c->job_id);
-          if (it == held_[w].end() || it->second.attempt != c->attempt) continue;
-          workers_[w]->send(sc::WorkerDone{.job_id = c->job_id,
-                                           .attempt = c->attempt,
-                                           .device = 0,
-                                           .finish_reason = "cancelled"});
-          held_[w].erase(it);
-        }
-      }
-    }
-  }
   void pump_clients() {
     for (size_t c = 0; c < clients_.size(); ++c) {
       while (auto m = clients_[c]->recv(0)) {
@@ -72,30 +51,6 @@ class BrokerOutageSimTest : public BrokerLoopTest {
       }
     }
   }
-  // A random job some worker holds: (worker, id), or nullopt.
-  std::optional<std::pair<size_t, std::string>> pick_held(std::mt19937_64& rng) {
-    const size_t w = rng() % workers_.size();
-    if (held_[w].empty()) return std::nullopt;
-    auto it = held_[w].begin();
-    std::advance(it, static_cast<long>(rng() % held_[w].size()));
-    return std::make_pair(w, it->first);
-  }
-  void stream(size_t w, const std::string& job, uint64_t n) {
-    HeldJob& h = held_[w][job];
-    workers_[w]->send(
-        sc::WorkerTokens{.entries = tokens(job, h.attempt, h.next_seq, h.next_seq + n)});
-    h.next_seq += n;
-  }
-  void end(size_t w, const std::string& job) {
-    const HeldJob h = held_[w][job];
-    workers_[w]->send(
-        sc::WorkerDone{.job_id = job,
-                       .attempt = h.attempt,
-                       .device = 0,
-                       .usage = sc::Usage{.completion_tokens = static_cast<uint32_t>(h.next_seq)},
-                       .finish_reason = "length"});
-    held_[w].erase(job);
-  }
   bool all_ended() const {
     if (answered_.size() != submitted_) return false;
     for (const auto& [id, j] : jobs_) {
@@ -107,9 +62,8 @@ class BrokerOutageSimTest : public BrokerLoopTest {
   // The whole run; journal: the broker's --journal ("" = none).
   void run_sim(const std::string& journal);
 
-  std::vector<std::unique_ptr<Peer>> workers_;
+  ScriptedWorkers workers_;
   std::vector<std::unique_ptr<Peer>> clients_;
-  std::vector<std::map<std::string, HeldJob>> held_;
   std::map<std::string, ClientJob> jobs_;
   std::set<uint64_t> answered_;
   size_t submitted_ = 0;
@@ -126,9 +80,8 @@ void BrokerOutageSimTest::run_sim(const std::string& journal) {
   o.heartbeat_ms = 60000;  // the scripted workers send no heartbeats
   o.journal_path = journal;
   start_broker_with(o);
-  workers_.push_back(worker("w1", 4));
-  workers_.push_back(worker("w2", 4));
-  held_.resize(2);
+  workers_.add(worker("w1", 4));
+  workers_.add(worker("w2", 4));
   for (int c = 0; c < 3; ++c) clients_.push_back(client("c" + std::to_string(c)));
   bool paused = false;
   size_t pauses = 0;
@@ -142,9 +95,9 @@ void BrokerOutageSimTest::run_sim(const std::string& journal) {
       clients_[rng() % clients_.size()]->send(request);
       ++submitted_;
     } else if (r < 62) {
-      if (auto h = pick_held(rng)) stream(h->first, h->second, 1 + rng() % 4);
+      if (auto h = workers_.pick(rng)) workers_.stream(h->first, h->second, 1 + rng() % 4);
     } else if (r < 76) {
-      if (auto h = pick_held(rng)) end(h->first, h->second);
+      if (auto h = workers_.pick(rng)) workers_.end(h->first, h->second);
     } else if (r < 80) {
       if (!jobs_.empty()) {
         auto it = jobs_.begin();
@@ -158,7 +111,7 @@ void BrokerOutageSimTest::run_sim(const std::string& journal) {
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    pump_workers();
+    workers_.pump();
     pump_clients();
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
@@ -166,10 +119,8 @@ void BrokerOutageSimTest::run_sim(const std::string& journal) {
   // Every job still held ends; queued ones are dispatched and end too.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!all_ended() && std::chrono::steady_clock::now() < deadline) {
-    pump_workers();
-    for (size_t w = 0; w < held_.size(); ++w) {
-      while (!held_[w].empty()) end(w, held_[w].begin()->first);
-    }
+    workers_.pump();
+    workers_.end_all();
     pump_clients();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -200,7 +151,9 @@ void BrokerOutageSimTest::run_sim(const std::string& journal) {
   EXPECT_EQ(hashes->elements.size(), jobs_.size()) << "Redis holds a job no client was told of";
 }
 
-TEST_F(BrokerOutageSimTest, RandomTrafficWhileRedisStopsAndStartsLosesNothing) { run_sim(""); }
+TEST_F(BrokerOutageSimTest, RandomTrafficWhileRedisStopsAndStartsLosesNothing) {
+  run_sim("");
+}
 
 // The same run with the write journal on: TOKENS go out from memory only once their batch
 // is journaled (in turn order), and the journal is empty once every held write is applied.
