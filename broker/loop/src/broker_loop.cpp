@@ -1,37 +1,23 @@
-// BrokerLoop: construction, binding, the poll loop and the receive paths.
+// BrokerLoop: construction, binding, the poll loop, the receive paths and the ports the
+// state's effects go through (sends, store batches).
 #include "rs/broker/loop/broker_loop.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
-#include <random>
 
 #include "rs/schemas/errors.h"
+#include "rs/wire/framing.h"
 #include "rs/wire/poller.h"
 #include "rs/wire/socket.h"
+#include "store_commands.h"
 #include "store_reader.h"
 #include "store_writer.h"
-#include "turn_batch.h"
 
 namespace rs::broker {
 namespace {
 
-DispatcherOptions dispatcher_options(const BrokerOptions& o) {
-  DispatcherOptions d;
-  d.queue.max_queued = o.max_queued;
-  d.queue.wait_timeout_ms = o.queue_timeout_ms;
-  d.queue.model_wait_ms = o.model_wait_ms;
-  d.catalog.max_sessions = o.max_sessions;
-  d.workers.heartbeat_interval_ms = o.heartbeat_ms;
-  d.workers.missed_beats = o.missed_beats;
-  d.max_attempts = o.max_attempts;
-  d.router.interactive_reserve = o.interactive_reserve;
-  return d;
-}
-
 constexpr long kMaxPollMs = 50;  // bounds how late request_stop() is noticed
-constexpr long kRetrySendsMs = 5;  // held replies and `lagged` notices are retried this often
 
 wire::RouterOptions router_options(const BrokerOptions& o, int sndhwm) {
   wire::RouterOptions r;
@@ -48,21 +34,21 @@ wire::RecvLimits recv_limits(const BrokerOptions& o) {
                           .max_total_bytes = o.limits.max_frame_bytes + 4096};
 }
 
+SendResult send_result(wire::SendStatus s) {
+  switch (s) {
+    case wire::SendStatus::kSent: return SendResult::kSent;
+    case wire::SendStatus::kWouldBlock: return SendResult::kWouldBlock;
+    case wire::SendStatus::kUnroutable: return SendResult::kUnroutable;
+    default: return SendResult::kFailed;
+  }
+}
+
 }  // namespace
 
 BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs::Clock& clock)
-    : context_(context),
-      options_(std::move(options)),
-      clock_(clock),
-      jobs_(std::max<uint32_t>(1, options_.max_attempts), /*owned=*/true),
-      dispatcher_(clock, dispatcher_options(options_), &jobs_),
-      batch_(std::make_unique<TurnBatch>()),
-      held_(std::make_unique<std::deque<HeldTurn>>()) {
-  std::random_device rd;
-  id_prefix_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    : context_(context), options_(std::move(options)), clock_(clock) {
   // The writer waits at most store_timeout_ms on Redis; the StoreReader's reads (registry,
-  // ingest) and the loop's recovery reads (run only while the writer keeps up) at most
-  // read_timeout_ms.
+  // ingest, recovery; run only while the writer keeps up) at most read_timeout_ms.
   store::RedisOptions writes = options_.redis;
   writes.command_timeout_ms = std::min(writes.command_timeout_ms, options_.store_timeout_ms);
   writes.connect_timeout_ms = std::min(writes.connect_timeout_ms, options_.store_timeout_ms);
@@ -71,23 +57,12 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
   options_.redis.command_timeout_ms = std::min(options_.redis.command_timeout_ms, options_.read_timeout_ms);
   options_.redis.connect_timeout_ms = std::min(options_.redis.connect_timeout_ms, options_.read_timeout_ms);
   redis_ = std::make_unique<store::RedisConnection>(options_.redis);
-  store::JobStoreOptions js;
-  js.keys.prefix = options_.key_prefix;
-  js.checked_transitions = false;  // single writer: state and attempts fenced in memory
-  jobs_store_ = std::make_unique<store::JobStore>(*redis_, js);
-  store::TokenLogOptions tl;
-  tl.keys.prefix = options_.key_prefix;
-  tl.finished_ttl_s = options_.finished_ttl_s;
-  token_log_ = std::make_unique<store::TokenLog>(*redis_, tl);
-  store::ModelRegistryOptions mr;
-  mr.keys.prefix = options_.key_prefix;
-  registry_ = std::make_unique<store::ModelRegistry>(*redis_, mr);
-  registry_options_ = mr;
+  commands_ = std::make_unique<StoreCommands>(*redis_, options_.key_prefix, options_.finished_ttl_s);
   reader_ = std::make_unique<StoreReader>(context_, options_.redis);
-  init_ingest();
+  state_ = std::make_unique<BrokerState>(options_, static_cast<BrokerPorts&>(*this), clock_);
 }
 
-// The writer goes first: its thread must not outlive the context's use by the loop.
+// The threads go first: they must not outlive the context's use by the loop.
 BrokerLoop::~BrokerLoop() {
   reader_.reset();
   writer_.reset();
@@ -102,24 +77,21 @@ Status BrokerLoop::bind() {
   RS_RETURN_IF_ERROR(writer_->start());
   // A previous broker's journal goes first (batches 1..n), before recovery reads rs:live.
   RS_ASSIGN_OR_RETURN(std::vector<size_t> replay, writer_->open_journal());
-  for (size_t n : replay) {
-    held_->push_back(HeldTurn{.seq = ++journal_replay_seq_, .n_commands = n,
-                              .submitted_ns = clock_.now_ns()});
-    held_commands_ += n;
+  for (size_t i = 0; i < replay.size(); ++i) {
+    layouts_.push_back(std::make_unique<StoreLayout>(StoreLayout{.seq = i + 1}));
   }
-  counters_.held_commands.store(held_commands_, std::memory_order_relaxed);
+  state_->on_journal(replay);
   RS_RETURN_IF_ERROR(reader_->start());
   start_monitors();
   Status redis = redis_->connect();
   if (!redis.ok()) spdlog::warn("broker: redis not reachable yet: {}", redis.to_string());
-  next_beat_ns_ = clock_.now_ns() + options_.heartbeat_ms * 1'000'000;
   if (redis.ok()) (void)read_registry_now();  // know the registry before the first SUBMIT
   return Status();
 }
 
 Status BrokerLoop::run() {
   while (!stop_.load(std::memory_order_relaxed)) {
-    RS_RETURN_IF_ERROR(run_once(poll_timeout_ms()));
+    RS_RETURN_IF_ERROR(run_once(kMaxPollMs));
   }
   return Status();
 }
@@ -127,12 +99,8 @@ Status BrokerLoop::run() {
 Status BrokerLoop::run_once(long max_wait_ms) {
   wire::Poller poller;
   // The ROUTERs are drained every turn (drain_* stop at would-block); their messages wait
-  // while the recovery read runs (no request about a job before the live jobs are known).
-  // So do they while a previous broker's journal is re-applied (unless Redis fails).
-  auto messages_wait = [this] {
-    return recovery_reading_ || (replaying_journal() && !store_failing_);
-  };
-  if (!messages_wait()) {
+  // while the state says so (recovery reading, a journal being re-applied).
+  if (!state_->messages_wait()) {
     poller.add(clients_);
     poller.add(workers_);
   }
@@ -140,55 +108,18 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   size_t ri = poller.add(reader_->socket());
   size_t wmi = worker_monitor_.started() ? poller.add(worker_monitor_.socket()) : SIZE_MAX;
   size_t cmi = client_monitor_.started() ? poller.add(client_monitor_.socket()) : SIZE_MAX;
-  auto ready = poller.poll(std::min(max_wait_ms, poll_timeout_ms()));
+  auto ready = poller.poll(state_->poll_timeout_ms(std::min(max_wait_ms, kMaxPollMs)));
   if (!ready.ok()) return ready.status();
-  const int64_t start_ns = clock_.now_ns();
-  const uint64_t turns = counters_.turns.load(std::memory_order_relaxed);
   if (poller.readable(si)) drain_store();
   if (poller.readable(ri)) reader_->drain();
   if ((wmi != SIZE_MAX && poller.readable(wmi)) || (cmi != SIZE_MAX && poller.readable(cmi))) {
     drain_monitors();
   }
-  // Reads wait while Redis fails (the writer says when it answers again).
-  if (store_ok()) recover();  // once (retried while Redis is down), on the StoreReader
-  // A drop is handled once its peer's last messages are read (they may be in this poll).
-  // While the recovery read runs, messages wait: no READY, SUBSCRIBE or STATUS before the
-  // live jobs are known.
-  const bool workers_drained = !messages_wait() && drain_workers();
-  const bool clients_drained = !messages_wait() && drain_clients();
-  if (!dropped_worker_fds_.empty() || !dropped_client_fds_.empty()) {
-    handle_drops(workers_drained, clients_drained);
-  }
-  if (store_ok()) poll_ingest();
-  execute(dispatcher_.tick());
-  if (store_ok()) poll_registry();
-  commit();
-  if (!streams_.idle()) send_lag_notices();
-  if (!failing_clients_.empty() || !timed_out_clients_.empty()) check_client_timeouts();
-  send_heartbeats();
-  if (counters_.turns.load(std::memory_order_relaxed) != turns) count_turn(clock_.now_ns() - start_ns);
+  state_->begin_turn();
+  const bool workers_drained = !state_->messages_wait() && drain_workers();
+  const bool clients_drained = !state_->messages_wait() && drain_clients();
+  state_->end_turn(workers_drained, clients_drained);
   return Status();
-}
-
-void BrokerLoop::count_turn(int64_t ns) {
-  const auto n = static_cast<uint64_t>(std::max<int64_t>(ns, 0));
-  counters_.busy_ns.fetch_add(n, std::memory_order_relaxed);
-  counters_.live_jobs.store(jobs_.n_entries(), std::memory_order_relaxed);
-  if (n > counters_.max_turn_ns.load(std::memory_order_relaxed)) {
-    counters_.max_turn_ns.store(n, std::memory_order_relaxed);  // the loop is the only writer
-  }
-}
-
-long BrokerLoop::poll_timeout_ms() const {
-  if (!batch_->empty()) return 0;  // admissions staged DISPATCHes: commit them now
-  int64_t now = clock_.now_ns();
-  int64_t next = std::min({next_beat_ns_, next_registry_poll_ns_, next_ingest_wake_ns()});
-  if (auto wake = dispatcher_.next_wakeup_ns()) next = std::min(next, *wake);
-  int64_t ms = (next - now + 999'999) / 1'000'000;
-  // Replies and `lagged` notices waiting for a client's queue: retried soon (ZeroMQ does
-  // not say when a peer's queue has room again).
-  const long max_ms = streams_.has_pending_sends() ? kRetrySendsMs : kMaxPollMs;
-  return static_cast<long>(std::clamp<int64_t>(ms, 0, max_ms));
 }
 
 bool BrokerLoop::drain_workers() {
@@ -197,11 +128,10 @@ bool BrokerLoop::drain_workers() {
     wire::Received r = wire::recv_frames(workers_, limits);
     if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return true;
     if (r.status == wire::RecvStatus::kRejected) {
-      count_error(schemas::wire_error_of(r.error));
+      state_->on_worker_rejected(r.error);
       continue;
     }
-    recv_fd_ = r.src_fd;
-    on_worker_frames(r.envelope.routing, r.envelope.frames);
+    state_->on_worker_message(r.envelope.routing, r.src_fd, r.envelope.frames);
   }
   return false;
 }
@@ -211,44 +141,51 @@ bool BrokerLoop::drain_clients() {
   for (int i = 0; i < options_.max_messages_per_turn; ++i) {
     wire::Received r = wire::recv_frames(clients_, limits);
     if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return true;
-    note_client_heard(r.envelope.routing);
     if (r.status == wire::RecvStatus::kRejected) {  // too_large or bad_frame, read whole
-      if (r.envelope.routing.size() == 1) reply_error(r.envelope.routing, 0, r.error);
-      else count_error(schemas::wire_error_of(r.error));
+      state_->on_client_rejected(r.envelope.routing, r.error);
       continue;
     }
-    note_client_fd(r.src_fd, r.envelope.routing);
-    on_client_frames(r.envelope.routing, r.envelope.frames);
+    state_->on_client_message(r.envelope.routing, r.src_fd, r.envelope.frames);
   }
   return false;
 }
 
-void BrokerLoop::send_heartbeats() {
-  int64_t now = clock_.now_ns();
-  if (now < next_beat_ns_) return;
-  next_beat_ns_ = now + options_.heartbeat_ms * 1'000'000;
-  schemas::BrokerHeartbeat beat{.broker_time_ms = now_unix_ms()};
-  for (const auto& [worker, peer] : worker_routes_) send_worker_now(worker, beat);
+SendResult BrokerLoop::send_client(const RoutingIds& peer, const schemas::Frames& frames) {
+  return send_result(wire::send_frames(clients_, peer, frames));
 }
 
-void BrokerLoop::count_error(schemas::ErrorCode code) {
-  counters_.errors[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
+SendResult BrokerLoop::send_worker(const RoutingIds& route, const schemas::Frames& frames) {
+  return send_result(wire::send_frames(workers_, route, frames));
 }
 
-void BrokerLoop::reply_error(const wire::RoutingIds& peer, uint64_t request_id,
-                             const Status& status, const std::string& job_id) {
-  schemas::ErrorCode code = schemas::wire_error_of(status);
-  count_error(code);
-  spdlog::debug("broker: error reply {}: {}", schemas::error_code_name(code), status.message());
-  post_client(peer, schemas::ErrorReply{.request_id = request_id, .code = code,
-                                        .message = schemas::wire_error_message(status),
-                                        .job_id = job_id});
+BrokerPorts::Submitted BrokerLoop::submit(StoreBatch batch) {
+  auto layout = std::make_unique<StoreLayout>();
+  std::vector<store::RedisCommand> commands = commands_->build(std::move(batch), *layout);
+  const size_t n = commands.size();
+  bool releasable = true;
+  layout->seq = writer_->submit(std::move(commands), &releasable);
+  const uint64_t seq = layout->seq;
+  layouts_.push_back(std::move(layout));
+  return Submitted{.seq = seq, .n_commands = n, .releasable = releasable};
 }
 
-uint64_t BrokerLoop::now_unix_ms() const {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
+void BrokerLoop::drain_store() {
+  state_->counters().writer_cpu_ns.store(writer_->cpu_ns(), std::memory_order_relaxed);
+  while (std::optional<StoreEvent> e = writer_->next_event()) on_store_event(*e);
+}
+
+// An applied batch's replies become typed results (a journal's batch has none the state
+// reads); a failing one is reported as is.
+void BrokerLoop::on_store_event(StoreEvent& e) {
+  if (e.kind == StoreEvent::Kind::kFailing) {
+    return state_->on_store_failing(e.seq, e.error, e.journaled_seq);
+  }
+  BatchReplies replies;
+  if (!layouts_.empty() && layouts_.front()->seq == e.seq) {
+    replies = StoreCommands::parse(*layouts_.front(), e.replies);
+    layouts_.pop_front();
+  }
+  state_->on_batch_applied(e.seq, e.attempts, replies);
 }
 
 }  // namespace rs::broker

@@ -16,6 +16,8 @@ namespace rs::broker {
 using JobId = std::string;
 using WorkerId = std::string;
 using ModelName = std::string;
+// A ZeroMQ peer's routing frames (a client's identity; a worker's route).
+using RoutingIds = std::vector<std::string>;
 
 // One device (engine instance) of one worker.
 struct DeviceKey {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "rs/core/result.h"
+#include "rs/schemas/job_transition.h"
 #include "rs/schemas/messages.h"
 #include "rs/store/keys.h"
 #include "rs/store/redis_connection.h"
@@ -31,23 +32,8 @@ struct CreateResult {
   bool created = false;  // false: a resubmission (idempotency key seen before)
 };
 
-// One state change. Allowed: QUEUED->DISPATCHED (sets attempt, worker, device,
-// dispatched_ms); DISPATCHED->RUNNING (started_ms); DISPATCHED|RUNNING->QUEUED (requeue
-// after a worker loss); DISPATCHED|RUNNING->SUCCEEDED; any non-terminal->FAILED|CANCELLED
-// (finished_ms, usage, error, finish_reason). Anything else is refused with invalid_argument.
-struct Transition {
-  schemas::JobState to = schemas::JobState::kQueued;
-  // Fencing: when non-zero, the stored attempt must equal it (for DISPATCHED: the attempt
-  // to record, not checked). A stale attempt is refused with kCancelled "stale attempt".
-  uint32_t attempt = 0;
-  std::string worker;                      // DISPATCHED
-  int32_t device = -1;                     // DISPATCHED
-  uint64_t at_ms = 0;                      // the timestamp for this state (Unix ms)
-  std::optional<schemas::Usage> usage;     // terminal states
-  schemas::ErrorCode error_code = schemas::ErrorCode::kOk;
-  std::string error;
-  std::string finish_reason;  // terminal states ("stop", "length", "cancelled", "error")
-};
+// One state change (rs/schemas/job_transition.h): allowed changes and fencing by attempt.
+using Transition = schemas::JobTransition;
 
 // More for a create (ingest): extra hash fields (e.g. batch, item_id), and an ingest entry
 // to XACK in the same script once the job is stored or found to exist already.

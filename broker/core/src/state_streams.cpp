@@ -1,4 +1,4 @@
-// BrokerLoop: the token path. Tokens accepted in a loop turn go to Redis in the turn's
+// BrokerState: the token path. Tokens accepted in a loop turn go to Redis in the turn's
 // commit, then to the submitter and subscribers; SUBSCRIBE replays from the TokenLog, then
 // streams live (no gap: the replay's read follows the turn's writes in its pipeline).
 #include <spdlog/spdlog.h>
@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <span>
 
-#include "rs/broker/loop/broker_loop.h"
+#include "rs/broker/broker_state.h"
 #include "rs/schemas/errors.h"
 #include "turn_batch.h"
 
@@ -20,7 +20,7 @@ using schemas::ErrorCode;
 // Stages the accepted entries (grouped per job until the commit, so a turn's tokens of one
 // job are one Redis entry), writes RUNNING on a job's first token, and posts the entries
 // to the submitter and subscribers, behind the writes in the turn's order.
-void BrokerLoop::accept_tokens(std::vector<schemas::TokenEntry>& entries) {
+void BrokerState::accept_tokens(std::vector<schemas::TokenEntry>& entries) {
   if (entries.empty()) return;
   for (const schemas::TokenEntry& e : entries) {
     LiveJob* live = live_job(e.job_id);
@@ -29,8 +29,8 @@ void BrokerLoop::accept_tokens(std::vector<schemas::TokenEntry>& entries) {
       job.running_written = true;
       job.record.state = schemas::JobState::kRunning;
       job.record.started_ms = now_unix_ms();
-      write_transition(e.job_id, store::Transition{.to = schemas::JobState::kRunning,
-                                                   .at_ms = job.record.started_ms});
+      write_transition(e.job_id, schemas::JobTransition{.to = schemas::JobState::kRunning,
+                                                        .at_ms = job.record.started_ms});
     }
     batch_->add_token(e);
   }
@@ -38,15 +38,13 @@ void BrokerLoop::accept_tokens(std::vector<schemas::TokenEntry>& entries) {
   forward_tokens(entries);
 }
 
-// One job's (or several jobs') staged tokens into the turn's pipeline: one XADD per group.
-void BrokerLoop::stage_token_appends(const std::vector<schemas::TokenEntry>& entries) {
+// One job's staged tokens into the turn's pipeline (the store writes one entry per run).
+void BrokerState::stage_token_appends(std::vector<schemas::TokenEntry> entries) {
   if (entries.empty()) return;
-  std::vector<store::RedisCommand> appends;
-  token_log_->append_commands(entries, appends);
-  for (auto& c : appends) batch_->add_write(std::move(c), WriteKind::kTokenAppend);
+  batch_->add_write(AppendTokens{.entries = std::move(entries)});
 }
 
-void BrokerLoop::forward_tokens(const std::vector<schemas::TokenEntry>& entries) {
+void BrokerState::forward_tokens(const std::vector<schemas::TokenEntry>& entries) {
   // Grouped by job in first-seen order (a WORKER_TOKENS holds one step of its device's
   // running jobs: few groups, and a job's entries are usually adjacent).
   std::vector<std::pair<JobId, schemas::TokenBatch>> by_job;
@@ -84,7 +82,7 @@ void BrokerLoop::forward_tokens(const std::vector<schemas::TokenEntry>& entries)
 
 // The log's entries from from_seq to until_seq, in TOKENS of at most kReplayBatchBytes of
 // text each (a long log may hold more than one frame may carry).
-uint64_t BrokerLoop::post_replay(const wire::RoutingIds& peer, const std::string& job_id,
+uint64_t BrokerState::post_replay(const RoutingIds& peer, const std::string& job_id,
                                  std::vector<schemas::TokenEntry>& entries, uint64_t from_seq,
                                  uint64_t until_seq) {
   constexpr size_t kReplayBatchBytes = 1u << 20;
@@ -110,7 +108,7 @@ uint64_t BrokerLoop::post_replay(const wire::RoutingIds& peer, const std::string
 // already produced is read from the log at the end of this turn's pipeline and replayed
 // when that batch is applied (store_events.cpp), ahead of the live tokens it releases. An
 // ended job: its record and log are read the same way.
-void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::SubscribeRequest& request) {
+void BrokerState::on_subscribe(const RoutingIds& peer, const schemas::SubscribeRequest& request) {
   DeferredRead read{.peer = peer, .request_id = request.request_id, .job_id = request.job_id,
                     .subscribe = true, .from_seq = request.from_seq};
   if (peer.empty()) return;
@@ -131,9 +129,9 @@ void BrokerLoop::on_subscribe(const wire::RoutingIds& peer, const schemas::Subsc
   defer_read(std::move(read));
 }
 
-void BrokerLoop::subscribe_ended(const DeferredRead& read, const store::RedisReply& record_reply,
-                                 const store::RedisReply& log_reply) {
-  auto record = store::JobStore::parse_load_reply(record_reply, read.job_id);
+void BrokerState::subscribe_ended(const DeferredRead& read,
+                                  const Result<schemas::JobRecord>& record,
+                                  const Result<LogRead>& read_log) {
   if (!record.ok()) {
     bool missing = record.status().code() == StatusCode::kNotFound;
     return reply_error(read.peer, read.request_id,
@@ -141,7 +139,7 @@ void BrokerLoop::subscribe_ended(const DeferredRead& read, const store::RedisRep
                                            record.status().message()),
                        read.job_id);
   }
-  auto log = store::TokenLog::parse_read_reply(log_reply, read.job_id, read.from_seq);
+  Result<LogRead> log = read_log;
   uint64_t next_seq = read.from_seq;
   if (log.ok()) {
     next_seq = post_replay(read.peer, read.job_id, log->entries, read.from_seq,

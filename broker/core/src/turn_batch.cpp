@@ -2,9 +2,9 @@
 
 namespace rs::broker {
 
-size_t TurnBatch::add_create(PendingCreate create, store::RedisCommand command) {
+size_t TurnBatch::add_create(PendingCreate create, CreateJob write) {
   const size_t index = creates_.size();
-  const std::string& key = create.request.idempotency_key;
+  const std::string& key = write.request.idempotency_key;
   if (!key.empty()) {
     auto [it, inserted] = idempotent_.emplace(key, index);
     if (!inserted) {  // same key earlier in this turn: answered from that one's result
@@ -15,25 +15,23 @@ size_t TurnBatch::add_create(PendingCreate create, store::RedisCommand command) 
   }
   n_admitted_ += create.admitted ? 1 : 0;
   creates_.push_back(std::move(create));
-  writes_.push_back(Write{std::move(command), WriteKind::kCreate, index});
+  writes_.push_back(Write{StoreWrite(std::move(write)), index});
   ++n_writes_;
   return index;
 }
 
-void TurnBatch::add_job_fields(const std::string& job, store::HashFields fields) {
-  auto [it, inserted] = last_hset_.emplace(job, writes_.size());
+void TurnBatch::add_job_change(const std::string& job, JobChange change) {
+  SetJob set{.job = job};
+  auto [it, inserted] = last_set_.emplace(job, writes_.size());
   if (!inserted) {
     Write& earlier = writes_[it->second];
-    // Fields of the earlier set first: Redis applies a repeated field last-wins.
-    earlier.fields.insert(earlier.fields.end(), std::make_move_iterator(fields.begin()),
-                          std::make_move_iterator(fields.end()));
-    fields = std::move(earlier.fields);
-    earlier.job.clear();
-    earlier.fields.clear();
+    set = std::get<SetJob>(std::move(*earlier.write));  // its changes first
+    earlier.write.reset();
     --n_writes_;
     it->second = writes_.size();
   }
-  writes_.push_back(Write{.kind = WriteKind::kHset, .job = job, .fields = std::move(fields)});
+  set.changes.push_back(std::move(change));
+  writes_.push_back(Write{StoreWrite(std::move(set))});
   ++n_writes_;
 }
 
@@ -64,43 +62,32 @@ std::vector<std::vector<schemas::TokenEntry>> TurnBatch::take_all_tokens() {
   return out;
 }
 
-void TurnBatch::add_write(store::RedisCommand command, WriteKind kind) {
-  writes_.push_back(Write{std::move(command), kind, 0});
+void TurnBatch::add_write(StoreWrite write) {
+  writes_.push_back(Write{std::move(write)});
   ++n_writes_;
 }
 
-void TurnBatch::add_read(DeferredRead read, std::vector<store::RedisCommand> commands) {
-  for (store::RedisCommand& c : commands) {
-    read_commands_.push_back(std::move(c));
+void TurnBatch::add_read(DeferredRead read, std::vector<StoreRead> reads) {
+  for (StoreRead& r : reads) {
+    store_reads_.push_back(std::move(r));
     read_of_.push_back(reads_.size());
   }
   reads_.push_back(std::move(read));
 }
 
-std::vector<store::RedisCommand> TurnBatch::take_commands(const store::JobStore& jobs) {
-  std::vector<store::RedisCommand> out;
-  out.reserve(n_writes_ + read_commands_.size());
-  kinds_out_.clear();
+StoreBatch TurnBatch::take_batch() {
+  StoreBatch out;
+  out.writes.reserve(n_writes_);
   create_of_out_.clear();
   for (Write& w : writes_) {
-    if (w.kind == WriteKind::kHset) {
-      if (w.job.empty()) continue;  // merged into a later set of the same job
-      out.push_back(jobs.set_fields_command(w.job, w.fields));
-    } else {
-      out.push_back(std::move(w.command));
-    }
-    kinds_out_.push_back(w.kind);
+    if (!w.write) continue;  // merged into a later change of the same job
+    out.writes.push_back(std::move(*w.write));
     create_of_out_.push_back(w.create);
   }
-  for (size_t i = 0; i < read_commands_.size(); ++i) {  // after every write
-    out.push_back(std::move(read_commands_[i]));
-    kinds_out_.push_back(WriteKind::kRead);
-    create_of_out_.push_back(read_of_[i]);
-  }
-  read_commands_.clear();
-  read_of_.clear();
+  out.reads = std::move(store_reads_);  // after every write; read_of_ stays for the results
+  store_reads_.clear();
   writes_.clear();
-  last_hset_.clear();
+  last_set_.clear();
   n_writes_ = 0;
   return out;
 }

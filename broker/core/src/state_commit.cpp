@@ -1,21 +1,20 @@
-// BrokerLoop: the end of a turn. Every Redis write the turn staged goes to the StoreWriter
+// BrokerState: the end of a turn. Every Redis write the turn staged goes to the StoreWriter
 // as one pipeline; once it is applied (store_events.cpp), new jobs are answered (ACCEPTED
 // only once they are in Redis) and admitted to the Dispatcher, and the turn's replies are
 // sent. A DISPATCH an admission causes is staged for the next turn, whose batch writes
 // DISPATCHED first. A turn without writes sends at once, or behind the held turns.
 #include <spdlog/spdlog.h>
 
-#include "rs/broker/loop/broker_loop.h"
+#include "rs/broker/broker_state.h"
 #include "rs/broker/router.h"
 #include "rs/schemas/errors.h"
-#include "store_writer.h"
 #include "turn_batch.h"
 
 namespace rs::broker {
 
 using schemas::ErrorCode;
 
-void BrokerLoop::commit() {
+void BrokerState::commit() {
   for (const auto& group : batch_->take_all_tokens()) stage_token_appends(group);
   if (batch_->empty()) return;
   TurnBatch batch = std::move(*batch_);
@@ -30,11 +29,12 @@ void BrokerLoop::commit() {
     held_->back().batch.append_outbox(std::move(batch.outbox()));
     return;
   }
-  std::vector<store::RedisCommand> commands = batch.take_commands(*jobs_store_);
-  const size_t n = commands.size();
+  BrokerPorts::Submitted sub = ports_.submit(batch.take_batch());
+  const size_t n = sub.n_commands;
+  const uint64_t seq = sub.seq;
+  const bool releasable = sub.releasable;
+  last_submitted_seq_ = seq;
   counters_.redis_round_trips.fetch_add(1, std::memory_order_relaxed);
-  bool releasable = true;
-  const uint64_t seq = writer_->submit(std::move(commands), &releasable);
   held_->push_back(HeldTurn{.seq = seq, .n_commands = n, .submitted_ns = clock_.now_ns(),
                             .releasable = releasable, .batch = std::move(batch)});
   if (store_failing_) release_held_tokens();  // its TOKENS, once in the journal (if any)
@@ -43,45 +43,33 @@ void BrokerLoop::commit() {
   if (held_commands_ >= options_.max_held_writes) update_dispatch_pause();
 }
 
-void BrokerLoop::check_write_replies(TurnBatch& batch,
-                                     const std::vector<store::RedisReply>& replies) {
-  const std::vector<WriteKind>& kinds = batch.kinds();
-  for (size_t i = 0; i < replies.size() && i < kinds.size(); ++i) {
-    if (kinds[i] == WriteKind::kCreate || kinds[i] == WriteKind::kRead) continue;  // answered apart
-    if (kinds[i] == WriteKind::kLogMarker &&
-        store::TokenLog::parse_append_replies(std::span(&replies[i], 1)).ok()) {
-      continue;  // applied, or applied before a retry
-    }
-    if (kinds[i] == WriteKind::kTokenAppend) {
-      auto stats = store::TokenLog::parse_append_replies(std::span(&replies[i], 1));
-      if (stats.ok()) {
-        if (stats->duplicates != 0) counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-    } else if (!replies[i].is_error()) {
-      continue;
-    }
+void BrokerState::check_write_replies(TurnBatch& batch, const std::vector<WriteResult>& results) {
+  const std::vector<size_t>& create_of = batch.create_of();
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (i < create_of.size() && create_of[i] != SIZE_MAX) continue;  // answered apart
+    if (results[i].duplicates != 0) counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
+    if (results[i].status.ok()) continue;
     counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
-    spdlog::error("broker: redis write refused: {}", replies[i].str);
+    spdlog::error("broker: redis write refused: {}", results[i].status.message());
   }
 }
 
 // Each create's reply (or the whole pipeline's failure) decides its answer. A create with
 // the same idempotency key as an earlier one of this turn shares that one's result.
-void BrokerLoop::answer_creates(TurnBatch& batch, const std::vector<store::RedisReply>* replies) {
+void BrokerState::answer_creates(TurnBatch& batch, const BatchReplies* replies) {
   std::vector<PendingCreate>& creates = batch.creates();
   if (creates.empty()) return;
-  std::vector<Result<store::CreateResult>> results(
-      creates.size(), Result<store::CreateResult>(internal_error("no reply")));
+  std::vector<Result<CreateOutcome>> results(
+      creates.size(), Result<CreateOutcome>(internal_error("no reply")));
   if (replies == nullptr) {
     for (auto& r : results) r = io_error("no reply from redis");
   } else {
-    const auto& kinds = batch.kinds();
     const auto& create_of = batch.create_of();
-    for (size_t i = 0; i < replies->size() && i < kinds.size(); ++i) {
-      if (kinds[i] != WriteKind::kCreate) continue;
-      size_t c = create_of[i];
-      results[c] = store::JobStore::parse_create_reply((*replies)[i], creates[c].job_id);
+    for (size_t i = 0; i < replies->writes.size() && i < create_of.size(); ++i) {
+      if (create_of[i] == SIZE_MAX) continue;
+      const WriteResult& w = replies->writes[i];
+      if (w.status.ok()) results[create_of[i]] = w.create;
+      else results[create_of[i]] = w.status;
     }
   }
   for (size_t i = 0; i < creates.size(); ++i) {
@@ -93,8 +81,8 @@ void BrokerLoop::answer_creates(TurnBatch& batch, const std::vector<store::Redis
 }
 
 // Answers go out with this turn's replies; admissions stage into the next turn.
-void BrokerLoop::answer_create(TurnBatch& batch, PendingCreate& pc,
-                               const Result<store::CreateResult>& r, bool dup_in_turn) {
+void BrokerState::answer_create(TurnBatch& batch, PendingCreate& pc,
+                               const Result<CreateOutcome>& r, bool dup_in_turn) {
   if (!pc.ingest_entry.empty()) return answer_ingest(pc, r, dup_in_turn);  // no client to answer
   auto answer = [&](const schemas::Message& m) {
     batch.add_outgoing(Outgoing{.peer = pc.peer, .frames = schemas::to_frames(m)});
@@ -112,7 +100,7 @@ void BrokerLoop::answer_create(TurnBatch& batch, PendingCreate& pc,
   }
   if (pc.admitted) return;  // ACCEPTED is already in the outbox
   if (dup_in_turn || !r->created) {  // the new id never became a job
-    batch_->add_write(jobs_store_->live_remove_command(pc.job_id), WriteKind::kOther);
+    batch_->add_write(RemoveLive{.job = pc.job_id});
     answer(schemas::Accepted{.request_id = pc.request_id, .job_id = r->job_id, .duplicate = true});
     return;
   }
@@ -124,7 +112,7 @@ void BrokerLoop::answer_create(TurnBatch& batch, PendingCreate& pc,
 // An admitted job whose create failed: unsend its ACCEPTED and DISPATCH (in whichever held
 // turn they wait), give its slot (or queue place) back and forget it. False if it had
 // already ended (its DONE stands).
-bool BrokerLoop::withdraw(const JobId& job) {
+bool BrokerState::withdraw(const JobId& job) {
   LiveJob* live = live_job(job);
   if (live == nullptr) return false;
   for (HeldTurn& held : *held_) held.batch.withdraw_outgoing(job);
@@ -142,7 +130,7 @@ bool BrokerLoop::withdraw(const JobId& job) {
   return true;
 }
 
-void BrokerLoop::admit(wire::RoutingIds peer, schemas::SubmitRequest request,
+void BrokerState::admit(RoutingIds peer, schemas::SubmitRequest request,
                        schemas::JobRecord record, std::string batch, std::string item_id) {
   const JobId id = record.job_id;
   JobSubmit submit{.id = id, .model = request.model,

@@ -1,8 +1,8 @@
-// BrokerLoop: carrying out the Dispatcher's actions and ending jobs. Writes and sends are
+// BrokerState: carrying out the Dispatcher's actions and ending jobs. Writes and sends are
 // staged in the turn's batch: the commit writes Redis first, then sends.
 #include <spdlog/spdlog.h>
 
-#include "rs/broker/loop/broker_loop.h"
+#include "rs/broker/broker_state.h"
 #include "rs/schemas/errors.h"
 #include "turn_batch.h"
 
@@ -32,7 +32,7 @@ std::string finish_reason_for(JobState state, const schemas::WorkerDone* done) {
 
 }  // namespace
 
-void BrokerLoop::execute(const Actions& actions) {
+void BrokerState::execute(const Actions& actions) {
   for (const Action& a : actions) {
     switch (a.kind) {
       case ActionKind::kDispatch: execute_dispatch(a); break;
@@ -59,7 +59,7 @@ void BrokerLoop::execute(const Actions& actions) {
   }
 }
 
-void BrokerLoop::execute_dispatch(const Action& a) {
+void BrokerState::execute_dispatch(const Action& a) {
   LiveJob* live = live_job(a.job);
   if (live == nullptr) return;
   LiveJob& job = *live;
@@ -71,12 +71,13 @@ void BrokerLoop::execute_dispatch(const Action& a) {
   job.record.dispatched_ms = now_unix_ms();
   job.record.model_version = a.model_version;
   job.running_written = false;
-  store::HashFields fields = store::JobStore::transition_fields(
-      store::Transition{.to = JobState::kDispatched, .attempt = a.attempt,
-                        .worker = a.device.worker, .device = job.record.device,
-                        .at_ms = job.record.dispatched_ms});
-  fields.emplace_back("model_version", std::to_string(a.model_version));
-  batch_->add_job_fields(a.job, std::move(fields));
+  batch_->add_job_change(
+      a.job, JobChange{.transition = schemas::JobTransition{.to = JobState::kDispatched,
+                                                            .attempt = a.attempt,
+                                                            .worker = a.device.worker,
+                                                            .device = job.record.device,
+                                                            .at_ms = job.record.dispatched_ms},
+                       .model_version = a.model_version});
   // Sent after the commit that writes DISPATCHED; a failed send drops the worker then. The
   // worker gets the model key the job runs on.
   schemas::Dispatch dispatch{.job_id = a.job, .attempt = a.attempt, .device = job.record.device,
@@ -87,16 +88,16 @@ void BrokerLoop::execute_dispatch(const Action& a) {
   post_worker(a.device.worker, dispatch);
 }
 
-void BrokerLoop::execute_requeued(const Action& a) {
+void BrokerState::execute_requeued(const Action& a) {
   LiveJob* live = live_job(a.job);
   if (live == nullptr) return;
   live->record.state = JobState::kQueued;
   live->record.attempt = a.attempt;
-  write_transition(a.job, store::Transition{.to = JobState::kQueued, .attempt = a.attempt,
-                                            .at_ms = now_unix_ms()});
+  write_transition(a.job, schemas::JobTransition{.to = JobState::kQueued, .attempt = a.attempt,
+                                                 .at_ms = now_unix_ms()});
 }
 
-schemas::Usage BrokerLoop::finish_usage(const LiveJob& job, const schemas::Usage* worker_usage) const {
+schemas::Usage BrokerState::finish_usage(const LiveJob& job, const schemas::Usage* worker_usage) const {
   schemas::Usage u;
   if (worker_usage != nullptr) u = *worker_usage;
   if (u.completion_tokens == 0) u.completion_tokens = static_cast<uint32_t>(job.next_seq);
@@ -112,7 +113,7 @@ schemas::Usage BrokerLoop::finish_usage(const LiveJob& job, const schemas::Usage
   return u;
 }
 
-void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const std::string& error,
+void BrokerState::end_job(const JobId& id, JobState state, ErrorCode code, const std::string& error,
                          const schemas::WorkerDone* worker_done) {
   LiveJob* live = live_job(id);
   if (live == nullptr) return;
@@ -123,22 +124,16 @@ void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const 
   job.record.error = error;
   job.record.finished_ms = now_unix_ms();
   job.record.finish_reason = finish_reason_for(state, worker_done);
-  write_transition(id, store::Transition{.to = state,
+  write_transition(id, schemas::JobTransition{.to = state,
                                          .at_ms = job.record.finished_ms,
                                          .usage = job.record.usage,
                                          .error_code = code,
                                          .error = error,
                                          .finish_reason = job.record.finish_reason});
-  if (code == ErrorCode::kMaxAttempts) {
-    batch_->add_write(jobs_store_->dead_letter_command(id), WriteKind::kOther);
-  }
-  batch_->add_write(jobs_store_->live_remove_command(id), WriteKind::kOther);
+  if (code == ErrorCode::kMaxAttempts) batch_->add_write(DeadLetter{.job = id});
+  batch_->add_write(RemoveLive{.job = id});
   stage_token_appends(batch_->take_tokens(id));  // the job's tokens go before its marker
-  std::vector<store::RedisCommand> marker;
-  token_log_->finish_commands(id, state, job.next_seq, marker);
-  for (size_t i = 0; i < marker.size(); ++i) {
-    batch_->add_write(std::move(marker[i]), i == 0 ? WriteKind::kLogMarker : WriteKind::kOther);
-  }
+  batch_->add_write(FinishLog{.job = id, .state = state, .n_tokens = job.next_seq});
   schemas::Done done{.record = job.record};
   if (!job.submitter.empty() && !job.submitter_subscribed) {
     post_stream(job.submitter, id, done, job.next_seq);
@@ -149,10 +144,12 @@ void BrokerLoop::end_job(const JobId& id, JobState state, ErrorCode code, const 
   jobs_.erase(id);
 }
 
-// The broker's transitions are field sets (JobStoreOptions::checked_transitions is off: it
-// is the single writer and fences state and attempts in memory).
-void BrokerLoop::write_transition(const JobId& job, const store::Transition& t) {
-  batch_->add_job_fields(job, store::JobStore::transition_fields(t));
+// The broker's transitions are job changes (the broker is the single writer and fences
+// state and attempts in memory; the store sets the fields).
+void BrokerState::write_transition(const JobId& job, schemas::JobTransition t) {
+  batch_->add_job_change(job, JobChange{.transition = std::move(t)});
 }
+
+void BrokerState::add_write(StoreWrite write) { batch_->add_write(std::move(write)); }
 
 }  // namespace rs::broker

@@ -1,4 +1,4 @@
-// BrokerLoop: sending. Replies are posted into the turn's batch and sent, never blocking,
+// BrokerState: sending (through BrokerPorts). Replies are posted into the turn's batch and sent, never blocking,
 // after its commit: a reply to a client whose pipe is full waits in ClientStreams (held
 // replies, in order, bounded) and a stream message to it makes it `lagged`; the loop goes
 // on. A DISPATCH that cannot be sent means its worker is gone.
@@ -6,22 +6,22 @@
 
 #include <algorithm>
 
-#include "rs/broker/loop/broker_loop.h"
+#include "rs/broker/broker_state.h"
 #include "turn_batch.h"
 
 namespace rs::broker {
 
-void BrokerLoop::post_client_frames(const wire::RoutingIds& peer, schemas::Frames frames) {
+void BrokerState::post_client_frames(const RoutingIds& peer, schemas::Frames frames) {
   batch_->add_outgoing(Outgoing{.peer = peer, .frames = std::move(frames)});
 }
 
-void BrokerLoop::post_worker_frames(const std::string& worker, schemas::Frames frames,
+void BrokerState::post_worker_frames(const std::string& worker, schemas::Frames frames,
                                     const std::string& dispatch_job) {
   batch_->add_outgoing(Outgoing{.to_worker = true, .job = dispatch_job, .worker = worker,
                                 .frames = std::move(frames), .dispatch = !dispatch_job.empty()});
 }
 
-void BrokerLoop::post_stream_frames(const wire::RoutingIds& peer, const JobId& job,
+void BrokerState::post_stream_frames(const RoutingIds& peer, const JobId& job,
                                     schemas::Frames frames, uint64_t first_seq, bool tokens) {
   batch_->add_outgoing(Outgoing{.peer = peer,
                                 .frames = std::move(frames),
@@ -31,7 +31,7 @@ void BrokerLoop::post_stream_frames(const wire::RoutingIds& peer, const JobId& j
                                 .post_id = streams_.next_post()});
 }
 
-void BrokerLoop::release_tokens(TurnBatch& batch) {
+void BrokerState::release_tokens(TurnBatch& batch) {
   for (Outgoing& out : batch.outbox()) {
     if (!out.tokens || out.frames.empty()) continue;
     if (streams_.replay_pending(out.peer.front(), out.stream_job)) {
@@ -42,7 +42,7 @@ void BrokerLoop::release_tokens(TurnBatch& batch) {
   }
 }
 
-void BrokerLoop::release_held_tokens() {
+void BrokerState::release_held_tokens() {
   if (held_->empty()) return;
   const uint64_t front = held_->front().seq;
   for (size_t i = released_seq_ >= front ? released_seq_ - front + 1 : 0; i < held_->size(); ++i) {
@@ -53,7 +53,7 @@ void BrokerLoop::release_held_tokens() {
   }
 }
 
-void BrokerLoop::send_outbox(TurnBatch& batch) {
+void BrokerState::send_outbox(TurnBatch& batch) {
   std::vector<std::string> lost;
   for (Outgoing& out : batch.outbox()) {
     if (out.frames.empty()) continue;  // withdrawn
@@ -62,10 +62,9 @@ void BrokerLoop::send_outbox(TurnBatch& batch) {
       continue;
     }
     auto route = worker_routes_.find(out.worker);
-    wire::SendStatus s = route == worker_routes_.end()
-                             ? wire::SendStatus::kUnroutable
-                             : wire::send_frames(workers_, route->second, out.frames);
-    if (s == wire::SendStatus::kSent) continue;
+    SendResult s = route == worker_routes_.end() ? SendResult::kUnroutable
+                                                 : ports_.send_worker(route->second, out.frames);
+    if (s == SendResult::kSent) continue;
     counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
     if (out.dispatch) lost.push_back(out.worker);
   }
@@ -78,7 +77,7 @@ void BrokerLoop::send_outbox(TurnBatch& batch) {
   }
 }
 
-void BrokerLoop::send_to_client(Outgoing& out) {
+void BrokerState::send_to_client(Outgoing& out) {
   // A lagged stream sends nothing more (held turns posted before the lag included); once
   // the client subscribes again, only what was posted since.
   const bool stream = !out.stream_job.empty();
@@ -86,28 +85,28 @@ void BrokerLoop::send_to_client(Outgoing& out) {
   // Behind replies that wait for room: a reply waits too (in order), a stream message
   // does not fit (the client is `lagged` from it).
   const bool behind = streams_.has_held_replies(out.peer.front());
-  wire::SendStatus s =
-      behind ? wire::SendStatus::kWouldBlock : wire::send_frames(clients_, out.peer, out.frames);
+  SendResult s = behind ? SendResult::kWouldBlock : ports_.send_client(out.peer, out.frames);
   if (!behind) note_client_send(out.peer, s);
-  if (s == wire::SendStatus::kSent) return;
-  if (s == wire::SendStatus::kWouldBlock && stream) {
+  if (s == SendResult::kSent) return;
+  if (s == SendResult::kWouldBlock && stream) {
     on_client_lagged(out.peer, out.stream_job, out.stream_seq);
-  } else if (s == wire::SendStatus::kWouldBlock) {
+  } else if (s == SendResult::kWouldBlock) {
     hold_reply(out.peer, std::move(out.frames));
   } else {
     counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
-void BrokerLoop::send_client_now(const wire::RoutingIds& peer, const schemas::Message& message) {
+void BrokerState::send_client_now(const RoutingIds& peer, const schemas::Message& message) {
   if (!peer.empty() && streams_.has_held_replies(peer.front())) {
     return hold_reply(peer, schemas::to_frames(message));
   }
-  wire::SendStatus s = wire::send_message(clients_, peer, message);
+  schemas::Frames frames = schemas::to_frames(message);
+  SendResult s = ports_.send_client(peer, frames);
   note_client_send(peer, s);
-  if (s == wire::SendStatus::kSent) return;
-  if (s == wire::SendStatus::kWouldBlock) {
-    hold_reply(peer, schemas::to_frames(message));
+  if (s == SendResult::kSent) return;
+  if (s == SendResult::kWouldBlock) {
+    hold_reply(peer, std::move(frames));
   } else {
     counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
   }
@@ -116,7 +115,7 @@ void BrokerLoop::send_client_now(const wire::RoutingIds& peer, const schemas::Me
 // A reply the client's full queue did not take waits for room, in order with the client's
 // later replies (send_lag_notices retries them each turn); past ClientStreams'
 // kMaxHeldReplies for one client it is dropped and counted.
-void BrokerLoop::hold_reply(const wire::RoutingIds& peer, schemas::Frames frames) {
+void BrokerState::hold_reply(const RoutingIds& peer, schemas::Frames frames) {
   if (streams_.hold_reply(peer, std::move(frames))) {
     counters_.replies_held.fetch_add(1, std::memory_order_relaxed);
   } else {
@@ -128,7 +127,7 @@ void BrokerLoop::hold_reply(const wire::RoutingIds& peer, schemas::Frames frames
 // `lagged` ERROR, and the log has everything it missed); the ERROR waits until its queue
 // has room. next_seq: the first seq of the message that did not fit (the job's stream to
 // this client goes out in seq order, so every seq below it was sent).
-void BrokerLoop::on_client_lagged(const wire::RoutingIds& peer, const JobId& job,
+void BrokerState::on_client_lagged(const RoutingIds& peer, const JobId& job,
                                   uint64_t next_seq) {
   counters_.clients_lagged.fetch_add(1, std::memory_order_relaxed);
   streams_.on_lagged(peer, job, next_seq);
@@ -139,14 +138,14 @@ void BrokerLoop::on_client_lagged(const wire::RoutingIds& peer, const JobId& job
   }
 }
 
-void BrokerLoop::send_lag_notices() {
+void BrokerState::send_lag_notices() {
   if (held_->empty()) {  // nothing of an ended job can still be on its way: forget its cuts
     streams_.forget_ended([&](const JobId& job) { return is_live(job); });
   }
   streams_.send_held_replies([&](const ClientStreams::HeldReply& r) {
-    wire::SendStatus s = wire::send_frames(clients_, r.peer, r.frames);
+    SendResult s = ports_.send_client(r.peer, r.frames);
     note_client_send(r.peer, s);
-    return s != wire::SendStatus::kWouldBlock;  // sent, or the client is gone
+    return s != SendResult::kWouldBlock;  // sent, or the client is gone
   });
   streams_.send_notices([&](const ClientStreams::LagNotice& n) {
     if (streams_.has_held_replies(n.peer.front())) return false;  // after its replies
@@ -157,23 +156,24 @@ void BrokerLoop::send_lag_notices() {
                                      std::to_string(n.next_seq),
                           .job_id = n.job,
                           .next_seq = n.next_seq};
-    wire::SendStatus s = wire::send_message(clients_, n.peer, e);
+    SendResult s = ports_.send_client(n.peer, schemas::make_frames(e));
     note_client_send(n.peer, s);
-    return s != wire::SendStatus::kWouldBlock;
+    return s != SendResult::kWouldBlock;
   });
 }
 
-bool BrokerLoop::send_worker_now(const std::string& worker, const schemas::Message& message) {
+bool BrokerState::send_worker_now(const std::string& worker, const schemas::Message& message) {
   auto it = worker_routes_.find(worker);
   if (it == worker_routes_.end()) return false;
-  wire::SendStatus s = wire::send_message(workers_, it->second, message);
-  if (s == wire::SendStatus::kSent) return true;
+  SendResult s = ports_.send_worker(it->second, schemas::to_frames(message));
+  if (s == SendResult::kSent) return true;
   counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
-  spdlog::warn("broker: send to worker {} failed: {}", worker, wire::send_status_name(s));
+  spdlog::warn("broker: send to worker {} failed ({})", worker,
+               s == SendResult::kWouldBlock ? "its queue is full" : "unroutable");
   return false;
 }
 
-void BrokerLoop::forget_worker_route(const std::string& worker) {
+void BrokerState::forget_worker_route(const std::string& worker) {
   if (auto it = worker_routes_.find(worker); it != worker_routes_.end()) {
     peer_workers_.erase(it->second.front());
     worker_routes_.erase(it);

@@ -1,20 +1,20 @@
-// TurnBatch: what one broker loop turn has decided but not yet done: the Redis writes (job
-// creations, field sets such as state transitions, token appends, final markers) to send as
-// one pipeline, and the replies to send once that pipeline has answered. A job's field sets
-// in one turn are typed (store::HashFields) and coalesced into one HSET at the latest one's
-// place. Broker loop thread only.
+// TurnBatch: what one turn of BrokerState has decided but not yet done: the typed store
+// writes (job creations, job changes such as transitions, token appends, final markers)
+// to hand over as one pipeline, the reads that follow them, and the replies to send once
+// that pipeline is applied. A job's changes in one turn are coalesced into one write at
+// the latest one's place. BrokerState's thread only.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "rs/broker/store_ops.h"
+#include "rs/broker/types.h"
 #include "rs/schemas/frames.h"
 #include "rs/schemas/messages.h"
-#include "rs/store/job_store.h"
-#include "rs/store/redis_connection.h"
-#include "rs/wire/framing.h"
 
 namespace rs::broker {
 
@@ -22,7 +22,7 @@ namespace rs::broker {
 // admitted at once (admitted: its ACCEPTED and DISPATCH wait in this batch's outbox and
 // are withdrawn if the create fails); with one, it is admitted once the reply says new.
 struct PendingCreate {
-  wire::RoutingIds peer;
+  RoutingIds peer;
   uint64_t request_id = 0;
   std::string job_id;
   bool admitted = false;
@@ -41,18 +41,14 @@ struct PendingCreate {
   bool answered = false;
 };
 
-// kLogMarker: a token log's final marker (an XADD at a fixed id: applied again after a
-// retry, Redis refuses it as a duplicate, which is success).
-enum class WriteKind : uint8_t { kCreate, kHset, kTokenAppend, kLogMarker, kOther, kRead };
-
 // A read that must see every write staged before it: SUBSCRIBE's replay and STATUS of an
-// ended job go at the end of the turn's pipeline (TurnBatch::add_read), so the StoreWriter
-// runs them after those writes and their replies come back with the batch (no read waits
-// in the loop); a PING waits in BrokerLoop::deferred_ for batch after_seq (its PONG
-// follows the answers to the requests before it).
+// ended job go at the end of the turn's pipeline (TurnBatch::add_read), so the store runs
+// them after those writes and their results come back with the batch (nothing waits); a
+// PING waits in BrokerState::deferred_ for batch after_seq (its PONG follows the answers
+// to the requests before it).
 struct DeferredRead {
   uint64_t after_seq = 0;
-  wire::RoutingIds peer;
+  RoutingIds peer;
   uint64_t request_id = 0;
   std::string job_id;
   bool subscribe = false;  // else STATUS (or PING)
@@ -68,7 +64,7 @@ struct DeferredRead {
 struct Outgoing {
   bool to_worker = false;
   std::string job;        // set on an admitted job's ACCEPTED and DISPATCH (withdrawable)
-  wire::RoutingIds peer;  // client
+  RoutingIds peer;  // client
   std::string worker;     // worker id (resolved to its route when sent)
   schemas::Frames frames;
   bool dispatch = false;  // a DISPATCH: failing to send it means the worker is gone
@@ -82,15 +78,15 @@ struct Outgoing {
 
 class TurnBatch {
  public:
-  // The index of the new create; dup_of is set when the key was seen in this batch.
-  size_t add_create(PendingCreate create, store::RedisCommand command);
-  // Fields to set on a job's hash; merged with an earlier set of the same job this turn
-  // (one HSET, at the later one's place: Redis applies a repeated field last-wins).
-  void add_job_fields(const std::string& job, store::HashFields fields);
-  void add_write(store::RedisCommand command, WriteKind kind);
-  // A read whose commands go after every write of the pipeline (kind kRead; create_of: the
-  // read's index in reads()).
-  void add_read(DeferredRead read, std::vector<store::RedisCommand> commands);
+  // The index of the new create; dup_of is set when the key was seen in this batch (that
+  // create is not written again).
+  size_t add_create(PendingCreate create, CreateJob write);
+  // A change of a job's hash; merged with an earlier change of the same job this turn
+  // (one write, at the later one's place; a repeated field's last value wins).
+  void add_job_change(const std::string& job, JobChange change);
+  void add_write(StoreWrite write);
+  // A read whose store reads go after every write of the pipeline.
+  void add_read(DeferredRead read, std::vector<StoreRead> reads);
   std::vector<DeferredRead>& reads() { return reads_; }
   void add_outgoing(Outgoing out) { outbox_.push_back(std::move(out)); }
   // A later turn's replies (a turn without writes) go out with this one, in order.
@@ -98,9 +94,8 @@ class TurnBatch {
     for (Outgoing& o : more) outbox_.push_back(std::move(o));
   }
 
-  // Tokens accepted this turn, grouped per job in first-seen order; they become one XADD
-  // per job (per run of consecutive seqs) when taken, at the commit or before the job's
-  // final marker.
+  // Tokens accepted this turn, grouped per job in first-seen order; they become one
+  // AppendTokens per job when taken, at the commit or before the job's final marker.
   void add_token(schemas::TokenEntry entry);
   std::vector<schemas::TokenEntry> take_tokens(const std::string& job);
   std::vector<std::vector<schemas::TokenEntry>> take_all_tokens();
@@ -109,13 +104,14 @@ class TurnBatch {
     return n_writes_ == 0 && creates_.empty() && outbox_.empty() && token_groups_.empty() &&
            reads_.empty();
   }
-  bool has_writes() const { return n_writes_ != 0 || !read_commands_.empty(); }
+  bool has_writes() const { return n_writes_ != 0 || !store_reads_.empty(); }
   bool has_tokens() const { return !token_groups_.empty(); }
-  // The live commands in order (moves them out), with their kinds and create indexes;
-  // field sets become HSETs of `jobs`' hashes.
-  std::vector<store::RedisCommand> take_commands(const store::JobStore& jobs);
-  const std::vector<WriteKind>& kinds() const { return kinds_out_; }
+  // The writes (then the reads) in order, moved out. After it, create_of() gives each
+  // write's create index (SIZE_MAX: not a create) and read_of() each store read's
+  // DeferredRead, so the batch's results can be matched.
+  StoreBatch take_batch();
   const std::vector<size_t>& create_of() const { return create_of_out_; }
+  const std::vector<size_t>& read_of() const { return read_of_; }
 
   std::vector<PendingCreate>& creates() { return creates_; }
   std::vector<Outgoing>& outbox() { return outbox_; }
@@ -126,15 +122,12 @@ class TurnBatch {
 
  private:
   struct Write {
-    store::RedisCommand command;  // all kinds but kHset
-    WriteKind kind = WriteKind::kOther;
-    size_t create = 0;            // kCreate: index into creates_
-    std::string job;              // kHset: the job ("" once merged into a later set)
-    store::HashFields fields;     // kHset
+    std::optional<StoreWrite> write;  // nullopt: a job change merged into a later one
+    size_t create = SIZE_MAX;         // CreateJob: index into creates_
   };
   std::vector<Write> writes_;
   size_t n_writes_ = 0;
-  std::unordered_map<std::string, size_t> last_hset_;   // job id -> index in writes_
+  std::unordered_map<std::string, size_t> last_set_;    // job id -> index in writes_
   std::unordered_map<std::string, size_t> idempotent_;  // idempotency key -> create index
   std::vector<PendingCreate> creates_;
   size_t n_admitted_ = 0;
@@ -142,9 +135,8 @@ class TurnBatch {
   std::vector<std::vector<schemas::TokenEntry>> token_groups_;
   std::unordered_map<std::string, size_t> token_group_of_;  // job id -> index
   std::vector<DeferredRead> reads_;
-  std::vector<store::RedisCommand> read_commands_;
-  std::vector<size_t> read_of_;  // read_commands_[i] belongs to reads_[read_of_[i]]
-  std::vector<WriteKind> kinds_out_;
+  std::vector<StoreRead> store_reads_;
+  std::vector<size_t> read_of_;  // store_reads_[i] belongs to reads_[read_of_[i]]
   std::vector<size_t> create_of_out_;
 };
 

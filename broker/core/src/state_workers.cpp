@@ -1,10 +1,10 @@
-// BrokerLoop: messages from workers (READY, HEARTBEAT, TOKENS, DONE, FAILED, DISCONNECT).
+// BrokerState: messages from workers (READY, HEARTBEAT, TOKENS, DONE, FAILED, DISCONNECT).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <type_traits>
 
-#include "rs/broker/loop/broker_loop.h"
+#include "rs/broker/broker_state.h"
 #include "rs/schemas/errors.h"
 
 namespace rs::broker {
@@ -21,13 +21,13 @@ bool is_retryable(ErrorCode code) {
 
 }  // namespace
 
-std::string BrokerLoop::worker_of(const wire::RoutingIds& peer) const {
+std::string BrokerState::worker_of(const RoutingIds& peer) const {
   if (peer.empty()) return {};
   auto it = peer_workers_.find(peer.front());
   return it == peer_workers_.end() ? std::string() : it->second;
 }
 
-void BrokerLoop::on_worker_frames(const wire::RoutingIds& peer, const schemas::Frames& frames) {
+void BrokerState::on_worker_frames(const RoutingIds& peer, const schemas::Frames& frames) {
   auto parsed = schemas::parse_frames(frames, schemas::Direction::kWorkerToBroker, options_.limits);
   if (!parsed.ok()) {
     count_error(schemas::wire_error_of(parsed.status()));
@@ -42,8 +42,8 @@ void BrokerLoop::on_worker_frames(const wire::RoutingIds& peer, const schemas::F
   if (worker.empty() || !dispatcher_.on_worker_message(worker)) {
     // Unknown (expired, or the broker restarted): drop it and ask the worker to READY.
     counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
-    if (wire::send_message(workers_, peer, schemas::BrokerDisconnect{
-            .reason = "unknown worker: send READY"}) != wire::SendStatus::kSent) {
+    if (ports_.send_worker(peer, schemas::make_frames(schemas::BrokerDisconnect{
+            .reason = "unknown worker: send READY"})) != SendResult::kSent) {
       counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
     }
     return;
@@ -61,7 +61,7 @@ void BrokerLoop::on_worker_frames(const wire::RoutingIds& peer, const schemas::F
       parsed.value());
 }
 
-void BrokerLoop::on_worker_disconnect(const wire::RoutingIds& peer, const std::string& worker,
+void BrokerState::on_worker_disconnect(const RoutingIds& peer, const std::string& worker,
                                       const std::string& reason) {
   spdlog::info("broker: worker {} disconnects: {}", worker, reason);
   execute(dispatcher_.on_worker_disconnect(worker));
@@ -69,7 +69,7 @@ void BrokerLoop::on_worker_disconnect(const wire::RoutingIds& peer, const std::s
   peer_workers_.erase(peer.front());
 }
 
-void BrokerLoop::on_ready(const wire::RoutingIds& peer, const schemas::WorkerReady& ready) {
+void BrokerState::on_ready(const RoutingIds& peer, const schemas::WorkerReady& ready) {
   if (ready.worker_id.empty() || peer.empty()) {
     count_error(ErrorCode::kInvalidArgument);
     return;
@@ -101,7 +101,7 @@ void BrokerLoop::on_ready(const wire::RoutingIds& peer, const schemas::WorkerRea
 // Heartbeat figures are recorded for WORKERS only; credits never come from them
 // (docs/BROKER.md, "Credits and heartbeats"). A device's model list (has_models) replaces
 // the one it had: the Dispatcher re-routes.
-void BrokerLoop::on_heartbeat(const std::string& worker, const schemas::WorkerHeartbeat& beat) {
+void BrokerState::on_heartbeat(const std::string& worker, const schemas::WorkerHeartbeat& beat) {
   counters_.heartbeats.fetch_add(1, std::memory_order_relaxed);
   const uint64_t now_ms = now_unix_ms();
   auto& devices = loads_[worker];
@@ -119,14 +119,14 @@ void BrokerLoop::on_heartbeat(const std::string& worker, const schemas::WorkerHe
 
 // The job's entry if the entry is of its current attempt, dispatched to this worker (one
 // lookup: the fence and the loop's part are in the same JobTable entry); else nullptr.
-JobEntry* BrokerLoop::current_entry(const std::string& worker, const schemas::TokenEntry& e) {
+JobEntry* BrokerState::current_entry(const std::string& worker, const schemas::TokenEntry& e) {
   JobEntry* a = jobs_.find(e.job_id);  // admitted only
   return a != nullptr && a->device && a->attempt == e.attempt && a->device->worker == worker
              ? a
              : nullptr;
 }
 
-void BrokerLoop::on_tokens(const std::string& worker, schemas::WorkerTokens& tokens) {
+void BrokerState::on_tokens(const std::string& worker, schemas::WorkerTokens& tokens) {
   std::vector<schemas::TokenEntry> accepted;
   accepted.reserve(tokens.entries.size());
   for (schemas::TokenEntry& e : tokens.entries) {
@@ -149,7 +149,7 @@ void BrokerLoop::on_tokens(const std::string& worker, schemas::WorkerTokens& tok
   accept_tokens(accepted);
 }
 
-void BrokerLoop::on_done(const std::string& worker, const schemas::WorkerDone& done) {
+void BrokerState::on_done(const std::string& worker, const schemas::WorkerDone& done) {
   if (done.device < 0) return;
   EndResult r = dispatcher_.on_job_ended(done.job_id, done.attempt,
                                          DeviceKey{worker, static_cast<uint32_t>(done.device)});
@@ -167,7 +167,7 @@ void BrokerLoop::on_done(const std::string& worker, const schemas::WorkerDone& d
 
 // A retryable failure requeues the job with attempt + 1 (failing it with max_attempts when
 // they are used up); any other code ends the job FAILED (CANCELLED for cancelled) at once.
-void BrokerLoop::on_failed(const std::string& worker, const schemas::WorkerFailed& failed) {
+void BrokerState::on_failed(const std::string& worker, const schemas::WorkerFailed& failed) {
   if (failed.device < 0) return;
   const DeviceKey from{worker, static_cast<uint32_t>(failed.device)};
   const bool retry = is_retryable(failed.code);

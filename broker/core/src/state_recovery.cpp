@@ -1,4 +1,4 @@
-// BrokerLoop: restart recovery. On its first turn the broker reads the live-job index
+// BrokerState: restart recovery. On its first turn the broker reads the live-job index
 // (rs:live) back from Redis: QUEUED jobs are queued again, DISPATCHED / RUNNING ones wait
 // --recovery-wait-ms for their worker's READY to list them (adopted: they carry on where
 // they run) and are requeued after that (docs/BROKER.md "Restarts"). Every recovered job that
@@ -6,17 +6,15 @@
 // attempt resumes after them.
 #include <spdlog/spdlog.h>
 
-#include "rs/broker/loop/broker_loop.h"
+#include "rs/broker/broker_state.h"
 #include "rs/broker/router.h"
 #include "rs/schemas/model_ref.h"
-#include "store_reader.h"
 #include "turn_batch.h"
 
 namespace rs::broker {
 namespace {
 
 constexpr int64_t kRecoveryRetryNs = 1'000'000'000;
-constexpr size_t kLogReadsPerPipeline = 512;  // like JobStore::load_live's chunks
 
 bool was_dispatched(const schemas::JobRecord& r) {
   return (r.state == schemas::JobState::kDispatched || r.state == schemas::JobState::kRunning) &&
@@ -25,53 +23,17 @@ bool was_dispatched(const schemas::JobRecord& r) {
 
 }  // namespace
 
-// What the StoreReader read for recovery: the live jobs, and the token logs of those that
-// were dispatched before (attempt >= 1), in that order.
-struct RecoveryRead {
-  store::JobStoreOptions jobs_options;  // in
-  store::TokenLogOptions log_options;
-  size_t max_tokens = 0;
-  Result<std::vector<store::StoredJob>> jobs = internal_error("not read");
-  std::vector<std::string> skipped;
-  std::vector<JobId> logged;
-  std::vector<store::TokenPrefix> logs;
-  size_t round_trips = 0;
-};
-
-namespace {
-
-void read_recovery(store::RedisConnection& conn, RecoveryRead& r) {
-  store::JobStore jobs(conn, r.jobs_options);
-  r.jobs = jobs.load_live(&r.skipped);
-  ++r.round_trips;
-  if (!r.jobs.ok()) return;
-  for (const store::StoredJob& s : *r.jobs) {
-    if (s.record.attempt >= 1) r.logged.push_back(s.record.job_id);
-  }
-  if (r.logged.empty()) return;
-  store::TokenLog log(conn, r.log_options);
-  r.logs = log.read_prefixes(r.logged, r.max_tokens, kLogReadsPerPipeline, &r.round_trips);
-}
-
-}  // namespace
-
 // Once, on the StoreReader (retried while Redis fails); workers' and clients' messages wait
 // in their sockets meanwhile (run_once), so none is read before the live jobs are known.
-void BrokerLoop::recover() {
+void BrokerState::recover() {
   if (recovered_ || recovery_reading_ || clock_.now_ns() < next_recovery_ns_) return;
   if (replaying_journal()) return;  // the journal's writes first: rs:live must include them
-  auto read = std::make_shared<RecoveryRead>(
-      RecoveryRead{.jobs_options = jobs_store_->options(), .log_options = token_log_->options(),
-                   .max_tokens = options_.limits.max_tokens});
   recovery_reading_ = true;
-  reader_->submit([read](store::RedisConnection& conn) { read_recovery(conn, *read); },
-                  [this, read] {
-                    recovery_reading_ = false;
-                    on_recovery_read(*read);
-                  });
+  ports_.read(LoadLive{.max_tokens = options_.limits.max_tokens});
 }
 
-void BrokerLoop::on_recovery_read(RecoveryRead& read) {
+void BrokerState::on_live_read(LiveRead read) {
+  recovery_reading_ = false;
   counters_.redis_round_trips.fetch_add(read.round_trips, std::memory_order_relaxed);
   if (!read.jobs.ok()) {
     if (!recovery_failing_) {
@@ -89,12 +51,12 @@ void BrokerLoop::on_recovery_read(RecoveryRead& read) {
   start_recovered();
 }
 
-void BrokerLoop::recover_jobs(std::vector<store::StoredJob> jobs) {
+void BrokerState::recover_jobs(std::vector<StoredLiveJob> jobs) {
   if (jobs.empty()) return;
   std::vector<RecoveredJob> recovered;
   recovered.reserve(jobs.size());
   size_t n_dispatched = 0;
-  for (store::StoredJob& s : jobs) {
+  for (StoredLiveJob& s : jobs) {
     const JobId id = s.record.job_id;
     if (is_live(id)) continue;
     schemas::SubmitRequest& request = s.request;
@@ -130,7 +92,7 @@ void BrokerLoop::recover_jobs(std::vector<store::StoredJob> jobs) {
 }
 
 // The recovered jobs to the Dispatcher, once their tokens are restored.
-void BrokerLoop::start_recovered() {
+void BrokerState::start_recovered() {
   if (recovered_jobs_.empty()) return;
   const int64_t deadline = clock_.now_ns() + options_.recovery_wait_ms * 1'000'000;
   execute(dispatcher_.on_recovered(std::move(recovered_jobs_), deadline));
@@ -141,13 +103,13 @@ void BrokerLoop::start_recovered() {
 // next DISPATCH carries them as resume_tokens, a batch job's text starts as theirs. Read in
 // pipelines on the StoreReader (each bounded by read_timeout_ms); a job whose log could not
 // be read keeps what was read before the failure (nothing: it starts from token 0).
-void BrokerLoop::restore_tokens(const std::vector<JobId>& ids, std::vector<store::TokenPrefix>& logs,
+void BrokerState::restore_tokens(const std::vector<JobId>& ids, std::vector<LogPrefix>& logs,
                                 size_t round_trips) {
   if (ids.empty() || logs.size() != ids.size()) return;
   size_t n_resumed = 0, n_tokens = 0, n_failed = 0;
   Status failure;
   for (size_t i = 0; i < ids.size(); ++i) {
-    store::TokenPrefix& log = logs[i];
+    LogPrefix& log = logs[i];
     if (!log.status.ok()) {
       if (n_failed++ == 0) failure = log.status;
     }
@@ -173,7 +135,7 @@ void BrokerLoop::restore_tokens(const std::vector<JobId>& ids, std::vector<store
 
 // A job its worker still held at READY carries on there: the worker resends its tokens
 // from seq 0; those the log already held (next_seq) are dropped as seen, the rest go on.
-void BrokerLoop::on_adopted(const Action& a) {
+void BrokerState::on_adopted(const Action& a) {
   LiveJob* live = live_job(a.job);
   if (live == nullptr) return;
   LiveJob& job = *live;
@@ -182,7 +144,7 @@ void BrokerLoop::on_adopted(const Action& a) {
   job.record.attempt = a.attempt;
   counters_.adopted.fetch_add(1, std::memory_order_relaxed);
   spdlog::debug("broker: job {} attempt {} adopted on {}", a.job, a.attempt, a.device.to_string());
-  batch_->add_job_fields(a.job, {{"adopted_ms", std::to_string(now_unix_ms())}});
+  batch_->add_job_change(a.job, JobChange{.adopted_ms = now_unix_ms()});
 }
 
 }  // namespace rs::broker

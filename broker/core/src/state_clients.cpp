@@ -1,10 +1,10 @@
-// BrokerLoop: requests from clients (SUBMIT, CANCEL, STATUS, WORKERS, PING).
+// BrokerState: requests from clients (SUBMIT, CANCEL, STATUS, WORKERS, PING).
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <type_traits>
 
-#include "rs/broker/loop/broker_loop.h"
+#include "rs/broker/broker_state.h"
 #include "rs/broker/router.h"
 #include "rs/schemas/errors.h"
 #include "rs/schemas/model_ref.h"
@@ -15,7 +15,7 @@ namespace rs::broker {
 using schemas::ErrorCode;
 using schemas::wire_error;
 
-void BrokerLoop::on_client_frames(const wire::RoutingIds& peer, const schemas::Frames& frames) {
+void BrokerState::on_client_frames(const RoutingIds& peer, const schemas::Frames& frames) {
   auto parsed = schemas::parse_frames(frames, schemas::Direction::kClientToBroker, options_.limits);
   if (!parsed.ok()) {
     if (!reject_bad_submit(peer, frames, parsed.status())) reply_error(peer, 0, parsed.status());
@@ -37,7 +37,7 @@ void BrokerLoop::on_client_frames(const wire::RoutingIds& peer, const schemas::F
 
 // A SUBMIT whose frames are sound but whose values are not (max_tokens 0, prompt too long)
 // is answered REJECTED, with the request_id when the body still yields one.
-bool BrokerLoop::reject_bad_submit(const wire::RoutingIds& peer, const schemas::Frames& frames,
+bool BrokerState::reject_bad_submit(const RoutingIds& peer, const schemas::Frames& frames,
                                    const Status& error) {
   auto command = schemas::peek_command(frames, options_.limits);
   ErrorCode code = schemas::wire_error_of(error);
@@ -57,7 +57,7 @@ bool BrokerLoop::reject_bad_submit(const wire::RoutingIds& peer, const schemas::
 // The model: "name" or "name@version" (invalid_argument otherwise); unknown_model only when
 // neither a device nor the registry knows the name (pinned: that version). A known model
 // nobody serves now is accepted: it waits up to model_wait_ms.
-Status BrokerLoop::precheck_submit(const schemas::SubmitRequest& request) const {
+Status BrokerState::precheck_submit(const schemas::SubmitRequest& request) const {
   std::optional<schemas::ModelRef> ref = schemas::parse_model_ref(request.model);
   if (!ref) {
     return wire_error(ErrorCode::kInvalidArgument,
@@ -79,7 +79,7 @@ Status BrokerLoop::precheck_submit(const schemas::SubmitRequest& request) const 
   return Status();
 }
 
-void BrokerLoop::reject_submit(const wire::RoutingIds& peer, uint64_t request_id,
+void BrokerState::reject_submit(const RoutingIds& peer, uint64_t request_id,
                                const Status& s) {
   counters_.rejected.fetch_add(1, std::memory_order_relaxed);
   count_error(schemas::wire_error_of(s));
@@ -91,7 +91,7 @@ void BrokerLoop::reject_submit(const wire::RoutingIds& peer, uint64_t request_id
 // Stages the job's creation. Without an idempotency key the job cannot be a duplicate, so
 // it is admitted now: its ACCEPTED and any DISPATCH go out after this turn's commit, which
 // writes QUEUED (and DISPATCHED) first. With a key, commit() answers and admits it.
-void BrokerLoop::on_submit(const wire::RoutingIds& peer, schemas::SubmitRequest request) {
+void BrokerState::on_submit(const RoutingIds& peer, schemas::SubmitRequest request) {
   counters_.submitted.fetch_add(1, std::memory_order_relaxed);
   if (Status s = precheck_submit(request); !s.ok()) {
     return reject_submit(peer, request.request_id, s);
@@ -100,24 +100,24 @@ void BrokerLoop::on_submit(const wire::RoutingIds& peer, schemas::SubmitRequest 
   // random stream, so a resumed attempt continues the output an uninterrupted run gives.
   if (!request.sampling.seed) request.sampling.seed = new_seed();
   schemas::JobRecord record = new_record(request);
-  store::RedisCommand command = jobs_store_->create_command(record, request);
-  batch_->add_write(jobs_store_->live_add_command(record.job_id, record.created_ms), WriteKind::kOther);
+  batch_->add_write(AddLive{.job = record.job_id, .created_ms = record.created_ms});
   PendingCreate create{.peer = peer, .request_id = request.request_id, .job_id = record.job_id,
                        .admitted = request.idempotency_key.empty()};
   if (!create.admitted) {
+    CreateJob write{.record = record, .request = request};
     create.request = std::move(request);
     create.record = std::move(record);
-    batch_->add_create(std::move(create), std::move(command));
+    batch_->add_create(std::move(create), std::move(write));
     return;
   }
   schemas::Accepted accepted{.request_id = request.request_id, .job_id = record.job_id};
-  batch_->add_create(std::move(create), std::move(command));
+  batch_->add_create(std::move(create), CreateJob{.record = record, .request = request});
   batch_->add_outgoing(Outgoing{.job = accepted.job_id, .peer = peer,
                                 .frames = schemas::make_frames(accepted)});
   admit(peer, std::move(request), std::move(record));
 }
 
-void BrokerLoop::on_cancel(const wire::RoutingIds& peer, const schemas::CancelRequest& request) {
+void BrokerState::on_cancel(const RoutingIds& peer, const schemas::CancelRequest& request) {
   if (!is_live(request.job_id)) {
     reply_error(peer, request.request_id,
                 wire_error(ErrorCode::kNotFound, "no live job '" + request.job_id + "'"),
@@ -132,7 +132,7 @@ void BrokerLoop::on_cancel(const wire::RoutingIds& peer, const schemas::CancelRe
 
 // PONG comes after the answers to the client's earlier requests (a client confirms a
 // SUBSCRIBE so), unless Redis fails: then at once (the broker is alive; answers wait).
-void BrokerLoop::on_ping(const wire::RoutingIds& peer, const schemas::Ping& ping) {
+void BrokerState::on_ping(const RoutingIds& peer, const schemas::Ping& ping) {
   if (store_failing_) {
     return send_client_now(peer, schemas::Pong{.request_id = ping.request_id,
                                                .broker_time_ms = now_unix_ms()});
@@ -140,7 +140,7 @@ void BrokerLoop::on_ping(const wire::RoutingIds& peer, const schemas::Ping& ping
   defer_read(DeferredRead{.peer = peer, .request_id = ping.request_id, .ping = true});
 }
 
-void BrokerLoop::on_status(const wire::RoutingIds& peer, const schemas::StatusRequest& request) {
+void BrokerState::on_status(const RoutingIds& peer, const schemas::StatusRequest& request) {
   if (const LiveJob* live = live_job(request.job_id)) {
     post_client(peer, schemas::StatusReply{.request_id = request.request_id,
                                            .record = live->record});
@@ -150,8 +150,7 @@ void BrokerLoop::on_status(const wire::RoutingIds& peer, const schemas::StatusRe
   defer_read(DeferredRead{.peer = peer, .request_id = request.request_id, .job_id = request.job_id});
 }
 
-void BrokerLoop::status_ended(const DeferredRead& read, const store::RedisReply& reply) {
-  auto record = store::JobStore::parse_load_reply(reply, read.job_id);
+void BrokerState::status_ended(const DeferredRead& read, const Result<schemas::JobRecord>& record) {
   if (!record.ok()) {
     Status s = record.status().code() == StatusCode::kNotFound
                    ? wire_error(ErrorCode::kNotFound, "no job '" + read.job_id + "'")
@@ -162,7 +161,7 @@ void BrokerLoop::status_ended(const DeferredRead& read, const store::RedisReply&
   post_client(read.peer, schemas::StatusReply{.request_id = read.request_id, .record = *record});
 }
 
-void BrokerLoop::on_workers(const wire::RoutingIds& peer, const schemas::WorkersRequest& request) {
+void BrokerState::on_workers(const RoutingIds& peer, const schemas::WorkersRequest& request) {
   schemas::WorkersReply reply{.request_id = request.request_id};
   for (const auto& [id, entry] : dispatcher_.workers().workers()) {
     for (const auto& [index, dev] : entry.devices) {
@@ -174,7 +173,7 @@ void BrokerLoop::on_workers(const wire::RoutingIds& peer, const schemas::Workers
 
 // max_slots from READY; the rest from the device's last heartbeat, or the broker's own
 // in-flight count before the first one.
-schemas::DeviceStatus BrokerLoop::device_status(const DeviceKey& key, const DeviceState& dev) const {
+schemas::DeviceStatus BrokerState::device_status(const DeviceKey& key, const DeviceState& dev) const {
   schemas::DeviceStatus status{.worker = key.worker, .device = static_cast<int32_t>(key.index),
                                .models = dev.models,
                                .free_slots = dispatcher_.workers().free_slots(key),
@@ -194,7 +193,7 @@ schemas::DeviceStatus BrokerLoop::device_status(const DeviceKey& key, const Devi
   return status;
 }
 
-uint64_t BrokerLoop::new_seed() {
+uint64_t BrokerState::new_seed() {
   uint64_t z = (id_prefix_ ^ (++seed_counter_ * 0x9e3779b97f4a7c15ULL)) + 0x9e3779b97f4a7c15ULL;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -202,14 +201,14 @@ uint64_t BrokerLoop::new_seed() {
   return z == 0 ? 1 : z;
 }
 
-std::string BrokerLoop::new_job_id() {
+std::string BrokerState::new_job_id() {
   char buf[48];
   std::snprintf(buf, sizeof(buf), "j-%016llx-%llu", static_cast<unsigned long long>(id_prefix_),
                 static_cast<unsigned long long>(++id_counter_));
   return buf;
 }
 
-schemas::JobRecord BrokerLoop::new_record(const schemas::SubmitRequest& request) {
+schemas::JobRecord BrokerState::new_record(const schemas::SubmitRequest& request) {
   std::optional<schemas::ModelRef> ref = schemas::parse_model_ref(request.model);
   return schemas::JobRecord{.job_id = new_job_id(),
                             .model = ref ? ref->name : request.model,
