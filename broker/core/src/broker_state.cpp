@@ -36,8 +36,11 @@ BrokerState::BrokerState(BrokerStateOptions options, BrokerPorts& ports, const r
       dispatcher_(clock, dispatcher_options(options_), &jobs_),
       batch_(std::make_unique<TurnBatch>()),
       held_(std::make_unique<std::deque<HeldTurn>>()) {
-  std::random_device rd;
-  id_prefix_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  id_prefix_ = options_.id_prefix;
+  if (id_prefix_ == 0) {
+    std::random_device rd;
+    id_prefix_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }
   const int64_t now = clock_.now_ns();
   next_beat_ns_ = now + options_.heartbeat_ms * 1'000'000;
   next_ingest_ns_ = now;

@@ -26,6 +26,11 @@ bool ClientStreams::lagged(const std::string& client, const JobId& job) const {
 uint64_t ClientStreams::on_subscribe(const std::string& client, const JobId& job, bool replay) {
   const uint64_t id = next_post_id_++;  // posts from here on belong to this subscription
   cuts_[{client, job}] = id;
+  // A `lagged` notice of the stream this one replaces is moot (and would make the client
+  // subscribe again from where its old stream was cut).
+  if (!notices_.empty()) {
+    std::erase_if(notices_, [&](const LagNotice& n) { return n.job == job && n.peer.front() == client; });
+  }
   if (replay) {
     replays_pending_.emplace(client, job);
   } else {

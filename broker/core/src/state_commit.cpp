@@ -23,7 +23,7 @@ void BrokerState::commit() {
   if (!batch.has_writes()) {
     // Accepted jobs stream from memory while Redis fails (once the turns before are released).
     if (store_failing_ && (held_->empty() || held_->back().seq <= released_seq_)) {
-      release_tokens(batch);
+      release_tokens(batch, held_->empty() ? 0 : held_->back().seq);  // joins that turn
     }
     if (held_->empty()) return send_outbox(batch);
     held_->back().batch.append_outbox(std::move(batch.outbox()));

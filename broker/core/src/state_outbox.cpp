@@ -31,11 +31,18 @@ void BrokerState::post_stream_frames(const RoutingIds& peer, const JobId& job,
                                 .post_id = streams_.next_post()});
 }
 
-void BrokerState::release_tokens(TurnBatch& batch) {
+// A stream's TOKENS kept back (its replay is pending) go out when their turn is applied;
+// so must every later TOKENS of that stream, or they would overtake them: `kept_` holds,
+// per stream, the last held turn with one kept back.
+void BrokerState::release_tokens(TurnBatch& batch, uint64_t seq) {
   for (Outgoing& out : batch.outbox()) {
     if (!out.tokens || out.frames.empty()) continue;
-    if (streams_.replay_pending(out.peer.front(), out.stream_job)) {
-      continue;  // after its replay, when Redis answers
+    auto key = std::make_pair(out.peer.front(), out.stream_job);
+    auto kept = kept_.find(key);
+    if (streams_.replay_pending(key.first, key.second) ||
+        (kept != kept_.end() && kept->second > applied_seq_)) {
+      kept_[key] = seq;  // after its replay (or the kept ones), when Redis answers
+      continue;
     }
     send_to_client(out);
     out.frames.clear();
@@ -48,7 +55,7 @@ void BrokerState::release_held_tokens() {
   for (size_t i = released_seq_ >= front ? released_seq_ - front + 1 : 0; i < held_->size(); ++i) {
     HeldTurn& held = (*held_)[i];
     if (!held.releasable) return;
-    release_tokens(held.batch);
+    release_tokens(held.batch, held.seq);
     released_seq_ = held.seq;
   }
 }

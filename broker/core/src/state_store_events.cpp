@@ -31,6 +31,7 @@ void BrokerState::on_batch_applied(uint64_t seq, int attempts, const BatchReplie
   send_outbox(held.batch);
   answer_reads(held.batch, replies, false);  // reads of ended jobs after their DONE
   run_deferred(seq);                          // PONGs after the answers before them
+  if (held_->empty()) kept_.clear();
   if (store_failing_ && held_->empty()) {
     store_failing_ = false;
     spdlog::info("broker: redis answers again; every held write is applied");

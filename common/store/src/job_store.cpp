@@ -23,6 +23,8 @@ if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
 return redis.call('LPUSH', KEYS[1], ARGV[1])
 )lua";
 
+// A create applied again (its batch resent after its reply was lost) finds the key naming
+// its own job: it is that job, created (not a resubmission of it).
 constexpr const char* kCreateScript = R"lua(
 local ok
 if tonumber(ARGV[2]) > 0 then
@@ -30,7 +32,11 @@ if tonumber(ARGV[2]) > 0 then
 else
   ok = redis.call('SET', KEYS[2], ARGV[1], 'NX')
 end
-if not ok then return {0, redis.call('GET', KEYS[2])} end
+if not ok then
+  local first = redis.call('GET', KEYS[2])
+  if first == ARGV[1] then return {1, first} end
+  return {0, first}
+end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 return {1, ARGV[1]}
 )lua";
@@ -48,6 +54,7 @@ end
 if not ok then
   local first = redis.call('GET', KEYS[2])
   redis.call('XACK', KEYS[3], ARGV[3], ARGV[4])
+  if first == ARGV[1] then return {1, first} end
   return {0, first}
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))

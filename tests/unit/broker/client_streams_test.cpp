@@ -83,6 +83,21 @@ TEST(ClientStreams, NoticesWaitForRoomAndGoWithTheClient) {
   EXPECT_TRUE(s.idle());
 }
 
+// A client SUBSCRIBEs again before the `lagged` notice of its old stream went out (its
+// queue was full, or it subscribed on its own): the notice is moot and is not sent.
+TEST(ClientStreams, ASubscribeDropsThePendingNoticeOfTheStreamItReplaces) {
+  ClientStreams s;
+  s.on_lagged(kClient, "j", 7);
+  s.on_lagged(kClient, "k", 3);
+  (void)s.on_subscribe("c", "j", /*replay=*/true);
+  std::vector<std::string> sent;
+  s.send_notices([&](const ClientStreams::LagNotice& n) {
+    sent.push_back(n.job);
+    return true;
+  });
+  EXPECT_EQ(sent, std::vector<std::string>{"k"});
+}
+
 TEST(ClientStreams, HeldRepliesGoInOrderOnceThereIsRoomAndAreBounded) {
   ClientStreams s;
   EXPECT_FALSE(s.has_held_replies("c"));

@@ -82,6 +82,24 @@ TEST_F(JobStoreTest, IdempotencyKeyReturnsTheFirstJob) {
   EXPECT_GT(ttl->integer, 0);
 }
 
+// A pipeline resent after its replies were lost applies its creates again: a keyed
+// create finding the key naming its own job is that job (created), not a duplicate of it
+// (the broker would otherwise drop the job from the live index and never run it).
+TEST_F(JobStoreTest, AKeyedCreateAppliedAgainIsStillCreated) {
+  for (int round = 0; round < 2; ++round) {
+    auto replies = conn_->pipeline({store_->create_command(record("j1"), request("key-1"))});
+    ASSERT_TRUE(replies.ok()) << replies.status().to_string();
+    auto c = JobStore::parse_create_reply((*replies)[0], "j1");
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    EXPECT_TRUE(c->created) << "round " << round;
+    EXPECT_EQ(c->job_id, "j1");
+  }
+  auto other = store_->create(record("j2"), request("key-1"));  // another job, same key
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->created);
+  EXPECT_EQ(other->job_id, "j1");
+}
+
 TEST_F(JobStoreTest, FullLifecycleWithTimestampsAndUsage) {
   ASSERT_TRUE(store_->create(record("j"), request()).ok());
   Transition d{JobState::kDispatched, 1, "w1", 2, 2000, std::nullopt, ErrorCode::kOk, ""};

@@ -67,6 +67,9 @@ struct BrokerStateOptions {
   // Past this many held store commands, SUBMITs get `unavailable` and dispatch pauses
   // (queued jobs wait, without their queue timeout running; running jobs go on).
   size_t max_held_writes = 1'000'000;
+  // The prefix of this broker's job ids and the seed of the sampling seeds it picks;
+  // 0 = random (each broker its own). Set by deterministic simulations.
+  uint64_t id_prefix = 0;
 };
 
 enum class SendResult : uint8_t {
@@ -219,7 +222,8 @@ class BrokerState {
                           const std::string& dispatch_job);
   void send_outbox(TurnBatch& batch);
   void send_to_client(Outgoing& out);
-  void release_tokens(TurnBatch& batch);
+  // seq: the held turn whose outbox holds what is not sent now.
+  void release_tokens(TurnBatch& batch, uint64_t seq);
   void release_held_tokens();
   bool replaying_journal() const { return applied_seq_ < journal_replay_seq_; }
   void post_stream(const RoutingIds& peer, const JobId& job, const schemas::TokenBatch& batch) {
@@ -351,6 +355,9 @@ class BrokerState {
   uint64_t last_submitted_seq_ = 0;  // the last batch handed to the store
   uint64_t journal_replay_seq_ = 0;  // batches 1..this are a previous broker's journal
   uint64_t released_seq_ = 0;  // the last held turn whose TOKENS went out from memory
+  // (client, job) -> the last held turn with TOKENS of that stream kept back (its replay
+  // was pending): later TOKENS of the stream wait for that turn too.
+  std::map<std::pair<std::string, JobId>, uint64_t> kept_;
   bool store_failing_ = false;  // a batch failed and is being retried
   std::unordered_map<std::string, std::map<int32_t, DeviceHeartbeat>> loads_;  // by worker
   int64_t next_beat_ns_ = 0;

@@ -46,7 +46,8 @@ class ClientStreams {
   // more of it goes out until the client subscribes again) and a notice is queued.
   void on_lagged(const std::vector<std::string>& peer, const JobId& job, uint64_t next_seq);
   bool lagged(const std::string& client, const JobId& job) const;
-  // SUBSCRIBE of client to job: what was posted to its stream before now is dropped.
+  // SUBSCRIBE of client to job: what was posted to its stream before now is dropped, and
+  // so is a `lagged` notice of it not sent yet.
   // replay: the subscription starts with a replay from the log, not sent yet. Returns the
   // subscription's id (its answers are posted only while it is the client's current one).
   uint64_t on_subscribe(const std::string& client, const JobId& job, bool replay);
