@@ -10,7 +10,7 @@
 #include "rs/wire/framing.h"
 #include "rs/wire/poller.h"
 #include "rs/wire/socket.h"
-#include "store_commands.h"
+#include "rs/broker/loop/store_commands.h"
 #include "store_reader.h"
 #include "store_writer.h"
 

@@ -1,6 +1,6 @@
 // StoreCommands: typed writes and reads to Redis commands and back (docs/REDIS.md names
 // the keys and commands).
-#include "store_commands.h"
+#include "rs/broker/loop/store_commands.h"
 
 #include <span>
 #include <type_traits>

@@ -107,7 +107,7 @@ struct CreateOutcome {
 };
 struct WriteResult {
   Status status;             // the store refused the write (it stays refused)
-  size_t duplicates = 0;     // AppendTokens: tokens the log held already
+  size_t duplicates = 0;     // AppendTokens: groups the log held already (0: all new)
   CreateOutcome create;      // CreateJob
 };
 struct LogRead {
