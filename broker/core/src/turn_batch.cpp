@@ -15,6 +15,9 @@ size_t TurnBatch::add_create(PendingCreate create, CreateJob write) {
   }
   n_admitted_ += create.admitted ? 1 : 0;
   creates_.push_back(std::move(create));
+  // A plain create (no key: it cannot turn out a resubmission) takes the job's later
+  // changes of this turn into its own HSET (QUEUED and DISPATCHED of a job admitted at once).
+  if (key.empty() && write.ingest_entry.empty()) last_set_[write.record.job_id] = writes_.size();
   writes_.push_back(Write{StoreWrite(std::move(write)), index});
   ++n_writes_;
   return index;
@@ -24,6 +27,10 @@ void TurnBatch::add_job_change(const std::string& job, JobChange change) {
   SetJob set{.job = job};
   auto [it, inserted] = last_set_.emplace(job, writes_.size());
   if (!inserted) {
+    if (auto* create = std::get_if<CreateJob>(&*writes_[it->second].write)) {
+      create->changes.push_back(std::move(change));  // written with the job's creation
+      return;
+    }
     Write& earlier = writes_[it->second];
     set = std::get<SetJob>(std::move(*earlier.write));  // its changes first
     earlier.write.reset();

@@ -92,6 +92,12 @@ void StoreCommands::add_write(StoreWrite& write, std::vector<store::RedisCommand
           job = w.record.job_id;
           if (w.ingest_entry.empty()) {
             out.push_back(jobs_.create_command(w.record, w.request));
+            if (!w.changes.empty() && out.back().front() == "HSET") {  // a plain create
+              for (auto& [field, value] : change_fields(w.changes)) {
+                out.back().push_back(std::move(field));
+                out.back().push_back(std::move(value));
+              }
+            }
             return;
           }
           store::CreateExtras extras{.ack_stream = jobs_.options().keys.ingest(),

@@ -57,7 +57,7 @@ struct SimStore {
     return result;
   }
 
-  void apply_op(uint64_t, const CreateJob& c, WriteResult& r) {
+  void apply_op(uint64_t seq, const CreateJob& c, WriteResult& r) {
     const std::string& id = c.record.job_id;
     const std::string& key = c.request.idempotency_key;
     if (!key.empty()) {
@@ -69,19 +69,21 @@ struct SimStore {
     }
     jobs[id] = Job{c.record, c.request};
     r.create = CreateOutcome{id, true};
+    apply_changes(seq, id, c.changes);
   }
   void apply_op(uint64_t, const AddLive& a, WriteResult&) { live.insert(a.job); }
   void apply_op(uint64_t, const RemoveLive& a, WriteResult&) { live.erase(a.job); }
-  void apply_op(uint64_t seq, const SetJob& s, WriteResult&) {
-    auto it = jobs.find(s.job);
+  void apply_op(uint64_t seq, const SetJob& s, WriteResult&) { apply_changes(seq, s.job, s.changes); }
+  void apply_changes(uint64_t seq, const std::string& job, const std::vector<JobChange>& changes) {
+    auto it = jobs.find(job);
     if (it == jobs.end()) return;  // a hash of fields only (a refused job's): not a job
     schemas::JobRecord& rec = it->second.record;
-    for (const JobChange& c : s.changes) {
+    for (const JobChange& c : changes) {
       if (!c.transition) continue;
       const schemas::JobTransition& t = *c.transition;
-      auto ended = ended_in.find(s.job);
+      auto ended = ended_in.find(job);
       if (ended != ended_in.end() && ended->second != seq) {
-        violation(s.job + ": changed to " + std::string(schemas::job_state_name(t.to)) +
+        violation(job + ": changed to " + std::string(schemas::job_state_name(t.to)) +
                   " by batch " + std::to_string(seq) + " after it ended in batch " +
                   std::to_string(ended->second));
         continue;
@@ -93,7 +95,7 @@ struct SimStore {
         rec.device = t.device;
       }
       if (schemas::is_terminal(t.to)) {
-        ended_in[s.job] = seq;
+        ended_in[job] = seq;
         if (t.usage) rec.usage = *t.usage;
         rec.error_code = t.error_code;
         rec.error = t.error;

@@ -58,6 +58,13 @@ StoreBatch batch() {
   b.reads.push_back(LoadRecord{.job = "j1"});
   b.reads.push_back(ReadTokens{.job = "j1", .from_seq = 1});
   b.reads.push_back(LoadRecord{.job = "nope"});
+  // A plain create with the job's DISPATCHED of the same turn: one HSET.
+  b.writes.push_back(CreateJob{
+      .record = record("j4"), .request = request(),
+      .changes = {JobChange{.transition = sc::JobTransition{.to = sc::JobState::kDispatched,
+                                                            .attempt = 1, .worker = "w2",
+                                                            .device = 1, .at_ms = 1001}}}});
+  b.reads.push_back(LoadRecord{.job = "j4"});
   return b;
 }
 
@@ -75,19 +82,23 @@ TEST(StoreCommandsTest, TypedWritesApplyOnceEvenWhenABatchIsAppliedTwice) {
     SCOPED_TRACE("round " + std::to_string(round));
     StoreLayout layout;
     std::vector<store::RedisCommand> cmds = commands.build(batch(), layout);
-    ASSERT_EQ(layout.writes.size(), 9u);
-    ASSERT_EQ(layout.reads.size(), 3u);
+    ASSERT_EQ(layout.writes.size(), 10u);
+    ASSERT_EQ(layout.reads.size(), 4u);
+    size_t j4 = 0;  // the command of j4's create
+    for (size_t i = 0; i + 1 < layout.writes.size(); ++i) j4 += layout.writes[i].n_commands;
+    EXPECT_EQ(layout.writes.back().n_commands, 1u);
+    EXPECT_EQ(cmds[j4].front(), "HSET") << "j4: created and dispatched in one HSET";
     auto replies = conn.pipeline(cmds);
     ASSERT_TRUE(replies.ok()) << replies.status().to_string();
     BatchReplies r = StoreCommands::parse(layout, *replies);
-    ASSERT_EQ(r.writes.size(), 9u);
+    ASSERT_EQ(r.writes.size(), 10u);
     for (const WriteResult& w : r.writes) EXPECT_TRUE(w.status.ok()) << w.status.to_string();
     EXPECT_TRUE(r.writes[1].create.created);
     EXPECT_EQ(r.writes[1].create.job_id, "j1");
     EXPECT_TRUE(r.writes[3].create.created) << "a keyed create applied again is still its job";
     EXPECT_EQ(r.writes[3].create.job_id, "j2");
     EXPECT_EQ(r.writes[5].duplicates != 0, round == 1) << "the tokens were there already";
-    ASSERT_EQ(r.reads.size(), 3u);
+    ASSERT_EQ(r.reads.size(), 4u);
     ASSERT_TRUE(r.reads[0].record.ok()) << r.reads[0].record.status().to_string();
     const sc::JobRecord& j1 = *r.reads[0].record;
     EXPECT_EQ(j1.state, sc::JobState::kSucceeded);
@@ -103,6 +114,11 @@ TEST(StoreCommandsTest, TypedWritesApplyOnceEvenWhenABatchIsAppliedTwice) {
     EXPECT_TRUE(r.reads[1].log->finished);
     EXPECT_EQ(r.reads[1].log->n_tokens, 3u);
     EXPECT_EQ(r.reads[2].record.status().code(), rs::StatusCode::kNotFound);
+    ASSERT_TRUE(r.reads[3].record.ok());
+    EXPECT_EQ(r.reads[3].record->state, sc::JobState::kDispatched);
+    EXPECT_EQ(r.reads[3].record->worker, "w2");
+    EXPECT_EQ(r.reads[3].record->device, 1);
+    EXPECT_EQ(r.reads[3].record->attempt, 1u);
   }
   auto live = conn.command({"ZRANGE", "rs:live", "0", "-1"});
   ASSERT_TRUE(live.ok());
@@ -125,7 +141,7 @@ TEST(StoreCommandsTest, TypedWritesApplyOnceEvenWhenABatchIsAppliedTwice) {
   StoreLayout lost;
   (void)commands.build(batch(), lost);
   BatchReplies none = StoreCommands::parse(lost, {});
-  ASSERT_EQ(none.writes.size(), 9u);
+  ASSERT_EQ(none.writes.size(), 10u);
   EXPECT_FALSE(none.writes[1].status.ok());
   EXPECT_FALSE(none.reads[0].record.ok());
 }

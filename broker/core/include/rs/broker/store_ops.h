@@ -21,6 +21,13 @@ namespace rs::broker {
 
 // --- Writes (a turn's pipeline) ---
 
+// A change of a job's hash: a transition (its fields), the model version it runs, the time
+// a re-registering worker adopted it. A turn's changes of one job become one write.
+struct JobChange {
+  std::optional<schemas::JobTransition> transition;
+  std::optional<uint64_t> model_version;
+  std::optional<uint64_t> adopted_ms;
+};
 // A job's record and request, once (a repeated create, or one whose idempotency key names
 // another job, writes nothing: its result says which job it is). ingest_entry: the ingest
 // stream entry acknowledged with it; batch / item_id: its batch (hash fields).
@@ -30,6 +37,9 @@ struct CreateJob {
   std::string batch;
   std::string item_id;
   std::string ingest_entry;
+  // Changes of the job staged in the same turn, written with its creation (a job without
+  // an idempotency key, admitted at once: its DISPATCHED). Empty for a keyed create.
+  std::vector<JobChange> changes;
 };
 struct AddLive {  // into the live-job index, before the job's hash is written
   JobId job;
@@ -37,13 +47,6 @@ struct AddLive {  // into the live-job index, before the job's hash is written
 };
 struct RemoveLive {  // out of the live-job index (the job ended or never became one)
   JobId job;
-};
-// A change of a job's hash: a transition (its fields), the model version it runs, the time
-// a re-registering worker adopted it. A turn's changes of one job become one write.
-struct JobChange {
-  std::optional<schemas::JobTransition> transition;
-  std::optional<uint64_t> model_version;
-  std::optional<uint64_t> adopted_ms;
 };
 struct SetJob {
   JobId job;
