@@ -132,8 +132,9 @@ void BrokerState::end_job(const JobId& id, JobState state, ErrorCode code, const
                                          .finish_reason = job.record.finish_reason});
   if (code == ErrorCode::kMaxAttempts) batch_->add_write(DeadLetter{.job = id});
   batch_->add_write(RemoveLive{.job = id});
-  stage_token_appends(batch_->take_tokens(id));  // the job's tokens go before its marker
-  batch_->add_write(FinishLog{.job = id, .state = state, .n_tokens = job.next_seq});
+  // The job's tokens of this turn go with (before) its marker.
+  batch_->add_write(FinishLog{.job = id, .state = state, .n_tokens = job.next_seq,
+                              .tokens = batch_->take_tokens(id)});
   schemas::Done done{.record = job.record};
   if (!job.submitter.empty() && !job.submitter_subscribed) {
     post_stream(job.submitter, id, done, job.next_seq);

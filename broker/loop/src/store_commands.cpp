@@ -2,6 +2,7 @@
 // the keys and commands).
 #include "rs/broker/loop/store_commands.h"
 
+#include <algorithm>
 #include <span>
 #include <type_traits>
 #include <utility>
@@ -83,6 +84,7 @@ void StoreCommands::add_write(StoreWrite& write, std::vector<store::RedisCommand
                               StoreLayout& layout) const {
   const size_t before = out.size();
   Kind kind = Kind::kOther;
+  size_t n_appends = 0;  // token appends and final markers: a duplicate is applied
   std::string job;
   std::visit(
       [&](auto& w) {
@@ -113,9 +115,10 @@ void StoreCommands::add_write(StoreWrite& write, std::vector<store::RedisCommand
         } else if constexpr (std::is_same_v<T, AppendTokens>) {
           kind = Kind::kTokens;
           log_.append_commands(w.entries, out);
+          n_appends = out.size() - before;
         } else if constexpr (std::is_same_v<T, FinishLog>) {
           kind = Kind::kLogMarker;
-          log_.finish_commands(w.job, w.state, w.n_tokens, out);
+          n_appends = log_.finish_commands(w.job, w.state, w.n_tokens, out, w.tokens);
         } else if constexpr (std::is_same_v<T, DeadLetter>) {
           out.push_back(jobs_.dead_letter_command(w.job));
         } else if constexpr (std::is_same_v<T, DiscardJob>) {
@@ -132,7 +135,7 @@ void StoreCommands::add_write(StoreWrite& write, std::vector<store::RedisCommand
       },
       write);
   layout.writes.push_back({.kind = kind, .n_commands = static_cast<uint32_t>(out.size() - before),
-                           .job = std::move(job)});
+                           .n_appends = static_cast<uint32_t>(n_appends), .job = std::move(job)});
 }
 
 BatchReplies StoreCommands::parse(const StoreLayout& layout,
@@ -163,8 +166,7 @@ BatchReplies StoreCommands::parse(const StoreLayout& layout,
     }
     // A token group or final marker Redis refuses as already there was applied before (a
     // retried batch): success; the marker's EXPIRE, if any, is checked as any other.
-    const size_t n_appends = part.kind == Kind::kTokens ? r.size()
-                             : part.kind == Kind::kLogMarker ? 1 : 0;
+    const size_t n_appends = std::min<size_t>(part.n_appends, r.size());
     if (n_appends != 0) {
       auto stats = store::TokenLog::parse_append_replies(r.first(n_appends));
       if (!stats.ok()) result.status = stats.status();

@@ -50,6 +50,7 @@ struct RawEntry {
   std::string tokens, lens, text;
   std::string logprobs;  // absent in entries written before logprobs were stored: all 0
   bool final_marker = false;
+  bool has_group = false;  // tokens are present (a final marker may carry the last group)
 };
 
 // A group entry's tokens into `replay`: seq, seq+1, ...; a seq at or below the last one
@@ -93,7 +94,7 @@ Status parse_entry(const RedisReply& e, std::string_view job_id, uint64_t from_s
     const std::string& v = kv[i + 1].str;
     if (f == "seq") ok = ok && parse_num(v, raw.seq);
     else if (f == "attempt") ok = ok && parse_num(v, raw.attempt);
-    else if (f == "tokens") raw.tokens = v;
+    else if (f == "tokens") raw.tokens = v, raw.has_group = true;
     else if (f == "lens") raw.lens = v;
     else if (f == "text") raw.text = v;
     else if (f == "logprobs") raw.logprobs = v;
@@ -105,9 +106,9 @@ Status parse_entry(const RedisReply& e, std::string_view job_id, uint64_t from_s
     } else if (f == "n_tokens") ok = ok && parse_num(v, replay.n_tokens);
   }
   if (!ok) return corrupt("token stream entry " + e.elements[0].str + " has a bad field");
-  if (raw.final_marker) {
+  if (raw.final_marker) {  // it may carry the job's last group of tokens
     replay.finished = true;
-    return {};
+    return raw.has_group ? expand_group(raw, job_id, from_seq, replay) : Status();
   }
   return expand_group(raw, job_id, from_seq, replay);
 }
@@ -166,27 +167,50 @@ bool extend_prefix(const RedisReply& reply, std::string_view job_id, size_t page
 
 TokenLog::TokenLog(RedisConnection& conn, TokenLogOptions options) : conn_(conn), options_(std::move(options)) {}
 
+namespace {
+
+// One group's fields (entries [begin, end): one job and attempt, consecutive seqs) onto a
+// command: seq, attempt, and the tokens, their text lengths, text and logprobs.
+void add_group_fields(const std::vector<TokenEntry>& entries, size_t begin, size_t end,
+                      RedisCommand& out) {
+  std::string ids, lens, text, logprobs;
+  for (size_t i = begin; i < end; ++i) {
+    if (i != begin) {
+      ids += ' ';
+      lens += ' ';
+      logprobs += ' ';
+    }
+    ids += std::to_string(entries[i].token);
+    lens += std::to_string(entries[i].text.size());
+    text += entries[i].text;
+    append_float(logprobs, entries[i].logprob);
+  }
+  const TokenEntry& first = entries[begin];
+  out.reserve(out.size() + 12);
+  out.emplace_back("seq");
+  out.push_back(std::to_string(first.seq));
+  out.emplace_back("attempt");
+  out.push_back(std::to_string(first.attempt));
+  out.emplace_back("tokens");
+  out.push_back(std::move(ids));
+  out.emplace_back("lens");
+  out.push_back(std::move(lens));
+  out.emplace_back("text");
+  out.push_back(std::move(text));
+  out.emplace_back("logprobs");
+  out.push_back(std::move(logprobs));
+}
+
+}  // namespace
+
 void TokenLog::append_commands(const std::vector<TokenEntry>& entries, std::vector<RedisCommand>& out,
                                std::vector<size_t>* group_sizes) const {
   if (entries.empty()) return;
   for_each_group(entries, [&](size_t begin, size_t end) {
-    std::string ids, lens, text, logprobs;
-    for (size_t i = begin; i < end; ++i) {
-      if (i != begin) {
-        ids += ' ';
-        lens += ' ';
-        logprobs += ' ';
-      }
-      ids += std::to_string(entries[i].token);
-      lens += std::to_string(entries[i].text.size());
-      text += entries[i].text;
-      append_float(logprobs, entries[i].logprob);
-    }
-    const TokenEntry& first = entries[begin];
-    out.push_back({"XADD", options_.keys.tokens(first.job_id),
-                   std::to_string(entries[end - 1].seq) + "-1", "seq", std::to_string(first.seq),
-                   "attempt", std::to_string(first.attempt), "tokens", std::move(ids), "lens",
-                   std::move(lens), "text", std::move(text), "logprobs", std::move(logprobs)});
+    // The id is the group's last seq: Redis refuses a group that brings nothing new.
+    out.push_back({"XADD", options_.keys.tokens(entries[begin].job_id),
+                   std::to_string(entries[end - 1].seq) + "-1"});
+    add_group_fields(entries, begin, end, out.back());
     if (group_sizes != nullptr) group_sizes->push_back(end - begin);
   });
 }
@@ -215,12 +239,21 @@ Result<AppendStats> TokenLog::append(const std::vector<TokenEntry>& entries) {
   return parse_append_replies(replies, sizes);
 }
 
-void TokenLog::finish_commands(std::string_view job_id, schemas::JobState state, uint64_t n_tokens,
-                               std::vector<RedisCommand>& out) const {
+size_t TokenLog::finish_commands(std::string_view job_id, schemas::JobState state, uint64_t n_tokens,
+                                 std::vector<RedisCommand>& out,
+                                 const std::vector<TokenEntry>& last) const {
+  const size_t before = out.size();
+  size_t n_groups = 0;
+  for_each_group(last, [&](size_t, size_t) { ++n_groups; });
+  const bool carried = n_groups == 1 && last.back().seq + 1 == n_tokens;
+  if (!carried) append_commands(last, out);
   std::string key = options_.keys.tokens(job_id);
   out.push_back({"XADD", key, kFinalId, "final", "1", "state", std::string(schemas::job_state_name(state)),
                  "n_tokens", std::to_string(n_tokens)});
+  if (carried) add_group_fields(last, 0, last.size(), out.back());
+  const size_t appends = out.size() - before;
   if (options_.finished_ttl_s > 0) out.push_back({"EXPIRE", key, std::to_string(options_.finished_ttl_s)});
+  return appends;
 }
 
 Status TokenLog::finish(std::string_view job_id, schemas::JobState state, uint64_t n_tokens) {

@@ -116,7 +116,8 @@ struct SimStore {
       log[e.seq] = e.token;
     }
   }
-  void apply_op(uint64_t, const FinishLog& f, WriteResult&) {
+  void apply_op(uint64_t seq, const FinishLog& f, WriteResult& r) {
+    if (!f.tokens.empty()) apply_op(seq, AppendTokens{.entries = f.tokens}, r);
     auto [it, inserted] = markers.try_emplace(f.job, f.n_tokens);
     if (!inserted && it->second != f.n_tokens) {
       violation(f.job + ": two final markers");

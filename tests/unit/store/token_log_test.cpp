@@ -169,6 +169,43 @@ TEST_F(TokenLogTest, FinalMarkerEndsTheStream) {
   EXPECT_EQ(e->final_state, JobState::kCancelled);
 }
 
+// A job's last tokens and its end in one turn: the marker carries them (one XADD, applied
+// again as a duplicate); tokens that are not the log's last run go before it as groups.
+TEST_F(TokenLogTest, TheFinalMarkerCarriesTheLastGroup) {
+  ASSERT_TRUE(log_->append(tokens("j", 0, 3)).ok());
+  std::vector<rs::store::RedisCommand> commands;
+  const size_t appends = log_->finish_commands("j", JobState::kSucceeded, 6, commands, tokens("j", 3, 6));
+  ASSERT_EQ(appends, 1u) << "one XADD: the marker with the group";
+  ASSERT_EQ(commands.size(), 2u);  // and the EXPIRE (finished_ttl_s)
+  for (int round = 0; round < 2; ++round) {  // the second: a retried batch
+    auto replies = conn_->pipeline(commands);
+    ASSERT_TRUE(replies.ok());
+    EXPECT_TRUE(TokenLog::parse_append_replies(std::span(*replies).first(1)).ok());
+  }
+  auto r = log_->read("j", 1);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->entries, tokens("j", 1, 6));
+  EXPECT_TRUE(r->finished);
+  EXPECT_EQ(r->n_tokens, 6u);
+  auto from_last = log_->read("j", 4);  // a replay that starts inside the carried group
+  ASSERT_TRUE(from_last.ok());
+  EXPECT_EQ(from_last->entries, tokens("j", 4, 6));
+  auto prefixes = log_->read_prefixes(std::vector<std::string>{"j"}, 100);
+  ASSERT_EQ(prefixes.size(), 1u);
+  EXPECT_EQ(prefixes[0].tokens.size(), 6u);
+  // Two attempts' tokens (two groups): appended before the marker, which carries none.
+  commands.clear();
+  EXPECT_EQ(log_->finish_commands("k", JobState::kFailed, 4, commands,
+                                  {tokens("k", 0, 2, 1)[0], tokens("k", 0, 2, 1)[1],
+                                   tokens("k", 2, 4, 2)[0], tokens("k", 2, 4, 2)[1]}),
+            3u);
+  ASSERT_TRUE(conn_->pipeline(commands).ok());
+  auto k = log_->read("k", 0);
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(k->entries.size(), 4u);
+  EXPECT_TRUE(k->finished);
+}
+
 // A restarted broker's read of many jobs' logs: pages of 2 entries and pipelines of 2 jobs
 // force several round trips; each job's prefix stops at its first hole or final marker.
 TEST_F(TokenLogTest, ReadPrefixesOfManyJobsPageByPageUpToTheFirstHole) {

@@ -55,10 +55,14 @@ struct SetJob {
 struct AppendTokens {  // one job's entries (idempotent by seq)
   std::vector<schemas::TokenEntry> entries;
 };
-struct FinishLog {  // the token log's final marker (nothing can follow it)
+// The token log's final marker (nothing can follow it), after the job's tokens of the
+// same turn (`tokens`: written with the marker, one entry, when they are the log's last
+// run of seqs).
+struct FinishLog {
   JobId job;
   schemas::JobState state = schemas::JobState::kSucceeded;
   uint64_t n_tokens = 0;
+  std::vector<schemas::TokenEntry> tokens;
 };
 struct DeadLetter {
   JobId job;

@@ -79,9 +79,13 @@ class TokenLog {
   RedisCommand read_command(std::string_view job_id, uint64_t from_seq, size_t max_entries = 0) const;
   static Result<TokenReplay> parse_read_reply(const RedisReply& reply, std::string_view job_id,
                                               uint64_t from_seq);
-  // The final marker, plus an EXPIRE when finished_ttl_s > 0 (1 or 2 commands).
-  void finish_commands(std::string_view job_id, schemas::JobState state, uint64_t n_tokens,
-                       std::vector<RedisCommand>& out) const;
+  // The final marker, plus an EXPIRE when finished_ttl_s > 0 (1 or 2 commands). `last`:
+  // the job's tokens not yet appended; when they are one group ending at seq n_tokens - 1
+  // the marker carries them (one XADD), else they are appended before it (append_commands).
+  // Returns how many commands before the EXPIRE are appends (duplicates mean applied).
+  size_t finish_commands(std::string_view job_id, schemas::JobState state, uint64_t n_tokens,
+                         std::vector<RedisCommand>& out,
+                         const std::vector<schemas::TokenEntry>& last = {}) const;
 
   const TokenLogOptions& options() const { return options_; }
 

@@ -21,6 +21,7 @@ struct StoreLayout {
   struct Part {
     Kind kind = Kind::kOther;
     uint32_t n_commands = 1;
+    uint32_t n_appends = 0;  // the first commands that are token appends or a final marker
     std::string job;        // kCreate, kLoadRecord, kReadTokens
     uint64_t from_seq = 0;  // kReadTokens
   };
