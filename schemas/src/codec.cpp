@@ -16,7 +16,19 @@ namespace rs::schemas {
 namespace detail {
 namespace {
 
-using Packer = msgpack::packer<msgpack::sbuffer>;
+// The packer's output goes straight into the std::string encode() returns: msgpack's
+// sbuffer starts at 8 KiB (a malloc beyond the small-size caches, then a copy) for bodies
+// that are mostly under 200 bytes.
+class StringSink {
+ public:
+  explicit StringSink(std::string& out) : out_(out) {}
+  void write(const char* data, size_t n) { out_.append(data, n); }
+
+ private:
+  std::string& out_;
+};
+
+using Packer = msgpack::packer<StringSink>;
 
 struct Counter {
   size_t n = 0;
@@ -46,9 +58,9 @@ class Writer {
   void field(const char* k, float x, Opt) { key(k); pk_.pack(x); }
   void field(const char* k, double x, Opt) { key(k); pk_.pack(x); }
   void field(const char* k, bool x, Opt) { key(k); pk_.pack(x); }
-  void field(const char* k, Priority x, Opt) { key(k); pk_.pack(std::string(priority_name(x))); }
-  void field(const char* k, JobState x, Opt) { key(k); pk_.pack(std::string(job_state_name(x))); }
-  void field(const char* k, ErrorCode x, Opt) { key(k); pk_.pack(std::string(error_code_name(x))); }
+  void field(const char* k, Priority x, Opt) { key(k); str(priority_name(x)); }
+  void field(const char* k, JobState x, Opt) { key(k); str(job_state_name(x)); }
+  void field(const char* k, ErrorCode x, Opt) { key(k); str(error_code_name(x)); }
   void field(const char* k, const std::vector<std::string>& xs, Opt) {
     key(k);
     pk_.pack(xs);
@@ -76,6 +88,10 @@ class Writer {
     pk_.pack_str(n);
     pk_.pack_str_body(k, n);
   }
+  void str(std::string_view s) {
+    pk_.pack_str(static_cast<uint32_t>(s.size()));
+    pk_.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+  }
   Packer& pk_;
   const Limits& l_;
 };
@@ -83,13 +99,18 @@ class Writer {
 }  // namespace
 }  // namespace detail
 
+// Most bodies fit: one allocation, the string grows (doubling) past it.
+constexpr size_t kEncodeReserve = 256;
+
 template <typename T>
 std::string encode(const T& message) {
-  msgpack::sbuffer buf;
-  detail::Packer pk(buf);
+  std::string out;
+  out.reserve(kEncodeReserve);
+  detail::StringSink sink(out);
+  detail::Packer pk(sink);
   Limits l;
   detail::Writer(pk, l).write_struct(message);
-  return std::string(buf.data(), buf.size());
+  return out;
 }
 
 template <typename T>
