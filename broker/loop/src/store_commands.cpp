@@ -37,18 +37,22 @@ store::KeySpace key_space(const std::string& prefix) {
   return k;
 }
 
-store::HashFields change_fields(const std::vector<JobChange>& changes) {
-  store::HashFields fields;
-  for (const JobChange& c : changes) {
-    if (c.transition) {
-      store::HashFields t = store::JobStore::transition_fields(*c.transition);
-      fields.insert(fields.end(), std::make_move_iterator(t.begin()),
-                    std::make_move_iterator(t.end()));
+// A turn's changes of one job as one HSET, built in place (a transition sets up to 13
+// fields; model_version and adopted_ms one each).
+store::RedisCommand set_job_command(const store::JobStore& jobs, const SetJob& set) {
+  store::RedisCommand c = jobs.begin_set_fields(set.job, 13 * set.changes.size());
+  for (const JobChange& change : set.changes) {
+    if (change.transition) store::JobStore::append_transition_fields(*change.transition, c);
+    if (change.model_version) {
+      c.emplace_back("model_version");
+      c.push_back(std::to_string(*change.model_version));
     }
-    if (c.model_version) fields.emplace_back("model_version", std::to_string(*c.model_version));
-    if (c.adopted_ms) fields.emplace_back("adopted_ms", std::to_string(*c.adopted_ms));
+    if (change.adopted_ms) {
+      c.emplace_back("adopted_ms");
+      c.push_back(std::to_string(*change.adopted_ms));
+    }
   }
-  return fields;
+  return c;
 }
 
 }  // namespace
@@ -103,7 +107,7 @@ void StoreCommands::add_write(StoreWrite& write, std::vector<store::RedisCommand
         } else if constexpr (std::is_same_v<T, RemoveLive>) {
           out.push_back(jobs_.live_remove_command(w.job));
         } else if constexpr (std::is_same_v<T, SetJob>) {
-          out.push_back(jobs_.set_fields_command(w.job, change_fields(w.changes)));
+          out.push_back(set_job_command(jobs_, w));
         } else if constexpr (std::is_same_v<T, AppendTokens>) {
           kind = Kind::kTokens;
           log_.append_commands(w.entries, out);

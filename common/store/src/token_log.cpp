@@ -183,10 +183,11 @@ void TokenLog::append_commands(const std::vector<TokenEntry>& entries, std::vect
       append_float(logprobs, entries[i].logprob);
     }
     const TokenEntry& first = entries[begin];
-    out.push_back({"XADD", options_.keys.tokens(first.job_id),
-                   std::to_string(entries[end - 1].seq) + "-1", "seq", std::to_string(first.seq),
-                   "attempt", std::to_string(first.attempt), "tokens", std::move(ids), "lens",
-                   std::move(lens), "text", std::move(text), "logprobs", std::move(logprobs)});
+    out.push_back(make_command("XADD", options_.keys.tokens(first.job_id),
+                               std::to_string(entries[end - 1].seq) + "-1", "seq",
+                               std::to_string(first.seq), "attempt", std::to_string(first.attempt),
+                               "tokens", std::move(ids), "lens", std::move(lens), "text",
+                               std::move(text), "logprobs", std::move(logprobs)));
     if (group_sizes != nullptr) group_sizes->push_back(end - begin);
   });
 }
@@ -218,9 +219,14 @@ Result<AppendStats> TokenLog::append(const std::vector<TokenEntry>& entries) {
 void TokenLog::finish_commands(std::string_view job_id, schemas::JobState state, uint64_t n_tokens,
                                std::vector<RedisCommand>& out) const {
   std::string key = options_.keys.tokens(job_id);
-  out.push_back({"XADD", key, kFinalId, "final", "1", "state", std::string(schemas::job_state_name(state)),
-                 "n_tokens", std::to_string(n_tokens)});
-  if (options_.finished_ttl_s > 0) out.push_back({"EXPIRE", key, std::to_string(options_.finished_ttl_s)});
+  if (options_.finished_ttl_s > 0) {
+    out.push_back(make_command("XADD", key, kFinalId, "final", "1", "state",
+                               schemas::job_state_name(state), "n_tokens", std::to_string(n_tokens)));
+    out.push_back(make_command("EXPIRE", std::move(key), std::to_string(options_.finished_ttl_s)));
+    return;
+  }
+  out.push_back(make_command("XADD", std::move(key), kFinalId, "final", "1", "state",
+                             schemas::job_state_name(state), "n_tokens", std::to_string(n_tokens)));
 }
 
 Status TokenLog::finish(std::string_view job_id, schemas::JobState state, uint64_t n_tokens) {
