@@ -32,10 +32,11 @@ void BrokerState::accept_tokens(std::vector<schemas::TokenEntry>& entries) {
       write_transition(e.job_id, schemas::JobTransition{.to = schemas::JobState::kRunning,
                                                         .at_ms = job.record.started_ms});
     }
-    batch_->add_token(e);
   }
   counters_.tokens.fetch_add(entries.size(), std::memory_order_relaxed);
   forward_tokens(entries);
+  // The entries themselves (not copies) go to the turn's log writes: they are not read again.
+  for (schemas::TokenEntry& e : entries) batch_->add_token(std::move(e));
 }
 
 // One job's staged tokens into the turn's pipeline (the store writes one entry per run).

@@ -21,18 +21,21 @@ size_t TurnBatch::add_create(PendingCreate create, CreateJob write) {
 }
 
 void TurnBatch::add_job_change(const std::string& job, JobChange change) {
-  SetJob set{.job = job};
-  auto [it, inserted] = last_set_.emplace(job, writes_.size());
-  if (!inserted) {
-    Write& earlier = writes_[it->second];
-    set = std::get<SetJob>(std::move(*earlier.write));  // its changes first
-    earlier.write.reset();
-    --n_writes_;
-    it->second = writes_.size();
+  auto [it, inserted] = last_set_.try_emplace(job, writes_.size());
+  if (inserted) {
+    SetJob set{.job = job};
+    set.changes.push_back(std::move(change));
+    writes_.push_back(Write{StoreWrite(std::move(set))});
+    ++n_writes_;
+    return;
   }
-  set.changes.push_back(std::move(change));
-  writes_.push_back(Write{StoreWrite(std::move(set))});
-  ++n_writes_;
+  // Its earlier changes first, then this one, at this write's place.
+  Write& earlier = writes_[it->second];
+  StoreWrite merged = std::move(*earlier.write);
+  earlier.write.reset();
+  std::get<SetJob>(merged).changes.push_back(std::move(change));
+  it->second = writes_.size();
+  writes_.push_back(Write{std::move(merged)});
 }
 
 void TurnBatch::withdraw_outgoing(const std::string& job) {

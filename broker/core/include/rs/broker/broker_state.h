@@ -289,7 +289,7 @@ class BrokerState {
                        uint64_t until_seq);
   void subscribe_ended(const DeferredRead& read, const Result<schemas::JobRecord>& record,
                        const Result<LogRead>& log);
-  void accept_tokens(std::vector<schemas::TokenEntry>& entries);
+  void accept_tokens(std::vector<schemas::TokenEntry>& entries);  // moves the entries out
   void stage_token_appends(std::vector<schemas::TokenEntry> entries);
   void forward_tokens(const std::vector<schemas::TokenEntry>& entries);
 
