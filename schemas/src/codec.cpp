@@ -19,13 +19,26 @@ namespace {
 // The packer's output goes straight into the std::string encode() returns: msgpack's
 // sbuffer starts at 8 KiB (a malloc beyond the small-size caches, then a copy) for bodies
 // that are mostly under 200 bytes.
+// The string is kept sized to its capacity while packing (a write is a bounds check and a
+// memcpy, not std::string::append's bookkeeping); finish() cuts it to what was written.
 class StringSink {
  public:
-  explicit StringSink(std::string& out) : out_(out) {}
-  void write(const char* data, size_t n) { out_.append(data, n); }
+  explicit StringSink(std::string& out) : out_(out) { out_.resize(out_.capacity()); }
+  void write(const char* data, size_t n) {
+    std::memcpy(room(n), data, n);
+    used_ += n;
+  }
+  // Space for n more bytes at the end; commit(n) once they are written.
+  char* room(size_t n) {
+    if (used_ + n > out_.size()) out_.resize(std::max(2 * out_.size(), used_ + n));
+    return out_.data() + used_;
+  }
+  void commit(size_t n) { used_ += n; }
+  void finish() { out_.resize(used_); }
 
  private:
   std::string& out_;
+  size_t used_ = 0;
 };
 
 using Packer = msgpack::packer<StringSink>;
@@ -39,7 +52,7 @@ struct Counter {
 
 class Writer {
  public:
-  Writer(Packer& pk, const Limits& l) : pk_(pk), l_(l) {}
+  Writer(StringSink& sink, Packer& pk, const Limits& l) : sink_(sink), pk_(pk), l_(l) {}
 
   template <class T>
   void write_struct(const T& m) {
@@ -83,15 +96,24 @@ class Writer {
   }
 
  private:
+  // Keys are short literals: a fixstr (header byte and body) written in one piece.
   void key(const char* k) {
-    const auto n = static_cast<uint32_t>(std::strlen(k));
-    pk_.pack_str(n);
-    pk_.pack_str_body(k, n);
+    const size_t n = std::strlen(k);
+    if (n >= 32) {
+      pk_.pack_str(static_cast<uint32_t>(n));
+      pk_.pack_str_body(k, static_cast<uint32_t>(n));
+      return;
+    }
+    char* out = sink_.room(n + 1);
+    out[0] = static_cast<char>(0xa0 | n);
+    std::memcpy(out + 1, k, n);
+    sink_.commit(n + 1);
   }
   void str(std::string_view s) {
     pk_.pack_str(static_cast<uint32_t>(s.size()));
     pk_.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
   }
+  StringSink& sink_;
   Packer& pk_;
   const Limits& l_;
 };
@@ -109,7 +131,8 @@ std::string encode(const T& message) {
   detail::StringSink sink(out);
   detail::Packer pk(sink);
   Limits l;
-  detail::Writer(pk, l).write_struct(message);
+  detail::Writer(sink, pk, l).write_struct(message);
+  sink.finish();
   return out;
 }
 
