@@ -97,7 +97,8 @@ class Writer {
 
  private:
   // Keys are short literals: a fixstr (header byte and body) written in one piece.
-  void key(const char* k) {
+  // Inlined into each field list, where k is a literal: its length is a constant.
+  __attribute__((always_inline)) void key(const char* k) {
     const size_t n = std::strlen(k);
     if (n >= 32) {
       pk_.pack_str(static_cast<uint32_t>(n));
