@@ -44,6 +44,14 @@ void append_float(std::string& out, float x) {
   out.append(buf, ec == std::errc() ? end : buf);
 }
 
+// An integer's decimal text appended (no temporary string).
+template <class T>
+void append_int(std::string& out, T x) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  out.append(buf, ec == std::errc() ? end : buf);
+}
+
 struct RawEntry {
   uint64_t seq = 0;
   uint32_t attempt = 0;
@@ -171,14 +179,17 @@ void TokenLog::append_commands(const std::vector<TokenEntry>& entries, std::vect
   if (entries.empty()) return;
   for_each_group(entries, [&](size_t begin, size_t end) {
     std::string ids, lens, text, logprobs;
+    ids.reserve(8 * (end - begin));
+    lens.reserve(3 * (end - begin));
+    logprobs.reserve(12 * (end - begin));
     for (size_t i = begin; i < end; ++i) {
       if (i != begin) {
         ids += ' ';
         lens += ' ';
         logprobs += ' ';
       }
-      ids += std::to_string(entries[i].token);
-      lens += std::to_string(entries[i].text.size());
+      append_int(ids, entries[i].token);
+      append_int(lens, entries[i].text.size());
       text += entries[i].text;
       append_float(logprobs, entries[i].logprob);
     }
