@@ -16,7 +16,32 @@ namespace rs::schemas {
 namespace detail {
 namespace {
 
-using Packer = msgpack::packer<msgpack::sbuffer>;
+// The packer's output goes straight into the std::string encode() returns: msgpack's
+// sbuffer starts at 8 KiB (a malloc beyond the small-size caches, then a copy) for bodies
+// that are mostly under 200 bytes.
+// The string is kept sized to its capacity while packing (a write is a bounds check and a
+// memcpy, not std::string::append's bookkeeping); finish() cuts it to what was written.
+class StringSink {
+ public:
+  explicit StringSink(std::string& out) : out_(out) { out_.resize(out_.capacity()); }
+  void write(const char* data, size_t n) {
+    std::memcpy(room(n), data, n);
+    used_ += n;
+  }
+  // Space for n more bytes at the end; commit(n) once they are written.
+  char* room(size_t n) {
+    if (used_ + n > out_.size()) out_.resize(std::max(2 * out_.size(), used_ + n));
+    return out_.data() + used_;
+  }
+  void commit(size_t n) { used_ += n; }
+  void finish() { out_.resize(used_); }
+
+ private:
+  std::string& out_;
+  size_t used_ = 0;
+};
+
+using Packer = msgpack::packer<StringSink>;
 
 struct Counter {
   size_t n = 0;
@@ -27,7 +52,7 @@ struct Counter {
 
 class Writer {
  public:
-  Writer(Packer& pk, const Limits& l) : pk_(pk), l_(l) {}
+  Writer(StringSink& sink, Packer& pk, const Limits& l) : sink_(sink), pk_(pk), l_(l) {}
 
   template <class T>
   void write_struct(const T& m) {
@@ -46,9 +71,9 @@ class Writer {
   void field(const char* k, float x, Opt) { key(k); pk_.pack(x); }
   void field(const char* k, double x, Opt) { key(k); pk_.pack(x); }
   void field(const char* k, bool x, Opt) { key(k); pk_.pack(x); }
-  void field(const char* k, Priority x, Opt) { key(k); pk_.pack(std::string(priority_name(x))); }
-  void field(const char* k, JobState x, Opt) { key(k); pk_.pack(std::string(job_state_name(x))); }
-  void field(const char* k, ErrorCode x, Opt) { key(k); pk_.pack(std::string(error_code_name(x))); }
+  void field(const char* k, Priority x, Opt) { key(k); str(priority_name(x)); }
+  void field(const char* k, JobState x, Opt) { key(k); str(job_state_name(x)); }
+  void field(const char* k, ErrorCode x, Opt) { key(k); str(error_code_name(x)); }
   void field(const char* k, const std::vector<std::string>& xs, Opt) {
     key(k);
     pk_.pack(xs);
@@ -71,11 +96,25 @@ class Writer {
   }
 
  private:
-  void key(const char* k) {
-    const auto n = static_cast<uint32_t>(std::strlen(k));
-    pk_.pack_str(n);
-    pk_.pack_str_body(k, n);
+  // Keys are short literals: a fixstr (header byte and body) written in one piece.
+  // Inlined into each field list, where k is a literal: its length is a constant.
+  __attribute__((always_inline)) void key(const char* k) {
+    const size_t n = std::strlen(k);
+    if (n >= 32) {
+      pk_.pack_str(static_cast<uint32_t>(n));
+      pk_.pack_str_body(k, static_cast<uint32_t>(n));
+      return;
+    }
+    char* out = sink_.room(n + 1);
+    out[0] = static_cast<char>(0xa0 | n);
+    std::memcpy(out + 1, k, n);
+    sink_.commit(n + 1);
   }
+  void str(std::string_view s) {
+    pk_.pack_str(static_cast<uint32_t>(s.size()));
+    pk_.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+  }
+  StringSink& sink_;
   Packer& pk_;
   const Limits& l_;
 };
@@ -83,13 +122,19 @@ class Writer {
 }  // namespace
 }  // namespace detail
 
+// Most bodies fit: one allocation, the string grows (doubling) past it.
+constexpr size_t kEncodeReserve = 256;
+
 template <typename T>
 std::string encode(const T& message) {
-  msgpack::sbuffer buf;
-  detail::Packer pk(buf);
+  std::string out;
+  out.reserve(kEncodeReserve);
+  detail::StringSink sink(out);
+  detail::Packer pk(sink);
   Limits l;
-  detail::Writer(pk, l).write_struct(message);
-  return std::string(buf.data(), buf.size());
+  detail::Writer(sink, pk, l).write_struct(message);
+  sink.finish();
+  return out;
 }
 
 template <typename T>

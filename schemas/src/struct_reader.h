@@ -44,18 +44,24 @@ class FieldTable {
     static const FieldTable table;
     return table;
   }
-  // The field's index in the list, or -1.
-  int find(std::string_view key) const {
+  // The field's index in the list, or -1. Encoders write the fields in list order, so
+  // `hint` (the index after the previous key's) is tried first.
+  int find(std::string_view key, size_t hint = 0) const {
+    if (hint < names_.size() && same(names_[hint], key)) return static_cast<int>(hint);
     for (size_t i = 0; i < names_.size(); ++i) {
-      const std::string_view& name = names_[i];
-      if (name.size() == key.size() && !key.empty() && name[0] == key[0] &&
-          std::memcmp(name.data(), key.data(), key.size()) == 0) {
-        return static_cast<int>(i);
-      }
+      if (same(names_[i], key)) return static_cast<int>(i);
     }
     return -1;
   }
   const char* name(size_t i) const { return names_[i].data(); }
+  // Keys are a few bytes: compared inline, not through a memcmp call.
+  static bool same(std::string_view name, std::string_view key) {
+    if (name.size() != key.size() || key.empty()) return false;
+    for (size_t i = 0; i < key.size(); ++i) {
+      if (name[i] != key[i]) return false;
+    }
+    return true;
+  }
   uint64_t required() const { return required_; }
 
   template <class F>
@@ -93,15 +99,17 @@ class StructReader {
                          const FieldPath& path) {
     const FieldTable<T>& table = FieldTable<T>::get();
     StructReader r(c, l, path);
+    size_t hint = 0;
     for (uint32_t i = 0; i < n && r.status_.ok(); ++i) {
       MsgValue key;
       if (!c.next(key)) return wire_error(ErrorCode::kBadMsgpack, "truncated msgpack");
-      const int index = key.kind == MsgKind::kStr ? table.find(key.s) : -1;
+      const int index = key.kind == MsgKind::kStr ? table.find(key.s, hint) : -1;
       if (index < 0) {  // not a field of ours: its value is skipped
         if (!c.skip_contents(key) || !c.skip())
           return wire_error(ErrorCode::kBadMsgpack, "truncated msgpack");
         continue;
       }
+      hint = static_cast<size_t>(index) + 1;
       r.target_ = static_cast<size_t>(index);
       r.index_ = 0;
       fields(r, out, l);

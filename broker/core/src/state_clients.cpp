@@ -1,7 +1,7 @@
 // BrokerState: requests from clients (SUBMIT, CANCEL, STATUS, WORKERS, PING).
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
+#include <charconv>
 #include <type_traits>
 
 #include "rs/broker/broker_state.h"
@@ -201,11 +201,15 @@ uint64_t BrokerState::new_seed() {
   return z == 0 ? 1 : z;
 }
 
+// "j-<prefix: 16 hex digits>-<counter>" (to_chars: snprintf's format parsing was most of
+// a new record's cost).
 std::string BrokerState::new_job_id() {
-  char buf[48];
-  std::snprintf(buf, sizeof(buf), "j-%016llx-%llu", static_cast<unsigned long long>(id_prefix_),
-                static_cast<unsigned long long>(++id_counter_));
-  return buf;
+  static constexpr char kHex[] = "0123456789abcdef";
+  char buf[48] = {'j', '-'};
+  for (int i = 0; i < 16; ++i) buf[2 + i] = kHex[(id_prefix_ >> (60 - 4 * i)) & 0xf];
+  buf[18] = '-';
+  char* end = std::to_chars(buf + 19, buf + sizeof(buf), ++id_counter_).ptr;
+  return std::string(buf, static_cast<size_t>(end - buf));
 }
 
 schemas::JobRecord BrokerState::new_record(const schemas::SubmitRequest& request) {

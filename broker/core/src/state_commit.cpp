@@ -19,6 +19,7 @@ void BrokerState::commit() {
   if (batch_->empty()) return;
   TurnBatch batch = std::move(*batch_);
   *batch_ = TurnBatch();
+  batch_->reserve_like(batch);
   counters_.turns.fetch_add(1, std::memory_order_relaxed);
   if (!batch.has_writes()) {
     // Accepted jobs stream from memory while Redis fails (once the turns before are released).

@@ -32,10 +32,13 @@ void BrokerState::accept_tokens(std::vector<schemas::TokenEntry>& entries) {
       write_transition(e.job_id, schemas::JobTransition{.to = schemas::JobState::kRunning,
                                                         .at_ms = job.record.started_ms});
     }
-    batch_->add_token(e);
   }
   counters_.tokens.fetch_add(entries.size(), std::memory_order_relaxed);
-  forward_tokens(entries);
+  // The entries themselves (not copies) go to the clients' TOKENS (encoded at once), then
+  // to the turn's log writes: per job in first-seen order, as they came.
+  for (auto& [id, batch] : forward_tokens(std::move(entries))) {
+    for (schemas::TokenEntry& e : batch.entries) batch_->add_token(std::move(e));
+  }
 }
 
 // One job's staged tokens into the turn's pipeline (the store writes one entry per run).
@@ -44,18 +47,19 @@ void BrokerState::stage_token_appends(std::vector<schemas::TokenEntry> entries) 
   batch_->add_write(AppendTokens{.entries = std::move(entries)});
 }
 
-void BrokerState::forward_tokens(const std::vector<schemas::TokenEntry>& entries) {
+std::vector<std::pair<JobId, schemas::TokenBatch>> BrokerState::forward_tokens(
+    std::vector<schemas::TokenEntry> entries) {
   // Grouped by job in first-seen order (a WORKER_TOKENS holds one step of its device's
   // running jobs: few groups, and a job's entries are usually adjacent).
   std::vector<std::pair<JobId, schemas::TokenBatch>> by_job;
-  for (const schemas::TokenEntry& e : entries) {
+  for (schemas::TokenEntry& e : entries) {
     auto group = std::find_if(by_job.rbegin(), by_job.rend(),
                               [&](const auto& g) { return g.first == e.job_id; });
     if (group == by_job.rend()) {
       by_job.emplace_back(e.job_id, schemas::TokenBatch{});
-      by_job.back().second.entries.push_back(e);
+      by_job.back().second.entries.push_back(std::move(e));
     } else {
-      group->second.entries.push_back(e);
+      group->second.entries.push_back(std::move(e));
     }
   }
   for (auto& [id, batch] : by_job) {
@@ -78,6 +82,7 @@ void BrokerState::forward_tokens(const std::vector<schemas::TokenEntry>& entries
       post_stream(s.peer, id, part);
     }
   }
+  return by_job;
 }
 
 // The log's entries from from_seq to until_seq, in TOKENS of at most kReplayBatchBytes of

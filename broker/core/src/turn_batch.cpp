@@ -18,28 +18,34 @@ size_t TurnBatch::add_create(PendingCreate create, CreateJob write) {
   // A plain create (no key: it cannot turn out a resubmission) takes the job's later
   // changes of this turn into its own HSET (QUEUED and DISPATCHED of a job admitted at once).
   if (key.empty() && write.ingest_entry.empty()) last_set_[write.record.job_id] = writes_.size();
-  writes_.push_back(Write{StoreWrite(std::move(write)), index});
+  writes_.emplace_back(std::move(write));
+  write_create_.push_back(index);
   ++n_writes_;
   return index;
 }
 
 void TurnBatch::add_job_change(const std::string& job, JobChange change) {
-  SetJob set{.job = job};
-  auto [it, inserted] = last_set_.emplace(job, writes_.size());
-  if (!inserted) {
-    if (auto* create = std::get_if<CreateJob>(&*writes_[it->second].write)) {
-      create->changes.push_back(std::move(change));  // written with the job's creation
-      return;
-    }
-    Write& earlier = writes_[it->second];
-    set = std::get<SetJob>(std::move(*earlier.write));  // its changes first
-    earlier.write.reset();
-    --n_writes_;
-    it->second = writes_.size();
+  auto [it, inserted] = last_set_.try_emplace(job, writes_.size());
+  if (inserted) {
+    SetJob set{.job = job};
+    set.changes.push_back(std::move(change));
+    writes_.emplace_back(std::move(set));
+    write_create_.push_back(SIZE_MAX);
+    ++n_writes_;
+    return;
   }
-  set.changes.push_back(std::move(change));
-  writes_.push_back(Write{StoreWrite(std::move(set))});
-  ++n_writes_;
+  if (auto* create = std::get_if<CreateJob>(&writes_[it->second])) {
+    create->changes.push_back(std::move(change));  // written with the job's creation
+    return;
+  }
+  }
+  // Its earlier changes first, then this one, at this write's place.
+  StoreWrite merged = std::move(writes_[it->second]);
+  write_create_[it->second] = kMergedOut;
+  std::get<SetJob>(merged).changes.push_back(std::move(change));
+  it->second = writes_.size();
+  writes_.push_back(std::move(merged));
+  write_create_.push_back(SIZE_MAX);
 }
 
 void TurnBatch::withdraw_outgoing(const std::string& job) {
@@ -70,8 +76,16 @@ std::vector<std::vector<schemas::TokenEntry>> TurnBatch::take_all_tokens() {
 }
 
 void TurnBatch::add_write(StoreWrite write) {
-  writes_.push_back(Write{std::move(write)});
+  writes_.push_back(std::move(write));
+  write_create_.push_back(SIZE_MAX);
   ++n_writes_;
+}
+
+void TurnBatch::reserve_like(const TurnBatch& like) {
+  writes_.reserve(like.writes_.size());
+  write_create_.reserve(like.writes_.size());
+  creates_.reserve(like.creates_.size());
+  outbox_.reserve(like.outbox_.size());
 }
 
 void TurnBatch::add_read(DeferredRead read, std::vector<StoreRead> reads) {
@@ -83,17 +97,23 @@ void TurnBatch::add_read(DeferredRead read, std::vector<StoreRead> reads) {
 }
 
 StoreBatch TurnBatch::take_batch() {
-  StoreBatch out;
-  out.writes.reserve(n_writes_);
+  // The merged-out writes leave; the others close up in place, in order.
   create_of_out_.clear();
-  for (Write& w : writes_) {
-    if (!w.write) continue;  // merged into a later change of the same job
-    out.writes.push_back(std::move(*w.write));
-    create_of_out_.push_back(w.create);
+  create_of_out_.reserve(n_writes_);
+  size_t kept = 0;
+  for (size_t i = 0; i < writes_.size(); ++i) {
+    if (write_create_[i] == kMergedOut) continue;
+    if (kept != i) writes_[kept] = std::move(writes_[i]);
+    create_of_out_.push_back(write_create_[i]);
+    ++kept;
   }
+  writes_.erase(writes_.begin() + static_cast<std::ptrdiff_t>(kept), writes_.end());
+  StoreBatch out;
+  out.writes = std::move(writes_);
   out.reads = std::move(store_reads_);  // after every write; read_of_ stays for the results
-  store_reads_.clear();
   writes_.clear();
+  store_reads_.clear();
+  write_create_.clear();
   last_set_.clear();
   n_writes_ = 0;
   return out;

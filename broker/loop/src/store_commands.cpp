@@ -38,18 +38,27 @@ store::KeySpace key_space(const std::string& prefix) {
   return k;
 }
 
-store::HashFields change_fields(const std::vector<JobChange>& changes) {
-  store::HashFields fields;
-  for (const JobChange& c : changes) {
-    if (c.transition) {
-      store::HashFields t = store::JobStore::transition_fields(*c.transition);
-      fields.insert(fields.end(), std::make_move_iterator(t.begin()),
-                    std::make_move_iterator(t.end()));
+// A job's changes as HSET field pairs onto `c` (a transition sets up to 13 fields;
+// model_version and adopted_ms one each).
+void append_changes(const std::vector<JobChange>& changes, store::RedisCommand& c) {
+  for (const JobChange& change : changes) {
+    if (change.transition) store::JobStore::append_transition_fields(*change.transition, c);
+    if (change.model_version) {
+      c.emplace_back("model_version");
+      c.push_back(std::to_string(*change.model_version));
     }
-    if (c.model_version) fields.emplace_back("model_version", std::to_string(*c.model_version));
-    if (c.adopted_ms) fields.emplace_back("adopted_ms", std::to_string(*c.adopted_ms));
+    if (change.adopted_ms) {
+      c.emplace_back("adopted_ms");
+      c.push_back(std::to_string(*change.adopted_ms));
+    }
   }
-  return fields;
+}
+
+// A turn's changes of one job as one HSET, built in place.
+store::RedisCommand set_job_command(const store::JobStore& jobs, const SetJob& set) {
+  store::RedisCommand c = jobs.begin_set_fields(set.job, 13 * set.changes.size());
+  append_changes(set.changes, c);
+  return c;
 }
 
 }  // namespace
@@ -95,10 +104,7 @@ void StoreCommands::add_write(StoreWrite& write, std::vector<store::RedisCommand
           if (w.ingest_entry.empty()) {
             out.push_back(jobs_.create_command(w.record, w.request));
             if (!w.changes.empty() && out.back().front() == "HSET") {  // a plain create
-              for (auto& [field, value] : change_fields(w.changes)) {
-                out.back().push_back(std::move(field));
-                out.back().push_back(std::move(value));
-              }
+              append_changes(w.changes, out.back());
             }
             return;
           }
@@ -111,7 +117,7 @@ void StoreCommands::add_write(StoreWrite& write, std::vector<store::RedisCommand
         } else if constexpr (std::is_same_v<T, RemoveLive>) {
           out.push_back(jobs_.live_remove_command(w.job));
         } else if constexpr (std::is_same_v<T, SetJob>) {
-          out.push_back(jobs_.set_fields_command(w.job, change_fields(w.changes)));
+          out.push_back(set_job_command(jobs_, w));
         } else if constexpr (std::is_same_v<T, AppendTokens>) {
           kind = Kind::kTokens;
           log_.append_commands(w.entries, out);

@@ -198,6 +198,7 @@ bool StoreWriter::apply(zmq::socket_t& out, store::RedisConnection& redis, Batch
       e->seq = batch.seq;
       e->replies = std::move(replies).value();
       e->attempts = attempt;
+      e->spent = std::move(batch.commands);
       send_owned(out, std::move(e), to_loop_);
       return true;
     }

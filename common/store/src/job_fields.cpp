@@ -1,5 +1,6 @@
 // JobRecord <-> the fields of its Redis hash (human-readable values, docs/REDIS.md).
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 
 #include "field_text.h"
@@ -81,6 +82,67 @@ std::vector<std::pair<std::string, std::string>> job_to_fields(const JobRecord& 
       {"detach", r.detach ? "1" : "0"},
       {"finish_reason", r.finish_reason},
   };
+}
+
+namespace {
+
+// The field if its text differs from a default record's (to_chars writes 0.0 as "0", and
+// -0.0, NaN or any other value otherwise).
+void add_if_set(RedisCommand& c, std::string_view f, const std::string& v) {
+  if (v.empty()) return;
+  c.emplace_back(f);
+  c.push_back(v);
+}
+template <class T>
+void add_if_set(RedisCommand& c, std::string_view f, T v, T default_value) {
+  if (v == default_value) return;
+  c.emplace_back(f);
+  c.push_back(std::to_string(v));
+}
+void add_if_set(RedisCommand& c, std::string_view f, double v) {
+  if (v == 0.0 && !std::signbit(v)) return;
+  c.emplace_back(f);
+  c.push_back(num(v));
+}
+
+}  // namespace
+
+void append_record_fields(const JobRecord& r, RedisCommand& c) {
+  static const JobRecord kDefault;
+  c.emplace_back("job_id");
+  c.push_back(r.job_id);
+  c.emplace_back("state");
+  c.emplace_back(schemas::job_state_name(r.state));
+  add_if_set(c, "model", r.model);
+  add_if_set(c, "model_version", r.model_version, kDefault.model_version);
+  if (r.priority != kDefault.priority) {
+    c.emplace_back("priority");
+    c.emplace_back(schemas::priority_name(r.priority));
+  }
+  add_if_set(c, "worker", r.worker);
+  add_if_set(c, "device", r.device, kDefault.device);
+  add_if_set(c, "attempt", r.attempt, kDefault.attempt);
+  add_if_set(c, "prompt_tokens", r.usage.prompt_tokens, kDefault.usage.prompt_tokens);
+  add_if_set(c, "completion_tokens", r.usage.completion_tokens, kDefault.usage.completion_tokens);
+  add_if_set(c, "queue_ms", r.usage.queue_ms);
+  add_if_set(c, "ttft_ms", r.usage.ttft_ms);
+  add_if_set(c, "decode_tps", r.usage.decode_tps);
+  if (r.error_code != kDefault.error_code) {
+    c.emplace_back("error_code");
+    c.emplace_back(schemas::error_code_name(r.error_code));
+  }
+  add_if_set(c, "error", r.error);
+  add_if_set(c, "created_ms", r.created_ms, kDefault.created_ms);
+  add_if_set(c, "dispatched_ms", r.dispatched_ms, kDefault.dispatched_ms);
+  add_if_set(c, "started_ms", r.started_ms, kDefault.started_ms);
+  add_if_set(c, "finished_ms", r.finished_ms, kDefault.finished_ms);
+  add_if_set(c, "api_meta", r.api_meta);
+  add_if_set(c, "tenant", r.tenant);
+  if (r.detach) {
+    c.emplace_back("detach");
+    c.emplace_back("1");
+  }
+  add_if_set(c, "finish_reason", r.finish_reason);
 }
 
 void usage_to_fields(const schemas::Usage& u, HashFields& out) {

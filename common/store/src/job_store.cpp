@@ -1,5 +1,6 @@
 #include "rs/store/job_store.h"
 
+#include "field_text.h"
 #include "rs/schemas/codec.h"
 
 namespace rs::store {
@@ -90,6 +91,10 @@ const char* allowed_from(JobState to) {
   return "";
 }
 
+// Room for a create's arguments (command and keys, ~10 set fields, the request, extras)
+// without growing the vector.
+constexpr size_t kCreateArgsReserve = 40;
+
 void add(RedisCommand& c, std::string f, std::string v) {
   c.push_back(std::move(f));
   c.push_back(std::move(v));
@@ -97,21 +102,31 @@ void add(RedisCommand& c, std::string f, std::string v) {
 
 void add(HashFields& h, std::string f, std::string v) { h.emplace_back(std::move(f), std::move(v)); }
 
-void add_transition_fields(HashFields& c, const Transition& t) {
+template <class Out>
+void add_usage_fields(Out& c, const schemas::Usage& u) {
+  add(c, "prompt_tokens", std::to_string(u.prompt_tokens));
+  add(c, "completion_tokens", std::to_string(u.completion_tokens));
+  add(c, "queue_ms", detail::num(u.queue_ms));
+  add(c, "ttft_ms", detail::num(u.ttft_ms));
+  add(c, "decode_tps", detail::num(u.decode_tps));
+}
+
+// Into HashFields (transition_fields) or straight into a command's arguments.
+template <class Out>
+void add_transition_fields(Out& c, const Transition& t) {
   add(c, "state", std::string(schemas::job_state_name(t.to)));
-  std::string at = std::to_string(t.at_ms);
   switch (t.to) {
     case JobState::kQueued: break;
     case JobState::kDispatched:
       add(c, "attempt", std::to_string(t.attempt));
       add(c, "worker", t.worker);
       add(c, "device", std::to_string(t.device));
-      add(c, "dispatched_ms", at);
+      add(c, "dispatched_ms", std::to_string(t.at_ms));
       break;
-    case JobState::kRunning: add(c, "started_ms", at); break;
+    case JobState::kRunning: add(c, "started_ms", std::to_string(t.at_ms)); break;
     default: {
-      add(c, "finished_ms", at);
-      if (t.usage) usage_to_fields(*t.usage, c);
+      add(c, "finished_ms", std::to_string(t.at_ms));
+      if (t.usage) add_usage_fields(c, *t.usage);
       add(c, "error_code", std::string(schemas::error_code_name(t.error_code)));
       add(c, "error", t.error);
       add(c, "finish_reason", t.finish_reason);
@@ -127,23 +142,24 @@ JobStore::JobStore(RedisConnection& conn, JobStoreOptions options)
 RedisCommand JobStore::create_command(const schemas::JobRecord& record,
                                       const schemas::SubmitRequest& request) const {
   RedisCommand c;
-  std::string job_key = options_.keys.job(record.job_id);
+  c.reserve(kCreateArgsReserve);
   if (request.idempotency_key.empty()) {
-    c = {"HSET", job_key};
+    c.emplace_back("HSET");
+    c.push_back(options_.keys.job(record.job_id));
   } else {
-    c = {"EVAL", kCreateScript, "2", job_key, options_.keys.idempotency(request.idempotency_key),
-         record.job_id, std::to_string(options_.idempotency_ttl_s)};
+    c.emplace_back("EVAL");
+    c.emplace_back(kCreateScript);
+    c.emplace_back("2");
+    c.push_back(options_.keys.job(record.job_id));
+    c.push_back(options_.keys.idempotency(request.idempotency_key));
+    c.push_back(record.job_id);
+    c.push_back(std::to_string(options_.idempotency_ttl_s));
   }
   // Only the fields that differ from a default record (load() fills in the defaults):
   // a new job is mostly defaults, and fewer arguments make creation ~faster.
-  static const auto kDefaults = job_to_fields(schemas::JobRecord{});
-  auto fields = job_to_fields(record);
-  for (size_t i = 0; i < fields.size(); ++i) {
-    if (fields[i].first == "job_id" || fields[i].first == "state" || fields[i].second != kDefaults[i].second) {
-      add(c, std::move(fields[i].first), std::move(fields[i].second));
-    }
-  }
-  add(c, "request", schemas::encode(request));
+  append_record_fields(record, c);
+  c.emplace_back("request");
+  c.push_back(schemas::encode(request));
   return c;
 }
 
@@ -173,6 +189,18 @@ HashFields JobStore::transition_fields(const Transition& t) {
   HashFields h;
   add_transition_fields(h, t);
   return h;
+}
+
+void JobStore::append_transition_fields(const Transition& t, RedisCommand& command) {
+  add_transition_fields(command, t);
+}
+
+RedisCommand JobStore::begin_set_fields(std::string_view job_id, size_t n_fields) const {
+  RedisCommand c;
+  c.reserve(2 + 2 * n_fields);
+  c.emplace_back("HSET");
+  c.push_back(options_.keys.job(job_id));
+  return c;
 }
 
 RedisCommand JobStore::set_fields_command(std::string_view job_id, const HashFields& fields) const {
@@ -243,15 +271,15 @@ Status JobStore::transition(std::string_view job_id, const Transition& t) {
 }
 
 RedisCommand JobStore::live_add_command(std::string_view job_id, uint64_t created_ms) const {
-  return {"ZADD", options_.keys.live(), std::to_string(created_ms), std::string(job_id)};
+  return make_command("ZADD", options_.keys.live(), std::to_string(created_ms), job_id);
 }
 
 RedisCommand JobStore::expire_command(std::string_view job_id, int64_t ttl_s) const {
-  return {"EXPIRE", options_.keys.job(job_id), std::to_string(ttl_s)};
+  return make_command("EXPIRE", options_.keys.job(job_id), std::to_string(ttl_s));
 }
 
 RedisCommand JobStore::live_remove_command(std::string_view job_id) const {
-  return {"ZREM", options_.keys.live(), std::string(job_id)};
+  return make_command("ZREM", options_.keys.live(), job_id);
 }
 
 Result<schemas::JobRecord> JobStore::load(std::string_view job_id) {

@@ -44,6 +44,14 @@ void append_float(std::string& out, float x) {
   out.append(buf, ec == std::errc() ? end : buf);
 }
 
+// An integer's decimal text appended (no temporary string).
+template <class T>
+void append_int(std::string& out, T x) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  out.append(buf, ec == std::errc() ? end : buf);
+}
+
 struct RawEntry {
   uint64_t seq = 0;
   uint32_t attempt = 0;
@@ -174,14 +182,17 @@ namespace {
 void add_group_fields(const std::vector<TokenEntry>& entries, size_t begin, size_t end,
                       RedisCommand& out) {
   std::string ids, lens, text, logprobs;
+  ids.reserve(8 * (end - begin));
+  lens.reserve(3 * (end - begin));
+  logprobs.reserve(12 * (end - begin));
   for (size_t i = begin; i < end; ++i) {
     if (i != begin) {
       ids += ' ';
       lens += ' ';
       logprobs += ' ';
     }
-    ids += std::to_string(entries[i].token);
-    lens += std::to_string(entries[i].text.size());
+    append_int(ids, entries[i].token);
+    append_int(lens, entries[i].text.size());
     text += entries[i].text;
     append_float(logprobs, entries[i].logprob);
   }
@@ -208,8 +219,8 @@ void TokenLog::append_commands(const std::vector<TokenEntry>& entries, std::vect
   if (entries.empty()) return;
   for_each_group(entries, [&](size_t begin, size_t end) {
     // The id is the group's last seq: Redis refuses a group that brings nothing new.
-    out.push_back({"XADD", options_.keys.tokens(entries[begin].job_id),
-                   std::to_string(entries[end - 1].seq) + "-1"});
+    out.push_back(make_command("XADD", options_.keys.tokens(entries[begin].job_id),
+                               std::to_string(entries[end - 1].seq) + "-1"));
     add_group_fields(entries, begin, end, out.back());
     if (group_sizes != nullptr) group_sizes->push_back(end - begin);
   });
@@ -248,11 +259,13 @@ size_t TokenLog::finish_commands(std::string_view job_id, schemas::JobState stat
   const bool carried = n_groups == 1 && last.back().seq + 1 == n_tokens;
   if (!carried) append_commands(last, out);
   std::string key = options_.keys.tokens(job_id);
-  out.push_back({"XADD", key, kFinalId, "final", "1", "state", std::string(schemas::job_state_name(state)),
-                 "n_tokens", std::to_string(n_tokens)});
+  out.push_back(make_command("XADD", key, kFinalId, "final", "1", "state",
+                             schemas::job_state_name(state), "n_tokens", std::to_string(n_tokens)));
   if (carried) add_group_fields(last, 0, last.size(), out.back());
   const size_t appends = out.size() - before;
-  if (options_.finished_ttl_s > 0) out.push_back({"EXPIRE", key, std::to_string(options_.finished_ttl_s)});
+  if (options_.finished_ttl_s > 0) {
+    out.push_back(make_command("EXPIRE", std::move(key), std::to_string(options_.finished_ttl_s)));
+  }
   return appends;
 }
 

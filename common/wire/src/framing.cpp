@@ -12,6 +12,8 @@ namespace {
 using schemas::ErrorCode;
 using schemas::wire_error;
 
+constexpr size_t kUsualFrames = 3;
+
 SendStatus send_status_of(int errnum) {
   switch (errnum) {
     case EAGAIN:
@@ -56,6 +58,7 @@ bool recv_next_part(zmq::socket_t& socket, zmq::message_t& part) {
 void take_part(const zmq::message_t& part, const RecvLimits& limits, size_t index,
                size_t* total_bytes, Envelope* envelope, Status* error) {
   if (index < limits.n_routing) {
+    if (index == 0) envelope->routing.reserve(limits.n_routing);
     envelope->routing.emplace_back(part.data<char>(), part.size());
     return;
   }
@@ -69,6 +72,8 @@ void take_part(const zmq::message_t& part, const RecvLimits& limits, size_t inde
     *error = wire_error(ErrorCode::kTooLarge,
                         "message over " + std::to_string(limits.max_total_bytes) + " bytes");
   } else {
+    // [header, command, body] is the usual message: one allocation, not three.
+    if (n_payload == 1) envelope->frames.reserve(kUsualFrames);
     envelope->frames.emplace_back(part.data<char>(), part.size());
   }
 }

@@ -7,6 +7,7 @@
 namespace rs::wire {
 
 size_t Poller::add(zmq::socket_t& socket, short events) {
+  if (items_.empty()) items_.reserve(kUsualItems);  // one allocation for a loop's few sockets
   items_.push_back(zmq::pollitem_t{socket.handle(), 0, events, 0});
   return items_.size() - 1;
 }

@@ -1,5 +1,7 @@
 #include "rs/store/job_store.h"
 
+#include <limits>
+
 #include "store_fixture.h"
 
 namespace rs::store {
@@ -47,6 +49,53 @@ class JobStoreTest : public StoreTest {
   }
   std::unique_ptr<JobStore> store_;
 };
+
+// A create writes job_id, state and every field whose text differs from a default
+// record's, in job_to_fields order (the rule the hash layout was defined by).
+TEST(JobStoreFieldsTest, CreateWritesTheFieldsThatDifferFromADefaultRecord) {
+  const auto expected_args = [](const JobRecord& r) {
+    const auto defaults = job_to_fields(JobRecord{});
+    const auto fields = job_to_fields(r);
+    RedisCommand out;
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (fields[i].first == "job_id" || fields[i].first == "state" ||
+          fields[i].second != defaults[i].second) {
+        out.push_back(fields[i].first);
+        out.push_back(fields[i].second);
+      }
+    }
+    return out;
+  };
+  std::vector<JobRecord> records(4);
+  records[1].job_id = "j-1";
+  records[1].model = "tiny";
+  records[1].created_ms = 1234;
+  records[1].tenant = "t";
+  records[1].detach = true;
+  records[2] = records[1];
+  records[2].state = JobState::kFailed;
+  records[2].priority = schemas::Priority::kBatch;
+  records[2].model_version = 3;
+  records[2].worker = "w";
+  records[2].device = 0;
+  records[2].attempt = 2;
+  records[2].usage = schemas::Usage{.prompt_tokens = 5, .completion_tokens = 6, .queue_ms = 1.5,
+                                    .ttft_ms = -0.0, .decode_tps = 0.25};
+  records[2].error_code = ErrorCode::kInternal;
+  records[2].error = "e";
+  records[2].dispatched_ms = 1;
+  records[2].started_ms = 2;
+  records[2].finished_ms = 3;
+  records[2].api_meta = "{}";
+  records[2].finish_reason = "error";
+  records[3].usage.queue_ms = std::numeric_limits<double>::quiet_NaN();
+  records[3].device = 7;
+  for (const JobRecord& r : records) {
+    RedisCommand got;
+    append_record_fields(r, got);
+    EXPECT_EQ(got, expected_args(r));
+  }
+}
 
 TEST_F(JobStoreTest, CreateAndLoad) {
   auto c = store_->create(record("j1"), request());

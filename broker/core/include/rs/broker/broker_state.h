@@ -289,9 +289,12 @@ class BrokerState {
                        uint64_t until_seq);
   void subscribe_ended(const DeferredRead& read, const Result<schemas::JobRecord>& record,
                        const Result<LogRead>& log);
-  void accept_tokens(std::vector<schemas::TokenEntry>& entries);
+  void accept_tokens(std::vector<schemas::TokenEntry>& entries);  // moves the entries out
   void stage_token_appends(std::vector<schemas::TokenEntry> entries);
-  void forward_tokens(const std::vector<schemas::TokenEntry>& entries);
+  // Posts the entries to their jobs' submitters and subscribers; returns them grouped per
+  // job, in first-seen order.
+  std::vector<std::pair<JobId, schemas::TokenBatch>> forward_tokens(
+      std::vector<schemas::TokenEntry> entries);
 
   // state_workers.cpp
   void on_worker_frames(const RoutingIds& peer, const schemas::Frames& frames);

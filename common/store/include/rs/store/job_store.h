@@ -85,6 +85,10 @@ class JobStore {
   // The hash fields a transition sets: what an unchecked transition writes (the broker
   // fences state and attempts in memory and merges a turn's fields per job).
   static HashFields transition_fields(const Transition& t);
+  // The same fields appended as name, value arguments to a command (begin_set_fields).
+  static void append_transition_fields(const Transition& t, RedisCommand& command);
+  // "HSET <job hash>", with room for n_fields more name, value pairs: append the fields.
+  RedisCommand begin_set_fields(std::string_view job_id, size_t n_fields) const;
   // One HSET of a job's hash (its reply is an integer).
   RedisCommand set_fields_command(std::string_view job_id, const HashFields& fields) const;
   static Status parse_transition_reply(const RedisReply& reply, std::string_view job_id, schemas::JobState to);
@@ -114,6 +118,10 @@ class JobStore {
 
 // Hash field <-> record conversion (exposed for tools and tests).
 std::vector<std::pair<std::string, std::string>> job_to_fields(const schemas::JobRecord& record);
+// The fields of job_to_fields whose value differs from a default record's, plus job_id and
+// state always, appended as name, value arguments (what a create writes; load() fills in
+// the defaults).
+void append_record_fields(const schemas::JobRecord& record, RedisCommand& command);
 // Only the usage fields (as job_to_fields writes them).
 void usage_to_fields(const schemas::Usage& usage, HashFields& out);
 Result<schemas::JobRecord> job_from_fields(const std::vector<std::pair<std::string, std::string>>& fields);

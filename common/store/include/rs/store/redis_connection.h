@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "rs/core/result.h"
@@ -33,6 +34,16 @@ Result<RedisOptions> parse_redis_address(const std::string& address);
 
 // One command: binary-safe arguments, e.g. {"HSET", key, field, value}.
 using RedisCommand = std::vector<std::string>;
+
+// A command from its arguments, each moved in (a braced list would copy every string
+// again out of its initializer_list, a second allocation for each one past 15 bytes).
+template <class... Args>
+RedisCommand make_command(Args&&... args) {
+  RedisCommand c;
+  c.reserve(sizeof...(Args));
+  (c.emplace_back(std::forward<Args>(args)), ...);
+  return c;
+}
 
 // How a pipeline waits for its replies. Without it a command timeout fails the batch. With
 // it, a timeout (Redis stalled, the connection still open) calls on_stall once and the

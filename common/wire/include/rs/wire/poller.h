@@ -26,6 +26,7 @@ class Poller {
   bool writable(size_t index) const;
 
  private:
+  static constexpr size_t kUsualItems = 8;
   std::vector<zmq::pollitem_t> items_;
 };
 
