@@ -38,7 +38,6 @@ void TurnBatch::add_job_change(const std::string& job, JobChange change) {
     create->changes.push_back(std::move(change));  // written with the job's creation
     return;
   }
-  }
   // Its earlier changes first, then this one, at this write's place.
   StoreWrite merged = std::move(writes_[it->second]);
   write_create_[it->second] = kMergedOut;
