@@ -103,9 +103,8 @@ void StoreCommands::add_write(StoreWrite& write, std::vector<store::RedisCommand
           job = w.record.job_id;
           if (w.ingest_entry.empty()) {
             out.push_back(jobs_.create_command(w.record, w.request));
-            if (!w.changes.empty() && out.back().front() == "HSET") {  // a plain create
-              append_changes(w.changes, out.back());
-            }
+            // A plain create (no key) is an HSET: the job's changes of the turn join it.
+            if (w.request.idempotency_key.empty()) append_changes(w.changes, out.back());
             return;
           }
           store::CreateExtras extras{.ack_stream = jobs_.options().keys.ingest(),
