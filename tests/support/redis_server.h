@@ -18,6 +18,8 @@
 #include <string>
 #include <thread>
 
+#include "test_paths.h"
+
 namespace rs::test {
 
 class RedisServer {
@@ -136,3 +138,12 @@ class RedisServer {
 };
 
 }  // namespace rs::test
+
+// Skips the test when no redis-server binary is found, or fails it under CI=true.
+#define RS_REQUIRE_REDIS()                                                   \
+  do {                                                                       \
+    if (!::rs::test::RedisServer::available()) {                             \
+      if (::rs::test::in_ci()) FAIL() << "no redis-server under CI=true";    \
+      GTEST_SKIP() << "no redis-server";                                     \
+    }                                                                        \
+  } while (0)

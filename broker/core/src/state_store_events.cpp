@@ -14,7 +14,7 @@ namespace rs::broker {
 
 using schemas::ErrorCode;
 
-void BrokerState::on_batch_applied(uint64_t seq, int attempts, const BatchReplies& replies) {
+void BrokerState::on_batch_applied(uint64_t seq, int attempts, BatchReplies& replies) {
   if (held_->empty() || held_->front().seq != seq) {
     spdlog::critical("broker: store writer applied batch {} out of order", seq);
     return;
@@ -140,10 +140,10 @@ void BrokerState::stage_read(DeferredRead read) {
 // The answers to an applied batch's reads, sent at once: `live` the live jobs' replays
 // (ahead of the live tokens the batch releases), else STATUS and SUBSCRIBE of ended jobs
 // (after the batch's replies: a job's DONE comes first).
-void BrokerState::answer_reads(TurnBatch& held, const BatchReplies& replies, bool live) {
+void BrokerState::answer_reads(TurnBatch& held, BatchReplies& replies, bool live) {
   std::vector<DeferredRead>& reads = held.reads();
   if (reads.empty()) return;
-  std::vector<std::vector<const ReadResult*>> by_read(reads.size());
+  std::vector<std::vector<ReadResult*>> by_read(reads.size());
   const std::vector<size_t>& read_of = held.read_of();
   for (size_t i = 0; i < replies.reads.size() && i < read_of.size(); ++i) {
     by_read[read_of[i]].push_back(&replies.reads[i]);
@@ -158,7 +158,7 @@ void BrokerState::answer_reads(TurnBatch& held, const BatchReplies& replies, boo
 }
 
 void BrokerState::answer_read(const DeferredRead& read,
-                              const std::vector<const ReadResult*>& results) {
+                              const std::vector<ReadResult*>& results) {
   if (read.subscribe && !read.peer.empty()) {
     // A later SUBSCRIBE of this client to this job replaced this one: nothing to answer.
     if (!streams_.is_current(read.peer.front(), read.job_id, read.subscription)) return;
@@ -173,15 +173,14 @@ void BrokerState::answer_read(const DeferredRead& read,
   }
   if (!read.subscribe) return status_ended(read, results[0]->record);
   if (!read.live) return subscribe_ended(read, results[0]->record, results[1]->log);
-  const Result<LogRead>& log = results[0]->log;
+  Result<LogRead>& log = results[0]->log;
   if (!log.ok()) {
     counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
     return reply_error(read.peer, read.request_id,
                        schemas::wire_error(ErrorCode::kUnavailable, log.status().message()),
                        read.job_id);
   }
-  std::vector<schemas::TokenEntry> entries = log->entries;
-  post_replay(read.peer, read.job_id, entries, read.from_seq, read.until_seq);
+  post_replay(read.peer, read.job_id, log->entries, read.from_seq, read.until_seq);
 }
 
 // PINGs waiting for batch applied_seq (or an earlier one) are answered: their PONG follows

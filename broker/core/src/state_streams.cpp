@@ -136,7 +136,7 @@ void BrokerState::on_subscribe(const RoutingIds& peer, const schemas::SubscribeR
 
 void BrokerState::subscribe_ended(const DeferredRead& read,
                                   const Result<schemas::JobRecord>& record,
-                                  const Result<LogRead>& read_log) {
+                                  Result<LogRead>& log) {
   if (!record.ok()) {
     bool missing = record.status().code() == StatusCode::kNotFound;
     return reply_error(read.peer, read.request_id,
@@ -144,7 +144,6 @@ void BrokerState::subscribe_ended(const DeferredRead& read,
                                            record.status().message()),
                        read.job_id);
   }
-  Result<LogRead> log = read_log;
   uint64_t next_seq = read.from_seq;
   if (log.ok()) {
     next_seq = post_replay(read.peer, read.job_id, log->entries, read.from_seq,

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "broker_state_sim_store.h"
+#include "broker_state_sim_trace.h"
 #include "rs/broker/broker_state.h"
 #include "rs/core/clock.h"
 #include "rs/schemas/frames.h"
@@ -28,31 +29,6 @@ namespace rs::broker::sim {
 
 namespace sc = rs::schemas;
 
-
-inline const char* trace_job() {
-  static const char* job = std::getenv("RS_SIM_TRACE");
-  return job;
-}
-
-// Whether a message concerns the traced job.
-inline bool traced(const sc::Message& m) {
-  const char* job = trace_job();
-  if (job == nullptr) return false;
-  bool hit = false;
-  std::visit(
-      [&](const auto& v) {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (requires { v.entries; }) {
-          for (const sc::TokenEntry& e : v.entries) hit = hit || e.job_id == job;
-        } else if constexpr (std::is_same_v<T, sc::Done>) {
-          hit = v.record.job_id == job;
-        } else if constexpr (requires { v.job_id; }) {
-          hit = v.job_id == job;
-        }
-      },
-      m);
-  return hit;
-}
 
 struct SimJob {  // a job as one of its clients sees it
   uint64_t next_seq = 0;
@@ -214,48 +190,6 @@ class BrokerStateSim : public BrokerPorts {
     w.outbox.push_back(sc::make_frames(ready));
   }
 
-  // RS_SIM_TRACE=<job id>: that job's messages and store writes on stderr.
-  void trace(const std::string& what) const {
-    if (trace_job() == nullptr) return;
-    std::fprintf(stderr, "TRACE t=%lld ms %s\n",
-                 static_cast<long long>(clock_.now_ns() / 1'000'000), what.c_str());
-  }
-  void trace_message(const std::string& who, const sc::Message& m) const {
-    if (!traced(m)) return;
-    std::string line = who + " " + std::string(sc::command_name(sc::message_command(m)));
-    if (const auto* t = std::get_if<sc::TokenBatch>(&m)) {
-      line += " seqs " + std::to_string(t->entries.front().seq) + ".." +
-              std::to_string(t->entries.back().seq);
-    } else if (const auto* w = std::get_if<sc::WorkerTokens>(&m)) {
-      for (const sc::TokenEntry& e : w->entries) {
-        if (e.job_id == trace_job()) line += " " + std::to_string(e.seq);
-      }
-    } else if (const auto* e = std::get_if<sc::ErrorReply>(&m)) {
-      line += " " + e->message;
-    }
-    trace(line);
-  }
-  void trace_frames(const std::string& who, const sc::Frames& f) const {
-    if (trace_job() == nullptr) return;
-    if (auto m = sc::parse_frames(f); m.ok()) trace_message(who, *m);
-  }
-  void trace_batch(uint64_t seq, const StoreBatch& batch) const {
-    if (trace_job() == nullptr) return;
-    for (const StoreWrite& w : batch.writes) {
-      const auto* a = std::get_if<AppendTokens>(&w);
-      if (a != nullptr && a->entries.front().job_id == trace_job()) {
-        trace("batch " + std::to_string(seq) + " appends " + std::to_string(a->entries.front().seq) +
-              ".." + std::to_string(a->entries.back().seq));
-      }
-    }
-    for (const StoreRead& r : batch.reads) {
-      const auto* t = std::get_if<ReadTokens>(&r);
-      if (t != nullptr && t->job == trace_job()) {
-        trace("batch " + std::to_string(seq) + " reads from " + std::to_string(t->from_seq));
-      }
-    }
-  }
-
   void inject_faults() {
     if (restarts_ && chance(0.0007)) restart();
     if (chance(store_down_ ? 0.08 : 0.01)) store_down_ = !store_down_;
@@ -285,7 +219,7 @@ class BrokerStateSim : public BrokerPorts {
     if (store_down_) {
       if (batches_.empty()) return;
       if (!failing_reported_) {
-        trace("store failing at batch " + std::to_string(batches_.front().seq));
+        trace(clock_.now_ns(), "store failing at batch " + std::to_string(batches_.front().seq));
         failing_reported_ = true;
         state_->on_store_failing(batches_.front().seq, rs::io_error("store down (sim)"),
                                  UINT64_MAX);
@@ -302,7 +236,7 @@ class BrokerStateSim : public BrokerPorts {
     while (n-- > 0 && !batches_.empty()) {
       Pending p = std::move(batches_.front());
       batches_.pop_front();
-      trace_batch(p.seq, p.batch);
+      trace_batch(clock_.now_ns(), p.seq, p.batch);
       BatchReplies replies = store_.apply(p.uid, p.batch);
       state_->on_batch_applied(p.seq, p.applied ? 2 : 1, replies);
     }
@@ -362,7 +296,7 @@ class BrokerStateSim : public BrokerPorts {
       w.running.erase(w.running.begin() + static_cast<long>(i));
     }
     if (!step.entries.empty()) w.outbox.push_back(sc::make_frames(step));
-    for (const sc::Frames& f : w.outbox) trace_frames(w.id + " ->", f);
+    for (const sc::Frames& f : w.outbox) trace_frames(clock_.now_ns(), w.id + " ->", f);
     while (!w.outbox.empty() && w.connected) {
       sc::Frames f = std::move(w.outbox.front());
       w.outbox.pop_front();
@@ -429,7 +363,7 @@ class BrokerStateSim : public BrokerPorts {
     while (!c.outbox.empty()) {
       sc::Frames f = std::move(c.outbox.front());
       c.outbox.pop_front();
-      trace_frames(c.id + " ->", f);
+      trace_frames(clock_.now_ns(), c.id + " ->", f);
       state_->on_client_message(RoutingIds{c.id}, c.fd, f);
     }
   }
@@ -556,7 +490,7 @@ class BrokerStateSim : public BrokerPorts {
 };
 
 inline void BrokerStateSim::on_client_receives(SimClient& c, const sc::Message& m) {
-  trace_message(c.id + " <-", m);
+  trace_message(clock_.now_ns(), c.id + " <-", m);
   if (const auto* a = std::get_if<sc::Accepted>(&m)) {
     EXPECT_FALSE(c.answers.count(a->request_id)) << c.id << " answered twice: " << a->request_id;
     c.answers[a->request_id] = a->job_id;

@@ -11,7 +11,6 @@
 
 #include "redis_server.h"
 #include "rs/store/redis_connection.h"
-#include "test_paths.h"
 
 namespace store_commands_test {
 namespace {
@@ -69,10 +68,7 @@ StoreBatch batch() {
 }
 
 TEST(StoreCommandsTest, TypedWritesApplyOnceEvenWhenABatchIsAppliedTwice) {
-  if (!rs::test::RedisServer::available()) {
-    if (rs::test::in_ci()) FAIL() << "no redis-server under CI=true";
-    GTEST_SKIP() << "no redis-server";
-  }
+  RS_REQUIRE_REDIS();
   rs::test::RedisServer redis;
   ASSERT_TRUE(redis.start());
   store::RedisConnection conn(store::RedisOptions{.port = redis.port()});

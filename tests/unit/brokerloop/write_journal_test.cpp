@@ -13,7 +13,6 @@
 
 #include "child_process.h"
 #include "redis_server.h"
-#include "test_paths.h"
 
 namespace rs::broker::testing {
 namespace journal_test {
@@ -109,10 +108,7 @@ TEST(WriteJournalTest, OnlyABatchResultsAutoIdXaddChangesForReplayAndItIsAddedOn
   EXPECT_EQ(WriteJournal::replay_form(hset), hset);
   const store::RedisCommand token{"XADD", "rs:tokens:a", "3-1", "t", "x"};
   EXPECT_EQ(WriteJournal::replay_form(token), token);
-  if (!rs::test::RedisServer::available()) {
-    if (rs::test::in_ci()) FAIL() << "no redis-server under CI=true";
-    GTEST_SKIP() << "no redis-server";
-  }
+  RS_REQUIRE_REDIS();
   rs::test::RedisServer redis;
   ASSERT_TRUE(redis.start());
   store::RedisConnection conn(store::RedisOptions{.port = redis.port()});

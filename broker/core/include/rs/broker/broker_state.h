@@ -126,7 +126,8 @@ class BrokerState {
   void on_client_fd_closed(int fd);
   // The store writer: a batch applied (its replies), or failing (retried in order).
   // journaled_seq: every batch up to it is in the journal (UINT64_MAX: no journal).
-  void on_batch_applied(uint64_t seq, int attempts, const BatchReplies& replies);
+  // (A replay's tokens are moved out of `replies`.)
+  void on_batch_applied(uint64_t seq, int attempts, BatchReplies& replies);
   void on_store_failing(uint64_t seq, const Status& error, uint64_t journaled_seq);
   void on_registry_read(RegistryRead read);
   void on_ingest_read(IngestRead read);
@@ -260,8 +261,8 @@ class BrokerState {
   uint64_t pending_seq() const;
   void defer_read(DeferredRead read);
   void stage_read(DeferredRead read);
-  void answer_reads(TurnBatch& held, const BatchReplies& replies, bool live);
-  void answer_read(const DeferredRead& read, const std::vector<const ReadResult*>& results);
+  void answer_reads(TurnBatch& held, BatchReplies& replies, bool live);
+  void answer_read(const DeferredRead& read, const std::vector<ReadResult*>& results);
   void run_deferred(uint64_t applied_seq);
   void send_pong(const DeferredRead& ping);
 
@@ -288,7 +289,7 @@ class BrokerState {
                        std::vector<schemas::TokenEntry>& entries, uint64_t from_seq,
                        uint64_t until_seq);
   void subscribe_ended(const DeferredRead& read, const Result<schemas::JobRecord>& record,
-                       const Result<LogRead>& log);
+                       Result<LogRead>& log);
   void accept_tokens(std::vector<schemas::TokenEntry>& entries);  // moves the entries out
   void stage_token_appends(std::vector<schemas::TokenEntry> entries);
   // Posts the entries to their jobs' submitters and subscribers; returns them grouped per
