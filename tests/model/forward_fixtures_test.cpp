@@ -36,6 +36,8 @@ const FixtureCase kCases[] = {
     {"qwen2-gpt2vocab-f16", 5e-2f, 2e-3f, false, true},
     {"qwen2-gpt2vocab-q8_0", 3e-1f, 1e-2f, false, true},
     {"llama-2-tiny-random", 5e-2f, 2e-3f, false, false},
+    {"set2/qwen3-tiny-f32", 1e-3f, 1e-4f, true, true},
+    {"set2/qwen3-tiny-q8_0", 1.0f, 3e-2f, false, true},
 };
 
 // Names the case in test output (instead of the struct's bytes).
@@ -114,7 +116,10 @@ class FixtureTest : public ::testing::TestWithParam<FixtureCase> {
     const std::string fixture = rs::test::fixture_path(std::string(GetParam().name) + ".json");
     RS_REQUIRE_FILE(fixture);
     json_ = rs::test::load_json(fixture);
-    const std::string model = rs::test::model_path(json_["model"].get<std::string>());
+    // A fixture of set2/ names a model of set2/.
+    const std::string name = GetParam().name;
+    const std::string dir = name.rfind("set2/", 0) == 0 ? "set2/" : "";
+    const std::string model = rs::test::model_path(dir + json_["model"].get<std::string>());
     RS_REQUIRE_FILE(model);
     auto m = Model::load(model);
     ASSERT_TRUE(m.ok()) << m.status().to_string();

@@ -26,11 +26,16 @@ std::string to_hex(const std::string& bytes) {
   return out;
 }
 
+// The fixtures of the first set, and set2/'s F32 ones (its quantized files carry the same
+// two tokenizers; their models are in the models' set2/).
 std::vector<std::string> fixture_files() {
   std::vector<std::string> out;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(test::fixtures_dir(), ec)) {
     if (e.path().extension() == ".json") out.push_back(e.path().string());
+  }
+  for (const char* name : {"llama-kq-f32.json", "qwen3-tiny-f32.json"}) {
+    out.push_back(test::fixture_path(std::string("set2/") + name));
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -39,7 +44,8 @@ std::vector<std::string> fixture_files() {
 void check_fixture(const std::string& fixture_file, int& n_checked) {
   const nlohmann::json fx = test::load_json(fixture_file);
   if (!fx.contains("model") || !fx.contains("tokenize")) return;
-  const std::string model = test::model_path(fx["model"].get<std::string>());
+  const bool set2 = std::filesystem::path(fixture_file).parent_path().filename() == "set2";
+  const std::string model = test::model_path((set2 ? "set2/" : "") + fx["model"].get<std::string>());
   if (!std::filesystem::exists(model)) return;
   SCOPED_TRACE(fixture_file);
   auto file = GgufFile::open(model);

@@ -54,9 +54,11 @@ Result<std::shared_ptr<const Model>> ModelLoader::load(const ModelOptions& optio
     RS_RETURN_IF_ERROR(load_arch_llama(*this));
   } else if (arch == "qwen2") {
     RS_RETURN_IF_ERROR(load_arch_qwen2(*this));
+  } else if (arch == "qwen3") {
+    RS_RETURN_IF_ERROR(load_arch_qwen3(*this));
   } else {
     return unsupported("unsupported model architecture '" + std::string(arch) +
-                       "' (supported: llama, qwen2)");
+                       "' (supported: llama, qwen2, qwen3)");
   }
   RS_RETURN_IF_ERROR(finish_config());
   RS_ASSIGN_OR_RETURN(model_->tokenizer_, Tokenizer::from_gguf(file()));
@@ -227,6 +229,18 @@ Status ModelLoader::bind_layers(bool qkv_bias) {
       RS_ASSIGN_OR_RETURN(l.bk, vector_f32(p + "attn_k.bias", kv_dim));
       RS_ASSIGN_OR_RETURN(l.bv, vector_f32(p + "attn_v.bias", kv_dim));
     }
+  }
+  return {};
+}
+
+Status ModelLoader::bind_qk_norms() {
+  ModelConfig& c = config();
+  c.qk_norm = true;
+  for (int i = 0; i < c.n_layers; ++i) {
+    Model::Layer& l = model_->layers_[static_cast<size_t>(i)];
+    const std::string p = "blk." + std::to_string(i) + ".";
+    RS_ASSIGN_OR_RETURN(l.q_norm, vector_f32(p + "attn_q_norm.weight", c.head_dim));
+    RS_ASSIGN_OR_RETURN(l.k_norm, vector_f32(p + "attn_k_norm.weight", c.head_dim));
   }
   return {};
 }

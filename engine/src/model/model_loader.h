@@ -29,6 +29,8 @@ class ModelLoader {
   Status bind_globals();
   // blk.<i>.*: norms, attention (with biases when qkv_bias), SwiGLU FFN.
   Status bind_layers(bool qkv_bias);
+  // blk.<i>.attn_q_norm / attn_k_norm (head_dim each), after bind_layers.
+  Status bind_qk_norms();
 
  private:
   Status read_rope(std::string_view arch);  // rope.* keys (after head_dim is known)
@@ -44,5 +46,6 @@ class ModelLoader {
 // One entry point per architecture file.
 Status load_arch_llama(ModelLoader& loader);
 Status load_arch_qwen2(ModelLoader& loader);
+Status load_arch_qwen3(ModelLoader& loader);
 
 }  // namespace rs::engine

@@ -195,6 +195,16 @@ void ForwardPass::attention_block(int layer) {
       add_inplace(k, L.bk, kv_dim_);
       add_inplace(v, L.bv, kv_dim_);
     }
+    if (L.q_norm != nullptr) {  // qwen3: each head normalized on its own, before RoPE
+      for (int h = 0; h < c_.n_heads; ++h) {
+        float* qh = q + int64_t{h} * c_.head_dim;
+        rms_norm(qh, L.q_norm, qh, c_.head_dim, c_.rms_eps);
+      }
+      for (int h = 0; h < c_.n_kv_heads; ++h) {
+        float* kh = k + int64_t{h} * c_.head_dim;
+        rms_norm(kh, L.k_norm, kh, c_.head_dim, c_.rms_eps);
+      }
+    }
     const float* cs = ws_.rope_cos.data() + t * half;
     const float* sn = ws_.rope_sin.data() + t * half;
     rope_apply(rp, q, c_.n_heads, c_.head_dim, cs, sn);

@@ -23,7 +23,7 @@ namespace rs::engine {
 class ThreadPool;
 
 struct ModelConfig {
-  std::string arch;            // "llama" | "qwen2"
+  std::string arch;            // "llama" | "qwen2" | "qwen3"
   std::string name;            // general.name
   int n_vocab = 0;
   int dim = 0;                 // embedding_length
@@ -39,6 +39,7 @@ struct ModelConfig {
   float rms_eps = 1e-5f;
   bool rope_neox = false;      // qwen2: rotate halves; llama: interleaved pairs
   bool qkv_bias = false;
+  bool qk_norm = false;        // qwen3: RMSNorm of each Q and K head before RoPE
   bool tied_output = false;    // output.weight absent: reuse token_embd
   GgmlType weight_type = GgmlType::kF32;  // type of the big matrices (for info/bench)
   uint64_t weight_bytes = 0;   // bytes of all tensors
@@ -106,6 +107,8 @@ class Model {
     const float* bq = nullptr;
     const float* bk = nullptr;
     const float* bv = nullptr;
+    const float* q_norm = nullptr;  // qwen3: per-head RMSNorm weights (head_dim) on Q and K
+    const float* k_norm = nullptr;
   };
   ModelConfig config_;
   std::unique_ptr<GgufFile> file_;
