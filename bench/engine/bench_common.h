@@ -24,7 +24,10 @@ struct ModelSpec {
 };
 
 // The cached GGUF for spec under cache_dir, synthesized with `tool synth` when absent.
-Result<std::string> ensure_model(const ModelSpec& spec, const std::string& cache_dir, const std::string& tool);
+// With llama_dir, a llama-quantize mix type (q4_k_m, q5_k_m, ...) is made by
+// llama_dir/llama-quantize from the F16 model of the same shape, as users make theirs.
+Result<std::string> ensure_model(const ModelSpec& spec, const std::string& cache_dir, const std::string& tool,
+                                 const std::string& llama_dir = "");
 
 struct BenchParams {
   int n_threads = 2;
@@ -38,5 +41,12 @@ struct BenchParams {
 // Loads the model and measures prefill and decode; the JSON entry of one model.
 Result<nlohmann::json> bench_model(const ModelSpec& spec, const std::string& path, const BenchParams& params,
                                    double bandwidth_gbs);
+
+// llama.cpp's figures on the same file (llama_cpp_runs.cpp): prefill_tok_s and
+// decode1_tok_s from DIR/llama-bench, decode.{batch} aggregate tok/s from
+// DIR/llama-batched-bench.
+Result<nlohmann::json> llama_cpp_bench(const std::string& dir, const std::string& model, const BenchParams& p);
+Status llama_quantize(const std::string& dir, const std::string& src, const std::string& dst,
+                      const std::string& type);
 
 }  // namespace rs::bench

@@ -53,6 +53,21 @@ std::vector<ModelSpec> model_specs(bool quick, bool large, const std::string& vo
   return specs;
 }
 
+// " (llama.cpp decode1=... xR ...)": llama.cpp's figures and ours over theirs.
+std::string llama_cpp_summary(const nlohmann::json& m) {
+  const auto& l = m["llama_cpp"];
+  auto ours = [&](const char* b) { return m["decode"].contains(b) ? m["decode"][b]["tok_s"].get<double>() : 0.0; };
+  auto theirs = [&](const char* b) { return l["decode"].contains(b) ? l["decode"][b].get<double>() : 0.0; };
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  const double d1 = l.value("decode1_tok_s", 0.0);
+  const double pf = l.value("prefill_tok_s", 0.0);
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), " (llama.cpp decode1=%.1f %.2fx decode4=%.1f %.2fx decode16=%.1f %.2fx prefill=%.1f %.2fx)",
+                d1, ratio(ours("1"), d1), theirs("4"), ratio(ours("4"), theirs("4")), theirs("16"),
+                ratio(ours("16"), theirs("16")), pf, ratio(m["prefill_tok_s"].get<double>(), pf));
+  return buf;
+}
+
 std::string summary(const nlohmann::json& models) {
   std::string s = "bench-engine:";
   char buf[256];
@@ -65,6 +80,7 @@ std::string summary(const nlohmann::json& models) {
                   tps("1"), tps("4"), tps("16"), m["prefill_tokens"].get<int>(), m["prefill_tok_s"].get<double>(),
                   m.value("roofline_ratio", 0.0));
     s += buf;
+    if (m.contains("llama_cpp")) s += llama_cpp_summary(m);
     first = false;
   }
   if (!models.empty()) s += " (best of " + std::to_string(models[0].value("reps", 1)) + " runs; medians in the JSON)";
@@ -73,17 +89,21 @@ std::string summary(const nlohmann::json& models) {
 
 // Synthesizes (or reuses) and benchmarks every model in turn.
 // The 1.1B models run at most large_reps repetitions per case (each run takes seconds).
+// With llama_dir, llama.cpp runs on each same file right after ours ("llama_cpp").
 rs::Result<nlohmann::json> run_models(const std::vector<ModelSpec>& specs, const std::string& cache_dir,
                                       const std::string& tool, const rs::bench::BenchParams& params, double bw,
-                                      int large_reps) {
+                                      int large_reps, const std::string& llama_dir) {
   nlohmann::json models = nlohmann::json::array();
   for (const ModelSpec& spec : specs) {
-    RS_ASSIGN_OR_RETURN(std::string path, rs::bench::ensure_model(spec, cache_dir, tool));
+    RS_ASSIGN_OR_RETURN(std::string path, rs::bench::ensure_model(spec, cache_dir, tool, llama_dir));
     rs::bench::BenchParams p = params;
     if (spec.label == "1.1B") p.reps = std::min(p.reps, large_reps);
     auto result = rs::bench::bench_model(spec, path, p, bw);
     if (!result.ok()) {
       return rs::Status(result.status().code(), spec.label + " " + spec.type + ": " + result.status().message());
+    }
+    if (!llama_dir.empty()) {
+      RS_ASSIGN_OR_RETURN((*result)["llama_cpp"], rs::bench::llama_cpp_bench(llama_dir, path, p));
     }
     models.push_back(*result);
   }
@@ -143,6 +163,11 @@ int main(int argc, char** argv) {
   app.add_flag("--no-small", no_small, "Skip the 134M models (with --large: 1.1B only)");
   app.add_flag("--quick", quick, "Tiny model only (seconds; CI smoke test)");
   app.add_flag("--large", large, "Also the 1.1B TinyLlama shape");
+  std::string llama_dir;
+  app.add_option("--llama-bench", llama_dir,
+                 "llama.cpp build bin/ directory: run its llama-bench and llama-batched-bench on the same "
+                 "files (and make q4_k_m-style mixes with its llama-quantize)")
+      ->check(CLI::ExistingDirectory);
   CLI11_PARSE(app, argc, argv);
   if (quick) {
     if (app.count("--prefill") == 0) params.prefill_tokens = 64;
@@ -165,9 +190,9 @@ int main(int argc, char** argv) {
                      {"config", {{"decode_tokens", params.decode_tokens}, {"prefill_tokens", params.prefill_tokens},
                                  {"decode_prompt_tokens", params.decode_prompt_tokens}, {"quick", quick},
                                  {"large", large}, {"vocab_from", vocab}, {"reps", params.reps},
-                                 {"large_reps", large_reps}}},
+                                 {"large_reps", large_reps}, {"llama_bench", llama_dir}}},
                      {"reference", reference()}};
-  auto models = run_models(specs, cache_dir, tool, params, bw, large_reps);
+  auto models = run_models(specs, cache_dir, tool, params, bw, large_reps, llama_dir);
   if (!models.ok()) {
     std::fprintf(stderr, "bench-engine: %s\n", models.status().to_string().c_str());
     return 1;

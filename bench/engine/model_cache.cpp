@@ -1,4 +1,5 @@
 // Synthetic model cache: runs `ringserve-model synth` once per shape and type.
+#include <cctype>
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
@@ -41,14 +42,32 @@ std::string synth_command(const ModelSpec& s, const std::string& tool, const std
   return cmd.append(" ").append(quote(path));
 }
 
+// llama-quantize's mixes (a type per tensor), e.g. "q4_k_m" -> "Q4_K_M".
+bool is_mix(const std::string& type) { return type.size() > 2 && (type.ends_with("_m") || type.ends_with("_s")); }
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
 }  // namespace
 
-Result<std::string> ensure_model(const ModelSpec& spec, const std::string& cache_dir, const std::string& tool) {
+Result<std::string> ensure_model(const ModelSpec& spec, const std::string& cache_dir, const std::string& tool,
+                                 const std::string& llama_dir) {
   std::error_code ec;
   std::filesystem::create_directories(cache_dir, ec);
   if (ec) return io_error("cannot create " + cache_dir + ": " + ec.message());
-  const std::string path = (std::filesystem::path(cache_dir) / file_name(spec)).string();
+  ModelSpec named = spec;
+  if (!llama_dir.empty() && is_mix(spec.type)) named.type = spec.type + "-llama-quantize";
+  const std::string path = (std::filesystem::path(cache_dir) / file_name(named)).string();
   if (std::filesystem::exists(path) && engine::GgufFile::open(path).ok()) return path;
+  if (named.type != spec.type) {
+    ModelSpec f16 = spec;
+    f16.type = "f16";
+    RS_ASSIGN_OR_RETURN(std::string src, ensure_model(f16, cache_dir, tool));
+    RS_RETURN_IF_ERROR(llama_quantize(llama_dir, src, path, upper(spec.type)));
+    return path;
+  }
   if (!std::filesystem::exists(tool)) return not_found("ringserve-model not found at " + tool + " (build it or pass --tool)");
   const std::string cmd = synth_command(spec, tool, path);
   std::fprintf(stderr, "bench-engine: synthesizing %s\n", path.c_str());
