@@ -11,7 +11,11 @@
 
 namespace rs::engine::unicode {
 
-enum class CharClass : uint8_t { kOther = 0, kLetter = 1, kNumber = 2, kPunct = 3 };
+// General category groups: kOther is unassigned (Cn) and separators (Z*); kControl is Cc, Cf,
+// Co and Cs, as llama.cpp's CONTROL flag.
+enum class CharClass : uint8_t {
+  kOther = 0, kLetter = 1, kNumber = 2, kPunct = 3, kMark = 4, kSymbol = 5, kControl = 6,
+};
 
 struct CategoryRange {
   uint32_t start;
