@@ -99,14 +99,16 @@ Status read_bpe(const GgufFile& f, VocabData& v) {
   return Status();
 }
 
-// llama.cpp's defaults for WordPiece vocabularies, before the tokenizer.ggml.* keys.
-void set_wpm_defaults(VocabData& v) {
+// llama.cpp's defaults for WordPiece vocabularies, before the tokenizer.ggml.* keys; the
+// leading [CLS] may be given as cls_token_id (older converters) as well as bos_token_id.
+Status set_wpm_defaults(const GgufFile& f, VocabData& v) {
   v.bos = 101;  // [CLS]
   v.unk = 100;  // [UNK]
   v.sep = 102;  // [SEP]
   v.add_bos = true;
   v.add_sep = true;
   v.add_space_prefix = false;
+  return read_special(f, "cls_token_id", static_cast<int32_t>(v.tokens.size()), v.bos);
 }
 
 }  // namespace
@@ -126,7 +128,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& file) {
     v.unk = 0;
     v.add_bos = true;
   } else if (wpm) {
-    set_wpm_defaults(v);
+    RS_RETURN_IF_ERROR(set_wpm_defaults(file, v));
   } else {
     RS_RETURN_IF_ERROR(read_bpe(file, v));
     v.bos = 11;
