@@ -31,6 +31,7 @@ struct VocabData {
   PreTokenizerInfo pre;
   int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1, sep = -1;
   bool add_bos = false, add_eos = false, add_sep = false, add_space_prefix = true;
+  bool lowercase = true, strip_accents = true;  // bert: tokenizer.ggml.normalizer.*
 };
 
 // Shared by both families: token lookup, user-defined token partition, EOG set, pieces.
@@ -104,7 +105,7 @@ class BpeTokenizer final : public VocabTokenizer {
 };
 
 // WordPiece ("bert"), as llama.cpp's llm_tokenizer_wpm: the text is lowercased with accents
-// stripped, split on whitespace, punctuation and CJK ideographs, and each word is covered
+// stripped (unless tokenizer.ggml.normalizer.* say otherwise), split on whitespace, punctuation and CJK ideographs, and each word is covered
 // greedily by the longest vocabulary tokens, the first one with the U+2581 word prefix
 // (llama.cpp's spelling of WordPiece's unprefixed tokens; its "##" tokens lose the "##").
 // A word that cannot be covered becomes the unknown token.
@@ -121,6 +122,8 @@ class WpmTokenizer final : public VocabTokenizer {
   size_t max_token_len_ = 0;
   int32_t sep_ = -1;
   bool add_sep_ = false;
+  bool lowercase_ = true;
+  bool strip_accents_ = true;
 };
 
 }  // namespace rs::engine

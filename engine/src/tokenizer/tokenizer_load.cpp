@@ -108,7 +108,11 @@ Status set_wpm_defaults(const GgufFile& f, VocabData& v) {
   v.add_bos = true;
   v.add_sep = true;
   v.add_space_prefix = false;
-  return read_special(f, "cls_token_id", static_cast<int32_t>(v.tokens.size()), v.bos);
+  RS_RETURN_IF_ERROR(read_special(f, "cls_token_id", static_cast<int32_t>(v.tokens.size()), v.bos));
+  // BertNormalizer: strip_accents follows lowercase unless given.
+  RS_RETURN_IF_ERROR(read_bool(f, "normalizer.lowercase", v.lowercase));
+  v.strip_accents = v.lowercase;
+  return read_bool(f, "normalizer.strip_accents", v.strip_accents);
 }
 
 }  // namespace

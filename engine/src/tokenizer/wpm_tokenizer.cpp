@@ -18,26 +18,32 @@ bool is_cjk_ideograph(uint32_t cp) {
          (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
-// The words of `text`: NFD base letters, lowercased; whitespace separates words; control
-// characters, U+0000, U+FFFD and combining marks vanish; punctuation, ASCII symbols and
-// CJK ideographs are words of one code point.
-std::vector<std::string> wpm_words(std::string_view text) {
+struct Normalizer {
+  bool lowercase = true;
+  bool strip_accents = true;
+};
+
+// The words of `text`: NFD base letters, lowercased (as `norm` says); whitespace separates
+// words; control characters, U+0000, U+FFFD and (stripping accents) combining marks vanish;
+// punctuation, ASCII symbols and CJK ideographs are words of one code point.
+std::vector<std::string> wpm_words(std::string_view text, Normalizer norm) {
   using unicode::CharClass;
   std::vector<std::string> words(1);
   auto finish_word = [&] {
     if (!words.back().empty()) words.emplace_back();
   };
   for (uint32_t cp : unicode::decode_lenient(text)) {
-    cp = unicode::nfd_first(cp);
+    if (norm.strip_accents) cp = unicode::nfd_first(cp);
     if (unicode::is_whitespace(cp)) {
       finish_word();
       continue;
     }
     const CharClass cls = unicode::char_class(cp);
-    if (cp == 0 || cp == unicode::kReplacement || cls == CharClass::kControl || cls == CharClass::kMark) continue;
+    if (cp == 0 || cp == unicode::kReplacement || cls == CharClass::kControl) continue;
+    if (norm.strip_accents && cls == CharClass::kMark) continue;
     const bool alone = cls == CharClass::kPunct || (cp < 0x7F && cls == CharClass::kSymbol) || is_cjk_ideograph(cp);
     if (alone) finish_word();
-    unicode::append_utf8(words.back(), unicode::to_lower(cp));
+    unicode::append_utf8(words.back(), norm.lowercase ? unicode::to_lower(cp) : cp);
     if (alone) words.emplace_back();
   }
   if (words.back().empty()) words.pop_back();
@@ -63,6 +69,8 @@ Result<std::unique_ptr<Tokenizer>> WpmTokenizer::create(VocabData v) {
   auto tok = std::unique_ptr<WpmTokenizer>(new WpmTokenizer());
   tok->sep_ = v.sep;
   tok->add_sep_ = v.add_sep;
+  tok->lowercase_ = v.lowercase;
+  tok->strip_accents_ = v.strip_accents;
   tok->init_vocab(v);
   tok->pieces_.resize(tok->tokens_.size());
   for (size_t i = 0; i < tok->tokens_.size(); ++i) {
@@ -85,7 +93,7 @@ std::vector<int32_t> WpmTokenizer::encode_impl(std::string_view text, bool add_s
       out.push_back(f.token);
       continue;
     }
-    for (const std::string& word : wpm_words(f.text)) encode_word(word, out);
+    for (const std::string& word : wpm_words(f.text, {lowercase_, strip_accents_})) encode_word(word, out);
   }
   if (add_special && add_sep_ && sep_ >= 0) out.push_back(sep_);
   if (add_special && add_eos_ && eos_ >= 0) out.push_back(eos_);

@@ -49,6 +49,21 @@ TEST(WpmTokenizer, WordsAndPieces) {
   EXPECT_EQ(t.piece(2), "");
 }
 
+TEST(WpmTokenizer, CasedModelKeepsCaseAndAccents) {
+  GgufWriter w = wpm_writer();
+  w.add_bool("tokenizer.ggml.normalizer.lowercase", false);  // strip_accents follows it
+  auto tok = test::load_tokenizer(w);
+  ASSERT_TRUE(tok.ok()) << tok.status().to_string();
+  EXPECT_EQ((*tok)->encode("hello Hello \xC3\x84pfel apfel", false), (Ids{4, 1, 1, 11}));
+
+  GgufWriter strip = wpm_writer();
+  strip.add_bool("tokenizer.ggml.normalizer.lowercase", false);
+  strip.add_bool("tokenizer.ggml.normalizer.strip_accents", true);
+  auto tok2 = test::load_tokenizer(strip);
+  ASSERT_TRUE(tok2.ok()) << tok2.status().to_string();
+  EXPECT_EQ((*tok2)->encode("\xC3\xA4pfel", false), (Ids{11}));
+}
+
 TEST(WpmTokenizer, UnsupportedModelNamesTheModel) {
   GgufWriter w;
   w.add_string("tokenizer.ggml.model", "rwkv");
