@@ -26,6 +26,7 @@ Text analyze(std::string_view s);
 
 using Chunks = std::vector<size_t>;
 
+// What a matcher reads of a Text: code points and flags, bounded by the chunk's end.
 class TextView {
  public:
   explicit TextView(const Text& t) : t_(t) {}
@@ -42,7 +43,6 @@ class TextView {
     while (pos < end && pred(t_.cps[pos])) ++pos;
     return pos;
   }
-  const Text& text() const { return t_; }
 
  private:
   const Text& t_;
