@@ -1,5 +1,5 @@
 // Byte-level BPE pre-tokenizers: split text into words the way llama.cpp's
-// unicode_regex_split does for the regexes of tokenizer.ggml.pre, written by hand (no
+// unicode_regex_split does for the regex lists of tokenizer.ggml.pre, written by hand (no
 // regex library). Pure functions: any thread.
 #pragma once
 
@@ -16,6 +16,11 @@ enum class PreTokenizerKind {
   kGpt2,     // 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
   kLlama3,   // (?i:'s|...)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
   kQwen2,    // as kLlama3 with single digits (\p{N})
+  kFalcon,   // punctuation runs (with '`'), the GPT-2 regex, ASCII digit triples
+  kStarcoder,     // single numbers (\p{N}), then the GPT-2 regex
+  kDeepseekLlm,   // newlines, Latin/Greek/Cyrillic... letter runs, punctuation, trailing space, CJK, numbers
+  kDeepseekCoder, // newlines, \s?\p{L}+, \s?\p{P}+, CJK runs, single numbers
+  kDeepseekV3,    // \p{N}{1,3}, CJK/kana runs, then a llama3-like regex over \p{L}\p{M} and \p{P}\p{S}
 };
 
 struct PreTokenizerInfo {

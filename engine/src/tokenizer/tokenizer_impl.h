@@ -1,5 +1,5 @@
-// Internal: the two tokenizer families behind rs::engine::Tokenizer and the metadata
-// from_gguf gathers for them. Immutable after construction: any thread may encode.
+// Internal: the tokenizer families behind rs::engine::Tokenizer (SentencePiece, byte-level
+// BPE, WordPiece) and the metadata from_gguf gathers for them. Immutable after construction: any thread may encode.
 #pragma once
 
 #include <cstdint>
@@ -29,8 +29,9 @@ struct VocabData {
   std::vector<std::string_view> merges;  // gpt2 only; views into the GgufFile being read
   std::string pre_name;             // gpt2 only ("default" when the key is missing)
   PreTokenizerInfo pre;
-  int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1;
-  bool add_bos = false, add_eos = false, add_space_prefix = true;
+  int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1, sep = -1;
+  bool add_bos = false, add_eos = false, add_sep = false, add_space_prefix = true;
+  bool lowercase = true, strip_accents = true;  // bert: tokenizer.ggml.normalizer.*
 };
 
 // Shared by both families: token lookup, user-defined token partition, EOG set, pieces.
@@ -101,6 +102,28 @@ class BpeTokenizer final : public VocabTokenizer {
   PreTokenizerInfo pre_;
   PairRankIndex id_pair_rank_;  // (left id, right id) -> rank
   OwnedTextMap text_pair_rank_;  // "left right" -> rank, for merges whose parts are not tokens
+};
+
+// WordPiece ("bert"), as llama.cpp's llm_tokenizer_wpm: the text is lowercased with accents
+// stripped (unless tokenizer.ggml.normalizer.* say otherwise), split on whitespace, punctuation and CJK ideographs, and each word is covered
+// greedily by the longest vocabulary tokens, the first one with the U+2581 word prefix
+// (llama.cpp's spelling of WordPiece's unprefixed tokens; its "##" tokens lose the "##").
+// A word that cannot be covered becomes the unknown token.
+class WpmTokenizer final : public VocabTokenizer {
+ public:
+  static Result<std::unique_ptr<Tokenizer>> create(VocabData v);
+  std::vector<int32_t> encode_impl(std::string_view text, bool add_special, bool parse_special) const override;
+  std::string_view model_name() const override { return "bert"; }
+  std::string_view pre_name() const override { return ""; }
+
+ private:
+  void encode_word(const std::string& word, std::vector<int32_t>& out) const;
+
+  size_t max_token_len_ = 0;
+  int32_t sep_ = -1;
+  bool add_sep_ = false;
+  bool lowercase_ = true;
+  bool strip_accents_ = true;
 };
 
 }  // namespace rs::engine

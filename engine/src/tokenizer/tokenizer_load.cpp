@@ -77,8 +77,10 @@ Status read_specials(const GgufFile& f, VocabData& v) {
   RS_RETURN_IF_ERROR(read_special(f, "eot_token_id", n, v.eot));
   RS_RETURN_IF_ERROR(read_special(f, "eom_token_id", n, v.eom));
   RS_RETURN_IF_ERROR(read_special(f, "unknown_token_id", n, v.unk));
+  RS_RETURN_IF_ERROR(read_special(f, "seperator_token_id", n, v.sep));  // llama.cpp's spelling
   RS_RETURN_IF_ERROR(read_bool(f, "add_bos_token", v.add_bos));
   RS_RETURN_IF_ERROR(read_bool(f, "add_eos_token", v.add_eos));
+  RS_RETURN_IF_ERROR(read_bool(f, "add_sep_token", v.add_sep));
   RS_RETURN_IF_ERROR(read_bool(f, "add_space_prefix", v.add_space_prefix));
   if (v.add_bos && v.bos < 0) return corrupt("the tokenizer adds a BOS token but has none");
   if (v.add_eos && v.eos < 0) return corrupt("the tokenizer adds an EOS token but has none");
@@ -97,21 +99,40 @@ Status read_bpe(const GgufFile& f, VocabData& v) {
   return Status();
 }
 
+// llama.cpp's defaults for WordPiece vocabularies, before the tokenizer.ggml.* keys; the
+// leading [CLS] may be given as cls_token_id (older converters) as well as bos_token_id.
+Status set_wpm_defaults(const GgufFile& f, VocabData& v) {
+  v.bos = 101;  // [CLS]
+  v.unk = 100;  // [UNK]
+  v.sep = 102;  // [SEP]
+  v.add_bos = true;
+  v.add_sep = true;
+  v.add_space_prefix = false;
+  RS_RETURN_IF_ERROR(read_special(f, "cls_token_id", static_cast<int32_t>(v.tokens.size()), v.bos));
+  // BertNormalizer: strip_accents follows lowercase unless given.
+  RS_RETURN_IF_ERROR(read_bool(f, "normalizer.lowercase", v.lowercase));
+  v.strip_accents = v.lowercase;
+  return read_bool(f, "normalizer.strip_accents", v.strip_accents);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& file) {
   RS_ASSIGN_OR_RETURN(std::string_view model, file.get_string(key("model")));
   const bool spm = model == "llama";
-  if (!spm && model != "gpt2") {
-    return unsupported("tokenizer model '" + std::string(model) + "' (tokenizer.ggml.model) is not supported");
+  const bool wpm = model == "bert";
+  if (!spm && !wpm && model != "gpt2") {
+    return unsupported("unsupported tokenizer model '" + std::string(model) + "' (tokenizer.ggml.model)");
   }
   VocabData v;
   RS_RETURN_IF_ERROR(read_tokens(file, v));
-  if (spm) {  // llama.cpp's defaults for SentencePiece vocabularies
+  if (spm) {
     v.bos = 1;
     v.eos = 2;
     v.unk = 0;
     v.add_bos = true;
+  } else if (wpm) {
+    RS_RETURN_IF_ERROR(set_wpm_defaults(file, v));
   } else {
     RS_RETURN_IF_ERROR(read_bpe(file, v));
     v.bos = 11;
@@ -121,6 +142,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& file) {
   }
   RS_RETURN_IF_ERROR(read_specials(file, v));
   if (spm) return SpmTokenizer::create(std::move(v));
+  if (wpm) return WpmTokenizer::create(std::move(v));
   return BpeTokenizer::create(std::move(v));
 }
 

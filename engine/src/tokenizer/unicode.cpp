@@ -26,6 +26,22 @@ bool is_whitespace(uint32_t cp) {
   }
 }
 
+uint32_t nfd_first(uint32_t cp) {
+  const NfdRange* begin = kNfdRanges;
+  const NfdRange* end = kNfdRanges + kNfdRangesCount;
+  const NfdRange* it = std::upper_bound(begin, end, cp, [](uint32_t v, const NfdRange& r) { return v < r.first; });
+  return (it != begin && cp <= (it - 1)->last) ? (it - 1)->nfd : cp;
+}
+
+uint32_t to_lower(uint32_t cp) {
+  const LowerRange* begin = kLowerRanges;
+  const LowerRange* end = kLowerRanges + kLowerRangesCount;
+  const LowerRange* it =
+      std::upper_bound(begin, end, cp, [](uint32_t v, const LowerRange& r) { return v < r.first; });
+  if (it == begin || cp > (it - 1)->last) return cp;
+  return static_cast<uint32_t>(static_cast<int64_t>(cp) + (it - 1)->delta);
+}
+
 std::vector<uint32_t> decode_lenient(std::string_view text) {
   std::vector<uint32_t> out;
   out.reserve(text.size());

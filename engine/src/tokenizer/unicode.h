@@ -1,6 +1,7 @@
 // Unicode helpers for the tokenizers: lenient UTF-8 decoding (as llama.cpp: an invalid
-// byte becomes U+FFFD), code point classes (letter/number/punctuation/whitespace) and the
-// GPT-2 bytes<->unicode mapping. Pure functions over immutable tables: any thread.
+// byte becomes U+FFFD), code point classes (general category groups, whitespace), NFD base
+// letters and lowercase for WordPiece, and the GPT-2 bytes<->unicode mapping.
+// Pure functions over immutable tables: any thread.
 #pragma once
 
 #include <cstddef>
@@ -11,7 +12,11 @@
 
 namespace rs::engine::unicode {
 
-enum class CharClass : uint8_t { kOther = 0, kLetter = 1, kNumber = 2, kPunct = 3 };
+// General category groups: kOther is unassigned (Cn) and separators (Z*); kControl is Cc, Cf,
+// Co and Cs, as llama.cpp's CONTROL flag.
+enum class CharClass : uint8_t {
+  kOther = 0, kLetter = 1, kNumber = 2, kPunct = 3, kMark = 4, kSymbol = 5, kControl = 6,
+};
 
 struct CategoryRange {
   uint32_t start;
@@ -20,12 +25,30 @@ struct CategoryRange {
 extern const CategoryRange kCategoryRanges[];
 extern const size_t kCategoryRangeCount;
 
+// Generated tables for WordPiece (unicode_nfd_table.cpp, unicode_lower_table.cpp), sorted.
+struct NfdRange {
+  uint32_t first, last, nfd;  // every code point of first..last decomposes to nfd first
+};
+extern const NfdRange kNfdRanges[];
+extern const size_t kNfdRangesCount;
+struct LowerRange {
+  uint32_t first, last;
+  int32_t delta;  // every code point of first..last lowercases to cp + delta
+};
+extern const LowerRange kLowerRanges[];
+extern const size_t kLowerRangesCount;
+
 constexpr uint32_t kReplacement = 0xFFFD;
 
 // Class of a code point (> U+10FFFF: kOther).
 CharClass char_class(uint32_t cp);
 // The Unicode White_Space property (\s of the pre-tokenizer regexes).
 bool is_whitespace(uint32_t cp);
+// The first code point of cp's canonical decomposition (cp itself when it has none), as
+// llama.cpp's unicode_cpts_normalize_nfd.
+uint32_t nfd_first(uint32_t cp);
+// The simple lowercase of cp, as llama.cpp's unicode_tolower.
+uint32_t to_lower(uint32_t cp);
 
 // Length of the UTF-8 sequence a lead byte announces (1 for continuation/invalid bytes),
 // as llama.cpp's unicode_len_utf8.

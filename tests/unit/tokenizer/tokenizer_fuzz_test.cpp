@@ -56,7 +56,8 @@ void fuzz(const Tokenizer& tok, bool byte_level, uint32_t seed) {
 
 TEST(TokenizerFuzz, EveryBytePreTokenizer) {
   const ByteLevelVocab v = make_byte_level_vocab();
-  for (const char* pre : {"gpt-2", "default", "llama-bpe", "qwen2", ""}) {
+  for (const char* pre : {"gpt-2", "default", "llama-bpe", "qwen2", "", "falcon", "starcoder", "deepseek-llm",
+                          "deepseek-coder", "deepseek-v3"}) {
     SCOPED_TRACE(pre);
     auto tok = test::load_tokenizer(test::byte_level_writer(v, pre));
     ASSERT_TRUE(tok.ok()) << tok.status().to_string();
@@ -79,6 +80,20 @@ TEST(TokenizerFuzz, SentencePieceWithoutByteTokensUsesUnknown) {
   ASSERT_TRUE(tok.ok()) << tok.status().to_string();
   EXPECT_EQ((*tok)->encode("a z", false), (std::vector<int32_t>{3, 4, 3, 0}));
   fuzz(**tok, false, 13);
+}
+
+TEST(TokenizerFuzz, WordPiece) {
+  GgufWriter w;
+  w.add_string("tokenizer.ggml.model", "bert");
+  w.add_string_array("tokenizer.ggml.tokens", {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xE2\x96\x81" "a", "b", "s",
+                                               "\xE2\x96\x81" "!", "\xE2\x96\x81" "0"});
+  w.add_i32_array("tokenizer.ggml.token_type", {3, 3, 3, 3, 1, 1, 1, 1, 1});
+  w.add_u32("tokenizer.ggml.unknown_token_id", 1);
+  w.add_u32("tokenizer.ggml.cls_token_id", 2);
+  w.add_u32("tokenizer.ggml.seperator_token_id", 3);
+  auto tok = test::load_tokenizer(w);
+  ASSERT_TRUE(tok.ok()) << tok.status().to_string();
+  fuzz(**tok, false, 17);
 }
 
 TEST(TokenizerFuzz, UserDefinedTokensAreSplitOut) {

@@ -1,6 +1,7 @@
-// Tokenizer: text <-> token ids from a GGUF's tokenizer metadata. Two families:
-// SentencePiece-style ("llama": score-driven merges, byte fallback) and byte-level BPE
-// ("gpt2": ranked merges after a regex pre-tokenizer named by tokenizer.ggml.pre).
+// Tokenizer: text <-> token ids from a GGUF's tokenizer metadata. Three families:
+// SentencePiece-style ("llama": score-driven merges, byte fallback), byte-level BPE
+// ("gpt2": ranked merges after a regex pre-tokenizer named by tokenizer.ggml.pre) and
+// WordPiece ("bert": uncased, greedy longest match).
 // Immutable after load: any thread may encode/decode concurrently. A StreamDecoder
 // belongs to one sequence (one thread).
 #pragma once
@@ -42,7 +43,7 @@ class Tokenizer {
   // unknown tokens -> "", as is an id outside the vocabulary.
   virtual std::string piece(int32_t id) const = 0;
 
-  virtual std::string_view model_name() const = 0;  // "llama" or "gpt2"
+  virtual std::string_view model_name() const = 0;  // "llama", "gpt2" or "bert"
   virtual std::string_view pre_name() const = 0;    // pre-tokenizer ("" for llama)
   int32_t n_vocab() const { return static_cast<int32_t>(tokens_.size()); }
   int32_t bos() const { return bos_; }
