@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "blockdot.h"
 #include "kernels_internal.h"
 #include "rs/engine/thread_pool.h"
 
@@ -59,6 +60,26 @@ const float* align_activations(const float* x, int64_t n_in, int64_t n_tokens,
   return p;
 }
 
+// Block-dot types: x quantized into the type's activation blocks (calling thread's scratch).
+kern::BlockAct prepare_block_activations(const WeightView& w, const float* x, int64_t n_tokens,
+                                         ThreadPool* pool) {
+  thread_local std::vector<uint8_t> scratch;
+  kern::BlockAct act;
+  act.n_blocks = w.n_in / kern::weight_block_elems(w.type);
+  act.row_bytes = act.n_blocks * kern::act_block_bytes(w.type);
+  const auto bytes = static_cast<size_t>(act.row_bytes * n_tokens + 64);
+  if (scratch.size() < bytes) scratch.resize(bytes);
+  act.data = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+  if (pool != nullptr && pool->n_threads() > 1 && n_tokens >= 16) {
+    pool->parallel_for(n_tokens, [&](int, int64_t t0, int64_t t1) {
+      kern::quantize_block_act(w.type, x, w.n_in, t0, t1, act);
+    });
+  } else {
+    kern::quantize_block_act(w.type, x, w.n_in, 0, n_tokens, act);
+  }
+  return act;
+}
+
 }  // namespace
 
 namespace {
@@ -75,7 +96,13 @@ bool run_matmuls(const WeightView* ws, int n, const float* x, int64_t n_tokens, 
   base.x = x;
   base.x_stride = w0.n_in;
   base.n_tokens = n_tokens;
-  if (kern::is_quant(w0.type)) {
+  kern::BlockAct bact;
+  const bool block_dot = kern::is_block_dot(w0.type);
+  if (block_dot) {
+    if (w0.n_in % kern::weight_block_elems(w0.type) != 0) return false;  // not a valid ggml row
+    bact = prepare_block_activations(w0, x, n_tokens, pool);
+    base.bact = &bact;
+  } else if (kern::is_quant(w0.type)) {
     if (w0.n_in % kern::kQBlock != 0) return false;  // not a valid ggml row
     base.act = prepare_activations(mp, w0, x, n_tokens, pool);
   } else if (n_tokens >= kAlignMinTokens && resolve_kernel_path(path) != KernelPath::kScalar) {
@@ -105,7 +132,7 @@ bool run_matmuls(const WeightView* ws, int n, const float* x, int64_t n_tokens, 
     a.y = ys[i];
     const int64_t r0 = n_blocks[i] * k / nc * align;
     const int64_t r1 = std::min(n_blocks[i] * (k + 1) / nc * align, ws[i].n_out);
-    mp.rows(a, r0, r1);
+    (block_dot ? mp.block_rows : mp.rows)(a, r0, r1);
   };
   const int64_t n_chunks = first_chunk[n];
   if (pool == nullptr || n_chunks <= 1) {

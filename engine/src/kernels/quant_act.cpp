@@ -1,0 +1,93 @@
+// Activation quantization of the block-dot route, rounding as ggml's reference quantizers
+// (quantize_row_q8_K_ref; q8_0 / q8_1 with round-to-nearest-even as ggml's x86 code), and
+// the legacy block unpacking shared by every path.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "blockdot.h"
+
+namespace rs::engine::kern {
+
+namespace {
+
+// ggml's q8_K: iscale = -127 / (signed value of largest magnitude), q = nearest(iscale x)
+// capped at 127, d = 1 / iscale; all zero for an all-zero block.
+void quantize_q8_k(const float* x, ActBlockK* b) {
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < 256; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  if (amax == 0.0f) {
+    std::memset(b, 0, sizeof(*b));
+    return;
+  }
+  const float iscale = -127.0f / max;
+  for (int j = 0; j < 256; ++j) {
+    const int v = static_cast<int>(std::nearbyint(iscale * x[j]));
+    b->qs[j] = static_cast<int8_t>(std::min(127, v));
+  }
+  for (int g = 0; g < 16; ++g) {
+    int sum = 0;
+    for (int l = 0; l < 16; ++l) sum += b->qs[16 * g + l];
+    b->bsums[g] = static_cast<int16_t>(sum);
+  }
+  b->d = 1.0f / iscale;
+  b->pad = 0;
+}
+
+// q8_0 / q8_1: d = amax / 127 (kept as fp16), q = nearest(x / d), s = fp16(d * sum q).
+void quantize_q8_32(const float* x, ActBlock32* b) {
+  float amax = 0.0f;
+  for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  int sum = 0;
+  for (int j = 0; j < 32; ++j) {
+    b->qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+    sum += b->qs[j];
+  }
+  b->d = fp16_to_fp32(fp32_to_fp16(d));
+  b->s = fp16_to_fp32(fp32_to_fp16(d * static_cast<float>(sum)));
+  b->sum = sum;
+  b->pad = 0;
+}
+
+}  // namespace
+
+void quantize_block_act(GgmlType t, const float* x, int64_t n_in, int64_t t0, int64_t t1,
+                        const BlockAct& act) {
+  const bool k = is_k_quant(t);
+  for (int64_t tok = t0; tok < t1; ++tok) {
+    auto* row = const_cast<uint8_t*>(act.data + tok * act.row_bytes);
+    const float* xr = x + tok * n_in;
+    for (int64_t b = 0; b < act.n_blocks; ++b) {
+      if (k) {
+        quantize_q8_k(xr + b * 256, reinterpret_cast<ActBlockK*>(row) + b);
+      } else {
+        quantize_q8_32(xr + b * 32, reinterpret_cast<ActBlock32*>(row) + b);
+      }
+    }
+  }
+}
+
+void unpack_legacy(GgmlType t, const uint8_t* blk, LUnpacked* u) {
+  const bool has_min = legacy_has_min(t);
+  const uint8_t* qs = blk + 2 + (has_min ? 2 : 0) + (t == GgmlType::kQ5_0 || t == GgmlType::kQ5_1 ? 4 : 0);
+  uint32_t h = 0;
+  if (t == GgmlType::kQ5_0 || t == GgmlType::kQ5_1) std::memcpy(&h, qs - 4, 4);
+  for (int j = 0; j < 16; ++j) {
+    u->q[j] = static_cast<uint8_t>((qs[j] & 0x0f) | (((h >> j) & 1u) << 4));
+    u->q[j + 16] = static_cast<uint8_t>((qs[j] >> 4) | (((h >> (j + 16)) & 1u) << 4));
+  }
+  if (t == GgmlType::kIQ4_NL) {
+    for (uint8_t& q : u->q) q = static_cast<uint8_t>(kIq4NlValues[q] + 128);
+  }
+  u->d = fp16_to_fp32(load_u16(blk));
+  u->m = has_min ? fp16_to_fp32(load_u16(blk + 2)) : 0.0f;
+}
+
+}  // namespace rs::engine::kern
