@@ -14,9 +14,9 @@ namespace rs::engine::kern {
 // Activation block of 256 (ggml's block_q8_K values: d, qs, 16-element sums).
 struct alignas(64) ActBlockK {
   int8_t qs[256];
+  int16_t bsums[16];  // 32-byte aligned
   float d;
   int32_t pad;
-  int16_t bsums[16];
 };
 
 // Activation block of 32 (block_q8_0 / block_q8_1 values; s = fp16(d_unrounded * sum)).
@@ -84,5 +84,7 @@ void block_rows_scalar(GgmlType type, const uint8_t* w, int64_t row_bytes, const
 // The SIMD paths' rows (matmul_kq_avx2.cpp, matmul_kq_avx512.cpp).
 void block_rows_avx2(const MatmulArgs& a, int64_t r0, int64_t r1);
 void block_rows_avx512(const MatmulArgs& a, int64_t r0, int64_t r1);
+// Q4_K / Q6_K register kernels (matmul_kq_fast_avx512.cpp); false for other types.
+bool block_rows_fast_avx512(const MatmulArgs& a, int64_t r0, int64_t r1);
 
 }  // namespace rs::engine::kern

@@ -38,7 +38,7 @@ void k_tile(GgmlType type, const uint8_t* row, const BlockAct& act, int64_t t0, 
     const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u.sc));
     const __m512i sc32 = _mm512_cvtepi8_epi32(sc8);
     for (int c = 0; c < 4; ++c) {
-      w[c] = load512(u.q + 64 * c);
+      w[c] = _mm512_inserti64x4(_mm512_castsi256_si512(load256(u.q + 64 * c)), load256(u.q + 64 * c + 32), 1);
       ls[c] = lane_scales(sc32, c);
     }
     // Per 16: off * sc (removed from the dot) and the mins, against the int16 bsums.
@@ -77,6 +77,7 @@ void legacy_tile(GgmlType type, const uint8_t* row, const BlockAct& act, int64_t
 }  // namespace
 
 void block_rows_avx512(const MatmulArgs& a, int64_t r0, int64_t r1) {
+  if (block_rows_fast_avx512(a, r0, r1)) return;
   const BlockAct& act = *a.bact;
   const bool k = is_k_quant(a.w.type);
   const auto* base = static_cast<const uint8_t*>(a.w.data);
