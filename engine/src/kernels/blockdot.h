@@ -11,9 +11,14 @@
 
 namespace rs::engine::kern {
 
-// Activation block of 256 (ggml's block_q8_K values: d, qs, 16-element sums).
+// Activation block of 256 (ggml's block_q8_K values: d, qs, 16-element sums), plus the
+// same values group-transposed for the AVX-512 kernels: 64-byte chunk c holds bytes
+// 4c..4c+3 of each 16-element group L (qt[64c + 4L + k] = qs[16L + 4c + k]), so that four
+// vpdpbusd leave group L's dot in 32-bit lane L; xb[L] = d * bsums[L].
 struct alignas(64) ActBlockK {
   int8_t qs[256];
+  int8_t qt[256];
+  float xb[16];
   int16_t bsums[16];  // 32-byte aligned
   float d;
   int32_t pad;

@@ -30,13 +30,15 @@ void quantize_q8_k(const float* x, ActBlockK* b) {
     const int v = static_cast<int>(std::nearbyint(iscale * x[j]));
     b->qs[j] = static_cast<int8_t>(std::min(127, v));
   }
+  b->d = 1.0f / iscale;
+  b->pad = 0;
   for (int g = 0; g < 16; ++g) {
     int sum = 0;
     for (int l = 0; l < 16; ++l) sum += b->qs[16 * g + l];
     b->bsums[g] = static_cast<int16_t>(sum);
+    b->xb[g] = b->d * static_cast<float>(sum);
+    for (int c = 0; c < 4; ++c) std::memcpy(b->qt + 64 * c + 4 * g, b->qs + 16 * g + 4 * c, 4);
   }
-  b->d = 1.0f / iscale;
-  b->pad = 0;
 }
 
 // q8_0 / q8_1: d = amax / 127 (kept as fp16), q = nearest(x / d), s = fp16(d * sum q).
