@@ -1,7 +1,6 @@
-// AVX-512 VNNI kernels for the K-quants. Q4_K and Q6_K super-blocks are unpacked in
+// AVX-512 VNNI kernels for the K-quants (Q2_K..Q6_K). Each super-block is unpacked in
 // registers (dword permutes, per-lane shifts and masks; no scratch) straight into the
-// group-transposed order of ActBlockK::qt; Q2_K, Q3_K, Q5_K through the portable-layout
-// unpacker, then transposed. Once per super-block for a tile of up to kTile tokens.
+// group-transposed order of ActBlockK::qt, once for a tile of up to kTile tokens.
 // Per token: four vpdpbusd (unsigned weights x signed activations) leave each 16-element
 // group's integer dot in one 32-bit lane; converted to float, scaled by d_w * scale per
 // lane and d_x, accumulated per token; mins (Q4_K) and the -32 offset (Q6_K) come from
@@ -16,7 +15,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kq_unpack_simd.h"
+#include "kq_unpack_simd.h"  // load256, the K-quant layouts
 
 namespace rs::engine::kern {
 
@@ -25,45 +24,41 @@ namespace {
 constexpr int kTile = 8;
 constexpr int kPrefetchBlocks = 4;  // super-blocks ahead
 
-// Lane L of chunk c (L = 16-element group, bytes 4c..4c+3 of it): where its 4 bytes are.
-struct Q4KIndex {
-  __m512i word[4];  // dword of qs (0..31, two registers)
-  __m512i shift;    // nibble of group L: 4 * ((L / 2) % 2)
-  Q4KIndex() {
-    alignas(64) int32_t w[4][16], s[16];
+// Lane L of chunk c (L = 16-element group, its bytes 4c..4c+3): the dword of the packed
+// bits holding them and the shift to their bits, per packing.
+struct KIndex {
+  __m512i nib_word[4], nib_shift;      // Q4_K/Q5_K nibbles (qs, 32 dwords), Q6_K low nibbles
+  __m512i bit_word[4], bit_shift;      // one high bit per byte (Q5_K qh, Q3_K hmask; 8 dwords)
+  __m512i crumb_word[4], crumb_shift;  // 2-bit fields (Q2_K/Q3_K qs, Q6_K qh; 16 dwords)
+  __m512i q6_word[4], q6_shift;        // Q6_K ql (32 dwords)
+  KIndex() {
+    alignas(64) int32_t w[4][4][16], sh[4][16];
     for (int L = 0; L < 16; ++L) {
-      for (int c = 0; c < 4; ++c) w[c][L] = 8 * (L / 4) + 4 * (L % 2) + c;
-      s[L] = 4 * ((L / 2) % 2);
+      const int odd = L % 2, half = L / 8, k = (L / 2) % 4;
+      for (int c = 0; c < 4; ++c) {
+        w[0][c][L] = 8 * (L / 4) + 4 * odd + c;
+        w[1][c][L] = 4 * odd + c;
+        w[2][c][L] = 8 * half + 4 * odd + c;
+        w[3][c][L] = 16 * half + 8 * (k % 2) + 4 * odd + c;
+      }
+      sh[0][L] = 4 * ((L / 2) % 2);
+      sh[1][L] = L / 2;
+      sh[2][L] = 2 * k;
+      sh[3][L] = 4 * (k / 2);
     }
-    for (int c = 0; c < 4; ++c) word[c] = _mm512_load_si512(w[c]);
-    shift = _mm512_load_si512(s);
+    __m512i* words[4] = {nib_word, bit_word, crumb_word, q6_word};
+    __m512i* shifts[4] = {&nib_shift, &bit_shift, &crumb_shift, &q6_shift};
+    for (int f = 0; f < 4; ++f) {
+      for (int c = 0; c < 4; ++c) words[f][c] = _mm512_load_si512(w[f][c]);
+      *shifts[f] = _mm512_load_si512(sh[f]);
+    }
   }
 };
 
-struct Q6KIndex {
-  __m512i low_word[4];   // dword of ql (0..31)
-  __m512i high_word[4];  // dword of qh (0..15)
-  __m512i low_shift;     // 4 * (k / 2), k = (L / 2) % 4
-  __m512i high_shift;    // 2 * k
-  Q6KIndex() {
-    alignas(64) int32_t lw[4][16], hw[4][16], ls[16], hs[16];
-    for (int L = 0; L < 16; ++L) {
-      const int h = L / 8, k = (L / 2) % 4, odd = L % 2;
-      for (int c = 0; c < 4; ++c) {
-        lw[c][L] = 16 * h + 8 * (k % 2) + 4 * odd + c;
-        hw[c][L] = 8 * h + 4 * odd + c;
-      }
-      ls[L] = 4 * (k / 2);
-      hs[L] = 2 * k;
-    }
-    for (int c = 0; c < 4; ++c) {
-      low_word[c] = _mm512_load_si512(lw[c]);
-      high_word[c] = _mm512_load_si512(hw[c]);
-    }
-    low_shift = _mm512_load_si512(ls);
-    high_shift = _mm512_load_si512(hs);
-  }
-};
+// (dword >> shift) & mask per lane.
+inline __m512i field(__m512i dwords, __m512i shift, int mask) {
+  return _mm512_and_si512(_mm512_srlv_epi32(dwords, shift), _mm512_set1_epi8(static_cast<char>(mask)));
+}
 
 // One super-block ready for the token loop: weights in qt order, per-lane float factors.
 struct KBlock {
@@ -74,12 +69,18 @@ struct KBlock {
 
 inline __m512 bytes_to_ps_u8(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)); }
 
-inline void load_q4_k(const uint8_t* blk, const Q4KIndex& ix, KBlock* k) {
-  const __m512i q0 = _mm512_loadu_si512(blk + 16);
-  const __m512i q1 = _mm512_loadu_si512(blk + 80);
-  const __m512i low = _mm512_set1_epi8(15);
-  for (int c = 0; c < 4; ++c) {
-    k->w[c] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutex2var_epi32(q0, ix.word[c], q1), ix.shift), low);
+// Q4_K (five = false) and Q5_K: nibbles at qs, Q5_K's fifth bits at qh (blk + 16).
+inline void load_q45_k(const uint8_t* blk, bool five, const KIndex& ix, KBlock* k) {
+  const uint8_t* qs = blk + (five ? 48 : 16);
+  const __m512i q0 = _mm512_loadu_si512(qs);
+  const __m512i q1 = _mm512_loadu_si512(qs + 64);
+  for (int c = 0; c < 4; ++c) k->w[c] = field(_mm512_permutex2var_epi32(q0, ix.nib_word[c], q1), ix.nib_shift, 15);
+  if (five) {
+    const __m512i qh = _mm512_castsi256_si512(load256(blk + 16));
+    for (int c = 0; c < 4; ++c) {
+      const __m512i hb = field(_mm512_permutexvar_epi32(ix.bit_word[c], qh), ix.bit_shift, 1);
+      k->w[c] = _mm512_or_si512(k->w[c], _mm512_slli_epi32(hb, 4));
+    }
   }
   uint32_t a, b, e;
   std::memcpy(&a, blk + 4, 4);
@@ -93,15 +94,13 @@ inline void load_q4_k(const uint8_t* blk, const Q4KIndex& ix, KBlock* k) {
   k->dmn = _mm512_mul_ps(bytes_to_ps_u8(_mm_unpacklo_epi8(mn8, mn8)), _mm512_set1_ps(_cvtsh_ss(load_u16(blk + 2))));
 }
 
-inline void load_q6_k(const uint8_t* blk, const Q6KIndex& ix, KBlock* k) {
+inline void load_q6_k(const uint8_t* blk, const KIndex& ix, KBlock* k) {
   const __m512i l0 = _mm512_loadu_si512(blk);
   const __m512i l1 = _mm512_loadu_si512(blk + 64);
   const __m512i h = _mm512_loadu_si512(blk + 128);
-  const __m512i low = _mm512_set1_epi8(15);
-  const __m512i two = _mm512_set1_epi8(3);
   for (int c = 0; c < 4; ++c) {
-    const __m512i lo = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutex2var_epi32(l0, ix.low_word[c], l1), ix.low_shift), low);
-    const __m512i hi = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi32(ix.high_word[c], h), ix.high_shift), two);
+    const __m512i lo = field(_mm512_permutex2var_epi32(l0, ix.q6_word[c], l1), ix.q6_shift, 15);
+    const __m512i hi = field(_mm512_permutexvar_epi32(ix.crumb_word[c], h), ix.crumb_shift, 3);
     k->w[c] = _mm512_or_si512(lo, _mm512_slli_epi32(hi, 4));
   }
   const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 192))));
@@ -109,30 +108,40 @@ inline void load_q6_k(const uint8_t* blk, const Q6KIndex& ix, KBlock* k) {
   k->dmn = _mm512_mul_ps(k->dsc, _mm512_set1_ps(32.0f));
 }
 
-// Any K-quant: unpacked bytes (natural order) transposed to qt order; the offset (Q3_K)
-// or mins (Q2_K, Q5_K) as dmn.
-inline void load_generic(GgmlType type, const uint8_t* blk, KBlock* k) {
-  KUnpacked u;
-  unpack_kquant_simd(type, blk, &u);
-  __m512i n[4];  // 256-bit halves: the unpacker stored 32 bytes at a time
-  for (int i = 0; i < 4; ++i) {
-    n[i] = _mm512_inserti64x4(_mm512_castsi256_si512(load256(u.q + 64 * i)), load256(u.q + 64 * i + 32), 1);
+// Q3_K's sixteen 6-bit scales minus 32 (as scales_q3_k), in registers.
+inline __m128i q3_k_scales(const uint8_t* p) {
+  uint64_t a;
+  uint32_t e;
+  std::memcpy(&a, p, 8);
+  std::memcpy(&e, p + 8, 4);
+  constexpr uint64_t kLow = 0x0f0f0f0f0f0f0f0fULL;
+  constexpr uint32_t kTwo = 0x03030303u;
+  const uint64_t high_a = (e & kTwo) | static_cast<uint64_t>((e >> 2) & kTwo) << 32;
+  const uint64_t high_b = ((e >> 4) & kTwo) | static_cast<uint64_t>((e >> 6) & kTwo) << 32;
+  const uint64_t first = (a & kLow) | (high_a << 4);
+  const uint64_t second = ((a >> 4) & kLow) | (high_b << 4);
+  return _mm_sub_epi8(_mm_set_epi64x(static_cast<int64_t>(second), static_cast<int64_t>(first)), _mm_set1_epi8(32));
+}
+
+// Q2_K (three = false) and Q3_K: 2-bit fields at qs, Q3_K's third bits at hmask.
+inline void load_q23_k(const uint8_t* blk, bool three, const KIndex& ix, KBlock* k) {
+  const __m512i q = _mm512_loadu_si512(blk + (three ? 32 : 16));
+  for (int c = 0; c < 4; ++c) k->w[c] = field(_mm512_permutexvar_epi32(ix.crumb_word[c], q), ix.crumb_shift, 3);
+  if (three) {
+    const __m512i hm = _mm512_castsi256_si512(load256(blk));
+    for (int c = 0; c < 4; ++c) {
+      const __m512i hb = field(_mm512_permutexvar_epi32(ix.bit_word[c], hm), ix.bit_shift, 1);
+      k->w[c] = _mm512_or_si512(k->w[c], _mm512_slli_epi32(hb, 2));
+    }
+    const __m128i sc8 = q3_k_scales(blk + 96);
+    k->dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc8)), _mm512_set1_ps(_cvtsh_ss(load_u16(blk + 108))));
+    k->dmn = _mm512_mul_ps(k->dsc, _mm512_set1_ps(4.0f));  // values stored + 4
+    return;
   }
-  for (int c = 0; c < 4; ++c) {
-    // Lane L of chunk c is dword 4L + c of the 64: lanes 0-7 from n[0..1], 8-15 from n[2..3].
-    const __m512i idx = _mm512_and_si512(_mm512_add_epi32(_mm512_set1_epi32(c), _mm512_slli_epi32(
-                                             _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2)),
-                                         _mm512_set1_epi32(31));
-    k->w[c] = _mm512_mask_blend_epi32(0xff00, _mm512_permutex2var_epi32(n[0], idx, n[1]),
-                                      _mm512_permutex2var_epi32(n[2], idx, n[3]));
-  }
-  k->dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u.sc)))),
-                         _mm512_set1_ps(u.d));
-  if (type == GgmlType::kQ3_K) {
-    k->dmn = _mm512_mul_ps(k->dsc, _mm512_set1_ps(static_cast<float>(kq_offset(type))));
-  } else {
-    k->dmn = _mm512_mul_ps(bytes_to_ps_u8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u.mn))), _mm512_set1_ps(u.dmin));
-  }
+  const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk));
+  const __m128i low = _mm_set1_epi8(15);
+  k->dsc = _mm512_mul_ps(bytes_to_ps_u8(_mm_and_si128(s, low)), _mm512_set1_ps(_cvtsh_ss(load_u16(blk + 80))));
+  k->dmn = _mm512_mul_ps(bytes_to_ps_u8(_mm_and_si128(_mm_srli_epi16(s, 4), low)), _mm512_set1_ps(_cvtsh_ss(load_u16(blk + 82))));
 }
 
 // acc += d_x * (dsc . group dots) - dmn . xb, lane by lane.
@@ -145,12 +154,10 @@ inline __m512 token_step(const KBlock& k, const ActBlockK& x, __m512 acc) {
   return _mm512_fnmadd_ps(_mm512_load_ps(x.xb), k.dmn, acc);
 }
 
-// kType: Q4_K, Q6_K, or Q2_K standing for any other K-quant (type).
 template <int T, GgmlType kType>
-void k_tile(GgmlType type, const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
-  const int64_t kBytes = kq_block_bytes(type);
-  static const Q4KIndex q4_index;
-  static const Q6KIndex q6_index;
+void k_tile(const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
+  constexpr int64_t kBytes = kq_block_bytes(kType);
+  static const KIndex index;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   const ActBlockK* x[T];
@@ -159,12 +166,13 @@ void k_tile(GgmlType type, const uint8_t* row, const BlockAct& act, int64_t t0, 
   for (int64_t b = 0; b < act.n_blocks; ++b) {
     const uint8_t* next = row + (b + kPrefetchBlocks) * kBytes;
     for (int64_t l = 0; l < kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(next + l), _MM_HINT_T0);
-    if constexpr (kType == GgmlType::kQ4_K) {
-      load_q4_k(row + b * kBytes, q4_index, &k);
-    } else if constexpr (kType == GgmlType::kQ6_K) {
-      load_q6_k(row + b * kBytes, q6_index, &k);
+    const uint8_t* blk = row + b * kBytes;
+    if constexpr (kType == GgmlType::kQ6_K) {
+      load_q6_k(blk, index, &k);
+    } else if constexpr (kType == GgmlType::kQ4_K || kType == GgmlType::kQ5_K) {
+      load_q45_k(blk, kType == GgmlType::kQ5_K, index, &k);
     } else {
-      load_generic(type, row + b * kBytes, &k);
+      load_q23_k(blk, kType == GgmlType::kQ3_K, index, &k);
     }
     for (int t = 0; t < T; ++t) acc[t] = token_step(k, x[t][b], acc[t]);
   }
@@ -172,26 +180,26 @@ void k_tile(GgmlType type, const uint8_t* row, const BlockAct& act, int64_t t0, 
 }
 
 template <GgmlType kType>
-void tile(GgmlType type, int64_t nt, const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
+void tile(int64_t nt, const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
   switch (nt) {
-    case 8: k_tile<8, kType>(type, row, act, t0, out); break;
-    case 7: k_tile<7, kType>(type, row, act, t0, out); break;
-    case 6: k_tile<6, kType>(type, row, act, t0, out); break;
-    case 5: k_tile<5, kType>(type, row, act, t0, out); break;
-    case 4: k_tile<4, kType>(type, row, act, t0, out); break;
-    case 3: k_tile<3, kType>(type, row, act, t0, out); break;
-    case 2: k_tile<2, kType>(type, row, act, t0, out); break;
-    default: k_tile<1, kType>(type, row, act, t0, out); break;
+    case 8: k_tile<8, kType>(row, act, t0, out); break;
+    case 7: k_tile<7, kType>(row, act, t0, out); break;
+    case 6: k_tile<6, kType>(row, act, t0, out); break;
+    case 5: k_tile<5, kType>(row, act, t0, out); break;
+    case 4: k_tile<4, kType>(row, act, t0, out); break;
+    case 3: k_tile<3, kType>(row, act, t0, out); break;
+    case 2: k_tile<2, kType>(row, act, t0, out); break;
+    default: k_tile<1, kType>(row, act, t0, out); break;
   }
 }
 
 void tile_any(GgmlType type, int64_t nt, const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
-  if (type == GgmlType::kQ4_K) {
-    tile<GgmlType::kQ4_K>(type, nt, row, act, t0, out);
-  } else if (type == GgmlType::kQ6_K) {
-    tile<GgmlType::kQ6_K>(type, nt, row, act, t0, out);
-  } else {
-    tile<GgmlType::kQ2_K>(type, nt, row, act, t0, out);
+  switch (type) {
+    case GgmlType::kQ2_K: tile<GgmlType::kQ2_K>(nt, row, act, t0, out); return;
+    case GgmlType::kQ3_K: tile<GgmlType::kQ3_K>(nt, row, act, t0, out); return;
+    case GgmlType::kQ4_K: tile<GgmlType::kQ4_K>(nt, row, act, t0, out); return;
+    case GgmlType::kQ5_K: tile<GgmlType::kQ5_K>(nt, row, act, t0, out); return;
+    default: tile<GgmlType::kQ6_K>(nt, row, act, t0, out); return;
   }
 }
 
