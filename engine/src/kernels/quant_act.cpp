@@ -11,6 +11,15 @@ namespace rs::engine::kern {
 
 namespace {
 
+// Round to nearest, ties to even, for |v| < 2^22 (as ggml's nearest_int): a float add and
+// bit masks the compiler vectorizes, where std::nearbyint may be a libm call.
+inline int nearest_int(float v) {
+  const float shifted = v + 12582912.0f;  // 1.5 * 2^23
+  int32_t i;
+  std::memcpy(&i, &shifted, 4);
+  return (i & 0x007fffff) - 0x00400000;
+}
+
 // ggml's q8_K: iscale = -127 / (signed value of largest magnitude), q = nearest(iscale x)
 // capped at 127, d = 1 / iscale; all zero for an all-zero block.
 void quantize_q8_k(const float* x, ActBlockK* b) {
@@ -27,7 +36,7 @@ void quantize_q8_k(const float* x, ActBlockK* b) {
   }
   const float iscale = -127.0f / max;
   for (int j = 0; j < 256; ++j) {
-    const int v = static_cast<int>(std::nearbyint(iscale * x[j]));
+    const int v = nearest_int(iscale * x[j]);
     b->qs[j] = static_cast<int8_t>(std::min(127, v));
   }
   b->d = 1.0f / iscale;
@@ -49,7 +58,7 @@ void quantize_q8_32(const float* x, ActBlock32* b) {
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   int sum = 0;
   for (int j = 0; j < 32; ++j) {
-    b->qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+    b->qs[j] = static_cast<int8_t>(nearest_int(x[j] * id));
     sum += b->qs[j];
   }
   b->d = fp16_to_fp32(fp32_to_fp16(d));
