@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "kq_unpack_simd.h"  // load256, the K-quant layouts
+#include "simd_reduce.h"
 
 namespace rs::engine::kern {
 
@@ -159,8 +160,10 @@ void k_tile(const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
   constexpr int64_t kBytes = kq_block_bytes(kType);
   static const KIndex index;
   __m512 acc[T];
+#pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   const ActBlockK* x[T];
+#pragma GCC unroll 8
   for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const ActBlockK*>(act.data + (t0 + t) * act.row_bytes);
   KBlock k;
   for (int64_t b = 0; b < act.n_blocks; ++b) {
@@ -174,9 +177,18 @@ void k_tile(const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
     } else {
       load_q23_k(blk, kType == GgmlType::kQ3_K, index, &k);
     }
+#pragma GCC unroll 8
     for (int t = 0; t < T; ++t) acc[t] = token_step(k, x[t][b], acc[t]);
   }
-  for (int t = 0; t < T; ++t) out[t] = _mm512_reduce_add_ps(acc[t]);
+  // Four tokens per transposed reduction (each lane's sum independent of the others).
+#pragma GCC unroll 2
+  for (int t = 0; t < T; t += 4) {
+    __m512 v[4];
+    for (int r = 0; r < 4; ++r) v[r] = t + r < T ? acc[t + r] : _mm512_setzero_ps();
+    alignas(16) float s[4];
+    _mm_store_ps(s, hsum4_512(v[0], v[1], v[2], v[3]));
+    for (int r = 0; r < 4 && t + r < T; ++r) out[t + r] = s[r];
+  }
 }
 
 template <GgmlType kType>
