@@ -104,8 +104,8 @@ inline __m256i unpack_legacy_simd(GgmlType t, const uint8_t* blk, float* d, floa
     const __m256i lut = _mm256_add_epi8(_mm256_broadcastsi128_si256(tbl), _mm256_set1_epi8(static_cast<char>(128)));
     q = _mm256_shuffle_epi8(lut, q);
   }
-  *d = fp16_to_fp32(load_u16(blk));
-  *m = has_min ? fp16_to_fp32(load_u16(blk + 2)) : 0.0f;
+  *d = _cvtsh_ss(load_u16(blk));
+  *m = has_min ? _cvtsh_ss(load_u16(blk + 2)) : 0.0f;
   return q;
 }
 
