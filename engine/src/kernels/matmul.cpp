@@ -156,7 +156,9 @@ void matmul_multi(const WeightView* ws, int n, const float* x, int64_t n_tokens,
   if (n <= 0 || n_tokens <= 0) return;
   bool fused = n <= 8 && ws[0].n_in > 0;
   for (int i = 0; i < n && fused; ++i) {
-    fused = ws[i].type == ws[0].type && ws[i].n_in == ws[0].n_in && ws[i].n_out > 0;
+    // K-quants share their activations (Q8_K): a Q4_K_M attention's Q6_K attn_v fuses too.
+    const bool same_act = ws[i].type == ws[0].type || (kern::is_k_quant(ws[i].type) && kern::is_k_quant(ws[0].type));
+    fused = same_act && ws[i].n_in == ws[0].n_in && ws[i].n_out > 0;
   }
   if (fused && run_matmuls(ws, n, x, n_tokens, ys, pool, path)) return;
   for (int i = 0; i < n; ++i) matmul(ws[i], x, n_tokens, ys[i], pool, path);

@@ -84,5 +84,18 @@ TEST(MatmulMulti, MixedTypesFallBack) {
   for (int64_t n_tok : {1, 16}) expect_same_as_single(mats, n_tok, &pool, KernelPath::kAuto, rng);
 }
 
+// K-quants of different types share one activation quantization (a Q4_K_M attention).
+TEST(MatmulMulti, MixedKQuantsFuse) {
+  std::mt19937 rng(9);
+  ThreadPool pool(2);
+  std::vector<Mat> mats;
+  mats.push_back(make_mat(GgmlType::kQ4_K, 40, 512, rng));
+  mats.push_back(make_mat(GgmlType::kQ4_K, 24, 512, rng));
+  mats.push_back(make_mat(GgmlType::kQ6_K, 24, 512, rng));
+  for (KernelPath path : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAuto}) {
+    for (int64_t n_tok : {1, 5, 16}) expect_same_as_single(mats, n_tok, &pool, path, rng);
+  }
+}
+
 }  // namespace
 }  // namespace rs::engine

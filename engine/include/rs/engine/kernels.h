@@ -41,7 +41,8 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Thr
 
 // matmul(ws[i], x, n_tokens, ys[i]) for i < n, with x prepared once and one pool
 // dispatch for all (each y bit-identical to the single matmul). Matrices of different
-// types or input sizes (or n > 8) simply run one after the other.
+// types (except K-quants among themselves) or input sizes (or n > 8) simply run one after
+// the other.
 void matmul_multi(const WeightView* ws, int n, const float* x, int64_t n_tokens, float* const* ys,
                   ThreadPool* pool, KernelPath path = KernelPath::kAuto);
 
