@@ -2,7 +2,9 @@
 // F16 / Q8_0 / F32 / Q4_0 and the K-quant and legacy block types, n_tokens 1..512, on a 2-thread pool; plus dot/axpy.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <memory>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -14,6 +16,16 @@ namespace {
 using rs::engine::GgmlType;
 
 int64_t row_bytes(GgmlType t, int64_t n) { return rs::engine::ggml_row_bytes(t, n); }
+
+// RS_KERNEL_PATH=scalar|avx2|avx512 forces a kernel path (to compare paths).
+const bool kPathForced = [] {
+  const char* p = std::getenv("RS_KERNEL_PATH");
+  const std::string v = p != nullptr ? p : "";
+  if (v == "scalar") rs::engine::set_default_kernel_path(rs::engine::KernelPath::kScalar);
+  if (v == "avx2") rs::engine::set_default_kernel_path(rs::engine::KernelPath::kAvx2);
+  if (v == "avx512") rs::engine::set_default_kernel_path(rs::engine::KernelPath::kAvx512);
+  return !v.empty();
+}();
 
 rs::engine::ThreadPool& pool() {
   static rs::engine::ThreadPool p(2);

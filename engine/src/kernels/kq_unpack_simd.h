@@ -5,6 +5,8 @@
 
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "blockdot.h"
 #include "quant_kquants_pack.h"
 
@@ -63,8 +65,64 @@ inline void unpack_q6_simd(const uint8_t* ql, const uint8_t* qh, uint8_t* q) {
   }
 }
 
+// Q3_K's sixteen 6-bit scales minus 32 (as scales_q3_k), in registers.
+inline __m128i q3_k_scales(const uint8_t* p) {
+  uint64_t a;
+  uint32_t e;
+  std::memcpy(&a, p, 8);
+  std::memcpy(&e, p + 8, 4);
+  constexpr uint64_t kLow = 0x0f0f0f0f0f0f0f0fULL;
+  constexpr uint32_t kTwo = 0x03030303u;
+  const uint64_t high_a = (e & kTwo) | static_cast<uint64_t>((e >> 2) & kTwo) << 32;
+  const uint64_t high_b = ((e >> 4) & kTwo) | static_cast<uint64_t>((e >> 6) & kTwo) << 32;
+  const uint64_t first = (a & kLow) | (high_a << 4);
+  const uint64_t second = ((a >> 4) & kLow) | (high_b << 4);
+  return _mm_sub_epi8(_mm_set_epi64x(static_cast<int64_t>(second), static_cast<int64_t>(first)), _mm_set1_epi8(32));
+}
+
+// Q4_K/Q5_K: the eight 6-bit scales and mins (as scale_min_k4) as 8 bytes each.
+inline void scale_min_k4_bytes(const uint8_t* p, uint64_t* sc, uint64_t* mn) {
+  uint32_t a, b, e;
+  std::memcpy(&a, p, 4);
+  std::memcpy(&b, p + 4, 4);
+  std::memcpy(&e, p + 8, 4);
+  *sc = (a & 0x3f3f3f3fu) | static_cast<uint64_t>((e & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
+  *mn = (b & 0x3f3f3f3fu) | static_cast<uint64_t>(((e >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)) << 32;
+}
+
+// unpack_kquant_scales with mask arithmetic and F16C (same values).
+inline void unpack_kquant_scales_simd(GgmlType t, const uint8_t* src, KUnpacked* u) {
+  if (t == GgmlType::kQ4_K || t == GgmlType::kQ5_K) {
+    uint64_t sc, mn;
+    scale_min_k4_bytes(src + 4, &sc, &mn);
+    const __m128i s8 = _mm_cvtsi64_si128(static_cast<int64_t>(sc));
+    const __m128i m8 = _mm_cvtsi64_si128(static_cast<int64_t>(mn));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(u->sc), _mm_unpacklo_epi8(s8, s8));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(u->mn), _mm_unpacklo_epi8(m8, m8));
+    u->d = _cvtsh_ss(load_u16(src));
+    u->dmin = _cvtsh_ss(load_u16(src + 2));
+  } else if (t == GgmlType::kQ3_K) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(u->sc), q3_k_scales(src + 96));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(u->mn), _mm_setzero_si128());
+    u->d = _cvtsh_ss(load_u16(src + 108));
+    u->dmin = 0.0f;
+  } else if (t == GgmlType::kQ2_K) {
+    const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+    const __m128i low = _mm_set1_epi8(15);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(u->sc), _mm_and_si128(s, low));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(u->mn), _mm_and_si128(_mm_srli_epi16(s, 4), low));
+    u->d = _cvtsh_ss(load_u16(src + 80));
+    u->dmin = _cvtsh_ss(load_u16(src + 82));
+  } else {
+    std::memcpy(u->sc, src + 192, 16);
+    std::memset(u->mn, 0, 16);
+    u->d = _cvtsh_ss(load_u16(src + 208));
+    u->dmin = 0.0f;
+  }
+}
+
 inline void unpack_kquant_simd(GgmlType t, const uint8_t* src, KUnpacked* u) {
-  unpack_kquant_scales(t, src, u);
+  unpack_kquant_scales_simd(t, src, u);
   if (t == GgmlType::kQ2_K) {
     unpack_2bit_simd(reinterpret_cast<const BlockQ2K*>(src)->qs, u->q);
   } else if (t == GgmlType::kQ3_K) {

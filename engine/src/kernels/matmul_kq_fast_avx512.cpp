@@ -3,8 +3,8 @@
 // group-transposed order of ActBlockK::qt, once for a tile of up to kTile tokens.
 // Per token: four vpdpbusd (unsigned weights x signed activations) leave each 16-element
 // group's integer dot in one 32-bit lane; converted to float, scaled by d_w * scale per
-// lane and d_x, accumulated per token; mins (Q4_K) and the -32 offset (Q6_K) come from
-// xb = d_x * group sums. Per token the arithmetic does not depend on the tile (batch
+// lane and d_x, accumulated per token; the mins (Q2_K, Q4_K, Q5_K) and the value offsets
+// (Q3_K +4, Q6_K +32) come from xb = d_x * group sums. Per token the arithmetic does not depend on the tile (batch
 // invariant); results differ from the scalar path by float rounding only.
 // GCC 12 warns spuriously about the AVX-512 intrinsic headers' own undefined operands.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -83,12 +83,8 @@ inline void load_q45_k(const uint8_t* blk, bool five, const KIndex& ix, KBlock* 
       k->w[c] = _mm512_or_si512(k->w[c], _mm512_slli_epi32(hb, 4));
     }
   }
-  uint32_t a, b, e;
-  std::memcpy(&a, blk + 4, 4);
-  std::memcpy(&b, blk + 8, 4);
-  std::memcpy(&e, blk + 12, 4);
-  const uint64_t sc = (a & 0x3f3f3f3fu) | static_cast<uint64_t>((e & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
-  const uint64_t mn = (b & 0x3f3f3f3fu) | static_cast<uint64_t>(((e >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)) << 32;
+  uint64_t sc, mn;
+  scale_min_k4_bytes(blk + 4, &sc, &mn);
   const __m128i sc8 = _mm_cvtsi64_si128(static_cast<int64_t>(sc));
   const __m128i mn8 = _mm_cvtsi64_si128(static_cast<int64_t>(mn));
   k->dsc = _mm512_mul_ps(bytes_to_ps_u8(_mm_unpacklo_epi8(sc8, sc8)), _mm512_set1_ps(_cvtsh_ss(load_u16(blk))));
@@ -107,21 +103,6 @@ inline void load_q6_k(const uint8_t* blk, const KIndex& ix, KBlock* k) {
   const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 192))));
   k->dsc = _mm512_mul_ps(sc, _mm512_set1_ps(_cvtsh_ss(load_u16(blk + 208))));
   k->dmn = _mm512_mul_ps(k->dsc, _mm512_set1_ps(32.0f));
-}
-
-// Q3_K's sixteen 6-bit scales minus 32 (as scales_q3_k), in registers.
-inline __m128i q3_k_scales(const uint8_t* p) {
-  uint64_t a;
-  uint32_t e;
-  std::memcpy(&a, p, 8);
-  std::memcpy(&e, p + 8, 4);
-  constexpr uint64_t kLow = 0x0f0f0f0f0f0f0f0fULL;
-  constexpr uint32_t kTwo = 0x03030303u;
-  const uint64_t high_a = (e & kTwo) | static_cast<uint64_t>((e >> 2) & kTwo) << 32;
-  const uint64_t high_b = ((e >> 4) & kTwo) | static_cast<uint64_t>((e >> 6) & kTwo) << 32;
-  const uint64_t first = (a & kLow) | (high_a << 4);
-  const uint64_t second = ((a >> 4) & kLow) | (high_b << 4);
-  return _mm_sub_epi8(_mm_set_epi64x(static_cast<int64_t>(second), static_cast<int64_t>(first)), _mm_set1_epi8(32));
 }
 
 // Q2_K (three = false) and Q3_K: 2-bit fields at qs, Q3_K's third bits at hmask.
@@ -167,6 +148,7 @@ void k_tile(const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
   for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const ActBlockK*>(act.data + (t0 + t) * act.row_bytes);
   KBlock k;
   for (int64_t b = 0; b < act.n_blocks; ++b) {
+    // Past the row's end this prefetches the next row (prefetches never fault).
     const uint8_t* next = row + (b + kPrefetchBlocks) * kBytes;
     for (int64_t l = 0; l < kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(next + l), _MM_HINT_T0);
     const uint8_t* blk = row + b * kBytes;

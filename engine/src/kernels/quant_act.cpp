@@ -1,6 +1,5 @@
 // Activation quantization of the block-dot route, rounding as ggml's reference quantizers
-// (quantize_row_q8_K_ref; q8_0 / q8_1 with round-to-nearest-even as ggml's x86 code), and
-// the legacy block unpacking shared by every path.
+// (quantize_row_q8_K_ref; q8_0 / q8_1 with round-to-nearest-even as ggml's x86 code).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -83,22 +82,6 @@ void quantize_block_act(GgmlType t, const float* x, int64_t n_in, int64_t t0, in
       }
     }
   }
-}
-
-void unpack_legacy(GgmlType t, const uint8_t* blk, LUnpacked* u) {
-  const bool has_min = legacy_has_min(t);
-  const uint8_t* qs = blk + 2 + (has_min ? 2 : 0) + (t == GgmlType::kQ5_0 || t == GgmlType::kQ5_1 ? 4 : 0);
-  uint32_t h = 0;
-  if (t == GgmlType::kQ5_0 || t == GgmlType::kQ5_1) std::memcpy(&h, qs - 4, 4);
-  for (int j = 0; j < 16; ++j) {
-    u->q[j] = static_cast<uint8_t>((qs[j] & 0x0f) | (((h >> j) & 1u) << 4));
-    u->q[j + 16] = static_cast<uint8_t>((qs[j] >> 4) | (((h >> (j + 16)) & 1u) << 4));
-  }
-  if (t == GgmlType::kIQ4_NL) {
-    for (uint8_t& q : u->q) q = static_cast<uint8_t>(kIq4NlValues[q] + 128);
-  }
-  u->d = fp16_to_fp32(load_u16(blk));
-  u->m = has_min ? fp16_to_fp32(load_u16(blk + 2)) : 0.0f;
 }
 
 }  // namespace rs::engine::kern

@@ -1,11 +1,12 @@
 // Row conversion for the legacy block-of-32 types beyond Q8_0/Q4_0: Q4_1, Q5_0, Q5_1 (as
 // ggml's reference quantizers: min/max or signed-max scales) and IQ4_NL (codebook values,
-// scale chosen by a small least-squares search).
+// scale chosen by a small least-squares search), and the portable block unpacker of the
+// block-dot route.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#include "quant_blocks.h"
+#include "blockdot.h"
 
 namespace rs::engine::kern {
 
@@ -172,6 +173,19 @@ void quantize_legacy(GgmlType type, const float* src, void* dst, int64_t n) {
       quantize_iq4_block(x, &reinterpret_cast<BlockIq4Nl*>(p)[i]);
     }
   }
+}
+
+void unpack_legacy(GgmlType t, const uint8_t* blk, LUnpacked* u) {
+  const bool has_min = legacy_has_min(t);
+  const bool five = t == GgmlType::kQ5_0 || t == GgmlType::kQ5_1;
+  const uint8_t* qs = blk + 2 + (has_min ? 2 : 0) + (five ? 4 : 0);
+  int q[32];
+  unpack_nibbles(qs, five ? qs - 4 : nullptr, q);
+  for (int j = 0; j < 32; ++j) {
+    u->q[j] = static_cast<uint8_t>(t == GgmlType::kIQ4_NL ? kIq4NlValues[q[j]] + 128 : q[j]);
+  }
+  u->d = fp16_to_fp32(load_u16(blk));
+  u->m = has_min ? fp16_to_fp32(load_u16(blk + 2)) : 0.0f;
 }
 
 }  // namespace rs::engine::kern
