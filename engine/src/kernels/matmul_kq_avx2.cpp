@@ -13,6 +13,7 @@ namespace rs::engine::kern {
 namespace {
 
 constexpr int64_t kTileTokens = 16;
+constexpr int64_t kTokenChunk = 64;  // multiple of kTileTokens
 
 // sum over 32 bytes of w_signed * x, scaled per 16 by (sc_lo, sc_hi), as 8 int32 lanes.
 inline __m256i dot32(__m256i aw, __m256i ws, const int8_t* x, __m256i sc16) {
@@ -67,16 +68,19 @@ void block_rows_avx2(const MatmulArgs& a, int64_t r0, int64_t r1) {
   const BlockAct& act = *a.bact;
   const bool k = is_k_quant(a.w.type);
   const auto* base = static_cast<const uint8_t*>(a.w.data);
-  for (int64_t o = r0; o < r1; ++o) {
-    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTileTokens) {
-      const int64_t nt = std::min(kTileTokens, a.n_tokens - t0);
-      float acc[kTileTokens] = {};
-      if (k) {
-        k_tile(a.w.type, base + o * a.w.row_bytes, act, t0, nt, acc);
-      } else {
-        legacy_tile(a.w.type, base + o * a.w.row_bytes, act, t0, nt, acc);
+  for (int64_t c0 = 0; c0 < a.n_tokens; c0 += kTokenChunk) {  // activations stay in L2
+    const int64_t c1 = std::min(a.n_tokens, c0 + kTokenChunk);
+    for (int64_t o = r0; o < r1; ++o) {
+      for (int64_t t0 = c0; t0 < c1; t0 += kTileTokens) {
+        const int64_t nt = std::min(kTileTokens, c1 - t0);
+        float acc[kTileTokens] = {};
+        if (k) {
+          k_tile(a.w.type, base + o * a.w.row_bytes, act, t0, nt, acc);
+        } else {
+          legacy_tile(a.w.type, base + o * a.w.row_bytes, act, t0, nt, acc);
+        }
+        for (int64_t t = 0; t < nt; ++t) a.y[(t0 + t) * a.w.n_out + o] = acc[t];
       }
-      for (int64_t t = 0; t < nt; ++t) a.y[(t0 + t) * a.w.n_out + o] = acc[t];
     }
   }
 }

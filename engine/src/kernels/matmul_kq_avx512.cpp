@@ -19,6 +19,7 @@ namespace rs::engine::kern {
 namespace {
 
 constexpr int64_t kLegacyTile = 4;
+constexpr int64_t kTokenChunk = 128;  // multiple of kLegacyTile
 
 inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
 
@@ -63,17 +64,20 @@ void legacy_rows(const MatmulArgs& a, int64_t r0, int64_t r1) {
   const BlockAct& act = *a.bact;
   const auto* base = static_cast<const uint8_t*>(a.w.data);
   float out[kLegacyTile];
-  for (int64_t o = r0; o < r1; ++o) {
-    const uint8_t* row = base + o * a.w.row_bytes;
-    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kLegacyTile) {
-      const int64_t nt = std::min(kLegacyTile, a.n_tokens - t0);
-      switch (nt) {
-        case 4: legacy_tile<4>(a.w.type, row, act, t0, out); break;
-        case 3: legacy_tile<3>(a.w.type, row, act, t0, out); break;
-        case 2: legacy_tile<2>(a.w.type, row, act, t0, out); break;
-        default: legacy_tile<1>(a.w.type, row, act, t0, out); break;
+  for (int64_t c0 = 0; c0 < a.n_tokens; c0 += kTokenChunk) {  // activations stay in L2
+    const int64_t c1 = std::min(a.n_tokens, c0 + kTokenChunk);
+    for (int64_t o = r0; o < r1; ++o) {
+      const uint8_t* row = base + o * a.w.row_bytes;
+      for (int64_t t0 = c0; t0 < c1; t0 += kLegacyTile) {
+        const int64_t nt = std::min(kLegacyTile, c1 - t0);
+        switch (nt) {
+          case 4: legacy_tile<4>(a.w.type, row, act, t0, out); break;
+          case 3: legacy_tile<3>(a.w.type, row, act, t0, out); break;
+          case 2: legacy_tile<2>(a.w.type, row, act, t0, out); break;
+          default: legacy_tile<1>(a.w.type, row, act, t0, out); break;
+        }
+        for (int64_t t = 0; t < nt; ++t) a.y[(t0 + t) * a.w.n_out + o] = out[t];
       }
-      for (int64_t t = 0; t < nt; ++t) a.y[(t0 + t) * a.w.n_out + o] = out[t];
     }
   }
 }

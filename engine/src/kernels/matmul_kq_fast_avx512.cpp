@@ -24,6 +24,7 @@ namespace {
 
 constexpr int kTile = 8;
 constexpr int kPrefetchBlocks = 4;  // super-blocks ahead
+constexpr int64_t kTokenChunk = 64;  // multiple of kTile
 
 // Lane L of chunk c (L = 16-element group, its bytes 4c..4c+3): the dword of the packed
 // bits holding them and the shift to their bits, per packing.
@@ -204,12 +205,16 @@ bool block_rows_fast_avx512(const MatmulArgs& a, int64_t r0, int64_t r1) {
   const BlockAct& act = *a.bact;
   const auto* base = static_cast<const uint8_t*>(a.w.data);
   float out[kTile];
-  for (int64_t o = r0; o < r1; ++o) {
-    const uint8_t* row = base + o * a.w.row_bytes;
-    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTile) {
-      const int64_t nt = std::min<int64_t>(kTile, a.n_tokens - t0);
-      tile_any(a.w.type, nt, row, act, t0, out);
-      for (int64_t t = 0; t < nt; ++t) a.y[(t0 + t) * a.w.n_out + o] = out[t];
+  // Long prefills: kTokenChunk tokens' activations stay in L2 while the rows go by.
+  for (int64_t c0 = 0; c0 < a.n_tokens; c0 += kTokenChunk) {
+    const int64_t c1 = std::min(a.n_tokens, c0 + kTokenChunk);
+    for (int64_t o = r0; o < r1; ++o) {
+      const uint8_t* row = base + o * a.w.row_bytes;
+      for (int64_t t0 = c0; t0 < c1; t0 += kTile) {
+        const int64_t nt = std::min<int64_t>(kTile, c1 - t0);
+        tile_any(a.w.type, nt, row, act, t0, out);
+        for (int64_t t = 0; t < nt; ++t) a.y[(t0 + t) * a.w.n_out + o] = out[t];
+      }
     }
   }
   return true;
