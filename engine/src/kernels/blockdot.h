@@ -33,16 +33,33 @@ struct alignas(16) ActBlock32 {
   int32_t pad;
 };
 
-// One call's quantized x: token t's blocks at data + t * row_bytes.
+// Two consecutive blocks of 32 laid out for 512-bit lanes (AVX-512 legacy kernel): lanes
+// 0-7 block 2p, lanes 8-15 block 2p + 1 (zero when n_blocks is odd); dx = the blocks'
+// scales per lane, sum / s = the blocks' integer sum and Q8_1 s in lanes 0 and 8 only.
+struct alignas(64) ActPair32 {
+  int8_t qs[64];
+  float dx[16];
+  float sum[16];
+  float s[16];
+};
+
+// One call's quantized x: token t's blocks at data + t * row_bytes (legacy types: the
+// ActBlock32 array, then at pair_offset the ActPair32 copy).
 struct BlockAct {
   const uint8_t* data = nullptr;
   int64_t row_bytes = 0;
   int64_t n_blocks = 0;  // per token (n_in / 256 or n_in / 32)
+  int64_t pair_offset = 0;
 };
 
 inline int64_t weight_block_elems(GgmlType t) { return is_k_quant(t) ? 256 : 32; }
-inline int64_t act_block_bytes(GgmlType t) {
-  return is_k_quant(t) ? static_cast<int64_t>(sizeof(ActBlockK)) : static_cast<int64_t>(sizeof(ActBlock32));
+// Bytes of one token's activations (a multiple of 64) and where its pair copy starts.
+inline int64_t act_pair_offset(int64_t n_blocks) {
+  return (n_blocks * static_cast<int64_t>(sizeof(ActBlock32)) + 63) / 64 * 64;
+}
+inline int64_t act_row_bytes(GgmlType t, int64_t n_blocks) {
+  if (is_k_quant(t)) return n_blocks * static_cast<int64_t>(sizeof(ActBlockK));
+  return act_pair_offset(n_blocks) + (n_blocks + 1) / 2 * static_cast<int64_t>(sizeof(ActPair32));
 }
 inline int64_t legacy_block_bytes(GgmlType t) {
   switch (t) {

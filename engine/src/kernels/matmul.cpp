@@ -66,7 +66,8 @@ kern::BlockAct prepare_block_activations(const WeightView& w, const float* x, in
   thread_local std::vector<uint8_t> scratch;
   kern::BlockAct act;
   act.n_blocks = w.n_in / kern::weight_block_elems(w.type);
-  act.row_bytes = act.n_blocks * kern::act_block_bytes(w.type);
+  act.row_bytes = kern::act_row_bytes(w.type, act.n_blocks);
+  act.pair_offset = kern::act_pair_offset(act.n_blocks);
   const auto bytes = static_cast<size_t>(act.row_bytes * n_tokens + 64);
   if (scratch.size() < bytes) scratch.resize(bytes);
   act.data = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});

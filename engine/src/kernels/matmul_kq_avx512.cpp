@@ -1,8 +1,9 @@
 // AVX-512 VNNI block-dot rows (see blockdot.h) for the legacy blocks of 32 (Q4_1, Q5_0,
-// Q5_1, IQ4_NL): unsigned weight bytes against signed activations with vpdpbusd, the
-// weight offset removed with the activation block sum; each block unpacked once for up to
-// kLegacyTile tokens; float accumulation lane-wise (no per-block horizontal sum). The
-// K-quants go to matmul_kq_fast_avx512.cpp.
+// Q5_1, IQ4_NL): two blocks per 512-bit vector (the ActPair32 activation copy), unsigned
+// weight bytes against signed activations with vpdpbusd, the weight offset removed with
+// the activation block sums; each pair unpacked once for up to kLegacyTile tokens; float
+// accumulation lane-wise, one horizontal sum per row. The K-quants go to
+// matmul_kq_fast_avx512.cpp.
 // GCC 12 warns spuriously about the AVX-512 intrinsic headers' own undefined operands.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -23,40 +24,58 @@ constexpr int64_t kTokenChunk = 128;  // multiple of kLegacyTile
 
 inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
 
-// Per token: two 8-lane float accumulators (even and odd blocks: two short dependency
-// chains), lane-wise d_w * d_x * (w . x) with the offset term folded into lane 0 as an
-// integer, and the Q4_1/Q5_1 min term m_w * s_x in a scalar.
-struct LegacyAcc {
-  __m256 even, odd;
-  float mins;
+// One pair of weight blocks (2p, 2p + 1) in 512-bit lanes, as ActPair32.
+struct WeightPair {
+  __m512i w;    // raw bytes (offset legacy_offset)
+  __m512 d;     // scale per lane
+  __m512 m;     // min per lane (Q4_1/Q5_1)
 };
 
+inline WeightPair load_pair(GgmlType type, const uint8_t* row, int64_t p, int64_t n_blocks) {
+  const int64_t bytes = legacy_block_bytes(type);
+  float d0, m0, d1 = 0.0f, m1 = 0.0f;
+  const __m256i w0 = unpack_legacy_simd(type, row + 2 * p * bytes, &d0, &m0);
+  __m256i w1 = _mm256_setzero_si256();
+  if (2 * p + 1 < n_blocks) w1 = unpack_legacy_simd(type, row + (2 * p + 1) * bytes, &d1, &m1);
+  WeightPair wp;
+  wp.w = _mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1);
+  wp.d = _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
+  wp.m = _mm512_insertf32x8(_mm512_set1_ps(m0), _mm256_set1_ps(m1), 1);
+  return wp;
+}
+
+// Per token and pair: (dot - off * sum) * d_w * d_x lane-wise (the offset term only in
+// lanes 0 and 8, exact in float), plus m_w * s_x for Q4_1/Q5_1 in its own accumulator.
+// Explicit fma throughout (never left to contraction, which could differ between tiles).
 template <int T>
 void legacy_tile(GgmlType type, const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
-  const int off = legacy_offset(type);
+  const __m512 off = _mm512_set1_ps(static_cast<float>(legacy_offset(type)));
   const bool has_min = legacy_has_min(type);
-  const int64_t bytes = legacy_block_bytes(type);
-  LegacyAcc acc[T];
-#pragma GCC unroll 4
-  for (int t = 0; t < T; ++t) acc[t] = {_mm256_setzero_ps(), _mm256_setzero_ps(), 0.0f};
-  for (int64_t b = 0; b < act.n_blocks; ++b) {
-    float d, m;
-    const __m256i w = unpack_legacy_simd(type, row + b * bytes, &d, &m);
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) {
-      const auto& x = reinterpret_cast<const ActBlock32*>(act.data + (t0 + t) * act.row_bytes)[b];
-      __m256i dp = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, load256(x.qs));
-      dp = _mm256_sub_epi32(dp, _mm256_castsi128_si256(_mm_cvtsi32_si128(off * x.sum)));
-      // Explicit fma (never left to contraction, which could differ between tile sizes).
-      __m256& lane_acc = b % 2 == 0 ? acc[t].even : acc[t].odd;
-      lane_acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dp), _mm256_set1_ps(d * x.d), lane_acc);
-      if (has_min) acc[t].mins = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(m), _mm_set_ss(x.s), _mm_set_ss(acc[t].mins)));
-    }
-  }
+  __m512 acc[T], accm[T];
+  const ActPair32* x[T];
 #pragma GCC unroll 4
   for (int t = 0; t < T; ++t) {
-    const __m256 v = _mm256_add_ps(acc[t].even, acc[t].odd);
-    out[t] = hsum4_256(v, v, v, v)[0] + acc[t].mins;
+    acc[t] = _mm512_setzero_ps();
+    accm[t] = _mm512_setzero_ps();
+    x[t] = reinterpret_cast<const ActPair32*>(act.data + (t0 + t) * act.row_bytes + act.pair_offset);
+  }
+  for (int64_t p = 0; p < (act.n_blocks + 1) / 2; ++p) {
+    const WeightPair wp = load_pair(type, row, p, act.n_blocks);
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      const ActPair32& xp = x[t][p];
+      const __m512i dp = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wp.w, _mm512_load_si512(xp.qs));
+      const __m512 f = _mm512_fnmadd_ps(_mm512_load_ps(xp.sum), off, _mm512_cvtepi32_ps(dp));
+      acc[t] = _mm512_fmadd_ps(f, _mm512_mul_ps(wp.d, _mm512_load_ps(xp.dx)), acc[t]);
+      if (has_min) accm[t] = _mm512_fmadd_ps(wp.m, _mm512_load_ps(xp.s), accm[t]);
+    }
+  }
+  for (int t = 0; t < T; t += 4) {
+    __m512 v[4];
+    for (int r = 0; r < 4; ++r) v[r] = t + r < T ? _mm512_add_ps(acc[t + r], accm[t + r]) : _mm512_setzero_ps();
+    alignas(16) float sums[4];
+    _mm_store_ps(sums, hsum4_512(v[0], v[1], v[2], v[3]));
+    for (int r = 0; r < 4 && t + r < T; ++r) out[t + r] = sums[r];
   }
 }
 

@@ -66,6 +66,21 @@ void quantize_q8_32(const float* x, ActBlock32* b) {
   b->pad = 0;
 }
 
+// The pair copy of a token's blocks of 32 (see ActPair32).
+void fill_pairs(const ActBlock32* blocks, int64_t n_blocks, ActPair32* pairs) {
+  for (int64_t p = 0; p < (n_blocks + 1) / 2; ++p) {
+    ActPair32& out = pairs[p];
+    std::memset(&out, 0, sizeof(out));
+    for (int h = 0; h < 2 && 2 * p + h < n_blocks; ++h) {
+      const ActBlock32& b = blocks[2 * p + h];
+      std::memcpy(out.qs + 32 * h, b.qs, 32);
+      for (int l = 0; l < 8; ++l) out.dx[8 * h + l] = b.d;
+      out.sum[8 * h] = static_cast<float>(b.sum);
+      out.s[8 * h] = b.s;
+    }
+  }
+}
+
 }  // namespace
 
 void quantize_block_act(GgmlType t, const float* x, int64_t n_in, int64_t t0, int64_t t1,
@@ -81,6 +96,7 @@ void quantize_block_act(GgmlType t, const float* x, int64_t n_in, int64_t t0, in
         quantize_q8_32(xr + b * 32, reinterpret_cast<ActBlock32*>(row) + b);
       }
     }
+    if (!k) fill_pairs(reinterpret_cast<const ActBlock32*>(row), act.n_blocks, reinterpret_cast<ActPair32*>(row + act.pair_offset));
   }
 }
 
