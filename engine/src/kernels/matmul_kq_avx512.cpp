@@ -19,7 +19,7 @@ namespace rs::engine::kern {
 
 namespace {
 
-constexpr int64_t kLegacyTile = 4;
+constexpr int64_t kLegacyTile = 8;
 constexpr int64_t kTokenChunk = 128;  // multiple of kLegacyTile
 
 inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
@@ -53,7 +53,7 @@ void legacy_tile(GgmlType type, const uint8_t* row, const BlockAct& act, int64_t
   const bool has_min = legacy_has_min(type);
   __m512 acc[T], accm[T];
   const ActPair32* x[T];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int t = 0; t < T; ++t) {
     acc[t] = _mm512_setzero_ps();
     accm[t] = _mm512_setzero_ps();
@@ -61,7 +61,7 @@ void legacy_tile(GgmlType type, const uint8_t* row, const BlockAct& act, int64_t
   }
   for (int64_t p = 0; p < (act.n_blocks + 1) / 2; ++p) {
     const WeightPair wp = load_pair(type, row, p, act.n_blocks);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
       const ActPair32& xp = x[t][p];
       const __m512i dp = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wp.w, _mm512_load_si512(xp.qs));
@@ -90,6 +90,10 @@ void legacy_rows(const MatmulArgs& a, int64_t r0, int64_t r1) {
       for (int64_t t0 = c0; t0 < c1; t0 += kLegacyTile) {
         const int64_t nt = std::min(kLegacyTile, c1 - t0);
         switch (nt) {
+          case 8: legacy_tile<8>(a.w.type, row, act, t0, out); break;
+          case 7: legacy_tile<7>(a.w.type, row, act, t0, out); break;
+          case 6: legacy_tile<6>(a.w.type, row, act, t0, out); break;
+          case 5: legacy_tile<5>(a.w.type, row, act, t0, out); break;
           case 4: legacy_tile<4>(a.w.type, row, act, t0, out); break;
           case 3: legacy_tile<3>(a.w.type, row, act, t0, out); break;
           case 2: legacy_tile<2>(a.w.type, row, act, t0, out); break;
