@@ -19,7 +19,7 @@ struct ModelSpec {
   std::string label;      // "134M", "1.1B", "tiny"
   std::string arch = "llama";
   int dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0;
-  std::string type;       // f16 | q8_0 | f32
+  std::string type;       // a ringserve-model synth --type (f16, q8_0, q4_k_m...)
   std::string vocab_from; // "" = byte-level vocab
 };
 

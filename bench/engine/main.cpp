@@ -40,15 +40,19 @@ nlohmann::json reference() {
           {"1.1B_q8_0", {{"decode1_tok_s", 17.9}}}};
 }
 
-std::vector<ModelSpec> model_specs(bool quick, bool large, const std::string& vocab) {
+// types: f16 and q8_0 by default, else any `ringserve-model synth --type` (q4_k_m, q6_k...;
+// the tiny model's dim 64 takes only the block-of-32 types).
+std::vector<ModelSpec> model_specs(bool quick, bool large, const std::string& vocab,
+                                   std::vector<std::string> types) {
+  if (types.empty()) types = {"f16", "q8_0"};
   std::vector<ModelSpec> specs;
   if (quick) {
-    for (const char* t : {"f16", "q8_0"}) specs.push_back({"tiny", "llama", 64, 2, 4, 2, 128, t, ""});
+    for (const auto& t : types) specs.push_back({"tiny", "llama", 64, 2, 4, 2, 128, t, ""});
     return specs;
   }
-  for (const char* t : {"f16", "q8_0"}) specs.push_back({"134M", "llama", 768, 12, 12, 12, 2048, t, vocab});
+  for (const auto& t : types) specs.push_back({"134M", "llama", 768, 12, 12, 12, 2048, t, vocab});
   if (large) {
-    for (const char* t : {"f16", "q8_0"}) specs.push_back({"1.1B", "llama", 2048, 22, 32, 4, 5632, t, vocab});
+    for (const auto& t : types) specs.push_back({"1.1B", "llama", 2048, 22, 32, 4, 5632, t, vocab});
   }
   return specs;
 }
@@ -159,7 +163,7 @@ int main(int argc, char** argv) {
   app.add_option("--prefill", params.prefill_tokens, "Prefill prompt tokens (0: skip prefill)")
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();
-  app.add_option("--type", types, "Only these weight types (f16, q8_0)");
+  app.add_option("--type", types, "Weight types (default f16 q8_0; any synth --type: q4_0, q4_k, q4_k_m, q6_k...)");
   app.add_flag("--no-small", no_small, "Skip the 134M models (with --large: 1.1B only)");
   app.add_flag("--quick", quick, "Tiny model only (seconds; CI smoke test)");
   app.add_flag("--large", large, "Also the 1.1B TinyLlama shape");
@@ -179,9 +183,8 @@ int main(int argc, char** argv) {
   }
 
   std::vector<ModelSpec> specs;
-  for (const ModelSpec& spec : model_specs(quick, large, vocab)) {
+  for (const ModelSpec& spec : model_specs(quick, large, vocab, types)) {
     if (no_small && spec.label == "134M") continue;
-    if (!types.empty() && std::find(types.begin(), types.end(), spec.type) == types.end()) continue;
     specs.push_back(spec);
   }
   const double bw = rs::bench::measure_bandwidth_gbs(params.n_threads, quick ? 128 : 1024, quick ? 3 : 5);

@@ -1,8 +1,10 @@
 // matmul throughput (GFLOP/s and weight GB/s) for the shapes of a 134M Llama model,
-// F16 / Q8_0 / F32 weights, n_tokens 1..512, on a 2-thread pool; plus dot/axpy.
+// F16 / Q8_0 / F32 / Q4_0 and the K-quant and legacy block types, n_tokens 1..512, on a 2-thread pool; plus dot/axpy.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <memory>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -13,16 +15,17 @@ namespace {
 
 using rs::engine::GgmlType;
 
-int64_t row_bytes(GgmlType t, int64_t n) {
-  switch (t) {
-    case GgmlType::kF32: return n * 4;
-    case GgmlType::kF16:
-    case GgmlType::kBF16: return n * 2;
-    case GgmlType::kQ8_0: return n / 32 * 34;
-    case GgmlType::kQ4_0: return n / 32 * 18;
-  }
-  return 0;
-}
+int64_t row_bytes(GgmlType t, int64_t n) { return rs::engine::ggml_row_bytes(t, n); }
+
+// RS_KERNEL_PATH=scalar|avx2|avx512 forces a kernel path (to compare paths).
+const bool kPathForced = [] {
+  const char* p = std::getenv("RS_KERNEL_PATH");
+  const std::string v = p != nullptr ? p : "";
+  if (v == "scalar") rs::engine::set_default_kernel_path(rs::engine::KernelPath::kScalar);
+  if (v == "avx2") rs::engine::set_default_kernel_path(rs::engine::KernelPath::kAvx2);
+  if (v == "avx512") rs::engine::set_default_kernel_path(rs::engine::KernelPath::kAvx512);
+  return !v.empty();
+}();
 
 rs::engine::ThreadPool& pool() {
   static rs::engine::ThreadPool p(2);
@@ -67,7 +70,9 @@ void BM_Matmul1T(benchmark::State& state) { run_matmul(state, nullptr); }
 void matmul_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"type", "n_out", "n_in", "n_tok"});
   const int64_t shapes[][2] = {{768, 768}, {2048, 768}, {768, 2048}, {32000, 768}};
-  for (auto t : {GgmlType::kF16, GgmlType::kQ8_0, GgmlType::kF32}) {
+  for (auto t : {GgmlType::kF16, GgmlType::kQ8_0, GgmlType::kF32, GgmlType::kQ4_0, GgmlType::kQ4_K,
+                 GgmlType::kQ6_K, GgmlType::kQ5_K, GgmlType::kQ3_K, GgmlType::kQ2_K, GgmlType::kQ5_0,
+                 GgmlType::kQ4_1, GgmlType::kIQ4_NL}) {
     for (const auto& s : shapes) {
       for (int64_t n : {1, 4, 16, 512}) {
         if (s[0] == 32000 && n == 512) continue;  // the lm head runs on the last token only

@@ -58,11 +58,15 @@ QuantAct quant_act_layout(void* scratch, int64_t n_in, int64_t n_tokens);
 void quantize_act_scalar(const float* x, int64_t n_in, int64_t t_begin, int64_t t_end,
                          const QuantAct& act);
 
+// The block-dot route's quantized activations (blockdot.h).
+struct BlockAct;
+
 struct MatmulArgs {
   WeightView w;
   const float* x = nullptr;  // n_tokens rows of n_in, x_stride apart
   int64_t x_stride = 0;
   QuantAct act;              // for Q8_0 / Q4_0 weights
+  const BlockAct* bact = nullptr;  // for the block-dot types (is_block_dot)
   int64_t n_tokens = 0;
   float* y = nullptr;        // n_tokens x n_out
 };
@@ -77,6 +81,7 @@ struct MatmulPath {
   MatmulRowsFn rows;
   PrepareActFn prepare;
   int64_t row_align;  // preferred multiple of rows per thread chunk
+  MatmulRowsFn block_rows;  // the block-dot types (a.bact set)
 };
 
 MatmulPath matmul_path_scalar();

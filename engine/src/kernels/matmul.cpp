@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "blockdot.h"
 #include "kernels_internal.h"
 #include "rs/engine/thread_pool.h"
 
@@ -59,6 +60,27 @@ const float* align_activations(const float* x, int64_t n_in, int64_t n_tokens,
   return p;
 }
 
+// Block-dot types: x quantized into the type's activation blocks (calling thread's scratch).
+kern::BlockAct prepare_block_activations(const WeightView& w, const float* x, int64_t n_tokens,
+                                         ThreadPool* pool) {
+  thread_local std::vector<uint8_t> scratch;
+  kern::BlockAct act;
+  act.n_blocks = w.n_in / kern::weight_block_elems(w.type);
+  act.row_bytes = kern::act_row_bytes(w.type, act.n_blocks);
+  act.pair_offset = kern::act_pair_offset(act.n_blocks);
+  const auto bytes = static_cast<size_t>(act.row_bytes * n_tokens + 64);
+  if (scratch.size() < bytes) scratch.resize(bytes);
+  act.data = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+  if (pool != nullptr && pool->n_threads() > 1 && n_tokens >= 16) {
+    pool->parallel_for(n_tokens, [&](int, int64_t t0, int64_t t1) {
+      kern::quantize_block_act(w.type, x, w.n_in, t0, t1, act);
+    });
+  } else {
+    kern::quantize_block_act(w.type, x, w.n_in, 0, n_tokens, act);
+  }
+  return act;
+}
+
 }  // namespace
 
 namespace {
@@ -75,7 +97,13 @@ bool run_matmuls(const WeightView* ws, int n, const float* x, int64_t n_tokens, 
   base.x = x;
   base.x_stride = w0.n_in;
   base.n_tokens = n_tokens;
-  if (kern::is_quant(w0.type)) {
+  kern::BlockAct bact;
+  const bool block_dot = kern::is_block_dot(w0.type);
+  if (block_dot) {
+    if (w0.n_in % kern::weight_block_elems(w0.type) != 0) return false;  // not a valid ggml row
+    bact = prepare_block_activations(w0, x, n_tokens, pool);
+    base.bact = &bact;
+  } else if (kern::is_quant(w0.type)) {
     if (w0.n_in % kern::kQBlock != 0) return false;  // not a valid ggml row
     base.act = prepare_activations(mp, w0, x, n_tokens, pool);
   } else if (n_tokens >= kAlignMinTokens && resolve_kernel_path(path) != KernelPath::kScalar) {
@@ -105,7 +133,7 @@ bool run_matmuls(const WeightView* ws, int n, const float* x, int64_t n_tokens, 
     a.y = ys[i];
     const int64_t r0 = n_blocks[i] * k / nc * align;
     const int64_t r1 = std::min(n_blocks[i] * (k + 1) / nc * align, ws[i].n_out);
-    mp.rows(a, r0, r1);
+    (block_dot ? mp.block_rows : mp.rows)(a, r0, r1);
   };
   const int64_t n_chunks = first_chunk[n];
   if (pool == nullptr || n_chunks <= 1) {
@@ -129,7 +157,9 @@ void matmul_multi(const WeightView* ws, int n, const float* x, int64_t n_tokens,
   if (n <= 0 || n_tokens <= 0) return;
   bool fused = n <= 8 && ws[0].n_in > 0;
   for (int i = 0; i < n && fused; ++i) {
-    fused = ws[i].type == ws[0].type && ws[i].n_in == ws[0].n_in && ws[i].n_out > 0;
+    // K-quants share their activations (Q8_K): a Q4_K_M attention's Q6_K attn_v fuses too.
+    const bool same_act = ws[i].type == ws[0].type || (kern::is_k_quant(ws[i].type) && kern::is_k_quant(ws[0].type));
+    fused = same_act && ws[i].n_in == ws[0].n_in && ws[i].n_out > 0;
   }
   if (fused && run_matmuls(ws, n, x, n_tokens, ys, pool, path)) return;
   for (int i = 0; i < n; ++i) matmul(ws[i], x, n_tokens, ys[i], pool, path);

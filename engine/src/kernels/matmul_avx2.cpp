@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "blockdot.h"
 #include "kernels_internal.h"
 #include "matmul_float_tile.h"
 #include "quant_simd.h"
@@ -140,6 +141,6 @@ void prepare_avx2(GgmlType, const float* x, int64_t n_in, int64_t t0, int64_t t1
 
 }  // namespace
 
-MatmulPath matmul_path_avx2() { return MatmulPath{rows_avx2, prepare_avx2, 4}; }
+MatmulPath matmul_path_avx2() { return MatmulPath{rows_avx2, prepare_avx2, 4, block_rows_avx2}; }
 
 }  // namespace rs::engine::kern

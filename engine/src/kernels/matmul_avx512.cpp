@@ -7,6 +7,7 @@
 
 #include <immintrin.h>
 
+#include "blockdot.h"
 #include "kernels_internal.h"
 #include "matmul_float_tile.h"
 #include "simd_reduce.h"
@@ -58,6 +59,6 @@ void rows_avx512(const MatmulArgs& a, int64_t r0, int64_t r1) {
 
 }  // namespace
 
-MatmulPath matmul_path_avx512() { return MatmulPath{rows_avx512, prepare_avx512, 4}; }
+MatmulPath matmul_path_avx512() { return MatmulPath{rows_avx512, prepare_avx512, 4, block_rows_avx512}; }
 
 }  // namespace rs::engine::kern

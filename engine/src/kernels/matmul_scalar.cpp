@@ -2,6 +2,7 @@
 // partial sums; Q8_0/Q4_0 use activations quantized to 8-bit blocks and integer block dots.
 #include <vector>
 
+#include "blockdot.h"
 #include "kernels_internal.h"
 
 namespace rs::engine::kern {
@@ -90,8 +91,13 @@ void prepare_scalar(GgmlType, const float* x, int64_t n_in, int64_t t0, int64_t 
   quantize_act_scalar(x, n_in, t0, t1, act);
 }
 
+void block_rows(const MatmulArgs& a, int64_t r0, int64_t r1) {
+  block_rows_scalar(a.w.type, static_cast<const uint8_t*>(a.w.data), a.w.row_bytes, *a.bact,
+                    a.n_tokens, a.y, a.w.n_out, r0, r1);
+}
+
 }  // namespace
 
-MatmulPath matmul_path_scalar() { return MatmulPath{rows_scalar, prepare_scalar, 4}; }
+MatmulPath matmul_path_scalar() { return MatmulPath{rows_scalar, prepare_scalar, 4, block_rows}; }
 
 }  // namespace rs::engine::kern

@@ -1,9 +1,10 @@
-// Row conversion: fp16/bf16 <-> fp32, ggml Q8_0/Q4_0 quantization, and the portable
-// activation quantizer used by the quantized matmul paths.
+// Row conversion: fp16/bf16 <-> fp32, ggml Q8_0/Q4_0 quantization (the other block types
+// in quant_legacy.cpp / quant_kquants.cpp), and the portable activation quantizer used by
+// the Q8_0/Q4_0 matmul paths.
 #include <algorithm>
 #include <cmath>
 
-#include "kernels_internal.h"
+#include "quant_blocks.h"
 
 namespace rs::engine {
 
@@ -130,6 +131,19 @@ void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n) {
     case GgmlType::kQ4_0:
       dequantize_q4_0(static_cast<const BlockQ4_0*>(src), dst, n);
       return;
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
+    case GgmlType::kIQ4_NL:
+      kern::dequantize_legacy(type, src, dst, n);
+      return;
+    case GgmlType::kQ2_K:
+    case GgmlType::kQ3_K:
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+      kern::dequantize_kquant(type, src, dst, n);
+      return;
   }
 }
 
@@ -153,6 +167,19 @@ void quantize_row(GgmlType type, const float* src, void* dst, int64_t n) {
       return;
     case GgmlType::kQ4_0:
       quantize_q4_0(src, static_cast<BlockQ4_0*>(dst), n);
+      return;
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
+    case GgmlType::kIQ4_NL:
+      kern::quantize_legacy(type, src, dst, n);
+      return;
+    case GgmlType::kQ2_K:
+    case GgmlType::kQ3_K:
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+      kern::quantize_kquant(type, src, dst, n);
       return;
   }
 }

@@ -159,7 +159,7 @@ Result<const TensorInfo*> ModelLoader::tensor(const std::string& name, int64_t n
   }
   if (!ggml_type_supported(t->type)) {
     return unsupported("model tensor '" + name + "' has unsupported type " +
-                       std::string(ggml_type_name(t->type)) + " (supported: F32, F16, BF16, Q8_0, Q4_0)");
+                       std::string(ggml_type_name(t->type)) + " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");
   }
   if (n0 % ggml_block_elems(t->type) != 0) {
     return corrupt("model tensor '" + name + "' row length is not a multiple of its block size");

@@ -19,15 +19,40 @@ namespace {
 using engine::GgmlType;
 using engine::GgufType;
 
+constexpr const char* kTypeNames =
+    "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q2_k, q3_k, q4_k, q5_k, q6_k, q4_k_m";
+
+// Every weight type the engine computes with, by ggml name; "q4_k_m" is Q4_K with
+// llama-quantize's Q4_K_M choices (see plan_tensors).
 Result<GgmlType> parse_type(const std::string& t) {
-  if (t == "f32") return GgmlType::kF32;
-  if (t == "f16") return GgmlType::kF16;
-  if (t == "q8_0") return GgmlType::kQ8_0;
-  return invalid_argument("unknown --type '" + t + "' (f32, f16, q8_0)");
+  if (t == "q4_k_m") return GgmlType::kQ4_K;
+  for (uint32_t id = 0; id < 64; ++id) {
+    const auto type = static_cast<GgmlType>(id);
+    if (engine::ggml_type_supported(type) && engine::ggml_type_name(type) == t) return type;
+  }
+  return invalid_argument("unknown --type '" + t + "' (" + kTypeNames + ")");
 }
 
-uint32_t file_type_of(GgmlType t) {  // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q8_0 7
-  return t == GgmlType::kF16 ? 1u : t == GgmlType::kQ8_0 ? 7u : 0u;
+// llama_ftype of the file: ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q4_1 3, Q8_0 7, Q5_0 8, Q5_1 9,
+// Q2_K 10, Q3_K_S 11, Q4_K_S 14, Q4_K_M 15, Q5_K_S 16, Q6_K 18, IQ4_NL 25, BF16 32.
+uint32_t file_type_of(GgmlType t, bool q4_k_m) {
+  switch (t) {
+    case GgmlType::kF32: return 0;
+    case GgmlType::kF16: return 1;
+    case GgmlType::kQ4_0: return 2;
+    case GgmlType::kQ4_1: return 3;
+    case GgmlType::kQ8_0: return 7;
+    case GgmlType::kQ5_0: return 8;
+    case GgmlType::kQ5_1: return 9;
+    case GgmlType::kQ2_K: return 10;
+    case GgmlType::kQ3_K: return 11;
+    case GgmlType::kQ4_K: return q4_k_m ? 15 : 14;
+    case GgmlType::kQ5_K: return 16;
+    case GgmlType::kQ6_K: return 18;
+    case GgmlType::kIQ4_NL: return 25;
+    case GgmlType::kBF16: return 32;
+  }
+  return 0;
 }
 
 Status validate(const SynthOptions& o, GgmlType type) {
@@ -114,7 +139,7 @@ void add_hparams(const SynthOptions& o, GgmlType type, engine::GgufWriter& w) {
   w.add_string("general.architecture", o.arch);
   w.add_string("general.name", "synth-" + o.arch + "-d" + std::to_string(o.dim) + "-l" +
                                    std::to_string(o.layers) + "-" + o.type);
-  w.add_u32("general.file_type", file_type_of(type));
+  w.add_u32("general.file_type", file_type_of(type, o.type == "q4_k_m"));
   w.add_u32(p + "context_length", static_cast<uint32_t>(o.ctx));
   w.add_u32(p + "embedding_length", static_cast<uint32_t>(o.dim));
   w.add_u32(p + "block_count", static_cast<uint32_t>(o.layers));
@@ -137,7 +162,8 @@ int run_synth(const SynthOptions& opts) {
   add_hparams(opts, *type, writer);
   auto vocab = add_tokenizer(opts, writer);
   if (!vocab.ok()) return fail("synth: --vocab-from " + opts.vocab_from, vocab.status());
-  SynthShape shape{opts.arch, opts.dim, opts.layers, opts.heads, opts.kv_heads, opts.ffn, *vocab, *type};
+  SynthShape shape{opts.arch, opts.dim, opts.layers, opts.heads, opts.kv_heads, opts.ffn, *vocab, *type,
+                   opts.type == "q4_k_m"};
   const int n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::vector<TensorPlan> plan = plan_tensors(shape);
   uint64_t n_bytes = 0;

@@ -73,7 +73,7 @@ void add_synth(CLI::App& app, rs::tool::SynthOptions& o) {
   cmd->add_option("--heads", o.heads, "Attention heads")->capture_default_str();
   cmd->add_option("--kv-heads", o.kv_heads, "KV heads")->capture_default_str();
   cmd->add_option("--ffn", o.ffn, "Feed-forward length")->capture_default_str();
-  cmd->add_option("--type", o.type, "f32 | f16 | q8_0 (matrices and token_embd)")->capture_default_str();
+  cmd->add_option("--type", o.type, "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl q2_k q3_k q4_k q5_k q6_k, or q4_k_m (llama-quantize's mix) (matrices and token_embd)")->capture_default_str();
   cmd->add_option("--vocab-from", o.vocab_from, "Copy tokenizer.ggml.* from this GGUF");
   cmd->add_option("--seed", o.seed, "Weight seed")->capture_default_str();
   cmd->add_option("--ctx", o.ctx, "Context length")->capture_default_str();

@@ -41,6 +41,12 @@ TensorPlan bias(std::string name, int64_t n) {
   return {std::move(name), {n}, engine::GgmlType::kF32, 0.1f, false};
 }
 
+// llama-quantize's Q4_K_M: attn_v and ffn_down in Q6_K for the first and last eighth of
+// the layers and every third layer between (its use_more_bits).
+bool more_bits(int64_t layer, int64_t n_layers) {
+  return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+}
+
 }  // namespace
 
 std::vector<TensorPlan> plan_tensors(const SynthShape& s) {
@@ -53,7 +59,8 @@ std::vector<TensorPlan> plan_tensors(const SynthShape& s) {
     plan.push_back(norm(p + "attn_norm.weight", s.dim));
     plan.push_back(matrix(p + "attn_q.weight", s.dim, s.dim, s.type));
     plan.push_back(matrix(p + "attn_k.weight", s.dim, kv_dim, s.type));
-    plan.push_back(matrix(p + "attn_v.weight", s.dim, kv_dim, s.type));
+    const GgmlType wide = s.q4_k_m && more_bits(l, s.layers) ? GgmlType::kQ6_K : s.type;
+    plan.push_back(matrix(p + "attn_v.weight", s.dim, kv_dim, wide));
     if (s.arch == "qwen2") {
       plan.push_back(bias(p + "attn_q.bias", s.dim));
       plan.push_back(bias(p + "attn_k.bias", kv_dim));
@@ -63,10 +70,10 @@ std::vector<TensorPlan> plan_tensors(const SynthShape& s) {
     plan.push_back(norm(p + "ffn_norm.weight", s.dim));
     plan.push_back(matrix(p + "ffn_gate.weight", s.dim, s.ffn, s.type));
     plan.push_back(matrix(p + "ffn_up.weight", s.dim, s.ffn, s.type));
-    plan.push_back(matrix(p + "ffn_down.weight", s.ffn, s.dim, s.type));
+    plan.push_back(matrix(p + "ffn_down.weight", s.ffn, s.dim, wide));
   }
   plan.push_back(norm("output_norm.weight", s.dim));
-  plan.push_back(matrix("output.weight", s.dim, s.vocab, s.type));
+  plan.push_back(matrix("output.weight", s.dim, s.vocab, s.q4_k_m ? GgmlType::kQ6_K : s.type));
   return plan;
 }
 

@@ -15,6 +15,7 @@ struct SynthShape {
   std::string arch;  // "llama" | "qwen2"
   int64_t dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0;
   engine::GgmlType type = engine::GgmlType::kF32;
+  bool q4_k_m = false;  // llama-quantize's Q4_K_M mix: Q6_K output and some attn_v / ffn_down
 };
 
 struct TensorPlan {

@@ -11,19 +11,20 @@
 namespace rs::engine {
 namespace {
 
-constexpr GgmlType kAllTypes[] = {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16,
-                                  GgmlType::kQ8_0, GgmlType::kQ4_0};
+constexpr GgmlType kAllTypes[] = {
+    GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ8_0,   GgmlType::kQ4_0,
+    GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kIQ4_NL, GgmlType::kQ2_K,
+    GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
 constexpr KernelPath kSimdPaths[] = {KernelPath::kAvx2, KernelPath::kAvx512};
 
-int64_t row_bytes_of(GgmlType t, int64_t n) {
-  switch (t) {
-    case GgmlType::kF32: return n * 4;
-    case GgmlType::kF16:
-    case GgmlType::kBF16: return n * 2;
-    case GgmlType::kQ8_0: return n / 32 * 34;
-    case GgmlType::kQ4_0: return n / 32 * 18;
-  }
-  return 0;
+int64_t row_bytes_of(GgmlType t, int64_t n) { return ggml_row_bytes(t, n); }
+
+bool is_quantized(GgmlType t) { return ggml_block_elems(t) > 1; }
+
+// n rounded up to a whole number of t's blocks.
+int64_t fit_row(GgmlType t, int64_t n) {
+  const int64_t b = ggml_block_elems(t);
+  return (n + b - 1) / b * b;
 }
 
 struct Weights {
@@ -86,11 +87,12 @@ TEST(KernelsMatmul, ScalarMatchesDoubleReference) {
   std::mt19937 rng(10);
   for (GgmlType t : kAllTypes) {
     for (Shape s : {Shape{5, 64, 3}, Shape{13, 96, 1}, Shape{37, 256, 6}}) {
+      s.n_in = fit_row(t, s.n_in);
       const Weights w = make_weights(t, s.n_out, s.n_in, rng);
       const auto x = make_x(s.n_tokens, s.n_in, rng);
       const auto y = run(w, x, s.n_tokens, nullptr, KernelPath::kScalar);
       // Quantized types also quantize the activations to 8 bits (|error| <= amax/254).
-      const double rel = (t == GgmlType::kQ8_0 || t == GgmlType::kQ4_0) ? 2e-2 : 1e-5;
+      const double rel = is_quantized(t) ? 2e-2 : 1e-5;
       for (int64_t tok = 0; tok < s.n_tokens; ++tok) {
         for (int64_t o = 0; o < s.n_out; ++o) {
           EXPECT_NEAR(y[tok * s.n_out + o], ref_dot(w, x, tok, o), rel * abs_dot(w, x, tok, o) + 1e-6)
@@ -105,9 +107,9 @@ TEST(KernelsMatmul, SimdMatchesScalar) {
   std::mt19937 rng(11);
   ThreadPool pool(2);
   for (GgmlType t : kAllTypes) {
-    const bool quant = t == GgmlType::kQ8_0 || t == GgmlType::kQ4_0;
+    const bool quant = is_quantized(t);
     for (int iter = 0; iter < 6; ++iter) {
-      const int64_t n_in = quant ? 32 * (1 + rng() % 12) : 1 + rng() % 300;
+      const int64_t n_in = quant ? ggml_block_elems(t) * (1 + rng() % 12) : 1 + rng() % 300;
       const int64_t n_out = 1 + rng() % 41;
       const int64_t n_tokens = 1 + rng() % 17;
       const Weights w = make_weights(t, n_out, n_in, rng);
@@ -165,10 +167,10 @@ void check_batch_invariance(GgmlType t, KernelPath path, int64_t n_out, int64_t 
 
 TEST(KernelsMatmul, BatchInvariantAllTypesAllPaths) {
   for (GgmlType t : kAllTypes) {
-    const bool quant = t == GgmlType::kQ8_0 || t == GgmlType::kQ4_0;
+    const bool quant = is_quantized(t);
     for (KernelPath p : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvx512}) {
-      check_batch_invariance(t, p, 23, quant ? 160 : 77);
-      check_batch_invariance(t, p, 9, quant ? 64 : 128);
+      check_batch_invariance(t, p, 23, quant ? fit_row(t, 160) : 77);
+      check_batch_invariance(t, p, 9, quant ? fit_row(t, 64) : 128);
     }
   }
 }
@@ -178,8 +180,7 @@ TEST(KernelsMatmul, BatchInvariantLongRowsBigBatch) {
   std::mt19937 rng(14);
   ThreadPool pool(2);
   for (GgmlType t : kAllTypes) {
-    const bool quant = t == GgmlType::kQ8_0 || t == GgmlType::kQ4_0;
-    const int64_t n_in = quant ? 32 * 35 : 1100;
+    const int64_t n_in = is_quantized(t) ? fit_row(t, 32 * 35) : 1100;
     const int64_t n_out = 19;
     const int64_t n_tok = 130;
     const Weights w = make_weights(t, n_out, n_in, rng);

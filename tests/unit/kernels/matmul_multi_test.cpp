@@ -12,16 +12,7 @@
 namespace rs::engine {
 namespace {
 
-int64_t multi_row_bytes_of(GgmlType t, int64_t n) {
-  switch (t) {
-    case GgmlType::kF32: return n * 4;
-    case GgmlType::kF16:
-    case GgmlType::kBF16: return n * 2;
-    case GgmlType::kQ8_0: return n / 32 * 34;
-    case GgmlType::kQ4_0: return n / 32 * 18;
-  }
-  return 0;
-}
+int64_t multi_row_bytes_of(GgmlType t, int64_t n) { return ggml_row_bytes(t, n); }
 
 struct Mat {
   std::vector<uint8_t> bytes;
@@ -68,11 +59,13 @@ void expect_same_as_single(const std::vector<Mat>& mats, int64_t n_tok, ThreadPo
 TEST(MatmulMulti, EqualsSingleMatmuls) {
   std::mt19937 rng(7);
   ThreadPool pool(2);
-  for (GgmlType t : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16, GgmlType::kQ8_0, GgmlType::kQ4_0}) {
+  for (GgmlType t : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16, GgmlType::kQ8_0, GgmlType::kQ4_0,
+                     GgmlType::kQ5_1, GgmlType::kQ4_K, GgmlType::kQ6_K}) {
+    const int64_t n_in = ggml_block_elems(t) == 256 ? 512 : 96;
     std::vector<Mat> mats;
-    mats.push_back(make_mat(t, 67, 96, rng));
-    mats.push_back(make_mat(t, 9, 96, rng));
-    mats.push_back(make_mat(t, 130, 96, rng));
+    mats.push_back(make_mat(t, 67, n_in, rng));
+    mats.push_back(make_mat(t, 9, n_in, rng));
+    mats.push_back(make_mat(t, 130, n_in, rng));
     for (KernelPath path : {KernelPath::kScalar, KernelPath::kAuto}) {
       for (int64_t n_tok : {1, 2, 5, 16, 17, 70}) {
         expect_same_as_single(mats, n_tok, &pool, path, rng);
@@ -89,6 +82,19 @@ TEST(MatmulMulti, MixedTypesFallBack) {
   mats.push_back(make_mat(GgmlType::kQ8_0, 40, 64, rng));
   mats.push_back(make_mat(GgmlType::kF16, 24, 64, rng));
   for (int64_t n_tok : {1, 16}) expect_same_as_single(mats, n_tok, &pool, KernelPath::kAuto, rng);
+}
+
+// K-quants of different types share one activation quantization (a Q4_K_M attention).
+TEST(MatmulMulti, MixedKQuantsFuse) {
+  std::mt19937 rng(9);
+  ThreadPool pool(2);
+  std::vector<Mat> mats;
+  mats.push_back(make_mat(GgmlType::kQ4_K, 40, 512, rng));
+  mats.push_back(make_mat(GgmlType::kQ4_K, 24, 512, rng));
+  mats.push_back(make_mat(GgmlType::kQ6_K, 24, 512, rng));
+  for (KernelPath path : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAuto}) {
+    for (int64_t n_tok : {1, 5, 16}) expect_same_as_single(mats, n_tok, &pool, path, rng);
+  }
 }
 
 }  // namespace

@@ -208,6 +208,38 @@ TEST(ModelForward, BatchInvariantQ4TiedBf16) {
   check_batch_invariance(s);
 }
 
+// Weight types known to ggml but not computed here (q8_1) and rows that are not whole
+// K-quant super-blocks are load errors naming the tensor.
+TEST(ModelLoad, UnsupportedWeightTypeIsAClearError) {
+  SynthSpec q8_1;
+  q8_1.type = static_cast<GgmlType>(9);  // ggml's q8_1: an activation type only
+  q8_1.ffn = 64;                          // whole blocks of 32
+  auto r = test::load_synth(q8_1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << r.status().message();
+  EXPECT_NE(r.status().message().find("token_embd.weight"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("q8_1"), std::string::npos) << r.status().message();
+
+  SynthSpec short_rows;
+  short_rows.type = GgmlType::kQ4_K;  // dim 32: not a multiple of 256 (caught by the reader)
+  r = test::load_synth(short_rows);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorrupt) << r.status().message();
+  EXPECT_NE(r.status().message().find(".weight'"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("block size"), std::string::npos) << r.status().message();
+}
+
+// The block-dot weight types: a model mixing them per tensor, as llama-quantize's _M files.
+TEST(ModelForward, BatchInvariantKQuantsAndLegacyBlocks) {
+  for (GgmlType t : {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kQ2_K, GgmlType::kQ5_0, GgmlType::kIQ4_NL}) {
+    SynthSpec s;
+    s.dim = 256;
+    s.ffn = 512;
+    s.type = t;
+    check_batch_invariance(s);
+  }
+}
+
 TEST(ModelForward, BatchInvariantScalarPath) {
   set_default_kernel_path(KernelPath::kScalar);
   SynthSpec s;

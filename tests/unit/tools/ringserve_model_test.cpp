@@ -316,7 +316,7 @@ TEST_F(RingserveModelTest, BadInputIsOneLineAndExitOne) {
            {"generate", truncated, "hi"},
            {"info", path("does-not-exist.gguf")},
            {"synth", "--arch", "gpt-j", path("x.gguf")},
-           {"synth", "--type", "q4_k", path("x.gguf")},
+           {"synth", "--type", "q7_k", path("x.gguf")},
            {"synth", "--vocab-from", truncated, path("x.gguf")},
        }) {
     RunResult r = run(args);

@@ -1,6 +1,7 @@
-// Numeric kernels: matmul over ggml weight types (F32, F16, BF16, Q8_0, Q4_0), row
-// conversion and quantization, and the element-wise ops of a transformer layer.
-// Stateless; callable from any thread. The SIMD path (AVX-512 VNNI, else AVX2/FMA/F16C) is
+// Numeric kernels: matmul over ggml weight types (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
+// Q5_1, IQ4_NL, Q2_K..Q6_K; activations rounded as ggml does for each), row conversion and
+// quantization, and the element-wise ops of a transformer layer. Stateless; callable
+// from any thread. The SIMD path (AVX-512 VNNI, else AVX2/FMA/F16C) is
 // chosen at run time when the CPU has it; KernelPath::kScalar forces the portable reference
 // path (for tests). Within one path, y[t][o] of matmul is bit-identical whatever the batch
 // size, the token's position in the batch and the thread split (batch invariance).
@@ -40,13 +41,15 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Thr
 
 // matmul(ws[i], x, n_tokens, ys[i]) for i < n, with x prepared once and one pool
 // dispatch for all (each y bit-identical to the single matmul). Matrices of different
-// types or input sizes (or n > 8) simply run one after the other.
+// types (except K-quants among themselves) or input sizes (or n > 8) simply run one after
+// the other.
 void matmul_multi(const WeightView* ws, int n, const float* x, int64_t n_tokens, float* const* ys,
                   ThreadPool* pool, KernelPath path = KernelPath::kAuto);
 
 // Row conversion.
 void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n);
-void quantize_row(GgmlType type, const float* src, void* dst, int64_t n);  // F32/F16/BF16/Q8_0/Q4_0
+// Every supported type (ggml_type_supported); n a multiple of the type's block size.
+void quantize_row(GgmlType type, const float* src, void* dst, int64_t n);
 float fp16_to_fp32(uint16_t h);
 uint16_t fp32_to_fp16(float f);
 float bf16_to_fp32(uint16_t h);
