@@ -42,7 +42,7 @@ Result<engine::ChatInput> chat_input(const ChatOptions& o) {
 
 void print_ids(const std::vector<int32_t>& ids) {
   std::string out;
-  for (int32_t id : ids) out += (out.empty() ? "" : " ") + std::to_string(id);
+  for (int32_t id : ids) out.append(out.empty() ? "" : " ").append(std::to_string(id));
   std::printf("%s\n", out.c_str());
 }
 
