@@ -23,6 +23,9 @@ struct ModelSpec {
   std::string vocab_from; // "" = byte-level vocab
 };
 
+// s in single quotes for /bin/sh.
+std::string shell_quote(const std::string& s);
+
 // The cached GGUF for spec under cache_dir, synthesized with `tool synth` when absent.
 // With llama_dir, a llama-quantize mix type (q4_k_m, q5_k_m, ...) is made by
 // llama_dir/llama-quantize from the F16 model of the same shape, as users make theirs.

@@ -13,12 +13,6 @@
 namespace rs::bench {
 namespace {
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 // The command's stdout (stderr dropped); an error when it cannot run or fails.
 Result<std::string> run_capture(const std::string& cmd) {
   FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r");
@@ -68,7 +62,7 @@ void read_batched_bench(const std::string& out, nlohmann::json& j) {
 Result<nlohmann::json> llama_cpp_bench(const std::string& dir, const std::string& model, const BenchParams& p) {
   nlohmann::json j{{"dir", dir}, {"decode", nlohmann::json::object()}};
   const std::string threads = std::to_string(p.n_threads);
-  std::string cmd = quote(dir + "/llama-bench") + " -m " + quote(model) + " -t " + threads +
+  std::string cmd = shell_quote(dir + "/llama-bench") + " -m " + shell_quote(model) + " -t " + threads +
                     " -n " + std::to_string(p.decode_tokens) + " -r " + std::to_string(p.reps) + " -o json";
   cmd += " -p " + std::to_string(p.prefill_tokens);
   RS_ASSIGN_OR_RETURN(std::string bench_out, run_capture(cmd));
@@ -76,7 +70,7 @@ Result<nlohmann::json> llama_cpp_bench(const std::string& dir, const std::string
   int max_batch = 1;
   for (int b : p.batch_sizes) max_batch = std::max(max_batch, b);
   const int ctx = max_batch * (p.decode_prompt_tokens + p.decode_tokens) + 64;
-  cmd = quote(dir + "/llama-batched-bench") + " -m " + quote(model) + " -t " + threads + " -c " +
+  cmd = shell_quote(dir + "/llama-batched-bench") + " -m " + shell_quote(model) + " -t " + threads + " -c " +
         std::to_string(ctx) + " -b 2048 -ub 512 -npp " + std::to_string(p.decode_prompt_tokens) + " -ntg " +
         std::to_string(p.decode_tokens) + " -npl " + join(p.batch_sizes) + " --output-format jsonl";
   RS_ASSIGN_OR_RETURN(std::string batched_out, run_capture(cmd));
@@ -86,7 +80,7 @@ Result<nlohmann::json> llama_cpp_bench(const std::string& dir, const std::string
 
 Status llama_quantize(const std::string& dir, const std::string& src, const std::string& dst,
                       const std::string& type) {
-  const std::string cmd = quote(dir + "/llama-quantize") + " " + quote(src) + " " + quote(dst) + " " + type;
+  const std::string cmd = shell_quote(dir + "/llama-quantize") + " " + shell_quote(src) + " " + shell_quote(dst) + " " + type;
   std::fprintf(stderr, "bench-engine: %s\n", cmd.c_str());
   auto out = run_capture(cmd);
   if (!out.ok()) return out.status();

@@ -10,13 +10,13 @@
 #include "rs/engine/gguf.h"
 
 namespace rs::bench {
-namespace {
-
-std::string quote(const std::string& s) {
+std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
   return q + "'";
 }
+
+namespace {
 
 std::string file_name(const ModelSpec& s) {
   // Appends (not operator+ chains, which trip GCC 12's -Wrestrict false positive).
@@ -31,15 +31,15 @@ std::string file_name(const ModelSpec& s) {
 }
 
 std::string synth_command(const ModelSpec& s, const std::string& tool, const std::string& path) {
-  std::string cmd = quote(tool);
+  std::string cmd = shell_quote(tool);
   cmd.append(" synth --arch ").append(s.arch);
   for (const auto& [flag, v] : {std::pair<const char*, int>{" --dim ", s.dim}, {" --layers ", s.layers},
                                 {" --heads ", s.heads}, {" --kv-heads ", s.kv_heads}, {" --ffn ", s.ffn}}) {
     cmd.append(flag).append(std::to_string(v));
   }
   cmd.append(" --type ").append(s.type).append(" --seed 1 --ctx 2048");
-  if (!s.vocab_from.empty()) cmd.append(" --vocab-from ").append(quote(s.vocab_from));
-  return cmd.append(" ").append(quote(path));
+  if (!s.vocab_from.empty()) cmd.append(" --vocab-from ").append(shell_quote(s.vocab_from));
+  return cmd.append(" ").append(shell_quote(path));
 }
 
 // llama-quantize's mixes (a type per tensor), e.g. "q4_k_m" -> "Q4_K_M".
