@@ -47,6 +47,8 @@ struct Counter {
   size_t n = 0;
   template <class T>
   void field(const char*, const T&, Opt) { ++n; }
+  template <class T>
+  void field(const char*, const std::vector<T>& xs, Opt o) { n += o.omit_empty && xs.empty() ? 0 : 1; }
   void field(const char*, const std::optional<uint64_t>& x, Opt) { n += x.has_value() ? 1 : 0; }
 };
 
@@ -84,7 +86,8 @@ class Writer {
     for (int32_t x : xs) pk_.pack(x);
   }
   template <class T>
-  void field(const char* k, const std::vector<T>& xs, Opt) {
+  void field(const char* k, const std::vector<T>& xs, Opt o) {
+    if (o.omit_empty && xs.empty()) return;
     key(k);
     pk_.pack_array(static_cast<uint32_t>(xs.size()));
     for (const T& x : xs) write_struct(x);
@@ -185,6 +188,7 @@ RS_INSTANTIATE(JobRecord)
 RS_INSTANTIATE(TokenEntry)
 RS_INSTANTIATE(Usage)
 RS_INSTANTIATE(Sampling)
+RS_INSTANTIATE(TokenExtrasList)
 #undef RS_INSTANTIATE
 
 }  // namespace rs::schemas

@@ -17,6 +17,22 @@ float wire_logprob(float logprob) {
   return std::isfinite(logprob) ? logprob : std::numeric_limits<float>::lowest();
 }
 
+std::vector<schemas::TokenAlt> wire_alts(std::vector<AltOut>& top) {
+  std::vector<schemas::TokenAlt> out;
+  out.reserve(top.size());
+  for (AltOut& a : top) out.push_back({a.token, std::move(a.text), wire_logprob(a.logprob)});
+  return out;
+}
+
+std::vector<schemas::PromptToken> wire_prompt(std::vector<PromptOut>& prompt) {
+  std::vector<schemas::PromptToken> out;
+  out.reserve(prompt.size());
+  for (PromptOut& p : prompt) {
+    out.push_back({p.token, std::move(p.text), wire_logprob(p.logprob), wire_alts(p.top)});
+  }
+  return out;
+}
+
 }  // namespace
 
 // While an engine is stale the worker is silent: batches wait in the outbox, and go out in
@@ -48,7 +64,9 @@ void WorkerLoop::send_batch(StepBatch& batch) {
                                                  .seq = static_cast<uint64_t>(t.seq),
                                                  .token = t.token,
                                                  .text = std::move(t.piece),
-                                                 .logprob = wire_logprob(t.logprob)});
+                                                 .logprob = wire_logprob(t.logprob),
+                                                 .top = wire_alts(t.top),
+                                                 .prompt = wire_prompt(t.prompt)});
     in_flight_[t.job_id].tokens.push_back(tokens.entries.back());  // kept for a resend
   }
   if (!tokens.entries.empty() && send(tokens)) {
