@@ -44,9 +44,10 @@ class EngineLogprobTest : public ::testing::Test {
     model_ = *m;
   }
 
-  std::unique_ptr<Engine> make_engine(int max_batch_tokens = 512) {
+  std::unique_ptr<Engine> make_engine(int max_batch_tokens = 512, int kv_blocks = 0) {
     EngineConfig cfg;
     cfg.max_batch_tokens = max_batch_tokens;
+    cfg.kv_blocks = kv_blocks;
     cfg.max_context = 128;
     cfg.n_threads = 1;
     cfg.clock = &clock_;
@@ -312,6 +313,32 @@ TEST_F(EnginePromptLogprobTest, ResumedJobGivesTheSameLogprobs) {
   EXPECT_EQ(rest.tokens, std::vector<int32_t>(full.tokens.begin() + 3, full.tokens.end()));
   EXPECT_EQ(rest.logprobs, std::vector<float>(full.logprobs.begin() + 3, full.logprobs.end()));
   EXPECT_EQ(rest.tops, std::vector<std::vector<TokenLogprob>>(full.tops.begin() + 3, full.tops.end()));
+}
+
+// A batch sequence preempted in the middle of its chunked prefill (an interactive one needs
+// the whole pool) is recomputed later: the positions it had are not collected twice, and
+// the event equals the uninterrupted run's.
+TEST_F(EnginePromptLogprobTest, APreemptionInThePrefillKeepsThemExact) {
+  GenerationRequest r = scoring(kScoredPrompt, 4, 2);
+  r.priority = Priority::kBatch;
+  auto solo_engine = make_engine();
+  auto solo = solo_engine->submit(r);
+  ASSERT_TRUE(solo.ok());
+  const LogprobRun alone = run(*solo_engine)[*solo];
+
+  auto e = make_engine(4, 3);  // 4 tokens a step, 3 blocks of 16 positions
+  auto batch = e->submit(r);
+  ASSERT_TRUE(batch.ok()) << batch.status().to_string();
+  (void)e->step();
+  (void)e->step();  // 8 of its prompt positions computed
+  GenerationRequest big = request(std::string(kScoredPrompt) + " with her friends in the park", 8, 0.0f);
+  ASSERT_TRUE(e->submit(big).ok());
+  const LogprobRun preempted = run(*e)[*batch];
+  EXPECT_GT(e->n_preemptions(), 0);
+  EXPECT_EQ(preempted.n_prompt_events, 1);
+  EXPECT_EQ(preempted.prompt, alone.prompt);
+  EXPECT_EQ(preempted.tokens, alone.tokens);
+  EXPECT_EQ(preempted.tops, alone.tops);
 }
 
 TEST_F(EnginePromptLogprobTest, OneTokenPromptHasAnEmptyEvent) {
