@@ -157,6 +157,17 @@ Result<T> decode(std::string_view body, const Limits& limits) {
   return out;
 }
 
+// Keys, headers and numbers: at most ~60 bytes an entry, ~30 a TokenAlt, ~40 a PromptToken.
+size_t approx_wire_bytes(const TokenEntry& entry) {
+  size_t n = 64 + entry.job_id.size() + entry.text.size();
+  for (const TokenAlt& a : entry.top) n += 32 + a.text.size();
+  for (const PromptToken& p : entry.prompt) {
+    n += 40 + p.text.size();
+    for (const TokenAlt& a : p.top) n += 32 + a.text.size();
+  }
+  return n;
+}
+
 #define RS_INSTANTIATE(T)                          \
   template std::string encode<T>(const T&);        \
   template Result<T> decode<T>(std::string_view, const Limits&);

@@ -198,6 +198,19 @@ TEST(Codec, LogprobFieldsRoundTrip) {
   EXPECT_EQ(*submit, r);
 }
 
+// approx_wire_bytes bounds what an entry adds to a TOKENS body (senders cut batches by it).
+TEST(Codec, ApproxWireBytesBoundsAnEntrysEncoding) {
+  TokenEntry big = entry_with_logprobs();
+  big.top.assign(20, TokenAlt{123456, "\xe2\x82", -123.456f});
+  big.prompt.assign(300, PromptToken{70000, " word", -1.0e-7f, std::vector<TokenAlt>(20, TokenAlt{-5, "", -1e30f})});
+  for (const TokenEntry& e : {TokenEntry{"job-1", 3, 1u << 30, -7, std::string(300, 'x'), -0.25f}, entry_with_logprobs(), big}) {
+    const size_t one = encode(TokenBatch{{e}}).size();
+    const size_t two = encode(TokenBatch{{e, e}}).size();
+    EXPECT_LE(two - one, approx_wire_bytes(e));
+    EXPECT_LE(one, approx_wire_bytes(e) + 16);
+  }
+}
+
 TEST(Limits, LogprobCountsAreBounded) {
   SubmitRequest r = sample_submit();
   r.top_logprobs = 21;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "rs/schemas/codec.h"
 #include "rs/worker/io/job_mapping.h"
 #include "rs/worker/io/worker_loop.h"
 
@@ -54,6 +55,7 @@ void WorkerLoop::send_batch(StepBatch& batch) {
   }
   schemas::WorkerTokens tokens;
   tokens.entries.reserve(batch.tokens.size());
+  size_t bytes = 0;
   for (TokenOut& t : batch.tokens) {
     if (!is_current(t.job_id, t.attempt)) {
       counters_.stale_outputs.fetch_add(1, std::memory_order_relaxed);
@@ -68,11 +70,13 @@ void WorkerLoop::send_batch(StepBatch& batch) {
                                                  .top = wire_alts(t.top),
                                                  .prompt = wire_prompt(t.prompt)});
     in_flight_[t.job_id].tokens.push_back(tokens.entries.back());  // kept for a resend
+    bytes += schemas::approx_wire_bytes(tokens.entries.back());
+    if (bytes >= kTokensMessageBytes) {  // prompt logprobs: the rest in another message
+      send_tokens(tokens);
+      bytes = 0;
+    }
   }
-  if (!tokens.entries.empty() && send(tokens)) {
-    counters_.token_messages.fetch_add(1, std::memory_order_relaxed);
-    counters_.tokens_sent.fetch_add(tokens.entries.size(), std::memory_order_relaxed);
-  }
+  send_tokens(tokens);
   for (FinishedOut& f : batch.finished) {
     if (!is_current(f.job_id, f.attempt)) {
       counters_.stale_outputs.fetch_add(1, std::memory_order_relaxed);
@@ -80,6 +84,14 @@ void WorkerLoop::send_batch(StepBatch& batch) {
     }
     send_end(f, batch.device);
   }
+}
+
+void WorkerLoop::send_tokens(schemas::WorkerTokens& tokens) {
+  if (!tokens.entries.empty() && send(tokens)) {
+    counters_.token_messages.fetch_add(1, std::memory_order_relaxed);
+    counters_.tokens_sent.fetch_add(tokens.entries.size(), std::memory_order_relaxed);
+  }
+  tokens.entries.clear();
 }
 
 // A current job's end: WORKER_DONE, WORKER_FAILED with the engine error's code, or (drain)
