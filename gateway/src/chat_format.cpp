@@ -11,18 +11,28 @@ namespace {
 
 constexpr const char* kChunkObject = "chat.completion.chunk";
 
-// logprobs.content: one entry per token (its raw bytes too; no alternatives).
-json chat_logprobs(const TextPiece& piece) {
+json bytes_json(const std::string& raw) {
+  json bytes = json::array();
+  for (unsigned char b : raw) bytes.push_back(static_cast<int>(b));
+  return bytes;
+}
+
+// logprobs.content: one entry per token, its raw bytes too, and meta.top_logprobs
+// alternatives ({token, logprob, bytes}, most likely first).
+json chat_logprobs(const ApiMeta& meta, const TextPiece& piece) {
   json content = json::array();
   for (size_t i = 0; i < piece.tokens.size(); ++i) {
-    json bytes = json::array();
-    if (i < piece.token_bytes.size()) {
-      for (unsigned char b : piece.token_bytes[i]) bytes.push_back(static_cast<int>(b));
+    json top = json::array();
+    if (i < piece.top.size()) {
+      for (size_t k = 0; k < piece.top[i].size() && k < meta.top_logprobs; ++k) {
+        const schemas::TokenAlt& a = piece.top[i][k];
+        top.push_back({{"token", sanitize_utf8(a.text)}, {"logprob", a.logprob}, {"bytes", bytes_json(a.text)}});
+      }
     }
     content.push_back({{"token", piece.tokens[i]},
                        {"logprob", i < piece.logprobs.size() ? piece.logprobs[i] : 0.0f},
-                       {"bytes", bytes},
-                       {"top_logprobs", json::array()}});
+                       {"bytes", i < piece.token_bytes.size() ? bytes_json(piece.token_bytes[i]) : json::array()},
+                       {"top_logprobs", std::move(top)}});
   }
   return json{{"content", content}, {"refusal", nullptr}};
 }
@@ -47,7 +57,7 @@ std::string chat_role_chunk(const ApiMeta& meta) {
 
 std::string chat_content_chunk(const ApiMeta& meta, const TextPiece& piece) {
   return chunk(meta, json{{"content", piece.text}},
-               meta.logprobs ? chat_logprobs(piece) : json(nullptr), nullptr);
+               meta.logprobs ? chat_logprobs(meta, piece) : json(nullptr), nullptr);
 }
 
 std::string chat_final_chunk(const ApiMeta& meta, const std::string& finish_reason) {
@@ -70,7 +80,7 @@ std::string chat_response(const ApiMeta& meta, const std::vector<ChoiceResult>& 
     json message = {{"role", "assistant"}, {"content", c.piece.text}, {"refusal", nullptr}};
     out_choices.push_back({{"index", c.index},
                            {"message", std::move(message)},
-                           {"logprobs", meta.logprobs ? chat_logprobs(c.piece) : json(nullptr)},
+                           {"logprobs", meta.logprobs ? chat_logprobs(meta, c.piece) : json(nullptr)},
                            {"finish_reason", api_finish_reason(c.record)}});
     usage.prompt_tokens += c.record.usage.prompt_tokens;
     usage.completion_tokens += c.record.usage.completion_tokens;

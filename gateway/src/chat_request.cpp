@@ -172,12 +172,17 @@ std::optional<ApiError> refuse_chat_only(const Json& body) {
   return std::nullopt;
 }
 
-// logprobs: a boolean; top_logprobs (alternatives) only 0.
+// logprobs: a boolean; top_logprobs: alternatives per token (0..20), which need logprobs
+// (as OpenAI). max_tokens 0 (read by parse_generation_params) is refused here.
 std::optional<ApiError> parse_chat_logprobs(const Json& body, ChatRequest& out) {
   if (auto e = bool_field(body, "logprobs", out.logprobs)) return e;
   int64_t top = 0;
   if (auto e = integer_field(body, "top_logprobs", 0, 20, top)) return e;
-  if (top > 0) return unsupported_field("top_logprobs", "> 0 (alternatives)");
+  if (top > 0 && !out.logprobs) {
+    return bad_request("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+  }
+  out.top_logprobs = static_cast<uint32_t>(top);
+  if (out.max_tokens == 0) return bad_request("max_tokens", "'max_tokens' must be at least 1");
   return std::nullopt;
 }
 

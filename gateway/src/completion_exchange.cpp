@@ -18,6 +18,7 @@ void CompletionExchange::start() {
     Choice& c = choices_[i];
     c.meta = plan_.meta;
     c.meta.index = static_cast<uint32_t>(i);
+    c.assembler = ChoiceAssembler(std::nullopt, c.meta.echo, c.meta.scoring_only);
     c.listener_id = context_.bridge.new_listener_id();
     BridgeCommand cmd;
     cmd.kind = BridgeCommand::Kind::kSubmit;

@@ -1,6 +1,9 @@
 // text_completion chunks and responses; the UTF-8-boundary token assembler.
 #include "completion_format.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "json_text.h"
@@ -30,10 +33,33 @@ bool valid_continuation(unsigned char lead, size_t i, unsigned char c) {
   return true;
 }
 
-json logprobs_json(const TextPiece& piece) {
+json logprob_value(float logprob) { return std::isnan(logprob) ? json(nullptr) : json(logprob); }
+
+// OpenAI's legacy format: with logprobs N > 0, top_logprobs[i] is {text: logprob} of token
+// i's alternatives (null at an echoed prompt's first token, which has none); with 0, an
+// empty list. Two alternatives of the same text (two ids, one text) keep the first (the
+// more likely).
+json logprobs_json(const ApiMeta& meta, const TextPiece& piece) {
+  json logprobs = json::array();
+  json top = json::array();
+  for (size_t i = 0; i < piece.tokens.size(); ++i) {
+    logprobs.push_back(logprob_value(i < piece.logprobs.size() ? piece.logprobs[i] : 0.0f));
+    if (meta.top_logprobs == 0) continue;
+    if (i >= piece.top.size() || std::isnan(piece.logprobs[i])) {
+      top.push_back(nullptr);
+      continue;
+    }
+    json alts = json::object();
+    for (size_t k = 0; k < piece.top[i].size() && k < meta.top_logprobs; ++k) {
+      const schemas::TokenAlt& a = piece.top[i][k];
+      const std::string text = sanitize_utf8(a.text);
+      if (!alts.contains(text)) alts[text] = a.logprob;
+    }
+    top.push_back(std::move(alts));
+  }
   return json{{"tokens", piece.tokens},
-              {"token_logprobs", piece.logprobs},
-              {"top_logprobs", json::array()},
+              {"token_logprobs", std::move(logprobs)},
+              {"top_logprobs", std::move(top)},
               {"text_offset", piece.text_offsets}};
 }
 
@@ -52,6 +78,7 @@ TextPiece join_pieces(const std::vector<TextPiece>& pieces) {
     out.tokens.insert(out.tokens.end(), p.tokens.begin(), p.tokens.end());
     out.token_bytes.insert(out.token_bytes.end(), p.token_bytes.begin(), p.token_bytes.end());
     out.logprobs.insert(out.logprobs.end(), p.logprobs.begin(), p.logprobs.end());
+    out.top.insert(out.top.end(), p.top.begin(), p.top.end());
     out.text_offsets.insert(out.text_offsets.end(), p.text_offsets.begin(), p.text_offsets.end());
     out.last_seq = p.last_seq;
   }
@@ -89,16 +116,29 @@ std::string sanitize_utf8(std::string_view s, bool* complete) {
   return out;
 }
 
+void ChoiceAssembler::hold(const std::string& text, float logprob,
+                           const std::vector<schemas::TokenAlt>& top) {
+  if (held_.tokens.empty()) held_.text_offsets.clear();
+  held_.text_offsets.push_back(offset_ + static_cast<int64_t>(raw_.size()));
+  held_.tokens.push_back(sanitize_utf8(text));
+  held_.token_bytes.push_back(text);
+  held_.logprobs.push_back(logprob);
+  held_.top.push_back(top);
+  raw_ += text;
+}
+
 void ChoiceAssembler::add(const schemas::TokenEntry& entry, std::vector<TextPiece>& out) {
   if (entry.seq != next_seq_) return;
   ++next_seq_;
-  if (held_.tokens.empty()) held_.text_offsets.clear();
-  held_.text_offsets.push_back(offset_ + static_cast<int64_t>(raw_.size()));
-  held_.tokens.push_back(sanitize_utf8(entry.text));
-  held_.token_bytes.push_back(entry.text);
-  held_.logprobs.push_back(entry.logprob);
+  if (echo_ && entry.seq == 0) {
+    for (size_t i = 0; i < entry.prompt.size(); ++i) {
+      const schemas::PromptToken& p = entry.prompt[i];
+      hold(p.text, i == 0 ? std::numeric_limits<float>::quiet_NaN() : p.logprob, p.top);
+    }
+  }
+  if (!drop_completion_) hold(entry.text, entry.logprob, entry.top);
   held_.last_seq = entry.seq;
-  raw_ += entry.text;
+  if (held_.tokens.empty()) return;
   bool complete = false;
   std::string text = sanitize_utf8(raw_, &complete);
   if (!complete) return;  // wait for the rest of the character
@@ -136,6 +176,9 @@ std::string encode_api_meta(const ApiMeta& meta) {
                         {"id", meta.id},
                         {"index", meta.index},
                         {"logprobs", meta.logprobs},
+                        {"top_logprobs", meta.top_logprobs},
+                        {"echo", meta.echo},
+                        {"scoring_only", meta.scoring_only},
                         {"include_usage", meta.include_usage},
                         {"background", meta.background}});
 }
@@ -153,6 +196,9 @@ std::optional<ApiMeta> decode_api_meta(std::string_view text) {
     m.id = j.value("id", std::string());
     m.index = j.value("index", 0u);
     m.logprobs = j.value("logprobs", false);
+    m.top_logprobs = std::min(j.value("top_logprobs", 0u), 20u);
+    m.echo = j.value("echo", false);
+    m.scoring_only = j.value("scoring_only", false);
     m.include_usage = j.value("include_usage", false);
     m.background = j.value("background", false);
   } catch (const json::exception&) {
@@ -173,12 +219,22 @@ std::string api_finish_reason(const schemas::JobRecord& record) {
   return record.finish_reason == "length" ? "length" : "stop";
 }
 
+std::string api_finish_reason(const ApiMeta& meta, const schemas::JobRecord& record) {
+  return meta.scoring_only ? "length" : api_finish_reason(record);
+}
+
+schemas::Usage api_usage(const ApiMeta& meta, const schemas::Usage& usage) {
+  schemas::Usage u = usage;
+  if (meta.scoring_only) u.completion_tokens = 0;
+  return u;
+}
+
 std::string completion_chunk(const ApiMeta& meta, const TextPiece* piece,
                              const std::string& finish_reason) {
   json choice = {
       {"index", meta.index},
       {"text", piece != nullptr ? piece->text : std::string()},
-      {"logprobs", meta.logprobs && piece != nullptr ? logprobs_json(*piece) : json(nullptr)},
+      {"logprobs", meta.logprobs && piece != nullptr ? logprobs_json(meta, *piece) : json(nullptr)},
       {"finish_reason", finish_reason.empty() ? json(nullptr) : json(finish_reason)}};
   return json_text(json{{"id", meta.id},
                         {"object", "text_completion"},
@@ -193,7 +249,7 @@ std::string usage_chunk(const ApiMeta& meta, const schemas::Usage& usage) {
                         {"created", meta.created},
                         {"model", meta.model},
                         {"choices", json::array()},
-                        {"usage", usage_json(usage)}});
+                        {"usage", usage_json(api_usage(meta, usage))}});
 }
 
 std::string completion_response(const ApiMeta& meta, const std::vector<ChoiceResult>& choices) {
@@ -202,10 +258,10 @@ std::string completion_response(const ApiMeta& meta, const std::vector<ChoiceRes
   for (const auto& c : choices) {
     out_choices.push_back({{"index", c.index},
                            {"text", c.piece.text},
-                           {"logprobs", meta.logprobs ? logprobs_json(c.piece) : json(nullptr)},
-                           {"finish_reason", api_finish_reason(c.record)}});
+                           {"logprobs", meta.logprobs ? logprobs_json(meta, c.piece) : json(nullptr)},
+                           {"finish_reason", api_finish_reason(meta, c.record)}});
     usage.prompt_tokens += c.record.usage.prompt_tokens;
-    usage.completion_tokens += c.record.usage.completion_tokens;
+    usage.completion_tokens += api_usage(meta, c.record.usage).completion_tokens;
   }
   return json_text(json{{"id", meta.id},
                         {"object", "text_completion"},

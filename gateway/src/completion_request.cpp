@@ -37,8 +37,6 @@ std::optional<ApiError> refuse_completion_only(const Json& body) {
   for (const char* name : {"response_format", "tools", "tool_choice", "suffix"}) {
     if (field_given(body, name)) return unsupported_field(name, "");
   }
-  if (field_given(body, "echo") && !(body["echo"].is_boolean() && !body["echo"].get<bool>()))
-    return unsupported_field("echo", "= true");
   if (field_given(body, "best_of") &&
       !(body["best_of"].is_number_integer() && body["best_of"].get<int64_t>() == 1)) {
     return unsupported_field("best_of", "> 1");
@@ -46,7 +44,8 @@ std::optional<ApiError> refuse_completion_only(const Json& body) {
   return std::nullopt;
 }
 
-// logprobs: an integer (0 = the chosen token only) or a boolean.
+// logprobs: an integer (0 = the chosen token only, N = N alternatives too, at most 5) or a
+// boolean (true = 0).
 std::optional<ApiError> parse_completion_logprobs(const Json& body, CompletionRequest& out) {
   int64_t logprobs = -1;
   auto it = body.find("logprobs");
@@ -55,8 +54,17 @@ std::optional<ApiError> parse_completion_logprobs(const Json& body, CompletionRe
   } else if (auto e = integer_field(body, "logprobs", 0, 5, logprobs)) {
     return e;
   }
-  if (logprobs > 0) return unsupported_field("logprobs", "> 0 (alternatives)");
-  out.logprobs = logprobs == 0;
+  out.logprobs = logprobs >= 0;
+  out.top_logprobs = logprobs > 0 ? static_cast<uint32_t>(logprobs) : 0;
+  return std::nullopt;
+}
+
+// echo (a boolean), and max_tokens 0 only with it.
+std::optional<ApiError> parse_echo(const Json& body, CompletionRequest& out) {
+  if (auto e = bool_field(body, "echo", out.echo)) return e;
+  if (out.max_tokens == 0 && !out.echo) {
+    return bad_request("max_tokens", "'max_tokens' must be at least 1 (0 only with echo: true)");
+  }
   return std::nullopt;
 }
 
@@ -74,6 +82,7 @@ std::optional<ApiError> parse_completion_request(std::string_view body, const Re
   if (auto e = refuse_completion_only(parsed)) return e;
   if (auto e = parse_generation_params(parsed, limits, out)) return e;
   if (auto e = parse_completion_logprobs(parsed, out)) return e;
+  if (auto e = parse_echo(parsed, out)) return e;
   if (out.prompts.size() * out.n > limits.max_choices) {
     return bad_request("n", "prompts x n must be at most " + std::to_string(limits.max_choices));
   }

@@ -15,6 +15,10 @@ namespace rs::gateway {
 
 struct CompletionRequest : GenerationParams {
   std::vector<std::string> prompts;  // a string prompt is one entry
+  // echo: the prompt comes before the completion (with logprobs: its tokens first, the
+  // first one's logprob null). max_tokens 0 is valid only with echo (as vLLM: scoring a
+  // prompt), then the choice is the prompt alone.
+  bool echo = false;
 };
 
 // Parses and validates; nullopt error means `out` is filled. Unknown fields are ignored;

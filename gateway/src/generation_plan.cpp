@@ -1,6 +1,8 @@
 // Requests -> SUBMITs with their api_meta.
 #include "generation_plan.h"
 
+#include <algorithm>
+
 namespace rs::gateway {
 
 namespace {
@@ -20,6 +22,7 @@ GenerationPlan make_plan(const GenerationParams& p, std::string_view kind, const
   plan.meta.created = created;
   plan.meta.id = id_prefix + random_hex(rng, 24);
   plan.meta.logprobs = p.logprobs;
+  plan.meta.top_logprobs = p.logprobs ? p.top_logprobs : 0;
   plan.meta.include_usage = p.include_usage;
   plan.meta.background = p.background;
   plan.stream = p.stream;
@@ -37,7 +40,8 @@ schemas::SubmitRequest base_submit(const GenerationParams& p, const GenerationPl
   // A concrete seed always: a re-dispatched job then yields the same tokens. Choice i of
   // a seeded request uses seed + i, so n > 1 choices differ yet stay reproducible.
   s.sampling.seed = p.seed_given ? p.sampling.seed.value_or(0) + index : rng() >> 1;
-  s.max_tokens = p.max_tokens;
+  s.max_tokens = std::max<uint32_t>(p.max_tokens, 1);  // 0: scoring_only (one token, not shown)
+  s.top_logprobs = plan.meta.top_logprobs;
   s.stop = p.stop;
   s.priority = p.priority;
   s.affinity_key = p.affinity_key;
@@ -57,10 +61,17 @@ schemas::SubmitRequest base_submit(const GenerationParams& p, const GenerationPl
 GenerationPlan plan_completion(const CompletionRequest& request, const std::string& tenant,
                                int64_t created, std::mt19937_64& rng) {
   GenerationPlan plan = make_plan(request, kTextCompletion, "cmpl-", created, rng);
+  plan.meta.echo = request.echo;
+  plan.meta.scoring_only = request.echo && request.max_tokens == 0;
   const size_t total = request.prompts.size() * request.n;
   for (size_t i = 0; i < total; ++i) {
     plan.submits.push_back(base_submit(request, plan, i, tenant, rng));
-    plan.submits.back().prompt = request.prompts[i / request.n];
+    schemas::SubmitRequest& s = plan.submits.back();
+    s.prompt = request.prompts[i / request.n];
+    // The echo's text and tokens are the prompt's tokens, from the engine (any gateway can
+    // rebuild the stream from the log); their alternatives only with logprobs N.
+    s.prompt_logprobs = request.echo;
+    s.prompt_top_logprobs = request.echo ? plan.meta.top_logprobs : 0;
   }
   return plan;
 }

@@ -223,8 +223,8 @@ std::optional<ApiError> parse_sampling(const Json& body, GenerationParams& out) 
 std::optional<ApiError> parse_lengths(const Json& body, const RequestLimits& limits,
                                       GenerationParams& out) {
   int64_t max_tokens = out.max_tokens, n = 1;
-  if (auto e = integer_field(body, "max_tokens", 1, limits.max_tokens, max_tokens)) return e;
-  if (auto e = integer_field(body, "max_completion_tokens", 1, limits.max_tokens, max_tokens))
+  if (auto e = integer_field(body, "max_tokens", 0, limits.max_tokens, max_tokens)) return e;
+  if (auto e = integer_field(body, "max_completion_tokens", 0, limits.max_tokens, max_tokens))
     return e;
   if (auto e = integer_field(body, "n", 1, limits.max_n, n)) return e;
   out.max_tokens = static_cast<uint32_t>(max_tokens);

@@ -39,6 +39,7 @@ struct GenerationParams {
   bool stream = false;
   bool include_usage = false;
   bool logprobs = false;  // the chosen token's logprob
+  uint32_t top_logprobs = 0;  // alternatives per completion token (completions 0..5, chat 0..20)
   std::string user;
   // Extensions.
   bool ignore_eos = false;
@@ -72,7 +73,8 @@ bool field_given(const Json& body, const char* name);
 
 // model, sampling, max_tokens / max_completion_tokens, n, stop, stream, stream_options, user, the
 // extensions, and the refusals both endpoints share (a non-empty logit_bias, penalties other than
-// 0). Not logprobs.
+// 0). Not logprobs. max_tokens 0 is read as given: the endpoint decides (completions allow it
+// only with echo, chat never).
 std::optional<ApiError> parse_generation_params(const Json& body, const RequestLimits& limits,
                                                 GenerationParams& out);
 

@@ -18,7 +18,7 @@ std::string piece_event(const ApiMeta& meta, const TextPiece& piece) {
 std::string final_event(const ApiMeta& meta, const schemas::JobRecord& record) {
   if (record.state == schemas::JobState::kFailed)
     return error_event(meta, schemas::wire_error(record.error_code, record.error));
-  const std::string reason = api_finish_reason(record);
+  const std::string reason = api_finish_reason(meta, record);
   return sse_data(meta.is_chat() ? chat_final_chunk(meta, reason)
                                  : completion_chunk(meta, nullptr, reason));
 }

@@ -42,7 +42,9 @@ ApiError api_error_for(const ApiMeta& meta, const Status& error);
 class ChoiceEvents {
  public:
   explicit ChoiceEvents(ApiMeta meta, std::optional<uint64_t> after_seq = std::nullopt)
-      : meta_(std::move(meta)), assembler_(after_seq), opened_(after_seq.has_value()) {}
+      : meta_(std::move(meta)),
+        assembler_(after_seq, meta_.echo, meta_.scoring_only),
+        opened_(after_seq.has_value()) {}
   void add(const schemas::TokenEntry& entry, std::vector<std::string>& out);
   // The tail, the final chunk (or error), and the usage chunk when the request asked.
   void end(const schemas::JobRecord& record, std::vector<std::string>& out);

@@ -47,6 +47,8 @@ struct Counter {
   size_t n = 0;
   template <class T>
   void field(const char*, const T&, Opt) { ++n; }
+  template <class T>
+  void field(const char*, const std::vector<T>& xs, Opt o) { n += o.omit_empty && xs.empty() ? 0 : 1; }
   void field(const char*, const std::optional<uint64_t>& x, Opt) { n += x.has_value() ? 1 : 0; }
 };
 
@@ -84,7 +86,8 @@ class Writer {
     for (int32_t x : xs) pk_.pack(x);
   }
   template <class T>
-  void field(const char* k, const std::vector<T>& xs, Opt) {
+  void field(const char* k, const std::vector<T>& xs, Opt o) {
+    if (o.omit_empty && xs.empty()) return;
     key(k);
     pk_.pack_array(static_cast<uint32_t>(xs.size()));
     for (const T& x : xs) write_struct(x);
@@ -154,6 +157,17 @@ Result<T> decode(std::string_view body, const Limits& limits) {
   return out;
 }
 
+// Keys, headers and numbers: at most ~60 bytes an entry, ~30 a TokenAlt, ~40 a PromptToken.
+size_t approx_wire_bytes(const TokenEntry& entry) {
+  size_t n = 64 + entry.job_id.size() + entry.text.size();
+  for (const TokenAlt& a : entry.top) n += 32 + a.text.size();
+  for (const PromptToken& p : entry.prompt) {
+    n += 40 + p.text.size();
+    for (const TokenAlt& a : p.top) n += 32 + a.text.size();
+  }
+  return n;
+}
+
 #define RS_INSTANTIATE(T)                          \
   template std::string encode<T>(const T&);        \
   template Result<T> decode<T>(std::string_view, const Limits&);
@@ -185,6 +199,7 @@ RS_INSTANTIATE(JobRecord)
 RS_INSTANTIATE(TokenEntry)
 RS_INSTANTIATE(Usage)
 RS_INSTANTIATE(Sampling)
+RS_INSTANTIATE(TokenExtrasList)
 #undef RS_INSTANTIATE
 
 }  // namespace rs::schemas

@@ -18,9 +18,11 @@ struct Opt {
   size_t max = 0;
   ErrorCode over = ErrorCode::kTooLarge;
   size_t max_each = 0;  // vector<string>: bytes per element
+  bool omit_empty = false;  // vector: not written when empty (reads as empty when absent)
 };
 inline Opt req(size_t max = 0, ErrorCode over = ErrorCode::kTooLarge) { return {true, max, over, 0}; }
 inline Opt opt(size_t max = 0, ErrorCode over = ErrorCode::kTooLarge) { return {false, max, over, 0}; }
+inline Opt opt_list(size_t max) { return {false, max, ErrorCode::kTooLarge, 0, true}; }
 
 template <class V, class M> void fields(V& v, M& m, const Limits& l);
 
@@ -64,6 +66,9 @@ RS_FIELDS(SubmitRequest) {
   v.field("chat_kwargs", m.chat_kwargs, opt(l.max_prompt_bytes, ErrorCode::kPromptTooLong));
   v.field("add_generation_prompt", m.add_generation_prompt, opt());
   v.field("expires_ms", m.expires_ms, opt());
+  v.field("top_logprobs", m.top_logprobs, opt());
+  v.field("prompt_logprobs", m.prompt_logprobs, opt());
+  v.field("prompt_top_logprobs", m.prompt_top_logprobs, opt());
 }
 RS_FIELDS(CancelRequest) {
   v.field("request_id", m.request_id, opt());
@@ -87,7 +92,26 @@ RS_FIELDS(TokenEntry) {
   v.field("token", m.token, req());
   v.field("text", m.text, opt(l.max_text_bytes));
   v.field("logprob", m.logprob, opt());
+  v.field("top", m.top, opt_list(l.max_top_logprobs));
+  v.field("prompt", m.prompt, opt_list(l.max_prompt_tokens));
 }
+RS_FIELDS(TokenAlt) {
+  v.field("token", m.token, req());
+  v.field("text", m.text, opt(l.max_text_bytes));
+  v.field("logprob", m.logprob, opt());
+}
+RS_FIELDS(PromptToken) {
+  v.field("token", m.token, req());
+  v.field("text", m.text, opt(l.max_text_bytes));
+  v.field("logprob", m.logprob, opt());
+  v.field("top", m.top, opt_list(l.max_top_logprobs));
+}
+RS_FIELDS(TokenExtras) {
+  v.field("seq", m.seq, req());
+  v.field("top", m.top, opt_list(l.max_top_logprobs));
+  v.field("prompt", m.prompt, opt_list(l.max_prompt_tokens));
+}
+RS_FIELDS(TokenExtrasList) { v.field("entries", m.entries, req(l.max_entries)); }
 RS_FIELDS(JobRecord) {
   v.field("job_id", m.job_id, req(l.max_name_bytes));
   v.field("state", m.state, req());
@@ -251,6 +275,8 @@ void fields(V& v, M& m, const Limits& l) {
   RS_FIELDS_DISPATCH(WorkerDone) RS_FIELDS_DISPATCH(WorkerFailed)
   RS_FIELDS_DISPATCH(WorkerDisconnect) RS_FIELDS_DISPATCH(Dispatch) RS_FIELDS_DISPATCH(CancelJob)
   RS_FIELDS_DISPATCH(BrokerHeartbeat) RS_FIELDS_DISPATCH(BrokerDisconnect)
+  RS_FIELDS_DISPATCH(TokenAlt) RS_FIELDS_DISPATCH(PromptToken) RS_FIELDS_DISPATCH(TokenExtras)
+  RS_FIELDS_DISPATCH(TokenExtrasList)
 }
 #undef RS_FIELDS_DISPATCH
 

@@ -71,6 +71,11 @@ Status validate(const SubmitRequest& r, const Limits& l) {
   for (const std::string& stop : r.stop) {
     if (stop.empty() || stop.size() > l.max_stop_bytes) return bad("stop strings must be 1.." + std::to_string(l.max_stop_bytes) + " bytes");
   }
+  if (r.top_logprobs > l.max_top_logprobs || r.prompt_top_logprobs > l.max_top_logprobs) {
+    return wire_error(ErrorCode::kTooLarge, "top_logprobs and prompt_top_logprobs must be in 0.." +
+                                                std::to_string(l.max_top_logprobs));
+  }
+  if (r.prompt_top_logprobs > 0 && !r.prompt_logprobs) return bad("prompt_top_logprobs needs prompt_logprobs");
   if (r.api_meta.size() > l.max_api_meta_bytes) return too_long("api_meta", l.max_api_meta_bytes);
   if (r.tenant.size() > l.max_tenant_bytes) return too_long("tenant", l.max_tenant_bytes);
   return {};

@@ -144,6 +144,82 @@ TEST_F(GatewayTest, ABackgroundStreamCutAfterTenEventsResumesExactly) {
   EXPECT_EQ(again.text, rest.text);
 }
 
+// The legacy logprobs lists of a stream's chunks, concatenated (tokens, token_logprobs,
+// top_logprobs, text_offset).
+json joined_logprobs(const std::vector<json>& chunks) {
+  json out = {{"tokens", json::array()}, {"token_logprobs", json::array()},
+              {"top_logprobs", json::array()}, {"text_offset", json::array()}};
+  for (const json& lp : chunks) {
+    for (const char* key : {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
+      for (const json& x : lp[key]) out[key].push_back(x);
+    }
+  }
+  return out;
+}
+
+// echo + logprobs 3 (the prompt's logprobs on seq 0, every token's alternatives): the whole
+// answer, a stream cut after ten events and resumed from the log, and a resume after the end
+// all carry the same lists; max_tokens 0 scores the prompt alone with the same values.
+TEST_F(GatewayTest, EchoedPromptLogprobsAndAlternativesSurviveAResume) {
+  json req = json::parse(body("resume my logprobs", 120, 31, false, true));
+  req["echo"] = true;
+  req["logprobs"] = 3;
+  auto whole = gateway_->request("POST", "/v1/completions", req.dump());
+  ASSERT_TRUE(whole.has_value());
+  ASSERT_EQ(whole->status, 200) << whole->body;
+  const json w = json::parse(whole->body);
+  const json& lp = w["choices"][0]["logprobs"];
+  const size_t n_prompt = w["usage"]["prompt_tokens"].get<size_t>();
+  ASSERT_EQ(lp["tokens"].size(), n_prompt + 120);
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+  EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+  for (size_t i = 1; i < lp["tokens"].size(); ++i) {
+    const json& top = lp["top_logprobs"][i];
+    ASSERT_TRUE(top.is_object() && !top.empty() && top.size() <= 3) << i << ": " << top;
+    double best = -1e30;
+    for (const auto& [text, v] : top.items()) best = std::max(best, v.get<double>());
+    EXPECT_GE(best, lp["token_logprobs"][i].get<double>() - 1e-6) << i;
+  }
+
+  req["stream"] = true;
+  HttpConnection c;
+  StreamRead first;
+  ASSERT_TRUE(open_stream(c, gateway_->port(), "POST", "/v1/completions", req.dump(), {gateway_->auth()}, first));
+  ASSERT_EQ(first.status, 200);
+  read_events(c, first, 10);
+  ASSERT_EQ(first.ids.size(), 10u);
+  StreamRead rest = resume(gateway_->port(), first.job, first.ids.back());
+  ASSERT_TRUE(rest.done);
+  std::vector<json> chunks = first.logprobs;
+  chunks.insert(chunks.end(), rest.logprobs.begin(), rest.logprobs.end());
+  EXPECT_EQ(first.text + rest.text, w["choices"][0]["text"].get<std::string>());
+  EXPECT_EQ(joined_logprobs(chunks), lp);
+  HttpConnection again;  // the whole stream again, from seq 0 of the finished job's log
+  StreamRead replay;
+  ASSERT_TRUE(open_stream(again, gateway_->port(), "GET", "/v1/jobs/" + first.job + "/events", "",
+                          {gateway_->auth()}, replay));
+  ASSERT_EQ(replay.status, 200);
+  read_events(again, replay);
+  EXPECT_TRUE(replay.done);
+  EXPECT_EQ(joined_logprobs(replay.logprobs), lp);
+
+  json score = req;
+  score["stream"] = false;
+  score["max_tokens"] = 0;
+  auto scored = gateway_->request("POST", "/v1/completions", score.dump());
+  ASSERT_TRUE(scored.has_value());
+  ASSERT_EQ(scored->status, 200) << scored->body;
+  const json s = json::parse(scored->body);
+  EXPECT_EQ(s["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(s["usage"]["completion_tokens"], 0);
+  const json& slp = s["choices"][0]["logprobs"];
+  ASSERT_EQ(slp["tokens"].size(), n_prompt);
+  for (size_t i = 0; i < n_prompt; ++i) {
+    EXPECT_EQ(slp["token_logprobs"][i], lp["token_logprobs"][i]) << i;
+    EXPECT_EQ(slp["top_logprobs"][i], lp["top_logprobs"][i]) << i;
+  }
+}
+
 TEST_F(GatewayTest, ANonBackgroundStreamReconnectedWithinTheGraceIsNotCancelled) {
   const std::string reference = whole_text("come back", 150, 22);
   StreamRead first = cut_after_ten("come back", 150, 22, false);
@@ -307,10 +383,10 @@ TEST_F(GatewayTest, BadInputGetsItsStatusAndTheGatewayKeepsServing) {
        "model"},
       {"missing key", "POST", "/v1/completions", R"({"model":"tiny","prompt":"x"})", {}, 401, ""},
       {"wrong key", "GET", "/v1/models", "", {"Authorization: Bearer rsk-wrong"}, 401, ""},
-      {"logprobs 2",
+      {"logprobs 6",
        "POST",
        "/v1/completions",
-       R"({"model":"tiny","prompt":"x","logprobs":2})",
+       R"({"model":"tiny","prompt":"x","logprobs":6})",
        {auth},
        400,
        "logprobs"},
@@ -321,13 +397,13 @@ TEST_F(GatewayTest, BadInputGetsItsStatusAndTheGatewayKeepsServing) {
        {auth},
        400,
        "logit_bias"},
-      {"echo",
+      {"max_tokens 0 without echo",
        "POST",
        "/v1/completions",
-       R"({"model":"tiny","prompt":"x","echo":true})",
+       R"({"model":"tiny","prompt":"x","max_tokens":0})",
        {auth},
        400,
-       "echo"},
+       "max_tokens"},
       {"best_of",
        "POST",
        "/v1/completions",

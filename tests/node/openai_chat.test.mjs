@@ -241,6 +241,25 @@ test('chat logprobs: true gives each token, its logprob and bytes', async () => 
   assert.deepEqual(streamedTokens, content);
 });
 
+test('chat top_logprobs: 5 lists 5 alternatives per token, streamed as whole', async () => {
+  const { data } = await chat({ seed: 6, temperature: 1, logprobs: true, top_logprobs: 5, max_tokens: 10 });
+  const content = data.choices[0].logprobs.content;
+  assert.equal(content.length, data.usage.completion_tokens);
+  for (const t of content) {
+    assert.equal(t.top_logprobs.length, 5);
+    for (const a of t.top_logprobs) {
+      assert.equal(typeof a.token, 'string');
+      assert.ok(Number.isFinite(a.logprob) && a.logprob <= 0);
+      assert.ok(Array.isArray(a.bytes));
+    }
+    for (let k = 1; k < 5; ++k) assert.ok(t.top_logprobs[k - 1].logprob >= t.top_logprobs[k].logprob);
+    assert.ok(t.top_logprobs[0].logprob >= t.logprob - 1e-6);
+  }
+  const chunks = await streamed({ seed: 6, temperature: 1, logprobs: true, top_logprobs: 5, max_tokens: 10 });
+  const streamedTokens = chunks.flatMap((c) => c.choices.flatMap((ch) => ch.logprobs?.content ?? []));
+  assert.deepEqual(streamedTokens, content);
+});
+
 test('chat resume: GET /v1/jobs/{id}/events replays the stream as chat chunks, the role first', async () => {
   const { response, data } = await chat({ seed: 8, max_tokens: 10 });
   const job = response.headers.get('x-ringserve-job');
@@ -264,7 +283,8 @@ test('chat errors: status and OpenAI ErrorResponse bodies, and the gateway serve
     ['content of a number', { messages: [{ role: 'user', content: 5 }] }, 400, { param: 'messages[0].content' }],
     ['an image part', { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://x/y.png' } }] }] },
       400, { param: 'messages[0].content[0].type', code: 'unsupported_parameter' }],
-    ['top_logprobs 2', { messages: USER, logprobs: true, top_logprobs: 2 }, 400, { param: 'top_logprobs' }],
+    ['top_logprobs 21', { messages: USER, logprobs: true, top_logprobs: 21 }, 400, { param: 'top_logprobs' }],
+    ['top_logprobs without logprobs', { messages: USER, top_logprobs: 2 }, 400, { param: 'top_logprobs' }],
     ['tool_choice required', { messages: USER, tool_choice: 'required' }, 400, { param: 'tool_choice' }],
     ['response_format json', { messages: USER, response_format: { type: 'json_object' } }, 400, { param: 'response_format' }],
     ['logit_bias', { messages: USER, logit_bias: { 5: 1 } }, 400, { param: 'logit_bias' }],

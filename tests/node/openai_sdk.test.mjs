@@ -193,6 +193,40 @@ test('logprobs: 0 gives the chosen tokens and their logprobs', async () => {
   for (const t of lp.tokens) assert.equal(typeof t, 'string');
 });
 
+test('logprobs: 3 gives each position its 3 most likely tokens (a {text: logprob} map)', async () => {
+  const { data } = await complete({ seed: 5, temperature: 1, logprobs: 3, max_tokens: 12 });
+  const lp = data.choices[0].logprobs;
+  const n = data.usage.completion_tokens;
+  assert.equal(lp.top_logprobs.length, n);
+  lp.top_logprobs.forEach((top, i) => {
+    const values = Object.values(top);
+    assert.ok(values.length >= 1 && values.length <= 3, JSON.stringify(top));
+    for (const v of values) assert.ok(Number.isFinite(v) && v <= 0);
+    assert.ok(Math.max(...values) >= lp.token_logprobs[i] - 1e-6, `position ${i}: the best alternative is below the token`);
+  });
+});
+
+test('echo: true with max_tokens: 0 scores the prompt (the first logprob null), as harnesses ask', async () => {
+  const res = await raw(JSON.stringify({ model: MODEL, prompt: PROMPT, echo: true, max_tokens: 0, logprobs: 2 }));
+  assert.equal(res.status, 200, JSON.stringify(res.json));
+  const choice = res.json.choices[0];
+  const lp = choice.logprobs;
+  assert.equal(choice.finish_reason, 'length');
+  assert.equal(res.json.usage.completion_tokens, 0);
+  assert.equal(lp.tokens.length, res.json.usage.prompt_tokens);
+  assert.equal(lp.tokens.join(''), choice.text);
+  assert.equal(lp.token_logprobs[0], null);
+  assert.equal(lp.top_logprobs[0], null);
+  for (const x of lp.token_logprobs.slice(1)) assert.ok(Number.isFinite(x) && x <= 0, String(x));
+  // The same prompt echoed before a completion: the same prompt logprobs, then the tokens.
+  const withCompletion = await raw(JSON.stringify({ model: MODEL, prompt: PROMPT, echo: true, max_tokens: 4, logprobs: 2, seed: 3 }));
+  assert.equal(withCompletion.status, 200);
+  const w = withCompletion.json.choices[0];
+  assert.ok(w.text.startsWith(choice.text));
+  assert.deepEqual(w.logprobs.token_logprobs.slice(0, lp.tokens.length), lp.token_logprobs);
+  assert.equal(w.logprobs.tokens.length, lp.tokens.length + withCompletion.json.usage.completion_tokens);
+});
+
 test('errors: status and OpenAI ErrorResponse bodies', async (t) => {
   await t.test('malformed JSON -> 400', async () => {
     await expectError('{"model": "synth", "prompt": ', 400);
@@ -230,11 +264,11 @@ test('errors: status and OpenAI ErrorResponse bodies', async (t) => {
     await expectError(req({}), 401, { key: 'rs-not-a-real-key' });
   });
   const refused = {
-    logprobs: 2,
+    logprobs: 6,
+    max_tokens: 0,
     logit_bias: { 50256: -100 },
     response_format: { type: 'json_object' },
     tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
-    echo: true,
     suffix: 'the end',
     best_of: 2,
     presence_penalty: 0.5,

@@ -82,6 +82,7 @@ struct StreamRead {
   bool done = false;  // [DONE] arrived
   std::optional<nlohmann::json> usage;
   int comments = 0;
+  std::vector<nlohmann::json> logprobs;  // each chunk's non-null choices[].logprobs, in order
 };
 
 // Reads events into `out` until [DONE], the end, or `max_text_events` events with text.
@@ -105,6 +106,7 @@ inline void read_events(HttpConnection& c, StreamRead& out, int max_text_events 
     if (!j.contains("choices")) continue;
     for (const auto& ch : j["choices"]) {
       out.text += ch.value("text", "");
+      if (ch.contains("logprobs") && !ch["logprobs"].is_null()) out.logprobs.push_back(ch["logprobs"]);
       if (ch.contains("finish_reason") && ch["finish_reason"].is_string())
         out.finish_reason = ch["finish_reason"];
     }

@@ -10,6 +10,7 @@
 #include <span>
 
 #include "rs/broker/broker_state.h"
+#include "rs/schemas/codec.h"
 #include "rs/schemas/errors.h"
 #include "turn_batch.h"
 
@@ -85,8 +86,9 @@ std::vector<std::pair<JobId, schemas::TokenBatch>> BrokerState::forward_tokens(
   return by_job;
 }
 
-// The log's entries from from_seq to until_seq, in TOKENS of at most kReplayBatchBytes of
-// text each (a long log may hold more than one frame may carry).
+// The log's entries from from_seq to until_seq, in TOKENS of about kReplayBatchBytes each
+// (text, alternatives and prompt logprobs counted: a long log may hold more than one frame
+// may carry).
 uint64_t BrokerState::post_replay(const RoutingIds& peer, const std::string& job_id,
                                  std::vector<schemas::TokenEntry>& entries, uint64_t from_seq,
                                  uint64_t until_seq) {
@@ -97,7 +99,7 @@ uint64_t BrokerState::post_replay(const RoutingIds& peer, const std::string& job
   for (schemas::TokenEntry& e : entries) {
     if (e.seq < next || e.seq >= until_seq) continue;
     next = e.seq + 1;
-    bytes += e.text.size() + 32;
+    bytes += schemas::approx_wire_bytes(e);
     batch.entries.push_back(std::move(e));
     if (bytes >= kReplayBatchBytes) {
       post_stream(peer, job_id, batch);

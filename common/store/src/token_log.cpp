@@ -4,6 +4,8 @@
 #include <charconv>
 #include <numeric>
 
+#include "rs/schemas/codec.h"
+
 namespace rs::store {
 namespace {
 
@@ -57,14 +59,40 @@ struct RawEntry {
   uint32_t attempt = 0;
   std::string tokens, lens, text;
   std::string logprobs;  // absent in entries written before logprobs were stored: all 0
+  std::string extras;    // msgpack TokenExtrasList; absent when no entry has alternatives
   bool final_marker = false;
   bool has_group = false;  // tokens are present (a final marker may carry the last group)
 };
+
+// Redis holds what the broker accepted: a prompt's logprobs may be larger than one frame.
+schemas::Limits extras_limits() {
+  schemas::Limits l;
+  l.max_frame_bytes = 256u << 20;
+  return l;
+}
+
+// The group's alternatives and prompt logprobs onto its entries [first, end) of `replay`.
+Status attach_extras(const RawEntry& raw, TokenReplay& replay, size_t first) {
+  if (raw.extras.empty()) return {};
+  Result<schemas::TokenExtrasList> list = schemas::decode<schemas::TokenExtrasList>(raw.extras, extras_limits());
+  if (!list.ok()) return corrupt("token stream entry for seq " + std::to_string(raw.seq) + ": " +
+                                 list.status().to_string());
+  for (schemas::TokenExtras& x : list->entries) {
+    for (size_t i = first; i < replay.entries.size(); ++i) {
+      if (replay.entries[i].seq != x.seq) continue;
+      replay.entries[i].top = std::move(x.top);
+      replay.entries[i].prompt = std::move(x.prompt);
+      break;
+    }
+  }
+  return {};
+}
 
 // A group entry's tokens into `replay`: seq, seq+1, ...; a seq at or below the last one
 // delivered (an overlapping group) is skipped, so the first occurrence of a seq wins.
 Status expand_group(const RawEntry& raw, std::string_view job_id, uint64_t from_seq,
                     TokenReplay& replay) {
+  const size_t first = replay.entries.size();
   std::vector<int32_t> ids;
   std::vector<size_t> lens;
   std::vector<float> logprobs;
@@ -81,11 +109,11 @@ Status expand_group(const RawEntry& raw, std::string_view job_id, uint64_t from_
     if (seq >= from_seq && !seen) {
       replay.entries.push_back(TokenEntry{std::string(job_id), raw.attempt, seq, ids[i],
                                           raw.text.substr(offset, lens[i]),
-                                          logprobs.empty() ? 0.0f : logprobs[i]});
+                                          logprobs.empty() ? 0.0f : logprobs[i], {}, {}});
     }
     offset += lens[i];
   }
-  return {};
+  return attach_extras(raw, replay, first);
 }
 
 // One XRANGE element [id, [field, value, ...]] into `replay`.
@@ -106,6 +134,7 @@ Status parse_entry(const RedisReply& e, std::string_view job_id, uint64_t from_s
     else if (f == "lens") raw.lens = v;
     else if (f == "text") raw.text = v;
     else if (f == "logprobs") raw.logprobs = v;
+    else if (f == "logprob_extras") raw.extras = v;
     else if (f == "final") raw.final_marker = true;
     else if (f == "state") {
       auto s = schemas::parse_job_state(v);
@@ -210,6 +239,15 @@ void add_group_fields(const std::vector<TokenEntry>& entries, size_t begin, size
   out.push_back(std::move(text));
   out.emplace_back("logprobs");
   out.push_back(std::move(logprobs));
+  schemas::TokenExtrasList extras;
+  for (size_t i = begin; i < end; ++i) {
+    if (entries[i].top.empty() && entries[i].prompt.empty()) continue;
+    extras.entries.push_back({entries[i].seq, entries[i].top, entries[i].prompt});
+  }
+  if (!extras.entries.empty()) {
+    out.emplace_back("logprob_extras");
+    out.push_back(schemas::encode(extras));
+  }
 }
 
 }  // namespace

@@ -303,8 +303,13 @@ void ForwardPass::compute_logits(std::vector<float>* logits) {
   ws_.logit_rows.clear();
   int64_t t = 0;
   for (const ForwardSeq& s : batch_) {
+    const int64_t t0 = t;
     t += static_cast<int64_t>(s.tokens.size());
-    if (s.want_logits) ws_.logit_rows.push_back(static_cast<int32_t>(t - 1));
+    if (s.want_all_logits) {
+      for (int64_t r = t0; r < t; ++r) ws_.logit_rows.push_back(static_cast<int32_t>(r));
+    } else if (s.want_logits) {
+      ws_.logit_rows.push_back(static_cast<int32_t>(t - 1));
+    }
   }
   const int64_t n_out = static_cast<int64_t>(ws_.logit_rows.size());
   logits->clear();

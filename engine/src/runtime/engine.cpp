@@ -54,7 +54,15 @@ Status validate_sampling(const SamplingParams& p) {
 
 Status validate_request(const GenerationRequest& r) {
   RS_RETURN_IF_ERROR(validate_sampling(r.sampling));
-  if (r.max_tokens < 1) return invalid_argument("max_tokens must be >= 1");
+  if (r.max_tokens < 0 || (r.max_tokens == 0 && !r.prompt_logprobs)) {
+    return invalid_argument("max_tokens must be >= 1 (0 only with prompt_logprobs)");
+  }
+  if (r.top_logprobs < 0 || r.top_logprobs > kMaxTopLogprobs) {
+    return invalid_argument("top_logprobs must be in [0, " + std::to_string(kMaxTopLogprobs) + "]");
+  }
+  if (r.prompt_logprobs && (*r.prompt_logprobs < 0 || *r.prompt_logprobs > kMaxTopLogprobs)) {
+    return invalid_argument("prompt_logprobs must be in [0, " + std::to_string(kMaxTopLogprobs) + "]");
+  }
   for (const std::string& s : r.stop) {
     if (s.empty()) return invalid_argument("stop strings must not be empty");
   }
@@ -88,6 +96,9 @@ struct Engine::Impl {
   void finish(SeqId id, FinishReason reason, StepResult& r, const Status& error = {});
   void note_scheduled(const SchedulerOutput& out);
   Status run_forward(const SchedulerOutput& out, size_t* n_logits);
+  bool wants_all_logits(const ScheduledChunk& c) const;
+  void collect_prompt_logprobs(EngineSeq& s, const ScheduledChunk& c, std::span<const float> rows,
+                               StepResult& r);
   void emit_token(EngineSeq& s, std::span<const float> logits, StepResult& r);
   std::optional<FinishReason> advance(EngineSeq& s, int32_t token, int max_tokens,
                                       std::string* piece) const;
@@ -165,8 +176,9 @@ Status Engine::Impl::run_forward(const SchedulerOutput& out, size_t* n_logits) {
     f.pos0 = c.pos0;
     f.blocks = q->blocks;
     f.want_logits = c.needs_logits;
+    f.want_all_logits = wants_all_logits(c);
     batch.push_back(f);
-    *n_logits += c.needs_logits ? 1 : 0;
+    *n_logits += f.want_all_logits ? static_cast<size_t>(c.n_tokens) : (c.needs_logits ? 1 : 0);
   }
   RS_RETURN_IF_ERROR(model.forward(batch, kv, pool, ws, &logits, config.kernel_path));
   const size_t n_vocab = static_cast<size_t>(model.config().n_vocab);
@@ -177,12 +189,51 @@ Status Engine::Impl::run_forward(const SchedulerOutput& out, size_t* n_logits) {
   return Status();
 }
 
+// A chunk of a sequence still collecting prompt logprobs: every row's logits are wanted.
+bool Engine::Impl::wants_all_logits(const ScheduledChunk& c) const {
+  auto it = seqs.find(c.seq);
+  if (it == seqs.end()) return false;
+  const EngineSeq& s = *it->second;
+  return s.prompt_logprobs.has_value() && !s.prompt_lp_sent && c.pos0 < s.n_prompt - 1;
+}
+
+// rows: the chunk's logits, one row per token. Row i (position pos0 + i) gives prompt
+// position pos0 + i + 1; positions already collected (before a preemption) are skipped.
+// The event goes out once every position is in.
+void Engine::Impl::collect_prompt_logprobs(EngineSeq& s, const ScheduledChunk& c,
+                                           std::span<const float> rows, StepResult& r) {
+  const SchedSeq* q = sched.find(s.id);
+  const size_t n_vocab = static_cast<size_t>(model.config().n_vocab);
+  for (int i = 0; i < c.n_tokens; ++i) {
+    const int pos = c.pos0 + i + 1;
+    if (pos >= s.n_prompt) break;
+    if (pos != static_cast<int>(s.prompt_lp.size()) + 1) continue;
+    const std::span<const float> row = rows.subspan(static_cast<size_t>(i) * n_vocab, n_vocab);
+    const LogSoftmax norm = LogSoftmax::of(row);
+    PromptLogprob p;
+    p.token = q->tokens[static_cast<size_t>(pos)];
+    p.logprob = norm.logprob(row, p.token);
+    top_logprobs(row, norm, *s.prompt_logprobs, &p.top);
+    s.prompt_lp.push_back(std::move(p));
+  }
+  if (static_cast<int>(s.prompt_lp.size()) == s.n_prompt - 1) {
+    r.prompt_logprobs.push_back({s.id, q->tokens[0], std::move(s.prompt_lp)});
+    s.prompt_lp.clear();
+    s.prompt_lp_sent = true;
+  }
+}
+
 void Engine::Impl::emit_token(EngineSeq& s, std::span<const float> row, StepResult& r) {
   const SchedSeq* q = sched.find(s.id);
+  if (q->max_tokens == 0) {  // prompt logprobs only: nothing to sample
+    finish(s.id, FinishReason::kLength, r);
+    return;
+  }
   TokenEvent ev;
   ev.seq = s.id;
   ev.index = s.n_generated;
   ev.token = s.sampler.sample(row, q->tokens, ev.index, &ev.logprob);
+  if (s.top_logprobs > 0) top_logprobs(row, LogSoftmax::of(row), s.top_logprobs, &ev.top);
   const int64_t now = clock->now_ns();
   if (s.first_token_ns < 0) s.first_token_ns = now;
   s.last_token_ns = now;
@@ -236,7 +287,7 @@ Result<SeqId> Engine::Impl::add(GenerationRequest& request, std::vector<int32_t>
   const int n_prompt = static_cast<int>(tokens.size());
   const SeqId id = next_id++;
   RS_RETURN_IF_ERROR(sched.add(id, std::move(tokens), request.max_tokens, request.priority,
-                               request.resume_tokens));
+                               request.resume_tokens, !request.prompt_logprobs.has_value()));
   auto seq = std::make_unique<EngineSeq>(id, request, model.tokenizer(), clock->now_ns());
   seq->n_prompt = n_prompt;
   seq->n_resumed = static_cast<int>(request.resume_tokens.size());
@@ -327,11 +378,19 @@ StepResult Engine::step() {
   m.sched.commit(out);
   const size_t n_vocab = static_cast<size_t>(m.model.config().n_vocab);
   size_t row = 0;
-  for (const ScheduledChunk& c : out.chunks) {
-    if (!c.needs_logits) continue;
-    std::span<const float> logits = std::span<const float>(m.logits).subspan(row++ * n_vocab, n_vocab);
+  for (size_t i = 0; i < out.chunks.size(); ++i) {
+    const ScheduledChunk& c = out.chunks[i];
+    const ForwardSeq& f = m.batch[i];
+    const size_t n_rows = f.want_all_logits ? static_cast<size_t>(c.n_tokens) : (c.needs_logits ? 1 : 0);
+    const std::span<const float> rows = std::span<const float>(m.logits).subspan(row * n_vocab, n_rows * n_vocab);
+    row += n_rows;
     auto it = m.seqs.find(c.seq);
-    if (it != m.seqs.end()) m.emit_token(*it->second, logits, r);
+    if (it == m.seqs.end()) continue;
+    EngineSeq& s = *it->second;
+    if (s.prompt_logprobs && !s.prompt_lp_sent && (f.want_all_logits || c.needs_logits)) {
+      m.collect_prompt_logprobs(s, c, rows, r);  // a one-token prompt: an empty event
+    }
+    if (c.needs_logits) m.emit_token(s, rows.subspan(rows.size() - n_vocab), r);
   }
   return r;
 }

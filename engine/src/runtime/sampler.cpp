@@ -26,13 +26,11 @@ bool by_logit_desc(const Candidate& a, const Candidate& b) {
 }
 
 // log-softmax of the raw logits at `token`, given their maximum (the caller has it from
-// its own pass): one exp per logit, summed in double in index order, so the value depends
-// only on this row of logits (batch-invariant).
+// its own pass).
 float log_softmax_at(std::span<const float> logits, int32_t token, float max_logit) {
   double sum = 0;
   for (float l : logits) sum += static_cast<double>(std::exp(l - max_logit));
-  return static_cast<float>(static_cast<double>(logits[static_cast<size_t>(token)] - max_logit) -
-                            std::log(sum));
+  return LogSoftmax{max_logit, std::log(sum)}.logprob(logits, token);
 }
 
 // llama.cpp-style penalty, once per distinct token among the last repeat_last_n.
@@ -86,6 +84,36 @@ void apply_min_p(std::vector<Candidate>& cands, float min_p) {
 }
 
 }  // namespace
+
+LogSoftmax LogSoftmax::of(std::span<const float> logits) {
+  float max_logit = -std::numeric_limits<float>::infinity();
+  for (float l : logits) max_logit = std::max(max_logit, l);
+  double sum = 0;
+  for (float l : logits) sum += static_cast<double>(std::exp(l - max_logit));
+  return LogSoftmax{max_logit, std::log(sum)};
+}
+
+float LogSoftmax::logprob(std::span<const float> logits, int32_t token) const {
+  return static_cast<float>(static_cast<double>(logits[static_cast<size_t>(token)] - max_logit) - log_sum);
+}
+
+void top_logprobs(std::span<const float> logits, const LogSoftmax& norm, int n,
+                  std::vector<TokenLogprob>* out) {
+  out->clear();
+  const size_t k = std::min({static_cast<size_t>(std::max(n, 0)), static_cast<size_t>(kMaxTopLogprobs),
+                             logits.size()});
+  if (k == 0) return;
+  // A running top-k by (logit desc, id asc): one pass, k <= 20 compares per better logit.
+  std::vector<Candidate> best;
+  best.reserve(k + 1);
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const Candidate c{logits[i], static_cast<int32_t>(i)};
+    if (best.size() == k && !by_logit_desc(c, best.back())) continue;
+    best.insert(std::upper_bound(best.begin(), best.end(), c, by_logit_desc), c);
+    if (best.size() > k) best.pop_back();
+  }
+  for (const Candidate& c : best) out->push_back({c.second, norm.logprob(logits, c.second)});
+}
 
 double sample_uniform(uint64_t seed, uint64_t index) {
   // The seed is hashed into the stream's start so that nearby seeds give unrelated streams

@@ -23,19 +23,20 @@ Scheduler::~Scheduler() {
 }
 
 Status Scheduler::add(SeqId id, std::vector<int32_t> prompt, int max_tokens, Priority priority,
-                      std::span<const int32_t> resumed) {
+                      std::span<const int32_t> resumed, bool reuse_prefix) {
   if (prompt.empty()) return invalid_argument("empty prompt (no tokens)");
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt > config_.max_context) {
     return resource_exhausted("prompt has " + std::to_string(n_prompt) + " tokens, more than max_context " +
                             std::to_string(config_.max_context));
   }
-  if (max_tokens < 1) return invalid_argument("max_tokens must be >= 1");
+  if (max_tokens < 0) return invalid_argument("max_tokens must be >= 0");
   if (seqs_.count(id) != 0) return invalid_argument("duplicate sequence id " + std::to_string(id));
   // The last sampled token never needs K/V, so a sequence holds at most
-  // n_prompt + max_tokens - 1 positions; generation stops at max_context tokens.
+  // n_prompt + max_tokens - 1 positions (n_prompt when nothing is sampled); generation
+  // stops at max_context tokens.
   const int eff_max = static_cast<int>(std::min<int64_t>(max_tokens, std::max<int64_t>(1, config_.max_context - n_prompt)));
-  const int64_t positions = n_prompt + eff_max - 1;
+  const int64_t positions = n_prompt + std::max(eff_max - 1, 0);
   if (kv_.blocks_for(positions) > kv_.n_blocks()) {
     return resource_exhausted("request needs " + std::to_string(kv_.blocks_for(positions)) +
                               " KV blocks (prompt " + std::to_string(n_prompt) + " + max_tokens " +
@@ -50,6 +51,7 @@ Status Scheduler::add(SeqId id, std::vector<int32_t> prompt, int max_tokens, Pri
   seq->max_tokens = eff_max;
   seq->arrival_ns = clock_->now_ns();
   seq->priority = priority;
+  seq->reuse_prefix = reuse_prefix;
   waiting_[priority_index(priority)].push_back(seq.get());
   seqs_.emplace(id, std::move(seq));
   return Status();
@@ -237,7 +239,7 @@ int Scheduler::preempt(SchedSeq& seq, SchedulerOutput& out) {
 }
 
 int Scheduler::attach_cached_prefix(SchedSeq& seq) {
-  if (!config_.prefix_cache) return 0;
+  if (!config_.prefix_cache || !seq.reuse_prefix) return 0;
   const int bt = kv_.config().block_tokens;
   // At least the last token is computed: its logits are needed.
   const int max_blocks = (static_cast<int>(seq.tokens.size()) - 1) / bt;

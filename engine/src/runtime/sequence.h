@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ struct EngineSeq {
         sampler(request.sampling),
         decoder(tokenizer),
         stop(request.stop),
+        top_logprobs(request.top_logprobs),
+        prompt_logprobs(request.prompt_logprobs),
         submit_ns(now_ns) {}
 
   SeqId id;
@@ -27,6 +30,10 @@ struct EngineSeq {
   Sampler sampler;
   StreamDecoder decoder;
   StopMatcher stop;
+  int top_logprobs;
+  std::optional<int> prompt_logprobs;   // set: collect the prompt's logprobs
+  std::vector<PromptLogprob> prompt_lp; // positions 1..: collected so far (kept over preemption)
+  bool prompt_lp_sent = false;
   int n_prompt = 0;
   int n_generated = 0;            // completion tokens, resumed ones included
   int n_resumed = 0;              // of which resumed from the log (not emitted, not timed)

@@ -1,5 +1,7 @@
 // `ringserve-model generate FILE PROMPT [...]`: runs one request through the Engine,
-// streaming the text to stdout token by token; usage on stderr at the end.
+// streaming the text to stdout token by token; usage on stderr at the end. With --json,
+// one object at the end (ids, text, and with --logprobs/--prompt-logprobs the logprobs).
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -24,6 +26,8 @@ engine::SamplingParams sampling_from(const GenerateOptions& o) {
 
 struct RunOutput {
   std::vector<int32_t> generated;
+  std::vector<engine::TokenEvent> events;          // with their logprobs and alternatives
+  std::vector<engine::PromptLogprob> prompt_logprobs;
   std::string text;
   engine::FinishEvent finish;
   bool finished = false;
@@ -41,9 +45,11 @@ Status run_to_end(engine::Engine& eng, bool quiet, RunOutput* out) {
   };
   while (!out->finished && eng.has_work()) {
     engine::StepResult r = eng.step();
-    for (const auto& t : r.tokens) {
+    for (auto& p : r.prompt_logprobs) out->prompt_logprobs = std::move(p.positions);
+    for (auto& t : r.tokens) {
       out->generated.push_back(t.token);
       emit(decoder.push(t.token));
+      out->events.push_back(std::move(t));
     }
     for (const auto& f : r.finished) {
       out->finish = f;
@@ -60,10 +66,49 @@ Status run_to_end(engine::Engine& eng, bool quiet, RunOutput* out) {
   return Status();
 }
 
+// {"token": id, "text": piece, "logprob": x}: text is the token's bytes (invalid UTF-8
+// replaced when printed).
+nlohmann::json logprob_json(const engine::Tokenizer& tok, int32_t token, float logprob) {
+  return {{"token", token}, {"text", tok.piece(token)}, {"logprob", logprob}};
+}
+
+nlohmann::json with_top(nlohmann::json j, const engine::Tokenizer& tok,
+                        const std::vector<engine::TokenLogprob>& top) {
+  nlohmann::json alts = nlohmann::json::array();
+  for (const engine::TokenLogprob& a : top) alts.push_back(logprob_json(tok, a.token, a.logprob));
+  j["top"] = std::move(alts);
+  return j;
+}
+
+// The --json object: ids and text, then "prompt_logprobs" (null for position 0) and
+// "logprobs" (one per generated token) when asked for.
+nlohmann::json output_json(const GenerateOptions& opts, const engine::Tokenizer& tok,
+                           const std::vector<int32_t>& prompt_ids, const RunOutput& out) {
+  nlohmann::json j{{"prompt_ids", prompt_ids}, {"generated_ids", out.generated}, {"text", out.text}};
+  if (opts.prompt_logprobs >= 0) {
+    nlohmann::json p = nlohmann::json::array({nullptr});
+    for (const engine::PromptLogprob& lp : out.prompt_logprobs) {
+      p.push_back(with_top(logprob_json(tok, lp.token, lp.logprob), tok, lp.top));
+    }
+    j["prompt_logprobs"] = std::move(p);
+  }
+  if (opts.logprobs >= 0) {
+    nlohmann::json g = nlohmann::json::array();
+    for (const engine::TokenEvent& t : out.events) {
+      g.push_back(with_top(logprob_json(tok, t.token, t.logprob), tok, t.top));
+    }
+    j["logprobs"] = std::move(g);
+  }
+  return j;
+}
+
 }  // namespace
 
 int run_generate(const GenerateOptions& opts) {
   if (opts.n_tokens < 0) return fail("-n must be >= 0");
+  if (opts.logprobs > engine::kMaxTopLogprobs || opts.prompt_logprobs > engine::kMaxTopLogprobs) {
+    return fail("--logprobs and --prompt-logprobs take at most 20 alternatives");
+  }
   auto file = open_gguf(opts.file);
   if (!file.ok()) return fail(opts.file, file.status());
   if (auto h = read_hparams(**file); !h.ok()) return fail(opts.file, h.status());
@@ -85,14 +130,15 @@ int run_generate(const GenerateOptions& opts) {
   req.prompt_tokens = prompt_ids;
   req.sampling = sampling_from(opts);
   req.max_tokens = opts.n_tokens;
+  req.top_logprobs = std::max(opts.logprobs, 0);
+  if (opts.prompt_logprobs >= 0) req.prompt_logprobs = opts.prompt_logprobs;
   auto seq = (*eng)->submit(std::move(req));
   if (!seq.ok()) return fail("submit", seq.status());
 
   RunOutput out;
   if (Status s = run_to_end(**eng, opts.json, &out); !s.ok()) return fail("generate", s);
   if (opts.json) {
-    nlohmann::json j{{"prompt_ids", prompt_ids}, {"generated_ids", out.generated}, {"text", out.text}};
-    std::printf("%s\n", dump_json(j).c_str());
+    std::printf("%s\n", dump_json(output_json(opts, tok, prompt_ids, out)).c_str());
     std::fflush(stdout);
   }
   const engine::Usage& u = out.finish.usage;

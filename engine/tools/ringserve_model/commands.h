@@ -35,6 +35,8 @@ struct GenerateOptions {
   int64_t seed = -1;  // < 0: random
   int threads = 0;
   bool json = false;
+  int logprobs = -1;         // >= 0: each generated token's logprob and this many alternatives
+  int prompt_logprobs = -1;  // >= 0: each prompt token's logprob and this many alternatives
 };
 
 struct ChatOptions {

@@ -50,6 +50,11 @@ void add_generate(CLI::App& app, rs::tool::GenerateOptions& o) {
   cmd->add_option("--seed", o.seed, "Sampling seed (<0: random)")->capture_default_str();
   cmd->add_option("--threads", o.threads, "Matmul threads (0: all cores)")->capture_default_str();
   cmd->add_flag("--json", o.json, "Print {\"prompt_ids\", \"generated_ids\", \"text\"} at the end");
+  cmd->add_option("--logprobs", o.logprobs,
+                   "With --json: \"logprobs\" per generated token with N alternatives (0..20)");
+  cmd->add_option("--prompt-logprobs", o.prompt_logprobs,
+                   "With --json: \"prompt_logprobs\" per prompt token with N alternatives (0..20); "
+                   "-n 0 then only scores the prompt");
 }
 
 void add_chat(CLI::App& app, rs::tool::ChatOptions& o) {

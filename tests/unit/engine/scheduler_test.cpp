@@ -21,12 +21,19 @@ TEST(SchedulerTest, RejectsInvalidAndImpossibleRequests) {
   Scheduler s(kv, cfg);
   EXPECT_EQ(s.add(1, {}, 4).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(s.add(2, prompt_of(13), 4).code(), StatusCode::kResourceExhausted);
-  EXPECT_EQ(s.add(3, prompt_of(4), 0).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.add(3, prompt_of(4), -1).code(), StatusCode::kInvalidArgument);
   ASSERT_TRUE(s.add(4, prompt_of(4), 4).ok());
   EXPECT_EQ(s.add(4, prompt_of(4), 4).code(), StatusCode::kInvalidArgument);  // duplicate
   // 4 blocks x 4 tokens = 16 positions; context 12 clamps max_tokens, so it fits.
   EXPECT_TRUE(s.add(5, prompt_of(10), 100).ok());
   EXPECT_EQ(s.find(5)->max_tokens, 2);
+  {  // max_tokens 0 (prompt logprobs only): the prompt's positions, nothing sampled
+    KvCache one(tiny_kv(1));
+    Scheduler z(one, cfg);
+    EXPECT_TRUE(z.add(8, prompt_of(4), 0).ok());
+    EXPECT_EQ(z.find(8)->max_tokens, 0);
+    EXPECT_EQ(z.add(9, prompt_of(5), 0).code(), StatusCode::kResourceExhausted);  // 5 > 4 positions
+  }
   KvCache small(tiny_kv(2));
   Scheduler t(small, cfg);
   Status st = t.add(6, prompt_of(8), 4);  // 11 positions > 8

@@ -198,5 +198,26 @@ TEST(ChatFormatTest, AResumeAfterAnyEventIdIsTheTailOfTheWholeStream) {
   }
 }
 
+// top_logprobs N: each content item lists N alternatives {token, logprob, bytes}.
+TEST(ChatFormatTest, TopLogprobsListAlternativesWithTheirBytes) {
+  ApiMeta m{.kind = std::string(kChatCompletion), .model = "tiny", .id = "chatcmpl-x",
+            .logprobs = true, .top_logprobs = 2};
+  TextPiece p{.text = "Hi",
+              .tokens = {"Hi"},
+              .token_bytes = {"Hi"},
+              .logprobs = {-0.5f},
+              .top = {{{7, "Hi", -0.5f}, {8, "\xe2\x82", -1.0f}, {9, "Yo", -2.0f}}},
+              .text_offsets = {0},
+              .last_seq = 0};
+  const json c = json::parse(chat_content_chunk(m, p));
+  const json& item = c["choices"][0]["logprobs"]["content"][0];
+  ASSERT_EQ(item["top_logprobs"].size(), 2u);
+  EXPECT_EQ(item["top_logprobs"][0], (json{{"token", "Hi"}, {"logprob", -0.5}, {"bytes", {72, 105}}}));
+  EXPECT_EQ(item["top_logprobs"][1]["token"], "\xEF\xBF\xBD");  // a partial character
+  EXPECT_EQ(item["top_logprobs"][1]["bytes"], (json{0xe2, 0x82}));
+  m.top_logprobs = 0;
+  EXPECT_TRUE(json::parse(chat_content_chunk(m, p))["choices"][0]["logprobs"]["content"][0]["top_logprobs"].empty());
+}
+
 }  // namespace
 }  // namespace rs::gateway

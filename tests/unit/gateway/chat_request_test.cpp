@@ -172,9 +172,25 @@ TEST(ChatRequestTest, ContentPartsOtherThanTextAreRefusedByType) {
             true);
 }
 
-TEST(ChatRequestTest, FieldsWeCannotHonourAreRefusedByName) {
+TEST(ChatRequestTest, TopLogprobsNeedLogprobsAndMaxTokensZeroIsRefused) {
+  ChatRequest r;
+  ASSERT_FALSE(parse_chat(chat_body(kHello, R"("logprobs":true,"top_logprobs":20)"), r).has_value());
+  EXPECT_TRUE(r.logprobs);
+  EXPECT_EQ(r.top_logprobs, 20u);
   for (const auto& [extra, param] : std::vector<std::pair<std::string, std::string>>{
            {R"("top_logprobs":2)", "top_logprobs"},
+           {R"("logprobs":false,"top_logprobs":2)", "top_logprobs"},
+           {R"("max_tokens":0)", "max_tokens"},
+           {R"("max_completion_tokens":0)", "max_tokens"},
+       }) {
+    ApiError e = chat_refused(chat_body(kHello, extra));
+    EXPECT_EQ(e.status, 400) << extra;
+    EXPECT_EQ(e.param, param) << extra;
+  }
+}
+
+TEST(ChatRequestTest, FieldsWeCannotHonourAreRefusedByName) {
+  for (const auto& [extra, param] : std::vector<std::pair<std::string, std::string>>{
            {R"("logit_bias":{"50256":-100})", "logit_bias"},
            {R"("response_format":{"type":"json_object"})", "response_format"},
            {R"("response_format":{"type":"json_schema","json_schema":{}})", "response_format"},

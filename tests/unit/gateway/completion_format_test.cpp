@@ -140,5 +140,87 @@ TEST(CompletionFormatTest, ChunksAndResponsesHaveOpenAIsShape) {
   EXPECT_EQ(r["usage"]["total_tokens"], 4);
 }
 
+// echo: seq 0's prompt tokens come first in its piece (the first one's logprob null), each
+// position's alternatives as OpenAI's {text: logprob} maps, offsets into the whole text.
+schemas::TokenEntry echo_entry0() {
+  schemas::TokenEntry e = entry(0, " upon");
+  e.top = {{0, " upon", -0.5f}, {9, " a", -1.5f}, {8, " upon", -3.0f}};  // a repeated text
+  e.prompt = {{1, "", 0.0f, {}},
+              {5, " Once", -2.0f, {{5, " Once", -2.0f}, {6, " One", -2.5f}}}};
+  return e;
+}
+
+TEST(CompletionFormatTest, EchoPutsThePromptFirstWithANullFirstLogprob) {
+  ChoiceAssembler a(std::nullopt, /*echo=*/true);
+  std::vector<TextPiece> pieces;
+  a.add(echo_entry0(), pieces);
+  schemas::TokenEntry e1 = entry(1, " time");
+  e1.top = {{1, " time", -0.25f}};
+  a.add(e1, pieces);
+  ASSERT_EQ(pieces.size(), 2u);
+  EXPECT_EQ(pieces[0].last_seq, 0u);
+  const TextPiece all = join_pieces(pieces);
+  EXPECT_EQ(all.text, " Once upon time");
+  EXPECT_EQ(all.tokens, (std::vector<std::string>{"", " Once", " upon", " time"}));
+  EXPECT_EQ(all.text_offsets, (std::vector<int64_t>{0, 0, 5, 10}));
+
+  ApiMeta m{.model = "tiny", .id = "cmpl-x", .logprobs = true, .top_logprobs = 2, .echo = true};
+  schemas::JobRecord rec;
+  rec.finish_reason = "length";
+  rec.usage.prompt_tokens = 2;
+  rec.usage.completion_tokens = 2;
+  const json r = json::parse(completion_response(m, {ChoiceResult{.index = 0, .piece = all, .record = rec}}));
+  const json& lp = r["choices"][0]["logprobs"];
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+  EXPECT_EQ(lp["token_logprobs"][1], -2.0);
+  EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+  EXPECT_EQ(lp["top_logprobs"][1], (json{{" Once", -2.0}, {" One", -2.5}}));
+  EXPECT_EQ(lp["top_logprobs"][2], (json{{" upon", -0.5}, {" a", -1.5}}));  // the first 2
+  EXPECT_EQ(lp["top_logprobs"][3], (json{{" time", -0.25}}));
+  EXPECT_EQ(r["usage"]["completion_tokens"], 2);
+
+  // logprobs 0: no alternatives (an empty list, as before alternatives existed).
+  m.top_logprobs = 0;
+  const json z = json::parse(completion_chunk(m, &all, ""));
+  EXPECT_EQ(z["choices"][0]["logprobs"]["top_logprobs"], json::array());
+
+  // A replay after event id 0 (the piece with the prompt) is only the rest.
+  ChoiceAssembler resumed(uint64_t{0}, true);
+  std::vector<TextPiece> rest;
+  resumed.add(echo_entry0(), rest);
+  resumed.add(e1, rest);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].text, " time");
+}
+
+// max_tokens 0 with echo: the one token the job ran is not shown; the choice is the prompt,
+// finish_reason length, no completion tokens; api_meta carries the flags to any gateway.
+TEST(CompletionFormatTest, ScoringOnlyShowsThePromptAlone) {
+  ChoiceAssembler a(std::nullopt, true, /*drop_completion=*/true);
+  std::vector<TextPiece> pieces;
+  a.add(echo_entry0(), pieces);
+  EXPECT_FALSE(a.flush().has_value());
+  ASSERT_EQ(pieces.size(), 1u);
+  EXPECT_EQ(pieces[0].text, " Once");
+  EXPECT_EQ(pieces[0].tokens.size(), 2u);
+  ApiMeta m{.model = "tiny", .id = "cmpl-x", .logprobs = true, .top_logprobs = 1, .echo = true,
+            .scoring_only = true};
+  auto back = decode_api_meta(encode_api_meta(m));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->top_logprobs, 1u);
+  EXPECT_TRUE(back->echo && back->scoring_only);
+  schemas::JobRecord rec;
+  rec.finish_reason = "stop";  // its one token was an end of generation
+  rec.usage.prompt_tokens = 2;
+  rec.usage.completion_tokens = 1;
+  const json r = json::parse(completion_response(m, {ChoiceResult{.index = 0, .piece = pieces[0], .record = rec}}));
+  EXPECT_EQ(r["choices"][0]["text"], " Once");
+  EXPECT_EQ(r["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(r["usage"]["completion_tokens"], 0);
+  EXPECT_EQ(r["usage"]["total_tokens"], 2);
+  EXPECT_EQ(r["choices"][0]["logprobs"]["top_logprobs"][1], (json{{" Once", -2.0}}));
+  EXPECT_EQ(json::parse(usage_chunk(m, rec.usage))["usage"]["completion_tokens"], 0);
+}
+
 }  // namespace
 }  // namespace rs::gateway

@@ -69,12 +69,10 @@ TEST(CompletionRequestTest, DefaultsAreOpenAIs) {
 
 TEST(CompletionRequestTest, FieldsWeCannotHonourAreRefusedByName) {
   for (const auto& [body, param] : std::vector<std::pair<std::string, std::string>>{
-           {R"({"model":"m","prompt":"x","logprobs":2})", "logprobs"},
            {R"({"model":"m","prompt":"x","logit_bias":{"50256":-100}})", "logit_bias"},
            {R"({"model":"m","prompt":"x","response_format":{"type":"json_object"}})",
             "response_format"},
            {R"({"model":"m","prompt":"x","tools":[]})", "tools"},
-           {R"({"model":"m","prompt":"x","echo":true})", "echo"},
            {R"({"model":"m","prompt":"x","suffix":"s"})", "suffix"},
            {R"({"model":"m","prompt":"x","best_of":3})", "best_of"},
            {R"({"model":"m","prompt":"x","presence_penalty":0.5})", "presence_penalty"},
@@ -89,6 +87,32 @@ TEST(CompletionRequestTest, FieldsWeCannotHonourAreRefusedByName) {
   CompletionRequest r;
   EXPECT_FALSE(parse(R"({"model":"m","prompt":"x","echo":false,"best_of":1,"logit_bias":{}})", r)
                    .has_value());
+}
+
+// logprobs N (alternatives, at most 5), echo, and max_tokens 0 only with echo (vLLM's rule:
+// scoring a prompt without generating).
+TEST(CompletionRequestTest, LogprobsEchoAndScoringOnly) {
+  CompletionRequest r;
+  ASSERT_FALSE(parse(R"({"model":"m","prompt":"x","logprobs":5,"echo":true,"max_tokens":0})", r).has_value());
+  EXPECT_TRUE(r.logprobs);
+  EXPECT_EQ(r.top_logprobs, 5u);
+  EXPECT_TRUE(r.echo);
+  EXPECT_EQ(r.max_tokens, 0u);
+  CompletionRequest z;
+  ASSERT_FALSE(parse(R"({"model":"m","prompt":"x","logprobs":0})", z).has_value());
+  EXPECT_TRUE(z.logprobs);
+  EXPECT_EQ(z.top_logprobs, 0u);
+  EXPECT_FALSE(z.echo);
+  for (const auto& [body, param] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"model":"m","prompt":"x","max_tokens":0})", "max_tokens"},
+           {R"({"model":"m","prompt":"x","max_tokens":0,"echo":false})", "max_tokens"},
+           {R"({"model":"m","prompt":"x","logprobs":6})", "logprobs"},
+           {R"({"model":"m","prompt":"x","echo":"yes"})", "echo"},
+       }) {
+    ApiError e = refused(body);
+    EXPECT_EQ(e.status, 400) << body;
+    EXPECT_EQ(e.param, param) << body;
+  }
 }
 
 TEST(CompletionRequestTest, WrongTypesAndValuesNameTheField) {

@@ -165,6 +165,82 @@ TEST(Codec, GatewayFieldsRoundTripAndMayBeMissing) {
   EXPECT_FALSE(nil_detach->detach);
 }
 
+TokenEntry entry_with_logprobs() {
+  TokenEntry e{"j", 2, 0, 7, "lo", -0.5f};
+  e.top = {{7, "lo", -0.5f}, {9, "\xe2\x82", -1.5f}};
+  e.prompt = {{1, "", 0.0f, {}}, {42, " Once", -3.25f, {{40, " One", -1.0f}, {42, " Once", -3.25f}}}};
+  return e;
+}
+
+// Alternatives and prompt logprobs round trip on TOKENS, WORKER_TOKENS, the Redis record,
+// and SUBMIT's three fields; empty lists are not written at all (older peers see nothing new).
+TEST(Codec, LogprobFieldsRoundTrip) {
+  const TokenEntry e = entry_with_logprobs();
+  auto batch = decode<TokenBatch>(encode(TokenBatch{{e, TokenEntry{"j", 2, 1, 3, "x", -2.0f}}}));
+  ASSERT_TRUE(batch.ok()) << batch.status().to_string();
+  EXPECT_EQ(batch->entries[0], e);
+  EXPECT_TRUE(batch->entries[1].top.empty() && batch->entries[1].prompt.empty());
+  auto worker = decode<WorkerTokens>(encode(WorkerTokens{{e}}));
+  ASSERT_TRUE(worker.ok());
+  EXPECT_EQ(worker->entries[0], e);
+  TokenExtrasList extras{{TokenExtras{0, e.top, e.prompt}, TokenExtras{5, e.top, {}}}};
+  auto back = decode<TokenExtrasList>(encode(extras));
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(*back, extras);
+  EXPECT_EQ(encode(TokenEntry{"j", 1, 2, 3, "x", -1.25f}).find("top"), std::string::npos);
+
+  SubmitRequest r = sample_submit();
+  r.top_logprobs = 5;
+  r.prompt_logprobs = true;
+  r.prompt_top_logprobs = 20;
+  auto submit = decode<SubmitRequest>(encode(r));
+  ASSERT_TRUE(submit.ok()) << submit.status().to_string();
+  EXPECT_EQ(*submit, r);
+}
+
+// approx_wire_bytes bounds what an entry adds to a TOKENS body (senders cut batches by it).
+TEST(Codec, ApproxWireBytesBoundsAnEntrysEncoding) {
+  TokenEntry big = entry_with_logprobs();
+  big.top.assign(20, TokenAlt{123456, "\xe2\x82", -123.456f});
+  big.prompt.assign(300, PromptToken{70000, " word", -1.0e-7f, std::vector<TokenAlt>(20, TokenAlt{-5, "", -1e30f})});
+  for (const TokenEntry& e : {TokenEntry{"job-1", 3, 1u << 30, -7, std::string(300, 'x'), -0.25f}, entry_with_logprobs(), big}) {
+    const size_t one = encode(TokenBatch{{e}}).size();
+    const size_t two = encode(TokenBatch{{e, e}}).size();
+    EXPECT_LE(two - one, approx_wire_bytes(e));
+    EXPECT_LE(one, approx_wire_bytes(e) + 16);
+  }
+}
+
+TEST(Limits, LogprobCountsAreBounded) {
+  SubmitRequest r = sample_submit();
+  r.top_logprobs = 21;
+  EXPECT_EQ(wire_error_of(decode<SubmitRequest>(encode(r)).status()), ErrorCode::kTooLarge);
+  r.top_logprobs = 0;
+  r.prompt_top_logprobs = 21;
+  r.prompt_logprobs = true;
+  EXPECT_EQ(wire_error_of(decode<SubmitRequest>(encode(r)).status()), ErrorCode::kTooLarge);
+  r.prompt_top_logprobs = 3;
+  r.prompt_logprobs = false;
+  EXPECT_EQ(wire_error_of(decode<SubmitRequest>(encode(r)).status()), ErrorCode::kInvalidArgument);
+
+  TokenEntry e = entry_with_logprobs();
+  e.top.assign(21, TokenAlt{1, "a", -1.0f});
+  EXPECT_EQ(wire_error_of(decode<TokenBatch>(encode(TokenBatch{{e}})).status()), ErrorCode::kTooLarge);
+  e = entry_with_logprobs();
+  e.prompt[1].top.assign(21, TokenAlt{1, "a", -1.0f});
+  EXPECT_EQ(wire_error_of(decode<WorkerTokens>(encode(WorkerTokens{{e}})).status()), ErrorCode::kTooLarge);
+  Limits small;
+  small.max_prompt_tokens = 1;
+  EXPECT_EQ(wire_error_of(decode<TokenBatch>(encode(TokenBatch{{entry_with_logprobs()}}), small).status()),
+            ErrorCode::kTooLarge);
+  TokenExtrasList extras{{TokenExtras{0, std::vector<TokenAlt>(21, TokenAlt{1, "a", -1.0f}), {}}}};
+  EXPECT_EQ(wire_error_of(decode<TokenExtrasList>(encode(extras)).status()), ErrorCode::kTooLarge);
+  // A non-finite alternative is refused like any float.
+  e = entry_with_logprobs();
+  e.top[0].logprob = std::numeric_limits<float>::infinity();
+  EXPECT_FALSE(decode<TokenBatch>(encode(TokenBatch{{e}})).ok());
+}
+
 // A `lagged` ERROR carries the client's next seq (0 included); other errors omit the key,
 // so what they encode is unchanged for older peers.
 TEST(Codec, LaggedErrorCarriesNextSeqOtherErrorsOmitIt) {

@@ -126,6 +126,40 @@ TEST_F(TokenLogTest, LogprobsRoundTripAndOldEntriesReadAsZero) {
   EXPECT_EQ(log_->read("bad", 0).status().code(), StatusCode::kCorrupt);
 }
 
+// Alternatives and prompt logprobs (one logprob_extras field per group that has any) read
+// back from any seq, also from the final marker's group; a second append of the same seqs
+// (a retried or stale write) changes nothing; a bad extras field is corrupt, not a crash.
+TEST_F(TokenLogTest, AlternativesAndPromptLogprobsRoundTripFromAnySeq) {
+  std::vector<TokenEntry> group = tokens("alt", 0, 6);
+  for (TokenEntry& e : group) {
+    e.top = {{e.token, e.text, e.logprob}, {7, "\xe2\x82", -9.5f}};
+  }
+  group[0].prompt = {{1, "", 0.0f, {}}, {42, " Once", -3.25f, {{40, " One", -1.0f}, {42, " Once", -3.25f}}}};
+  ASSERT_TRUE(log_->append({group.begin(), group.begin() + 4}).ok());
+  ASSERT_TRUE(log_->append({group.begin(), group.begin() + 4}).ok());  // duplicates: skipped
+  std::vector<rs::store::RedisCommand> commands;
+  log_->finish_commands("alt", JobState::kSucceeded, 6, commands, {group.begin() + 4, group.end()});
+  ASSERT_TRUE(conn_->pipeline(commands).ok());
+  for (uint64_t from : {0u, 1u, 3u, 4u, 5u}) {
+    auto r = log_->read("alt", from);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_EQ(r->entries, std::vector<TokenEntry>(group.begin() + static_cast<std::ptrdiff_t>(from), group.end()))
+        << "from " << from;
+    EXPECT_TRUE(r->finished);
+  }
+  auto page = log_->read("alt", 2, 1);  // a page inside a group keeps its entry's extras
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->entries.size(), 1u);
+  EXPECT_EQ(page->entries[0], group[2]);
+
+  const std::string bad_key = log_->options().keys.tokens("bad-extras");
+  ASSERT_TRUE(conn_
+                  ->command({"XADD", bad_key, "0-1", "seq", "0", "attempt", "1", "tokens", "5",
+                             "lens", "1", "text", "a", "logprob_extras", "\x81\xa7" "entries\xdd\xff\xff\xff\xff"})
+                  .ok());
+  EXPECT_EQ(log_->read("bad-extras", 0).status().code(), StatusCode::kCorrupt);
+}
+
 TEST_F(TokenLogTest, ManyJobsInOnePipeline) {
   std::vector<TokenEntry> batch;
   for (int step = 0; step < 20; ++step) {

@@ -233,6 +233,46 @@ TEST_F(RingserveModelTest, GenerateMatchesTheLlamaCppFixture) {
   EXPECT_EQ(j["generated_ids"].get<std::vector<int32_t>>(), expected);
 }
 
+// --logprobs / --prompt-logprobs: per prompt position (null at 0) and per generated token,
+// the token, its text, its logprob and the alternatives (greedy: the first is the token).
+TEST_F(RingserveModelTest, GenerateJsonCarriesLogprobs) {
+  const std::string model = test::model_path("stories260K.gguf");
+  RS_REQUIRE_FILE(model);
+  RunResult r = run({"generate", model, "Once upon a time", "-n", "4", "--temp", "0", "--threads", "1",
+                     "--json", "--logprobs", "3", "--prompt-logprobs", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  const auto prompt = j["prompt_ids"].get<std::vector<int32_t>>();
+  const nlohmann::json& pl = j["prompt_logprobs"];
+  ASSERT_EQ(pl.size(), prompt.size());
+  EXPECT_TRUE(pl[0].is_null());
+  for (size_t p = 1; p < prompt.size(); ++p) {
+    EXPECT_EQ(pl[p]["token"].get<int32_t>(), prompt[p]);
+    EXPECT_TRUE(pl[p]["text"].is_string());
+    EXPECT_LE(pl[p]["logprob"].get<double>(), 0.0);
+    ASSERT_EQ(pl[p]["top"].size(), 2u);
+    EXPECT_GE(pl[p]["top"][0]["logprob"].get<double>(), pl[p]["logprob"].get<double>());
+  }
+  const auto generated = j["generated_ids"].get<std::vector<int32_t>>();
+  const nlohmann::json& gl = j["logprobs"];
+  ASSERT_EQ(gl.size(), generated.size());
+  for (size_t i = 0; i < generated.size(); ++i) {
+    EXPECT_EQ(gl[i]["token"].get<int32_t>(), generated[i]);
+    ASSERT_EQ(gl[i]["top"].size(), 3u);
+    EXPECT_EQ(gl[i]["top"][0]["token"], gl[i]["token"]);
+    EXPECT_EQ(gl[i]["top"][0]["logprob"], gl[i]["logprob"]);
+  }
+
+  // -n 0 scores the prompt only; without --prompt-logprobs it is refused.
+  RunResult score = run({"generate", model, "Once upon a time", "-n", "0", "--threads", "1", "--json",
+                         "--prompt-logprobs", "2"});
+  ASSERT_EQ(score.exit_code, 0) << score.err;
+  const nlohmann::json s = nlohmann::json::parse(score.out);
+  EXPECT_TRUE(s["generated_ids"].empty());
+  EXPECT_EQ(s["prompt_logprobs"], pl);
+  EXPECT_NE(run({"generate", model, "Once upon a time", "-n", "0", "--json"}).exit_code, 0);
+}
+
 TEST_F(RingserveModelTest, GenerateStreamsPlainText) {
   const std::string model = byte_model();
   RunResult r = run({"generate", model, "abc", "-n", "8", "--temp", "0.8", "--top-k", "40", "--top-p", "0.9",

@@ -199,8 +199,9 @@ ResumeAttempt run_attempt(FakeBrokerRouter& broker, const sc::Dispatch& d) {
 }
 
 // Resume from the log: a DISPATCH carrying the first k tokens of an uninterrupted run gets
-// TOKENS from seq k on equal to that run's tail (ids, texts, logprobs), and a WORKER_DONE
-// whose usage counts every completion token; k = n ends at once with no tokens.
+// TOKENS from seq k on equal to that run's tail (ids, texts, logprobs, alternatives), and a
+// WORKER_DONE whose usage counts every completion token; k = n ends at once with no tokens.
+// The prompt's logprobs ride on seq 0 only: a resume from k > 0 never sends them again.
 TEST_F(WorkerProtocolTest, DispatchWithResumeTokensContinuesTheLog) {
   start(1, 1000);
   register_worker();
@@ -210,8 +211,24 @@ TEST_F(WorkerProtocolTest, DispatchWithResumeTokensContinuesTheLog) {
   d.request.sampling.top_k = 40;
   d.request.sampling.seed = 5;
   d.request.ignore_eos = true;
+  d.request.top_logprobs = 3;
+  d.request.prompt_logprobs = true;
+  d.request.prompt_top_logprobs = 2;
   const ResumeAttempt full = run_attempt(broker_, d);
   ASSERT_EQ(full.entries.size(), 12u);
+  ASSERT_GE(full.entries[0].prompt.size(), 2u);
+  EXPECT_EQ(full.entries[0].prompt[0].logprob, 0.0f);  // position 0: none
+  EXPECT_TRUE(full.entries[0].prompt[0].top.empty());
+  for (size_t p = 1; p < full.entries[0].prompt.size(); ++p) {
+    EXPECT_EQ(full.entries[0].prompt[p].top.size(), 2u);
+    EXPECT_LE(full.entries[0].prompt[p].logprob, 0.0f);
+  }
+  for (const sc::TokenEntry& e : full.entries) {
+    ASSERT_EQ(e.top.size(), 3u);
+    if (e.seq > 0) {
+      EXPECT_TRUE(e.prompt.empty());
+    }
+  }
   ASSERT_TRUE(full.done.has_value());
   EXPECT_EQ(full.done->usage.completion_tokens, 12u);
   for (size_t k : {0, 1, 5, 11, 12}) {
@@ -231,6 +248,13 @@ TEST_F(WorkerProtocolTest, DispatchWithResumeTokensContinuesTheLog) {
       EXPECT_EQ(tail.entries[i].token, want.token) << i;
       EXPECT_EQ(tail.entries[i].text, want.text) << i;
       EXPECT_NEAR(tail.entries[i].logprob, want.logprob, 1e-5) << i;
+      ASSERT_EQ(tail.entries[i].top.size(), want.top.size()) << i;
+      for (size_t a = 0; a < want.top.size(); ++a) {
+        EXPECT_EQ(tail.entries[i].top[a].token, want.top[a].token) << i;
+        EXPECT_EQ(tail.entries[i].top[a].text, want.top[a].text) << i;
+        EXPECT_NEAR(tail.entries[i].top[a].logprob, want.top[a].logprob, 1e-5) << i;
+      }
+      EXPECT_EQ(tail.entries[i].prompt.size(), k + i == 0 ? want.prompt.size() : 0u) << i;
     }
     ASSERT_TRUE(tail.done.has_value());
     EXPECT_EQ(tail.done->attempt, again.attempt);

@@ -39,6 +39,7 @@ class EngineSlot {
     std::string job_id;
     int attempt = 0;
   };
+  bool attach_prompt(engine::SeqId seq, const engine::StepResult& r, TokenOut& out, StepBatch& batch);
   std::string key_;
   bool accepting_ = true;
   std::unique_ptr<engine::Engine> engine_;

@@ -4,6 +4,7 @@
 
 #include <type_traits>
 
+#include "rs/schemas/codec.h"
 #include "rs/worker/io/job_mapping.h"
 #include "rs/worker/io/worker_loop.h"
 
@@ -117,14 +118,27 @@ std::vector<schemas::ReadyJob> WorkerLoop::held_jobs() const {
   return jobs;
 }
 
+// A held job's tokens again, in WORKER_TOKENS of about kTokensMessageBytes each (with
+// alternatives and prompt logprobs a long job's tokens may not fit in one frame).
+void WorkerLoop::resend_tokens(const std::vector<schemas::TokenEntry>& tokens) {
+  schemas::WorkerTokens message;
+  size_t bytes = 0;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    message.entries.push_back(tokens[i]);
+    bytes += schemas::approx_wire_bytes(tokens[i]);
+    if (bytes < kTokensMessageBytes && i + 1 < tokens.size()) continue;
+    if (send(message)) counters_.tokens_resent.fetch_add(message.entries.size(), std::memory_order_relaxed);
+    message.entries.clear();
+    bytes = 0;
+  }
+}
+
 // Right behind READY: each held job's tokens from seq 0 (the broker keeps what it lacks),
 // then the ends that found no broker; those jobs are then forgotten.
 void WorkerLoop::resend_held_jobs() {
   for (auto it = in_flight_.begin(); it != in_flight_.end();) {
     InFlight& job = it->second;
-    if (!job.tokens.empty() && send(schemas::WorkerTokens{.entries = job.tokens})) {
-      counters_.tokens_resent.fetch_add(job.tokens.size(), std::memory_order_relaxed);
-    }
+    resend_tokens(job.tokens);
     if (!job.final) {
       ++it;
       continue;

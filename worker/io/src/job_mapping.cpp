@@ -27,6 +27,10 @@ engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& re
   r.max_tokens = static_cast<int>(std::min<uint32_t>(request.max_tokens, INT_MAX));
   r.stop = request.stop;
   r.ignore_eos = request.ignore_eos;
+  r.top_logprobs = static_cast<int>(std::min<uint32_t>(request.top_logprobs, engine::kMaxTopLogprobs));
+  if (request.prompt_logprobs) {
+    r.prompt_logprobs = static_cast<int>(std::min<uint32_t>(request.prompt_top_logprobs, engine::kMaxTopLogprobs));
+  }
   // One rs::Priority; a value no codec should let through is read as interactive.
   r.priority = request.priority == Priority::kBatch ? Priority::kBatch : Priority::kInteractive;
   return r;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "rs/schemas/codec.h"
 #include "rs/worker/io/job_mapping.h"
 #include "rs/worker/io/worker_loop.h"
 
@@ -15,6 +16,22 @@ namespace {
 // model) goes out as the lowest float, which still reads as "impossible".
 float wire_logprob(float logprob) {
   return std::isfinite(logprob) ? logprob : std::numeric_limits<float>::lowest();
+}
+
+std::vector<schemas::TokenAlt> wire_alts(std::vector<AltOut>& top) {
+  std::vector<schemas::TokenAlt> out;
+  out.reserve(top.size());
+  for (AltOut& a : top) out.push_back({a.token, std::move(a.text), wire_logprob(a.logprob)});
+  return out;
+}
+
+std::vector<schemas::PromptToken> wire_prompt(std::vector<PromptOut>& prompt) {
+  std::vector<schemas::PromptToken> out;
+  out.reserve(prompt.size());
+  for (PromptOut& p : prompt) {
+    out.push_back({p.token, std::move(p.text), wire_logprob(p.logprob), wire_alts(p.top)});
+  }
+  return out;
 }
 
 }  // namespace
@@ -38,6 +55,7 @@ void WorkerLoop::send_batch(StepBatch& batch) {
   }
   schemas::WorkerTokens tokens;
   tokens.entries.reserve(batch.tokens.size());
+  size_t bytes = 0;
   for (TokenOut& t : batch.tokens) {
     if (!is_current(t.job_id, t.attempt)) {
       counters_.stale_outputs.fetch_add(1, std::memory_order_relaxed);
@@ -48,13 +66,17 @@ void WorkerLoop::send_batch(StepBatch& batch) {
                                                  .seq = static_cast<uint64_t>(t.seq),
                                                  .token = t.token,
                                                  .text = std::move(t.piece),
-                                                 .logprob = wire_logprob(t.logprob)});
+                                                 .logprob = wire_logprob(t.logprob),
+                                                 .top = wire_alts(t.top),
+                                                 .prompt = wire_prompt(t.prompt)});
     in_flight_[t.job_id].tokens.push_back(tokens.entries.back());  // kept for a resend
+    bytes += schemas::approx_wire_bytes(tokens.entries.back());
+    if (bytes >= kTokensMessageBytes) {  // prompt logprobs: the rest in another message
+      send_tokens(tokens);
+      bytes = 0;
+    }
   }
-  if (!tokens.entries.empty() && send(tokens)) {
-    counters_.token_messages.fetch_add(1, std::memory_order_relaxed);
-    counters_.tokens_sent.fetch_add(tokens.entries.size(), std::memory_order_relaxed);
-  }
+  send_tokens(tokens);
   for (FinishedOut& f : batch.finished) {
     if (!is_current(f.job_id, f.attempt)) {
       counters_.stale_outputs.fetch_add(1, std::memory_order_relaxed);
@@ -62,6 +84,14 @@ void WorkerLoop::send_batch(StepBatch& batch) {
     }
     send_end(f, batch.device);
   }
+}
+
+void WorkerLoop::send_tokens(schemas::WorkerTokens& tokens) {
+  if (!tokens.entries.empty() && send(tokens)) {
+    counters_.token_messages.fetch_add(1, std::memory_order_relaxed);
+    counters_.tokens_sent.fetch_add(tokens.entries.size(), std::memory_order_relaxed);
+  }
+  tokens.entries.clear();
 }
 
 // A current job's end: WORKER_DONE, WORKER_FAILED with the engine error's code, or (drain)

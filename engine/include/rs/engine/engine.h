@@ -42,7 +42,16 @@ struct GenerationRequest {
   std::optional<ChatInput> chat;
   bool add_bos = true;
   SamplingParams sampling;
+  // Completion tokens at most. 0 is valid only with prompt_logprobs: the job ends after the
+  // prefill (FinishReason::kLength, no TokenEvent), as evaluation harnesses want.
   int max_tokens = 256;
+  // Alternatives per generated token (TokenEvent::top), 0..kMaxTopLogprobs.
+  int top_logprobs = 0;
+  // When set (0..kMaxTopLogprobs alternatives each): ln p(prompt[p] | prompt[<p]) for every
+  // prompt position p >= 1, from the prefill's logits (one PromptLogprobsEvent before the
+  // first TokenEvent). Such a request computes the LM head on every prompt position and
+  // never reuses prefix-cached positions (their logits are not kept).
+  std::optional<int> prompt_logprobs;
   std::vector<std::string> stop;       // stop strings (not included in the output)
   bool ignore_eos = false;
   Priority priority = Priority::kInteractive;  // batch yields to interactive (scheduler.h)
@@ -75,6 +84,23 @@ struct TokenEvent {
   std::string piece;    // UTF-8 text completed by this token (may be empty)
   float logprob = 0;
   int index = 0;        // 0-based position among the completion tokens
+  std::vector<TokenLogprob> top;  // request.top_logprobs most likely tokens (raw logits)
+};
+
+// One prompt position's logprob: prompt[pos] under the logits of position pos - 1.
+struct PromptLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<TokenLogprob> top;  // request.prompt_logprobs most likely tokens
+  bool operator==(const PromptLogprob&) const = default;
+};
+
+// A sequence's prompt logprobs, positions 1..n_prompt-1 (position 0 has none), emitted once
+// in the step that completes its prefill, before that step's TokenEvent for the sequence.
+struct PromptLogprobsEvent {
+  SeqId seq = 0;
+  int32_t first_token = 0;               // prompt position 0 (it has no logprob)
+  std::vector<PromptLogprob> positions;  // positions[i] is prompt position i + 1
 };
 
 struct FinishEvent {
@@ -86,6 +112,7 @@ struct FinishEvent {
 };
 
 struct StepResult {
+  std::vector<PromptLogprobsEvent> prompt_logprobs;  // come before this step's tokens
   std::vector<TokenEvent> tokens;
   std::vector<FinishEvent> finished;
   int n_seqs = 0;        // sequences in this step's batch

@@ -53,6 +53,7 @@ struct ForwardSeq {
   int32_t pos0 = 0;
   std::span<const BlockId> blocks;
   bool want_logits = true;     // logits of the last token of this slice
+  bool want_all_logits = false;  // logits of every token of this slice (overrides want_logits)
 };
 
 // Scratch buffers of forward(), reused across steps by one engine thread.
@@ -90,8 +91,8 @@ class Model {
   Result<std::vector<int32_t>> chat_prompt(const ChatInput& input) const;
 
   // Runs every slice of `batch` together (each weight matrix read once per call) and
-  // appends n_vocab logits per slice with want_logits, in batch order, to *logits
-  // (which is cleared first).
+  // appends n_vocab logits per slice with want_logits (one row, its last token's) or
+  // want_all_logits (one row per token), in batch order, to *logits (cleared first).
   Status forward(std::span<const ForwardSeq> batch, KvCache& kv, ThreadPool& pool,
                  ModelWorkspace& ws, std::vector<float>* logits,
                  KernelPath path = KernelPath::kAuto) const;

@@ -21,6 +21,30 @@ struct SamplingParams {
   std::optional<uint64_t> seed;    // absent: a random seed, chosen once per Sampler
 };
 
+// One alternative at a position: a token id and ln p(token) under the raw logits.
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+  bool operator==(const TokenLogprob&) const = default;
+};
+
+constexpr int kMaxTopLogprobs = 20;  // alternatives per position, at most
+
+// The log-softmax of one row of raw logits: its maximum and the log of the sum of
+// exp(logit - max), summed in double in index order, so the values depend only on the row
+// (batch-invariant). logprob(t) = (logits[t] - max) - log_sum.
+struct LogSoftmax {
+  float max_logit = 0;
+  double log_sum = 0;
+  static LogSoftmax of(std::span<const float> logits);
+  float logprob(std::span<const float> logits, int32_t token) const;
+};
+
+// The n most likely tokens of a row (n clamped to [0, min(kMaxTopLogprobs, row size)]),
+// by logprob descending, ties by id ascending, into *out (cleared first).
+void top_logprobs(std::span<const float> logits, const LogSoftmax& norm, int n,
+                  std::vector<TokenLogprob>* out);
+
 // The uniform draw in [0, 1) (53 bits) of completion token `index` under `seed`: SplitMix64's
 // output number index + 1 from a state keyed by a hash of the seed. Depends on nothing else.
 double sample_uniform(uint64_t seed, uint64_t index);

@@ -44,6 +44,7 @@ struct SchedSeq {
   Priority priority = Priority::kInteractive;
   int n_preemptions = 0;
   bool running = false;
+  bool reuse_prefix = true;        // false: never attach prefix-cached blocks (prompt logprobs)
 };
 
 struct ScheduledChunk {
@@ -66,14 +67,17 @@ class Scheduler {
   Scheduler(KvCache& kv, SchedulerConfig config, const Clock* clock = nullptr);
   ~Scheduler();
 
-  // Queues a sequence. Rejects an empty prompt, max_tokens < 1 or a duplicate id
+  // Queues a sequence. Rejects an empty prompt, max_tokens < 0 or a duplicate id
   // (invalid_argument), and a prompt longer than max_context or one whose prompt +
   // max_tokens could never fit in the whole KV pool (resource_exhausted). Waiting order: interactive
   // before batch, FIFO within a priority. resumed: completion tokens already generated
   // (resume from the log), appended after the prompt and prefilled with it, as a preempted
   // sequence is recomputed; the caller keeps their number below the effective max_tokens.
+  // max_tokens 0: the prompt is prefilled and nothing sampled (the engine ends it then).
+  // reuse_prefix false: every position is computed, none attached from the prefix cache.
   Status add(SeqId id, std::vector<int32_t> prompt, int max_tokens,
-             Priority priority = Priority::kInteractive, std::span<const int32_t> resumed = {});
+             Priority priority = Priority::kInteractive, std::span<const int32_t> resumed = {},
+             bool reuse_prefix = true);
   // Decides this step's batch and allocates the blocks it needs. Empty when there is
   // nothing to do (or while batch_timeout_ms holds the first arrivals back).
   // Priorities: running interactive sequences are served first; when blocks run out the

@@ -21,6 +21,11 @@ std::string encode(const T& message);
 template <typename T>
 Result<T> decode(std::string_view body, const Limits& limits = Limits{});
 
+// An upper bound of the bytes a TokenEntry takes in a TOKENS / WORKER_TOKENS body (its
+// alternatives and prompt logprobs included): senders cut their batches with it so that no
+// frame exceeds Limits::max_frame_bytes.
+size_t approx_wire_bytes(const TokenEntry& entry);
+
 // Range checks beyond types (used by decode<SubmitRequest> and decode<Dispatch>):
 // max_tokens in 1..limits.max_tokens, temperature in [0, 100], top_p/min_p in [0, 1], ...
 Status validate(const SubmitRequest& request, const Limits& limits);

@@ -73,6 +73,13 @@ struct SubmitRequest {
   // Celery's `expires`: a job still queued this many ms after it was accepted ends FAILED
   // `expired` and never runs. 0 = never.
   uint64_t expires_ms = 0;
+  // Logprobs beyond the chosen token's (which every TokenEntry carries): top_logprobs
+  // alternatives on every completion token (0..Limits::max_top_logprobs), and with
+  // prompt_logprobs the prompt's tokens and logprobs (each with prompt_top_logprobs
+  // alternatives) on the job's first token entry (seq 0).
+  uint32_t top_logprobs = 0;
+  bool prompt_logprobs = false;
+  uint32_t prompt_top_logprobs = 0;
   bool is_chat() const { return !chat_messages.empty(); }
   bool operator==(const SubmitRequest&) const = default;
 };
@@ -107,6 +114,23 @@ struct Ping {
 };
 
 // ---- shared records ----------------------------------------------------------------
+// One alternative at a position: a token, its bytes (the vocabulary piece; may be a
+// partial UTF-8 sequence) and ln p under the raw logits.
+struct TokenAlt {
+  int32_t token = 0;
+  std::string text;
+  float logprob = 0;
+  bool operator==(const TokenAlt&) const = default;
+};
+// One prompt position. Position 0 has no logprob (0 here, null in the HTTP API) and no
+// alternatives.
+struct PromptToken {
+  int32_t token = 0;
+  std::string text;      // the vocabulary piece
+  float logprob = 0;     // ln p(token | the tokens before it)
+  std::vector<TokenAlt> top;  // SubmitRequest::prompt_top_logprobs, logprob desc
+  bool operator==(const PromptToken&) const = default;
+};
 struct TokenEntry {
   std::string job_id;
   uint32_t attempt = 0;
@@ -114,7 +138,22 @@ struct TokenEntry {
   int32_t token = 0;     // token id
   std::string text;      // decoded piece (may be a partial UTF-8 sequence)
   float logprob = 0;     // ln p(token) under the raw logits (before sampling transforms)
+  // Absent on the wire when empty (entries from before they existed read as empty):
+  std::vector<TokenAlt> top;      // SubmitRequest::top_logprobs alternatives, logprob desc
+  std::vector<PromptToken> prompt;  // seq 0 of a prompt_logprobs job: every prompt position
   bool operator==(const TokenEntry&) const = default;
+};
+// The Redis token log's record of a group's alternatives and prompt logprobs (field
+// `logprob_extras` of a stream entry, docs/REDIS.md): one item per entry that has any.
+struct TokenExtras {
+  uint64_t seq = 0;
+  std::vector<TokenAlt> top;
+  std::vector<PromptToken> prompt;
+  bool operator==(const TokenExtras&) const = default;
+};
+struct TokenExtrasList {
+  std::vector<TokenExtras> entries;
+  bool operator==(const TokenExtrasList&) const = default;
 };
 
 // The job as stored in Redis and sent in DONE / STATUS_REPLY. Timestamps: Unix ms, 0 = not yet.

@@ -68,6 +68,8 @@ struct Limits {
   size_t max_models = 64;                // models per device
   size_t max_api_meta_bytes = 2048;      // SubmitRequest.api_meta, JobRecord.api_meta
   size_t max_tenant_bytes = 64;          // SubmitRequest.tenant, JobRecord.tenant
+  uint32_t max_top_logprobs = 20;        // alternatives per position (TokenEntry.top, ...)
+  size_t max_prompt_tokens = 1u << 16;   // TokenEntry.prompt positions
   // Raw msgpack limits (msgpack::unpack_limit); the typed limits above are stricter.
   size_t max_map_entries = 64;
   size_t max_depth = 8;

@@ -11,6 +11,21 @@
 
 namespace rs::worker {
 
+// An alternative token: id, vocabulary piece (raw bytes) and logprob.
+struct AltOut {
+  int32_t token = 0;
+  std::string text;
+  float logprob = 0;
+};
+
+// One prompt position (position 0: logprob 0 and no alternatives).
+struct PromptOut {
+  int32_t token = 0;
+  std::string text;
+  float logprob = 0;
+  std::vector<AltOut> top;
+};
+
 struct TokenOut {
   std::string job_id;
   int attempt = 0;
@@ -18,6 +33,8 @@ struct TokenOut {
   int32_t token = 0;
   std::string piece;    // UTF-8 text completed by this token (may be empty)
   float logprob = 0;    // the engine's TokenEvent::logprob (log-softmax of the raw logits)
+  std::vector<AltOut> top;       // TokenEvent::top with their pieces
+  std::vector<PromptOut> prompt;  // seq 0 of a prompt-logprobs job: every prompt position
 };
 
 struct FinishedOut {

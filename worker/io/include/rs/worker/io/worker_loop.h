@@ -190,6 +190,7 @@ class WorkerLoop {
   void refuse(const schemas::Dispatch& dispatch, schemas::ErrorCode code, std::string message);
   std::vector<schemas::ReadyJob> held_jobs() const;
   void resend_held_jobs();
+  void resend_tokens(const std::vector<schemas::TokenEntry>& tokens);
   void forget_old_finals();
 
   // drain.cpp: SIGTERM -> no new jobs, a grace period, the rest handed back, exit.
@@ -202,8 +203,12 @@ class WorkerLoop {
                                           int device, const char* why) const;
 
   // outputs.cpp: engine batches -> WORKER_TOKENS / WORKER_DONE / WORKER_FAILED.
+  // A WORKER_TOKENS is cut after about this many bytes (schemas::approx_wire_bytes), far
+  // below the 4 MiB frame: a step's prompt logprobs of several jobs may not fit in one.
+  static constexpr size_t kTokensMessageBytes = 1u << 20;
   void flush_outbox();
   void send_batch(StepBatch& batch);
+  void send_tokens(schemas::WorkerTokens& tokens);
   void send_end(FinishedOut& finished, int device);
   bool is_current(const std::string& job_id, int attempt) const;
   void send_final(const std::string& job_id, schemas::Message final);
