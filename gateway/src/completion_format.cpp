@@ -10,7 +10,7 @@
 
 namespace rs::gateway {
 
-using nlohmann::json;
+using ojson = nlohmann::ordered_json;  // keys as written: alternatives stay in likelihood order
 
 namespace {
 
@@ -33,15 +33,15 @@ bool valid_continuation(unsigned char lead, size_t i, unsigned char c) {
   return true;
 }
 
-json logprob_value(float logprob) { return std::isnan(logprob) ? json(nullptr) : json(logprob); }
+ojson logprob_value(float logprob) { return std::isnan(logprob) ? ojson(nullptr) : ojson(logprob); }
 
 // OpenAI's legacy format: with logprobs N > 0, top_logprobs[i] is {text: logprob} of token
 // i's alternatives (null at an echoed prompt's first token, which has none); with 0, an
 // empty list. Two alternatives of the same text (two ids, one text) keep the first (the
 // more likely).
-json logprobs_json(const ApiMeta& meta, const TextPiece& piece) {
-  json logprobs = json::array();
-  json top = json::array();
+ojson logprobs_json(const ApiMeta& meta, const TextPiece& piece) {
+  ojson logprobs = ojson::array();
+  ojson top = ojson::array();
   for (size_t i = 0; i < piece.tokens.size(); ++i) {
     logprobs.push_back(logprob_value(i < piece.logprobs.size() ? piece.logprobs[i] : 0.0f));
     if (meta.top_logprobs == 0) continue;
@@ -49,7 +49,7 @@ json logprobs_json(const ApiMeta& meta, const TextPiece& piece) {
       top.push_back(nullptr);
       continue;
     }
-    json alts = json::object();
+    ojson alts = ojson::object();
     for (size_t k = 0; k < piece.top[i].size() && k < meta.top_logprobs; ++k) {
       const schemas::TokenAlt& a = piece.top[i][k];
       const std::string text = sanitize_utf8(a.text);
@@ -57,7 +57,7 @@ json logprobs_json(const ApiMeta& meta, const TextPiece& piece) {
     }
     top.push_back(std::move(alts));
   }
-  return json{{"tokens", piece.tokens},
+  return ojson{{"tokens", piece.tokens},
               {"token_logprobs", std::move(logprobs)},
               {"top_logprobs", std::move(top)},
               {"text_offset", piece.text_offsets}};
@@ -65,8 +65,8 @@ json logprobs_json(const ApiMeta& meta, const TextPiece& piece) {
 
 }  // namespace
 
-json usage_json(const schemas::Usage& usage) {
-  return json{{"prompt_tokens", usage.prompt_tokens},
+ojson usage_json(const schemas::Usage& usage) {
+  return ojson{{"prompt_tokens", usage.prompt_tokens},
               {"completion_tokens", usage.completion_tokens},
               {"total_tokens", usage.prompt_tokens + usage.completion_tokens}};
 }
@@ -170,7 +170,7 @@ std::string sse_event(uint64_t id, const std::string& data) {
 }
 
 std::string encode_api_meta(const ApiMeta& meta) {
-  return json_text(json{{"kind", meta.kind},
+  return json_text(ojson{{"kind", meta.kind},
                         {"model", meta.model},
                         {"created", meta.created},
                         {"id", meta.id},
@@ -185,7 +185,7 @@ std::string encode_api_meta(const ApiMeta& meta) {
 
 std::optional<ApiMeta> decode_api_meta(std::string_view text) {
   if (text.empty()) return std::nullopt;
-  json j = json::parse(text, nullptr, false);
+  ojson j = ojson::parse(text, nullptr, false);
   if (!j.is_object()) return std::nullopt;
   ApiMeta m;
   try {
@@ -201,7 +201,7 @@ std::optional<ApiMeta> decode_api_meta(std::string_view text) {
     m.scoring_only = j.value("scoring_only", false);
     m.include_usage = j.value("include_usage", false);
     m.background = j.value("background", false);
-  } catch (const json::exception&) {
+  } catch (const ojson::exception&) {
     return std::nullopt;
   }
   return m;
@@ -231,39 +231,39 @@ schemas::Usage api_usage(const ApiMeta& meta, const schemas::Usage& usage) {
 
 std::string completion_chunk(const ApiMeta& meta, const TextPiece* piece,
                              const std::string& finish_reason) {
-  json choice = {
+  ojson choice = {
       {"index", meta.index},
       {"text", piece != nullptr ? piece->text : std::string()},
-      {"logprobs", meta.logprobs && piece != nullptr ? logprobs_json(meta, *piece) : json(nullptr)},
-      {"finish_reason", finish_reason.empty() ? json(nullptr) : json(finish_reason)}};
-  return json_text(json{{"id", meta.id},
+      {"logprobs", meta.logprobs && piece != nullptr ? logprobs_json(meta, *piece) : ojson(nullptr)},
+      {"finish_reason", finish_reason.empty() ? ojson(nullptr) : ojson(finish_reason)}};
+  return json_text(ojson{{"id", meta.id},
                         {"object", "text_completion"},
                         {"created", meta.created},
                         {"model", meta.model},
-                        {"choices", json::array({choice})}});
+                        {"choices", ojson::array({choice})}});
 }
 
 std::string usage_chunk(const ApiMeta& meta, const schemas::Usage& usage) {
-  return json_text(json{{"id", meta.id},
+  return json_text(ojson{{"id", meta.id},
                         {"object", "text_completion"},
                         {"created", meta.created},
                         {"model", meta.model},
-                        {"choices", json::array()},
+                        {"choices", ojson::array()},
                         {"usage", usage_json(api_usage(meta, usage))}});
 }
 
 std::string completion_response(const ApiMeta& meta, const std::vector<ChoiceResult>& choices) {
-  json out_choices = json::array();
+  ojson out_choices = ojson::array();
   schemas::Usage usage;
   for (const auto& c : choices) {
     out_choices.push_back({{"index", c.index},
                            {"text", c.piece.text},
-                           {"logprobs", meta.logprobs ? logprobs_json(meta, c.piece) : json(nullptr)},
+                           {"logprobs", meta.logprobs ? logprobs_json(meta, c.piece) : ojson(nullptr)},
                            {"finish_reason", api_finish_reason(meta, c.record)}});
     usage.prompt_tokens += c.record.usage.prompt_tokens;
     usage.completion_tokens += api_usage(meta, c.record.usage).completion_tokens;
   }
-  return json_text(json{{"id", meta.id},
+  return json_text(ojson{{"id", meta.id},
                         {"object", "text_completion"},
                         {"created", meta.created},
                         {"model", meta.model},

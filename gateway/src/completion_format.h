@@ -89,7 +89,7 @@ std::string sanitize_utf8(std::string_view s, bool* complete = nullptr);
 std::string api_finish_reason(const schemas::JobRecord& record);
 
 // {"prompt_tokens", "completion_tokens", "total_tokens"}.
-nlohmann::json usage_json(const schemas::Usage& usage);
+nlohmann::ordered_json usage_json(const schemas::Usage& usage);
 // The usage a response shows: a scoring_only choice generated nothing it shows.
 schemas::Usage api_usage(const ApiMeta& meta, const schemas::Usage& usage);
 // The finish_reason a choice shows: "length" for scoring_only, else api_finish_reason.

@@ -28,6 +28,14 @@ const char* finish_reason_name(FinishReason reason) {
 
 namespace {
 
+// A prompt-logprobs sequence keeps the logits of every position of its chunk for a step:
+// its chunks are cut to about 16 MiB of them (64 positions at a 65536-token vocabulary,
+// 27 at Qwen's 151936; a small vocabulary keeps the whole step budget).
+constexpr int64_t kPromptLogitFloats = int64_t{4} << 20;
+int prompt_logprob_chunk_tokens(int n_vocab) {
+  return static_cast<int>(std::max<int64_t>(1, kPromptLogitFloats / std::max(1, n_vocab)));
+}
+
 SchedulerConfig scheduler_config(const EngineConfig& c) {
   SchedulerConfig s;
   s.max_batch_size = c.max_batch_size;
@@ -288,6 +296,9 @@ Result<SeqId> Engine::Impl::add(GenerationRequest& request, std::vector<int32_t>
   const SeqId id = next_id++;
   RS_RETURN_IF_ERROR(sched.add(id, std::move(tokens), request.max_tokens, request.priority,
                                request.resume_tokens, !request.prompt_logprobs.has_value()));
+  if (request.prompt_logprobs) {  // every prefill position's logits are kept for a step
+    sched.limit_chunks(id, prompt_logprob_chunk_tokens(model.config().n_vocab));
+  }
   auto seq = std::make_unique<EngineSeq>(id, request, model.tokenizer(), clock->now_ns());
   seq->n_prompt = n_prompt;
   seq->n_resumed = static_cast<int>(request.resume_tokens.size());

@@ -62,6 +62,13 @@ const SchedSeq* Scheduler::find(SeqId id) const {
   return it == seqs_.end() ? nullptr : it->second.get();
 }
 
+bool Scheduler::limit_chunks(SeqId id, int max_tokens) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) return false;
+  it->second->max_chunk_tokens = max_tokens;
+  return true;
+}
+
 bool Scheduler::hold_for_timeout() const {
   if (config_.batch_timeout_ms <= 0 || !running_.empty() || n_waiting() == 0) return false;
   if (n_waiting() >= config_.max_batch_size) return false;
@@ -98,6 +105,11 @@ SchedulerOutput Scheduler::schedule() {
   return out;
 }
 
+namespace {
+// A chunk's positions within the sequence's own cap.
+int capped(const SchedSeq& s, int n) { return s.max_chunk_tokens > 0 ? std::min(n, s.max_chunk_tokens) : n; }
+}  // namespace
+
 // The running sequences of one priority, in admission order. True if a prefill chunk (not
 // a single decode token) was scheduled.
 bool Scheduler::schedule_running(SchedulerOutput& out, int& budget, Priority priority) {
@@ -115,7 +127,7 @@ bool Scheduler::schedule_running(SchedulerOutput& out, int& budget, Priority pri
     const int remaining = pending(s);
     const bool decode = remaining == 1;
     if (decode) --pending_decodes;
-    const int n = std::min(remaining, budget - (decode ? 0 : pending_decodes));
+    const int n = std::min(capped(*s, remaining), budget - (decode ? 0 : pending_decodes));
     if (n <= 0) continue;
     bool self_preempted = false;
     while (!grow_blocks(*s, s->n_computed + n)) {
@@ -150,7 +162,7 @@ bool Scheduler::admit_lane(Priority priority, SchedulerOutput& out, int& budget)
 bool Scheduler::admit(SchedSeq& s, SchedulerOutput& out, int& budget) {
   const int cached = attach_cached_prefix(s);
   const int remaining = static_cast<int>(s.tokens.size()) - s.n_computed;
-  const int n = std::min(remaining, budget);
+  const int n = std::min(capped(s, remaining), budget);
   if (!make_room(s, s.n_computed + n, out, budget) || !grow_blocks(s, s.n_computed + n)) {
     release_blocks(s);
     return false;

@@ -41,6 +41,30 @@ TEST(SchedulerTest, RejectsInvalidAndImpossibleRequests) {
   EXPECT_NE(st.message().find("KV blocks"), std::string::npos);
 }
 
+// A sequence whose every position's logits are kept (prompt logprobs) is cut to its own
+// chunk cap, at admission and while running; the others still fill the budget.
+TEST(SchedulerTest, AChunkCapLimitsOnlyItsSequence) {
+  KvCache kv(tiny_kv(32));
+  SchedulerConfig cfg;
+  cfg.max_batch_tokens = 16;
+  Scheduler s(kv, cfg);
+  ASSERT_TRUE(s.add(1, prompt_of(11), 2).ok());
+  ASSERT_TRUE(s.limit_chunks(1, 4));
+  EXPECT_FALSE(s.limit_chunks(99, 4));
+  ASSERT_TRUE(s.add(2, prompt_of(20, 100), 2).ok());
+  auto o1 = run_step(s);
+  ASSERT_NE(chunk_of(o1, 1), nullptr);
+  EXPECT_EQ(chunk_of(o1, 1)->n_tokens, 4);
+  ASSERT_NE(chunk_of(o1, 2), nullptr);
+  EXPECT_EQ(chunk_of(o1, 2)->n_tokens, 12);  // the rest of the budget
+  auto o2 = run_step(s);
+  EXPECT_EQ(chunk_of(o2, 1)->pos0, 4);
+  EXPECT_EQ(chunk_of(o2, 1)->n_tokens, 4);
+  auto o3 = run_step(s);
+  EXPECT_EQ(chunk_of(o3, 1)->n_tokens, 3);  // the prompt's last 3: sampled after
+  EXPECT_TRUE(chunk_of(o3, 1)->needs_logits);
+}
+
 TEST(SchedulerTest, TokenBudgetAndChunkedPrefill) {
   KvCache kv(tiny_kv(32));
   SchedulerConfig cfg;

@@ -178,6 +178,11 @@ TEST(CompletionFormatTest, EchoPutsThePromptFirstWithANullFirstLogprob) {
   EXPECT_EQ(lp["top_logprobs"][2], (json{{" upon", -0.5}, {" a", -1.5}}));  // the first 2
   EXPECT_EQ(lp["top_logprobs"][3], (json{{" time", -0.25}}));
   EXPECT_EQ(r["usage"]["completion_tokens"], 2);
+  {  // as OpenAI: each map's keys in likelihood order (not alphabetical)
+    const auto ordered = nlohmann::ordered_json::parse(
+        completion_response(m, {ChoiceResult{.index = 0, .piece = all, .record = rec}}));
+    EXPECT_EQ(ordered["choices"][0]["logprobs"]["top_logprobs"][2].begin().key(), " upon");
+  }
 
   // logprobs 0: no alternatives (an empty list, as before alternatives existed).
   m.top_logprobs = 0;

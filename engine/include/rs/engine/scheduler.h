@@ -45,6 +45,7 @@ struct SchedSeq {
   int n_preemptions = 0;
   bool running = false;
   bool reuse_prefix = true;        // false: never attach prefix-cached blocks (prompt logprobs)
+  int max_chunk_tokens = 0;        // > 0: at most this many positions per step (0: budget only)
 };
 
 struct ScheduledChunk {
@@ -96,6 +97,9 @@ class Scheduler {
   bool remove(SeqId id);
 
   const SchedSeq* find(SeqId id) const;
+  // Caps the sequence's prefill chunks at max_tokens positions per step (a sequence whose
+  // every position's logits are kept: its memory stays bounded). False if unknown.
+  bool limit_chunks(SeqId id, int max_tokens);
   bool has_work() const { return !running_.empty() || n_waiting() > 0; }
   int n_running() const { return static_cast<int>(running_.size()); }
   int n_waiting() const { return static_cast<int>(waiting_[0].size() + waiting_[1].size()); }
