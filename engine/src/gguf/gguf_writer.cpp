@@ -133,7 +133,7 @@ std::vector<uint8_t> GgufWriter::serialize() const {
     out.resize(at + t.n_bytes);
     if (t.fill) {
       t.fill(out.data() + at);
-    } else {
+    } else if (t.n_bytes > 0) {  // an empty tensor may have no buffer at all
       std::memcpy(out.data() + at, t.bytes.data(), t.n_bytes);
     }
     out.resize(align_up(out.size()), 0);
