@@ -89,15 +89,7 @@ void quantize_q8_0(const float* src, BlockQ8_0* b, int64_t n) {
 void quantize_q4_0(const float* src, BlockQ4_0* b, int64_t n) {
   for (int64_t i = 0; i < n / kQBlock; ++i) {
     const float* x = src + i * kQBlock;
-    float amax = 0.0f;
-    float max = 0.0f;
-    for (int j = 0; j < 32; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    const float d = max / -8.0f;
+    const float d = kern::signed_absmax(x, 32) / -8.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     kern::store_u16(b[i].d, fp32_to_fp16(d));
     for (int j = 0; j < 16; ++j) {

@@ -110,6 +110,21 @@ inline void scales_q3_k(const uint8_t* p, int8_t* out) {
   }
 }
 
+// The value of largest magnitude among x[0..n) (its sign kept; the first of equals), as
+// ggml's reference quantizers pick a block's scale from.
+inline float signed_absmax(const float* x, int n) {
+  float amax = 0.0f;
+  float max = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    const float a = x[j] < 0.0f ? -x[j] : x[j];
+    if (a > amax) {
+      amax = a;
+      max = x[j];
+    }
+  }
+  return max;
+}
+
 inline bool is_legacy_quant(GgmlType t) {
   return t == GgmlType::kQ4_1 || t == GgmlType::kQ5_0 || t == GgmlType::kQ5_1 ||
          t == GgmlType::kIQ4_NL;

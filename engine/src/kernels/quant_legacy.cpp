@@ -71,16 +71,9 @@ int nearest_iq4(float v) {
 // IQ4_NL: try inverse scales around codebook[0] / max, keep the one whose least-squares
 // scale explains most of the block, then assign codes with the stored (fp16) scale.
 void quantize_iq4_block(const float* x, BlockIq4Nl* b) {
-  float amax = 0.0f;
-  float max = 0.0f;
-  for (int j = 0; j < 32; ++j) {
-    if (std::fabs(x[j]) > amax) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
+  const float max = signed_absmax(x, 32);
   int q[32] = {};
-  if (amax == 0.0f) {
+  if (max == 0.0f) {
     store_u16(b->d, 0);
     for (int& v : q) v = 8;  // codebook value 1, times 0
     pack_nibbles(q, b->qs, nullptr);
@@ -110,15 +103,7 @@ void quantize_iq4_block(const float* x, BlockIq4Nl* b) {
 }
 
 void quantize_q5_0_block(const float* x, BlockQ5_0* b) {
-  float amax = 0.0f;
-  float max = 0.0f;
-  for (int j = 0; j < 32; ++j) {
-    if (std::fabs(x[j]) > amax) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
-  const float d = max / -16.0f;
+  const float d = signed_absmax(x, 32) / -16.0f;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   store_u16(b->d, fp32_to_fp16(d));
   int q[32];
