@@ -71,8 +71,8 @@ struct FloatMatmul {
     for (int64_t i = a.k0; i < kend; i += kW) {
       V wv[R];
       for (int r = 0; r < R; ++r) wv[r] = Tr::template load<WT>(a.w[r], i);
-      if (a.pf != 0 && (i * kElem) % 64 == 0) {  // weights streaming from memory: touch the next rows early, once a line
-        for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(a.w[r] + a.pf + i * kElem), _MM_HINT_T0);
+      if (a.pf != 0 && (i * kElem) % 64 == 0) {  // weights streaming from memory: prefetch the next rows into L2 (T1: 1.6x at one token vs T0), once a line
+        for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(a.w[r] + a.pf + i * kElem), _MM_HINT_T1);
       }
       for (int t = 0; t < T; ++t) {
         const V xv = Tr::load_f32(x + t * a.x_stride + i);

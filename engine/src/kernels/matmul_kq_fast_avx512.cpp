@@ -22,8 +22,8 @@ namespace rs::engine::kern {
 
 namespace {
 
-constexpr int kTile = 8;
-constexpr int kPrefetchBlocks = 4;  // super-blocks ahead
+constexpr int kTile = 16;
+constexpr int kPrefetchBlocks = 4;  // super-blocks ahead, into L2 (T1)
 constexpr int64_t kTokenChunk = 64;  // multiple of kTile
 
 // Lane L of chunk c (L = 16-element group, its bytes 4c..4c+3): the dword of the packed
@@ -142,16 +142,16 @@ void k_tile(const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
   constexpr int64_t kBytes = kq_block_bytes(kType);
   static const KIndex index;
   __m512 acc[T];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   const ActBlockK* x[T];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const ActBlockK*>(act.data + (t0 + t) * act.row_bytes);
   KBlock k;
   for (int64_t b = 0; b < act.n_blocks; ++b) {
     // Past the row's end this prefetches the next row (prefetches never fault).
     const uint8_t* next = row + (b + kPrefetchBlocks) * kBytes;
-    for (int64_t l = 0; l < kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(next + l), _MM_HINT_T0);
+    for (int64_t l = 0; l < kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(next + l), _MM_HINT_T1);
     const uint8_t* blk = row + b * kBytes;
     if constexpr (kType == GgmlType::kQ6_K) {
       load_q6_k(blk, index, &k);
@@ -160,11 +160,11 @@ void k_tile(const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
     } else {
       load_q23_k(blk, kType == GgmlType::kQ3_K, index, &k);
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[t] = token_step(k, x[t][b], acc[t]);
   }
   // Four tokens per transposed reduction (each lane's sum independent of the others).
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (int t = 0; t < T; t += 4) {
     __m512 v[4];
     for (int r = 0; r < 4; ++r) v[r] = t + r < T ? acc[t + r] : _mm512_setzero_ps();
@@ -177,6 +177,14 @@ void k_tile(const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
 template <GgmlType kType>
 void tile(int64_t nt, const uint8_t* row, const BlockAct& act, int64_t t0, float* out) {
   switch (nt) {
+    case 16: k_tile<16, kType>(row, act, t0, out); break;
+    case 15: k_tile<15, kType>(row, act, t0, out); break;
+    case 14: k_tile<14, kType>(row, act, t0, out); break;
+    case 13: k_tile<13, kType>(row, act, t0, out); break;
+    case 12: k_tile<12, kType>(row, act, t0, out); break;
+    case 11: k_tile<11, kType>(row, act, t0, out); break;
+    case 10: k_tile<10, kType>(row, act, t0, out); break;
+    case 9: k_tile<9, kType>(row, act, t0, out); break;
     case 8: k_tile<8, kType>(row, act, t0, out); break;
     case 7: k_tile<7, kType>(row, act, t0, out); break;
     case 6: k_tile<6, kType>(row, act, t0, out); break;
