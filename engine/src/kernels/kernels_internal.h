@@ -93,6 +93,8 @@ float dot_f32_avx2(const float* a, const float* b, int64_t n);
 void axpy_f32_avx2(float a, const float* x, float* y, int64_t n);
 void rms_norm_avx2(const float* x, const float* weight, float* out, int64_t n, float eps);
 void softmax_avx2(float* x, int64_t n);
+int64_t argmax_avx2(const float* x, int64_t n);
+void log_sum_exp_avx2(const float* x, int64_t n, float* max_out, double* log_sum_out);
 void silu_mul_avx2(float* gate, const float* up, int64_t n);
 void add_avx2(float* y, const float* x, int64_t n);
 

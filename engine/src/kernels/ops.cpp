@@ -66,6 +66,28 @@ void add_inplace(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
+int64_t argmax_f32(const float* x, int64_t n) {
+  if (use_simd(KernelPath::kAuto)) return kern::argmax_avx2(x, n);
+  int64_t best = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isnan(x[i]) && (best < 0 || x[i] > x[best])) best = i;
+  }
+  return best < 0 ? 0 : best;
+}
+
+void log_sum_exp_f32(const float* x, int64_t n, float* max_out, double* log_sum_out) {
+  if (use_simd(KernelPath::kAuto)) {
+    kern::log_sum_exp_avx2(x, n, max_out, log_sum_out);
+    return;
+  }
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) max = std::fmax(max, x[i]);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(std::exp(x[i] - max));
+  *max_out = max;
+  *log_sum_out = std::log(sum);
+}
+
 void softmax_inplace(float* x, int64_t n) {
   if (n <= 0) return;
   if (use_simd(KernelPath::kAuto)) {

@@ -105,6 +105,56 @@ void rms_norm_avx2(const float* x, const float* weight, float* out, int64_t n, f
   for (; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
+namespace {
+
+// max(x[0..n)), NaN ignored (-inf when nothing is comparable).
+float max_avx2(const float* x, int64_t n) {
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(_mm256_loadu_ps(x + i), vmax);  // NaN in x loses
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  float max = _mm_cvtss_f32(m);
+  for (; i < n; ++i) max = std::fmax(max, x[i]);
+  return max;
+}
+
+}  // namespace
+
+int64_t argmax_avx2(const float* x, int64_t n) {
+  const float max = max_avx2(x, n);
+  const __m256 vm = _mm256_set1_ps(max);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), vm, _CMP_EQ_OQ));
+    if (mask != 0) return i + __builtin_ctz(static_cast<unsigned>(mask));
+  }
+  for (; i < n; ++i) {
+    if (x[i] == max) return i;
+  }
+  return 0;
+}
+
+void log_sum_exp_avx2(const float* x, int64_t n, float* max_out, double* log_sum_out) {
+  const float max = max_avx2(x, n);
+  const __m256 vm = _mm256_set1_ps(max);
+  __m256d s0 = _mm256_setzero_pd();
+  __m256d s1 = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, _mm256_add_pd(s0, s1));
+  double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  for (; i < n; ++i) sum += static_cast<double>(exp_lane0(x[i] - max));
+  *max_out = max;
+  *log_sum_out = std::log(sum);
+}
+
 void softmax_avx2(float* x, int64_t n) {
   __m256 vmax = _mm256_set1_ps(-INFINITY);
   int64_t i = 0;

@@ -1,6 +1,8 @@
 // Sampler: repetition penalty -> temperature -> top-k -> top-p -> min-p -> sample.
 #include "rs/engine/sampler.h"
 
+#include "rs/engine/kernels.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -27,10 +29,8 @@ bool by_logit_desc(const Candidate& a, const Candidate& b) {
 
 // log-softmax of the raw logits at `token`, given their maximum (the caller has it from
 // its own pass).
-float log_softmax_at(std::span<const float> logits, int32_t token, float max_logit) {
-  double sum = 0;
-  for (float l : logits) sum += static_cast<double>(std::exp(l - max_logit));
-  return LogSoftmax{max_logit, std::log(sum)}.logprob(logits, token);
+float log_softmax_at(std::span<const float> logits, int32_t token) {
+  return LogSoftmax::of(logits).logprob(logits, token);
 }
 
 // llama.cpp-style penalty, once per distinct token among the last repeat_last_n.
@@ -86,11 +86,9 @@ void apply_min_p(std::vector<Candidate>& cands, float min_p) {
 }  // namespace
 
 LogSoftmax LogSoftmax::of(std::span<const float> logits) {
-  float max_logit = -std::numeric_limits<float>::infinity();
-  for (float l : logits) max_logit = std::max(max_logit, l);
-  double sum = 0;
-  for (float l : logits) sum += static_cast<double>(std::exp(l - max_logit));
-  return LogSoftmax{max_logit, std::log(sum)};
+  LogSoftmax norm;
+  if (!logits.empty()) log_sum_exp_f32(logits.data(), static_cast<int64_t>(logits.size()), &norm.max_logit, &norm.log_sum);
+  return norm;
 }
 
 float LogSoftmax::logprob(std::span<const float> logits, int32_t token) const {
@@ -136,16 +134,13 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
   if (logits.empty()) return 0;
   const bool penalize = params_.repetition_penalty != 1.0f && params_.repeat_last_n != 0 && !history.empty();
   if (params_.temperature <= 0.0f && !penalize) {  // plain greedy: no copy
-    const int32_t best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    if (logprob != nullptr)
-      *logprob = log_softmax_at(logits, best, logits[static_cast<size_t>(best)]);
+    const auto best = static_cast<int32_t>(argmax_f32(logits.data(), static_cast<int64_t>(logits.size())));
+    if (logprob != nullptr) *logprob = log_softmax_at(logits, best);
     return best;
   }
-  float raw_max = -std::numeric_limits<float>::infinity();
   candidates_.resize(logits.size());
   for (size_t i = 0; i < logits.size(); ++i) {
     candidates_[i] = {logits[i], static_cast<int32_t>(i)};
-    raw_max = std::max(raw_max, logits[i]);
   }
   apply_repetition_penalty(candidates_, history, params_.repetition_penalty, params_.repeat_last_n);
 
@@ -187,7 +182,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
       }
     }
   }
-  if (logprob != nullptr) *logprob = log_softmax_at(logits, chosen, raw_max);
+  if (logprob != nullptr) *logprob = log_softmax_at(logits, chosen);
   return chosen;
 }
 

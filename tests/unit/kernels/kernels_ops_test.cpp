@@ -97,5 +97,34 @@ TEST(KernelsOps, SoftmaxSiluAdd) {
   });
 }
 
+// Greedy sampling's argmax and the log-softmax normalizer: the first maximum, NaN never
+// chosen, any length; log(sum(exp(x - max))) as libm's double sum gives it.
+TEST(KernelsOps, ArgmaxAndLogSumExp) {
+  std::mt19937 rng(5);
+  for (int64_t n : {1, 7, 8, 9, 31, 32000, 32003}) {
+    std::vector<float> x = randv(static_cast<size_t>(n), rng, 3.0f);
+    int64_t want = 0;
+    for (int64_t i = 1; i < n; ++i) want = x[i] > x[want] ? i : want;
+    double sum = 0;
+    for (float v : x) sum += std::exp(static_cast<double>(v) - x[want]);
+    both_paths([&] {
+      EXPECT_EQ(argmax_f32(x.data(), n), want) << n;
+      float max = 0;
+      double log_sum = 0;
+      log_sum_exp_f32(x.data(), n, &max, &log_sum);
+      EXPECT_EQ(max, x[want]);
+      EXPECT_NEAR(log_sum, std::log(sum), 1e-6) << n;
+    });
+  }
+  std::vector<float> tie = {1, 5, 2, 5, 5, 0, 0, 0, 0, 5};
+  std::vector<float> nan = {std::nanf(""), 1, 3, std::nanf(""), 3, 2, 0, 0, 0, std::nanf("")};
+  std::vector<float> all_nan(9, std::nanf(""));
+  both_paths([&] {
+    EXPECT_EQ(argmax_f32(tie.data(), 10), 1);
+    EXPECT_EQ(argmax_f32(nan.data(), 10), 2);
+    EXPECT_EQ(argmax_f32(all_nan.data(), 9), 0);
+  });
+}
+
 }  // namespace
 }  // namespace rs::engine

@@ -60,6 +60,12 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
 void silu_mul(float* gate, const float* up, int64_t n);       // gate = silu(gate) * up
 void add_inplace(float* y, const float* x, int64_t n);        // y += x
 void softmax_inplace(float* x, int64_t n);
+// Index of the largest of x[0..n) (the first on ties; NaN never wins; 0 when none is
+// comparable). n >= 1.
+int64_t argmax_f32(const float* x, int64_t n);
+// The log-softmax normalizer of x[0..n): *max_out = max(x), *log_sum_out = log(sum(exp(x - max))),
+// the sum in double in a fixed order, so it depends only on x. n >= 1.
+void log_sum_exp_f32(const float* x, int64_t n, float* max_out, double* log_sum_out);
 float dot_f32(const float* a, const float* b, int64_t n, KernelPath path = KernelPath::kAuto);
 void axpy_f32(float a, const float* x, float* y, int64_t n, KernelPath path = KernelPath::kAuto);  // y += a*x
 

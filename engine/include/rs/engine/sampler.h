@@ -31,7 +31,7 @@ struct TokenLogprob {
 constexpr int kMaxTopLogprobs = 20;  // alternatives per position, at most
 
 // The log-softmax of one row of raw logits: its maximum and the log of the sum of
-// exp(logit - max), summed in double in index order, so the values depend only on the row
+// exp(logit - max), summed in double in a fixed order (log_sum_exp_f32), so the values depend only on the row
 // (batch-invariant). logprob(t) = (logits[t] - max) - log_sum.
 struct LogSoftmax {
   float max_logit = 0;
