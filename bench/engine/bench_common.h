@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rs/core/result.h"
+#include "rs/engine/kv_cache.h"
 
 namespace rs::bench {
 
@@ -39,6 +40,7 @@ struct BenchParams {
   int decode_prompt_tokens = 16;
   std::vector<int> batch_sizes = {1, 4, 16};
   int reps = 3;  // timed repetitions of every case (after one untimed warm-up)
+  engine::KvCacheType kv_cache_type = engine::KvCacheType::kF16;
 };
 
 // Loads the model and measures prefill and decode; the JSON entry of one model.

@@ -28,13 +28,14 @@ std::vector<int32_t> random_prompt(int n, int n_vocab, uint64_t seed) {
 }
 
 Result<std::unique_ptr<engine::Engine>> make_engine(std::shared_ptr<const engine::Model> model, int batch,
-                                                    int positions, int n_threads) {
+                                                    int positions, const BenchParams& p) {
   engine::EngineConfig cfg;
   cfg.max_batch_size = batch;
   cfg.max_batch_tokens = 512;
   cfg.max_context = std::min(model->config().context_length > 0 ? model->config().context_length : 2048, 2048);
   cfg.kv_blocks = batch * ((positions + cfg.kv_block_tokens - 1) / cfg.kv_block_tokens + 1);
-  cfg.n_threads = n_threads;
+  cfg.n_threads = p.n_threads;
+  cfg.kv_cache_type = p.kv_cache_type;
   cfg.prefix_cache = false;
   return engine::Engine::create(std::move(model), cfg);
 }
@@ -48,8 +49,8 @@ engine::GenerationRequest request(std::vector<int32_t> prompt, int max_tokens) {
 }
 
 // Seconds from submit to the first token of one prompt of n tokens.
-Result<double> prefill_seconds(std::shared_ptr<const engine::Model> model, int n, int n_threads, uint64_t seed) {
-  RS_ASSIGN_OR_RETURN(auto eng, make_engine(model, 1, n + 2, n_threads));
+Result<double> prefill_seconds(std::shared_ptr<const engine::Model> model, int n, const BenchParams& p, uint64_t seed) {
+  RS_ASSIGN_OR_RETURN(auto eng, make_engine(model, 1, n + 2, p));
   const auto t0 = Clock::now();
   RS_ASSIGN_OR_RETURN(auto id, eng->submit(request(random_prompt(n, model->config().n_vocab, seed), 1)));
   (void)id;
@@ -72,7 +73,7 @@ struct DecodeResult {
 // has its first token to the end.
 Result<DecodeResult> decode_run(std::shared_ptr<const engine::Model> model, const BenchParams& p, int batch) {
   const int n_prompt = p.decode_prompt_tokens;
-  RS_ASSIGN_OR_RETURN(auto eng, make_engine(model, batch, n_prompt + p.decode_tokens + 2, p.n_threads));
+  RS_ASSIGN_OR_RETURN(auto eng, make_engine(model, batch, n_prompt + p.decode_tokens + 2, p));
   for (int b = 0; b < batch; ++b) {
     auto id = eng->submit(request(random_prompt(n_prompt, model->config().n_vocab, 100 + b), p.decode_tokens));
     if (!id.ok()) return id.status();
@@ -130,11 +131,11 @@ nlohmann::json stat_json(const Stat& s, const std::vector<double>& runs) {
 // Prefill tok/s: one untimed warm-up run, then `reps` timed ones.
 Result<nlohmann::json> bench_prefill(const ModelSpec& spec, std::shared_ptr<const engine::Model> model,
                                      const BenchParams& p) {
-  RS_ASSIGN_OR_RETURN(double warm, prefill_seconds(model, p.prefill_tokens, p.n_threads, 7));
+  RS_ASSIGN_OR_RETURN(double warm, prefill_seconds(model, p.prefill_tokens, p, 7));
   (void)warm;
   std::vector<double> runs;
   for (int r = 0; r < p.reps; ++r) {
-    RS_ASSIGN_OR_RETURN(double s, prefill_seconds(model, p.prefill_tokens, p.n_threads, 7));
+    RS_ASSIGN_OR_RETURN(double s, prefill_seconds(model, p.prefill_tokens, p, 7));
     runs.push_back(p.prefill_tokens / s);
   }
   const Stat st = stat_of(runs);

@@ -167,12 +167,17 @@ int main(int argc, char** argv) {
   app.add_flag("--no-small", no_small, "Skip the 134M models (with --large: 1.1B only)");
   app.add_flag("--quick", quick, "Tiny model only (seconds; CI smoke test)");
   app.add_flag("--large", large, "Also the 1.1B TinyLlama shape");
+  std::string kv_type = "f16";
+  app.add_option("--kv-cache-type", kv_type, "Engine K/V cache type (f16, f32)")
+      ->check(CLI::IsMember({"f16", "f32"}))
+      ->capture_default_str();
   std::string llama_dir;
   app.add_option("--llama-bench", llama_dir,
                  "llama.cpp build bin/ directory: run its llama-bench and llama-batched-bench on the same "
                  "files (and make q4_k_m-style mixes with its llama-quantize)")
       ->check(CLI::ExistingDirectory);
   CLI11_PARSE(app, argc, argv);
+  params.kv_cache_type = rs::engine::parse_kv_cache_type(kv_type).value_or(rs::engine::KvCacheType::kF16);
   if (quick) {
     if (app.count("--prefill") == 0) params.prefill_tokens = 64;
     if (app.count("--tokens") == 0) params.decode_tokens = 8;
@@ -193,7 +198,8 @@ int main(int argc, char** argv) {
                      {"config", {{"decode_tokens", params.decode_tokens}, {"prefill_tokens", params.prefill_tokens},
                                  {"decode_prompt_tokens", params.decode_prompt_tokens}, {"quick", quick},
                                  {"large", large}, {"vocab_from", vocab}, {"reps", params.reps},
-                                 {"large_reps", large_reps}, {"llama_bench", llama_dir}}},
+                                 {"large_reps", large_reps}, {"llama_bench", llama_dir},
+                                 {"kv_cache_type", kv_type}}},
                      {"reference", reference()}};
   auto models = run_models(specs, cache_dir, tool, params, bw, large_reps, llama_dir);
   if (!models.ok()) {

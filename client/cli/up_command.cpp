@@ -35,7 +35,7 @@ void install_signal_handlers() {
 struct UpFlags {
   UpOptions options;
   bool json = false;
-  std::string max_batch_size, max_batch_tokens, batch_timeout_ms, kv_blocks, max_model_bytes;
+  std::string max_batch_size, max_batch_tokens, batch_timeout_ms, kv_blocks, kv_cache_type, max_model_bytes;
   std::string step_delay_ms;
 };
 
@@ -114,6 +114,7 @@ int run_up(UpFlags& flags) {
   knob("--max-batch-tokens", flags.max_batch_tokens);
   knob("--batch-timeout-ms", flags.batch_timeout_ms);
   knob("--kv-blocks", flags.kv_blocks);
+  knob("--kv-cache-type", flags.kv_cache_type);
   knob("--max-model-bytes", flags.max_model_bytes);
   knob("--step-delay-ms", flags.step_delay_ms);
   g_stop = 0;
@@ -188,6 +189,8 @@ void add_up_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--kv-blocks", flags->kv_blocks, "Worker knob (passed through)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--kv-cache-type", flags->kv_cache_type, "Worker knob (passed through): f16 or f32")
+      ->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_option("--step-delay-ms", flags->step_delay_ms,
                   "Worker knob for tests and demos: sleep this long after each engine step")
       ->check(CLI::NonNegativeNumber);

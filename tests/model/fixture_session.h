@@ -38,7 +38,7 @@ inline void PrintTo(const FixtureCase& c, std::ostream* os) { *os << c.name; }
 class Session {
  public:
   explicit Session(const Model& m, int n_threads = 2)
-      : m_(m), kv_(m.kv_config(16, 256)), pool_(n_threads) {}
+      : m_(m), kv_(m.kv_config(16, 256, KvCacheType::kF32)), pool_(n_threads) {}  // as llama.cpp made the fixtures
 
   struct Seq {
     std::vector<int32_t> tokens;

@@ -42,6 +42,7 @@ std::vector<PromptLogprob> score(std::shared_ptr<const Model> model, const std::
   cfg.max_context = 256;
   cfg.n_threads = 2;
   cfg.max_batch_tokens = 16;  // several prefill chunks
+  cfg.kv_cache_type = KvCacheType::kF32;  // as llama.cpp made the fixtures
   auto eng = Engine::create(std::move(model), cfg);
   EXPECT_TRUE(eng.ok()) << eng.status().to_string();
   if (!eng.ok()) return {};

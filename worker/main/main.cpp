@@ -64,6 +64,7 @@ struct Flags {
   int registry_poll_ms = 1000;
   bool no_subscribe = false;
   std::string log_level = "info";
+  std::string kv_cache_type = "f16";
   int step_delay_ms = 0;
 };
 
@@ -94,6 +95,8 @@ void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--kv-blocks", o.kv_blocks, "KV blocks per device (default: the engine's)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--kv-cache-type", f.kv_cache_type, "K/V cache element type: f16 (default: half the memory) or f32")
+      ->check(CLI::IsMember({"f16", "f32"}));
   app.add_option("--heartbeat-ms", o.heartbeat_ms, "heartbeat interval (match the broker's)")
       ->check(CLI::PositiveNumber);
   app.add_option("--grace-ms", o.grace_ms,
@@ -158,6 +161,7 @@ int main(int argc, char** argv) {
   add_flags(app, o, f);
   CLI11_PARSE(app, argc, argv);
   rs::init_logging(f.log_level);
+  o.kv_cache_type = rs::engine::parse_kv_cache_type(f.kv_cache_type).value_or(rs::engine::KvCacheType::kF16);
   if (f.model_file.empty() == f.redis.empty()) return fail("give exactly one of --model FILE or --redis HOST:PORT");
   if (!f.chat_template_file.empty() && f.model_file.empty()) {
     return fail("--chat-template is for --model FILE (a registry version has its own: ringserve models add --chat-template)");

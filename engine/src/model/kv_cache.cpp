@@ -1,6 +1,6 @@
 // KvCache: block pool with refcounts, a prefix cache of published full blocks and LRU
 // eviction of cached unreferenced blocks. Storage: for each block, for each layer, the K
-// rows then the V rows (block_tokens x n_kv_heads*head_dim floats each), contiguous.
+// rows then the V rows (block_tokens x n_kv_heads*head_dim values each), contiguous.
 #include "rs/engine/kv_cache.h"
 
 #include <algorithm>
@@ -15,12 +15,12 @@ KvCache::KvCache(const KvCacheConfig& config) : config_(config) {
   config_.head_dim = std::max(0, config_.head_dim);
   config_.block_tokens = std::max(1, config_.block_tokens);
   const size_t per_block = 2u * static_cast<size_t>(config_.n_layers) * static_cast<size_t>(config_.block_tokens) *
-                           static_cast<size_t>(row_floats());
-  n_floats_ = static_cast<uint64_t>(config_.n_blocks) * per_block;
-  if (n_floats_ > 0) storage_.reset(static_cast<float*>(std::calloc(n_floats_, sizeof(float))));
-  if (!storage_ && n_floats_ > 0) {  // allocation refused: an empty pool (allocate() says exhausted)
+                           static_cast<size_t>(row_elems());
+  n_elems_ = static_cast<uint64_t>(config_.n_blocks) * per_block;
+  if (n_elems_ > 0) storage_.reset(static_cast<uint8_t*>(std::calloc(n_elems_, elem_bytes())));
+  if (!storage_ && n_elems_ > 0) {  // allocation refused: an empty pool (allocate() says exhausted)
     config_.n_blocks = 0;
-    n_floats_ = 0;
+    n_elems_ = 0;
   }
   const size_t n = static_cast<size_t>(config_.n_blocks);
   refcount_.assign(n, 0);
@@ -32,7 +32,15 @@ KvCache::KvCache(const KvCacheConfig& config) : config_(config) {
   for (size_t i = n; i > 0; --i) free_.push_back(static_cast<BlockId>(i - 1));
 }
 
-void KvCache::FreeDeleter::operator()(float* p) const { std::free(p); }
+void KvCache::FreeDeleter::operator()(uint8_t* p) const { std::free(p); }
+
+const char* kv_cache_type_name(KvCacheType type) { return type == KvCacheType::kF32 ? "f32" : "f16"; }
+
+std::optional<KvCacheType> parse_kv_cache_type(std::string_view name) {
+  if (name == "f16") return KvCacheType::kF16;
+  if (name == "f32") return KvCacheType::kF32;
+  return std::nullopt;
+}
 
 int KvCache::n_free_blocks() const { return static_cast<int>(free_.size() + lru_.size()); }
 
@@ -134,13 +142,13 @@ uint64_t KvCache::chain_hash(uint64_t prev_hash, std::span<const int32_t> block_
 }
 
 int64_t KvCache::offset(BlockId block, int layer, int kv) const {
-  const int64_t rows = static_cast<int64_t>(config_.block_tokens) * row_floats();
-  return ((static_cast<int64_t>(block) * config_.n_layers + layer) * 2 + kv) * rows;
+  const int64_t rows = static_cast<int64_t>(config_.block_tokens) * row_elems();
+  return ((static_cast<int64_t>(block) * config_.n_layers + layer) * 2 + kv) * rows * static_cast<int64_t>(elem_bytes());
 }
 
-float* KvCache::k(BlockId block, int layer) { return storage_.get() + offset(block, layer, 0); }
-float* KvCache::v(BlockId block, int layer) { return storage_.get() + offset(block, layer, 1); }
-const float* KvCache::k(BlockId block, int layer) const { return storage_.get() + offset(block, layer, 0); }
-const float* KvCache::v(BlockId block, int layer) const { return storage_.get() + offset(block, layer, 1); }
+void* KvCache::k(BlockId block, int layer) { return storage_.get() + offset(block, layer, 0); }
+void* KvCache::v(BlockId block, int layer) { return storage_.get() + offset(block, layer, 1); }
+const void* KvCache::k(BlockId block, int layer) const { return storage_.get() + offset(block, layer, 0); }
+const void* KvCache::v(BlockId block, int layer) const { return storage_.get() + offset(block, layer, 1); }
 
 }  // namespace rs::engine

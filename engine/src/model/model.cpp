@@ -33,8 +33,9 @@ Result<std::vector<int32_t>> Model::chat_prompt(const ChatInput& input) const {
   return ids;
 }
 
-KvCacheConfig Model::kv_config(int block_tokens, int n_blocks) const {
+KvCacheConfig Model::kv_config(int block_tokens, int n_blocks, KvCacheType type) const {
   KvCacheConfig c;
+  c.type = type;
   c.n_layers = config_.n_layers;
   c.n_kv_heads = config_.n_kv_heads;
   c.head_dim = config_.head_dim;

@@ -94,7 +94,7 @@ struct Engine::Impl {
       : model(m),
         config(c),
         clock(c.clock != nullptr ? c.clock : &SteadyClock::instance()),
-        kv(m.kv_config(c.kv_block_tokens, c.kv_blocks)),
+        kv(m.kv_config(c.kv_block_tokens, c.kv_blocks, c.kv_cache_type)),
         pool(c.n_threads),
         sched(kv, scheduler_config(c), clock) {
     kv.set_prefix_cache_enabled(c.prefix_cache);

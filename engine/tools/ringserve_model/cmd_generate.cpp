@@ -121,6 +121,7 @@ int run_generate(const GenerateOptions& opts) {
   engine::EngineConfig cfg;
   cfg.max_batch_size = 1;
   cfg.n_threads = opts.threads;
+  cfg.kv_cache_type = engine::parse_kv_cache_type(opts.kv_cache_type).value_or(engine::KvCacheType::kF16);
   const int positions = static_cast<int>(prompt_ids.size()) + opts.n_tokens + 1;
   cfg.kv_blocks = (positions + cfg.kv_block_tokens - 1) / cfg.kv_block_tokens + 1;
   auto eng = engine::Engine::create(*model, cfg);

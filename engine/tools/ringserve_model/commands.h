@@ -37,6 +37,7 @@ struct GenerateOptions {
   bool json = false;
   int logprobs = -1;         // >= 0: each generated token's logprob and this many alternatives
   int prompt_logprobs = -1;  // >= 0: each prompt token's logprob and this many alternatives
+  std::string kv_cache_type = "f16";
 };
 
 struct ChatOptions {

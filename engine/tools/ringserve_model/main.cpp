@@ -55,6 +55,9 @@ void add_generate(CLI::App& app, rs::tool::GenerateOptions& o) {
   cmd->add_option("--prompt-logprobs", o.prompt_logprobs,
                    "With --json: \"prompt_logprobs\" per prompt token with N alternatives (0..20); "
                    "-n 0 then only scores the prompt");
+  cmd->add_option("--kv-cache-type", o.kv_cache_type, "K/V cache element type: f16 or f32")
+      ->check(CLI::IsMember({"f16", "f32"}))
+      ->capture_default_str();
 }
 
 void add_chat(CLI::App& app, rs::tool::ChatOptions& o) {

@@ -93,7 +93,7 @@ class EngineLogprobTest : public ::testing::Test {
   // the prompt in one slice, then one token per call (as the engine decodes).
   std::vector<std::vector<float>> direct_logits(const std::vector<int32_t>& prompt,
                                                 const std::vector<int32_t>& generated) {
-    KvCache kv(model_->kv_config(16, 32));
+    KvCache kv(model_->kv_config(16, 32, EngineConfig{}.kv_cache_type));  // as the engine stores K/V
     ThreadPool pool(1);
     ModelWorkspace ws;
     std::vector<BlockId> blocks;

@@ -24,7 +24,7 @@ struct Seq {
 class Runner {
  public:
   Runner(const Model& m, int n_threads, int n_blocks = 64, int block_tokens = 4)
-      : m_(m), kv_(m.kv_config(block_tokens, n_blocks)), pool_(n_threads) {}
+      : m_(m), kv_(m.kv_config(block_tokens, n_blocks, KvCacheType::kF16)), pool_(n_threads) {}
 
   // Feeds chunks[i] to seqs[i] in one forward; returns the logits per slice.
   std::vector<std::vector<float>> step(const std::vector<Seq*>& seqs,
@@ -91,7 +91,8 @@ TEST(ModelLoad, ReadsConfig) {
   EXPECT_TRUE(c.tied_output);
   EXPECT_FALSE(c.rope_neox);
   EXPECT_EQ(c.n_vocab, sm.model->tokenizer().n_vocab());
-  KvCacheConfig kc = sm.model->kv_config(16, 10);
+  KvCacheConfig kc = sm.model->kv_config(16, 10, KvCacheType::kF32);
+  EXPECT_EQ(kc.type, KvCacheType::kF32);
   EXPECT_EQ(kc.n_layers, 2);
   EXPECT_EQ(kc.n_kv_heads, 2);
   EXPECT_EQ(kc.head_dim, 8);

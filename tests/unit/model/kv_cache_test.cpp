@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <string>
+
 #include <set>
 #include <vector>
 
@@ -59,16 +62,25 @@ TEST(KvCache, BlocksFor) {
 }
 
 TEST(KvCache, StorageLayoutIsDisjointAndContiguous) {
-  KvCache kv(tiny(2));
-  EXPECT_EQ(kv.row_floats(), 8);
-  const int64_t rows = 4 * 8;
-  EXPECT_EQ(kv.v(0, 0) - kv.k(0, 0), rows);
-  EXPECT_EQ(kv.k(0, 1) - kv.k(0, 0), 2 * rows);
-  EXPECT_EQ(kv.k(1, 0) - kv.k(0, 0), 4 * rows);
-  EXPECT_EQ(kv.bytes(), static_cast<uint64_t>(2 * 4 * rows) * sizeof(float));
-  kv.k(1, 1)[rows - 1] = 3.0f;
-  kv.v(1, 1)[rows - 1] = 4.0f;  // last float of storage
-  EXPECT_EQ(kv.k(1, 1)[rows - 1], 3.0f);
+  for (KvCacheType type : {KvCacheType::kF16, KvCacheType::kF32}) {
+    KvCacheConfig c = tiny(2);
+    c.type = type;
+    KvCache kv(c);
+    EXPECT_EQ(kv.row_elems(), 8);
+    const auto elem = static_cast<int64_t>(kv.elem_bytes());
+    EXPECT_EQ(elem, type == KvCacheType::kF32 ? 4 : 2);
+    const int64_t rows = 4 * 8 * elem;  // bytes of one block's K (or V) rows of a layer
+    auto at = [](const void* p) { return static_cast<const uint8_t*>(p); };
+    EXPECT_EQ(at(kv.v(0, 0)) - at(kv.k(0, 0)), rows);
+    EXPECT_EQ(at(kv.k(0, 1)) - at(kv.k(0, 0)), 2 * rows);
+    EXPECT_EQ(at(kv.k(1, 0)) - at(kv.k(0, 0)), 4 * rows);
+    EXPECT_EQ(kv.bytes(), static_cast<uint64_t>(2 * 4 * rows));
+    std::memset(static_cast<uint8_t*>(kv.v(1, 1)) + rows - elem, 0x5a, static_cast<size_t>(elem));  // the last value
+    EXPECT_EQ(at(kv.v(1, 1))[rows - 1], 0x5a);
+    EXPECT_EQ(kv_cache_type_name(type), std::string(type == KvCacheType::kF32 ? "f32" : "f16"));
+    EXPECT_EQ(parse_kv_cache_type(kv_cache_type_name(type)), type);
+  }
+  EXPECT_FALSE(parse_kv_cache_type("q8_0").has_value());
 }
 
 TEST(KvCache, ChainHashIsStableAndOrderSensitive) {

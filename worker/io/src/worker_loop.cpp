@@ -94,6 +94,7 @@ Status WorkerLoop::start_hosts() {
     c.engine.max_batch_tokens = options_.max_batch_tokens;
     c.engine.batch_timeout_ms = options_.batch_timeout_ms;
     c.engine.kv_blocks = options_.kv_blocks;
+    c.engine.kv_cache_type = options_.kv_cache_type;
     c.engine.n_threads = options_.threads_per_device;
     // An idle engine thread beats several times per interval, so only a stuck one goes stale.
     c.beat_interval_ms = static_cast<int>(std::clamp<int64_t>(options_.heartbeat_ms / 4, 1, 100));

@@ -26,6 +26,7 @@ struct EngineConfig {
   int max_batch_tokens = 512;   // tokens per step (decode + prefill chunks)
   int kv_block_tokens = 16;
   int kv_blocks = 0;            // 0: enough for max_batch_size sequences of max_context
+  KvCacheType kv_cache_type = KvCacheType::kF16;  // K/V element type (f32: as the f32 references)
   int max_context = 0;          // 0: min(model context_length, 4096)
   int batch_timeout_ms = 0;     // when idle, wait this long for company before starting
   int n_threads = 0;            // matmul threads; 0: hardware concurrency

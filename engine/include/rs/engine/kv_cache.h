@@ -2,7 +2,9 @@
 // block_tokens positions of K and V for every layer; sequences own block tables (lists of
 // block ids). Blocks are reference-counted so that sequences sharing a prompt prefix share
 // its full blocks (prefix cache: full blocks are published under a hash of all tokens up
-// to their end; a freed published block stays cached until its space is needed).
+// to their end; a freed published block stays cached until its space is needed). K and V
+// are stored as KvCacheType says: fp16 by default (llama.cpp's default cache type: half the
+// memory and bandwidth of f32), or f32.
 // Owned by one Engine; only the engine thread may call it.
 #pragma once
 
@@ -11,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -18,12 +21,18 @@ namespace rs::engine {
 
 using BlockId = int32_t;
 
+// The element type of the K/V cache (llama.cpp's --cache-type-k/-v f16 | f32).
+enum class KvCacheType { kF16, kF32 };
+const char* kv_cache_type_name(KvCacheType type);  // "f16", "f32"
+std::optional<KvCacheType> parse_kv_cache_type(std::string_view name);
+
 struct KvCacheConfig {
   int n_layers = 0;
   int n_kv_heads = 0;
   int head_dim = 0;
   int block_tokens = 16;
   int n_blocks = 0;
+  KvCacheType type = KvCacheType::kF16;
 };
 
 class KvCache {
@@ -53,13 +62,15 @@ class KvCache {
   // Chain hash of the tokens of one full block given the previous block's hash.
   static uint64_t chain_hash(uint64_t prev_hash, std::span<const int32_t> block_tokens);
 
-  // Storage: for a block and layer, block_tokens rows of n_kv_heads*head_dim floats.
-  float* k(BlockId block, int layer);
-  float* v(BlockId block, int layer);
-  const float* k(BlockId block, int layer) const;
-  const float* v(BlockId block, int layer) const;
-  int64_t row_floats() const { return static_cast<int64_t>(config_.n_kv_heads) * config_.head_dim; }
-  uint64_t bytes() const { return n_floats_ * sizeof(float); }
+  // Storage: for a block and layer, block_tokens rows of n_kv_heads*head_dim values of
+  // config().type (uint16_t fp16 bits or float).
+  void* k(BlockId block, int layer);
+  void* v(BlockId block, int layer);
+  const void* k(BlockId block, int layer) const;
+  const void* v(BlockId block, int layer) const;
+  int64_t row_elems() const { return static_cast<int64_t>(config_.n_kv_heads) * config_.head_dim; }
+  size_t elem_bytes() const { return config_.type == KvCacheType::kF32 ? 4 : 2; }
+  uint64_t bytes() const { return n_elems_ * elem_bytes(); }
 
  private:
   int64_t offset(BlockId block, int layer, int kv) const;
@@ -67,13 +78,13 @@ class KvCache {
   void evict(BlockId block);
 
   struct FreeDeleter {
-    void operator()(float* p) const;
+    void operator()(uint8_t* p) const;
   };
 
   KvCacheConfig config_;
   // calloc'ed: the pages of a large pool are committed lazily, on first write.
-  std::unique_ptr<float[], FreeDeleter> storage_;
-  uint64_t n_floats_ = 0;
+  std::unique_ptr<uint8_t[], FreeDeleter> storage_;
+  uint64_t n_elems_ = 0;
   std::vector<int> refcount_;
   std::vector<uint64_t> hash_of_;        // 0 = not published
   std::vector<uint8_t> published_;       // hash_of_ is meaningful

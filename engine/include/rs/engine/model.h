@@ -97,7 +97,7 @@ class Model {
                  ModelWorkspace& ws, std::vector<float>* logits,
                  KernelPath path = KernelPath::kAuto) const;
 
-  KvCacheConfig kv_config(int block_tokens, int n_blocks) const;
+  KvCacheConfig kv_config(int block_tokens, int n_blocks, KvCacheType type) const;
 
  protected:
   Model() = default;

@@ -41,6 +41,7 @@ struct WorkerOptions {
   int max_batch_tokens = 512;
   int batch_timeout_ms = 0;
   int kv_blocks = 0;                 // 0: the engine's default
+  engine::KvCacheType kv_cache_type = engine::KvCacheType::kF16;
   int64_t heartbeat_ms = 1000;       // should match the broker's --heartbeat-ms
   int missed_beats = 3;              // broker silent this many intervals -> reconnect;
                                      // an engine this stale -> the worker falls silent
