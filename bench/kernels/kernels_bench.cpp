@@ -1,7 +1,9 @@
-// matmul throughput (GFLOP/s and weight GB/s) for the shapes of a 134M Llama model,
+// matmul throughput (GFLOP/s and weight GB/s) for the shapes of a 134M Llama model (one
+// matrix at a time, cache-resident; and BM_MatmulModel: a whole step's weights streaming),
 // F16 / Q8_0 / F32 / Q4_0 and the K-quant and legacy block types, n_tokens 1..512, on a 2-thread pool; plus dot/axpy.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -83,6 +85,101 @@ void matmul_args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Matmul)->Apply(matmul_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Matmul1T)->Apply(matmul_args)->Unit(benchmark::kMicrosecond);
+
+// The matmuls of one forward step of the 134M model (12 layers of QKV 2304x768, O 768x768,
+// gate+up 4096x768, down 768x2048, then the 32000x768 LM head): ~110M weights, far more
+// than the caches, so the weights stream from memory as in decode. One iteration = one
+// step. Rows repeat a few distinct quantized rows (the values do not matter, the bytes
+// read do). Compare GBs with BM_StreamRead (the same bytes read by the same pool).
+struct ModelMats {
+  GgmlType type = GgmlType::kF32;
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<rs::engine::WeightView> views;
+  int64_t total_bytes = 0;
+};
+
+const ModelMats& model_mats(GgmlType type) {
+  static ModelMats m;
+  if (!m.views.empty() && m.type == type) return m;
+  m = ModelMats{};
+  m.type = type;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  auto add = [&](int64_t n_out, int64_t n_in) {
+    const int64_t rb = row_bytes(type, n_in);
+    constexpr int64_t kDistinct = 64;
+    std::vector<uint8_t> rows(static_cast<size_t>(rb * kDistinct));
+    std::vector<float> row(static_cast<size_t>(n_in));
+    for (int64_t r = 0; r < kDistinct; ++r) {
+      for (auto& v : row) v = dist(rng);
+      rs::engine::quantize_row(type, row.data(), rows.data() + r * rb, n_in);
+    }
+    std::vector<uint8_t> w(static_cast<size_t>(rb * n_out));
+    for (int64_t o = 0; o < n_out; ++o) std::copy_n(rows.data() + (o % kDistinct) * rb, rb, w.data() + o * rb);
+    m.views.push_back(rs::engine::WeightView{type, nullptr, n_in, n_out, rb});
+    m.total_bytes += rb * n_out;
+    m.bytes.push_back(std::move(w));
+  };
+  for (int l = 0; l < 12; ++l) {
+    add(3 * 768, 768);
+    add(768, 768);
+    add(2 * 2048, 768);
+    add(768, 2048);
+  }
+  add(32000, 768);
+  for (size_t i = 0; i < m.views.size(); ++i) m.views[i].data = m.bytes[i].data();
+  return m;
+}
+
+void BM_MatmulModel(benchmark::State& state) {
+  const auto type = static_cast<GgmlType>(state.range(0));
+  const int64_t n_tok = state.range(1);
+  const ModelMats& m = model_mats(type);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n_tok * 2048));
+  for (auto& v : x) v = dist(rng);
+  std::vector<float> y(static_cast<size_t>(n_tok * 32000));
+  int64_t macs = 0;
+  for (const auto& v : m.views) macs += v.n_out * v.n_in * n_tok;
+  for (auto _ : state) {
+    for (const auto& v : m.views) rs::engine::matmul(v, x.data(), n_tok, y.data(), &pool());
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["GFLOPs"] = benchmark::Counter(2.0 * static_cast<double>(macs) * iters / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GBs"] = benchmark::Counter(static_cast<double>(m.total_bytes) * iters / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(rs::engine::ggml_type_name(type)));
+}
+BENCHMARK(BM_MatmulModel)
+    ->ArgNames({"type", "n_tok"})
+    ->ArgsProduct({{static_cast<int64_t>(GgmlType::kF16), static_cast<int64_t>(GgmlType::kQ8_0),
+                    static_cast<int64_t>(GgmlType::kQ4_0), static_cast<int64_t>(GgmlType::kQ4_K),
+                    static_cast<int64_t>(GgmlType::kQ6_K)},
+                   {1, 16}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The reference for BM_MatmulModel's GBs: the same weight bytes summed by the same pool.
+void BM_StreamRead(benchmark::State& state) {
+  const ModelMats& m = model_mats(static_cast<GgmlType>(state.range(0)));
+  for (auto _ : state) {
+    uint64_t sums[2] = {0, 0};
+    for (const auto& w : m.bytes) {
+      const auto n = static_cast<int64_t>(w.size() / 8);
+      pool().parallel_for(n, [&](int t, int64_t b, int64_t e) {
+        uint64_t s = 0;
+        const auto* p = reinterpret_cast<const uint64_t*>(w.data());
+        for (int64_t i = b; i < e; ++i) s += p[i];
+        sums[t] += s;
+      });
+    }
+    benchmark::DoNotOptimize(sums);
+  }
+  state.counters["GBs"] = benchmark::Counter(static_cast<double>(m.total_bytes) * static_cast<double>(state.iterations()) / 1e9,
+                                             benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_StreamRead)->ArgName("type")->Arg(static_cast<int64_t>(GgmlType::kQ8_0))->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_Dot(benchmark::State& state) {
   const int64_t n = state.range(0);
