@@ -94,7 +94,8 @@ BENCHMARK(BM_Matmul1T)->Apply(matmul_args)->Unit(benchmark::kMicrosecond);
 struct ModelMats {
   GgmlType type = GgmlType::kF32;
   std::vector<std::vector<uint8_t>> bytes;
-  std::vector<rs::engine::WeightView> views;
+  std::vector<rs::engine::WeightView> views;  // with their packed copies where the CPU has one
+  std::vector<std::unique_ptr<uint8_t, decltype(&std::free)>> packed;
   int64_t total_bytes = 0;
 };
 
@@ -127,13 +128,21 @@ const ModelMats& model_mats(GgmlType type) {
     add(768, 2048);
   }
   add(32000, 768);
-  for (size_t i = 0; i < m.views.size(); ++i) m.views[i].data = m.bytes[i].data();
+  for (size_t i = 0; i < m.views.size(); ++i) {
+    m.views[i].data = m.bytes[i].data();
+    if (const int64_t bytes = rs::engine::packed_weight_bytes(m.views[i]); bytes > 0) {
+      m.packed.emplace_back(static_cast<uint8_t*>(std::aligned_alloc(64, static_cast<size_t>(bytes))), &std::free);
+      rs::engine::pack_weight(m.views[i], m.packed.back().get(), &pool());
+      m.views[i].packed = m.packed.back().get();
+    }
+  }
   return m;
 }
 
 void BM_MatmulModel(benchmark::State& state) {
   const auto type = static_cast<GgmlType>(state.range(0));
   const int64_t n_tok = state.range(1);
+  const bool packed = state.range(2) != 0;  // 0: the packed copies (Q4_K on AVX-512) unused
   const ModelMats& m = model_mats(type);
   std::mt19937 rng(1);
   std::normal_distribution<float> dist(0.0f, 1.0f);
@@ -143,20 +152,26 @@ void BM_MatmulModel(benchmark::State& state) {
   int64_t macs = 0;
   for (const auto& v : m.views) macs += v.n_out * v.n_in * n_tok;
   for (auto _ : state) {
-    for (const auto& v : m.views) rs::engine::matmul(v, x.data(), n_tok, y.data(), &pool());
+    for (rs::engine::WeightView v : m.views) {
+      if (!packed) v.packed = nullptr;
+      rs::engine::matmul(v, x.data(), n_tok, y.data(), &pool());
+    }
     benchmark::DoNotOptimize(y.data());
   }
   const double iters = static_cast<double>(state.iterations());
   state.counters["GFLOPs"] = benchmark::Counter(2.0 * static_cast<double>(macs) * iters / 1e9, benchmark::Counter::kIsRate);
   state.counters["GBs"] = benchmark::Counter(static_cast<double>(m.total_bytes) * iters / 1e9, benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(rs::engine::ggml_type_name(type)));
+  state.SetLabel(std::string(rs::engine::ggml_type_name(type)) + (packed && m.packed.size() > 0 ? " packed" : ""));
 }
 BENCHMARK(BM_MatmulModel)
-    ->ArgNames({"type", "n_tok"})
+    ->ArgNames({"type", "n_tok", "packed"})
     ->ArgsProduct({{static_cast<int64_t>(GgmlType::kF16), static_cast<int64_t>(GgmlType::kQ8_0),
                     static_cast<int64_t>(GgmlType::kQ4_0), static_cast<int64_t>(GgmlType::kQ4_K),
                     static_cast<int64_t>(GgmlType::kQ6_K)},
-                   {1, 16}})
+                   {1, 16},
+                   {1}})
+    ->Args({static_cast<int64_t>(GgmlType::kQ4_K), 1, 0})
+    ->Args({static_cast<int64_t>(GgmlType::kQ4_K), 16, 0})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -14,7 +14,8 @@ namespace rs::engine::kern {
 // Activation block of 256 (ggml's block_q8_K values: d, qs, 16-element sums), plus the
 // same values group-transposed for the AVX-512 kernels: 64-byte chunk c holds bytes
 // 4c..4c+3 of each 16-element group L (qt[64c + 4L + k] = qs[16L + 4c + k]), so that four
-// vpdpbusd leave group L's dot in 32-bit lane L; xb[L] = d * bsums[L].
+// vpdpbusd leave group L's dot in 32-bit lane L; xb[L] = d * bsums[L]; bsum32[j] =
+// bsums[2j] + bsums[2j + 1] (the sums of the 32-element sub-blocks, for the packed kernels).
 struct alignas(64) ActBlockK {
   int8_t qs[256];
   int8_t qt[256];
@@ -22,7 +23,9 @@ struct alignas(64) ActBlockK {
   int16_t bsums[16];  // 32-byte aligned
   float d;
   int32_t pad;
+  int16_t bsum32[8];
 };
+static_assert(sizeof(ActBlockK) == 640);
 
 // Activation block of 32 (block_q8_0 / block_q8_1 values; s = fp16(d_unrounded * sum)).
 struct alignas(16) ActBlock32 {
@@ -108,5 +111,8 @@ void block_rows_avx2(const MatmulArgs& a, int64_t r0, int64_t r1);
 void block_rows_avx512(const MatmulArgs& a, int64_t r0, int64_t r1);
 // Q4_K / Q6_K register kernels (matmul_kq_fast_avx512.cpp); false for other types.
 bool block_rows_fast_avx512(const MatmulArgs& a, int64_t r0, int64_t r1);
+// The packed kernels (matmul_kq_packed_avx512.cpp) for a.w.packed; r0, r1 multiples of
+// kPackRows (or r1 = n_out); false when a.w has no packed copy.
+bool block_rows_packed_avx512(const MatmulArgs& a, int64_t r0, int64_t r1);
 
 }  // namespace rs::engine::kern

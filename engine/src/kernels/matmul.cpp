@@ -7,6 +7,7 @@
 #include "blockdot.h"
 #include "kernels_internal.h"
 #include "rs/engine/thread_pool.h"
+#include "weight_pack.h"
 
 namespace rs::engine {
 
@@ -112,14 +113,15 @@ bool run_matmuls(const WeightView* ws, int n, const float* x, int64_t n_tokens, 
   constexpr int kMaxMats = 8;
   int64_t first_chunk[kMaxMats + 1] = {0};
   int64_t n_blocks[kMaxMats] = {0};
-  const int64_t align = mp.row_align;
+  // A packed matrix's chunks are whole groups of interleaved rows.
+  auto align_of = [&](const WeightView& w) { return w.packed != nullptr ? kern::kPackRows : mp.row_align; };
   const int64_t n_threads = pool == nullptr ? 1 : pool->n_threads();
   int64_t total_out = 0;
   for (int i = 0; i < n; ++i) total_out += ws[i].n_out;
   // A few chunks per thread overall, claimed dynamically (balances threads the OS
   // delays), shared out in proportion to each matrix's rows.
   for (int i = 0; i < n; ++i) {
-    n_blocks[i] = (ws[i].n_out + align - 1) / align;
+    n_blocks[i] = (ws[i].n_out + align_of(ws[i]) - 1) / align_of(ws[i]);
     const int64_t want = (n_threads * kChunksPerThread * ws[i].n_out + total_out - 1) / total_out;
     first_chunk[i + 1] = first_chunk[i] + std::clamp<int64_t>(want, 1, n_blocks[i]);
   }
@@ -131,6 +133,7 @@ bool run_matmuls(const WeightView* ws, int n, const float* x, int64_t n_tokens, 
     kern::MatmulArgs a = base;
     a.w = ws[i];
     a.y = ys[i];
+    const int64_t align = align_of(ws[i]);
     const int64_t r0 = n_blocks[i] * k / nc * align;
     const int64_t r1 = std::min(n_blocks[i] * (k + 1) / nc * align, ws[i].n_out);
     (block_dot ? mp.block_rows : mp.rows)(a, r0, r1);

@@ -108,7 +108,8 @@ void legacy_rows(const MatmulArgs& a, int64_t r0, int64_t r1) {
 }  // namespace
 
 void block_rows_avx512(const MatmulArgs& a, int64_t r0, int64_t r1) {
-  if (block_rows_fast_avx512(a, r0, r1)) return;  // the K-quants
+  if (block_rows_packed_avx512(a, r0, r1)) return;  // Q4_K with a packed copy
+  if (block_rows_fast_avx512(a, r0, r1)) return;    // the K-quants
   legacy_rows(a, r0, r1);
 }
 

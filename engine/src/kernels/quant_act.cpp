@@ -47,6 +47,7 @@ void quantize_q8_k(const float* x, ActBlockK* b) {
     b->xb[g] = b->d * static_cast<float>(sum);
     for (int c = 0; c < 4; ++c) std::memcpy(b->qt + 64 * c + 4 * g, b->qs + 16 * g + 4 * c, 4);
   }
+  for (int j = 0; j < 8; ++j) b->bsum32[j] = static_cast<int16_t>(b->bsums[2 * j] + b->bsums[2 * j + 1]);
 }
 
 // q8_0 / q8_1: d = amax / 127 (kept as fp16), q = nearest(x / d), s = fp16(d * sum q).

@@ -2,11 +2,14 @@
 // architectures, with shape/type validation that turns a bad file into a clear error.
 #include "model_loader.h"
 
+#include <cstdlib>
 #include <map>
+#include <memory>
 #include <utility>
 #include <vector>
 
 #include "rs/engine/kernels.h"
+#include "rs/engine/thread_pool.h"
 #include "rs/engine/tokenizer.h"
 
 namespace rs::engine {
@@ -61,6 +64,7 @@ Result<std::shared_ptr<const Model>> ModelLoader::load(const ModelOptions& optio
                        "' (supported: llama, qwen2, qwen3)");
   }
   RS_RETURN_IF_ERROR(finish_config());
+  pack_matrices();
   RS_ASSIGN_OR_RETURN(model_->tokenizer_, Tokenizer::from_gguf(file()));
   if (model_->tokenizer_->n_vocab() > config().n_vocab) {
     return corrupt("tokenizer has " + std::to_string(model_->tokenizer_->n_vocab()) +
@@ -165,6 +169,28 @@ Result<const TensorInfo*> ModelLoader::tensor(const std::string& name, int64_t n
     return corrupt("model tensor '" + name + "' row length is not a multiple of its block size");
   }
   return t;
+}
+
+void Model::FreeDeleter::operator()(void* p) const { std::free(p); }
+
+// The matrices the AVX-512 kernels read faster packed (Q4_K) get their copy, made once
+// here and shared by every engine of the model.
+void ModelLoader::pack_matrices() {
+  std::vector<WeightView*> views{&model_->output_};
+  for (Model::Layer& l : model_->layers_) {
+    for (WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) views.push_back(w);
+  }
+  std::unique_ptr<ThreadPool> pool;
+  for (WeightView* w : views) {
+    const int64_t bytes = packed_weight_bytes(*w);
+    if (bytes <= 0) continue;
+    if (!pool) pool = std::make_unique<ThreadPool>(0);
+    void* p = std::aligned_alloc(64, static_cast<size_t>(bytes));
+    if (p == nullptr) continue;  // out of memory: the unpacked kernels still serve
+    model_->packed_.emplace_back(static_cast<uint8_t*>(p));
+    pack_weight(*w, p, pool.get());
+    w->packed = p;
+  }
 }
 
 Result<WeightView> ModelLoader::matrix(const std::string& name, int64_t n_in, int64_t n_out) const {

@@ -38,6 +38,7 @@ class ModelLoader {
   Result<WeightView> matrix(const std::string& name, int64_t n_in, int64_t n_out) const;
   Result<const float*> vector_f32(const std::string& name, int64_t n);
   Status finish_config();
+  void pack_matrices();
   void load_chat_template(const ModelOptions& options);
 
   std::shared_ptr<Model> model_;

@@ -266,6 +266,9 @@ class ScriptedBrokerTest : public ::testing::Test {
     d.request.model = "tiny";
     d.request.prompt = "hello";
     d.request.max_tokens = max_tokens;
+    // Exactly max_tokens tokens: the request samples (temperature 1, a random seed), and the
+    // synthetic model's EOS may come at any step.
+    d.request.ignore_eos = true;
     return d;
   }
   // Stops the worker (if running), joins its thread and destroys it (before the members of

@@ -36,11 +36,7 @@ class WorkerProtocolTest : public ScriptedBrokerTest {
       while (!open.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     });
     register_worker();
-    // Past end-of-generation, so that one step after `open` cannot finish it (the synthetic
-    // model may sample EOS first): a CANCEL_JOB sent while it is held always lands.
-    sc::Dispatch old = dispatch("j-old", 0, 8);
-    old.request.ignore_eos = true;
-    broker_.send(old);
+    broker_.send(dispatch("j-old", 0, 8));  // 8 steps (past EOS): a CANCEL_JOB sent now lands
     ASSERT_TRUE(wait_until([this] { return worker_->counters().dispatches.load() == 1; }));
     broker_.send(sc::BrokerDisconnect{.reason = "unknown worker: send READY"});
     *again = broker_.next<sc::WorkerReady>();

@@ -119,6 +119,10 @@ class Model {
   WeightView output_;
   std::vector<Layer> layers_;
   std::vector<std::vector<float>> owned_f32_;  // norms/biases converted to F32 when stored otherwise
+  struct FreeDeleter {
+    void operator()(void* p) const;
+  };
+  std::vector<std::unique_ptr<uint8_t, FreeDeleter>> packed_;  // the matrices' packed copies
   std::shared_ptr<const ChatTemplate> chat_template_;
   std::string chat_template_error_;
 

@@ -1,0 +1,32 @@
+// Internal to rs_engine_kernels: the packed copy of a weight matrix that the AVX-512
+// kernels read (kernels.h: pack_weight). Q4_K: 16 rows interleaved, one PackedQ4K block
+// per (group of 16 rows, super-block), group after group, so that one 64-byte load holds
+// 8 elements of each of the 16 rows and a vpdpbusd against one broadcast activation dword
+// leaves each row's dot in its own 32-bit lane.
+#pragma once
+
+#include <cstdint>
+
+#include "rs/engine/kernels.h"
+
+namespace rs::engine::kern {
+
+constexpr int64_t kPackRows = 16;
+
+// Row r's super-block of 256 4-bit values q[k], scales sc[j] and mins mn[j] (j = k / 32).
+struct PackedQ4K {
+  // qs[64 * c + 4 * r + i] = q[8c + i] | q[8c + 4 + i] << 4 (c < 32, i < 4): chunk c holds
+  // elements 8c..8c+3 in the low nibbles and 8c+4..8c+7 in the high ones, row r in lane r.
+  uint8_t qs[2048];
+  uint8_t sc[8][16];    // sc[j][r]
+  uint8_t mn[4][32];    // mn[p][2r + h] = row r's min of sub-block 2p + h (int16 pairs once widened)
+  uint16_t d[16];       // fp16, as in the row's block
+  uint16_t dmin[16];
+};
+static_assert(sizeof(PackedQ4K) == 2368 && sizeof(PackedQ4K) % 64 == 0);
+
+inline bool packable(const WeightView& w) {
+  return w.type == GgmlType::kQ4_K && w.n_out % kPackRows == 0 && w.n_in % 256 == 0 && w.n_in > 0;
+}
+
+}  // namespace rs::engine::kern
