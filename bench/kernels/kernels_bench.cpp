@@ -172,6 +172,8 @@ BENCHMARK(BM_MatmulModel)
                    {1}})
     ->Args({static_cast<int64_t>(GgmlType::kQ4_K), 1, 0})
     ->Args({static_cast<int64_t>(GgmlType::kQ4_K), 16, 0})
+    ->Args({static_cast<int64_t>(GgmlType::kQ6_K), 1, 0})
+    ->Args({static_cast<int64_t>(GgmlType::kQ6_K), 16, 0})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -33,19 +33,53 @@ void pack_q4_k_group(const WeightView& w, int64_t group, kern::PackedQ4K* out) {
   }
 }
 
+void pack_q6_k_group(const WeightView& w, int64_t group, kern::PackedQ6K* out) {
+  const int64_t n_blocks = w.n_in / 256;
+  kern::KUnpacked u;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    kern::PackedQ6K& p = out[group * n_blocks + b];
+    std::memset(p.pad, 0, sizeof(p.pad));
+    for (int r = 0; r < kern::kPackRows; ++r) {
+      const auto* src = static_cast<const uint8_t*>(w.data) + (group * kern::kPackRows + r) * w.row_bytes + b * 210;
+      kern::unpack_kquant(GgmlType::kQ6_K, src, &u);
+      for (int c = 0; c < 32; ++c) {
+        for (int i = 0; i < 4; ++i) {
+          p.ql[64 * c + 4 * r + i] = static_cast<uint8_t>((u.q[8 * c + i] & 15) | (u.q[8 * c + 4 + i] & 15) << 4);
+        }
+      }
+      for (int g = 0; g < 16; ++g) {
+        for (int i = 0; i < 4; ++i) {
+          uint8_t h = 0;
+          for (int k = 0; k < 4; ++k) h = static_cast<uint8_t>(h | (u.q[16 * g + 4 * k + i] >> 4) << (2 * k));
+          p.qh[64 * g + 4 * r + i] = h;
+        }
+      }
+      for (int q = 0; q < 8; ++q) {
+        for (int h = 0; h < 2; ++h) p.sc[q][2 * r + h] = u.sc[2 * q + h];
+      }
+      std::memcpy(&p.d[r], src + 208, 2);
+    }
+  }
+}
+
 }  // namespace
 
 int64_t packed_weight_bytes(const WeightView& w) {
   if (!cpu_has_avx512_vnni() || !kern::packable(w)) return 0;
-  return w.n_out / kern::kPackRows * (w.n_in / 256) * static_cast<int64_t>(sizeof(kern::PackedQ4K));
+  return w.n_out / kern::kPackRows * (w.n_in / 256) * kern::packed_block_bytes(w.type);
 }
 
 void pack_weight(const WeightView& w, void* dst, ThreadPool* pool) {
   if (packed_weight_bytes(w) == 0) return;
-  auto* out = static_cast<kern::PackedQ4K*>(dst);
   const int64_t n_groups = w.n_out / kern::kPackRows;
   auto run = [&](int64_t g0, int64_t g1) {
-    for (int64_t g = g0; g < g1; ++g) pack_q4_k_group(w, g, out);
+    for (int64_t g = g0; g < g1; ++g) {
+      if (w.type == GgmlType::kQ4_K) {
+        pack_q4_k_group(w, g, static_cast<kern::PackedQ4K*>(dst));
+      } else {
+        pack_q6_k_group(w, g, static_cast<kern::PackedQ6K*>(dst));
+      }
+    }
   };
   if (pool == nullptr || pool->n_threads() <= 1) {
     run(0, n_groups);

@@ -1,6 +1,7 @@
-// The packed (row-interleaved) Q4_K copy read by the AVX-512 kernel: results equal the
-// scalar path on the original rows bit for bit, for every batch size, tile remainder,
-// token chunk and thread split, alone and fused in matmul_multi with an unpacked Q6_K.
+// The packed (row-interleaved) Q4_K and Q6_K copies read by the AVX-512 kernels: results
+// equal the scalar path on the original rows bit for bit, for every batch size, tile
+// remainder, token chunk and thread split, alone and fused in matmul_multi (with an
+// unpacked matrix too, as a Q4_K_M layer whose attn_v has a row count not packed).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -60,7 +61,7 @@ WeightView unpacked(WeightView w) {
   return w;
 }
 
-TEST(KernelsPacked, OnlyQ4KOfWholeRowGroupsOnAvx512HasAPackedLayout) {
+TEST(KernelsPacked, OnlyQ4KAndQ6KOfWholeRowGroupsOnAvx512HaveAPackedLayout) {
   std::mt19937 rng(31);
   if (!cpu_has_avx512_vnni()) {
     EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ4_K, 32, 256, rng, nullptr).view), 0);
@@ -68,28 +69,31 @@ TEST(KernelsPacked, OnlyQ4KOfWholeRowGroupsOnAvx512HasAPackedLayout) {
   }
   EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ4_K, 32, 512, rng, nullptr).view), 2 * 2 * 2368);
   EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ4_K, 24, 256, rng, nullptr).view), 0);
-  EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ6_K, 32, 256, rng, nullptr).view), 0);
+  EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ6_K, 32, 256, rng, nullptr).view), 2 * 3392);
+  EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ5_K, 32, 256, rng, nullptr).view), 0);
   EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ8_0, 32, 256, rng, nullptr).view), 0);
 }
 
-TEST(KernelsPacked, Q4KEqualsTheScalarPathBitForBit) {
+TEST(KernelsPacked, EqualsTheScalarPathBitForBit) {
   if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI";
   std::mt19937 rng(32);
   ThreadPool pool(2);
   const int64_t n_out = 80, n_in = 256 * 5;
-  const Matrix m = make_matrix(GgmlType::kQ4_K, n_out, n_in, rng, &pool);
-  ASSERT_NE(m.view.packed, nullptr);
-  for (int64_t n_tok : {1, 2, 7, 8, 9, 16, 17, 63, 64, 65, 130}) {
-    const auto x = make_x(n_tok, n_in, rng);
-    const auto ref = run(unpacked(m.view), x, n_tok, nullptr, KernelPath::kScalar);
-    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-      const auto y = run(m.view, x, n_tok, p, KernelPath::kAvx512);
-      ASSERT_EQ(0, std::memcmp(y.data(), ref.data(), y.size() * 4)) << "n_tokens=" << n_tok;
+  for (GgmlType t : {GgmlType::kQ4_K, GgmlType::kQ6_K}) {
+    const Matrix m = make_matrix(t, n_out, n_in, rng, &pool);
+    ASSERT_NE(m.view.packed, nullptr);
+    for (int64_t n_tok : {1, 2, 7, 8, 9, 16, 17, 63, 64, 65, 130}) {
+      const auto x = make_x(n_tok, n_in, rng);
+      const auto ref = run(unpacked(m.view), x, n_tok, nullptr, KernelPath::kScalar);
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+        const auto y = run(m.view, x, n_tok, p, KernelPath::kAvx512);
+        ASSERT_EQ(0, std::memcmp(y.data(), ref.data(), y.size() * 4)) << ggml_type_name(t) << " n_tokens=" << n_tok;
+      }
     }
   }
 }
 
-TEST(KernelsPacked, FusedWithAnUnpackedQ6KAsInAQ4KMLayer) {
+TEST(KernelsPacked, FusedWithPackedAndUnpackedMatrices) {
   if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI";
   std::mt19937 rng(33);
   ThreadPool pool(2);
@@ -97,22 +101,26 @@ TEST(KernelsPacked, FusedWithAnUnpackedQ6KAsInAQ4KMLayer) {
   const Matrix q = make_matrix(GgmlType::kQ4_K, 64, n_in, rng, &pool);
   const Matrix k = make_matrix(GgmlType::kQ4_K, 32, n_in, rng, &pool);
   const Matrix v = make_matrix(GgmlType::kQ6_K, 32, n_in, rng, &pool);
+  const Matrix u = make_matrix(GgmlType::kQ6_K, 24, n_in, rng, &pool);  // 24 rows: not packed
+  EXPECT_EQ(u.view.packed, nullptr);
   for (int64_t n_tok : {1, 5, 16}) {
     const auto x = make_x(n_tok, n_in, rng);
-    const WeightView ws[3] = {q.view, k.view, v.view};
-    std::vector<float> ys[3];
-    float* yp[3];
-    for (int i = 0; i < 3; ++i) {
+    const WeightView ws[4] = {q.view, k.view, v.view, u.view};
+    std::vector<float> ys[4];
+    float* yp[4];
+    for (int i = 0; i < 4; ++i) {
       ys[i].assign(static_cast<size_t>(n_tok * ws[i].n_out), -1.0f);
       yp[i] = ys[i].data();
     }
-    matmul_multi(ws, 3, x.data(), n_tok, yp, &pool, KernelPath::kAvx512);
-    for (int i = 0; i < 3; ++i) {
+    matmul_multi(ws, 4, x.data(), n_tok, yp, &pool, KernelPath::kAvx512);
+    for (int i = 0; i < 4; ++i) {
       const auto alone = run(ws[i], x, n_tok, nullptr, KernelPath::kAvx512);
       ASSERT_EQ(0, std::memcmp(alone.data(), ys[i].data(), alone.size() * 4)) << "matrix " << i;
     }
-    const auto ref = run(unpacked(q.view), x, n_tok, nullptr, KernelPath::kScalar);
-    ASSERT_EQ(0, std::memcmp(ref.data(), ys[0].data(), ref.size() * 4));
+    for (int i = 0; i < 3; ++i) {
+      const auto ref = run(unpacked(ws[i]), x, n_tok, nullptr, KernelPath::kScalar);
+      ASSERT_EQ(0, std::memcmp(ref.data(), ys[i].data(), ref.size() * 4)) << "matrix " << i;
+    }
   }
 }
 
