@@ -1,28 +1,57 @@
 // POST /v1/completions: JSON -> CompletionRequest, with a typed 400 for every bad field.
 #include "completion_request.h"
 
+#include <cstdint>
+
 namespace rs::gateway {
 
 namespace {
 
+// One prompt of token ids: a non-empty array of integers in [0, 2^31).
+std::optional<ApiError> parse_token_ids(const Json& ids, const RequestLimits& limits,
+                                        std::vector<int32_t>& out) {
+  if (ids.empty()) return bad_request("prompt", "a prompt of token ids must not be empty");
+  if (ids.size() > limits.max_prompt_tokens) {
+    return too_large("prompt of " + std::to_string(ids.size()) + " token ids is over the limit of " +
+                     std::to_string(limits.max_prompt_tokens));
+  }
+  for (const Json& id : ids) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
+      return bad_request("prompt", "token ids must be integers in [0, 2147483647], got " + id.dump());
+    }
+    out.push_back(static_cast<int32_t>(id.get<int64_t>()));
+  }
+  return std::nullopt;
+}
+
+// prompt: a string, an array of strings, an array of token ids, or an array of arrays of
+// token ids (OpenAI's four forms; strings and id arrays may not be mixed).
 std::optional<ApiError> parse_prompt(const Json& body, const RequestLimits& limits,
                                      CompletionRequest& out) {
   auto it = body.find("prompt");
   if (it == body.end() || it->is_null())
     return bad_request("prompt", "'prompt' is required", "missing_required_parameter");
+  const char* kForms = "a string, an array of strings, an array of token ids or an array of arrays of token ids";
   if (it->is_string()) {
     out.prompts = {it->get<std::string>()};
+  } else if (it->is_array() && !it->empty() && (*it)[0].is_number()) {
+    out.prompt_ids.emplace_back();
+    if (auto e = parse_token_ids(*it, limits, out.prompt_ids.back())) return e;
+  } else if (it->is_array() && !it->empty() && (*it)[0].is_array()) {
+    for (const Json& p : *it) {
+      if (!p.is_array()) return wrong_type("prompt", kForms, p);
+      out.prompt_ids.emplace_back();
+      if (auto e = parse_token_ids(p, limits, out.prompt_ids.back())) return e;
+    }
   } else if (it->is_array() && !it->empty()) {
     for (const Json& p : *it) {
-      if (p.is_number_integer() || p.is_array()) {
-        return unsupported_field("prompt", "as token ids");
-      }
-      if (!p.is_string()) return wrong_type("prompt", "a string or an array of strings", p);
+      if (!p.is_string()) return wrong_type("prompt", kForms, p);
       out.prompts.push_back(p.get<std::string>());
     }
   } else {
-    return wrong_type("prompt", "a string or a non-empty array of strings", *it);
+    return wrong_type("prompt", kForms, *it);
   }
+  if (!out.prompt_ids.empty()) out.prompts.assign(out.prompt_ids.size(), std::string());
   for (const auto& p : out.prompts) {
     if (p.size() > limits.max_prompt_bytes) {
       return too_large("prompt of " + std::to_string(p.size()) + " bytes is over the limit of " +

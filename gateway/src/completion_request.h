@@ -3,6 +3,7 @@
 // thread.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,9 @@ namespace rs::gateway {
 
 struct CompletionRequest : GenerationParams {
   std::vector<std::string> prompts;  // a string prompt is one entry
+  // Prompts given as token ids (`[1, 2]` is one prompt, `[[1, 2], [3]]` two): prompt_ids[i]
+  // is prompt i's ids (prompts[i] then ""); empty when the prompts are strings.
+  std::vector<std::vector<int32_t>> prompt_ids;
   // echo: the prompt comes before the completion (with logprobs: its tokens first, the
   // first one's logprob null). max_tokens 0 is valid only with echo (as vLLM: scoring a
   // prompt), then the choice is the prompt alone.

@@ -68,6 +68,7 @@ GenerationPlan plan_completion(const CompletionRequest& request, const std::stri
     plan.submits.push_back(base_submit(request, plan, i, tenant, rng));
     schemas::SubmitRequest& s = plan.submits.back();
     s.prompt = request.prompts[i / request.n];
+    if (!request.prompt_ids.empty()) s.prompt_ids = request.prompt_ids[i / request.n];
     // The echo's text and tokens are the prompt's tokens, from the engine (any gateway can
     // rebuild the stream from the log); their alternatives only with logprobs N.
     s.prompt_logprobs = request.echo;

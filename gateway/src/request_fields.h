@@ -23,6 +23,7 @@ struct RequestLimits {
   uint32_t max_n = 16;                 // n
   uint32_t max_choices = 64;           // prompts x n
   size_t max_prompt_bytes = 1u << 20;  // each prompt, or a chat's JSON texts (the broker's limit)
+  size_t max_prompt_tokens = 1u << 16;  // each prompt given as token ids (the broker's limit)
   uint32_t max_tokens = 1u << 16;
   size_t max_json_depth = 32;
   size_t max_object_members = 1024;  // members of one object (json_widest_object)

@@ -80,7 +80,8 @@ class Writer {
     key(k);
     pk_.pack(xs);
   }
-  void field(const char* k, const std::vector<int32_t>& xs, Opt) {
+  void field(const char* k, const std::vector<int32_t>& xs, Opt o) {
+    if (o.omit_empty && xs.empty()) return;  // as Counter counts it
     key(k);
     pk_.pack_array(static_cast<uint32_t>(xs.size()));
     for (int32_t x : xs) pk_.pack(x);

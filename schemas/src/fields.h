@@ -69,6 +69,7 @@ RS_FIELDS(SubmitRequest) {
   v.field("top_logprobs", m.top_logprobs, opt());
   v.field("prompt_logprobs", m.prompt_logprobs, opt());
   v.field("prompt_top_logprobs", m.prompt_top_logprobs, opt());
+  v.field("prompt_ids", m.prompt_ids, Opt{false, l.max_prompt_tokens, ErrorCode::kPromptTooLong, 0, true});
 }
 RS_FIELDS(CancelRequest) {
   v.field("request_id", m.request_id, opt());

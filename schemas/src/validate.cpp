@@ -55,6 +55,16 @@ Status validate(const SubmitRequest& r, const Limits& l) {
                                                      " bytes > " + std::to_string(l.max_prompt_bytes));
   }
   if (r.is_chat() && !r.prompt.empty()) return bad("a chat job (chat_messages) has no prompt");
+  if (!r.prompt_ids.empty()) {
+    if (!r.prompt.empty() || r.is_chat()) return bad("prompt_ids replace prompt and chat_messages");
+    if (r.prompt_ids.size() > l.max_prompt_tokens) {
+      return wire_error(ErrorCode::kPromptTooLong, "prompt of " + std::to_string(r.prompt_ids.size()) +
+                                                       " token ids > " + std::to_string(l.max_prompt_tokens));
+    }
+    for (int32_t id : r.prompt_ids) {
+      if (id < 0) return bad("prompt_ids must be >= 0 (got " + std::to_string(id) + ")");
+    }
+  }
   if (!r.is_chat() && (!r.chat_tools.empty() || !r.chat_kwargs.empty())) {
     return bad("chat_tools and chat_kwargs need chat_messages");
   }

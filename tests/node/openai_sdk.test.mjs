@@ -227,6 +227,27 @@ test('echo: true with max_tokens: 0 scores the prompt (the first logprob null), 
   assert.equal(w.logprobs.tokens.length, lp.tokens.length + withCompletion.json.usage.completion_tokens);
 });
 
+test('a prompt of token ids (as lm-eval sends it) is scored as given, one choice per id array', async () => {
+  const ids = [1, 50, 100, 150, 200];
+  // (not checked against the published schema, which has no null for the first echoed
+  // position's logprob: OpenAI's own answers do, as the echo test above shows)
+  const score = (prompt, logprobs) =>
+    client.completions.create({ model: MODEL, prompt, echo: true, max_tokens: 0, logprobs });
+  const data = await score(ids, 1);
+  assert.equal(data.usage.prompt_tokens, ids.length, 'no BOS is added to token ids');
+  const lp = data.choices[0].logprobs;
+  assert.equal(lp.tokens.length, ids.length);
+  assert.equal(lp.tokens.join(''), data.choices[0].text);
+  assert.equal(lp.token_logprobs[0], null);
+  for (const x of lp.token_logprobs.slice(1)) assert.ok(Number.isFinite(x) && x <= 0, String(x));
+  const two = await score([ids, ids.slice(2)], 0);
+  assert.equal(two.choices.length, 2);
+  const byIndex = [...two.choices].sort((a, b) => a.index - b.index);
+  assert.deepEqual(byIndex[0].logprobs.token_logprobs, lp.token_logprobs);
+  assert.equal(byIndex[1].logprobs.tokens.length, ids.length - 2);
+  assert.equal(two.usage.prompt_tokens, 2 * ids.length - 2);
+});
+
 test('errors: status and OpenAI ErrorResponse bodies', async (t) => {
   await t.test('malformed JSON -> 400', async () => {
     await expectError('{"model": "synth", "prompt": ', 400);

@@ -3,6 +3,7 @@
 // only once they are in Redis) and admitted to the Dispatcher, and the turn's replies are
 // sent. A DISPATCH an admission causes is staged for the next turn, whose batch writes
 // DISPATCHED first. A turn without writes sends at once, or behind the held turns.
+#include <algorithm>
 #include <spdlog/spdlog.h>
 
 #include "rs/broker/broker_state.h"
@@ -131,13 +132,19 @@ bool BrokerState::withdraw(const JobId& job) {
   return true;
 }
 
+std::string route_prompt(const schemas::SubmitRequest& request) {
+  if (request.prompt_ids.empty()) return request.prompt;
+  const size_t n = std::min(request.prompt_ids.size() * sizeof(int32_t), kRoutePromptBytes);
+  return std::string(reinterpret_cast<const char*>(request.prompt_ids.data()), n);
+}
+
 void BrokerState::admit(RoutingIds peer, schemas::SubmitRequest request,
                        schemas::JobRecord record, std::string batch, std::string item_id) {
   const JobId id = record.job_id;
   JobSubmit submit{.id = id, .model = request.model,
                    .priority = request.priority,
                    .route_key = routing_key(RouteRequest{request.model, request.affinity_key,
-                                                         request.session_id, request.prompt}),
+                                                         request.session_id, route_prompt(request)}),
                    .session_id = request.session_id};
   if (request.expires_ms != 0) {
     submit.expires_ns = clock_.now_ns() + static_cast<int64_t>(std::min<uint64_t>(

@@ -64,7 +64,7 @@ void BrokerState::recover_jobs(std::vector<StoredLiveJob> jobs) {
                                      .priority = request.priority,
                                      .route_key = routing_key(RouteRequest{
                                          request.model, request.affinity_key,
-                                         request.session_id, request.prompt}),
+                                         request.session_id, route_prompt(request)}),
                                      .session_id = request.session_id}};
     if (was_dispatched(s.record)) {
       r.attempt = s.record.attempt;

@@ -77,7 +77,6 @@ TEST(CompletionRequestTest, FieldsWeCannotHonourAreRefusedByName) {
            {R"({"model":"m","prompt":"x","best_of":3})", "best_of"},
            {R"({"model":"m","prompt":"x","presence_penalty":0.5})", "presence_penalty"},
            {R"({"model":"m","prompt":"x","frequency_penalty":-1})", "frequency_penalty"},
-           {R"({"model":"m","prompt":[1,2,3]})", "prompt"},
        }) {
     ApiError e = refused(body);
     EXPECT_EQ(e.status, 400) << body;
@@ -87,6 +86,36 @@ TEST(CompletionRequestTest, FieldsWeCannotHonourAreRefusedByName) {
   CompletionRequest r;
   EXPECT_FALSE(parse(R"({"model":"m","prompt":"x","echo":false,"best_of":1,"logit_bias":{}})", r)
                    .has_value());
+}
+
+// OpenAI's four prompt forms: a string, strings, token ids, arrays of token ids; ids are
+// integers in [0, 2^31), each prompt non-empty and within max_prompt_tokens.
+TEST(CompletionRequestTest, PromptsOfTokenIds) {
+  CompletionRequest one;
+  ASSERT_FALSE(parse(R"({"model":"m","prompt":[1,2,2147483647]})", one).has_value());
+  EXPECT_EQ(one.prompt_ids, (std::vector<std::vector<int32_t>>{{1, 2, 2147483647}}));
+  EXPECT_EQ(one.prompts, std::vector<std::string>{""});
+  CompletionRequest two;
+  ASSERT_FALSE(parse(R"({"model":"m","prompt":[[5],[0,7]],"n":2})", two).has_value());
+  EXPECT_EQ(two.prompt_ids, (std::vector<std::vector<int32_t>>{{5}, {0, 7}}));
+  EXPECT_EQ(two.prompts.size(), 2u);
+  CompletionRequest text;
+  ASSERT_FALSE(parse(R"({"model":"m","prompt":["a","b"]})", text).has_value());
+  EXPECT_TRUE(text.prompt_ids.empty());
+  for (const char* body : {R"({"model":"m","prompt":[1,-1]})", R"({"model":"m","prompt":[1,2147483648]})",
+                           R"({"model":"m","prompt":[1.5]})", R"({"model":"m","prompt":[[]]})",
+                           R"({"model":"m","prompt":[[1],"x"]})", R"({"model":"m","prompt":["x",[1]]})",
+                           R"({"model":"m","prompt":[]})", R"({"model":"m","prompt":[1,"x"]})"}) {
+    ApiError e = refused(body);
+    EXPECT_EQ(e.status, 400) << body;
+    EXPECT_EQ(e.param, "prompt") << body;
+  }
+  RequestLimits limits;
+  limits.max_prompt_tokens = 2;
+  CompletionRequest r;
+  auto e = parse_completion_request(R"({"model":"m","prompt":[1,2,3]})", limits, r);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->status, 413);
 }
 
 // logprobs N (alternatives, at most 5), echo, and max_tokens 0 only with echo (vLLM's rule:

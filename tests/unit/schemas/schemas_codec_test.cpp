@@ -198,6 +198,36 @@ TEST(Codec, LogprobFieldsRoundTrip) {
   EXPECT_EQ(*submit, r);
 }
 
+// A prompt of token ids: round trips, is absent from the encoding when empty, is bounded by
+// max_prompt_tokens (prompt_too_long), and excludes a text prompt and a chat.
+TEST(Codec, PromptIdsRoundTripAndAreChecked) {
+  SubmitRequest r = sample_submit();
+  r.prompt.clear();
+  r.prompt_ids = {1, 0, 31999, 0x7fffffff};
+  auto back = decode<SubmitRequest>(encode(r));
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(*back, r);
+  EXPECT_TRUE(validate(r, Limits{}).ok());
+  EXPECT_EQ(encode(sample_submit()).find("prompt_ids"), std::string::npos);
+
+  Limits small;
+  small.max_prompt_tokens = 3;
+  auto over = decode<SubmitRequest>(encode(r), small);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(wire_error_of(over.status()), ErrorCode::kPromptTooLong);
+  EXPECT_EQ(wire_error_of(validate(r, small)), ErrorCode::kPromptTooLong);
+
+  SubmitRequest both = r;
+  both.prompt = "text too";
+  EXPECT_EQ(wire_error_of(validate(both, Limits{})), ErrorCode::kInvalidArgument);
+  SubmitRequest chat = r;
+  chat.chat_messages = R"([{"role":"user","content":"hi"}])";
+  EXPECT_EQ(wire_error_of(validate(chat, Limits{})), ErrorCode::kInvalidArgument);
+  SubmitRequest negative = r;
+  negative.prompt_ids[1] = -5;
+  EXPECT_EQ(wire_error_of(validate(negative, Limits{})), ErrorCode::kInvalidArgument);
+}
+
 // approx_wire_bytes bounds what an entry adds to a TOKENS body (senders cut batches by it).
 TEST(Codec, ApproxWireBytesBoundsAnEntrysEncoding) {
   TokenEntry big = entry_with_logprobs();

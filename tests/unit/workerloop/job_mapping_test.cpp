@@ -1,5 +1,6 @@
 // DISPATCH -> GenerationRequest: the job's priority reaches the engine (batch jobs yield to
-// interactive ones in the scheduler); a chat job's fields and clock reach it too.
+// interactive ones in the scheduler); a chat job's fields and clock, resume tokens and
+// prompt token ids reach it too.
 #include <gtest/gtest.h>
 
 #include "rs/worker/io/job_mapping.h"
@@ -53,6 +54,18 @@ TEST(JobMappingResumeTest, DispatchResumeTokensReachTheEngine) {
   EXPECT_EQ(g.resume_tokens, d.resume_tokens);
   EXPECT_EQ(g.max_tokens, 7);  // the job's whole budget: the engine counts the resumed ones
   EXPECT_EQ(g.prompt, "p");
+}
+
+// A prompt of token ids reaches the engine as prompt_tokens (taken as they are, no BOS).
+TEST(JobMappingPromptIdsTest, PromptIdsReachTheEngineAsPromptTokens) {
+  schemas::SubmitRequest r;
+  r.prompt = "p";
+  EXPECT_TRUE(to_generation_request(r).prompt_tokens.empty());
+  r.prompt.clear();
+  r.prompt_ids = {1, 15043, 0};
+  const engine::GenerationRequest g = to_generation_request(r);
+  EXPECT_EQ(g.prompt_tokens, r.prompt_ids);
+  EXPECT_TRUE(g.prompt.empty());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@ engine::GenerationRequest to_generation_request(const schemas::SubmitRequest& re
   engine::GenerationRequest r;
   r.prompt = request.prompt;
   r.add_bos = true;
+  r.prompt_tokens = request.prompt_ids;  // token ids as given (no BOS added), checked by the engine
   if (request.is_chat()) {
     r.chat = engine::ChatInput{.messages_json = request.chat_messages,
                                .tools_json = request.chat_tools,

@@ -52,6 +52,10 @@ struct SubmitRequest {
   uint64_t request_id = 0;
   std::string model;                 // required
   std::string prompt;                // required; <= Limits::max_prompt_bytes
+  // A prompt given as token ids (then prompt is "" and the job is no chat): the engine takes
+  // them as they are (no BOS added), each in [0, the model's vocabulary); at most
+  // Limits::max_prompt_tokens. What evaluation harnesses send (OpenAI `prompt: [ids]`).
+  std::vector<int32_t> prompt_ids;
   Sampling sampling;
   uint32_t max_tokens = 128;         // 1..Limits::max_tokens
   std::vector<std::string> stop;     // <= max_stop_strings, each <= max_stop_bytes

@@ -103,6 +103,10 @@ struct HeldTurn;
 struct DeferredRead;
 struct Outgoing;
 
+// RouteRequest::prompt for a request: its prompt text, or the bytes of its prompt_ids
+// (the first kRoutePromptBytes): same tokens, same device.
+std::string route_prompt(const schemas::SubmitRequest& request);
+
 class BrokerState {
  public:
   BrokerState(BrokerStateOptions options, BrokerPorts& ports,
