@@ -149,6 +149,17 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path) {
   return f;
 }
 
+void GgufFile::release_pages(const void* p, uint64_t n) const {
+  if (!mapped_ || n == 0) return;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto lo = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t begin = (lo + page - 1) / page * page;
+  const uintptr_t end = (lo + n) / page * page;
+  const auto base = reinterpret_cast<uintptr_t>(base_);
+  if (begin >= end || begin < base || end > base + size_) return;
+  (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 Result<std::unique_ptr<GgufFile>> GgufFile::from_buffer(std::span<const uint8_t> bytes) {
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->path_ = "<memory>";

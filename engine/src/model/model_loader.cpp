@@ -190,6 +190,11 @@ void ModelLoader::pack_matrices() {
     model_->packed_.emplace_back(static_cast<uint8_t*>(p));
     pack_weight(*w, p, pool.get());
     w->packed = p;
+    // The AVX-512 kernels read only the copy now; the embedding table (a tied output) is
+    // still read by rows.
+    if (model_->token_embd_ == nullptr || w->data != model_->token_embd_->data) {
+      file().release_pages(w->data, static_cast<uint64_t>(w->row_bytes * w->n_out));
+    }
   }
 }
 

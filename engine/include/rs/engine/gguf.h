@@ -111,6 +111,10 @@ class GgufFile {
 
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;
+  // Advice: the whole pages inside [p, p + n) of a mapped file will not be read soon (a
+  // matrix the model keeps a packed copy of); they are dropped from this process and read
+  // again from the file if touched. Nothing for a file read from a buffer.
+  void release_pages(const void* p, uint64_t n) const;
 
  private:
   GgufFile() = default;
