@@ -368,7 +368,10 @@ void rows_typed(const MatmulArgs& a, int64_t r0, int64_t r1) {
 
 }  // namespace
 
+bool rows_q8_packed_avx512(const MatmulArgs& a, int64_t r0, int64_t r1);  // matmul_q8_packed_avx512.cpp
+
 void rows_quant_avx512(const MatmulArgs& a, int64_t r0, int64_t r1) {
+  if (rows_q8_packed_avx512(a, r0, r1)) return;  // Q8_0 with a packed copy
   if (a.w.type == GgmlType::kQ8_0) {
     rows_typed<GgmlType::kQ8_0>(a, r0, r1);
   } else {

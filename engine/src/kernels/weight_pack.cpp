@@ -62,11 +62,31 @@ void pack_q6_k_group(const WeightView& w, int64_t group, kern::PackedQ6K* out) {
   }
 }
 
+void pack_q8_0_group(const WeightView& w, int64_t group, uint8_t* out) {
+  const int64_t n_blocks = w.n_in / 32;
+  uint8_t* qs = out + group * kern::packed_q8_0_group_bytes(n_blocks);
+  auto* d = reinterpret_cast<uint16_t*>(qs + n_blocks * 512);
+  for (int r = 0; r < kern::kPackRows; ++r) {
+    const auto* row = static_cast<const uint8_t*>(w.data) + (group * kern::kPackRows + r) * w.row_bytes;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const auto* blk = reinterpret_cast<const kern::BlockQ8_0*>(row + b * 34);
+      for (int c = 0; c < 8; ++c) {
+        for (int i = 0; i < 4; ++i) {
+          qs[b * 512 + 64 * c + 4 * r + i] = static_cast<uint8_t>(blk->qs[4 * c + i] ^ 0x80);
+        }
+      }
+      std::memcpy(&d[b * kern::kPackRows + r], blk->d, 2);
+    }
+  }
+  const int64_t used = n_blocks * 544;
+  std::memset(qs + used, 0, static_cast<size_t>(kern::packed_q8_0_group_bytes(n_blocks) - used));
+}
+
 }  // namespace
 
 int64_t packed_weight_bytes(const WeightView& w) {
   if (!cpu_has_avx512_vnni() || !kern::packable(w)) return 0;
-  return w.n_out / kern::kPackRows * (w.n_in / 256) * kern::packed_block_bytes(w.type);
+  return w.n_out / kern::kPackRows * kern::packed_group_bytes(w);
 }
 
 void pack_weight(const WeightView& w, void* dst, ThreadPool* pool) {
@@ -74,7 +94,9 @@ void pack_weight(const WeightView& w, void* dst, ThreadPool* pool) {
   const int64_t n_groups = w.n_out / kern::kPackRows;
   auto run = [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {
-      if (w.type == GgmlType::kQ4_K) {
+      if (w.type == GgmlType::kQ8_0) {
+        pack_q8_0_group(w, g, static_cast<uint8_t*>(dst));
+      } else if (w.type == GgmlType::kQ4_K) {
         pack_q4_k_group(w, g, static_cast<kern::PackedQ4K*>(dst));
       } else {
         pack_q6_k_group(w, g, static_cast<kern::PackedQ6K*>(dst));

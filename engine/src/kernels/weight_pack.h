@@ -38,6 +38,11 @@ struct PackedQ6K {
 };
 static_assert(sizeof(PackedQ6K) == 3392 && sizeof(PackedQ6K) % 64 == 0);
 
+// Q8_0: a group's blocks of 32 are qs[b][64 * c + 4 * r + i] = q_r[32b + 4c + i] + 128 (c < 8,
+// uint8, for vpdpbusd against signed activations), then their scales d[b][r] (fp16); the
+// group's bytes rounded up to 64.
+inline int64_t packed_q8_0_group_bytes(int64_t n_blocks) { return (n_blocks * 544 + 63) / 64 * 64; }
+
 inline int64_t packed_block_bytes(GgmlType t) {
   switch (t) {
     case GgmlType::kQ4_K: return sizeof(PackedQ4K);
@@ -47,7 +52,15 @@ inline int64_t packed_block_bytes(GgmlType t) {
 }
 
 inline bool packable(const WeightView& w) {
-  return packed_block_bytes(w.type) > 0 && w.n_out % kPackRows == 0 && w.n_in % 256 == 0 && w.n_in > 0;
+  if (w.n_out % kPackRows != 0 || w.n_in <= 0) return false;
+  if (w.type == GgmlType::kQ8_0) return w.n_in % 32 == 0;
+  return packed_block_bytes(w.type) > 0 && w.n_in % 256 == 0;
+}
+
+// Bytes of one group of kPackRows packed rows.
+inline int64_t packed_group_bytes(const WeightView& w) {
+  if (w.type == GgmlType::kQ8_0) return packed_q8_0_group_bytes(w.n_in / 32);
+  return w.n_in / 256 * packed_block_bytes(w.type);
 }
 
 }  // namespace rs::engine::kern

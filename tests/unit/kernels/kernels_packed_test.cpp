@@ -71,7 +71,9 @@ TEST(KernelsPacked, OnlyQ4KAndQ6KOfWholeRowGroupsOnAvx512HaveAPackedLayout) {
   EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ4_K, 24, 256, rng, nullptr).view), 0);
   EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ6_K, 32, 256, rng, nullptr).view), 2 * 3392);
   EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ5_K, 32, 256, rng, nullptr).view), 0);
-  EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ8_0, 32, 256, rng, nullptr).view), 0);
+  EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ8_0, 32, 256, rng, nullptr).view), 2 * 8 * 544);
+  EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ8_0, 16, 96, rng, nullptr).view), (3 * 544 + 63) / 64 * 64);
+  EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ4_0, 32, 256, rng, nullptr).view), 0);
 }
 
 TEST(KernelsPacked, EqualsTheScalarPathBitForBit) {
@@ -79,7 +81,7 @@ TEST(KernelsPacked, EqualsTheScalarPathBitForBit) {
   std::mt19937 rng(32);
   ThreadPool pool(2);
   const int64_t n_out = 80, n_in = 256 * 5;
-  for (GgmlType t : {GgmlType::kQ4_K, GgmlType::kQ6_K}) {
+  for (GgmlType t : {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kQ8_0}) {
     const Matrix m = make_matrix(t, n_out, n_in, rng, &pool);
     ASSERT_NE(m.view.packed, nullptr);
     for (int64_t n_tok : {1, 2, 7, 8, 9, 16, 17, 63, 64, 65, 130}) {
