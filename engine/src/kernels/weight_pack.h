@@ -1,5 +1,5 @@
 // Internal to rs_engine_kernels: the packed copy of a weight matrix that the AVX-512
-// kernels read (kernels.h: pack_weight). Q4_K and Q6_K: 16 rows interleaved, one packed
+// kernels read (kernels.h: pack_weight). Q8_0, Q4_K and Q6_K: 16 rows interleaved, one packed
 // block per (group of 16 rows, super-block), group after group, so that one 64-byte load
 // holds 8 elements of each of the 16 rows and a vpdpbusd against one broadcast activation
 // dword leaves each row's dot in its own 32-bit lane.

@@ -1,4 +1,4 @@
-// The packed (row-interleaved) Q4_K and Q6_K copies read by the AVX-512 kernels: results
+// The packed (row-interleaved) Q8_0, Q4_K and Q6_K copies read by the AVX-512 kernels: results
 // equal the scalar path on the original rows bit for bit, for every batch size, tile
 // remainder, token chunk and thread split, alone and fused in matmul_multi (with an
 // unpacked matrix too, as a Q4_K_M layer whose attn_v has a row count not packed).
@@ -61,7 +61,7 @@ WeightView unpacked(WeightView w) {
   return w;
 }
 
-TEST(KernelsPacked, OnlyQ4KAndQ6KOfWholeRowGroupsOnAvx512HaveAPackedLayout) {
+TEST(KernelsPacked, OnlyQ8_0Q4KAndQ6KOfWholeRowGroupsOnAvx512HaveAPackedLayout) {
   std::mt19937 rng(31);
   if (!cpu_has_avx512_vnni()) {
     EXPECT_EQ(packed_weight_bytes(make_matrix(GgmlType::kQ4_K, 32, 256, rng, nullptr).view), 0);

@@ -36,8 +36,8 @@ struct WeightView {
   const void* packed = nullptr;
 };
 
-// Q4_K matrices have a packed layout on AVX-512 VNNI CPUs (16 rows interleaved per
-// super-block; same values, about 3% more bytes). packed_weight_bytes is its size, or 0
+// Q8_0, Q4_K and Q6_K matrices have a packed layout on AVX-512 VNNI CPUs (16 rows
+// interleaved per block; same values, Q4_K about 3% more bytes). packed_weight_bytes is its size, or 0
 // when this CPU or matrix has none (then leave w.packed unset). pack_weight writes it to
 // dst (64-byte aligned, packed_weight_bytes(w) bytes), splitting rows across the pool.
 // Results with and without the packed copy are identical (the scalar path's arithmetic).
