@@ -1,12 +1,12 @@
 // Acceptance (issue 14): a client that stops reading does not hurt the others, nor the
-// broker's memory. Real redis-server, broker and workers; one raw DEALER submits kSlowJobs
-// long streaming jobs, subscribes to the 40 jobs of 40 normal clients and then reads
-// nothing (a receive queue of one message, a 4 KiB kernel buffer) while all of them
-// stream. The broker runs with --max-client-lag kMaxClientLag. Checks: the 40 outputs
-// equal solo runs of the same requests; the broker's peak VmRSS stays within kRssBoundKb
-// of its peak under the same load with every client reading; the stalled client, reading
-// again, finds an ERROR `lagged` for its jobs carrying its last seq + 1, and
-// re-subscribing from there gets every remaining token once, then one DONE.
+// broker's memory. Real redis-server, broker and workers; one raw DEALER subscribes to
+// the 40 jobs of 40 normal clients (each as it is accepted), submits kSlowJobs long
+// streaming jobs and then reads nothing (a receive queue of one message, a 4 KiB kernel
+// buffer) while all of them stream. The broker runs with --max-client-lag kMaxClientLag.
+// Checks: the 40 outputs equal solo runs of the same requests; the broker's peak VmRSS
+// stays within kRssBoundKb of its peak under the same load with every client reading; the
+// stalled client, reading again, finds an ERROR `lagged` for its jobs carrying its last
+// seq + 1, and re-subscribing from there gets every remaining token once, then one DONE.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -273,13 +273,19 @@ TEST(SlowClientTest, AClientThatStopsReadingIsLaggedAndResumesWhileFortyOthersSt
     clients.push_back(std::make_unique<StreamingClient>(ctx, pool.client_endpoint()));
   }
   StalledClient slow(ctx, pool.client_endpoint());
-  std::vector<std::string> jobs(kJobs);
-  for (size_t j = 0; j < kJobs; ++j) ASSERT_TRUE(clients[j]->submit(requests[j], &jobs[j])) << j;
-  // The stalled client submits its jobs, subscribes to the others' and reads no more.
   SlowReader reader(slow);
+  std::vector<std::string> jobs(kJobs);
+  // The stalled client subscribes to each job as soon as it is accepted, so its replay
+  // from the log is a few tokens at most: what the broker holds for it is then its
+  // backlog alone (a SUBSCRIBE made when the jobs are far along reads their logs in one
+  // turn, a transient this bound is not about: docs/BROKER.md).
+  for (size_t j = 0; j < kJobs; ++j) {
+    ASSERT_TRUE(clients[j]->submit(requests[j], &jobs[j])) << j;
+    reader.subscribe({jobs[j]});
+  }
+  // Then it submits its own jobs and reads no more.
   const std::vector<std::string> own_jobs = reader.submit(own_requests);
   ASSERT_EQ(own_jobs.size(), kSlowJobs);
-  reader.subscribe(jobs);
   std::map<std::string, SlowStream>& slow_streams = reader.streams();
 
   // The stalled client reads nothing until every job has ended; the broker's RSS is
