@@ -9,6 +9,7 @@
 
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/core/log.h"
+#include "rs/metrics/metrics_server.h"
 #include "rs/store/redis_connection.h"
 
 namespace {
@@ -81,6 +82,13 @@ int main(int argc, char** argv) {
                  "a local file where writes held while Redis fails are kept, so a broker "
                  "killed meanwhile re-applies them at its next start (default: none)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
+  rs::metrics::MetricsServer::Options metrics_options;
+  int metrics_port = -1;
+  app.add_option("--metrics-port", metrics_port,
+                 "serve /metrics, /healthz and /readyz on this port (0 = any free port; "
+                 "default: none)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--metrics-host", metrics_options.host, "the metrics port's IPv4 address");
   CLI11_PARSE(app, argc, argv);
   rs::init_logging(log_level);
   auto redis_options = rs::store::parse_redis_address(redis);
@@ -95,8 +103,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", s.to_string().c_str());
     return 1;
   }
+  std::unique_ptr<rs::metrics::MetricsServer> metrics_server;
+  if (metrics_port >= 0) {
+    metrics_options.port = metrics_port;
+    rs::broker::BrokerMetrics& metrics = loop.metrics();
+    auto server = rs::metrics::MetricsServer::start(metrics_options, metrics.registry(),
+                                                    [&metrics] { return metrics.readiness(); });
+    if (!server.ok()) {
+      std::fprintf(stderr, "error: --metrics-port: %s\n", server.status().to_string().c_str());
+      return 1;
+    }
+    metrics_server = std::move(server).value();
+  }
   std::printf("client_endpoint %s\nworker_endpoint %s\n", loop.client_endpoint().c_str(),
               loop.worker_endpoint().c_str());
+  if (metrics_server) {
+    std::printf("metrics_url http://%s:%d\n", metrics_options.host.c_str(), metrics_server->port());
+  }
   std::fflush(stdout);
   g_loop = &loop;
   std::signal(SIGINT, on_signal);

@@ -32,6 +32,7 @@ BrokerState::BrokerState(BrokerStateOptions options, BrokerPorts& ports, const r
     : options_(std::move(options)),
       ports_(ports),
       clock_(clock),
+      metrics_(std::make_unique<BrokerMetrics>(counters_)),
       jobs_(std::max<uint32_t>(1, options_.max_attempts), /*owned=*/true),
       dispatcher_(clock, dispatcher_options(options_), &jobs_),
       batch_(std::make_unique<TurnBatch>()),
@@ -88,9 +89,11 @@ void BrokerState::end_turn(bool workers_drained, bool clients_drained) {
   if (!streams_.idle()) send_lag_notices();
   if (!failing_clients_.empty() || !timed_out_clients_.empty()) check_client_timeouts();
   send_heartbeats();
+  publish_metrics();
   if (counters_.turns.load(std::memory_order_relaxed) == turns_at_begin_) return;
   const auto n = static_cast<uint64_t>(std::max<int64_t>(clock_.now_ns() - turn_start_ns_, 0));
   counters_.busy_ns.fetch_add(n, std::memory_order_relaxed);
+  metrics_->turn(static_cast<double>(n) / 1e9);
   counters_.live_jobs.store(jobs_.n_entries(), std::memory_order_relaxed);
   if (n > counters_.max_turn_ns.load(std::memory_order_relaxed)) {
     counters_.max_turn_ns.store(n, std::memory_order_relaxed);  // one writer: this thread
@@ -111,6 +114,7 @@ long BrokerState::poll_timeout_ms(long max_ms) const {
 }
 
 void BrokerState::on_client_message(const RoutingIds& peer, int fd, const schemas::Frames& frames) {
+  metrics_->received(frames);
   note_client_heard(peer);
   note_client_fd(fd, peer);
   on_client_frames(peer, frames);
@@ -118,16 +122,20 @@ void BrokerState::on_client_message(const RoutingIds& peer, int fd, const schema
 
 void BrokerState::on_client_rejected(const RoutingIds& peer, const Status& error) {
   note_client_heard(peer);
+  metrics_->malformed(schemas::wire_error_of(error));
   if (peer.size() == 1) reply_error(peer, 0, error);
   else count_error(schemas::wire_error_of(error));
 }
 
 void BrokerState::on_worker_message(const RoutingIds& peer, int fd, const schemas::Frames& frames) {
   recv_fd_ = fd;
+  metrics_->received(frames);
   on_worker_frames(peer, frames);
 }
 
-void BrokerState::on_worker_rejected(const Status& error) { count_error(schemas::wire_error_of(error)); }
+void BrokerState::on_worker_rejected(const Status& error) {
+  count_malformed(schemas::wire_error_of(error));
+}
 
 void BrokerState::send_heartbeats() {
   int64_t now = clock_.now_ns();
@@ -139,6 +147,47 @@ void BrokerState::send_heartbeats() {
 
 void BrokerState::count_error(schemas::ErrorCode code) {
   counters_.errors[static_cast<size_t>(code)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void BrokerState::count_rejected(schemas::ErrorCode code) {
+  counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+  count_error(code);
+  metrics_->rejected(code);
+}
+
+void BrokerState::count_malformed(schemas::ErrorCode code) {
+  count_error(code);
+  metrics_->malformed(code);
+}
+
+// The gauges a scrape reads: queues, devices, streams, Redis (at most once a second).
+void BrokerState::publish_metrics() {
+  const int64_t now = clock_.now_ns();
+  if (now < next_metrics_ns_) return;
+  next_metrics_ns_ = now + 1'000'000'000;
+  std::vector<BrokerMetrics::QueueLane> lanes;
+  for (const JobQueue::LaneStats& l : dispatcher_.queue().lane_stats()) {
+    lanes.push_back({.model = l.model, .priority = l.priority, .depth = l.depth,
+                     .oldest_age_s = static_cast<double>(now - l.oldest_enqueued_ns) / 1e9});
+  }
+  metrics_->publish_queues(lanes);
+  std::map<std::string, size_t> devices;
+  for (const auto& [id, worker] : dispatcher_.workers().workers()) {
+    for (const auto& [index, device] : worker.devices) {
+      std::set<std::string> names;  // a device serving two versions counts once per name
+      for (const ModelName& key : device.models) names.insert(key.substr(0, key.find('@')));
+      for (const std::string& name : names) ++devices[name];
+    }
+  }
+  metrics_->publish_devices(dispatcher_.workers().size(), devices);
+  size_t streams = 0;
+  for (const auto& [id, entry] : jobs_.entries()) {
+    const LiveJob& job = entry.stream;
+    streams += job.subscribers.size();
+    if (job.request.stream && !job.submitter.empty() && !job.submitter_subscribed) ++streams;
+  }
+  metrics_->publish_subscribers(streams);
+  metrics_->publish_redis_up(!store_failing_ && !registry_failing_);
 }
 
 void BrokerState::reply_error(const RoutingIds& peer, uint64_t request_id,

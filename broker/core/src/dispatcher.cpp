@@ -68,7 +68,7 @@ Actions Dispatcher::on_job_submitted(const JobSubmit& job) {
   JobEntry* entry = jobs_.add(job, target_of(job));
   if (!paused_ && queue_.size(job.model) == 0) {
     if (auto placed = place(*entry)) {
-      dispatch(job.id, placed->first, placed->second, out);
+      dispatch(job.id, placed->first, placed->second, out, clock_.now_ns());
       return out;
     }
   }

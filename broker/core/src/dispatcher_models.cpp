@@ -95,7 +95,7 @@ std::optional<std::pair<DeviceKey, ResolvedModel>> Dispatcher::place(const JobEn
 }
 
 void Dispatcher::dispatch(const JobId& job, const DeviceKey& device, const ResolvedModel& model,
-                          Actions& out) {
+                          Actions& out, int64_t enqueued_ns) {
   workers_.assign(device, job);
   jobs_.set_dispatched(job, device);
   JobEntry& live = *jobs_.find(job);
@@ -106,6 +106,7 @@ void Dispatcher::dispatch(const JobId& job, const DeviceKey& device, const Resol
   Action a = make_device_action(ActionKind::kDispatch, job, device, live.attempt);
   a.model_key = model.key;
   a.model_version = model.version;
+  a.enqueued_ns = enqueued_ns;
   out.push_back(std::move(a));
 }
 
@@ -130,8 +131,9 @@ void Dispatcher::drain(const ModelName& ref, Actions& out) {
       return;
     }
     JobId id = head->id;
+    const int64_t enqueued_ns = head->enqueued_ns;
     queue_.pop(ref);
-    dispatch(id, placed->first, placed->second, out);
+    dispatch(id, placed->first, placed->second, out, enqueued_ns);
   }
 }
 
@@ -154,8 +156,8 @@ void Dispatcher::drain_scan(const ModelName& ref, Actions& out) {
       full.push_back(model->key);
       continue;
     }
-    queue_.remove(id);
-    dispatch(id, *device, *model, out);
+    std::optional<QueuedJob> queued = queue_.remove(id);
+    dispatch(id, *device, *model, out, queued ? queued->enqueued_ns : clock_.now_ns());
   }
 }
 

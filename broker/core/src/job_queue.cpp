@@ -168,4 +168,21 @@ std::vector<ModelName> JobQueue::models() const {
   return out;
 }
 
+std::vector<JobQueue::LaneStats> JobQueue::lane_stats() const {
+  std::vector<LaneStats> out;
+  for (const auto& [model, queues] : queues_) {
+    for (int lane = 0; lane < kNumPriorities; ++lane) {
+      const Lane& jobs = queues.lanes[lane];
+      if (jobs.empty()) continue;
+      int64_t oldest = jobs.front().enqueued_ns;  // a requeued job (at the front) may be newer
+      for (const QueuedJob& j : jobs) oldest = std::min(oldest, j.enqueued_ns);
+      out.push_back({.model = model,
+                     .priority = lane == 1 ? Priority::kBatch : Priority::kInteractive,
+                     .depth = jobs.size(),
+                     .oldest_enqueued_ns = oldest});
+    }
+  }
+  return out;
+}
+
 }  // namespace rs::broker

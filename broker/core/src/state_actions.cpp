@@ -64,6 +64,10 @@ void BrokerState::execute_dispatch(const Action& a) {
   if (live == nullptr) return;
   LiveJob& job = *live;
   counters_.dispatched.fetch_add(1, std::memory_order_relaxed);
+  if (a.enqueued_ns != 0) {
+    metrics_->dispatched(job.request.priority,
+                         static_cast<double>(clock_.now_ns() - a.enqueued_ns) / 1e9, a.attempt);
+  }
   job.record.state = JobState::kDispatched;
   job.record.attempt = a.attempt;
   job.record.worker = a.device.worker;
@@ -130,7 +134,11 @@ void BrokerState::end_job(const JobId& id, JobState state, ErrorCode code, const
                                          .error_code = code,
                                          .error = error,
                                          .finish_reason = job.record.finish_reason});
-  if (code == ErrorCode::kMaxAttempts) batch_->add_write(DeadLetter{.job = id});
+  if (code == ErrorCode::kMaxAttempts) {
+    batch_->add_write(DeadLetter{.job = id});
+    metrics_->dead_lettered();
+  }
+  metrics_->ended(job.request.model, state);
   batch_->add_write(RemoveLive{.job = id});
   // The job's tokens of this turn go with (before) its marker.
   batch_->add_write(FinishLog{.job = id, .state = state, .n_tokens = job.next_seq,

@@ -18,6 +18,7 @@ using schemas::wire_error;
 void BrokerState::on_client_frames(const RoutingIds& peer, const schemas::Frames& frames) {
   auto parsed = schemas::parse_frames(frames, schemas::Direction::kClientToBroker, options_.limits);
   if (!parsed.ok()) {
+    metrics_->malformed(schemas::wire_error_of(parsed.status()));
     if (!reject_bad_submit(peer, frames, parsed.status())) reply_error(peer, 0, parsed.status());
     return;
   }
@@ -47,8 +48,7 @@ bool BrokerState::reject_bad_submit(const RoutingIds& peer, const schemas::Frame
     return false;
   }
   auto id = schemas::decode<schemas::Ping>(frames[2], options_.limits);
-  counters_.rejected.fetch_add(1, std::memory_order_relaxed);
-  count_error(code);
+  count_rejected(code);
   post_client(peer, schemas::Rejected{.request_id = id.ok() ? id->request_id : 0, .code = code,
                                       .message = schemas::wire_error_message(error)});
   return true;
@@ -81,8 +81,7 @@ Status BrokerState::precheck_submit(const schemas::SubmitRequest& request) const
 
 void BrokerState::reject_submit(const RoutingIds& peer, uint64_t request_id,
                                const Status& s) {
-  counters_.rejected.fetch_add(1, std::memory_order_relaxed);
-  count_error(schemas::wire_error_of(s));
+  count_rejected(schemas::wire_error_of(s));
   send_client_now(peer, schemas::Rejected{.request_id = request_id,
                                           .code = schemas::wire_error_of(s),
                                           .message = schemas::wire_error_message(s)});

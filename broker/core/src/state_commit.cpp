@@ -93,14 +93,16 @@ void BrokerState::answer_create(TurnBatch& batch, PendingCreate& pc,
     if (!dup_in_turn) counters_.redis_errors.fetch_add(1, std::memory_order_relaxed);
     if (pc.admitted && !withdraw(pc.job_id)) return;  // it already ended: told so
     Status s = wire_error(ErrorCode::kUnavailable, "job store: " + r.status().message());
-    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
-    count_error(ErrorCode::kUnavailable);
+    count_rejected(ErrorCode::kUnavailable);
     send_client_now(pc.peer, schemas::Rejected{.request_id = pc.request_id,
                                                .code = ErrorCode::kUnavailable,
                                                .message = schemas::wire_error_message(s)});
     return;
   }
-  if (pc.admitted) return;  // ACCEPTED is already in the outbox
+  if (pc.admitted) {  // ACCEPTED is already in the outbox
+    if (!dup_in_turn && r->created) metrics_->accepted(pc.request.model, pc.request.priority);
+    return;
+  }
   if (dup_in_turn || !r->created) {  // the new id never became a job
     batch_->add_write(RemoveLive{.job = pc.job_id});
     answer(schemas::Accepted{.request_id = pc.request_id, .job_id = r->job_id, .duplicate = true});
@@ -108,6 +110,7 @@ void BrokerState::answer_create(TurnBatch& batch, PendingCreate& pc,
   }
   // Redis has the job: ACCEPTED goes out now, its DISPATCH after the next commit.
   answer(schemas::Accepted{.request_id = pc.request_id, .job_id = r->job_id});
+  metrics_->accepted(pc.request.model, pc.request.priority);
   admit(std::move(pc.peer), std::move(pc.request), std::move(pc.record));
 }
 

@@ -180,11 +180,11 @@ void BrokerState::answer_ingest(PendingCreate& pc, const Result<CreateOutcome>& 
     return;
   }
   if (pc.fail_code == ErrorCode::kOk) {
+    metrics_->accepted(pc.request.model, pc.request.priority);
     admit({}, std::move(pc.request), std::move(pc.record), std::move(pc.batch), std::move(pc.item_id));
     return;
   }
-  counters_.rejected.fetch_add(1, std::memory_order_relaxed);
-  count_error(pc.fail_code);
+  count_rejected(pc.fail_code);
   const JobId id = pc.job_id;
   if (jobs_.insert(id, LiveJob{.request = std::move(pc.request), .record = std::move(pc.record),
                                .accepted_ns = clock_.now_ns(), .batch = std::move(pc.batch),

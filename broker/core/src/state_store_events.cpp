@@ -94,8 +94,7 @@ void BrokerState::refuse_held_creates(const Status& why) {
             .idempotency_key = pc.admitted ? std::string() : pc.request.idempotency_key});
         counters_.creates_discarded.fetch_add(1, std::memory_order_relaxed);
       }
-      counters_.rejected.fetch_add(1, std::memory_order_relaxed);
-      count_error(ErrorCode::kUnavailable);
+      count_rejected(ErrorCode::kUnavailable);
       send_client_now(pc.peer, schemas::Rejected{.request_id = pc.request_id,
                                                  .code = ErrorCode::kUnavailable,
                                                  .message = schemas::wire_error_message(s)});

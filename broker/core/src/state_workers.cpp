@@ -30,7 +30,7 @@ std::string BrokerState::worker_of(const RoutingIds& peer) const {
 void BrokerState::on_worker_frames(const RoutingIds& peer, const schemas::Frames& frames) {
   auto parsed = schemas::parse_frames(frames, schemas::Direction::kWorkerToBroker, options_.limits);
   if (!parsed.ok()) {
-    count_error(schemas::wire_error_of(parsed.status()));
+    count_malformed(schemas::wire_error_of(parsed.status()));
     spdlog::warn("broker: bad worker message: {}", parsed.status().to_string());
     return;
   }
@@ -71,7 +71,7 @@ void BrokerState::on_worker_disconnect(const RoutingIds& peer, const std::string
 
 void BrokerState::on_ready(const RoutingIds& peer, const schemas::WorkerReady& ready) {
   if (ready.worker_id.empty() || peer.empty()) {
-    count_error(ErrorCode::kInvalidArgument);
+    count_malformed(ErrorCode::kInvalidArgument);
     return;
   }
   WorkerReady spec{.id = ready.worker_id};

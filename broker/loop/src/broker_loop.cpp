@@ -49,17 +49,20 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
     : context_(context), options_(std::move(options)), clock_(clock) {
   // The writer waits at most store_timeout_ms on Redis; the StoreReader's reads (registry,
   // ingest, recovery; run only while the writer keeps up) at most read_timeout_ms.
+  // The state first: the writer observes into its metrics.
+  state_ = std::make_unique<BrokerState>(options_, static_cast<BrokerPorts&>(*this), clock_);
   store::RedisOptions writes = options_.redis;
   writes.command_timeout_ms = std::min(writes.command_timeout_ms, options_.store_timeout_ms);
   writes.connect_timeout_ms = std::min(writes.connect_timeout_ms, options_.store_timeout_ms);
   writer_ = std::make_unique<StoreWriter>(
-      context_, StoreWriterOptions{.redis = writes, .journal_path = options_.journal_path});
+      context_, StoreWriterOptions{.redis = writes,
+                                   .journal_path = options_.journal_path,
+                                   .pipeline_seconds = &state_->metrics().redis_pipeline()});
   options_.redis.command_timeout_ms = std::min(options_.redis.command_timeout_ms, options_.read_timeout_ms);
   options_.redis.connect_timeout_ms = std::min(options_.redis.connect_timeout_ms, options_.read_timeout_ms);
   redis_ = std::make_unique<store::RedisConnection>(options_.redis);
   commands_ = std::make_unique<StoreCommands>(*redis_, options_.key_prefix, options_.finished_ttl_s);
   reader_ = std::make_unique<StoreReader>(context_, options_.redis);
-  state_ = std::make_unique<BrokerState>(options_, static_cast<BrokerPorts&>(*this), clock_);
 }
 
 // The threads go first: they must not outlive the context's use by the loop.
@@ -151,11 +154,15 @@ bool BrokerLoop::drain_clients() {
 }
 
 SendResult BrokerLoop::send_client(const RoutingIds& peer, const schemas::Frames& frames) {
-  return send_result(wire::send_frames(clients_, peer, frames));
+  SendResult r = send_result(wire::send_frames(clients_, peer, frames));
+  if (r == SendResult::kSent) state_->metrics().sent(frames);
+  return r;
 }
 
 SendResult BrokerLoop::send_worker(const RoutingIds& route, const schemas::Frames& frames) {
-  return send_result(wire::send_frames(workers_, route, frames));
+  SendResult r = send_result(wire::send_frames(workers_, route, frames));
+  if (r == SendResult::kSent) state_->metrics().sent(frames);
+  return r;
 }
 
 BrokerPorts::Submitted BrokerLoop::submit(StoreBatch batch) {

@@ -192,7 +192,12 @@ bool StoreWriter::apply(zmq::socket_t& out, store::RedisConnection& redis, Batch
       .on_stall = report,
       .should_stop = [this] { return stop_.load(std::memory_order_relaxed); }};
   for (int attempt = 1;; ++attempt) {
+    const auto started = std::chrono::steady_clock::now();
     auto replies = redis.pipeline(batch.commands, &patience);
+    if (options_.pipeline_seconds != nullptr) {
+      options_.pipeline_seconds->observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
     if (replies.ok()) {
       auto e = std::make_unique<StoreEvent>();
       e->seq = batch.seq;

@@ -23,6 +23,7 @@
 
 #include "rs/broker/loop/write_journal.h"
 #include "rs/core/status.h"
+#include "rs/metrics/metrics.h"
 #include "rs/store/redis_connection.h"
 
 namespace rs::broker {
@@ -53,6 +54,8 @@ struct StoreWriterOptions {
   // breaks or this runs out, so a stalled Redis never runs an old copy after newer writes.
   int64_t stall_patience_ms = 300'000;
   std::string journal_path;  // "" = no journal
+  // Each pipeline's round trip, in seconds, observed on the writer's thread (optional).
+  metrics::Histogram* pipeline_seconds = nullptr;
 };
 
 class StoreWriter {

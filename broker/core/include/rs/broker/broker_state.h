@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "rs/broker/broker_counters.h"
+#include "rs/broker/broker_metrics.h"
 #include "rs/broker/client_streams.h"
 #include "rs/broker/dispatcher.h"
 #include "rs/broker/job_table.h"
@@ -149,6 +150,8 @@ class BrokerState {
   long poll_timeout_ms(long max_ms) const;
   bool store_failing() const { return store_failing_; }
   const BrokerCounters& counters() const { return counters_; }
+  // The Prometheus metrics (rendered by another thread; docs/METRICS.md).
+  BrokerMetrics& metrics() { return *metrics_; }
   BrokerCounters& counters() { return counters_; }
   const JobTable& jobs() const { return jobs_; }
   const Dispatcher& dispatcher() const { return dispatcher_; }
@@ -176,6 +179,9 @@ class BrokerState {
   // broker_state.cpp: turns, heartbeats, errors.
   void send_heartbeats();
   void count_error(schemas::ErrorCode code);
+  void count_rejected(schemas::ErrorCode code);   // a SUBMIT answered REJECTED
+  void count_malformed(schemas::ErrorCode code);  // peer input refused
+  void publish_metrics();                         // the periodic gauges (once a second)
   void reply_error(const RoutingIds& peer, uint64_t request_id, const Status& status,
                    const std::string& job_id = {});
   uint64_t now_unix_ms() const;
@@ -337,6 +343,8 @@ class BrokerState {
   BrokerPorts& ports_;
   const rs::Clock& clock_;
   BrokerCounters counters_;
+  std::unique_ptr<BrokerMetrics> metrics_;  // mirrors counters_
+  int64_t next_metrics_ns_ = 0;
   JobTable jobs_;  // every live job: the Dispatcher's part and the state's (JobStream)
   Dispatcher dispatcher_;
   std::unordered_map<std::string, RoutingIds> worker_routes_;  // worker id -> peer

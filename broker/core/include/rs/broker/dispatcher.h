@@ -55,6 +55,7 @@ struct Action {
   std::string detail;    // human-readable, for logs and the job's error field
   ModelName model_key;     // kDispatch: the key it runs on ("tiny@2", or "tiny" unversioned)
   uint32_t model_version = 0;  // kDispatch: the version in model_key (0: unversioned)
+  int64_t enqueued_ns = 0;     // kDispatch: when the attempt was queued (0: never queued)
 };
 using Actions = std::vector<Action>;
 
@@ -157,8 +158,9 @@ class Dispatcher {
   // dispatcher_models.cpp: resolution, rings, draining, model waits.
   static ModelTarget target_of(const JobSubmit& job);
   std::optional<std::pair<DeviceKey, ResolvedModel>> place(const JobEntry& job) const;
+  // enqueued_ns: when the attempt was queued (now, if it never was).
   void dispatch(const JobId& job, const DeviceKey& device, const ResolvedModel& model,
-                Actions& out);
+                Actions& out, int64_t enqueued_ns);
   void drain(const ModelName& ref, Actions& out);
   void drain_scan(const ModelName& ref, Actions& out);
   void drain_device(const DeviceKey& device, Actions& out);

@@ -83,6 +83,14 @@ class JobQueue {
   bool empty() const { return index_.empty(); }
   // Models with at least one queued job, in name order.
   std::vector<ModelName> models() const;
+  // Each non-empty (model, priority) lane: its depth and its oldest job's enqueue time.
+  struct LaneStats {
+    ModelName model;
+    Priority priority = Priority::kInteractive;
+    size_t depth = 0;
+    int64_t oldest_enqueued_ns = 0;
+  };
+  std::vector<LaneStats> lane_stats() const;
 
  private:
   using Lane = std::list<QueuedJob>;

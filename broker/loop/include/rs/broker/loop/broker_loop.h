@@ -81,6 +81,8 @@ class BrokerLoop : private BrokerPorts {
   void request_stop() { stop_.store(true, std::memory_order_relaxed); }
 
   const BrokerCounters& counters() const { return state_->counters(); }
+  // The Prometheus metrics (any thread may render them or read readiness()).
+  BrokerMetrics& metrics() { return state_->metrics(); }
 
  private:
   // BrokerPorts: the state's effects.
