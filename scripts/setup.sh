@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs every Debian package that ringserve's build, tests and benchmarks need, node + npm,
-# and tests/node's npm packages (npm ci, from its lockfile).
+# Installs every Debian package that ringserve's build, tests and benchmarks need (and prometheus,
+# whose promtool checks deploy/prometheus/), node + npm, and tests/node's npm packages (npm ci,
+# from its lockfile).
 # Idempotent and quiet; fails loudly. Run as root (or with sudo available).
 set -euo pipefail
 
@@ -11,6 +12,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libxxhash-dev libssl-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-zmq python3-msgpack python3-jinja2
+  prometheus
 )
 
 missing=()
@@ -48,6 +50,13 @@ apt_install() {
 
 if [ "${#missing[@]}" -gt 0 ]; then
   apt_install "${missing[@]}"
+fi
+
+# promtool (from Debian's prometheus) checks deploy/prometheus/ (see deploy/README.md). Only the
+# tools are wanted: nothing here starts a Prometheus server (on a host with systemd the package
+# may enable its own prometheus.service on :9090; `systemctl disable --now prometheus` stops it).
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "setup.sh: promtool not found after installing prometheus" >&2; exit 1
 fi
 
 # Node.js for tests/node (the official openai SDK against the HTTP gateway): an installed

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "rs/engine/gguf.h"
@@ -88,6 +89,7 @@ Status Pool::start() {
   RS_RETURN_IF_ERROR(wait_devices());
   RS_RETURN_IF_ERROR(write_endpoint_file());
   if (options_.gateway) RS_RETURN_IF_ERROR(start_gateway());
+  RS_RETURN_IF_ERROR(write_metrics_files());
   watch_children();
   return Status();
 }
@@ -97,7 +99,7 @@ Status Pool::prepare_dirs() {
   var_ = fs::absolute(options_.var_dir, ec).lexically_normal().string();
   if (ec) return io_error("bad --var '" + options_.var_dir + "': " + ec.message());
   while (var_.size() > 1 && var_.back() == '/') var_.pop_back();
-  for (const char* sub : {"", "/log", "/redis-data", "/models"}) {
+  for (const char* sub : {"", "/log", "/redis-data", "/models", "/prometheus"}) {
     fs::create_directories(var_ + sub, ec);
     if (ec) return io_error("cannot create " + var_ + sub + ": " + ec.message());
   }
@@ -105,6 +107,8 @@ Status Pool::prepare_dirs() {
   info_.redis_file = var_ + "/redis";
   info_.http_file = var_ + "/http";
   info_.api_key_file = var_ + "/api-key";
+  info_.metrics_file = var_ + "/metrics";
+  info_.targets_file = var_ + "/prometheus/targets.json";
   return Status();
 }
 
@@ -260,11 +264,13 @@ Status Pool::start_redis() {
 
 Status Pool::start_broker() {
   RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-broker"));
+  RS_ASSIGN_OR_RETURN(int metrics, metrics_port("broker"));
   RS_ASSIGN_OR_RETURN(broker_,
                       spawn("broker", program,
                             {"--redis", info_.redis, "--client-endpoint", "tcp://127.0.0.1:*",
                              "--worker-endpoint", "tcp://127.0.0.1:*", "--journal",
-                             var_ + "/broker.journal"}));
+                             var_ + "/broker.journal", "--metrics-port",
+                             std::to_string(metrics)}));
   RS_RETURN_IF_ERROR(wait_until(*broker_, "starting the broker", [&] {
     auto client = find_line(broker_->log_path(), "client_endpoint ");
     auto worker = find_line(broker_->log_path(), "worker_endpoint ");
@@ -305,7 +311,11 @@ Status Pool::start_workers() {
   RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-worker"));
   const std::vector<std::string> args = worker_args();
   for (int i = 1; i <= options_.workers; ++i) {
-    RS_ASSIGN_OR_RETURN(auto w, spawn("worker-" + std::to_string(i), program, args));
+    const std::string name = "worker-" + std::to_string(i);
+    RS_ASSIGN_OR_RETURN(int metrics, metrics_port(name));
+    std::vector<std::string> worker_args = args;
+    worker_args.insert(worker_args.end(), {"--metrics-port", std::to_string(metrics)});
+    RS_ASSIGN_OR_RETURN(auto w, spawn(name, program, std::move(worker_args)));
     workers_.push_back(std::move(w));
   }
   for (auto& w : workers_) {
@@ -380,9 +390,11 @@ Status Pool::write_api_key() {
 Status Pool::start_gateway() {
   RS_RETURN_IF_ERROR(write_api_key());
   RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-gateway"));
+  RS_ASSIGN_OR_RETURN(int metrics, metrics_port("gateway"));
   RS_ASSIGN_OR_RETURN(gateway_, spawn("gateway", program,
                                       {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
-                                       std::to_string(options_.http_port)}));
+                                       std::to_string(options_.http_port), "--metrics-port",
+                                       std::to_string(metrics)}));
   RS_RETURN_IF_ERROR(wait_until(*gateway_, "starting the gateway", [&] {
     auto url = find_line(gateway_->log_path(), "http_url ");
     if (!url) return false;
@@ -394,19 +406,51 @@ Status Pool::start_gateway() {
   return Status();
 }
 
+Result<int> Pool::metrics_port(const std::string& name) {
+  RS_ASSIGN_OR_RETURN(int port, free_loopback_port());
+  info_.metrics_ports.emplace_back(name, port);
+  return port;
+}
+
+int Pool::metrics_port_of(const std::string& name) const {
+  for (const auto& [n, port] : info_.metrics_ports) {
+    if (n == name) return port;
+  }
+  return 0;
+}
+
+// var/metrics ("NAME URL" per line, for `ringserve top`) and var/prometheus/targets.json
+// (Prometheus file-based service discovery, read by deploy/prometheus/prometheus.yml).
+Status Pool::write_metrics_files() {
+  std::string lines;
+  nlohmann::json targets = nlohmann::json::array();
+  for (const auto& [name, port] : info_.metrics_ports) {
+    const std::string address = "127.0.0.1:" + std::to_string(port);
+    lines += name + " http://" + address + "\n";
+    targets.push_back({{"targets", {address}}, {"labels", {{"ringserve_process", name}}}});
+  }
+  RS_RETURN_IF_ERROR(write_file_atomically(info_.metrics_file, lines));
+  RS_RETURN_IF_ERROR(write_file_atomically(info_.targets_file, targets.dump(2) + "\n"));
+  progress("metrics  " + info_.metrics_file + " (/metrics, /healthz, /readyz)  prometheus targets " +
+           info_.targets_file);
+  return Status();
+}
+
 // Restarts use the ports of the first start: the broker binds the endpoints it reported
 // (clients, workers and the gateway reconnect to them), the gateway its URL's port.
 void Pool::watch_children() {
   supervisor_.watch(&redis_, redis_->options());
   ProcessOptions broker = broker_->options();
   broker.args = {"--redis", info_.redis, "--client-endpoint", info_.client_endpoint,
-                 "--worker-endpoint", info_.worker_endpoint};
+                 "--worker-endpoint", info_.worker_endpoint, "--metrics-port",
+                 std::to_string(metrics_port_of("broker"))};
   supervisor_.watch(&broker_, std::move(broker));
   for (auto& w : workers_) supervisor_.watch(&w, w->options());
   if (gateway_) {
     ProcessOptions gateway = gateway_->options();
     gateway.args = {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
-                    info_.http_url.substr(info_.http_url.rfind(':') + 1)};
+                    info_.http_url.substr(info_.http_url.rfind(':') + 1), "--metrics-port",
+                    std::to_string(metrics_port_of("gateway"))};
     supervisor_.watch(&gateway_, std::move(gateway));
   }
 }
@@ -446,6 +490,8 @@ void Pool::stop() {
     fs::remove(info_.redis_file, ec);
     fs::remove(info_.http_file, ec);
     fs::remove(info_.api_key_file, ec);
+    fs::remove(info_.metrics_file, ec);
+    fs::remove(info_.targets_file, ec);
     fs::remove(var_ + "/pids", ec);
   }
 }

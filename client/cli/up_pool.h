@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "process.h"
@@ -57,6 +58,9 @@ struct PoolInfo {
   std::string http_url;              // the gateway's base URL ("" without a gateway)
   std::string http_file;             // var/http: http_url
   std::string api_key_file;          // var/api-key: a key of tenant "local" (mode 0600)
+  std::string metrics_file;          // var/metrics: "NAME URL" per process (docs/METRICS.md)
+  std::string targets_file;          // var/prometheus/targets.json: file-based discovery
+  std::vector<std::pair<std::string, int>> metrics_ports;  // process name -> metrics port
 };
 
 class Pool {
@@ -93,6 +97,10 @@ class Pool {
   Status write_endpoint_file();
   Status start_gateway();
   Status write_api_key();
+  // A free loopback port for the metrics of process `name` (recorded for var/metrics).
+  Result<int> metrics_port(const std::string& name);
+  int metrics_port_of(const std::string& name) const;
+  Status write_metrics_files();
   std::vector<std::string> worker_args() const;
   Result<std::unique_ptr<ChildProcess>> spawn(const std::string& name, const std::string& program,
                                               std::vector<std::string> args);

@@ -47,6 +47,12 @@ int main(int argc, char** argv) {
   app.add_option("--drain-ms", o.drain_ms, "on SIGTERM, answers in flight get this long");
   app.add_option("--max-n", o.max_n, "largest n accepted");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
+  int metrics_port = -1;
+  std::string metrics_host = "127.0.0.1";
+  app.add_option("--metrics-port", metrics_port,
+                 "serve /metrics, /healthz and /readyz on this port (0 = any free port; default: none)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--metrics-host", metrics_host, "the metrics port's IPv4 address");
   CLI11_PARSE(app, argc, argv);
   rs::init_logging(log_level);
   raise_open_files();
@@ -63,6 +69,18 @@ int main(int argc, char** argv) {
   if (rs::Status s = gateway.start(); !s.ok()) {
     std::fprintf(stderr, "error: %s\n", s.to_string().c_str());
     return 1;
+  }
+  std::unique_ptr<rs::metrics::MetricsServer> metrics_server;
+  if (metrics_port >= 0) {
+    auto server = rs::metrics::MetricsServer::start(
+        {.host = metrics_host, .port = metrics_port}, *gateway.metrics_registry(),
+        [&gateway] { return gateway.readiness(); });
+    if (!server.ok()) {
+      std::fprintf(stderr, "error: --metrics-port: %s\n", server.status().to_string().c_str());
+      return 1;
+    }
+    metrics_server = std::move(server).value();
+    std::printf("metrics_url http://%s:%d\n", metrics_host.c_str(), metrics_server->port());
   }
   std::printf("http_url http://%s:%u\n", o.host.c_str(), static_cast<unsigned>(gateway.port()));
   std::fflush(stdout);

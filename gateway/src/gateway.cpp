@@ -19,6 +19,7 @@ struct Gateway::Impl {
   std::unique_ptr<store::ApiKeys> api_keys;
   std::unique_ptr<KeyCache> keys;
   std::unique_ptr<BrokerBridge> bridge;
+  std::unique_ptr<GatewayMetrics> metrics;
   std::unique_ptr<GatewayContext> context;
   net::io_context io{1};
   tcp::acceptor acceptor{io};
@@ -40,6 +41,7 @@ void cancel_after_grace(GatewayContext& context, const std::string& job_id) {
     if (context.watchers.count(job_id) != 0) return;  // resumed here in time
     spdlog::info("gateway: client of job {} gone for {} ms: cancelling it", job_id,
                  context.options.disconnect_grace_ms);
+    if (context.metrics != nullptr) context.metrics->disconnect_cancel();
     BridgeCommand cmd;
     cmd.kind = BridgeCommand::Kind::kCancel;
     cmd.job_id = job_id;
@@ -77,8 +79,13 @@ Status Gateway::start() {
   co.request_timeout_ms = im.options.request_timeout_ms;
   im.bridge = std::make_unique<BrokerBridge>(
       co, BridgeOptions{.request_timeout_ms = im.options.request_timeout_ms});
-  im.context = std::make_unique<GatewayContext>(GatewayContext{
-      .io = im.io, .options = im.options, .bridge = *im.bridge, .keys = im.keys.get()});
+  BrokerBridge* bridge = im.bridge.get();
+  im.metrics = std::make_unique<GatewayMetrics>([bridge] { return bridge->broker_up(); });
+  im.context = std::make_unique<GatewayContext>(GatewayContext{.io = im.io,
+                                                               .options = im.options,
+                                                               .bridge = *im.bridge,
+                                                               .keys = im.keys.get(),
+                                                               .metrics = im.metrics.get()});
   beast::error_code ec;
   const tcp::endpoint endpoint(net::ip::make_address(im.options.host, ec), im.options.port);
   if (ec) return invalid_argument("gateway: bad --host '" + im.options.host + "': " + ec.message());
@@ -90,6 +97,18 @@ Status Gateway::start() {
     return Status(StatusCode::kIoError, "gateway: cannot listen on " + im.options.host + ":" +
                                             std::to_string(im.options.port) + ": " + ec.message());
   return im.bridge->start();
+}
+
+metrics::Registry* Gateway::metrics_registry() {
+  return impl_->metrics != nullptr ? &impl_->metrics->registry() : nullptr;
+}
+
+metrics::Readiness Gateway::readiness() const {
+  if (impl_->bridge == nullptr || !impl_->bridge->broker_up()) {
+    return {.ready = false, .reason = "broker_unreachable",
+            .detail = "the broker does not answer at " + impl_->options.broker_endpoint};
+  }
+  return {};
 }
 
 uint16_t Gateway::port() const {

@@ -12,6 +12,7 @@
 
 #include "asio.h"
 #include "broker_bridge.h"
+#include "gateway_metrics.h"
 #include "key_cache.h"
 #include "rs/gateway/gateway.h"
 
@@ -24,6 +25,7 @@ struct GatewayContext {
   GatewayOptions options;
   BrokerBridge& bridge;
   KeyCache* keys = nullptr;  // null with --no-auth
+  GatewayMetrics* metrics = nullptr;
   std::unordered_set<HttpSession*> sessions;
   std::unordered_map<std::string, int> watchers;  // job id -> streams of it open here
   std::mt19937_64 rng{std::random_device{}()};

@@ -60,6 +60,8 @@ void HttpSession::on_read(beast::error_code ec) {
     return close();
   }
   busy_ = true;
+  started_ = std::chrono::steady_clock::now();
+  route_ = "other";
   keep_alive_ = false;  // an unreadable request ends the connection
   if (ec == http::error::body_limit) {
     return respond_error(too_large("request body over " +
@@ -75,6 +77,7 @@ void HttpSession::on_read(beast::error_code ec) {
   if (ec)
     return respond_error(bad_request("", "malformed HTTP request: " + ec.message(), "bad_http"));
   request_ = parser_->release();
+  route_ = route_label(request_.target());
   keep_alive_ = request_.keep_alive() && !shutting_down_;
   stream_.expires_never();
   handle();
@@ -124,6 +127,7 @@ void HttpSession::respond(http::status status, std::string body, const Headers& 
   out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
   if (request_.method() != http::verb::head) out += body;
   writes_.emplace_back(std::make_shared<std::string>(std::move(out)), !keep_alive_);
+  record(static_cast<int>(status));
   finish_response();
   write_next();
 }
@@ -139,6 +143,10 @@ void HttpSession::respond_error(const ApiError& error) {
 void HttpSession::start_stream(const Headers& headers) {
   if (closed_ || !busy_ || streaming_) return;
   streaming_ = true;
+  if (context_.metrics != nullptr) {
+    context_.metrics->stream_opened();
+    stream_counted_ = true;
+  }
   std::string out = head(http::status::ok, headers, keep_alive_);
   out += "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
   out += "Transfer-Encoding: chunked\r\n\r\n";
@@ -168,6 +176,11 @@ void HttpSession::end_stream() {
   if (closed_ || !streaming_) return;
   writes_.emplace_back(std::make_shared<std::string>("0\r\n\r\n"), !keep_alive_);
   streaming_ = false;
+  if (stream_counted_) {
+    stream_counted_ = false;
+    context_.metrics->stream_closed();
+  }
+  record(200);
   keepalive_.cancel();
   finish_response();
   write_next();
@@ -259,9 +272,21 @@ void HttpSession::client_gone() {
   if (exchange) exchange->client_gone();
 }
 
+void HttpSession::record(int status) {
+  if (context_.metrics == nullptr) return;
+  context_.metrics->request_done(
+      route_, status,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+}
+
 void HttpSession::close() {
   if (closed_) return;
   closed_ = true;
+  if (stream_counted_) {  // the client left mid-stream (nginx's 499)
+    stream_counted_ = false;
+    context_.metrics->stream_closed();
+    record(499);
+  }
   streaming_ = false;
   keepalive_.cancel();
   beast::error_code ignored;

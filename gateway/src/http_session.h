@@ -5,6 +5,7 @@
 // at once. Lives on the gateway's Asio thread only.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -71,6 +72,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void linger();
   void drain();
   void close();
+  void record(int status);  // the request's end, into the metrics
 
   beast::tcp_stream stream_;
   GatewayContext& context_;
@@ -80,6 +82,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool keep_alive_ = false;
   bool busy_ = false;  // a request is being answered
   bool streaming_ = false;
+  bool stream_counted_ = false;  // counted in the open-streams gauge
+  std::string_view route_ = "other";  // the request's route template (a static string)
+  std::chrono::steady_clock::time_point started_;
   bool closed_ = false;
   bool shutting_down_ = false;
   bool writing_ = false;

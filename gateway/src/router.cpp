@@ -155,6 +155,7 @@ void events(const std::shared_ptr<HttpSession>& session, GatewayContext& context
     if (!from) return session->respond_error(bad_request("from", "'from' must be a token seq"));
     if (*from > 0) after = *from - 1;
   }
+  if (context.metrics != nullptr) context.metrics->resumed();
   session->hold(std::make_shared<EventsExchange>(session, context, job_id, after, tenant));
 }
 
@@ -199,7 +200,10 @@ void route(const std::shared_ptr<HttpSession>& session, GatewayContext& context)
   }
   std::string tenant;
   if (target.substr(0, 4) == "/v1/") {
-    if (auto e = authenticate(*session, context, tenant)) return session->respond_error(*e);
+    if (auto e = authenticate(*session, context, tenant)) {
+      if (context.metrics != nullptr) context.metrics->auth_failed();
+      return session->respond_error(*e);
+    }
   }
   if (target == "/v1/models")
     return method == http::verb::get ? list_models(session, context) : wrong_method();

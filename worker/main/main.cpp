@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "rs/core/log.h"
+#include "rs/metrics/metrics_server.h"
 #include "rs/store/redis_connection.h"
 #include "rs/engine/model.h"
 #include "rs/worker/io/worker_loop.h"
@@ -66,6 +67,9 @@ struct Flags {
   std::string log_level = "info";
   std::string kv_cache_type = "f16";
   int step_delay_ms = 0;
+  int metrics_port = -1;
+  std::string metrics_host = "127.0.0.1";
+  std::string stall_file;
 };
 
 void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
@@ -108,6 +112,13 @@ void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
                  "TESTING ONLY: each device sleeps this long before every engine step (slow, steady "
                  "streams for disconnect and resume tests)")
       ->check(CLI::Range(0, 10000));
+  app.add_option("--metrics-port", f.metrics_port,
+                 "serve /metrics, /healthz and /readyz on this port (0 = any free port; default: none)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--metrics-host", f.metrics_host, "the metrics port's IPv4 address");
+  app.add_option("--stall-while-file", f.stall_file,
+                 "TESTING ONLY: while this file exists, each engine thread holds before its next "
+                 "step (a stalled engine: the worker falls silent and /readyz says engine_stalled)");
   app.add_option("--fail-on-prompt", o.fail_on_prompt,
                  "TESTING/CHAOS ONLY (repeatable): a job whose prompt contains this string fails on "
                  "the device with an engine error (WORKER_FAILED internal, retried by the broker)");
@@ -127,7 +138,7 @@ std::string join(const std::vector<std::string>& keys) {
 }
 
 int serve(zmq::context_t& context, std::shared_ptr<const rs::engine::Model> model,
-          rs::worker::io::WorkerOptions o) {
+          rs::worker::io::WorkerOptions o, const Flags& f) {
   const std::string id = o.worker_id;
   const int devices = o.devices;
   bool printed = false;
@@ -142,6 +153,17 @@ int serve(zmq::context_t& context, std::shared_ptr<const rs::engine::Model> mode
     loop.emplace(context, std::move(model), std::move(o));
   } else {
     loop.emplace(context, std::move(o));
+  }
+  std::unique_ptr<rs::metrics::MetricsServer> metrics_server;
+  if (f.metrics_port >= 0) {
+    rs::worker::io::WorkerLoop* l = &*loop;
+    auto server = rs::metrics::MetricsServer::start({.host = f.metrics_host, .port = f.metrics_port},
+                                                    l->metrics().registry(),
+                                                    [l] { return l->readiness(); });
+    if (!server.ok()) return fail("--metrics-port: " + server.status().to_string());
+    metrics_server = std::move(server).value();
+    std::printf("metrics_url http://%s:%d\n", f.metrics_host.c_str(), metrics_server->port());
+    std::fflush(stdout);
   }
   if (rs::Status s = loop->start(); !s.ok()) return fail(s.to_string());
   g_loop.store(&*loop);
@@ -170,9 +192,16 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   if (o.worker_id.empty()) o.worker_id = default_worker_id();
-  if (f.step_delay_ms > 0) {
+  if (f.step_delay_ms > 0 || !f.stall_file.empty()) {
     const int delay_ms = f.step_delay_ms;
-    o.before_step = [delay_ms](int) { std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms)); };
+    const std::string stall_file = f.stall_file;
+    o.before_step = [delay_ms, stall_file](int) {
+      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      std::error_code ec;
+      while (!stall_file.empty() && std::filesystem::exists(stall_file, ec)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    };
   }
   std::shared_ptr<const rs::engine::Model> model;
   if (!f.model_file.empty()) {
@@ -185,7 +214,10 @@ int main(int argc, char** argv) {
       if (!in) return fail("cannot read --chat-template " + f.chat_template_file);
       model_options.chat_template = text.str();
     }
+    const auto load_start = std::chrono::steady_clock::now();
     auto loaded = rs::engine::Model::load(f.model_file, model_options);
+    o.model_load_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
     if (!loaded.ok()) return fail("cannot load model " + f.model_file + ": " + loaded.status().to_string());
     model = std::move(loaded).value();
     if (model->chat_template() == nullptr) {
@@ -203,5 +235,5 @@ int main(int argc, char** argv) {
     o.registry = std::move(r);
   }
   zmq::context_t context(1);
-  return serve(context, std::move(model), std::move(o));
+  return serve(context, std::move(model), std::move(o), f);
 }

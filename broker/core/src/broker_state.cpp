@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <set>
 
 #include "rs/schemas/errors.h"
 #include "turn_batch.h"
@@ -170,7 +171,6 @@ void BrokerState::publish_metrics() {
     lanes.push_back({.model = l.model, .priority = l.priority, .depth = l.depth,
                      .oldest_age_s = static_cast<double>(now - l.oldest_enqueued_ns) / 1e9});
   }
-  metrics_->publish_queues(lanes);
   std::map<std::string, size_t> devices;
   for (const auto& [id, worker] : dispatcher_.workers().workers()) {
     for (const auto& [index, device] : worker.devices) {
@@ -179,6 +179,13 @@ void BrokerState::publish_metrics() {
       for (const std::string& name : names) ++devices[name];
     }
   }
+  // Every served model's lanes have a series (0 when empty), so a dashboard has no gaps.
+  for (const auto& [name, n] : devices) {
+    for (Priority p : {Priority::kInteractive, Priority::kBatch}) {
+      lanes.push_back({.model = name, .priority = p, .depth = 0, .oldest_age_s = 0});
+    }
+  }
+  metrics_->publish_queues(lanes);
   metrics_->publish_devices(dispatcher_.workers().size(), devices);
   size_t streams = 0;
   for (const auto& [id, entry] : jobs_.entries()) {

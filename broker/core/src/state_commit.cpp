@@ -100,7 +100,11 @@ void BrokerState::answer_create(TurnBatch& batch, PendingCreate& pc,
     return;
   }
   if (pc.admitted) {  // ACCEPTED is already in the outbox
-    if (!dup_in_turn && r->created) metrics_->accepted(pc.request.model, pc.request.priority);
+    if (!dup_in_turn && r->created) {
+      if (const LiveJob* live = live_job(pc.job_id)) {  // pc.request went to the job
+        metrics_->accepted(live->request.model, live->request.priority);
+      }
+    }
     return;
   }
   if (dup_in_turn || !r->created) {  // the new id never became a job

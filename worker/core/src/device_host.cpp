@@ -11,6 +11,10 @@ namespace rs::worker {
 using engine::Engine;
 using engine::Model;
 
+namespace {
+int64_t steady_ns() { return SteadyClock::instance().now_ns(); }
+}  // namespace
+
 Result<std::unique_ptr<DeviceHost>> DeviceHost::start(std::shared_ptr<const Model> model,
                                                       DeviceHostConfig config) {
   if (model == nullptr) return invalid_argument("device host: no model");
@@ -45,12 +49,12 @@ void DeviceHost::launch() {
 DeviceHost::~DeviceHost() { stop(StopMode::kCancel); }
 
 void DeviceHost::submit(std::string job_id, int attempt, engine::GenerationRequest request) {
-  post(SubmitCommand{std::move(job_id), attempt, std::move(request), std::nullopt});
+  post(SubmitCommand{std::move(job_id), attempt, std::move(request), std::nullopt, steady_ns()});
 }
 
 void DeviceHost::submit(std::string job_id, int attempt, engine::GenerationRequest request,
                         std::string key) {
-  post(SubmitCommand{std::move(job_id), attempt, std::move(request), std::move(key)});
+  post(SubmitCommand{std::move(job_id), attempt, std::move(request), std::move(key), steady_ns()});
 }
 
 void DeviceHost::post(Command command) {
@@ -190,7 +194,7 @@ void DeviceHost::apply_submit(SubmitCommand& command) {
   // fail_on_prompt: admitted, then ended by the engine in the next step (inject_faults
   // turns that end into the failure).
   if (!fault.empty()) slot->cancel(*seq);
-  jobs_[command.job_id] = JobRef{slot, *seq, command.attempt, std::move(fault)};
+  jobs_[command.job_id] = JobRef{slot, *seq, command.attempt, std::move(fault), command.posted_ns};
 }
 
 // The injected error for a prompt containing one of config_.fail_on_prompt ("": none).
@@ -285,11 +289,21 @@ void DeviceHost::step_engines() {
   for (auto& slot : slots_) {
     if (!slot->has_work()) continue;
     const size_t first_finished = pending_.finished.size();
+    const size_t first_token = pending_.tokens.size();
+    const int seqs_before = pending_.n_seqs, tokens_before = pending_.n_tokens,
+              preempted_before = pending_.n_preempted;
     beat();
     if (config_.before_step) config_.before_step();
+    const int64_t started_ns = steady_ns();
     slot->step(pending_);
     beat();
     inject_faults(pending_, first_finished);
+    if (config_.metrics != nullptr) {
+      config_.metrics->step(static_cast<double>(steady_ns() - started_ns) / 1e9,
+                            pending_.n_seqs - seqs_before, pending_.n_tokens - tokens_before,
+                            pending_.n_preempted - preempted_before);
+      observe_step(*slot, pending_, first_token, first_finished, steady_ns());
+    }
     forget_finished(pending_, first_finished);
   }
   n_steps_.fetch_add(1, std::memory_order_relaxed);
@@ -302,6 +316,32 @@ void DeviceHost::step_engines() {
 void DeviceHost::drop_drained() {
   auto drained = [](const std::unique_ptr<EngineSlot>& s) { return !s->accepting() && s->drained(); };
   slots_.erase(std::remove_if(slots_.begin(), slots_.end(), drained), slots_.end());
+}
+
+// The step's tokens (TTFT or inter-token latency, per job) and ends (end-to-end latency,
+// queue time, prompt and cache tokens) into the device's metrics.
+void DeviceHost::observe_step(const EngineSlot& slot, const StepBatch& batch, size_t first_token,
+                              size_t first_finished, int64_t now_ns) {
+  DeviceMetrics& m = *config_.metrics;
+  for (size_t i = first_token; i < batch.tokens.size(); ++i) {
+    const TokenOut& t = batch.tokens[i];
+    auto it = jobs_.find(t.job_id);
+    if (it == jobs_.end() || it->second.attempt != t.attempt) continue;
+    JobRef& job = it->second;
+    if (job.last_token_ns == 0) {
+      m.first_token(slot.key(), static_cast<double>(now_ns - job.posted_ns) / 1e9);
+    } else {
+      m.next_token(slot.key(), static_cast<double>(now_ns - job.last_token_ns) / 1e9);
+    }
+    job.last_token_ns = now_ns;
+  }
+  for (size_t i = first_finished; i < batch.finished.size(); ++i) {
+    const FinishedOut& f = batch.finished[i];
+    auto it = jobs_.find(f.job_id);
+    if (it == jobs_.end() || it->second.attempt != f.attempt) continue;
+    m.finished(slot.key(), f.reason, f.usage,
+               static_cast<double>(now_ns - it->second.posted_ns) / 1e9);
+  }
 }
 
 void DeviceHost::forget_finished(const StepBatch& batch, size_t first_finished) {
@@ -348,6 +388,9 @@ void DeviceHost::publish_load() {
                        static_cast<uint32_t>(kv_total),
                    std::memory_order_relaxed);
   n_engines_.store(static_cast<int>(slots_.size()), std::memory_order_relaxed);
+  if (config_.metrics != nullptr) {
+    config_.metrics->load(n_running, n_waiting, kv_total - kv_free, kv_total);
+  }
   {
     std::lock_guard<std::mutex> lock(slots_mu_);
     if (infos != slot_infos_) slot_infos_ = std::move(infos);

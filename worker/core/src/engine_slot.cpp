@@ -78,6 +78,7 @@ void EngineSlot::step(StepBatch& batch) {
   engine::StepResult r = engine_->step();
   batch.n_seqs += r.n_seqs;
   batch.n_tokens += r.n_tokens;
+  batch.n_preempted += r.n_preempted;
   const engine::Tokenizer& tok = engine_->model().tokenizer();
   for (engine::TokenEvent& t : r.tokens) {
     auto it = jobs_.find(t.seq);

@@ -37,6 +37,10 @@ void WorkerLoop::turn_models() {
   }
   if (!changed) return;
   counters_.model_changes.fetch_add(1, std::memory_order_relaxed);
+  metrics_->models_changed();
+  for (const models::InstallTiming& t : models_->installs()) {
+    if (t.load_us > 0) metrics_->model_loaded(t.key, static_cast<double>(t.load_us) / 1e6);
+  }
   {
     std::lock_guard<std::mutex> lock(keys_mu_);
     advertised_ = model_keys();

@@ -27,6 +27,7 @@ WorkerLoop::WorkerLoop(zmq::context_t& context, std::shared_ptr<const engine::Mo
       options_(std::move(options)),
       clock_(clock),
       outbox_(std::make_shared<Outbox>()),
+      metrics_(std::make_unique<WorkerMetrics>(options_.worker_id, std::max(0, options_.devices))),
       broker_beat_(clock, heartbeat_options(options_)),
       backoff_(options_.backoff) {}
 
@@ -60,6 +61,9 @@ Status WorkerLoop::start() {
   {
     std::lock_guard<std::mutex> lock(keys_mu_);
     advertised_ = {options_.model_name};
+  }
+  if (options_.model_load_seconds > 0) {
+    metrics_->model_loaded(options_.model_name, options_.model_load_seconds);
   }
   connect_and_ready();
   if (!connected_) return Status(StatusCode::kUnavailable, "worker: cannot open a socket to " +
@@ -103,6 +107,7 @@ Status WorkerLoop::start_hosts() {
     if (options_.before_step) c.before_step = [hook = options_.before_step, d] { hook(d); };
     c.model_key = options_.model_name;
     c.fail_on_prompt = options_.fail_on_prompt;
+    c.metrics = metrics_->device(d);
     auto host = model_ != nullptr ? DeviceHost::start(model_, std::move(c)) : DeviceHost::start(std::move(c));
     if (!host.ok()) {
       return Status(host.status().code(), "device " + std::to_string(d) + ": " + host.status().message());
@@ -175,6 +180,7 @@ void WorkerLoop::update_health() {
 void WorkerLoop::set_state(State state) {
   state_ = state;
   registered_.store(state == State::kRegistered, std::memory_order_release);
+  metrics_->broker_linked(state == State::kRegistered);
 }
 
 void WorkerLoop::shutdown(const std::string& reason) {
@@ -212,6 +218,23 @@ std::vector<std::string> WorkerLoop::advertised_keys() const {
 DeviceLoad WorkerLoop::device_load(int device) const {
   if (device < 0 || static_cast<size_t>(device) >= hosts_.size()) return DeviceLoad{};
   return hosts_[static_cast<size_t>(device)]->load();
+}
+
+metrics::Readiness WorkerLoop::readiness() const {
+  if (!healthy()) {
+    return {.ready = false, .reason = "engine_stalled",
+            .detail = "an engine thread has not beaten for " +
+                      std::to_string(options_.heartbeat_ms * std::max(options_.missed_beats, 1)) +
+                      " ms"};
+  }
+  if (advertised_keys().empty()) {
+    return {.ready = false, .reason = "no_model", .detail = "no model loaded (or draining)"};
+  }
+  if (!registered()) {
+    return {.ready = false, .reason = "broker_unlinked",
+            .detail = "the broker has not acknowledged this worker"};
+  }
+  return {};
 }
 
 }  // namespace rs::worker::io

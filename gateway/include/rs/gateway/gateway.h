@@ -11,6 +11,7 @@
 #include <string>
 
 #include "rs/core/status.h"
+#include "rs/metrics/metrics_server.h"
 
 namespace rs::gateway {
 
@@ -39,6 +40,10 @@ class Gateway {
   // Binds the port and starts the broker and key threads.
   Status start();
   uint16_t port() const;
+  // After start(): the Prometheus metrics (any thread may render them) and readiness (the
+  // broker answers; any thread).
+  metrics::Registry* metrics_registry();
+  metrics::Readiness readiness() const;
   // Serves until stop(). Call from one thread.
   Status run();
   // Any thread (signal-safe only through the program's self-pipe).

@@ -22,6 +22,7 @@
 #include "rs/worker/inbox.h"
 #include "rs/worker/outbox.h"
 #include "rs/worker/step_batch.h"
+#include "rs/worker/worker_metrics.h"
 
 namespace rs::worker {
 
@@ -38,6 +39,9 @@ struct DeviceHostConfig {
   // FinishReason::kError "injected fault: prompt contains '<string>'", the way an engine
   // failure of that one sequence ends it. The engine and the other jobs carry on.
   std::vector<std::string> fail_on_prompt;
+  // Where the engine thread reports steps, tokens and ends (nullptr: nowhere). It must
+  // outlive the DeviceHost.
+  DeviceMetrics* metrics = nullptr;
 };
 
 // Load figures for READY/HEARTBEAT, published by the engine thread after each turn.
@@ -138,6 +142,8 @@ class DeviceHost {
   void step_engines();
   void drop_drained();
   void forget_finished(const StepBatch& batch, size_t first_finished);
+  void observe_step(const EngineSlot& slot, const StepBatch& batch, size_t first_token,
+                    size_t first_finished, int64_t started_ns);
   void flush();
   void publish_load();
   bool has_work() const;
@@ -157,6 +163,8 @@ class DeviceHost {
     engine::SeqId seq = 0;
     int attempt = 0;
     std::string fault;  // fail_on_prompt: the error its (cancelled) sequence ends with
+    int64_t posted_ns = 0;      // when the job reached the device (steady clock)
+    int64_t last_token_ns = 0;  // its latest token (0: none yet)
   };
   std::vector<std::unique_ptr<EngineSlot>> slots_;  // in the order added
   std::unordered_map<std::string, JobRef> jobs_;

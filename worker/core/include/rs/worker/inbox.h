@@ -21,6 +21,7 @@ struct SubmitCommand {
   int attempt = 0;
   engine::GenerationRequest request;
   std::optional<std::string> key;  // nullopt: the engine added last that takes new jobs
+  int64_t posted_ns = 0;           // steady clock, when the job reached the device
 };
 
 struct CancelCommand {

@@ -57,6 +57,7 @@ struct StepBatch {
   std::vector<std::string> errors;    // device-level problems (not tied to a job)
   int n_seqs = 0;       // sequences in this step's batch
   int n_tokens = 0;     // tokens in this step's batch
+  int n_preempted = 0;  // sequences preempted in this step
 
   bool empty() const { return tokens.empty() && finished.empty() && errors.empty(); }
 };

@@ -26,7 +26,9 @@
 #include "rs/wire/heartbeat.h"
 #include "rs/wire/link_monitor.h"
 #include "rs/wire/wakeup.h"
+#include "rs/metrics/metrics_server.h"
 #include "rs/worker/device_host.h"
+#include "rs/worker/worker_metrics.h"
 #include "rs/worker/models/model_manager.h"
 
 namespace rs::worker::io {
@@ -53,6 +55,8 @@ struct WorkerOptions {
   // Fault injection (tests, chaos drills): jobs whose prompt contains one of these fail on
   // the device with an engine error (DeviceHostConfig::fail_on_prompt; WORKER_FAILED internal).
   std::vector<std::string> fail_on_prompt;
+  // File mode: how long the model took to load (reported as its load duration).
+  double model_load_seconds = 0;
   // Test hook: runs on device `d`'s engine thread right before each engine step.
   std::function<void(int d)> before_step;
   // Registry mode (the constructor without a model): where the models come from. The wake
@@ -136,6 +140,11 @@ class WorkerLoop {
   DeviceLoad device_load(int device) const;
   // Any thread: the model keys advertised now (every device has the same).
   std::vector<std::string> advertised_keys() const;
+  // The Prometheus metrics (any thread may render them).
+  WorkerMetrics& metrics() { return *metrics_; }
+  // Any thread: ready when every engine thread beats, a model is loaded and the broker
+  // acknowledged the READY; else engine_stalled, no_model or broker_unlinked.
+  metrics::Readiness readiness() const;
 
  private:
   enum class State { kDisconnected, kAwaitingAck, kRegistered };
@@ -220,6 +229,7 @@ class WorkerLoop {
   const rs::Clock& clock_;
 
   std::shared_ptr<Outbox> outbox_;
+  std::unique_ptr<WorkerMetrics> metrics_;  // outlives hosts_ (their engine threads report)
   std::vector<std::unique_ptr<DeviceHost>> hosts_;
   std::vector<wire::WakeupReceiver> wake_receivers_;
   std::vector<DeviceHost*> host_ptrs_;
