@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   rs::broker::BrokerOptions options;
   std::string redis = "127.0.0.1:6379";
   std::string log_level = "info";
+  std::string log_format = "text";
   app.add_option("--client-endpoint", options.client_endpoint, "endpoint clients connect to");
   app.add_option("--worker-endpoint", options.worker_endpoint, "endpoint workers connect to");
   app.add_option("--redis", redis, "Redis host:port");
@@ -82,6 +83,8 @@ int main(int argc, char** argv) {
                  "a local file where writes held while Redis fails are kept, so a broker "
                  "killed meanwhile re-applies them at its next start (default: none)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
+  app.add_option("--log-format", log_format, "text (default) or json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}));
   rs::metrics::MetricsServer::Options metrics_options;
   int metrics_port = -1;
   app.add_option("--metrics-port", metrics_port,
@@ -89,8 +92,12 @@ int main(int argc, char** argv) {
                  "default: none)")
       ->check(CLI::Range(0, 65535));
   app.add_option("--metrics-host", metrics_options.host, "the metrics port's IPv4 address");
+  // A flag given twice (defaults, then a test's or operator's override): the last one wins.
+  for (CLI::Option* opt : app.get_options()) {
+    if (!opt->check_name("--help")) opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
   CLI11_PARSE(app, argc, argv);
-  rs::init_logging(log_level);
+  rs::init_logging(log_level, log_format, "broker");
   auto redis_options = rs::store::parse_redis_address(redis);
   if (!redis_options.ok()) {
     std::fprintf(stderr, "error: --redis: %s\n", redis_options.status().to_string().c_str());

@@ -178,6 +178,10 @@ void add_up_command(CLI::App& app) {
   cmd->add_option("--start-timeout-ms", o.start_timeout_ms, "Time each start-up stage may take")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--log-format", o.log_format,
+                  "The children's log format: text, or json (one object per line: ts, level, "
+                  "program, msg, and job / worker / device where a line concerns them)")
+      ->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--grace-ms", o.grace_ms, "Time a child has to stop after SIGTERM before SIGKILL")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

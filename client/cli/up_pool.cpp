@@ -270,7 +270,7 @@ Status Pool::start_broker() {
                             {"--redis", info_.redis, "--client-endpoint", "tcp://127.0.0.1:*",
                              "--worker-endpoint", "tcp://127.0.0.1:*", "--journal",
                              var_ + "/broker.journal", "--metrics-port",
-                             std::to_string(metrics)}));
+                             std::to_string(metrics), "--log-format", options_.log_format}));
   RS_RETURN_IF_ERROR(wait_until(*broker_, "starting the broker", [&] {
     auto client = find_line(broker_->log_path(), "client_endpoint ");
     auto worker = find_line(broker_->log_path(), "worker_endpoint ");
@@ -298,6 +298,7 @@ std::vector<std::string> Pool::worker_args() const {
     for (const auto& name : options_.serve) args.insert(args.end(), {"--serve", name});
   }
   args.insert(args.end(), {"--devices", std::to_string(options_.devices)});
+  args.insert(args.end(), {"--log-format", options_.log_format});
   // A worker's drain (SIGTERM: finish or hand back its jobs) ends before `up` would SIGKILL
   // it, and a worker whose `up` died goes within that too.
   args.insert(args.end(), {"--grace-ms", std::to_string(std::max(options_.grace_ms * 4 / 5, 0))});
@@ -394,7 +395,8 @@ Status Pool::start_gateway() {
   RS_ASSIGN_OR_RETURN(gateway_, spawn("gateway", program,
                                       {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
                                        std::to_string(options_.http_port), "--metrics-port",
-                                       std::to_string(metrics)}));
+                                       std::to_string(metrics), "--log-format",
+                                       options_.log_format}));
   RS_RETURN_IF_ERROR(wait_until(*gateway_, "starting the gateway", [&] {
     auto url = find_line(gateway_->log_path(), "http_url ");
     if (!url) return false;
@@ -442,15 +444,16 @@ void Pool::watch_children() {
   supervisor_.watch(&redis_, redis_->options());
   ProcessOptions broker = broker_->options();
   broker.args = {"--redis", info_.redis, "--client-endpoint", info_.client_endpoint,
-                 "--worker-endpoint", info_.worker_endpoint, "--metrics-port",
-                 std::to_string(metrics_port_of("broker"))};
+                 "--worker-endpoint", info_.worker_endpoint, "--journal",
+                 var_ + "/broker.journal", "--metrics-port",
+                 std::to_string(metrics_port_of("broker")), "--log-format", options_.log_format};
   supervisor_.watch(&broker_, std::move(broker));
   for (auto& w : workers_) supervisor_.watch(&w, w->options());
   if (gateway_) {
     ProcessOptions gateway = gateway_->options();
     gateway.args = {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
                     info_.http_url.substr(info_.http_url.rfind(':') + 1), "--metrics-port",
-                    std::to_string(metrics_port_of("gateway"))};
+                    std::to_string(metrics_port_of("gateway")), "--log-format", options_.log_format};
     supervisor_.watch(&gateway_, std::move(gateway));
   }
 }

@@ -42,6 +42,7 @@ struct UpOptions {
   int http_port = 0;                     // the gateway's; 0 -> a free loopback port
   bool gateway = true;                   // false: no HTTP gateway (--no-gateway)
   BackoffPolicy restart_backoff;         // restarts of children that die once up
+  std::string log_format = "text";       // the children's --log-format: text | json
 };
 
 struct PoolInfo {

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   CLI::App app{"ringserve-gateway: OpenAI-compatible HTTP front door of the pool"};
   rs::gateway::GatewayOptions o;
   std::string log_level = "info";
+  std::string log_format = "text";
   app.add_option("--host", o.host, "address to listen on");
   app.add_option("--port", o.port, "port to listen on (0: a free one)");
   app.add_option("--broker", o.broker_endpoint, "the broker's client endpoint")->required();
@@ -47,14 +48,20 @@ int main(int argc, char** argv) {
   app.add_option("--drain-ms", o.drain_ms, "on SIGTERM, answers in flight get this long");
   app.add_option("--max-n", o.max_n, "largest n accepted");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
+  app.add_option("--log-format", log_format, "text (default) or json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}));
   int metrics_port = -1;
   std::string metrics_host = "127.0.0.1";
   app.add_option("--metrics-port", metrics_port,
                  "serve /metrics, /healthz and /readyz on this port (0 = any free port; default: none)")
       ->check(CLI::Range(0, 65535));
   app.add_option("--metrics-host", metrics_host, "the metrics port's IPv4 address");
+  // A flag given twice (defaults, then a test's or operator's override): the last one wins.
+  for (CLI::Option* opt : app.get_options()) {
+    if (!opt->check_name("--help")) opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
   CLI11_PARSE(app, argc, argv);
-  rs::init_logging(log_level);
+  rs::init_logging(log_level, log_format, "gateway");
   raise_open_files();
 
   // Signals are waited for on a thread of their own (no work in a handler).

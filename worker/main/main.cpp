@@ -65,6 +65,7 @@ struct Flags {
   int registry_poll_ms = 1000;
   bool no_subscribe = false;
   std::string log_level = "info";
+  std::string log_format = "text";
   std::string kv_cache_type = "f16";
   int step_delay_ms = 0;
   int metrics_port = -1;
@@ -108,6 +109,8 @@ void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
                  "back to the broker (default 30000)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error|off");
+  app.add_option("--log-format", f.log_format, "text (default) or json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--step-delay-ms", f.step_delay_ms,
                  "TESTING ONLY: each device sleeps this long before every engine step (slow, steady "
                  "streams for disconnect and resume tests)")
@@ -182,7 +185,9 @@ int main(int argc, char** argv) {
   Flags f;
   add_flags(app, o, f);
   CLI11_PARSE(app, argc, argv);
-  rs::init_logging(f.log_level);
+  if (o.worker_id.empty()) o.worker_id = default_worker_id();
+  rs::set_log_field("worker", o.worker_id);
+  rs::init_logging(f.log_level, f.log_format, "worker");
   o.kv_cache_type = rs::engine::parse_kv_cache_type(f.kv_cache_type).value_or(rs::engine::KvCacheType::kF16);
   if (f.model_file.empty() == f.redis.empty()) return fail("give exactly one of --model FILE or --redis HOST:PORT");
   if (!f.chat_template_file.empty() && f.model_file.empty()) {
@@ -191,7 +196,6 @@ int main(int argc, char** argv) {
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  if (o.worker_id.empty()) o.worker_id = default_worker_id();
   if (f.step_delay_ms > 0 || !f.stall_file.empty()) {
     const int delay_ms = f.step_delay_ms;
     const std::string stall_file = f.stall_file;

@@ -64,6 +64,8 @@ void BrokerState::execute_dispatch(const Action& a) {
   if (live == nullptr) return;
   LiveJob& job = *live;
   counters_.dispatched.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("broker: job {} attempt {} dispatched to worker {} device {}", a.job, a.attempt,
+                a.device.worker, a.device.index);
   if (a.enqueued_ns != 0) {
     metrics_->dispatched(job.request.priority,
                          static_cast<double>(clock_.now_ns() - a.enqueued_ns) / 1e9, a.attempt);
@@ -150,6 +152,8 @@ void BrokerState::end_job(const JobId& id, JobState state, ErrorCode code, const
   for (const Subscriber& s : job.subscribers) post_stream(s.peer, id, done, job.next_seq);
   finish_batch_job(id, job);  // TTL and batch result (ingest.cpp)
   counters_.finished.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("broker: job {} ended {} ({} tokens)", id, schemas::job_state_name(state),
+                job.next_seq);
   jobs_.erase(id);
 }
 

@@ -103,6 +103,7 @@ void BrokerState::answer_create(TurnBatch& batch, PendingCreate& pc,
     if (!dup_in_turn && r->created) {
       if (const LiveJob* live = live_job(pc.job_id)) {  // pc.request went to the job
         metrics_->accepted(live->request.model, live->request.priority);
+        spdlog::debug("broker: job {} accepted (model {})", pc.job_id, live->request.model);
       }
     }
     return;
@@ -115,6 +116,7 @@ void BrokerState::answer_create(TurnBatch& batch, PendingCreate& pc,
   // Redis has the job: ACCEPTED goes out now, its DISPATCH after the next commit.
   answer(schemas::Accepted{.request_id = pc.request_id, .job_id = r->job_id});
   metrics_->accepted(pc.request.model, pc.request.priority);
+  spdlog::debug("broker: job {} accepted (model {})", r->job_id, pc.request.model);
   admit(std::move(pc.peer), std::move(pc.request), std::move(pc.record));
 }
 

@@ -80,6 +80,9 @@ void WorkerLoop::on_dispatch(schemas::Dispatch& dispatch) {
   in_flight_[dispatch.job_id] =
       InFlight{dispatch.device, dispatch.attempt, dispatch.resume_tokens.size()};
   counters_.dispatches.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("worker {}: job {} attempt {} starts on device {} ({} tokens resumed)",
+                options_.worker_id, dispatch.job_id, dispatch.attempt, dispatch.device,
+                dispatch.resume_tokens.size());
   hosts_[static_cast<size_t>(dispatch.device)]->submit(
       dispatch.job_id, static_cast<int>(dispatch.attempt), to_generation_request(dispatch),
       dispatch.request.model);

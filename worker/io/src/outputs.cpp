@@ -115,6 +115,9 @@ void WorkerLoop::send_end(FinishedOut& f, int device) {
                                                .message = std::move(f.error)});
     return;
   }
+  spdlog::debug("worker {}: job {} attempt {} done on device {}: {}, {} tokens",
+                options_.worker_id, f.job_id, attempt, device, engine::finish_reason_name(f.reason),
+                f.usage.completion_tokens);
   send_final(f.job_id, schemas::WorkerDone{
                            .job_id = f.job_id, .attempt = attempt, .device = device,
                            .usage = to_wire_usage(f.usage),
