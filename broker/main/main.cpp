@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   if (metrics_port >= 0) {
     metrics_options.port = metrics_port;
     rs::broker::BrokerMetrics& metrics = loop.metrics();
+    rs::metrics::add_readiness_metric(metrics.registry(), [&metrics] { return metrics.readiness(); });
     auto server = rs::metrics::MetricsServer::start(metrics_options, metrics.registry(),
                                                     [&metrics] { return metrics.readiness(); });
     if (!server.ok()) {

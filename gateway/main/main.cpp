@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<rs::metrics::MetricsServer> metrics_server;
   if (metrics_port >= 0) {
+    rs::metrics::add_readiness_metric(*gateway.metrics_registry(),
+                                      [&gateway] { return gateway.readiness(); });
     auto server = rs::metrics::MetricsServer::start(
         {.host = metrics_host, .port = metrics_port}, *gateway.metrics_registry(),
         [&gateway] { return gateway.readiness(); });

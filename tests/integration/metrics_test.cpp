@@ -265,6 +265,8 @@ TEST_F(PrometheusPoolTest, PrometheusScrapesAnUpPoolAndItsFiguresAgreeWithTheJob
       {"sum(ringserve_http_requests_total{route=\"/v1/models\",status=\"200\"})", "1"},
       {"ringserve_http_auth_failures_total", "1"},
       {"count(ringserve_build_info)", "3"},
+      {"count(ringserve_ready == 1)", "3"},
+      {"ringserve_http_active_streams", "0"},
   };
   std::string last;
   const bool agreed = poll_for(90000, [&] {

@@ -160,6 +160,7 @@ int serve(zmq::context_t& context, std::shared_ptr<const rs::engine::Model> mode
   std::unique_ptr<rs::metrics::MetricsServer> metrics_server;
   if (f.metrics_port >= 0) {
     rs::worker::io::WorkerLoop* l = &*loop;
+    rs::metrics::add_readiness_metric(l->metrics().registry(), [l] { return l->readiness(); });
     auto server = rs::metrics::MetricsServer::start({.host = f.metrics_host, .port = f.metrics_port},
                                                     l->metrics().registry(),
                                                     [l] { return l->readiness(); });

@@ -55,6 +55,16 @@ HttpAnswer route(std::string_view method, std::string_view path, const Registry&
 
 }  // namespace
 
+void add_readiness_metric(Registry& registry, ReadinessFn readiness) {
+  Gauge& ready = registry
+                     .gauge("ringserve_ready",
+                            "1 while the process is ready (its /readyz answers 200), else 0")
+                     .with();
+  registry.add_collector([&ready, readiness = std::move(readiness)] {
+    ready.set(!readiness || readiness().ready ? 1 : 0);
+  });
+}
+
 std::optional<HttpAnswer> answer_request(std::string_view head, const Registry& registry,
                                          const ReadinessFn& readiness) {
   size_t end = head.find("\r\n\r\n");

@@ -403,6 +403,39 @@ TEST_F(DeviceHostTest, SwapModelFinishesOldJobsOnOldEngine) {
   EXPECT_FALSE(host->swap_model(nullptr).ok());
 }
 
+// The engine thread's metrics: one TTFT per job, one inter-token latency per later token,
+// every token counted, one end per job with its prompt tokens, steps and load observed.
+TEST_F(DeviceHostTest, MetricsCountEveryJobTokenAndStep) {
+  worker::WorkerMetrics metrics("w-test", 1);
+  DeviceHostConfig cfg;
+  cfg.model_key = "stories";
+  cfg.metrics = metrics.device(0);
+  auto host = start(std::move(cfg));
+  ASSERT_NE(host, nullptr);
+  int tokens = 0, prompt = 0;
+  for (int i = 0; i < 5; ++i) host->submit(job_name("m-", i), 1, request(kPrompts[i], 6 + i));
+  ASSERT_TRUE(collector_.collect_until(*host, [&] { return collector_.n_finished() == 5; }));
+  for (int i = 0; i < 5; ++i) {
+    const HostJobOut& j = collector_.jobs[job_name("m-", i)];
+    tokens += static_cast<int>(j.tokens.size());
+    prompt += j.finish.usage.prompt_tokens;
+  }
+  const std::string text = metrics.registry().render();
+  auto has = [&](const std::string& line) { return text.find(line + "\n") != std::string::npos; };
+  EXPECT_TRUE(has("ringserve_time_to_first_token_seconds_count{worker=\"w-test\",model=\"stories\"} 5")) << text;
+  EXPECT_TRUE(has("ringserve_inter_token_latency_seconds_count{worker=\"w-test\",model=\"stories\"} " +
+                  std::to_string(tokens - 5)));
+  EXPECT_TRUE(has("ringserve_generation_tokens_total{worker=\"w-test\",model=\"stories\"} " +
+                  std::to_string(tokens)));
+  EXPECT_TRUE(has("ringserve_prompt_tokens_total{worker=\"w-test\",model=\"stories\"} " +
+                  std::to_string(prompt)));
+  EXPECT_TRUE(has("ringserve_e2e_request_latency_seconds_count{worker=\"w-test\",model=\"stories\"} 5"));
+  EXPECT_TRUE(has("ringserve_requests_finished_total{worker=\"w-test\",model=\"stories\",finish_reason=\"length\"} 5"));
+  EXPECT_TRUE(has("ringserve_engine_step_duration_seconds_count{worker=\"w-test\",device=\"0\"} " +
+                  std::to_string(host->n_steps())));
+  EXPECT_TRUE(has("ringserve_kv_blocks_used{worker=\"w-test\",device=\"0\"} 0"));
+}
+
 TEST(DeviceHostConfigTest, BadConfigFailsAtStart) {
   const std::string path = test::model_path("stories260K.gguf");
   RS_REQUIRE_FILE(path);

@@ -33,6 +33,10 @@ struct HttpAnswer {
 
 constexpr size_t kMaxRequestHeadBytes = 8192;
 
+// ringserve_ready (1 ready, 0 not), read from `readiness` at each render (its series is
+// what alerts see of /readyz).
+void add_readiness_metric(Registry& registry, ReadinessFn readiness);
+
 // Pure: the answer to a request whose head (request line and headers) is `head`; std::nullopt
 // while the head is incomplete and still under kMaxRequestHeadBytes.
 std::optional<HttpAnswer> answer_request(std::string_view head, const Registry& registry,
