@@ -9,9 +9,6 @@
 // - A broker whose Redis stops answers /readyz 503 redis_down, and 200 once Redis is back.
 // Polled, never slept on.
 #include <gtest/gtest.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -111,22 +108,6 @@ std::vector<std::pair<std::string, std::string>> metrics_endpoints(const fs::pat
   std::string name, url;
   while (in >> name >> url) out.emplace_back(name, url);
   return out;
-}
-
-// A port nobody listens on now (bound to port 0, then released).
-int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
 }
 
 bool tools_present(std::string* why) {
@@ -238,7 +219,7 @@ TEST_F(PrometheusPoolTest, PrometheusScrapesAnUpPoolAndItsFiguresAgreeWithTheJob
   }
 
   // Prometheus with the shipped config; its API agrees with what the jobs did.
-  const int prom_port = free_loopback_port();
+  const int prom_port = RedisServer::free_port();
   ChildProcess prometheus;
   ASSERT_TRUE(prometheus.start({find_program("prometheus"),
                                 "--config.file=" + (deploy / "prometheus.yml").string(),

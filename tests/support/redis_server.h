@@ -109,15 +109,8 @@ class RedisServer {
     return ok;
   }
 
- private:
-  static sockaddr_in loopback(int port) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return addr;
-  }
-  // Binds 127.0.0.1:0, reads the port back and closes (a small race, fine for tests).
+  // A free loopback port for any test server: binds 127.0.0.1:0, reads the port back and
+  // closes (a small race, fine for tests).
   static int free_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr = loopback(0);
@@ -131,6 +124,14 @@ class RedisServer {
     return port;
   }
 
+ private:
+  static sockaddr_in loopback(int port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return addr;
+  }
   int port_ = 0;
   pid_t pid_ = -1;
   std::string dir_;
