@@ -15,5 +15,6 @@ void add_models_command(CLI::App& app);
 void add_batch_command(CLI::App& app);  // batch run|status (batch_command.h)
 void add_jobs_command(CLI::App& app);   // jobs dead|retry
 void add_keys_command(CLI::App& app);   // keys add|list|revoke (keys_command.cpp)
+void add_top_command(CLI::App& app);    // top: a live view from the metrics endpoints (top_command.cpp)
 
 }  // namespace rs::cli
