@@ -46,7 +46,8 @@ std::string item_id(int i) { return "q" + std::to_string(i); }
 std::string prompt_of(int i) { return i == kPoisonLine ? "item POISON" : "item " + std::to_string(i % 3); }
 uint64_t seed_of(int i) { return static_cast<uint64_t>(i % 2); }
 
-std::vector<nlohmann::json> json_lines(const std::string& text) {
+// Every non-empty line parsed as JSON (a line that is not throws: the output must be all JSON).
+std::vector<nlohmann::json> strict_json_lines(const std::string& text) {
   std::vector<nlohmann::json> out;
   size_t begin = 0;
   while (begin < text.size()) {
@@ -62,7 +63,7 @@ std::vector<nlohmann::json> read_lines(const std::string& path) {
   std::ifstream f(path);
   std::stringstream ss;
   ss << f.rdbuf();
-  return json_lines(ss.str());
+  return strict_json_lines(ss.str());
 }
 
 // `ringserve jobs dead --json` lines (nullopt if the command failed).
@@ -70,7 +71,7 @@ std::optional<std::vector<nlohmann::json>> dead_list(Pool& pool) {
   auto out = run_program({program("ringserve"), "jobs", "dead", "--json", "--redis", pool.redis_address()},
                          pool.dir().file("jobs-dead.log"), 30000);
   if (!out) return std::nullopt;
-  return json_lines(*out);
+  return strict_json_lines(*out);
 }
 
 class BatchPoisonTest : public ::testing::Test {

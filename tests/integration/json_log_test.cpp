@@ -15,7 +15,7 @@ namespace rs::test::json_log {
 namespace {
 
 // Every line of a log file as JSON (a line that does not parse fails the test).
-std::vector<nlohmann::json> json_lines(const std::string& path) {
+std::vector<nlohmann::json> log_json_lines(const std::string& path) {
   std::vector<nlohmann::json> out;
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) {
@@ -52,8 +52,8 @@ TEST(JsonLogTest, ABrokerAndAWorkerWriteJsonLinesAJobCanBeFollowedThrough) {
   ASSERT_TRUE(wait_job(**client, job).status.ok());
   ASSERT_TRUE(pool.stop_worker(0));  // its log is complete
 
-  const auto broker = json_lines(pool.dir().file("broker.log"));
-  const auto worker = json_lines(pool.dir().file("worker-w1.log"));
+  const auto broker = log_json_lines(pool.dir().file("broker.log"));
+  const auto worker = log_json_lines(pool.dir().file("worker-w1.log"));
   ASSERT_FALSE(broker.empty());
   ASSERT_FALSE(worker.empty());
   for (const auto* lines : {&broker, &worker}) {

@@ -31,17 +31,6 @@ namespace rs::test::metrics_it {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-template <typename F>
-bool poll_for(int timeout_ms, F done) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!done()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
-}
 
 // "http://127.0.0.1:PORT" -> PORT (0 if malformed).
 int port_of(const std::string& url) {
@@ -140,7 +129,7 @@ TEST_F(PrometheusPoolTest, PrometheusScrapesAnUpPoolAndItsFiguresAgreeWithTheJob
   // Two slots (1 worker x 2 devices x 1 sequence) and slow steps: jobs queue for a while.
   RingserveRun up(dir_, {"up", "--workers", "1", "--devices", "2", "--max-batch-size", "1",
                          "--step-delay-ms", "10"});
-  ASSERT_TRUE(poll_for(120000, [&] {
+  ASSERT_TRUE(Pool::poll_until(120000, [&] {
     return !up.running() || up.out().find("pool ready") != std::string::npos;
   })) << up.logs();
   ASSERT_TRUE(up.running()) << up.logs();
@@ -250,7 +239,7 @@ TEST_F(PrometheusPoolTest, PrometheusScrapesAnUpPoolAndItsFiguresAgreeWithTheJob
       {"ringserve_http_active_streams", "0"},
   };
   std::string last;
-  const bool agreed = poll_for(90000, [&] {
+  const bool agreed = Pool::poll_until(90000, [&] {
     for (const Check& c : checks) {
       const std::string got = query_value(prom_port, c.promql);
       if (got != c.want) {
@@ -294,7 +283,7 @@ TEST(ReadinessTest, AStalledEngineMakesTheWorkerNotReadyUntilReleased) {
   const int port = port_of(metrics_url_of(pool.worker_process(0)));
   ASSERT_GT(port, 0);
   std::string body;
-  ASSERT_TRUE(poll_for(30000, [&] { return readyz(port, &body) == 200; })) << body;
+  ASSERT_TRUE(Pool::poll_until(30000, [&] { return readyz(port, &body) == 200; })) << body;
   EXPECT_EQ(get(port, "/healthz")->status, 200);
 
   std::ofstream(stall) << "hold";
@@ -303,12 +292,12 @@ TEST(ReadinessTest, AStalledEngineMakesTheWorkerNotReadyUntilReleased) {
   schemas::SubmitRequest r = make_request(pool.model_name(), "held", 8);
   auto accepted = (*client)->submit(r);
   ASSERT_TRUE(accepted.ok()) << accepted.status().to_string();
-  ASSERT_TRUE(poll_for(30000, [&] { return readyz(port, &body) == 503; })) << body;
+  ASSERT_TRUE(Pool::poll_until(30000, [&] { return readyz(port, &body) == 503; })) << body;
   EXPECT_NE(body.find("\"reason\":\"engine_stalled\""), std::string::npos) << body;
   EXPECT_EQ(get(port, "/healthz")->status, 200) << "the process is up while its engine stalls";
 
   fs::remove(stall);
-  ASSERT_TRUE(poll_for(30000, [&] { return readyz(port, &body) == 200; })) << body;
+  ASSERT_TRUE(Pool::poll_until(30000, [&] { return readyz(port, &body) == 200; })) << body;
   FinishedJob f = wait_job(**client, accepted->job_id, 60000);
   ASSERT_TRUE(f.status.ok()) << f.status.to_string();
   EXPECT_EQ(f.record.state, schemas::JobState::kSucceeded);
@@ -325,15 +314,15 @@ TEST(ReadinessTest, AStoppedRedisMakesTheBrokerNotReadyUntilItIsBack) {
   const int port = port_of(metrics_url_of(pool.broker_process()));
   ASSERT_GT(port, 0);
   std::string body;
-  ASSERT_TRUE(poll_for(30000, [&] { return readyz(port, &body) == 200; })) << body;
+  ASSERT_TRUE(Pool::poll_until(30000, [&] { return readyz(port, &body) == 200; })) << body;
 
   pool.redis_server().stop();
-  ASSERT_TRUE(poll_for(30000, [&] { return readyz(port, &body) == 503; })) << body;
+  ASSERT_TRUE(Pool::poll_until(30000, [&] { return readyz(port, &body) == 503; })) << body;
   EXPECT_NE(body.find("\"reason\":\"redis_down\""), std::string::npos) << body;
   EXPECT_NE(get(port, "/metrics")->body.find("\nringserve_redis_up 0\n"), std::string::npos);
 
   ASSERT_TRUE(pool.redis_server().start());
-  ASSERT_TRUE(poll_for(30000, [&] { return readyz(port, &body) == 200; })) << body;
+  ASSERT_TRUE(Pool::poll_until(30000, [&] { return readyz(port, &body) == 200; })) << body;
   EXPECT_NE(get(port, "/metrics")->body.find("\nringserve_redis_up 1\n"), std::string::npos);
   // And it serves again.
   auto client = pool.connect();

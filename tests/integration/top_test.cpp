@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "child_process.h"
+#include "process_harness.h"
 #include "redis_server.h"
 #include "ringserve_run.h"
 #include "test_paths.h"
@@ -24,26 +25,6 @@ namespace {
 
 constexpr int kTopStartMs = 120000;  // generous: builds share the machine
 constexpr int kTopRunMs = 60000;
-
-template <typename F>
-bool top_eventually(int timeout_ms, F done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
-}
-
-std::vector<nlohmann::json> top_json_lines(const std::string& text) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded()) out.push_back(std::move(j));
-  }
-  return out;
-}
 
 struct TopRunResult {
   int code = -1;
@@ -89,7 +70,7 @@ class TopIntegrationTest : public ::testing::Test {
 
 TEST_F(TopIntegrationTest, OnceJsonShowsEndpointsDevicesTokensAndLatency) {
   RingserveRun up(tmp_.path(), {"up", "--workers", "1", "--devices", "1"}, "up");
-  ASSERT_TRUE(top_eventually(kTopStartMs, [&] {
+  ASSERT_TRUE(Pool::poll_until(kTopStartMs, [&] {
     return !up.running() || up.out().find("pool ready") != std::string::npos;
   }));
   ASSERT_TRUE(up.running()) << up.logs();
@@ -100,7 +81,7 @@ TEST_F(TopIntegrationTest, OnceJsonShowsEndpointsDevicesTokensAndLatency) {
     auto r = top_run(tmp_.path(), {"submit", "--wait", "--json", "--ignore-eos", "--max-tokens", "8", "hello"},
                      "submit" + std::to_string(i));
     ASSERT_EQ(r.code, 0) << r.out << r.err;
-    auto lines = top_json_lines(r.out);
+    auto lines = json_lines(r.out);
     ASSERT_FALSE(lines.empty()) << r.out;
     EXPECT_EQ(lines.back()["state"], "SUCCEEDED") << r.out;
     completion_tokens += lines.back()["usage"]["completion_tokens"].get<double>();
@@ -110,15 +91,15 @@ TEST_F(TopIntegrationTest, OnceJsonShowsEndpointsDevicesTokensAndLatency) {
   // Readiness is re-checked by each process on its own clock: give it a few views.
   nlohmann::json view;
   TopRunResult r;
-  const bool ready = top_eventually(30000, [&] {
+  const bool ready = Pool::poll_until(30000, [&] {
     r = top_run(tmp_.path(), {"top", "--once", "--json", "--var", "var", "--interval-ms", "500"}, "top");
-    auto lines = top_json_lines(r.out);
+    auto lines = json_lines(r.out);
     if (r.code != 0 || lines.size() != 1) return true;  // fails below
     view = lines[0];
     return top_all_ready(view);
   });
   ASSERT_EQ(r.code, 0) << r.out << r.err;
-  ASSERT_EQ(top_json_lines(r.out).size(), 1u) << "--once --json prints one object: " << r.out;
+  ASSERT_EQ(json_lines(r.out).size(), 1u) << "--once --json prints one object: " << r.out;
   EXPECT_TRUE(ready) << view.dump(2);
 
   ASSERT_EQ(view["endpoints"].size(), 3u) << view.dump(2);
@@ -170,7 +151,7 @@ TEST_F(TopIntegrationTest, OnceJsonShowsEndpointsDevicesTokensAndLatency) {
                         "broker=" + view["endpoints"][0]["url"].get<std::string>()},
                        "top-mixed");
   ASSERT_EQ(mixed.code, 0) << mixed.out << mixed.err;
-  auto mixed_lines = top_json_lines(mixed.out);
+  auto mixed_lines = json_lines(mixed.out);
   ASSERT_EQ(mixed_lines.size(), 1u) << mixed.out;
   EXPECT_EQ(mixed_lines[0]["endpoints"][0]["reachable"], false);
   EXPECT_FALSE(mixed_lines[0]["endpoints"][0]["error"].get<std::string>().empty());
@@ -190,7 +171,7 @@ TEST(TopCliTest, NoMetricsFileIsAClearErrorWithExitCode2) {
       << r.err;
   auto j = top_run(dir.path(), {"top", "--once", "--json", "--var", "elsewhere"}, "top-json");
   EXPECT_EQ(j.code, 2);
-  auto lines = top_json_lines(j.out);
+  auto lines = json_lines(j.out);
   ASSERT_EQ(lines.size(), 1u) << j.out;
   EXPECT_EQ(lines[0]["error"], "not_found");
   EXPECT_NE(lines[0]["message"].get<std::string>().find("no elsewhere/metrics"), std::string::npos);

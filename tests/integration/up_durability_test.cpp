@@ -22,6 +22,7 @@
 namespace {
 
 namespace fs = std::filesystem;
+using rs::test::json_lines;
 using rs::test::RingserveRun;
 using UpClock = std::chrono::steady_clock;
 
@@ -54,16 +55,6 @@ pid_t pid_of(const fs::path& dir, const std::string& name) {
   auto pids = recorded_pids(dir);
   auto it = pids.find(name);
   return it == pids.end() ? 0 : it->second;
-}
-
-std::vector<nlohmann::json> json_lines(const std::string& text) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded()) out.push_back(std::move(j));
-  }
-  return out;
 }
 
 size_t count_of(const std::string& text, const std::string& what) {

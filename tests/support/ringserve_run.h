@@ -31,6 +31,17 @@ inline std::string read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
+// The lines of `text` that are JSON objects (a CLI's --json output), parsed; others skipped.
+inline std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded()) out.push_back(std::move(j));
+  }
+  return out;
+}
+
 // A `ringserve` child run in `dir`, its stdout/stderr in dir/up.out and dir/up.err.
 class RingserveRun {
  public:

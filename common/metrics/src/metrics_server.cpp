@@ -38,7 +38,7 @@ const char* reason_phrase(int status) {
   }
 }
 
-HttpAnswer route(std::string_view method, std::string_view path, const Registry& registry,
+HttpAnswer route(std::string_view path, const Registry& registry,
                  const ReadinessFn& readiness) {
   if (path == "/metrics") {
     return HttpAnswer{.status = 200, .content_type = "text/plain; version=0.0.4; charset=utf-8",
@@ -92,7 +92,7 @@ std::optional<HttpAnswer> answer_request(std::string_view head, const Registry& 
   if (method != "GET" && method != "HEAD") {
     return error_answer(405, "method_not_allowed", "only GET and HEAD");
   }
-  HttpAnswer a = route(method, target, registry, readiness);
+  HttpAnswer a = route(target, registry, readiness);
   a.head_only = method == "HEAD";
   return a;
 }
