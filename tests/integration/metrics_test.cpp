@@ -6,7 +6,8 @@
 //   config and rules and every endpoint's /metrics.
 // - A worker whose engine thread is held (the test-only --stall-while-file) answers /readyz
 //   503 engine_stalled, and 200 again once released.
-// - A broker whose Redis stops answers /readyz 503 redis_down, and 200 once Redis is back.
+// - A broker whose Redis stops answers /readyz 503 redis_down, and 200 once Redis is back;
+//   a gateway whose broker is gone 503 broker_unreachable, and 200 once it is back.
 // Polled, never slept on.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "child_process.h"
+#include "gateway_process.h"
 #include "http_client.h"
 #include "process_harness.h"
 #include "redis_server.h"
@@ -330,6 +332,29 @@ TEST(ReadinessTest, AStoppedRedisMakesTheBrokerNotReadyUntilItIsBack) {
   auto accepted = (*client)->submit(make_request(pool.model_name(), "after redis", 4));
   ASSERT_TRUE(accepted.ok()) << accepted.status().to_string();
   EXPECT_TRUE(wait_job(**client, accepted->job_id).status.ok());
+}
+
+TEST(ReadinessTest, AGatewayWhoseBrokerIsGoneIsNotReadyUntilItIsBack) {
+  PoolOptions o;
+  o.workers = 1;
+  o.devices = 1;
+  Pool pool(o);
+  RS_REQUIRE_POOL(pool);
+  ASSERT_TRUE(pool.start());
+  GatewayProcess gateway(pool);
+  ASSERT_TRUE(gateway.start({"--metrics-port", "0"}));
+  const int port = port_of(metrics_url_of(gateway.process()));
+  ASSERT_GT(port, 0);
+  std::string body;
+  ASSERT_TRUE(Pool::poll_until(30000, [&] { return readyz(port, &body) == 200; })) << body;
+
+  pool.kill_broker();
+  ASSERT_TRUE(Pool::poll_until(60000, [&] { return readyz(port, &body) == 503; })) << body;
+  EXPECT_NE(body.find("\"reason\":\"broker_unreachable\""), std::string::npos) << body;
+  EXPECT_NE(get(port, "/metrics")->body.find("\nringserve_broker_up 0\n"), std::string::npos);
+
+  ASSERT_TRUE(pool.restart_broker());
+  ASSERT_TRUE(Pool::poll_until(60000, [&] { return readyz(port, &body) == 200; })) << body;
 }
 
 }  // namespace
