@@ -119,6 +119,7 @@ class ProcessPool {
     std::vector<std::string> argv = {bin_ + "/ringserve-broker", "--redis",
                                      "127.0.0.1:" + std::to_string(redis_.port()), "--log-level", "warn"};
     argv.insert(argv.end(), o_.broker_args.begin(), o_.broker_args.end());
+    if (std::find(argv.begin(), argv.end(), "--curve-key") == argv.end()) argv.push_back("--insecure");
     if (!broker_.start(argv, dir_.file("broker.log"))) return false;
     auto c = broker_.wait_for_line("client_endpoint ", kStartTimeoutMs);
     auto w = broker_.wait_for_line("worker_endpoint ", kStartTimeoutMs);

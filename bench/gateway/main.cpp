@@ -325,7 +325,7 @@ int main(int argc, char** argv) {
   rs::test::TempDir dir("rs-bench-gateway");
   ChildProcess broker, worker, gateway;
   if (!broker.start({bin_path(bin_dir, "ringserve-broker"), "--redis", "127.0.0.1:" + std::to_string(redis.port()),
-                     "--log-level", "warn"},
+                     "--log-level", "warn", "--insecure"},
                     dir.file("broker.log"))) {
     return std::fprintf(stderr, "bench-gateway: broker did not start\n"), 1;
   }

@@ -20,6 +20,10 @@ extern "C" void on_signal(int) {
   if (g_loop != nullptr) g_loop->request_stop();
 }
 
+extern "C" void on_sighup(int) {
+  if (g_loop != nullptr) g_loop->request_reload();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -82,6 +86,15 @@ int main(int argc, char** argv) {
   app.add_option("--journal", options.journal_path,
                  "a local file where writes held while Redis fails are kept, so a broker "
                  "killed meanwhile re-applies them at its next start (default: none)");
+  bool insecure = false;
+  app.add_option("--curve-key", options.curve_key_path,
+                 "CURVE: the broker's key file (ringserve keys zmq new --role broker)");
+  app.add_option("--allow-workers", options.allow_workers_path,
+                 "CURVE: the workers' allow-list (re-read on change or SIGHUP)");
+  app.add_option("--allow-clients", options.allow_clients_path,
+                 "CURVE: the clients' and gateways' allow-list (re-read on change or SIGHUP)");
+  app.add_flag("--insecure", insecure,
+                "no CURVE: anyone who reaches the ports is trusted (loopback endpoints only)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   app.add_option("--log-format", log_format, "text (default) or json (one object per line)")
       ->check(CLI::IsMember({"text", "json"}));
@@ -104,6 +117,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.redis = *redis_options;
+  if (options.curve_key_path.empty() && !insecure) {
+    std::fprintf(stderr, "error: give --curve-key with --allow-workers and --allow-clients, or "
+                         "--insecure (local development; docs/SECURITY.md)\n");
+    return 2;
+  }
+  if (insecure && !options.curve_key_path.empty()) {
+    std::fprintf(stderr, "error: --insecure and --curve-key exclude each other\n");
+    return 2;
+  }
+  if (insecure) {
+    spdlog::warn("broker: INSECURE: no CURVE; any process that reaches {} or {} is trusted "
+                 "(loopback only; never on a shared host)", options.client_endpoint,
+                 options.worker_endpoint);
+  }
   zmq::context_t context(1);
   rs::broker::BrokerLoop loop(context, options);
   if (rs::Status s = loop.bind(); !s.ok()) {
@@ -132,6 +159,7 @@ int main(int argc, char** argv) {
   g_loop = &loop;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGHUP, on_sighup);
   rs::Status s = loop.run();
   g_loop = nullptr;
   if (!s.ok()) {

@@ -106,8 +106,10 @@ int run_keys_revoke(const KeysRevokeArgs& args) {
 }  // namespace
 
 void add_keys_command(CLI::App& app) {
-  CLI::App* keys = app.add_subcommand("keys", "API keys of the HTTP gateway: add, list, revoke");
+  CLI::App* keys = app.add_subcommand(
+      "keys", "API keys of the HTTP gateway (add, list, revoke); CURVE keys of the broker's peers (zmq)");
   keys->require_subcommand(1);
+  add_keys_zmq_command(*keys);
 
   auto add = std::make_shared<KeysAddArgs>();
   CLI::App* a = keys->add_subcommand("add", "make a key for a tenant; prints it once");

@@ -53,8 +53,11 @@ LoadedOn loaded_on_of(const std::vector<schemas::DeviceStatus>& devices) {
 
 Result<LoadedOn> ask_loaded_on(const CommonOptions& options) {
   RS_ASSIGN_OR_RETURN(std::string endpoint, client::resolve_endpoint(options.broker));
+  RS_ASSIGN_OR_RETURN(client::CurveCredentials curve,
+                      client::resolve_curve(options.curve_key, options.broker_key));
   client::ClientOptions co;
   co.endpoint = endpoint;
+  co.curve = curve;
   co.request_timeout_ms = std::min(options.timeout_ms, kBrokerAskMaxMs);
   RS_ASSIGN_OR_RETURN(auto c, client::Client::connect(co));
   RS_ASSIGN_OR_RETURN(auto devices, c->workers());

@@ -15,6 +15,10 @@ void add_common_options(CLI::App& sub, CommonOptions& options) {
   sub.add_option("--timeout-ms", options.timeout_ms, "request timeout in milliseconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  sub.add_option("--curve-key", options.curve_key,
+                 "CURVE: this client's key file (default: RINGSERVE_CURVE_KEY, ./var/keys/cli.key)");
+  sub.add_option("--broker-key", options.broker_key,
+                 "CURVE: the broker's public key file (default: RINGSERVE_BROKER_KEY, ./var/keys/broker.pub)");
   sub.add_option("--liveness-ms", options.liveness_ms,
                  "while waiting for a job, fail when the broker answers no ping for this long "
                  "(0: wait regardless)")
@@ -28,8 +32,14 @@ std::unique_ptr<client::Client> connect_or_report(const CommonOptions& options) 
     report_error(options, endpoint.status());
     return nullptr;
   }
+  auto curve = client::resolve_curve(options.curve_key, options.broker_key);
+  if (!curve.ok()) {
+    report_error(options, curve.status());
+    return nullptr;
+  }
   client::ClientOptions co;
   co.endpoint = *endpoint;
+  co.curve = *curve;
   co.request_timeout_ms = options.timeout_ms;
   co.liveness_ms = options.liveness_ms;
   auto c = client::Client::connect(co);

@@ -23,6 +23,8 @@ struct CommonOptions {
   bool json = false;        // --json: one JSON object per line on stdout
   int timeout_ms = 5000;    // --timeout-ms: per request
   int liveness_ms = 5000;   // --liveness-ms: a wait ends when the broker is silent this long
+  std::string curve_key;    // --curve-key; else RINGSERVE_CURVE_KEY, else ./var/keys/cli.key
+  std::string broker_key;   // --broker-key; else RINGSERVE_BROKER_KEY, else ./var/keys/broker.pub
 };
 
 // Adds --broker, --json, --timeout-ms and --liveness-ms to a subcommand.

@@ -165,6 +165,8 @@ void add_up_command(CLI::App& app) {
   cmd->add_option("--http-port", o.http_port, "The HTTP gateway's port (default: a free loopback port)")
       ->check(CLI::Range(0, 65535));
   cmd->add_flag("--no-gateway", [&o](int64_t) { o.gateway = false; }, "Do not start the HTTP gateway");
+  cmd->add_flag("--insecure", o.insecure,
+                "Plain ZeroMQ on loopback (no CURVE keys; local development only)");
   cmd->add_option("--redis-port", o.redis_port,
                   "Port of the private redis-server (default: a free one)")
       ->check(CLI::Range(1, 65535));

@@ -82,6 +82,7 @@ Status Pool::start() {
     info_.serve = options_.serve;
     info_.model = join_with(options_.serve, ",");
   }
+  RS_RETURN_IF_ERROR(prepare_keys());
   RS_RETURN_IF_ERROR(start_redis());
   RS_RETURN_IF_ERROR(write_file_atomically(info_.redis_file, info_.redis));
   RS_RETURN_IF_ERROR(start_broker());
@@ -265,12 +266,12 @@ Status Pool::start_redis() {
 Status Pool::start_broker() {
   RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-broker"));
   RS_ASSIGN_OR_RETURN(int metrics, metrics_port("broker"));
-  RS_ASSIGN_OR_RETURN(broker_,
-                      spawn("broker", program,
-                            {"--redis", info_.redis, "--client-endpoint", "tcp://127.0.0.1:*",
-                             "--worker-endpoint", "tcp://127.0.0.1:*", "--journal",
-                             var_ + "/broker.journal", "--metrics-port",
-                             std::to_string(metrics), "--log-format", options_.log_format}));
+  std::vector<std::string> args = {"--redis", info_.redis, "--client-endpoint", "tcp://127.0.0.1:*",
+                                   "--worker-endpoint", "tcp://127.0.0.1:*", "--journal",
+                                   var_ + "/broker.journal", "--metrics-port",
+                                   std::to_string(metrics), "--log-format", options_.log_format};
+  for (std::string& a : broker_security_args()) args.push_back(std::move(a));
+  RS_ASSIGN_OR_RETURN(broker_, spawn("broker", program, std::move(args)));
   RS_RETURN_IF_ERROR(wait_until(*broker_, "starting the broker", [&] {
     auto client = find_line(broker_->log_path(), "client_endpoint ");
     auto worker = find_line(broker_->log_path(), "worker_endpoint ");
@@ -316,6 +317,7 @@ Status Pool::start_workers() {
     RS_ASSIGN_OR_RETURN(int metrics, metrics_port(name));
     std::vector<std::string> worker_args = args;
     worker_args.insert(worker_args.end(), {"--metrics-port", std::to_string(metrics)});
+    for (std::string& a : peer_key_args(name)) worker_args.push_back(std::move(a));
     RS_ASSIGN_OR_RETURN(auto w, spawn(name, program, std::move(worker_args)));
     workers_.push_back(std::move(w));
   }
@@ -337,6 +339,10 @@ Status Pool::wait_devices() {
   client::ClientOptions co;
   co.endpoint = info_.client_endpoint;
   co.request_timeout_ms = 1000;
+  if (!info_.keys_dir.empty()) {
+    RS_ASSIGN_OR_RETURN(co.curve, client::resolve_curve(info_.keys_dir + "/cli.key",
+                                                        info_.keys_dir + "/broker.pub"));
+  }
   RS_ASSIGN_OR_RETURN(auto client, client::Client::connect(co));
   const int want = options_.workers * options_.devices;
   int seen = 0;
@@ -392,11 +398,11 @@ Status Pool::start_gateway() {
   RS_RETURN_IF_ERROR(write_api_key());
   RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-gateway"));
   RS_ASSIGN_OR_RETURN(int metrics, metrics_port("gateway"));
-  RS_ASSIGN_OR_RETURN(gateway_, spawn("gateway", program,
-                                      {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
-                                       std::to_string(options_.http_port), "--metrics-port",
-                                       std::to_string(metrics), "--log-format",
-                                       options_.log_format}));
+  std::vector<std::string> args = {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
+                                   std::to_string(options_.http_port), "--metrics-port",
+                                   std::to_string(metrics), "--log-format", options_.log_format};
+  for (std::string& a : peer_key_args("gateway")) args.push_back(std::move(a));
+  RS_ASSIGN_OR_RETURN(gateway_, spawn("gateway", program, std::move(args)));
   RS_RETURN_IF_ERROR(wait_until(*gateway_, "starting the gateway", [&] {
     auto url = find_line(gateway_->log_path(), "http_url ");
     if (!url) return false;
@@ -447,6 +453,7 @@ void Pool::watch_children() {
                  "--worker-endpoint", info_.worker_endpoint, "--journal",
                  var_ + "/broker.journal", "--metrics-port",
                  std::to_string(metrics_port_of("broker")), "--log-format", options_.log_format};
+  for (std::string& a : broker_security_args()) broker.args.push_back(std::move(a));
   supervisor_.watch(&broker_, std::move(broker));
   for (auto& w : workers_) supervisor_.watch(&w, w->options());
   if (gateway_) {
@@ -454,6 +461,7 @@ void Pool::watch_children() {
     gateway.args = {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
                     info_.http_url.substr(info_.http_url.rfind(':') + 1), "--metrics-port",
                     std::to_string(metrics_port_of("gateway")), "--log-format", options_.log_format};
+    for (std::string& a : peer_key_args("gateway")) gateway.args.push_back(std::move(a));
     supervisor_.watch(&gateway_, std::move(gateway));
   }
 }

@@ -43,6 +43,7 @@ struct UpOptions {
   bool gateway = true;                   // false: no HTTP gateway (--no-gateway)
   BackoffPolicy restart_backoff;         // restarts of children that die once up
   std::string log_format = "text";       // the children's --log-format: text | json
+  bool insecure = false;                 // plain ZeroMQ (no CURVE keys under var/keys)
 };
 
 struct PoolInfo {
@@ -62,6 +63,7 @@ struct PoolInfo {
   std::string metrics_file;          // var/metrics: "NAME URL" per process (docs/METRICS.md)
   std::string targets_file;          // var/prometheus/targets.json: file-based discovery
   std::vector<std::pair<std::string, int>> metrics_ports;  // process name -> metrics port
+  std::string keys_dir;  // var/keys: CURVE keys and allow-lists ("" with --insecure)
 };
 
 class Pool {
@@ -102,6 +104,10 @@ class Pool {
   Result<int> metrics_port(const std::string& name);
   int metrics_port_of(const std::string& name) const;
   Status write_metrics_files();
+  // up_keys.cpp: CURVE under var/keys (made once, kept across restarts of `up`).
+  Status prepare_keys();
+  std::vector<std::string> broker_security_args() const;  // --curve-key ... or --insecure
+  std::vector<std::string> peer_key_args(const std::string& name) const;  // {} if insecure
   std::vector<std::string> worker_args() const;
   Result<std::unique_ptr<ChildProcess>> spawn(const std::string& name, const std::string& program,
                                               std::vector<std::string> args);

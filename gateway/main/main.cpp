@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "rs/client/client.h"
 #include "rs/core/log.h"
 #include "rs/gateway/gateway.h"
 
@@ -33,6 +34,9 @@ int main(int argc, char** argv) {
   app.add_option("--host", o.host, "address to listen on");
   app.add_option("--port", o.port, "port to listen on (0: a free one)");
   app.add_option("--broker", o.broker_endpoint, "the broker's client endpoint")->required();
+  std::string curve_key, broker_key;
+  app.add_option("--curve-key", curve_key, "CURVE: the gateway's key file (ringserve keys zmq new --role gateway)");
+  app.add_option("--broker-key", broker_key, "CURVE: the broker's public key file (var/keys/broker.pub)");
   app.add_option("--redis", o.redis, "Redis host:port (API keys)");
   app.add_flag("--no-auth", o.no_auth, "serve without API keys (tenant \"\")");
   app.add_option("--max-body-bytes", o.max_body_bytes, "larger request bodies are refused (413)");
@@ -62,6 +66,14 @@ int main(int argc, char** argv) {
   }
   CLI11_PARSE(app, argc, argv);
   rs::init_logging(log_level, log_format, "gateway");
+  if (!curve_key.empty() || !broker_key.empty()) {
+    auto curve = rs::client::resolve_curve(curve_key, broker_key);
+    if (!curve.ok()) {
+      std::fprintf(stderr, "error: %s\n", curve.status().to_string().c_str());
+      return 2;
+    }
+    o.broker_curve = *curve;
+  }
   raise_open_files();
 
   // Signals are waited for on a thread of their own (no work in a handler).

@@ -76,6 +76,7 @@ Status Gateway::start() {
   }
   client::ClientOptions co;
   co.endpoint = im.options.broker_endpoint;
+  co.curve = im.options.broker_curve;
   co.request_timeout_ms = im.options.request_timeout_ms;
   im.bridge = std::make_unique<BrokerBridge>(
       co, BridgeOptions{.request_timeout_ms = im.options.request_timeout_ms});

@@ -10,7 +10,7 @@ constexpr std::array<std::string_view, kErrorCodeCount> kNames = {
     "unknown_command", "unknown_model", "prompt_too_long", "queue_full",    "invalid_argument",
     "not_found",    "unavailable",      "internal",        "model_unavailable", "cancelled",
     "worker_lost",  "max_attempts",     "timeout",         "expired",       "lagged",
-    "draining",
+    "draining",     "permission_denied",
 };
 
 }  // namespace
@@ -39,7 +39,8 @@ StatusCode error_status_code(ErrorCode code) {
     case ErrorCode::kUnknownCommand: return StatusCode::kUnsupported;
     case ErrorCode::kUnknownModel:
     case ErrorCode::kNotFound: return StatusCode::kNotFound;
-    case ErrorCode::kInvalidArgument: return StatusCode::kInvalidArgument;
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kPermissionDenied: return StatusCode::kInvalidArgument;
     case ErrorCode::kUnavailable:
     case ErrorCode::kModelUnavailable:
     case ErrorCode::kWorkerLost:

@@ -71,6 +71,8 @@ struct Flags {
   int metrics_port = -1;
   std::string metrics_host = "127.0.0.1";
   std::string stall_file;
+  std::string curve_key;   // CURVE: this worker's key file
+  std::string broker_key;  // CURVE: the broker's public key file
 };
 
 void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
@@ -93,7 +95,9 @@ void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
       ->needs(redis);
   app.add_option("--devices", o.devices, "engine instances (each its own thread)")->check(CLI::Range(1, 256));
   app.add_option("--threads", o.threads_per_device, "matmul threads per device")->check(CLI::Range(1, 1024));
-  app.add_option("--worker-id", o.worker_id, "worker id (default w-<hostname>-<pid>)");
+  app.add_option("--worker-id", o.worker_id, "worker id (default: the key's name, else w-<hostname>-<pid>)");
+  app.add_option("--curve-key", f.curve_key, "CURVE: this worker's key file (ringserve keys zmq new --role worker)");
+  app.add_option("--broker-key", f.broker_key, "CURVE: the broker's public key file (var/keys/broker.pub)");
   app.add_option("--max-batch-size", o.max_batch_size, "sequences per engine step")->check(CLI::PositiveNumber);
   app.add_option("--max-batch-tokens", o.max_batch_tokens, "tokens per engine step")->check(CLI::PositiveNumber);
   app.add_option("--batch-timeout-ms", o.batch_timeout_ms, "idle engine waits this long for company")
@@ -186,6 +190,19 @@ int main(int argc, char** argv) {
   Flags f;
   add_flags(app, o, f);
   CLI11_PARSE(app, argc, argv);
+  if (f.curve_key.empty() != f.broker_key.empty()) return fail("CURVE needs both --curve-key and --broker-key");
+  if (!f.curve_key.empty()) {
+    auto keys = rs::wire::load_curve_client_keys(f.curve_key, f.broker_key);
+    if (!keys.ok()) return fail(keys.status().to_string());
+    auto named = rs::wire::read_curve_key_file(f.curve_key);
+    if (!named.ok() || named->name.empty()) return fail(f.curve_key + ": the key file names no worker");
+    if (!o.worker_id.empty() && o.worker_id != named->name) {
+      return fail("--worker-id " + o.worker_id + " is not the key's name '" + named->name +
+                  "': under CURVE a worker's id is the name its key was issued under");
+    }
+    o.worker_id = named->name;
+    o.curve = *keys;
+  }
   if (o.worker_id.empty()) o.worker_id = default_worker_id();
   rs::set_log_field("worker", o.worker_id);
   rs::init_logging(f.log_level, f.log_format, "worker");

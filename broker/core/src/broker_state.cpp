@@ -114,11 +114,22 @@ long BrokerState::poll_timeout_ms(long max_ms) const {
   return static_cast<long>(std::clamp<int64_t>(ms, 0, max_ms));
 }
 
-void BrokerState::on_client_message(const RoutingIds& peer, int fd, const schemas::Frames& frames) {
+void BrokerState::on_client_message(const RoutingIds& peer, int fd, const schemas::Frames& frames,
+                                    const AllowedKey* sender) {
   metrics_->received(frames);
   note_client_heard(peer);
   note_client_fd(fd, peer);
+  sender_ = sender;
   on_client_frames(peer, frames);
+  sender_ = nullptr;
+}
+
+bool BrokerState::hidden_from_sender(const std::string& job_tenant) const {
+  return sender_ != nullptr && sender_->role == PeerRole::kClient && job_tenant != sender_->tenant;
+}
+
+std::string BrokerState::sender_tenant() const {
+  return sender_ != nullptr && sender_->role == PeerRole::kClient ? sender_->tenant : std::string();
 }
 
 void BrokerState::on_client_rejected(const RoutingIds& peer, const Status& error) {
@@ -128,10 +139,13 @@ void BrokerState::on_client_rejected(const RoutingIds& peer, const Status& error
   else count_error(schemas::wire_error_of(error));
 }
 
-void BrokerState::on_worker_message(const RoutingIds& peer, int fd, const schemas::Frames& frames) {
+void BrokerState::on_worker_message(const RoutingIds& peer, int fd, const schemas::Frames& frames,
+                                    const AllowedKey* sender) {
   recv_fd_ = fd;
   metrics_->received(frames);
+  sender_ = sender;
   on_worker_frames(peer, frames);
+  sender_ = nullptr;
 }
 
 void BrokerState::on_worker_rejected(const Status& error) {

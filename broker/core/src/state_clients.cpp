@@ -92,6 +92,14 @@ void BrokerState::reject_submit(const RoutingIds& peer, uint64_t request_id,
 // writes QUEUED (and DISPATCHED) first. With a key, commit() answers and admits it.
 void BrokerState::on_submit(const RoutingIds& peer, schemas::SubmitRequest request) {
   counters_.submitted.fetch_add(1, std::memory_order_relaxed);
+  if (std::string tenant = sender_tenant(); !tenant.empty()) {  // a client key: its tenant
+    if (!request.tenant.empty() && request.tenant != tenant) {
+      return reject_submit(peer, request.request_id,
+                           wire_error(ErrorCode::kPermissionDenied,
+                                      "this key submits for tenant '" + tenant + "' only"));
+    }
+    request.tenant = std::move(tenant);
+  }
   if (Status s = precheck_submit(request); !s.ok()) {
     return reject_submit(peer, request.request_id, s);
   }
@@ -117,7 +125,8 @@ void BrokerState::on_submit(const RoutingIds& peer, schemas::SubmitRequest reque
 }
 
 void BrokerState::on_cancel(const RoutingIds& peer, const schemas::CancelRequest& request) {
-  if (!is_live(request.job_id)) {
+  const LiveJob* live = live_job(request.job_id);
+  if (live == nullptr || hidden_from_sender(live->record.tenant)) {
     reply_error(peer, request.request_id,
                 wire_error(ErrorCode::kNotFound, "no live job '" + request.job_id + "'"),
                 request.job_id);
@@ -141,17 +150,23 @@ void BrokerState::on_ping(const RoutingIds& peer, const schemas::Ping& ping) {
 
 void BrokerState::on_status(const RoutingIds& peer, const schemas::StatusRequest& request) {
   if (const LiveJob* live = live_job(request.job_id)) {
+    if (hidden_from_sender(live->record.tenant)) {
+      return reply_error(peer, request.request_id,
+                         wire_error(ErrorCode::kNotFound, "no job '" + request.job_id + "'"),
+                         request.job_id);
+    }
     post_client(peer, schemas::StatusReply{.request_id = request.request_id,
                                            .record = live->record});
     return;
   }
   // A job that ended (maybe this turn): read after its final record in the turn's pipeline.
-  defer_read(DeferredRead{.peer = peer, .request_id = request.request_id, .job_id = request.job_id});
+  defer_read(DeferredRead{.peer = peer, .request_id = request.request_id, .job_id = request.job_id,
+                          .tenant = sender_tenant()});
 }
 
 void BrokerState::status_ended(const DeferredRead& read, const Result<schemas::JobRecord>& record) {
-  if (!record.ok()) {
-    Status s = record.status().code() == StatusCode::kNotFound
+  if (!record.ok() || (!read.tenant.empty() && record->tenant != read.tenant)) {
+    Status s = record.ok() || record.status().code() == StatusCode::kNotFound
                    ? wire_error(ErrorCode::kNotFound, "no job '" + read.job_id + "'")
                    : wire_error(ErrorCode::kUnavailable, record.status().message());
     reply_error(read.peer, read.request_id, s, read.job_id);

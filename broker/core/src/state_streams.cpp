@@ -120,6 +120,12 @@ void BrokerState::on_subscribe(const RoutingIds& peer, const schemas::SubscribeR
                     .subscribe = true, .from_seq = request.from_seq};
   if (peer.empty()) return;
   LiveJob* job = live_job(request.job_id);
+  if (job != nullptr && hidden_from_sender(job->record.tenant)) {
+    return reply_error(peer, request.request_id,
+                       schemas::wire_error(ErrorCode::kNotFound, "job " + request.job_id + " not found"),
+                       request.job_id);
+  }
+  read.tenant = sender_tenant();
   const bool replay = job == nullptr || request.from_seq < job->next_seq;
   // One subscription per client and job: a repeated SUBSCRIBE (after `lagged`, or not)
   // replaces the earlier one, including what was posted to it and not sent yet (a held
@@ -139,6 +145,11 @@ void BrokerState::on_subscribe(const RoutingIds& peer, const schemas::SubscribeR
 void BrokerState::subscribe_ended(const DeferredRead& read,
                                   const Result<schemas::JobRecord>& record,
                                   Result<LogRead>& log) {
+  if (record.ok() && !read.tenant.empty() && record->tenant != read.tenant) {
+    return reply_error(read.peer, read.request_id,
+                       schemas::wire_error(ErrorCode::kNotFound, "job " + read.job_id + " not found"),
+                       read.job_id);
+  }
   if (!record.ok()) {
     bool missing = record.status().code() == StatusCode::kNotFound;
     return reply_error(read.peer, read.request_id,

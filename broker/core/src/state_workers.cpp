@@ -35,10 +35,21 @@ void BrokerState::on_worker_frames(const RoutingIds& peer, const schemas::Frames
     return;
   }
   if (auto* ready = std::get_if<schemas::WorkerReady>(&parsed.value())) {
+    if (sender_ != nullptr && ready->worker_id != sender_->name) {
+      // An impostor: its key was issued to another worker. Nothing moves.
+      metrics_->auth_refused(kWorkersDomain, "identity_mismatch");
+      spdlog::warn("broker: READY as worker '{}' from the key of '{}': refused", ready->worker_id,
+                   sender_->name);
+      return;
+    }
     on_ready(peer, *ready);
     return;
   }
   const std::string worker = worker_of(peer);
+  if (sender_ != nullptr && !worker.empty() && worker != sender_->name) {
+    metrics_->auth_refused(kWorkersDomain, "identity_mismatch");
+    return;
+  }
   if (worker.empty() || !dispatcher_.on_worker_message(worker)) {
     // Unknown (expired, or the broker restarted): drop it and ask the worker to READY.
     counters_.stale_dropped.fetch_add(1, std::memory_order_relaxed);
@@ -67,6 +78,16 @@ void BrokerState::on_worker_disconnect(const RoutingIds& peer, const std::string
   execute(dispatcher_.on_worker_disconnect(worker));
   forget_worker_route(worker);
   peer_workers_.erase(peer.front());
+}
+
+void BrokerState::on_worker_revoked(const std::string& worker) {
+  auto route = worker_routes_.find(worker);
+  if (route == worker_routes_.end()) return;
+  spdlog::warn("broker: worker {}: its key was revoked; its jobs go elsewhere", worker);
+  const RoutingIds peer = route->second;
+  execute(dispatcher_.on_worker_disconnect(worker));
+  forget_worker_route(worker);
+  if (!peer.empty()) peer_workers_.erase(peer.front());
 }
 
 void BrokerState::on_ready(const RoutingIds& peer, const schemas::WorkerReady& ready) {

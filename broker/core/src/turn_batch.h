@@ -57,6 +57,7 @@ struct DeferredRead {
   uint64_t from_seq = 0;   // subscribe: the replay's range [from_seq, until_seq)
   uint64_t until_seq = 0;
   uint64_t subscription = 0;  // subscribe: ClientStreams' id of the subscription it answers
+  std::string tenant;  // a client key's tenant: a job of another is not found ("" = any)
 };
 
 

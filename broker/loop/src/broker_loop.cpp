@@ -34,6 +34,24 @@ wire::RecvLimits recv_limits(const BrokerOptions& o) {
                           .max_total_bytes = o.limits.max_frame_bytes + 4096};
 }
 
+// Plain ZeroMQ lets anyone who reaches a port in: only on this host.
+bool is_loopback_endpoint(const std::string& e) {
+  for (const char* p : {"tcp://127.", "tcp://localhost:", "tcp://[::1]:", "ipc://", "inproc://"}) {
+    if (e.rfind(p, 0) == 0) return true;
+  }
+  return false;
+}
+
+Status check_insecure_endpoints(const BrokerOptions& o) {
+  for (const std::string& e : {o.client_endpoint, o.worker_endpoint}) {
+    if (!is_loopback_endpoint(e)) {
+      return invalid_argument("insecure mode binds loopback only, not " + e +
+                              ": use CURVE (--curve-key, docs/SECURITY.md)");
+    }
+  }
+  return Status();
+}
+
 SendResult send_result(wire::SendStatus s) {
   switch (s) {
     case wire::SendStatus::kSent: return SendResult::kSent;
@@ -72,9 +90,15 @@ BrokerLoop::~BrokerLoop() {
 }
 
 Status BrokerLoop::bind() {
-  RS_ASSIGN_OR_RETURN(clients_,
-                      wire::make_router(context_, router_options(options_, options_.client_sndhwm)));
-  RS_ASSIGN_OR_RETURN(workers_, wire::make_router(context_, router_options(options_, 100000)));
+  wire::RouterOptions client_options = router_options(options_, options_.client_sndhwm);
+  wire::RouterOptions worker_options = router_options(options_, 100000);
+  if (secure()) {
+    RS_RETURN_IF_ERROR(start_access(worker_options, client_options));
+  } else {
+    RS_RETURN_IF_ERROR(check_insecure_endpoints(options_));
+  }
+  RS_ASSIGN_OR_RETURN(clients_, wire::make_router(context_, client_options));
+  RS_ASSIGN_OR_RETURN(workers_, wire::make_router(context_, worker_options));
   RS_ASSIGN_OR_RETURN(client_endpoint_, wire::bind_endpoint(clients_, options_.client_endpoint));
   RS_ASSIGN_OR_RETURN(worker_endpoint_, wire::bind_endpoint(workers_, options_.worker_endpoint));
   RS_RETURN_IF_ERROR(writer_->start());
@@ -111,8 +135,11 @@ Status BrokerLoop::run_once(long max_wait_ms) {
   size_t ri = poller.add(reader_->socket());
   size_t wmi = worker_monitor_.started() ? poller.add(worker_monitor_.socket()) : SIZE_MAX;
   size_t cmi = client_monitor_.started() ? poller.add(client_monitor_.socket()) : SIZE_MAX;
+  size_t zi = zap_ ? poller.add(zap_) : SIZE_MAX;
   auto ready = poller.poll(state_->poll_timeout_ms(std::min(max_wait_ms, kMaxPollMs)));
   if (!ready.ok()) return ready.status();
+  if (secure()) maybe_reload();
+  if (zi != SIZE_MAX && poller.readable(zi)) serve_zap();
   if (poller.readable(si)) drain_store();
   if (poller.readable(ri)) reader_->drain();
   if ((wmi != SIZE_MAX && poller.readable(wmi)) || (cmi != SIZE_MAX && poller.readable(cmi))) {
@@ -126,7 +153,8 @@ Status BrokerLoop::run_once(long max_wait_ms) {
 }
 
 bool BrokerLoop::drain_workers() {
-  const wire::RecvLimits limits = recv_limits(options_);
+  wire::RecvLimits limits = recv_limits(options_);
+  limits.read_user_id = secure();
   for (int i = 0; i < options_.max_messages_per_turn; ++i) {
     wire::Received r = wire::recv_frames(workers_, limits);
     if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return true;
@@ -134,21 +162,26 @@ bool BrokerLoop::drain_workers() {
       state_->on_worker_rejected(r.error);
       continue;
     }
-    state_->on_worker_message(r.envelope.routing, r.src_fd, r.envelope.frames);
+    const AllowedKey* key = nullptr;
+    if (secure() && (key = identify(kWorkersDomain, r.src_fd, r.user_id)) == nullptr) continue;
+    state_->on_worker_message(r.envelope.routing, r.src_fd, r.envelope.frames, key);
   }
   return false;
 }
 
 bool BrokerLoop::drain_clients() {
-  const wire::RecvLimits limits = recv_limits(options_);
+  wire::RecvLimits limits = recv_limits(options_);
+  limits.read_user_id = secure();
   for (int i = 0; i < options_.max_messages_per_turn; ++i) {
     wire::Received r = wire::recv_frames(clients_, limits);
     if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return true;
+    const AllowedKey* key = nullptr;
+    if (secure() && (key = identify(kClientsDomain, r.src_fd, r.user_id)) == nullptr) continue;
     if (r.status == wire::RecvStatus::kRejected) {  // too_large or bad_frame, read whole
       state_->on_client_rejected(r.envelope.routing, r.error);
       continue;
     }
-    state_->on_client_message(r.envelope.routing, r.src_fd, r.envelope.frames);
+    state_->on_client_message(r.envelope.routing, r.src_fd, r.envelope.frames, key);
   }
   return false;
 }

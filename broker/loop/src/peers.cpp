@@ -25,10 +25,19 @@ void BrokerLoop::start_monitors() {
 // event, and maps its fd then.
 void BrokerLoop::drain_monitors() {
   while (std::optional<wire::PeerEvent> e = worker_monitor_.next()) {
-    if (!e->connected) state_->on_worker_fd_closed(e->fd);
+    if (*e->handshake_failure != '\0') {
+      state_->metrics().auth_refused(kWorkersDomain, std::string("handshake_") + e->handshake_failure);
+    } else if (!e->connected) {
+      state_->on_worker_fd_closed(e->fd);
+    }
   }
   while (std::optional<wire::PeerEvent> e = client_monitor_.next()) {
-    if (!e->connected) state_->on_client_fd_closed(e->fd);
+    if (*e->handshake_failure != '\0') {
+      state_->metrics().auth_refused(kClientsDomain, std::string("handshake_") + e->handshake_failure);
+    } else if (!e->connected) {
+      client_fd_keys_.erase(e->fd);
+      state_->on_client_fd_closed(e->fd);
+    }
   }
 }
 

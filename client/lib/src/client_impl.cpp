@@ -37,7 +37,8 @@ Status Client::Impl::open() {
   if (options.endpoint.empty()) return invalid_argument("client: empty broker endpoint");
   // Reconnect attempts at most a second apart, so a broker that comes back (restarted by
   // `ringserve up`) is found again well within a liveness window.
-  auto dealer = wire::make_dealer(context, wire::DealerOptions{.reconnect_ivl_max_ms = 1000});
+  auto dealer = wire::make_dealer(context, wire::DealerOptions{.reconnect_ivl_max_ms = 1000,
+                                                               .curve = to_wire_keys(options.curve)});
   if (!dealer.ok()) return dealer.status();
   socket = std::move(dealer).value();
   // Without a monitor (it failed to open) reconnects go unnoticed: a wait then relies on the

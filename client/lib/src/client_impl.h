@@ -14,9 +14,13 @@
 #include "rs/client/client.h"
 #include "rs/core/result.h"
 #include "rs/schemas/frames.h"
+#include "rs/wire/curve.h"
 #include "rs/wire/link_monitor.h"
 
 namespace rs::client {
+
+// ClientOptions::curve as the socket helpers take it (endpoint.cpp).
+wire::CurveClientKeys to_wire_keys(const CurveCredentials& credentials);
 
 using Clock = std::chrono::steady_clock;
 

@@ -9,7 +9,10 @@ namespace rs::wire {
 
 Status PeerMonitor::start(zmq::context_t& context, zmq::socket_t& socket, const std::string& name) {
   auto pair = detail::open_monitor(context, socket, "inproc://rs-peer-monitor-" + name,
-                                   ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED);
+                                   ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                                       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
   if (!pair.ok()) return pair.status();
   pair_ = std::move(pair).value();
   return Status();
@@ -33,6 +36,9 @@ std::optional<PeerEvent> PeerMonitor::next() {
       uint32_t value = 0;
       std::memcpy(&event, head.data(), sizeof event);
       std::memcpy(&value, static_cast<const char*>(head.data()) + sizeof event, sizeof value);
+      if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) return PeerEvent{.handshake_failure = "protocol"};
+      if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) return PeerEvent{.handshake_failure = "auth"};
+      if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) return PeerEvent{.handshake_failure = "other"};
       if (event != ZMQ_EVENT_ACCEPTED && event != ZMQ_EVENT_DISCONNECTED) continue;
       return PeerEvent{.connected = event == ZMQ_EVENT_ACCEPTED, .fd = static_cast<int>(value)};
     }

@@ -15,6 +15,9 @@ Result<zmq::socket_t> make_router(zmq::context_t& context, const RouterOptions& 
     socket.set(zmq::sockopt::sndhwm, options.sndhwm);
     socket.set(zmq::sockopt::rcvhwm, options.rcvhwm);
     socket.set(zmq::sockopt::linger, options.linger_ms);
+    if (!options.curve_secret_key.empty()) {
+      RS_RETURN_IF_ERROR(set_curve_server(socket, options.curve_secret_key, options.zap_domain));
+    }
     return socket;
   } catch (const zmq::error_t& e) {
     return zmq_status(e.num(), "make ROUTER socket");
@@ -32,6 +35,7 @@ Result<zmq::socket_t> make_dealer(zmq::context_t& context, const DealerOptions& 
     socket.set(zmq::sockopt::rcvhwm, options.rcvhwm);
     socket.set(zmq::sockopt::linger, options.linger_ms);
     if (options.immediate) socket.set(zmq::sockopt::immediate, 1);
+    if (options.curve.enabled()) RS_RETURN_IF_ERROR(set_curve_client(socket, options.curve));
     return socket;
   } catch (const zmq::error_t& e) {
     return zmq_status(e.num(), "make DEALER socket");

@@ -37,6 +37,7 @@ class BrokerJournalTest : public BrokerLoopTest {
   // A broker child on ephemeral ports; false if it printed no endpoints.
   bool launch(bool journal, const std::string& log) {
     std::vector<std::string> argv = {program(),
+                                     "--insecure",
                                      "--redis",
                                      "127.0.0.1:" + std::to_string(redis_.port()),
                                      "--store-timeout-ms",

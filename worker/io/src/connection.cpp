@@ -2,6 +2,9 @@
 // sent only while the engines beat, broker liveness, teardown and reconnect with backoff.
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <random>
+
 #include "rs/schemas/errors.h"
 #include "rs/wire/framing.h"
 #include "rs/wire/socket.h"
@@ -18,6 +21,15 @@ constexpr int64_t kReadyRetryNs = 20'000'000;  // READY not sendable yet (no lin
 void WorkerLoop::connect_and_ready() {
   wire::DealerOptions o;
   o.routing_id = options_.worker_id;  // stable: ROUTER_HANDOVER gives us our old pipe
+  if (options_.curve.enabled()) {
+    // The broker allows no handover under CURVE: a fresh routing id per connection (the
+    // READY binds it to the worker id, which the broker checks against our key).
+    o.curve = options_.curve;
+    std::random_device rd;
+    char suffix[17];
+    std::snprintf(suffix, sizeof(suffix), "%08x%08x", rd(), rd());
+    o.routing_id = options_.worker_id + "." + suffix;
+  }
   o.immediate = true;  // no link, no send: outputs are kept for the next READY instead
   o.max_msg_bytes = static_cast<int64_t>(options_.limits.max_frame_bytes) + 4096;
   auto socket = wire::make_dealer(context_, o);

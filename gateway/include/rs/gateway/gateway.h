@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "rs/client/client.h"
 #include "rs/core/status.h"
 #include "rs/metrics/metrics_server.h"
 
@@ -19,6 +20,7 @@ struct GatewayOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;            // 0: a free port (see port())
   std::string broker_endpoint;  // the broker's client endpoint
+  client::CurveCredentials broker_curve;  // CURVE to the broker (a gateway-role key); empty: plain
   std::string redis;            // host:port for API keys; "" only with no_auth
   bool no_auth = false;
   size_t max_body_bytes = 4u << 20;  // larger -> 413

@@ -34,8 +34,9 @@ enum class ErrorCode : uint8_t {
   kExpired,           // the job was still queued at its expires_ms: never run
   kLagged,            // a subscriber fell too far behind: dropped (re-SUBSCRIBE from its last seq)
   kDraining,          // the worker is shutting down: the job is handed back (retried elsewhere)
+  kPermissionDenied,  // the sender's key does not allow this (a client key's other tenant)
 };
-inline constexpr int kErrorCodeCount = static_cast<int>(ErrorCode::kDraining) + 1;
+inline constexpr int kErrorCodeCount = static_cast<int>(ErrorCode::kPermissionDenied) + 1;
 
 // "bad_frame", "queue_full", ...: stable snake_case names.
 std::string_view error_code_name(ErrorCode code);

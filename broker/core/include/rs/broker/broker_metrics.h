@@ -35,6 +35,14 @@ class BrokerMetrics {
   void dispatched(Priority priority, double queued_s, uint32_t attempt);
   void dead_lettered() { dead_letters_.inc(); }
   void malformed(schemas::ErrorCode code);
+  // A peer refused by authentication (docs/SECURITY.md): socket "workers" | "clients";
+  // reason e.g. "unknown_key", "revoked", "identity_mismatch", "handshake_protocol".
+  void auth_refused(const std::string& socket, const std::string& reason) {
+    auth_refused_.with({socket, reason}).inc();
+  }
+  void allowed_keys(const std::string& socket, size_t n) {
+    allowed_keys_.with({socket}).set(static_cast<double>(n));
+  }
   // The command byte of a message's frames ([header, command, body]); "invalid" if none.
   void received(const std::vector<std::string>& frames);
   void sent(const std::vector<std::string>& frames);
@@ -69,6 +77,8 @@ class BrokerMetrics {
   metrics::Counter& redispatches_;
   metrics::Counter& dead_letters_;
   metrics::Family<metrics::Counter>& malformed_;
+  metrics::Family<metrics::Counter>& auth_refused_;
+  metrics::Family<metrics::Gauge>& allowed_keys_;
   metrics::Family<metrics::Counter>& received_;
   metrics::Family<metrics::Counter>& sent_;
   metrics::Histogram& turn_;

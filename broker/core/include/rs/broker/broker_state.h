@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "rs/broker/access_list.h"
 #include "rs/broker/broker_counters.h"
 #include "rs/broker/broker_metrics.h"
 #include "rs/broker/client_streams.h"
@@ -120,9 +121,15 @@ class BrokerState {
   // Batches 1..n are a previous broker's journal, re-applied before anything else
   // (n_commands: each one's size). Before the first turn.
   void on_journal(const std::vector<size_t>& n_commands);
-  // A message from a client / worker; fd: its connection (-1: unknown).
-  void on_client_message(const RoutingIds& peer, int fd, const schemas::Frames& frames);
-  void on_worker_message(const RoutingIds& peer, int fd, const schemas::Frames& frames);
+  // A message from a client / worker; fd: its connection (-1: unknown). sender: the key it
+  // was authenticated with (CURVE; nullptr on an insecure broker): a worker's id is its
+  // key's name, a client key sees only its tenant's jobs (docs/SECURITY.md).
+  void on_client_message(const RoutingIds& peer, int fd, const schemas::Frames& frames,
+                         const AllowedKey* sender = nullptr);
+  void on_worker_message(const RoutingIds& peer, int fd, const schemas::Frames& frames,
+                         const AllowedKey* sender = nullptr);
+  // The worker's key left the allow-list: it is gone (its jobs are re-dispatched).
+  void on_worker_revoked(const std::string& worker);
   // A client's message that could not be read whole (too large, bad frames): answered.
   void on_client_rejected(const RoutingIds& peer, const Status& error);
   void on_worker_rejected(const Status& error);
@@ -352,6 +359,10 @@ class BrokerState {
   std::unordered_map<int, std::string> worker_fds_;  // connection fd -> worker id (from READY)
   std::unordered_map<int, std::string> client_fds_;  // connection fd -> client routing id
   int recv_fd_ = -1;  // the connection of the message being handled
+  const AllowedKey* sender_ = nullptr;  // its key (CURVE), while it is handled
+  // A client key of another tenant than the job's: the job is "not found" to it.
+  bool hidden_from_sender(const std::string& job_tenant) const;
+  std::string sender_tenant() const;  // a client key's tenant; "" = any
   std::unordered_map<std::string, int> client_fd_of_;  // client routing id -> its latest fd
   std::vector<int> dropped_worker_fds_;  // connections gone, handled once their messages are read
   std::vector<int> dropped_client_fds_;

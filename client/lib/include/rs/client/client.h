@@ -18,8 +18,17 @@
 
 namespace rs::client {
 
+// CURVE credentials (Z85 keys; docs/SECURITY.md): all empty = plain ZeroMQ.
+struct CurveCredentials {
+  std::string server_public_key;  // the broker's
+  std::string public_key;         // this client's key pair
+  std::string secret_key;
+  bool enabled() const { return !server_public_key.empty(); }
+};
+
 struct ClientOptions {
   std::string endpoint;              // the broker's client endpoint, e.g. tcp://127.0.0.1:5555
+  CurveCredentials curve;            // a CURVE broker: this client's key and the broker's
   int request_timeout_ms = 5000;     // submit / status / cancel / workers / ping replies
   // wait(): PINGs the broker while it waits (every liveness_ms / 5, 100 ms..1 s) and fails
   // with kUnavailable "broker at <endpoint> not answering for N s" once nothing at all came
@@ -97,5 +106,11 @@ Result<std::string> resolve_endpoint(const std::string& flag);
 // RINGSERVE_REDIS environment variable, else the contents of ./var/redis (written by
 // `ringserve up`); an error naming all three when none is set.
 Result<std::string> resolve_redis(const std::string& flag);
+
+// CURVE credentials for command-line tools: --curve-key / --broker-key if given, else
+// RINGSERVE_CURVE_KEY / RINGSERVE_BROKER_KEY, else ./var/keys/cli.key with
+// ./var/keys/broker.pub when both exist (written by `ringserve up`); else none (plain).
+// A key file that cannot be read or parsed is an error.
+Result<CurveCredentials> resolve_curve(const std::string& key_flag, const std::string& broker_key_flag);
 
 }  // namespace rs::client

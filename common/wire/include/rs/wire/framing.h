@@ -52,6 +52,7 @@ struct RecvLimits {
   size_t n_routing = 0;   // leading routing frames: 1 on a ROUTER, 0 on a DEALER
   size_t max_frames = 8;  // payload frames (the protocol uses 3)
   size_t max_total_bytes = (4u << 20) + 4096;  // payload bytes over all frames
+  bool read_user_id = false;  // fill Received::user_id (a CURVE server's ROUTER)
 };
 
 enum class RecvStatus : uint8_t {
@@ -70,6 +71,8 @@ struct Received {
   // The file descriptor of the connection the message came in on (-1 if unknown): pairs a
   // peer with the socket monitor's connection events (ConnectionMonitor).
   int src_fd = -1;
+  // The ZAP handler's User-Id of the connection (RecvLimits::read_user_id; "" without ZAP).
+  std::string user_id;
 };
 
 // Reads one whole multipart message (always to its last part, so the next call starts at a

@@ -13,14 +13,18 @@
 namespace rs::wire {
 
 struct PeerEvent {
-  bool connected = false;  // accepted; else the connection is gone
+  bool connected = false;  // accepted; else the connection is gone (or its handshake failed)
   int fd = -1;
+  // A failed security handshake (CURVE): "protocol" (a NULL-mechanism or garbled peer, a
+  // wrong server key), "auth" (the ZAP handler refused the key) or "other"; "" otherwise.
+  // The event's value is then a protocol error code, not an fd (fd is -1).
+  const char* handshake_failure = "";
 };
 
 class PeerMonitor {
  public:
   PeerMonitor() = default;
-  // Starts monitoring `socket` (accepted and disconnected). `name` must be unique in the
+  // Starts monitoring `socket` (accepted, disconnected, handshakes failed). `name` must be unique in the
   // context (it names the inproc endpoint).
   Status start(zmq::context_t& context, zmq::socket_t& socket, const std::string& name);
   // The next event, if any. Non-blocking.

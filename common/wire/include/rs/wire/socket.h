@@ -10,6 +10,7 @@
 #include <zmq.hpp>
 
 #include "rs/core/result.h"
+#include "rs/wire/curve.h"
 
 namespace rs::wire {
 
@@ -20,6 +21,10 @@ struct RouterOptions {
   int linger_ms = 0;      // close never waits for unsent messages
   bool mandatory = true;  // ZMQ_ROUTER_MANDATORY: unknown peer -> kUnroutable, not a drop
   bool handover = true;   // ZMQ_ROUTER_HANDOVER: a reconnecting id takes over its old pipe
+  // CURVE server: a secret key makes every connection CURVE, authenticated by the ZAP
+  // handler for zap_domain (rs/wire/curve.h). "" = plain (NULL mechanism).
+  std::string curve_secret_key;
+  std::string zap_domain;
 };
 
 struct DealerOptions {
@@ -33,6 +38,7 @@ struct DealerOptions {
   // ZMQ_IMMEDIATE: queue messages only on a completed connection (a send without one fails
   // at once instead of waiting in a pipe for whichever peer connects next).
   bool immediate = false;
+  CurveClientKeys curve;  // set: a CURVE client of that server; empty: plain
 };
 
 Result<zmq::socket_t> make_router(zmq::context_t& context, const RouterOptions& options = {});

@@ -15,6 +15,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 #include <zmq.hpp>
@@ -25,6 +26,7 @@
 #include "rs/core/result.h"
 #include "rs/store/redis_connection.h"
 #include "rs/wire/peer_monitor.h"
+#include "rs/wire/socket.h"
 
 namespace rs::broker {
 
@@ -52,6 +54,13 @@ struct BrokerOptions : BrokerStateOptions {
   // next start, before recovery; TOKENS go out from memory only once their writes are in
   // it. "" = no journal (held writes are in memory only).
   std::string journal_path;
+  // CURVE (docs/SECURITY.md): the broker's key file (with its secret key) and the two
+  // allow-lists, re-read when they change (checked every allow_list_poll_ms) or at once
+  // on request_reload() (SIGHUP). "" = insecure: plain ZeroMQ, loopback endpoints only.
+  std::string curve_key_path;
+  std::string allow_workers_path;
+  std::string allow_clients_path;
+  int allow_list_poll_ms = 250;
 };
 
 class StoreWriter;
@@ -79,6 +88,9 @@ class BrokerLoop : private BrokerPorts {
   Status run_once(long max_wait_ms);
   // Any thread: run() returns within ~50 ms.
   void request_stop() { stop_.store(true, std::memory_order_relaxed); }
+  // Any thread (a signal handler too): the allow-lists are re-read at the next turn.
+  void request_reload() { reload_.store(true, std::memory_order_relaxed); }
+  bool secure() const { return !options_.curve_key_path.empty(); }
 
   const BrokerCounters& counters() const { return state_->counters(); }
   // The Prometheus metrics (any thread may render them or read readiness()).
@@ -102,6 +114,14 @@ class BrokerLoop : private BrokerPorts {
   void start_monitors();
   void drain_monitors();
 
+  // access_control.cpp: CURVE, the ZAP handler and the allow-lists (docs/SECURITY.md).
+  Status start_access(wire::RouterOptions& workers, wire::RouterOptions& clients);
+  void serve_zap();
+  Status reload_allow_lists(bool at_start);
+  void maybe_reload();
+  // The key behind a message (nullptr: refused and counted; insecure: never called).
+  const AllowedKey* identify(const char* domain, int fd, const std::string& user_id);
+
   zmq::context_t& context_;
   BrokerOptions options_;
   const rs::Clock& clock_;
@@ -119,6 +139,17 @@ class BrokerLoop : private BrokerPorts {
   // The submitted batches not applied yet, oldest first: how to read their replies.
   std::deque<std::unique_ptr<StoreLayout>> layouts_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> reload_{false};
+  AccessList access_;
+  zmq::socket_t zap_;  // the ZAP handler's REP socket (CURVE only)
+  struct AllowFile {
+    std::string path;
+    const char* domain;
+    int64_t mtime_ns = -1;
+  };
+  std::vector<AllowFile> allow_files_;
+  int64_t next_allow_check_ns_ = 0;
+  std::unordered_map<int, std::string> client_fd_keys_;  // a client connection's User-Id
 };
 
 }  // namespace rs::broker

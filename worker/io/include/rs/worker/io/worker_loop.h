@@ -27,6 +27,7 @@
 #include "rs/wire/link_monitor.h"
 #include "rs/wire/wakeup.h"
 #include "rs/metrics/metrics_server.h"
+#include "rs/wire/curve.h"
 #include "rs/worker/device_host.h"
 #include "rs/worker/worker_metrics.h"
 #include "rs/worker/models/model_manager.h"
@@ -52,6 +53,10 @@ struct WorkerOptions {
   int64_t grace_ms = 30000;          // drain: how long running jobs may take to finish
                                      // after request_drain() before they are handed back
   schemas::Limits limits;
+  // CURVE (docs/SECURITY.md): this worker's key pair and the broker's public key; empty:
+  // plain. With CURVE the worker id is its key's name, and each connection has a routing
+  // id of its own ("<id>.<random>"), so no peer can take over another's pipe.
+  wire::CurveClientKeys curve;
   // Fault injection (tests, chaos drills): jobs whose prompt contains one of these fail on
   // the device with an engine error (DeviceHostConfig::fail_on_prompt; WORKER_FAILED internal).
   std::vector<std::string> fail_on_prompt;
