@@ -18,9 +18,11 @@ namespace rs::test {
 
 class WirePeer {
  public:
-  WirePeer(zmq::context_t& context, const std::string& endpoint, const std::string& routing_id = {}) {
+  WirePeer(zmq::context_t& context, const std::string& endpoint, const std::string& routing_id = {},
+           const wire::CurveClientKeys& curve = {}) {
     wire::DealerOptions o;
     o.routing_id = routing_id;
+    o.curve = curve;
     auto d = wire::make_dealer(context, o);
     if (!d.ok()) return;
     socket_ = std::move(d).value();
@@ -59,6 +61,13 @@ class WirePeer {
       if (std::holds_alternative<schemas::BrokerHeartbeat>(*m)) continue;
       return std::move(m).value();
     }
+  }
+  // Whether anything at all (a heartbeat too) arrives within timeout_ms.
+  bool got_anything(long timeout_ms) {
+    wire::Poller poller;
+    poller.add(socket_);
+    auto ready = poller.poll(timeout_ms);
+    return ready.ok() && *ready > 0;
   }
   // The next message if it is a T (else nullopt).
   template <typename T>

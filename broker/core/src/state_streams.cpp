@@ -120,12 +120,10 @@ void BrokerState::on_subscribe(const RoutingIds& peer, const schemas::SubscribeR
                     .subscribe = true, .from_seq = request.from_seq};
   if (peer.empty()) return;
   LiveJob* job = live_job(request.job_id);
-  if (job != nullptr && hidden_from_sender(job->record.tenant)) {
-    return reply_error(peer, request.request_id,
-                       schemas::wire_error(ErrorCode::kNotFound, "job " + request.job_id + " not found"),
-                       request.job_id);
-  }
+  // Another tenant's job is read as an ended one: its record answers not_found, in order
+  // with the PING a client sends behind its SUBSCRIBE.
   read.tenant = sender_tenant();
+  if (job != nullptr && hidden_from_sender(job->record.tenant)) job = nullptr;
   const bool replay = job == nullptr || request.from_seq < job->next_seq;
   // One subscription per client and job: a repeated SUBSCRIBE (after `lagged`, or not)
   // replaces the earlier one, including what was posted to it and not sent yet (a held
