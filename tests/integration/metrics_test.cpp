@@ -160,6 +160,10 @@ TEST_F(PrometheusPoolTest, PrometheusScrapesAnUpPoolAndItsFiguresAgreeWithTheJob
   while (!co.endpoint.empty() && std::isspace(static_cast<unsigned char>(co.endpoint.back()))) {
     co.endpoint.pop_back();
   }
+  auto curve = client::resolve_curve((dir_ / "var/keys/cli.key").string(),
+                                     (dir_ / "var/keys/broker.pub").string());
+  ASSERT_TRUE(curve.ok()) << curve.status().to_string();
+  co.curve = *curve;
   auto client = client::Client::connect(co);
   ASSERT_TRUE(client.ok()) << client.status().to_string();
   std::vector<std::string> jobs;

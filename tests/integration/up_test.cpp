@@ -92,6 +92,11 @@ TEST_F(UpTest, StartsServesAndStopsOnSigint) {
   {
     rs::client::ClientOptions options;
     options.endpoint = endpoint;
+    // `up` runs CURVE: the CLI's key and the broker's public key from var/keys.
+    auto curve = rs::client::resolve_curve((dir_ / "var/keys/cli.key").string(),
+                                           (dir_ / "var/keys/broker.pub").string());
+    ASSERT_TRUE(curve.ok()) << curve.status().to_string();
+    options.curve = *curve;
     auto client = rs::client::Client::connect(options);
     ASSERT_TRUE(client.ok()) << client.status().to_string();
     auto devices = (*client)->workers();
@@ -224,6 +229,10 @@ TEST_F(UpTest, ServeFollowsTheRegistry) {
   while (!endpoint.empty() && endpoint.back() == '\n') endpoint.pop_back();
   rs::client::ClientOptions options;
   options.endpoint = endpoint;
+  auto curve = rs::client::resolve_curve((dir_ / "var/keys/cli.key").string(),
+                                         (dir_ / "var/keys/broker.pub").string());
+  ASSERT_TRUE(curve.ok()) << curve.status().to_string();
+  options.curve = *curve;
   auto client = rs::client::Client::connect(options);
   ASSERT_TRUE(client.ok());
   bool loaded = false;
