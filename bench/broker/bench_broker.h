@@ -4,6 +4,7 @@
 // results are merged after the threads are joined.
 #pragma once
 
+#include "rs/wire/curve.h"
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -26,6 +27,7 @@ struct ClientConfig {
   double warmup_s = 0.5;
   double measure_s = 3;
   bool track_latency = false;
+  wire::CurveClientKeys curve;  // --curve: every client connects with this (gateway-role) key
 };
 
 // One client thread's view of a run (the measured window only).
@@ -65,6 +67,7 @@ struct ScriptedWorkerConfig {
   uint32_t slots = 64;       // per device
   uint32_t n_tokens = 8;     // per job, all in one WORKER_TOKENS
   bool track_latency = false;
+  wire::CurveClientKeys curve;  // --curve: the key issued under `id`
 };
 
 // An in-process worker: one DEALER thread answering each DISPATCH at once.

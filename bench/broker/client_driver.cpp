@@ -29,6 +29,7 @@ class Client {
       : config_(config), index_(index) {
     wire::DealerOptions o;
     o.routing_id = "bench-c" + std::to_string(index);
+    o.curve = config.curve;
     auto d = wire::make_dealer(ctx, o);
     if (d.ok()) socket_ = std::move(d).value();
     if (d.ok()) ok_ = wire::connect_endpoint(socket_, config.endpoint).ok();

@@ -50,6 +50,45 @@ struct Options {
   std::string log_level = "warn";
   std::string bin_dir;  // ringserve-worker / ringserve-model; default: next to bench-broker
   bool batch_ttft = false;  // --batch-ttft: run batch_ttft.cpp's mode instead
+  bool curve = false;       // --curve: CURVE on both sockets (scripted workers and clients)
+};
+
+// --curve: a broker key, one key per scripted worker and one gateway-role key for the
+// clients, in a private directory (as `ringserve keys zmq new` makes them).
+struct BenchKeys {
+  std::string dir;
+  rs::wire::CurveKeyPair broker;
+  std::vector<rs::wire::CurveKeyPair> workers;
+  rs::wire::CurveKeyPair client;
+
+  bool make(int n_workers, std::string* error) {
+    dir = "/tmp/rs-bench-broker-keys-" + std::to_string(::getpid());
+    std::filesystem::create_directories(dir);
+    auto pair = [&]() { return rs::wire::generate_curve_keypair(); };
+    auto b = pair(), c = pair();
+    if (!b.ok() || !c.ok()) return *error = "no CURVE in this libzmq", false;
+    broker = *b;
+    client = *c;
+    std::string workers_allow, clients_allow = "gateway bench " + client.public_key + "\n";
+    for (int i = 0; i < n_workers; ++i) {
+      auto w = pair();
+      if (!w.ok()) return false;
+      workers.push_back(*w);
+      workers_allow += "worker sw-" + std::to_string(i) + " " + w->public_key + "\n";
+    }
+    rs::wire::CurveKeyFile key{.role = "broker", .name = "broker", .keys = broker};
+    return rs::wire::write_private_file(dir + "/broker.key", rs::wire::format_curve_key_file(key), 0600).ok() &&
+           rs::wire::write_private_file(dir + "/workers.allow", workers_allow, 0600).ok() &&
+           rs::wire::write_private_file(dir + "/clients.allow", clients_allow, 0600).ok();
+  }
+  rs::wire::CurveClientKeys for_worker(size_t i) const {
+    return {.server_public_key = broker.public_key, .own = workers.at(i)};
+  }
+  rs::wire::CurveClientKeys for_clients() const { return {.server_public_key = broker.public_key, .own = client}; }
+  ~BenchKeys() {
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  }
 };
 
 // CPU seconds used so far by a thread of this process (its clock id) or by a process.
@@ -192,12 +231,22 @@ struct Pool {
     if (broker) broker->request_stop();
     if (broker_thread.joinable()) broker_thread.join();
   }
-  bool start_broker(std::string* error) {
+  BenchKeys keys;
+  bool curve = false;
+
+  bool start_broker(const Options& opt, std::string* error) {
     if (!rs::test::RedisServer::available() || !redis.start()) {
       *error = "cannot start redis-server";
       return false;
     }
     rs::broker::BrokerOptions o;
+    curve = opt.curve;
+    if (curve) {
+      if (!keys.make(opt.n_workers, error)) return false;
+      o.curve_key_path = keys.dir + "/broker.key";
+      o.allow_workers_path = keys.dir + "/workers.allow";
+      o.allow_clients_path = keys.dir + "/clients.allow";
+    }
     o.redis.port = redis.port();
     o.key_prefix = "bench:";
     o.max_queued = 1'000'000;
@@ -226,6 +275,7 @@ struct Pool {
                                         .id = "sw-" + std::to_string(i), .devices = opt.devices,
                                         .slots = opt.slots, .n_tokens = opt.tokens,
                                         .track_latency = true};
+      if (curve) c.curve = keys.for_worker(static_cast<size_t>(i));
       scripted.push_back(std::make_unique<rs::bench::ScriptedWorker>(ctx, c));
       if (!scripted.back()->start()) {
         *error = "scripted worker did not get READY acknowledged";
@@ -240,10 +290,11 @@ std::string summary(const Options& opt, const RunResult& peak, const RunResult& 
                     const nlohmann::json& lat, const nlohmann::json& cpu) {
   char buf[640];
   int n = std::snprintf(buf, sizeof(buf),
-                        "bench-broker: workers=%s clients=%d window=%d tokens/job=%u peak %.0f jobs/s"
+                        "bench-broker: workers=%s%s clients=%d window=%d tokens/job=%u peak %.0f jobs/s"
                         " %.0f tok/s (broker %.1f us CPU/job, redis %.1f us CPU/job) | at %.0f%% load"
                         " (%.0f jobs/s) ",
-                        opt.workers.c_str(), opt.clients, opt.window, opt.tokens, peak.jobs_s(),
+                        opt.workers.c_str(), opt.curve ? " curve" : "", opt.clients, opt.window,
+                        opt.tokens, peak.jobs_s(),
                         peak.tokens_s(), cpu.value("broker_cpu_us_per_job", 0.0),
                         cpu.value("redis_cpu_us_per_job", 0.0), opt.load_fraction * 100, half.jobs_s());
   std::string s(buf, static_cast<size_t>(std::max(0, n)));
@@ -259,12 +310,17 @@ int run_bench(const Options& opt) {
   std::getline(std::ifstream("/proc/loadavg"), loadavg);
   Pool pool;
   std::string error;
-  if (!pool.start_broker(&error) || !pool.start_workers(opt, &error)) {
+  if (opt.curve && opt.workers != "scripted") {
+    std::fprintf(stderr, "bench-broker: --curve is for --workers scripted\n");
+    return 2;
+  }
+  if (!pool.start_broker(opt, &error) || !pool.start_workers(opt, &error)) {
     std::fprintf(stderr, "bench-broker: %s\n", error.c_str());
     return 1;
   }
   ClientConfig cc{.endpoint = pool.broker->client_endpoint(), .clients = opt.clients, .window = opt.window,
                   .max_tokens = opt.tokens, .warmup_s = opt.warmup_s, .measure_s = opt.seconds};
+  if (opt.curve) cc.curve = pool.keys.for_clients();
   CpuMeter cpu{.redis_pid = redis_child_pid(), .counters = &pool.broker->counters()};
   pthread_getcpuclockid(pool.broker_thread.native_handle(), &cpu.broker_clock);
   cpu.begin();
@@ -288,7 +344,8 @@ int run_bench(const Options& opt) {
       {"config", {{"workers", opt.workers}, {"n_workers", opt.n_workers}, {"devices", opt.devices},
                   {"slots", opt.slots}, {"clients", opt.clients},
                   {"latency_clients", opt.latency_clients}, {"window", opt.window},
-                  {"tokens_per_job", opt.tokens}, {"seconds", opt.seconds}, {"quick", opt.quick}}},
+                  {"tokens_per_job", opt.tokens}, {"seconds", opt.seconds}, {"quick", opt.quick},
+                  {"curve", opt.curve}}},
       {"peak", run_json(peak)},
       {"peak_cpu", peak_cpu},
       {"half_load", run_json(half)},
@@ -372,6 +429,7 @@ int main(int argc, char** argv) {
   app.add_option("--bin-dir", opt.bin_dir, "where ringserve-worker and ringserve-model are");
   app.add_option("--out", opt.out, "write the JSON here instead of stdout");
   app.add_flag("--quick", opt.quick, "a short run for CI");
+  app.add_flag("--curve", opt.curve, "CURVE on both broker sockets (scripted workers; docs/SECURITY.md)");
   app.add_option("--log-level", opt.log_level, "broker log level (trace|debug|info|warn|error|off)");
   rs::bench::BatchTtftOptions ttft;
   add_batch_ttft_flags(app, opt, ttft);

@@ -59,6 +59,7 @@ void ScriptedWorker::run() {
   pthread_setname_np(pthread_self(), "scripted-wrk");
   wire::DealerOptions o;
   o.routing_id = config_.id;
+  o.curve = config_.curve;
   auto d = wire::make_dealer(ctx_, o);
   if (!d.ok() || !wire::connect_endpoint(*d, config_.endpoint).ok()) {
     state_.store(-1);
