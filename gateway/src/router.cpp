@@ -182,6 +182,39 @@ void events(const std::shared_ptr<HttpSession>& session, GatewayContext& context
   session->hold(std::make_shared<EventsExchange>(session, context, job_id, after, caller));
 }
 
+void wrong_method(HttpSession& session, std::string_view target) {
+  ApiError e = bad_request("",
+                           std::string(session.request().method_string()) + " is not allowed on " +
+                               std::string(target),
+                           "method_not_allowed");
+  e.status = 405;
+  session.respond_error(e);
+}
+
+// /v1/jobs/{id} (GET, DELETE) and /v1/jobs/{id}/events (GET): jobs:read or admin, then
+// the tenant rule once the record is read (access.h).
+void jobs_route(const std::shared_ptr<HttpSession>& session, GatewayContext& context,
+                std::string_view target, std::string_view rest, std::string_view query,
+                const Caller& caller) {
+  if (auto e = require_job_access(caller)) return session->respond_error(*e);
+  constexpr std::string_view kEvents = "/events";
+  const bool is_events =
+      rest.size() > kEvents.size() && rest.substr(rest.size() - kEvents.size()) == kEvents;
+  if (is_events) rest = rest.substr(0, rest.size() - kEvents.size());
+  if (rest.empty() || rest.find('/') != std::string_view::npos || rest.size() > 256) {
+    return session->respond_error(job_not_found(rest));
+  }
+  const std::string job_id(rest);
+  const http::verb method = session->request().method();
+  if (is_events) {
+    if (method != http::verb::get) return wrong_method(*session, target);
+    return events(session, context, job_id, query, caller);
+  }
+  if (method == http::verb::get) return job_request(session, context, job_id, caller, false);
+  if (method == http::verb::delete_) return job_request(session, context, job_id, caller, true);
+  wrong_method(*session, target);
+}
+
 }  // namespace
 
 std::optional<ApiError> authenticate(const HttpSession& session, GatewayContext& context,
@@ -211,13 +244,6 @@ void route(const std::shared_ptr<HttpSession>& session, GatewayContext& context)
     target = target.substr(0, q);
   }
   const http::verb method = req.method();
-  auto wrong_method = [&] {
-    ApiError e = bad_request(
-        "", std::string(req.method_string()) + " is not allowed on " + std::string(target),
-        "method_not_allowed");
-    e.status = 405;
-    session->respond_error(e);
-  };
   if (target == "/health") {
     json h = {{"status", "ok"}, {"broker", context.bridge.broker_up() ? "up" : "down"}};
     return session->respond(http::status::ok, json_text(h));
@@ -235,44 +261,30 @@ void route(const std::shared_ptr<HttpSession>& session, GatewayContext& context)
     return e.has_value();
   };
   if (target == "/v1/models") {
-    if (method != http::verb::get) return wrong_method();
-    return refused(store::kScopeInfer) ? void() : list_models(session, context);
+    if (method != http::verb::get) return wrong_method(*session, target);
+    if (refused(store::kScopeInfer)) return;
+    return list_models(session, context);
   }
   if (target == "/v1/admin/workers") {
-    if (method != http::verb::get) return wrong_method();
-    return refused(store::kScopeAdmin) ? void() : list_workers(session, context);
+    if (method != http::verb::get) return wrong_method(*session, target);
+    if (refused(store::kScopeAdmin)) return;
+    return list_workers(session, context);
   }
   if (target == "/v1/completions") {
-    if (method != http::verb::post) return wrong_method();
+    if (method != http::verb::post) return wrong_method(*session, target);
     if (refused(store::kScopeInfer)) return;
     return generation<CompletionRequest>(session, context, caller.tenant,
                                          parse_completion_request, plan_completion);
   }
   if (target == "/v1/chat/completions") {
-    if (method != http::verb::post) return wrong_method();
+    if (method != http::verb::post) return wrong_method(*session, target);
     if (refused(store::kScopeInfer)) return;
     return generation<ChatRequest>(session, context, caller.tenant, parse_chat_request,
                                    plan_chat);
   }
   constexpr std::string_view kJobs = "/v1/jobs/";
-  if (target.substr(0, kJobs.size()) == kJobs) {
-    if (auto e = require_job_access(caller)) return session->respond_error(*e);
-    std::string_view rest = target.substr(kJobs.size());
-    constexpr std::string_view kEvents = "/events";
-    const bool is_events =
-        rest.size() > kEvents.size() && rest.substr(rest.size() - kEvents.size()) == kEvents;
-    if (is_events) rest = rest.substr(0, rest.size() - kEvents.size());
-    if (rest.empty() || rest.find('/') != std::string_view::npos || rest.size() > 256) {
-      return session->respond_error(job_not_found(rest));
-    }
-    const std::string job_id(rest);
-    if (is_events)
-      return method == http::verb::get ? events(session, context, job_id, query, caller)
-                                       : wrong_method();
-    if (method == http::verb::get) return job_request(session, context, job_id, caller, false);
-    if (method == http::verb::delete_) return job_request(session, context, job_id, caller, true);
-    return wrong_method();
-  }
+  if (target.substr(0, kJobs.size()) == kJobs)
+    return jobs_route(session, context, target, target.substr(kJobs.size()), query, caller);
   session->respond_error(
       not_found("unknown_url",
                 "no route for " + std::string(req.method_string()) + " " + std::string(target)));
