@@ -11,7 +11,7 @@ stdout (or --out), then one summary line. Stops everything it started.
 
   python3 bench/gateway/tls_compare.py --bin build/release/bin
 """
-import argparse, http.client, json, os, signal, ssl, statistics, subprocess, sys, tempfile
+import argparse, http.client, json, os, shutil, signal, ssl, statistics, subprocess, sys, tempfile
 import threading, time
 
 
@@ -117,6 +117,7 @@ def main():
             plain.terminate()
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
+        shutil.rmtree(work, ignore_errors=True)
     text = json.dumps(result)
     if a.out:
         open(a.out, "w").write(text + "\n")
