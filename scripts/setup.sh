@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libhiredis-dev libspdlog-dev libfmt-dev
   redis-server
-  libcli11-dev nlohmann-json3-dev libxxhash-dev libssl-dev libboost-dev
+  libcli11-dev nlohmann-json3-dev libxxhash-dev libssl-dev libboost-dev openssl curl
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-zmq python3-msgpack python3-jinja2
   prometheus

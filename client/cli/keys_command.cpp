@@ -18,6 +18,7 @@ namespace {
 struct KeysAddArgs {
   ModelsOptions options;  // --redis, --json (--broker, --timeout-ms accepted; --broker unused)
   std::string tenant;
+  std::string scopes = "infer,jobs:read";  // --scope
 };
 
 struct KeysListArgs {
@@ -48,19 +49,26 @@ int run_keys_add(const KeysAddArgs& args) {
   const CommonOptions& common = args.options.common;
   // Refuse a bad tenant before looking for Redis: the clearer error.
   if (Status s = store::check_tenant(args.tenant); !s.ok()) return report_status(common, s);
+  auto scopes = store::parse_scopes(args.scopes);
+  if (!scopes.ok()) return report_status(common, scopes.status());
   auto access = RegistryAccess::open(args.options);
   if (!access.ok()) return report_status(common, access.status());
   store::ApiKeys keys((*access)->connection());
-  auto added = keys.add(args.tenant);
+  auto added = keys.add(args.tenant, *scopes);
   if (!added.ok()) return report_status(common, added.status());
+  const std::string scope_list = store::scopes_text(added->scopes);
   if (common.json) {
-    print_json_line({{"key", added->key}, {"id", added->id}, {"tenant", added->tenant}});
+    print_json_line({{"key", added->key},
+                     {"id", added->id},
+                     {"tenant", added->tenant},
+                     {"scopes", scope_list}});
   } else {
     std::printf("%s\n", added->key.c_str());
   }
   std::fflush(stdout);
-  std::fprintf(stderr, "note: key %s for tenant %s: store it now, it cannot be shown again\n",
-               added->id.c_str(), added->tenant.c_str());
+  std::fprintf(stderr,
+               "note: key %s for tenant %s (scopes %s): store it now, it cannot be shown again\n",
+               added->id.c_str(), added->tenant.c_str(), scope_list.c_str());
   return kExitOk;
 }
 
@@ -72,13 +80,19 @@ int run_keys_list(const KeysListArgs& args) {
   if (!listed.ok()) return report_status(common, listed.status());
   if (common.json) {
     for (const auto& k : *listed) {
-      print_json_line({{"id", k.id}, {"tenant", k.tenant}, {"created_ms", k.created_ms}});
+      print_json_line({{"id", k.id},
+                       {"tenant", k.tenant},
+                       {"scopes", store::scopes_text(k.scopes)},
+                       {"created_ms", k.created_ms}});
     }
   } else if (listed->empty()) {
     std::printf("no api keys\n");
   } else {
-    std::vector<std::vector<std::string>> rows{{"ID", "TENANT", "CREATED (UTC)"}};
-    for (const auto& k : *listed) rows.push_back({k.id, k.tenant, key_created_text(k.created_ms)});
+    std::vector<std::vector<std::string>> rows{{"ID", "TENANT", "SCOPES", "CREATED (UTC)"}};
+    for (const auto& k : *listed) {
+      rows.push_back(
+          {k.id, k.tenant, store::scopes_text(k.scopes), key_created_text(k.created_ms)});
+    }
     std::fputs(aligned_table(rows).c_str(), stdout);
   }
   std::fflush(stdout);
@@ -113,12 +127,19 @@ void add_keys_command(CLI::App& app) {
 
   auto add = std::make_shared<KeysAddArgs>();
   CLI::App* a = keys->add_subcommand("add", "make a key for a tenant; prints it once");
-  a->add_option("tenant", add->tenant, "tenant name: 1-64 of [A-Za-z0-9._-]")->required();
+  a->add_option("tenant", add->tenant, "tenant name: 1-64 of [A-Za-z0-9._-]");
+  a->add_option("--tenant", add->tenant, "the tenant (instead of the positional argument)");
+  a->add_option("--scope", add->scopes,
+                "what the key may do: comma-separated infer, jobs:read, admin "
+                "(default infer,jobs:read)");
   add_models_options(*a, add->options);
-  a->callback([add] { exit_code() = run_keys_add(*add); });
+  a->callback([add] {
+    if (add->tenant.empty()) throw CLI::RequiredError("a tenant (TENANT or --tenant)");
+    exit_code() = run_keys_add(*add);
+  });
 
   auto list = std::make_shared<KeysListArgs>();
-  CLI::App* l = keys->add_subcommand("list", "every key: id, tenant, created (never the key)");
+  CLI::App* l = keys->add_subcommand("list", "every key: id, tenant, scopes, created (never the key)");
   add_models_options(*l, list->options);
   l->callback([list] { exit_code() = run_keys_list(*list); });
 

@@ -167,6 +167,12 @@ void add_up_command(CLI::App& app) {
   cmd->add_flag("--no-gateway", [&o](int64_t) { o.gateway = false; }, "Do not start the HTTP gateway");
   cmd->add_flag("--insecure", o.insecure,
                 "Plain ZeroMQ on loopback (no CURVE keys; local development only)");
+  auto* tls_cert = cmd->add_option("--gateway-tls-cert", o.gateway_tls_cert,
+                                   "The gateway serves HTTPS with this PEM certificate chain");
+  auto* tls_key = cmd->add_option("--gateway-tls-key", o.gateway_tls_key,
+                                  "The gateway's PEM private key (with --gateway-tls-cert)");
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
   cmd->add_option("--redis-port", o.redis_port,
                   "Port of the private redis-server (default: a free one)")
       ->check(CLI::Range(1, 65535));

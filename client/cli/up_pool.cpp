@@ -397,12 +397,9 @@ Status Pool::write_api_key() {
 Status Pool::start_gateway() {
   RS_RETURN_IF_ERROR(write_api_key());
   RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-gateway"));
-  RS_ASSIGN_OR_RETURN(int metrics, metrics_port("gateway"));
-  std::vector<std::string> args = {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
-                                   std::to_string(options_.http_port), "--metrics-port",
-                                   std::to_string(metrics), "--log-format", options_.log_format};
-  for (std::string& a : peer_key_args("gateway")) args.push_back(std::move(a));
-  RS_ASSIGN_OR_RETURN(gateway_, spawn("gateway", program, std::move(args)));
+  RS_RETURN_IF_ERROR(metrics_port("gateway").status());  // gateway_args() reads it by name
+  RS_ASSIGN_OR_RETURN(gateway_,
+                      spawn("gateway", program, gateway_args(std::to_string(options_.http_port))));
   RS_RETURN_IF_ERROR(wait_until(*gateway_, "starting the gateway", [&] {
     auto url = find_line(gateway_->log_path(), "http_url ");
     if (!url) return false;
@@ -412,6 +409,22 @@ Status Pool::start_gateway() {
   RS_RETURN_IF_ERROR(write_file_atomically(info_.http_file, info_.http_url));
   progress("gateway  " + info_.http_url + "  (log " + gateway_->log_path() + ")");
   return Status();
+}
+
+std::vector<std::string> Pool::gateway_args(const std::string& port) const {
+  std::vector<std::string> args = {"--broker",       info_.client_endpoint,
+                                   "--redis",        info_.redis,
+                                   "--port",         port,
+                                   "--metrics-port", std::to_string(metrics_port_of("gateway")),
+                                   "--log-format",   options_.log_format};
+  if (!options_.gateway_tls_cert.empty() || !options_.gateway_tls_key.empty()) {
+    std::error_code ec;  // absolute: the gateway may run elsewhere than `up` was started
+    args.insert(args.end(),
+                {"--tls-cert", std::filesystem::absolute(options_.gateway_tls_cert, ec).string(),
+                 "--tls-key", std::filesystem::absolute(options_.gateway_tls_key, ec).string()});
+  }
+  for (std::string& a : peer_key_args("gateway")) args.push_back(std::move(a));
+  return args;
 }
 
 Result<int> Pool::metrics_port(const std::string& name) {
@@ -458,10 +471,7 @@ void Pool::watch_children() {
   for (auto& w : workers_) supervisor_.watch(&w, w->options());
   if (gateway_) {
     ProcessOptions gateway = gateway_->options();
-    gateway.args = {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
-                    info_.http_url.substr(info_.http_url.rfind(':') + 1), "--metrics-port",
-                    std::to_string(metrics_port_of("gateway")), "--log-format", options_.log_format};
-    for (std::string& a : peer_key_args("gateway")) gateway.args.push_back(std::move(a));
+    gateway.args = gateway_args(info_.http_url.substr(info_.http_url.rfind(':') + 1));
     supervisor_.watch(&gateway_, std::move(gateway));
   }
 }

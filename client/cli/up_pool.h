@@ -41,6 +41,8 @@ struct UpOptions {
   bool quiet = false;                    // no progress lines (--json)
   int http_port = 0;                     // the gateway's; 0 -> a free loopback port
   bool gateway = true;                   // false: no HTTP gateway (--no-gateway)
+  std::string gateway_tls_cert;          // both or neither: the gateway serves HTTPS
+  std::string gateway_tls_key;
   BackoffPolicy restart_backoff;         // restarts of children that die once up
   std::string log_format = "text";       // the children's --log-format: text | json
   bool insecure = false;                 // plain ZeroMQ (no CURVE keys under var/keys)
@@ -99,6 +101,8 @@ class Pool {
   Status wait_devices();
   Status write_endpoint_file();
   Status start_gateway();
+  // The gateway's arguments for a port (its first start and its restarts).
+  std::vector<std::string> gateway_args(const std::string& port) const;
   Status write_api_key();
   // A free loopback port for the metrics of process `name` (recorded for var/metrics).
   Result<int> metrics_port(const std::string& name);

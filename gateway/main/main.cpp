@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
   app.add_option("--request-timeout-ms", o.request_timeout_ms, "broker reply timeout (then 503)");
   app.add_option("--drain-ms", o.drain_ms, "on SIGTERM, answers in flight get this long");
   app.add_option("--max-n", o.max_n, "largest n accepted");
+  app.add_option("--tls-cert", o.tls_cert,
+                 "serve HTTPS: the certificate chain (PEM, leaf first); needs --tls-key");
+  app.add_option("--tls-key", o.tls_key, "the certificate's private key (PEM, unencrypted)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   app.add_option("--log-format", log_format, "text (default) or json (one object per line)")
       ->check(CLI::IsMember({"text", "json"}));
@@ -103,7 +106,8 @@ int main(int argc, char** argv) {
     metrics_server = std::move(server).value();
     std::printf("metrics_url http://%s:%d\n", metrics_host.c_str(), metrics_server->port());
   }
-  std::printf("http_url http://%s:%u\n", o.host.c_str(), static_cast<unsigned>(gateway.port()));
+  std::printf("http_url %s://%s:%u\n", o.tls_cert.empty() ? "http" : "https", o.host.c_str(),
+              static_cast<unsigned>(gateway.port()));
   std::fflush(stdout);
   std::thread waiter([&] {
     int sig = 0;

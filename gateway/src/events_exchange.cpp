@@ -8,11 +8,11 @@ namespace rs::gateway {
 
 EventsExchange::EventsExchange(std::weak_ptr<HttpSession> session, GatewayContext& context,
                                std::string job_id, std::optional<uint64_t> after_seq,
-                               std::string tenant)
+                               Caller caller)
     : session_(std::move(session)),
       context_(context),
       job_id_(std::move(job_id)),
-      tenant_(std::move(tenant)),
+      caller_(std::move(caller)),
       after_seq_(after_seq) {}
 
 EventsExchange::~EventsExchange() {
@@ -33,12 +33,12 @@ void EventsExchange::on_status(BridgeEvent event) {
   if (!session || ended_) return;
   if (event.kind != BridgeEvent::Kind::kStatus) {
     ended_ = true;
-    return session->respond_error(from_broker(event.error));
+    return session->respond_error(job_error(event.error, job_id_));
   }
   const schemas::JobRecord& r = event.record;
-  if (!tenant_.empty() && !r.tenant.empty() && r.tenant != tenant_) {
+  if (!may_access_job(caller_, r.tenant)) {  // the same 404 as an unknown job
     ended_ = true;
-    return session->respond_error(not_found("job_not_found", "no job '" + job_id_ + "'"));
+    return session->respond_error(job_not_found(job_id_));
   }
   events_.emplace(decode_api_meta(r.api_meta).value_or(default_api_meta(r)), after_seq_);
   streaming_ = true;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "access.h"
 #include "http_session.h"
 #include "response_format.h"
 
@@ -22,7 +23,7 @@ class EventsExchange : public Exchange, public std::enable_shared_from_this<Even
  public:
   // after_seq: the last event id the client saw (nullopt: from the start).
   EventsExchange(std::weak_ptr<HttpSession> session, GatewayContext& context, std::string job_id,
-                 std::optional<uint64_t> after_seq, std::string tenant);
+                 std::optional<uint64_t> after_seq, Caller caller);
   ~EventsExchange() override;
   void start() override;
   void client_gone() override;
@@ -36,7 +37,7 @@ class EventsExchange : public Exchange, public std::enable_shared_from_this<Even
   std::weak_ptr<HttpSession> session_;
   GatewayContext& context_;
   std::string job_id_;
-  std::string tenant_;
+  Caller caller_;
   std::optional<uint64_t> after_seq_;
   uint64_t listener_id_ = 0;
   std::optional<ChoiceEvents> events_;  // once the record's api_meta is known

@@ -6,6 +6,7 @@
 #include "asio.h"
 #include "gateway_context.h"
 #include "http_session.h"
+#include "tls_context.h"
 #include "rs/store/api_keys.h"
 #include "rs/store/redis_connection.h"
 
@@ -20,6 +21,7 @@ struct Gateway::Impl {
   std::unique_ptr<KeyCache> keys;
   std::unique_ptr<BrokerBridge> bridge;
   std::unique_ptr<GatewayMetrics> metrics;
+  std::unique_ptr<net::ssl::context> tls;  // with --tls-cert / --tls-key
   std::unique_ptr<GatewayContext> context;
   net::io_context io{1};
   tcp::acceptor acceptor{io};
@@ -61,6 +63,11 @@ Gateway::~Gateway() {
 Status Gateway::start() {
   Impl& im = *impl_;
   if (im.options.broker_endpoint.empty()) return invalid_argument("gateway: no broker endpoint");
+  if (im.options.tls_cert.empty() != im.options.tls_key.empty())
+    return invalid_argument("gateway: --tls-cert and --tls-key go together");
+  if (!im.options.tls_cert.empty()) {
+    RS_ASSIGN_OR_RETURN(im.tls, make_tls_context(im.options.tls_cert, im.options.tls_key));
+  }
   if (!im.options.no_auth) {
     if (im.options.redis.empty())
       return invalid_argument("gateway: API keys need --redis (or --no-auth)");
@@ -86,6 +93,7 @@ Status Gateway::start() {
                                                                .options = im.options,
                                                                .bridge = *im.bridge,
                                                                .keys = im.keys.get(),
+                                                               .tls = im.tls.get(),
                                                                .metrics = im.metrics.get()});
   beast::error_code ec;
   const tcp::endpoint endpoint(net::ip::make_address(im.options.host, ec), im.options.port);

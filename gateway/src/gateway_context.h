@@ -25,6 +25,7 @@ struct GatewayContext {
   GatewayOptions options;
   BrokerBridge& bridge;
   KeyCache* keys = nullptr;  // null with --no-auth
+  boost::asio::ssl::context* tls = nullptr;  // null without --tls-cert: plain HTTP
   GatewayMetrics* metrics = nullptr;
   std::unordered_set<HttpSession*> sessions;
   std::unordered_map<std::string, int> watchers;  // job id -> streams of it open here

@@ -16,7 +16,12 @@ GatewayMetrics::GatewayMetrics(std::function<bool()> broker_up)
                                             "Jobs cancelled because their client went away")
                               .with()),
       auth_failures_(
-          registry_.counter("ringserve_http_auth_failures_total", "Requests refused 401").with()) {
+          registry_.counter("ringserve_http_auth_failures_total", "Requests refused 401").with()),
+      tls_handshake_failures_(registry_
+                                  .counter("ringserve_http_tls_handshake_failures_total",
+                                           "TLS handshakes that failed or timed out (e.g. plain "
+                                           "HTTP sent to the TLS port)")
+                                  .with()) {
   metrics::Gauge& up = registry_.gauge("ringserve_broker_up", "1 while the broker answers").with();
   registry_.add_collector([&up, broker_up = std::move(broker_up)] { up.set(broker_up() ? 1 : 0); });
   metrics::add_process_metrics(registry_, "gateway");
@@ -29,7 +34,8 @@ void GatewayMetrics::request_done(std::string_view route, int status, double sec
 
 std::string_view route_label(std::string_view target) {
   target = target.substr(0, target.find('?'));
-  for (std::string_view exact : {"/v1/completions", "/v1/chat/completions", "/v1/models", "/health"}) {
+  for (std::string_view exact : {"/v1/completions", "/v1/chat/completions", "/v1/models",
+                                 "/v1/admin/workers", "/health"}) {
     if (target == exact) return exact;
   }
   constexpr std::string_view kJobs = "/v1/jobs/";

@@ -1,6 +1,6 @@
 // GatewayMetrics: the gateway's Prometheus metrics (docs/METRICS.md): HTTP requests by
 // route and status, their duration, SSE streams open, resumes, disconnect cancels, auth
-// failures, the broker link. Updated on the gateway's Asio thread (atomics); rendered by the
+// failures, TLS handshake failures, the broker link. Updated on the gateway's Asio thread (atomics); rendered by the
 // metrics server's thread.
 #pragma once
 
@@ -24,6 +24,7 @@ class GatewayMetrics {
   void resumed() { resumes_.inc(); }
   void disconnect_cancel() { disconnect_cancels_.inc(); }
   void auth_failed() { auth_failures_.inc(); }
+  void tls_handshake_failed() { tls_handshake_failures_.inc(); }
 
  private:
   metrics::Registry registry_;
@@ -33,6 +34,7 @@ class GatewayMetrics {
   metrics::Counter& resumes_;
   metrics::Counter& disconnect_cancels_;
   metrics::Counter& auth_failures_;
+  metrics::Counter& tls_handshake_failures_;
 };
 
 // The route template of a request target ("/v1/jobs/{id}/events"; "other" if unknown).

@@ -21,8 +21,18 @@ std::string head(http::status status, const Headers& headers, bool keep_alive) {
 
 }  // namespace
 
+std::variant<HttpSession::PlainStream, HttpSession::TlsStream> HttpSession::make_stream(
+    tcp::socket socket, GatewayContext& context) {
+  if (context.tls == nullptr) return std::variant<PlainStream, TlsStream>(
+      std::in_place_type<PlainStream>, std::move(socket));
+  return std::variant<PlainStream, TlsStream>(std::in_place_type<TlsStream>, std::move(socket),
+                                              *context.tls);
+}
+
 HttpSession::HttpSession(tcp::socket socket, GatewayContext& context)
-    : stream_(std::move(socket)), context_(context), keepalive_(stream_.get_executor()) {}
+    : stream_(make_stream(std::move(socket), context)),
+      context_(context),
+      keepalive_(tcp_layer().get_executor()) {}
 
 HttpSession::~HttpSession() {
   context_.sessions.erase(this);
@@ -30,7 +40,24 @@ HttpSession::~HttpSession() {
 
 void HttpSession::start() {
   context_.sessions.insert(this);
+  if (std::holds_alternative<TlsStream>(stream_)) return handshake();
   read_request();
+}
+
+// The TLS handshake, within the header timeout. A failure (plain HTTP to this port, a
+// client that refuses the certificate, a timeout) is counted and the connection closed.
+void HttpSession::handshake() {
+  tcp_layer().expires_after(std::chrono::milliseconds(context_.options.header_timeout_ms));
+  std::get<TlsStream>(stream_).async_handshake(
+      net::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+        if (self->closed_) return;
+        if (ec) {
+          if (self->context_.metrics != nullptr) self->context_.metrics->tls_handshake_failed();
+          spdlog::debug("gateway: TLS handshake failed: {}", ec.message());
+          return self->close();
+        }
+        self->read_request();
+      });
 }
 
 void HttpSession::shut_down() {
@@ -46,17 +73,22 @@ void HttpSession::read_request() {
   parser_->header_limit(static_cast<uint32_t>(context_.options.max_header_bytes));
   parser_->body_limit(context_.options.max_body_bytes);
   const bool first = request_.method() == http::verb::unknown && buffer_.size() == 0;
-  stream_.expires_after(std::chrono::milliseconds(first ? context_.options.header_timeout_ms
-                                                        : context_.options.idle_timeout_ms));
-  http::async_read(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  tcp_layer().expires_after(std::chrono::milliseconds(first ? context_.options.header_timeout_ms
+                                                      : context_.options.idle_timeout_ms));
+  std::visit(
+      [&](auto& s) {
+        http::async_read(
+            s, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+      },
+      stream_);
 }
 
 void HttpSession::on_read(beast::error_code ec) {
   if (closed_) return;
   if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
-      ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+      ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+      ec == net::ssl::error::stream_truncated) {
     return close();
   }
   busy_ = true;
@@ -79,7 +111,7 @@ void HttpSession::on_read(beast::error_code ec) {
   request_ = parser_->release();
   route_ = route_label(request_.target());
   keep_alive_ = request_.keep_alive() && !shutting_down_;
-  stream_.expires_never();
+  tcp_layer().expires_never();
   handle();
 }
 
@@ -97,8 +129,7 @@ void HttpSession::hold(std::shared_ptr<Exchange> exchange) {
 void HttpSession::watch_peer() {
   if (watching_ || closed_) return;
   watching_ = true;
-  stream_.socket().async_read_some(
-      net::buffer(probe_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+  auto on_probe = [self = shared_from_this()](beast::error_code ec, size_t n) {
         self->watching_ = false;
         if (self->closed_) return;
         // Bytes of a pipelined next request: keep them for the next read.
@@ -116,7 +147,9 @@ void HttpSession::watch_peer() {
         if (!self->busy_) return;
         if (ec) return self->client_gone();
         self->watch_peer();
-      });
+  };
+  std::visit([&](auto& s) { s.async_read_some(net::buffer(probe_), std::move(on_probe)); },
+             stream_);
 }
 
 void HttpSession::respond(http::status status, std::string body, const Headers& headers,
@@ -215,9 +248,9 @@ void HttpSession::write_next() {
     if (close || buffers.size() == kMaxGather) break;
   }
   in_flight_ = buffers.size();
-  net::async_write(stream_, buffers,
-                   [self = shared_from_this(), keep = std::move(keep), close_after](
-                       beast::error_code ec, size_t) { self->on_written(ec, close_after); });
+  auto on_written = [self = shared_from_this(), keep = std::move(keep), close_after](
+                        beast::error_code ec, size_t) { self->on_written(ec, close_after); };
+  std::visit([&](auto& s) { net::async_write(s, buffers, std::move(on_written)); }, stream_);
 }
 
 void HttpSession::on_written(beast::error_code ec, bool close_after) {
@@ -234,7 +267,7 @@ void HttpSession::on_written(beast::error_code ec, bool close_after) {
   if (watching_) {  // the probe read must end before the next request is read
     read_after_probe_ = true;
     beast::error_code ignored;
-    stream_.socket().cancel(ignored);
+    tcp_layer().socket().cancel(ignored);
     return;
   }
   read_request();
@@ -248,21 +281,22 @@ void HttpSession::linger() {
   if (watching_) {  // the probe read ends first (cancelled), then this runs again
     linger_after_probe_ = true;
     beast::error_code ignored;
-    stream_.socket().cancel(ignored);
+    tcp_layer().socket().cancel(ignored);
     return;
   }
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.expires_after(std::chrono::milliseconds(kLingerMs));  // a deadline for the whole drain
+  tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ignored);
+  tcp_layer().expires_after(std::chrono::milliseconds(kLingerMs));  // a deadline for the whole drain
   drain();
 }
 
 void HttpSession::drain() {
-  stream_.async_read_some(net::buffer(probe_),
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                            if (ec) return self->close();
-                            self->drain();
-                          });
+  auto on_read = [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (ec) return self->close();
+    self->drain();
+  };
+  std::visit([&](auto& s) { s.async_read_some(net::buffer(probe_), std::move(on_read)); },
+             stream_);
 }
 
 void HttpSession::client_gone() {
@@ -290,8 +324,8 @@ void HttpSession::close() {
   streaming_ = false;
   keepalive_.cancel();
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.socket().close(ignored);
+  tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  tcp_layer().socket().close(ignored);
   context_.sessions.erase(this);
 }
 

@@ -2,7 +2,9 @@
 // idle timeouts). It reads a request, hands it to the Router, and writes whatever the
 // request's Exchange sends: one whole response, or an SSE stream of chunks with keep-alive
 // comments. While a response is pending it watches the socket so a vanished client is seen
-// at once. Lives on the gateway's Asio thread only.
+// at once. Over TLS (--tls-cert) the same code runs on an SSL stream after a handshake: the
+// stream is a variant, and every read and write is visited (one implementation for both).
+// Lives on the gateway's Asio thread only.
 #pragma once
 
 #include <chrono>
@@ -11,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "api_error.h"
@@ -40,6 +43,7 @@ class Exchange {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
+  // With context.tls set, the connection is TLS: start() does the handshake first.
   HttpSession(tcp::socket socket, GatewayContext& context);
   ~HttpSession();
   void start();
@@ -60,6 +64,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const Request& request() const { return request_; }
 
  private:
+  void handshake();
   void read_request();
   void on_read(beast::error_code ec);
   void handle();
@@ -74,7 +79,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void close();
   void record(int status);  // the request's end, into the metrics
 
-  beast::tcp_stream stream_;
+  using PlainStream = beast::tcp_stream;
+  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+  static std::variant<PlainStream, TlsStream> make_stream(tcp::socket socket,
+                                                          GatewayContext& context);
+  // The TCP layer under either stream (timeouts, cancel, shutdown, close).
+  beast::tcp_stream& tcp_layer() {
+    return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
+                      stream_);
+  }
+
+  std::variant<PlainStream, TlsStream> stream_;
   GatewayContext& context_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;

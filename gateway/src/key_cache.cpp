@@ -49,7 +49,7 @@ void KeyCache::run() {
   }
 }
 
-std::optional<std::string> KeyCache::tenant_of(std::string_view key) const {
+std::optional<store::ApiKeyGrant> KeyCache::grant_of(std::string_view key) const {
   std::shared_ptr<const KeyTable> table;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -1,6 +1,6 @@
-// KeyCache: the gateway's copy of the API keys (SHA-256 of the key -> tenant), kept by its
+// KeyCache: the gateway's copy of the API keys (SHA-256 of the key -> tenant and scopes), kept by its
 // own thread: it polls the keys' version counter in Redis every poll_ms and reloads the
-// table when it changed, so an added or revoked key counts within one poll. tenant_of()
+// table when it changed, so an added or revoked key counts within one poll. grant_of()
 // may be called from any thread. A Redis that cannot be read keeps the last table.
 #pragma once
 
@@ -16,10 +16,11 @@
 #include <unordered_map>
 
 #include "rs/core/result.h"
+#include "rs/store/api_scopes.h"
 
 namespace rs::gateway {
 
-using KeyTable = std::unordered_map<std::string, std::string>;
+using KeyTable = std::unordered_map<std::string, store::ApiKeyGrant>;
 
 struct KeySource {
   std::function<Result<uint64_t>()> version;
@@ -34,8 +35,13 @@ class KeyCache {
   // Loads once (an error if Redis cannot be read) and starts the polling thread.
   Status start();
   void stop();
-  // The tenant of a presented key, nullopt for an unknown or revoked one.
-  std::optional<std::string> tenant_of(std::string_view key) const;
+  // The tenant and scopes of a presented key, nullopt for an unknown or revoked one.
+  std::optional<store::ApiKeyGrant> grant_of(std::string_view key) const;
+  std::optional<std::string> tenant_of(std::string_view key) const {
+    auto grant = grant_of(key);
+    if (!grant) return std::nullopt;
+    return grant->tenant;
+  }
 
  private:
   void run();

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "access.h"
 #include "asio.h"
 #include "completion_exchange.h"
 #include "events_exchange.h"
@@ -84,18 +85,40 @@ void list_models(const std::shared_ptr<HttpSession>& session, GatewayContext& co
   });
 }
 
+// GET /v1/admin/workers (admin): the pool's devices as the broker sees them.
+void list_workers(const std::shared_ptr<HttpSession>& session, GatewayContext& context) {
+  BridgeCommand cmd;
+  cmd.kind = BridgeCommand::Kind::kWorkers;
+  one_shot(session, context, std::move(cmd), [](HttpSession& s, BridgeEvent e) {
+    if (e.kind != BridgeEvent::Kind::kWorkers) return s.respond_error(from_broker(e.error));
+    json data = json::array();
+    for (const auto& d : e.devices) {
+      data.push_back({{"worker", d.worker},
+                      {"device", d.device},
+                      {"models", d.models},
+                      {"running", d.running},
+                      {"free_slots", d.free_slots},
+                      {"max_slots", d.max_slots},
+                      {"kv_blocks_free", d.kv_blocks_free},
+                      {"kv_blocks_total", d.kv_blocks_total},
+                      {"last_heartbeat_ms", d.last_heartbeat_ms}});
+    }
+    s.respond(http::status::ok, json_text(json{{"object", "list"}, {"data", data}}));
+  });
+}
+
 void job_request(const std::shared_ptr<HttpSession>& session, GatewayContext& context,
-                 const std::string& job_id, const std::string& tenant, bool cancel) {
+                 const std::string& job_id, const Caller& caller, bool cancel) {
   // The tenant check needs the record first; a cancel is sent only for the tenant's job.
   BridgeCommand cmd;
   cmd.kind = BridgeCommand::Kind::kStatus;
   cmd.job_id = job_id;
   one_shot(session, context, std::move(cmd),
-           [&context, job_id, tenant, cancel](HttpSession& s, BridgeEvent e) {
-             if (e.kind != BridgeEvent::Kind::kStatus) return s.respond_error(from_broker(e.error));
-             if (!tenant.empty() && !e.record.tenant.empty() && e.record.tenant != tenant) {
-               return s.respond_error(not_found("job_not_found", "no job '" + job_id + "'"));
-             }
+           [&context, job_id, caller, cancel](HttpSession& s, BridgeEvent e) {
+             if (e.kind != BridgeEvent::Kind::kStatus)
+               return s.respond_error(job_error(e.error, job_id));
+             if (!may_access_job(caller, e.record.tenant))
+               return s.respond_error(job_not_found(job_id));
              if (!cancel) return s.respond(http::status::ok, json_text(job_json(e.record)));
              BridgeCommand c;
              c.kind = BridgeCommand::Kind::kCancel;
@@ -137,7 +160,7 @@ void generation(const std::shared_ptr<HttpSession>& session, GatewayContext& con
 }
 
 void events(const std::shared_ptr<HttpSession>& session, GatewayContext& context,
-            const std::string& job_id, std::string_view query, const std::string& tenant) {
+            const std::string& job_id, std::string_view query, const Caller& caller) {
   const Request& req = session->request();
   std::optional<uint64_t> after;
   auto last = req.find("last-event-id");
@@ -156,13 +179,46 @@ void events(const std::shared_ptr<HttpSession>& session, GatewayContext& context
     if (*from > 0) after = *from - 1;
   }
   if (context.metrics != nullptr) context.metrics->resumed();
-  session->hold(std::make_shared<EventsExchange>(session, context, job_id, after, tenant));
+  session->hold(std::make_shared<EventsExchange>(session, context, job_id, after, caller));
+}
+
+void wrong_method(HttpSession& session, std::string_view target) {
+  ApiError e = bad_request("",
+                           std::string(session.request().method_string()) + " is not allowed on " +
+                               std::string(target),
+                           "method_not_allowed");
+  e.status = 405;
+  session.respond_error(e);
+}
+
+// /v1/jobs/{id} (GET, DELETE) and /v1/jobs/{id}/events (GET): jobs:read or admin, then
+// the tenant rule once the record is read (access.h).
+void jobs_route(const std::shared_ptr<HttpSession>& session, GatewayContext& context,
+                std::string_view target, std::string_view rest, std::string_view query,
+                const Caller& caller) {
+  if (auto e = require_job_access(caller)) return session->respond_error(*e);
+  constexpr std::string_view kEvents = "/events";
+  const bool is_events =
+      rest.size() > kEvents.size() && rest.substr(rest.size() - kEvents.size()) == kEvents;
+  if (is_events) rest = rest.substr(0, rest.size() - kEvents.size());
+  if (rest.empty() || rest.find('/') != std::string_view::npos || rest.size() > 256) {
+    return session->respond_error(job_not_found(rest));
+  }
+  const std::string job_id(rest);
+  const http::verb method = session->request().method();
+  if (is_events) {
+    if (method != http::verb::get) return wrong_method(*session, target);
+    return events(session, context, job_id, query, caller);
+  }
+  if (method == http::verb::get) return job_request(session, context, job_id, caller, false);
+  if (method == http::verb::delete_) return job_request(session, context, job_id, caller, true);
+  wrong_method(*session, target);
 }
 
 }  // namespace
 
 std::optional<ApiError> authenticate(const HttpSession& session, GatewayContext& context,
-                                     std::string& tenant) {
+                                     Caller& caller) {
   if (context.keys == nullptr) return std::nullopt;
   const Request& req = session.request();
   auto it = req.find(http::field::authorization);
@@ -172,9 +228,10 @@ std::optional<ApiError> authenticate(const HttpSession& session, GatewayContext&
   if (v.size() <= kBearer.size() || v.substr(0, kBearer.size()) != kBearer) {
     return unauthorized("the Authorization header must be 'Bearer KEY'");
   }
-  auto t = context.keys->tenant_of(v.substr(kBearer.size()));
-  if (!t) return unauthorized("invalid or revoked API key");
-  tenant = *t;
+  auto grant = context.keys->grant_of(v.substr(kBearer.size()));
+  if (!grant) return unauthorized("invalid or revoked API key");
+  caller.tenant = std::move(grant->tenant);
+  caller.scopes = grant->scopes;
   return std::nullopt;
 }
 
@@ -187,54 +244,47 @@ void route(const std::shared_ptr<HttpSession>& session, GatewayContext& context)
     target = target.substr(0, q);
   }
   const http::verb method = req.method();
-  auto wrong_method = [&] {
-    ApiError e = bad_request(
-        "", std::string(req.method_string()) + " is not allowed on " + std::string(target),
-        "method_not_allowed");
-    e.status = 405;
-    session->respond_error(e);
-  };
   if (target == "/health") {
     json h = {{"status", "ok"}, {"broker", context.bridge.broker_up() ? "up" : "down"}};
     return session->respond(http::status::ok, json_text(h));
   }
-  std::string tenant;
+  Caller caller;
   if (target.substr(0, 4) == "/v1/") {
-    if (auto e = authenticate(*session, context, tenant)) {
+    if (auto e = authenticate(*session, context, caller)) {
       if (context.metrics != nullptr) context.metrics->auth_failed();
       return session->respond_error(*e);
     }
   }
-  if (target == "/v1/models")
-    return method == http::verb::get ? list_models(session, context) : wrong_method();
+  auto refused = [&](store::ApiScopes scope) {
+    auto e = require_scope(caller, scope);
+    if (e) session->respond_error(*e);
+    return e.has_value();
+  };
+  if (target == "/v1/models") {
+    if (method != http::verb::get) return wrong_method(*session, target);
+    if (refused(store::kScopeInfer)) return;
+    return list_models(session, context);
+  }
+  if (target == "/v1/admin/workers") {
+    if (method != http::verb::get) return wrong_method(*session, target);
+    if (refused(store::kScopeAdmin)) return;
+    return list_workers(session, context);
+  }
   if (target == "/v1/completions") {
-    if (method != http::verb::post) return wrong_method();
-    return generation<CompletionRequest>(session, context, tenant, parse_completion_request,
-                                         plan_completion);
+    if (method != http::verb::post) return wrong_method(*session, target);
+    if (refused(store::kScopeInfer)) return;
+    return generation<CompletionRequest>(session, context, caller.tenant,
+                                         parse_completion_request, plan_completion);
   }
   if (target == "/v1/chat/completions") {
-    if (method != http::verb::post) return wrong_method();
-    return generation<ChatRequest>(session, context, tenant, parse_chat_request, plan_chat);
+    if (method != http::verb::post) return wrong_method(*session, target);
+    if (refused(store::kScopeInfer)) return;
+    return generation<ChatRequest>(session, context, caller.tenant, parse_chat_request,
+                                   plan_chat);
   }
   constexpr std::string_view kJobs = "/v1/jobs/";
-  if (target.substr(0, kJobs.size()) == kJobs) {
-    std::string_view rest = target.substr(kJobs.size());
-    constexpr std::string_view kEvents = "/events";
-    const bool is_events =
-        rest.size() > kEvents.size() && rest.substr(rest.size() - kEvents.size()) == kEvents;
-    if (is_events) rest = rest.substr(0, rest.size() - kEvents.size());
-    if (rest.empty() || rest.find('/') != std::string_view::npos || rest.size() > 256) {
-      return session->respond_error(
-          not_found("job_not_found", "no job '" + std::string(rest) + "'"));
-    }
-    const std::string job_id(rest);
-    if (is_events)
-      return method == http::verb::get ? events(session, context, job_id, query, tenant)
-                                       : wrong_method();
-    if (method == http::verb::get) return job_request(session, context, job_id, tenant, false);
-    if (method == http::verb::delete_) return job_request(session, context, job_id, tenant, true);
-    return wrong_method();
-  }
+  if (target.substr(0, kJobs.size()) == kJobs)
+    return jobs_route(session, context, target, target.substr(kJobs.size()), query, caller);
   session->respond_error(
       not_found("unknown_url",
                 "no route for " + std::string(req.method_string()) + " " + std::string(target)));

@@ -1,11 +1,13 @@
 // route(): dispatches one request of a session to its handler: /v1/models,
-// /v1/completions, /v1/chat/completions, /v1/jobs/{id}[/events], /health. Asio thread only.
+// /v1/completions, /v1/chat/completions, /v1/jobs/{id}[/events], /v1/admin/workers,
+// /health; each behind its scope (access.h). Asio thread only.
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "access.h"
 #include "api_error.h"
 
 namespace rs::gateway {
@@ -15,8 +17,9 @@ struct GatewayContext;
 
 void route(const std::shared_ptr<HttpSession>& session, GatewayContext& context);
 
-// The tenant of the request's bearer key ("" with --no-auth), or a 401.
+// The tenant and scopes of the request's bearer key (all scopes, tenant "" with
+// --no-auth), or a 401.
 std::optional<ApiError> authenticate(const HttpSession& session, GatewayContext& context,
-                                     std::string& tenant);
+                                     Caller& caller);
 
 }  // namespace rs::gateway

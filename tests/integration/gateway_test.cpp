@@ -40,6 +40,7 @@ class GatewayTest : public ::testing::Test {
  protected:
   virtual std::vector<std::string> worker_args() const { return {"--step-delay-ms", "10"}; }
   virtual std::vector<std::string> gateway_args() const { return {}; }
+  virtual store::ApiScopes key_scopes() const { return store::kDefaultScopes; }
   void SetUp() override {
     PoolOptions o;
     o.workers = 1;
@@ -50,6 +51,7 @@ class GatewayTest : public ::testing::Test {
     RS_REQUIRE_POOL(*pool_);
     ASSERT_TRUE(pool_->start()) << "pool did not start";
     gateway_ = std::make_unique<GatewayProcess>(*pool_);
+    gateway_->set_scopes(key_scopes());
     ASSERT_TRUE(gateway_->start(gateway_args())) << "gateway did not start";
   }
 
@@ -508,6 +510,9 @@ class GatewayIdleStreamsTest : public GatewayTest {
     return {"--step-delay-ms", "10", "--max-batch-size", "1"};
   }
   std::vector<std::string> gateway_args() const override { return {"--keepalive-ms", "500"}; }
+  // The jobs here are submitted past the gateway (rs_client: no tenant): only an admin key
+  // reads them through it (docs/HTTP.md "Keys and scopes").
+  store::ApiScopes key_scopes() const override { return store::kScopesAll; }
 };
 
 int64_t rss_kb(int pid) {

@@ -107,7 +107,8 @@ TEST_F(KeysCliTest, AddListRevokeList) {
   auto all = api.load_all();
   ASSERT_TRUE(all.ok()) << all.status().to_string();
   ASSERT_EQ(all->size(), 1u);
-  EXPECT_EQ(all->at(store::api_key_hash(key)), "acme");
+  EXPECT_EQ(all->at(store::api_key_hash(key)).tenant, "acme");
+  EXPECT_EQ(all->at(store::api_key_hash(key)).scopes, store::kDefaultScopes);
 
   CliRun list = keys({"list"});
   ASSERT_EQ(list.exit, 0) << list.err;
@@ -126,7 +127,8 @@ TEST_F(KeysCliTest, AddListRevokeList) {
   EXPECT_EQ(j["id"], id);
   EXPECT_EQ(j["tenant"], "acme");
   EXPECT_GT(j["created_ms"].get<uint64_t>(), 1'600'000'000'000u);
-  EXPECT_EQ(j.size(), 3u) << json.out[0];
+  EXPECT_EQ(j["scopes"], "infer,jobs:read");
+  EXPECT_EQ(j.size(), 4u) << json.out[0];
 
   CliRun revoke = keys({"revoke", id});
   ASSERT_EQ(revoke.exit, 0) << revoke.err;
@@ -168,7 +170,7 @@ TEST_F(KeysCliTest, JsonAddAndRevokeByKey) {
   auto all = store::ApiKeys(*conn_).load_all();
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 1u);
-  EXPECT_EQ(all->begin()->second, "other");
+  EXPECT_EQ(all->begin()->second.tenant, "other");
 }
 
 TEST_F(KeysCliTest, ErrorsAreOneLineAndNonZero) {
@@ -198,6 +200,28 @@ TEST_F(KeysCliTest, ErrorsAreOneLineAndNonZero) {
 
   CliRun usage = run_argv({bin(), "keys", "add"});
   EXPECT_EQ(usage.exit, 2);
+
+  CliRun bad_scope = keys({"add", "--tenant", "acme", "--scope", "infer,root"});
+  EXPECT_EQ(bad_scope.exit, 1);
+  EXPECT_NE(bad_scope.err.find("scope 'root'"), std::string::npos) << bad_scope.err;
+}
+
+TEST_F(KeysCliTest, ScopesAreStoredAndListed) {
+  CliRun add = keys({"add", "--tenant", "acme", "--scope", "infer,admin", "--json"});
+  ASSERT_EQ(add.exit, 0) << add.err;
+  ASSERT_EQ(add.out.size(), 1u);
+  auto j = nlohmann::json::parse(add.out[0]);
+  EXPECT_EQ(j["scopes"], "infer,admin");
+  EXPECT_NE(add.err.find("(scopes infer,admin)"), std::string::npos) << add.err;
+  auto all = store::ApiKeys(*conn_).load_all();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->at(store::api_key_hash(j["key"].get<std::string>())).scopes,
+            store::kScopeInfer | store::kScopeAdmin);
+  CliRun list = keys({"list"});
+  ASSERT_EQ(list.exit, 0) << list.err;
+  ASSERT_EQ(list.out.size(), 2u);
+  EXPECT_NE(list.out[0].find("SCOPES"), std::string::npos) << list.out[0];
+  EXPECT_NE(list.out[1].find("infer,admin"), std::string::npos) << list.out[1];
 }
 
 TEST_F(KeysCliTest, RedisFromEnvironmentThenVarFile) {

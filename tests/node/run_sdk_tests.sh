@@ -4,7 +4,9 @@
 # `synth` (2 devices; it carries a ChatML chat template), one on stories260K with
 # examples/chat/chatml.jinja (model `stories`, for the chat == plain-completion test); runs
 # tests/node/openai_sdk.test.mjs and openai_chat.test.mjs with node's test runner, always
-# stops the pools.
+# stops the pools. A third pool (synth, 1 device) serves its gateway over TLS with a fresh
+# self-signed certificate (the `openssl` CLI) for openai_tls.test.mjs; node trusts it
+# through NODE_EXTRA_CA_CERTS.
 #
 # Env: RINGSERVE_BIN   folder of the ringserve binaries (else `ringserve` on PATH)
 #      RINGSERVE_FIXTURES  shared fixtures (default ../shared/fixtures from the repo root)
@@ -121,6 +123,18 @@ wait_pool() {
 }
 
 start_pool synth --workers 1 --devices 2
+tls_dir="$var/tls-cert"
+mkdir -p "$tls_dir"
+if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$tls_dir/gw.key" -out "$tls_dir/gw.crt" -days 1 -subj /CN=localhost \
+    -addext subjectAltName=IP:127.0.0.1,DNS:localhost >"$tls_dir/openssl.log" 2>&1; then
+  cat "$tls_dir/openssl.log" >&2
+  echo "run_sdk_tests.sh: FAIL: openssl req could not make a certificate" >&2
+  exit 1
+fi
+start_pool tls --workers 1 --devices 1 --gateway-tls-cert "$tls_dir/gw.crt" \
+  --gateway-tls-key "$tls_dir/gw.key"
+tls_pid="${pids[1]}"
 if [ -f "$stories_model" ]; then
   start_pool stories --workers 1 --devices 1 --model "$stories_model" --model-name stories \
     --chat-template "$root/examples/chat/chatml.jinja"
@@ -134,8 +148,11 @@ wait_pool synth "${pids[0]}"
 export RINGSERVE_HTTP="$(tr -d '[:space:]' <"$var/synth/http")"
 export RINGSERVE_API_KEY="$(tr -d '[:space:]' <"$var/synth/api-key")"
 export RINGSERVE_MODEL=synth
-if [ "${#pids[@]}" -gt 1 ]; then
-  wait_pool stories "${pids[1]}"
+wait_pool tls "$tls_pid"
+export RINGSERVE_TLS_HTTP="$(tr -d '[:space:]' <"$var/tls/http")"
+export RINGSERVE_TLS_API_KEY="$(tr -d '[:space:]' <"$var/tls/api-key")"
+if [ "${#pids[@]}" -gt 2 ]; then
+  wait_pool stories "${pids[2]}"
   export RINGSERVE_STORIES_HTTP="$(tr -d '[:space:]' <"$var/stories/http")"
   export RINGSERVE_STORIES_API_KEY="$(tr -d '[:space:]' <"$var/stories/api-key")"
   export RINGSERVE_STORIES_MODEL=stories
@@ -145,6 +162,9 @@ echo "run_sdk_tests.sh: pools ready at $RINGSERVE_HTTP ${RINGSERVE_STORIES_HTTP:
 cd "$root"
 node --test tests/node/openai_sdk.test.mjs tests/node/openai_chat.test.mjs
 status=$?
+NODE_EXTRA_CA_CERTS="$tls_dir/gw.crt" node --test tests/node/openai_tls.test.mjs
+tls_status=$?
+[ "$status" -ne 0 ] || status=$tls_status
 if [ "$status" -ne 0 ]; then
   show_logs
 fi

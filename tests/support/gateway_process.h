@@ -22,11 +22,14 @@ class GatewayProcess {
     if (process_) process_->terminate(3000);
   }
 
-  // Starts (or restarts, on a new port) the gateway; makes the API key once.
+  // The scopes of the key start() makes (before the first start; default infer,jobs:read).
+  void set_scopes(store::ApiScopes scopes) { scopes_ = scopes; }
+
+  // Starts (or restarts, on a new port) the gateway; makes the API key (tenant acme) once.
   bool start(const std::vector<std::string>& extra = {}) {
     if (key_.empty()) {
       store::ApiKeys keys(pool_.redis());
-      auto k = keys.add("acme");
+      auto k = keys.add("acme", scopes_);
       if (!k.ok()) return false;
       key_ = k->key;
     }
@@ -68,6 +71,7 @@ class GatewayProcess {
   Pool& pool_;
   std::unique_ptr<ChildProcess> process_;
   std::string key_;
+  store::ApiScopes scopes_ = store::kDefaultScopes;
   int port_ = 0;
   int starts_ = 0;
 };

@@ -64,10 +64,12 @@ uint64_t now_unix_ms() {
       duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
 
-// The record stored under a key's hash: "<id> <created_ms> <tenant>" (the tenant has no
-// spaces).
+// The record stored under a key's hash: "<id> <created_ms> <tenant> <scopes>" (the tenant
+// has no spaces; scopes as "infer,jobs:read"). A record of a key made before scopes
+// existed ends at the tenant: it has the default scopes.
 std::string encode_record(const ApiKeyInfo& info) {
-  return info.id + " " + std::to_string(info.created_ms) + " " + info.tenant;
+  return info.id + " " + std::to_string(info.created_ms) + " " + info.tenant + " " +
+         scopes_text(info.scopes);
 }
 
 Result<ApiKeyInfo> decode_record(std::string_view rec) {
@@ -80,7 +82,12 @@ Result<ApiKeyInfo> decode_record(std::string_view rec) {
                    "'");
   }
   info.id = std::string(rec.substr(0, a));
-  info.tenant = std::string(rec.substr(b + 1));
+  const size_t c = rec.find(' ', b + 1);
+  info.tenant = std::string(rec.substr(b + 1, c == std::string_view::npos ? c : c - b - 1));
+  if (c == std::string_view::npos) return info;
+  auto scopes = parse_scopes(rec.substr(c + 1));
+  if (!scopes.ok()) return corrupt("api key record '" + info.id + "': " + scopes.status().message());
+  info.scopes = *scopes;
   return info;
 }
 
@@ -124,13 +131,14 @@ Result<RedisReply> ApiKeys::run(const RedisCommand& command, std::string_view wh
   return reply;
 }
 
-Result<NewApiKey> ApiKeys::add(const std::string& tenant) {
+Result<NewApiKey> ApiKeys::add(const std::string& tenant, ApiScopes scopes) {
   RS_RETURN_IF_ERROR(check_tenant(tenant));
+  if ((scopes & kScopesAll) == 0) return invalid_argument("api key: no scope");
   for (int attempt = 0; attempt < kAddAttempts; ++attempt) {
     RS_ASSIGN_OR_RETURN(std::string secret, random_base62(kSecretChars));
-    NewApiKey out{std::string(kKeyPrefix) + secret, "", tenant};
+    NewApiKey out{std::string(kKeyPrefix) + secret, "", tenant, scopes & kScopesAll};
     out.id = out.key.substr(0, kIdChars);
-    ApiKeyInfo info{out.id, tenant, now_unix_ms()};
+    ApiKeyInfo info{out.id, tenant, now_unix_ms(), out.scopes};
     RedisCommand c = script(options_.keys, kAddScript, api_key_hash(out.key), out.id);
     c.push_back(encode_record(info));
     RS_ASSIGN_OR_RETURN(RedisReply reply, run(c, "add api key"));
@@ -166,13 +174,15 @@ Status ApiKeys::revoke(const std::string& id_or_key) {
   return {};
 }
 
-Result<std::unordered_map<std::string, std::string>> ApiKeys::load_all() {
+Result<std::unordered_map<std::string, ApiKeyGrant>> ApiKeys::load_all() {
   RS_ASSIGN_OR_RETURN(RedisReply reply,
                       run({"HGETALL", options_.keys.api_keys()}, "load api keys"));
   RS_ASSIGN_OR_RETURN(auto records, decode_all(reply));
-  std::unordered_map<std::string, std::string> out;
+  std::unordered_map<std::string, ApiKeyGrant> out;
   out.reserve(records.size());
-  for (auto& [hash, info] : records) out.emplace(std::move(hash), std::move(info.tenant));
+  for (auto& [hash, info] : records) {
+    out.emplace(std::move(hash), ApiKeyGrant{std::move(info.tenant), info.scopes});
+  }
   return out;
 }
 

@@ -28,7 +28,7 @@ class FakeKeys {
   }
   void set(const std::string& key, const std::string& tenant) {
     std::lock_guard<std::mutex> lock(mu_);
-    table_["h:" + key] = tenant;
+    table_["h:" + key] = store::ApiKeyGrant{tenant};
     ++version_;
   }
   void revoke(const std::string& key) {

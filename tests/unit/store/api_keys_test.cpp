@@ -118,10 +118,40 @@ TEST_F(ApiKeysTest, LoadAllMapsHashToTenant) {
   NewApiKey c = add("acme");
   auto all = keys_->load_all();
   ASSERT_TRUE(all.ok()) << all.status().to_string();
-  std::unordered_map<std::string, std::string> want{{api_key_hash(a.key), "acme"},
-                                                    {api_key_hash(b.key), "globex"},
-                                                    {api_key_hash(c.key), "acme"}};
+  std::unordered_map<std::string, ApiKeyGrant> want{{api_key_hash(a.key), {"acme"}},
+                                                    {api_key_hash(b.key), {"globex"}},
+                                                    {api_key_hash(c.key), {"acme"}}};
   EXPECT_EQ(*all, want);
+}
+
+TEST_F(ApiKeysTest, ScopesAreStoredListedAndLoaded) {
+  auto k = keys_->add("acme", kScopeInfer | kScopeAdmin);
+  ASSERT_TRUE(k.ok()) << k.status().to_string();
+  EXPECT_EQ(k->scopes, kScopeInfer | kScopeAdmin);
+  NewApiKey d = add("globex");
+  EXPECT_EQ(d.scopes, kDefaultScopes);
+  std::vector<ApiKeyInfo> l = listed();
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].scopes, kScopeInfer | kScopeAdmin);
+  EXPECT_EQ(l[1].scopes, kDefaultScopes);
+  auto all = keys_->load_all();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->at(api_key_hash(k->key)), (ApiKeyGrant{"acme", kScopeInfer | kScopeAdmin}));
+  EXPECT_EQ(keys_->add("acme", 0).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ApiKeysTest, KeyStoredBeforeScopesHasTheDefaultScopes) {
+  // The record format before scopes: "<id> <created_ms> <tenant>".
+  const std::string hash = api_key_hash("rsk-old");
+  ASSERT_TRUE(
+      conn_->command({"HSET", prefix_ + "apikeys", hash, "rsk-old00000 1700000000000 legacy"}).ok());
+  auto all = keys_->load_all();
+  ASSERT_TRUE(all.ok()) << all.status().to_string();
+  EXPECT_EQ(all->at(hash), (ApiKeyGrant{"legacy", kDefaultScopes}));
+  ASSERT_EQ(listed().size(), 1u);
+  EXPECT_EQ(listed()[0].scopes, kDefaultScopes);
+  ASSERT_TRUE(conn_->command({"HSET", prefix_ + "apikeys", hash, "rsk-old00000 1 t bogus"}).ok());
+  EXPECT_EQ(keys_->load_all().status().code(), StatusCode::kCorrupt);
 }
 
 TEST_F(ApiKeysTest, VersionCountsEveryAddAndRevoke) {

@@ -33,6 +33,9 @@ struct GatewayOptions {
   int drain_ms = 3000;                        // on stop: in-flight requests get this long
   size_t max_stream_buffer_bytes = 8u << 20;  // a client that reads slower is cut off
   uint32_t max_n = 16;
+  // TLS: both PEM files or neither; with them every connection is HTTPS (TLS 1.2+).
+  std::string tls_cert;  // certificate chain, leaf first
+  std::string tls_key;   // its private key (unencrypted)
 };
 
 class Gateway {
