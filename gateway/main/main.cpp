@@ -33,7 +33,11 @@ int main(int argc, char** argv) {
   app.add_option("--host", o.host, "address to listen on");
   app.add_option("--port", o.port, "port to listen on (0: a free one)");
   app.add_option("--broker", o.broker_endpoint, "the broker's client endpoint")->required();
-  app.add_option("--redis", o.redis, "Redis host:port (API keys)");
+  app.add_option("--redis", o.redis,
+                 "Redis HOST:PORT of the API keys, or redis://USER:PASSWORD@HOST:PORT (a URL's password "
+                 "shows in ps)");
+  app.add_option("--redis-user", o.redis_user, "Redis ACL user (e.g. gateway; docs/REDIS.md)");
+  app.add_option("--redis-password-file", o.redis_password_file, "file whose first line is the Redis password");
   app.add_flag("--no-auth", o.no_auth, "serve without API keys (tenant \"\")");
   app.add_option("--max-body-bytes", o.max_body_bytes, "larger request bodies are refused (413)");
   app.add_option("--header-timeout-ms", o.header_timeout_ms,
