@@ -15,6 +15,7 @@ void add_models_command(CLI::App& app);
 void add_batch_command(CLI::App& app);  // batch run|status (batch_command.h)
 void add_jobs_command(CLI::App& app);   // jobs dead|retry
 void add_keys_command(CLI::App& app);   // keys add|list|revoke (keys_command.cpp)
-void add_top_command(CLI::App& app);    // top: a live view from the metrics endpoints (top_command.cpp)
+void add_top_command(CLI::App& app);
+void add_redis_acl_command(CLI::App& app);  // redis-acl: ACL file + passwords (redis_acl_command.cpp)    // top: a live view from the metrics endpoints (top_command.cpp)
 
 }  // namespace rs::cli

@@ -14,7 +14,9 @@
 
 #include "rs/engine/gguf.h"
 #include "rs/client/client.h"
+#include "redis_credentials.h"
 #include "rs/store/api_keys.h"
+#include "rs/store/redis_auth.h"
 #include "rs/store/redis_connection.h"
 #include "up_util.h"
 
@@ -242,8 +244,17 @@ Status Pool::ensure_model() {
   return Status();
 }
 
+// --redis, --redis-user and --redis-password-file of a child that acts as `role`.
+std::vector<std::string> Pool::redis_flags(store::RedisRole role) const {
+  return {"--redis", info_.redis, "--redis-user", std::string(store::redis_role_name(role)),
+          "--redis-password-file", redis_password_path(var_, role)};
+}
+
+// Redis runs with VAR/redis.acl: one user per role (NOAUTH without one) with its password from
+// VAR/keys (made once, reused by every later `up` here).
 Status Pool::start_redis() {
   RS_ASSIGN_OR_RETURN(std::string program, find_redis_server());
+  RS_RETURN_IF_ERROR(ensure_redis_credentials(var_));
   if (options_.redis_port > 0) {
     redis_port_ = options_.redis_port;
   } else {
@@ -253,13 +264,32 @@ Status Pool::start_redis() {
       redis_, spawn("redis", program,
                     {"--port", std::to_string(redis_port_), "--bind", "127.0.0.1", "--dir",
                      var_ + "/redis-data", "--save", "", "--appendonly", "yes", "--appendfsync",
-                     options_.redis_fsync, "--daemonize", "no"}));
+                     options_.redis_fsync, "--aclfile", redis_acl_path(var_), "--daemonize", "no"}));
   RS_RETURN_IF_ERROR(wait_until(*redis_,
                                 "starting redis-server on 127.0.0.1:" + std::to_string(redis_port_),
                                 [&] { return redis_ping(redis_port_, 200); }));
   info_.redis = "127.0.0.1:" + std::to_string(redis_port_);
-  progress("redis    " + info_.redis + "  (log " + redis_->log_path() + ")");
+  progress("redis    " + info_.redis + "  (users in " + redis_acl_path(var_) + ", passwords in " + var_ +
+           "/keys; log " + redis_->log_path() + ")");
   return Status();
+}
+
+std::vector<std::string> Pool::broker_args(const std::string& client, const std::string& worker,
+                                           int metrics) const {
+  std::vector<std::string> args = redis_flags(store::RedisRole::kBroker);
+  args.insert(args.end(), {"--client-endpoint", client, "--worker-endpoint", worker, "--journal",
+                           var_ + "/broker.journal", "--metrics-port", std::to_string(metrics),
+                           "--log-format", options_.log_format});
+  return args;
+}
+
+std::vector<std::string> Pool::gateway_args(int http_port, int metrics) const {
+  std::vector<std::string> args = {"--broker", info_.client_endpoint};
+  const std::vector<std::string> redis = redis_flags(store::RedisRole::kGateway);
+  args.insert(args.end(), redis.begin(), redis.end());
+  args.insert(args.end(), {"--port", std::to_string(http_port), "--metrics-port", std::to_string(metrics),
+                           "--log-format", options_.log_format});
+  return args;
 }
 
 Status Pool::start_broker() {
@@ -267,10 +297,7 @@ Status Pool::start_broker() {
   RS_ASSIGN_OR_RETURN(int metrics, metrics_port("broker"));
   RS_ASSIGN_OR_RETURN(broker_,
                       spawn("broker", program,
-                            {"--redis", info_.redis, "--client-endpoint", "tcp://127.0.0.1:*",
-                             "--worker-endpoint", "tcp://127.0.0.1:*", "--journal",
-                             var_ + "/broker.journal", "--metrics-port",
-                             std::to_string(metrics), "--log-format", options_.log_format}));
+                            broker_args("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", metrics)));
   RS_RETURN_IF_ERROR(wait_until(*broker_, "starting the broker", [&] {
     auto client = find_line(broker_->log_path(), "client_endpoint ");
     auto worker = find_line(broker_->log_path(), "worker_endpoint ");
@@ -294,7 +321,8 @@ std::vector<std::string> Pool::worker_args() const {
       args.insert(args.end(), {"--chat-template", fs::absolute(options_.chat_template).string()});
     }
   } else {
-    args.insert(args.end(), {"--redis", info_.redis});
+    const std::vector<std::string> redis = redis_flags(store::RedisRole::kWorker);
+    args.insert(args.end(), redis.begin(), redis.end());
     for (const auto& name : options_.serve) args.insert(args.end(), {"--serve", name});
   }
   args.insert(args.end(), {"--devices", std::to_string(options_.devices)});
@@ -375,6 +403,9 @@ Status Pool::write_endpoint_file() {
 // A key of tenant "local" for this pool's Redis, written 0600 for the user's tools.
 Status Pool::write_api_key() {
   RS_ASSIGN_OR_RETURN(auto redis_options, store::parse_redis_address(info_.redis));
+  redis_options.user = std::string(store::redis_role_name(store::RedisRole::kCli));
+  RS_ASSIGN_OR_RETURN(redis_options.password,
+                      store::read_password_file(redis_password_path(var_, store::RedisRole::kCli)));
   store::RedisConnection redis(redis_options);
   store::ApiKeys keys(redis);
   RS_ASSIGN_OR_RETURN(store::NewApiKey key, keys.add("local"));
@@ -392,11 +423,7 @@ Status Pool::start_gateway() {
   RS_RETURN_IF_ERROR(write_api_key());
   RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-gateway"));
   RS_ASSIGN_OR_RETURN(int metrics, metrics_port("gateway"));
-  RS_ASSIGN_OR_RETURN(gateway_, spawn("gateway", program,
-                                      {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
-                                       std::to_string(options_.http_port), "--metrics-port",
-                                       std::to_string(metrics), "--log-format",
-                                       options_.log_format}));
+  RS_ASSIGN_OR_RETURN(gateway_, spawn("gateway", program, gateway_args(options_.http_port, metrics)));
   RS_RETURN_IF_ERROR(wait_until(*gateway_, "starting the gateway", [&] {
     auto url = find_line(gateway_->log_path(), "http_url ");
     if (!url) return false;
@@ -443,17 +470,13 @@ Status Pool::write_metrics_files() {
 void Pool::watch_children() {
   supervisor_.watch(&redis_, redis_->options());
   ProcessOptions broker = broker_->options();
-  broker.args = {"--redis", info_.redis, "--client-endpoint", info_.client_endpoint,
-                 "--worker-endpoint", info_.worker_endpoint, "--journal",
-                 var_ + "/broker.journal", "--metrics-port",
-                 std::to_string(metrics_port_of("broker")), "--log-format", options_.log_format};
+  broker.args = broker_args(info_.client_endpoint, info_.worker_endpoint, metrics_port_of("broker"));
   supervisor_.watch(&broker_, std::move(broker));
   for (auto& w : workers_) supervisor_.watch(&w, w->options());
   if (gateway_) {
     ProcessOptions gateway = gateway_->options();
-    gateway.args = {"--broker", info_.client_endpoint, "--redis", info_.redis, "--port",
-                    info_.http_url.substr(info_.http_url.rfind(':') + 1), "--metrics-port",
-                    std::to_string(metrics_port_of("gateway")), "--log-format", options_.log_format};
+    gateway.args = gateway_args(std::stoi(info_.http_url.substr(info_.http_url.rfind(':') + 1)),
+                                metrics_port_of("gateway"));
     supervisor_.watch(&gateway_, std::move(gateway));
   }
 }

@@ -3,7 +3,8 @@
 // unfinished job), a broker and N workers, the HTTP gateway (and, once, `ringserve-model
 // synth` for the default model), with their logs, VAR/pids (the children, for the next `up`
 // after a kill -9), the endpoint file, the redis file (host:port, for `ringserve models`),
-// the gateway's URL (var/http) and an API key (var/api-key). Workers load one model file
+// the gateway's URL (var/http) and an API key (var/api-key). Redis runs with VAR/redis.acl
+// (one ACL user per role, none for a client that does not log in; passwords in VAR/keys, redis_credentials.h). Workers load one model file
 // (--model), or serve names from the registry (--serve). Once up, a child that dies is
 // started again with backoff (up_supervisor.h). One thread (the command's) drives it; a
 // signal handler only sets the stop flag it polls.
@@ -21,6 +22,7 @@
 #include "up_supervisor.h"
 #include "rs/core/result.h"
 #include "rs/core/status.h"
+#include "rs/store/redis_acl.h"
 
 namespace rs::cli {
 
@@ -103,6 +105,9 @@ class Pool {
   int metrics_port_of(const std::string& name) const;
   Status write_metrics_files();
   std::vector<std::string> worker_args() const;
+  std::vector<std::string> redis_flags(store::RedisRole role) const;
+  std::vector<std::string> broker_args(const std::string& client, const std::string& worker, int metrics) const;
+  std::vector<std::string> gateway_args(int http_port, int metrics) const;
   Result<std::unique_ptr<ChildProcess>> spawn(const std::string& name, const std::string& program,
                                               std::vector<std::string> args);
   // Polls `ready` until true, failing when `child` dies, time runs out or stop is asked.
