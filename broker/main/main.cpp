@@ -10,6 +10,7 @@
 #include "rs/broker/loop/broker_loop.h"
 #include "rs/core/log.h"
 #include "rs/metrics/metrics_server.h"
+#include "rs/store/redis_auth.h"
 #include "rs/store/redis_connection.h"
 
 namespace {
@@ -29,12 +30,15 @@ extern "C" void on_sighup(int) {
 int main(int argc, char** argv) {
   CLI::App app{"ringserve-broker: the pool's broker (one thread, one poll loop)"};
   rs::broker::BrokerOptions options;
-  std::string redis = "127.0.0.1:6379";
+  rs::store::RedisFlags redis{.address = "127.0.0.1:6379"};
   std::string log_level = "info";
   std::string log_format = "text";
   app.add_option("--client-endpoint", options.client_endpoint, "endpoint clients connect to");
   app.add_option("--worker-endpoint", options.worker_endpoint, "endpoint workers connect to");
-  app.add_option("--redis", redis, "Redis host:port");
+  app.add_option("--redis", redis.address,
+                 "Redis HOST:PORT, or redis://USER:PASSWORD@HOST:PORT (a URL's password shows in ps)");
+  app.add_option("--redis-user", redis.user, "Redis ACL user (e.g. broker; docs/REDIS.md)");
+  app.add_option("--redis-password-file", redis.password_file, "file whose first line is the Redis password");
   app.add_option("--max-queued", options.max_queued, "jobs queued at most (then queue_full)");
   app.add_option("--heartbeat-ms", options.heartbeat_ms, "heartbeat interval")->check(CLI::PositiveNumber);
   app.add_option("--max-attempts", options.max_attempts, "dispatch attempts per job")->check(CLI::PositiveNumber);
@@ -111,10 +115,10 @@ int main(int argc, char** argv) {
   }
   CLI11_PARSE(app, argc, argv);
   rs::init_logging(log_level, log_format, "broker");
-  auto redis_options = rs::store::parse_redis_address(redis);
+  auto redis_options = rs::store::startup_redis_options(redis);
   if (!redis_options.ok()) {
     std::fprintf(stderr, "error: --redis: %s\n", redis_options.status().to_string().c_str());
-    return 2;
+    return redis_options.status().code() == rs::StatusCode::kInvalidArgument ? 2 : 1;
   }
   options.redis = *redis_options;
   if (options.curve_key_path.empty() && !insecure) {

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   rs::cli::add_batch_command(app);
   rs::cli::add_jobs_command(app);
   rs::cli::add_keys_command(app);
+  rs::cli::add_redis_acl_command(app);
   rs::cli::add_top_command(app);
   try {
     app.parse(argc, argv);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "redis_credentials.h"
 #include "rs/client/client.h"
 #include "rs/schemas/errors.h"
 #include "rs/schemas/model_ref.h"
@@ -18,7 +19,13 @@ constexpr int kBrokerAskMaxMs = 1000;
 
 void add_models_options(CLI::App& sub, ModelsOptions& options) {
   sub.add_option("--redis", options.redis,
-                 "Redis HOST:PORT of the registry (default: $RINGSERVE_REDIS, else ./var/redis)");
+                 "Redis HOST:PORT or redis://USER:PASSWORD@HOST:PORT (default: $RINGSERVE_REDIS, else "
+                 "./var/redis; a URL's password shows in ps)");
+  sub.add_option("--redis-user", options.redis_user,
+                 "Redis ACL user (default: $RINGSERVE_REDIS_USER, else `cli` of ./var/keys)");
+  sub.add_option("--redis-password-file", options.redis_password_file,
+                 "file whose first line is the Redis password (default: $RINGSERVE_REDIS_PASSWORD_FILE, "
+                 "else ./var/keys/redis-cli.password)");
   add_common_options(sub, options.common);
 }
 
@@ -26,12 +33,16 @@ RegistryAccess::RegistryAccess(std::string address, store::RedisOptions redis_op
     : address_(std::move(address)), conn_(std::move(redis_options)), registry_(conn_) {}
 
 Result<std::unique_ptr<RegistryAccess>> RegistryAccess::open(const ModelsOptions& options) {
-  RS_ASSIGN_OR_RETURN(std::string address, client::resolve_redis(options.redis));
-  RS_ASSIGN_OR_RETURN(store::RedisOptions ro, store::parse_redis_address(address));
+  RS_ASSIGN_OR_RETURN(store::RedisOptions ro,
+                      resolve_cli_redis({.address = options.redis,
+                                         .user = options.redis_user,
+                                         .password_file = options.redis_password_file}));
+  const std::string address = ro.host + ":" + std::to_string(ro.port);
   ro.connect_timeout_ms = std::min(options.common.timeout_ms, 2000);
   ro.command_timeout_ms = options.common.timeout_ms;
   std::unique_ptr<RegistryAccess> access(new RegistryAccess(address, ro));
   if (Status s = access->conn_.connect(); !s.ok()) {
+    if (s.code() == StatusCode::kPermissionDenied) return s;
     return Status(StatusCode::kUnavailable, "redis unreachable: " + s.message());
   }
   return access;
@@ -76,6 +87,7 @@ std::string status_code_name(const Status& status) {
     case StatusCode::kUnsupported: return "invalid_argument";
     case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kIoError: return "io_error";
+    case StatusCode::kPermissionDenied: return "permission_denied";
     default: return "internal";
   }
 }

@@ -20,17 +20,21 @@ namespace rs::cli {
 
 struct ModelsOptions {
   CommonOptions common;
-  std::string redis;  // --redis HOST:PORT
+  std::string redis;  // --redis HOST:PORT or redis://USER:PASSWORD@HOST:PORT
+  std::string redis_user;           // --redis-user
+  std::string redis_password_file;  // --redis-password-file
 };
 
-// Adds --redis and the common options (--broker, --json, --timeout-ms).
+// Adds --redis, --redis-user, --redis-password-file and the common options (--broker,
+// --json, --timeout-ms).
 void add_models_options(CLI::App& sub, ModelsOptions& options);
 
 
 // One Redis connection and the registry over it.
 class RegistryAccess {
  public:
-  // Resolves the address and connects: unavailable when Redis cannot be reached.
+  // Resolves the address and credentials (redis_credentials.h) and connects: unavailable
+  // when Redis cannot be reached, permission_denied when it refuses the credentials.
   static Result<std::unique_ptr<RegistryAccess>> open(const ModelsOptions& options);
   store::ModelRegistry& registry() { return registry_; }
   store::RedisConnection& connection() { return conn_; }  // for the batch and jobs commands
@@ -53,7 +57,7 @@ LoadedOn loaded_on_of(const std::vector<schemas::DeviceStatus>& devices);
 Result<LoadedOn> ask_loaded_on(const CommonOptions& options);
 
 // The wire-style name for a Status of the store, the file reader or the registry:
-// not_found, invalid_argument, unavailable, io_error or internal.
+// not_found, invalid_argument, unavailable, io_error, permission_denied or internal.
 std::string status_code_name(const Status& status);
 // report_error() with status_code_name(): `error: <code>: <message>`; returns 1.
 int report_status(const CommonOptions& options, const Status& status);

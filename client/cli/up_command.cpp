@@ -60,14 +60,21 @@ void print_ready(const Pool& pool, const UpFlags& flags) {
     std::printf("\npool ready: %d worker%s, %d device%s, %s %s\n", info.workers,
                 info.workers == 1 ? "" : "s", info.devices, info.devices == 1 ? "" : "s",
                 info.serve.empty() ? "model" : "serving from the registry:", info.model.c_str());
-    std::printf("redis %s (written to %s)\n", info.redis.c_str(), info.redis_file.c_str());
+    std::printf("redis %s (written to %s; ACL users in %s/redis.acl, passwords in %s/keys)\n",
+                info.redis.c_str(), info.redis_file.c_str(),
+                std::filesystem::path(info.redis_file).parent_path().c_str(),
+                std::filesystem::path(info.redis_file).parent_path().c_str());
     std::printf("client endpoint %s (written to %s)\n", info.client_endpoint.c_str(),
                 info.endpoint_file.c_str());
     std::error_code ec;
     bool default_var = std::filesystem::equivalent(info.endpoint_file, "var/endpoint", ec);
     std::string env = default_var ? "" : "RINGSERVE_BROKER=" + info.client_endpoint + " ";
     if (!info.serve.empty()) {
-      std::string redis_env = default_var ? "" : "RINGSERVE_REDIS=" + info.redis + " ";
+      const std::string var = std::filesystem::path(info.redis_file).parent_path().string();
+      std::string redis_env = default_var ? ""
+                                          : "RINGSERVE_REDIS=" + info.redis +
+                                                " RINGSERVE_REDIS_USER=cli RINGSERVE_REDIS_PASSWORD_FILE=" +
+                                                var + "/keys/redis-cli.password ";
       std::printf("add a version:  %sringserve models add %s FILE.gguf --activate\n",
                   redis_env.c_str(), info.serve.front().c_str());
     }

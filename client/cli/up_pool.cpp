@@ -14,7 +14,9 @@
 
 #include "rs/engine/gguf.h"
 #include "rs/client/client.h"
+#include "redis_credentials.h"
 #include "rs/store/api_keys.h"
+#include "rs/store/redis_auth.h"
 #include "rs/store/redis_connection.h"
 #include "up_util.h"
 
@@ -243,8 +245,17 @@ Status Pool::ensure_model() {
   return Status();
 }
 
+// --redis, --redis-user and --redis-password-file of a child that acts as `role`.
+std::vector<std::string> Pool::redis_flags(store::RedisRole role) const {
+  return {"--redis", info_.redis, "--redis-user", std::string(store::redis_role_name(role)),
+          "--redis-password-file", redis_password_path(var_, role)};
+}
+
+// Redis runs with VAR/redis.acl: one user per role (NOAUTH without one) with its password from
+// VAR/keys (made once, reused by every later `up` here).
 Status Pool::start_redis() {
   RS_ASSIGN_OR_RETURN(std::string program, find_redis_server());
+  RS_RETURN_IF_ERROR(ensure_redis_credentials(var_));
   if (options_.redis_port > 0) {
     redis_port_ = options_.redis_port;
   } else {
@@ -254,24 +265,48 @@ Status Pool::start_redis() {
       redis_, spawn("redis", program,
                     {"--port", std::to_string(redis_port_), "--bind", "127.0.0.1", "--dir",
                      var_ + "/redis-data", "--save", "", "--appendonly", "yes", "--appendfsync",
-                     options_.redis_fsync, "--daemonize", "no"}));
+                     options_.redis_fsync, "--aclfile", redis_acl_path(var_), "--daemonize", "no"}));
   RS_RETURN_IF_ERROR(wait_until(*redis_,
                                 "starting redis-server on 127.0.0.1:" + std::to_string(redis_port_),
                                 [&] { return redis_ping(redis_port_, 200); }));
   info_.redis = "127.0.0.1:" + std::to_string(redis_port_);
-  progress("redis    " + info_.redis + "  (log " + redis_->log_path() + ")");
+  progress("redis    " + info_.redis + "  (users in " + redis_acl_path(var_) + ", passwords in " + var_ +
+           "/keys; log " + redis_->log_path() + ")");
   return Status();
+}
+
+std::vector<std::string> Pool::broker_args(const std::string& client, const std::string& worker,
+                                           int metrics) const {
+  std::vector<std::string> args = redis_flags(store::RedisRole::kBroker);
+  args.insert(args.end(), {"--client-endpoint", client, "--worker-endpoint", worker, "--journal",
+                           var_ + "/broker.journal", "--metrics-port", std::to_string(metrics),
+                           "--log-format", options_.log_format});
+  for (std::string& a : broker_security_args()) args.push_back(std::move(a));
+  return args;
+}
+
+std::vector<std::string> Pool::gateway_args(int http_port, int metrics) const {
+  std::vector<std::string> args = {"--broker", info_.client_endpoint};
+  const std::vector<std::string> redis = redis_flags(store::RedisRole::kGateway);
+  args.insert(args.end(), redis.begin(), redis.end());
+  args.insert(args.end(), {"--port", std::to_string(http_port), "--metrics-port", std::to_string(metrics),
+                           "--log-format", options_.log_format});
+  if (!options_.gateway_tls_cert.empty() || !options_.gateway_tls_key.empty()) {
+    std::error_code ec;  // absolute: the gateway may run elsewhere than `up` was started
+    args.insert(args.end(),
+                {"--tls-cert", std::filesystem::absolute(options_.gateway_tls_cert, ec).string(),
+                 "--tls-key", std::filesystem::absolute(options_.gateway_tls_key, ec).string()});
+  }
+  for (std::string& a : peer_key_args("gateway")) args.push_back(std::move(a));
+  return args;
 }
 
 Status Pool::start_broker() {
   RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-broker"));
   RS_ASSIGN_OR_RETURN(int metrics, metrics_port("broker"));
-  std::vector<std::string> args = {"--redis", info_.redis, "--client-endpoint", "tcp://127.0.0.1:*",
-                                   "--worker-endpoint", "tcp://127.0.0.1:*", "--journal",
-                                   var_ + "/broker.journal", "--metrics-port",
-                                   std::to_string(metrics), "--log-format", options_.log_format};
-  for (std::string& a : broker_security_args()) args.push_back(std::move(a));
-  RS_ASSIGN_OR_RETURN(broker_, spawn("broker", program, std::move(args)));
+  RS_ASSIGN_OR_RETURN(broker_,
+                      spawn("broker", program,
+                            broker_args("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", metrics)));
   RS_RETURN_IF_ERROR(wait_until(*broker_, "starting the broker", [&] {
     auto client = find_line(broker_->log_path(), "client_endpoint ");
     auto worker = find_line(broker_->log_path(), "worker_endpoint ");
@@ -295,7 +330,8 @@ std::vector<std::string> Pool::worker_args() const {
       args.insert(args.end(), {"--chat-template", fs::absolute(options_.chat_template).string()});
     }
   } else {
-    args.insert(args.end(), {"--redis", info_.redis});
+    const std::vector<std::string> redis = redis_flags(store::RedisRole::kWorker);
+    args.insert(args.end(), redis.begin(), redis.end());
     for (const auto& name : options_.serve) args.insert(args.end(), {"--serve", name});
   }
   args.insert(args.end(), {"--devices", std::to_string(options_.devices)});
@@ -381,6 +417,9 @@ Status Pool::write_endpoint_file() {
 // A key of tenant "local" for this pool's Redis, written 0600 for the user's tools.
 Status Pool::write_api_key() {
   RS_ASSIGN_OR_RETURN(auto redis_options, store::parse_redis_address(info_.redis));
+  redis_options.user = std::string(store::redis_role_name(store::RedisRole::kCli));
+  RS_ASSIGN_OR_RETURN(redis_options.password,
+                      store::read_password_file(redis_password_path(var_, store::RedisRole::kCli)));
   store::RedisConnection redis(redis_options);
   store::ApiKeys keys(redis);
   RS_ASSIGN_OR_RETURN(store::NewApiKey key, keys.add("local"));
@@ -397,9 +436,8 @@ Status Pool::write_api_key() {
 Status Pool::start_gateway() {
   RS_RETURN_IF_ERROR(write_api_key());
   RS_ASSIGN_OR_RETURN(std::string program, find_program("ringserve-gateway"));
-  RS_RETURN_IF_ERROR(metrics_port("gateway").status());  // gateway_args() reads it by name
-  RS_ASSIGN_OR_RETURN(gateway_,
-                      spawn("gateway", program, gateway_args(std::to_string(options_.http_port))));
+  RS_ASSIGN_OR_RETURN(int metrics, metrics_port("gateway"));
+  RS_ASSIGN_OR_RETURN(gateway_, spawn("gateway", program, gateway_args(options_.http_port, metrics)));
   RS_RETURN_IF_ERROR(wait_until(*gateway_, "starting the gateway", [&] {
     auto url = find_line(gateway_->log_path(), "http_url ");
     if (!url) return false;
@@ -409,22 +447,6 @@ Status Pool::start_gateway() {
   RS_RETURN_IF_ERROR(write_file_atomically(info_.http_file, info_.http_url));
   progress("gateway  " + info_.http_url + "  (log " + gateway_->log_path() + ")");
   return Status();
-}
-
-std::vector<std::string> Pool::gateway_args(const std::string& port) const {
-  std::vector<std::string> args = {"--broker",       info_.client_endpoint,
-                                   "--redis",        info_.redis,
-                                   "--port",         port,
-                                   "--metrics-port", std::to_string(metrics_port_of("gateway")),
-                                   "--log-format",   options_.log_format};
-  if (!options_.gateway_tls_cert.empty() || !options_.gateway_tls_key.empty()) {
-    std::error_code ec;  // absolute: the gateway may run elsewhere than `up` was started
-    args.insert(args.end(),
-                {"--tls-cert", std::filesystem::absolute(options_.gateway_tls_cert, ec).string(),
-                 "--tls-key", std::filesystem::absolute(options_.gateway_tls_key, ec).string()});
-  }
-  for (std::string& a : peer_key_args("gateway")) args.push_back(std::move(a));
-  return args;
 }
 
 Result<int> Pool::metrics_port(const std::string& name) {
@@ -462,16 +484,13 @@ Status Pool::write_metrics_files() {
 void Pool::watch_children() {
   supervisor_.watch(&redis_, redis_->options());
   ProcessOptions broker = broker_->options();
-  broker.args = {"--redis", info_.redis, "--client-endpoint", info_.client_endpoint,
-                 "--worker-endpoint", info_.worker_endpoint, "--journal",
-                 var_ + "/broker.journal", "--metrics-port",
-                 std::to_string(metrics_port_of("broker")), "--log-format", options_.log_format};
-  for (std::string& a : broker_security_args()) broker.args.push_back(std::move(a));
+  broker.args = broker_args(info_.client_endpoint, info_.worker_endpoint, metrics_port_of("broker"));
   supervisor_.watch(&broker_, std::move(broker));
   for (auto& w : workers_) supervisor_.watch(&w, w->options());
   if (gateway_) {
     ProcessOptions gateway = gateway_->options();
-    gateway.args = gateway_args(info_.http_url.substr(info_.http_url.rfind(':') + 1));
+    gateway.args = gateway_args(std::stoi(info_.http_url.substr(info_.http_url.rfind(':') + 1)),
+                                metrics_port_of("gateway"));
     supervisor_.watch(&gateway_, std::move(gateway));
   }
 }

@@ -3,7 +3,8 @@
 // unfinished job), a broker and N workers, the HTTP gateway (and, once, `ringserve-model
 // synth` for the default model), with their logs, VAR/pids (the children, for the next `up`
 // after a kill -9), the endpoint file, the redis file (host:port, for `ringserve models`),
-// the gateway's URL (var/http) and an API key (var/api-key). Workers load one model file
+// the gateway's URL (var/http) and an API key (var/api-key). Redis runs with VAR/redis.acl
+// (one ACL user per role, none for a client that does not log in; passwords in VAR/keys, redis_credentials.h). Workers load one model file
 // (--model), or serve names from the registry (--serve). Once up, a child that dies is
 // started again with backoff (up_supervisor.h). One thread (the command's) drives it; a
 // signal handler only sets the stop flag it polls.
@@ -21,6 +22,7 @@
 #include "up_supervisor.h"
 #include "rs/core/result.h"
 #include "rs/core/status.h"
+#include "rs/store/redis_acl.h"
 
 namespace rs::cli {
 
@@ -102,7 +104,6 @@ class Pool {
   Status write_endpoint_file();
   Status start_gateway();
   // The gateway's arguments for a port (its first start and its restarts).
-  std::vector<std::string> gateway_args(const std::string& port) const;
   Status write_api_key();
   // A free loopback port for the metrics of process `name` (recorded for var/metrics).
   Result<int> metrics_port(const std::string& name);
@@ -113,6 +114,9 @@ class Pool {
   std::vector<std::string> broker_security_args() const;  // --curve-key ... or --insecure
   std::vector<std::string> peer_key_args(const std::string& name) const;  // {} if insecure
   std::vector<std::string> worker_args() const;
+  std::vector<std::string> redis_flags(store::RedisRole role) const;
+  std::vector<std::string> broker_args(const std::string& client, const std::string& worker, int metrics) const;
+  std::vector<std::string> gateway_args(int http_port, int metrics) const;
   Result<std::unique_ptr<ChildProcess>> spawn(const std::string& name, const std::string& program,
                                               std::vector<std::string> args);
   // Polls `ready` until true, failing when `child` dies, time runs out or stop is asked.

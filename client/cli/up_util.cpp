@@ -103,7 +103,8 @@ bool redis_ping(int port, int timeout_ms) {
       char buf[64] = {};
       if (::poll(&p, 1, timeout_ms) == 1) {
         ssize_t n = ::recv(fd, buf, sizeof buf - 1, 0);
-        ok = n >= 5 && std::strncmp(buf, "+PONG", 5) == 0;
+        // -NOAUTH: a Redis with ACL users (ringserve up's) answers too: it is up.
+        ok = n >= 5 && (std::strncmp(buf, "+PONG", 5) == 0 || std::strncmp(buf, "-NOAUTH", 7) == 0);
       }
     }
   }

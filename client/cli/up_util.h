@@ -20,7 +20,8 @@ Result<std::string> find_program(const std::string& name, const char* env_overri
 // redis-server: RS_REDIS_SERVER, else PATH, else /usr/bin/redis-server.
 Result<std::string> find_redis_server();
 
-// True when a Redis server on 127.0.0.1:port answers PING with +PONG within timeout_ms.
+// True when a Redis server on 127.0.0.1:port answers PING within timeout_ms: +PONG, or
+// -NOAUTH from a Redis whose default user is off (it is up all the same).
 bool redis_ping(int port, int timeout_ms);
 
 // The rest of the first line of `path` that starts with `prefix` (prefix removed), if any.

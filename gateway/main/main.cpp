@@ -37,7 +37,11 @@ int main(int argc, char** argv) {
   std::string curve_key, broker_key;
   app.add_option("--curve-key", curve_key, "CURVE: the gateway's key file (ringserve keys zmq new --role gateway)");
   app.add_option("--broker-key", broker_key, "CURVE: the broker's public key file (var/keys/broker.pub)");
-  app.add_option("--redis", o.redis, "Redis host:port (API keys)");
+  app.add_option("--redis", o.redis,
+                 "Redis HOST:PORT of the API keys, or redis://USER:PASSWORD@HOST:PORT (a URL's password "
+                 "shows in ps)");
+  app.add_option("--redis-user", o.redis_user, "Redis ACL user (e.g. gateway; docs/REDIS.md)");
+  app.add_option("--redis-password-file", o.redis_password_file, "file whose first line is the Redis password");
   app.add_flag("--no-auth", o.no_auth, "serve without API keys (tenant \"\")");
   app.add_option("--max-body-bytes", o.max_body_bytes, "larger request bodies are refused (413)");
   app.add_option("--header-timeout-ms", o.header_timeout_ms,

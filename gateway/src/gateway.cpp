@@ -8,6 +8,7 @@
 #include "http_session.h"
 #include "tls_context.h"
 #include "rs/store/api_keys.h"
+#include "rs/store/redis_auth.h"
 #include "rs/store/redis_connection.h"
 
 namespace rs::gateway {
@@ -71,7 +72,10 @@ Status Gateway::start() {
   if (!im.options.no_auth) {
     if (im.options.redis.empty())
       return invalid_argument("gateway: API keys need --redis (or --no-auth)");
-    RS_ASSIGN_OR_RETURN(auto redis_options, store::parse_redis_address(im.options.redis));
+    RS_ASSIGN_OR_RETURN(auto redis_options,
+                        store::startup_redis_options({.address = im.options.redis,
+                                                      .user = im.options.redis_user,
+                                                      .password_file = im.options.redis_password_file}));
     im.redis = std::make_unique<store::RedisConnection>(redis_options);
     im.api_keys = std::make_unique<store::ApiKeys>(*im.redis);
     store::ApiKeys* api = im.api_keys.get();

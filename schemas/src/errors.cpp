@@ -77,6 +77,7 @@ ErrorCode wire_error_of(const Status& status) {
     case StatusCode::kUnsupported: return ErrorCode::kUnknownCommand;
     case StatusCode::kCancelled: return ErrorCode::kCancelled;
     case StatusCode::kUnavailable:
+    case StatusCode::kPermissionDenied:  // e.g. Redis refused our credentials: the service is down
     case StatusCode::kIoError: return ErrorCode::kUnavailable;
     default: return ErrorCode::kInternal;
   }

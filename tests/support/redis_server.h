@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "test_paths.h"
 
@@ -53,10 +55,15 @@ class RedisServer {
     if (pid_ == 0) {
       ::setpgid(0, 0);
       std::string bin = binary();
-      ::execl(bin.c_str(), bin.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-              "--appendonly", aof_ ? "yes" : "no", "--appendfsync", "always", "--dir", dir_.c_str(),
-              "--loglevel", "warning", "--logfile", (dir_ + "/redis.log").c_str(),
-              static_cast<char*>(nullptr));
+      std::vector<std::string> args = {bin, "--port", port, "--bind", "127.0.0.1", "--save", "",
+                                       "--appendonly", aof_ ? "yes" : "no", "--appendfsync", "always",
+                                       "--dir", dir_, "--loglevel", "warning", "--logfile",
+                                       dir_ + "/redis.log"};
+      args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(bin.c_str(), argv.data());
       ::_exit(127);
     }
     for (int i = 0; i < 500; ++i) {
@@ -84,6 +91,8 @@ class RedisServer {
   }
   bool running() const { return pid_ > 0; }
   void set_aof(bool on) { aof_ = on; }
+  // More redis-server flags for the next start(), e.g. {"--aclfile", path}.
+  void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
   void pause() {
     if (pid_ > 0) ::kill(pid_, SIGSTOP);
   }
@@ -102,7 +111,9 @@ class RedisServer {
       const char cmd[] = "PING\r\n";
       char buf[16] = {};
       if (::write(fd, cmd, sizeof cmd - 1) == static_cast<ssize_t>(sizeof cmd - 1)) {
-        ok = ::read(fd, buf, sizeof buf - 1) > 0 && std::string(buf).rfind("+PONG", 0) == 0;
+        // -NOAUTH: a server whose default user is off (ACL users) is up too.
+        ok = ::read(fd, buf, sizeof buf - 1) > 0 &&
+             (std::string(buf).rfind("+PONG", 0) == 0 || std::string(buf).rfind("-NOAUTH", 0) == 0);
       }
     }
     ::close(fd);
@@ -136,6 +147,7 @@ class RedisServer {
   pid_t pid_ = -1;
   std::string dir_;
   bool aof_ = false;
+  std::vector<std::string> extra_args_;
 };
 
 }  // namespace rs::test

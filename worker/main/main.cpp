@@ -26,6 +26,7 @@
 
 #include "rs/core/log.h"
 #include "rs/metrics/metrics_server.h"
+#include "rs/store/redis_auth.h"
 #include "rs/store/redis_connection.h"
 #include "rs/engine/model.h"
 #include "rs/worker/io/worker_loop.h"
@@ -60,6 +61,8 @@ struct Flags {
   std::string model_file;
   std::string chat_template_file;
   std::string redis;
+  std::string redis_user;
+  std::string redis_password_file;
   std::vector<std::string> serve;
   uint64_t max_model_bytes = 0;
   int registry_poll_ms = 1000;
@@ -78,8 +81,15 @@ struct Flags {
 void add_flags(CLI::App& app, rs::worker::io::WorkerOptions& o, Flags& f) {
   app.add_option("--broker", o.broker_endpoint, "the broker's worker endpoint")->required();
   auto* model = app.add_option("--model", f.model_file, "GGUF model file (file mode)");
-  auto* redis = app.add_option("--redis", f.redis, "registry mode: Redis HOST:PORT of the model registry");
+  auto* redis = app.add_option("--redis", f.redis,
+                               "registry mode: Redis HOST:PORT of the model registry, or "
+                               "redis://USER:PASSWORD@HOST:PORT (a URL's password shows in ps)");
   model->excludes(redis);
+  app.add_option("--redis-user", f.redis_user, "registry mode: Redis ACL user (e.g. worker; docs/REDIS.md)")
+      ->needs(redis);
+  app.add_option("--redis-password-file", f.redis_password_file,
+                 "registry mode: file whose first line is the Redis password")
+      ->needs(redis);
   app.add_option("--chat-template", f.chat_template_file,
                  "file mode: a Jinja chat template file, replacing the GGUF's tokenizer.chat_template")
       ->check(CLI::ExistingFile);
@@ -247,7 +257,8 @@ int main(int argc, char** argv) {
     }
   } else {
     rs::worker::models::ModelManagerOptions r;
-    auto redis_options = rs::store::parse_redis_address(f.redis);
+    auto redis_options = rs::store::startup_redis_options(
+        {.address = f.redis, .user = f.redis_user, .password_file = f.redis_password_file});
     if (!redis_options.ok()) return fail("--redis: " + redis_options.status().to_string());
     r.redis = *redis_options;
     r.serve = f.serve;

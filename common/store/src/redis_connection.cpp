@@ -1,5 +1,7 @@
 #include "rs/store/redis_connection.h"
 
+#include "rs/store/redis_auth.h"
+
 #include <hiredis/hiredis.h>
 #include <cerrno>
 #include <sys/time.h>
@@ -91,6 +93,10 @@ Status RedisConnection::connect() {
     return {StatusCode::kUnavailable, "redis " + where + ": cannot set timeout"};
   }
   redisEnableKeepAlive(c);
+  if (Status auth = redis_authenticate(c, options_); !auth.ok()) {
+    redisFree(c);
+    return auth;
+  }
   ctx_ = c;
   if (ever_connected_) ++reconnects_;
   ever_connected_ = true;
@@ -190,18 +196,67 @@ Result<std::vector<RedisReply>> RedisConnection::pipeline_once(const std::vector
   return out;
 }
 
+namespace {
+
+// %XX escapes of a URL's user or password; false on a bad escape.
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    int v = 0;
+    if (i + 2 >= in.size()) return false;
+    auto [end, ec] = std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16);
+    if (ec != std::errc() || end != in.data() + i + 3) return false;
+    out.push_back(static_cast<char>(v));
+    i += 2;
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<RedisOptions> parse_redis_address(const std::string& address) {
-  auto bad = [&] { return invalid_argument("bad redis address '" + address + "': want HOST:PORT"); };
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 >= address.size()) return bad();
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  int port = 0;
-  const char* first = address.data() + colon + 1;
-  const char* last = address.data() + address.size();
-  auto [end, ec] = std::from_chars(first, last, port);
-  if (ec != std::errc() || end != last || port < 1 || port > 65535 || host.empty()) return bad();
+  auto bad = [&](const char* want) {
+    // Never echo a URL's password.
+    std::string shown = address.rfind("redis://", 0) == 0 ? "redis://..." : address;
+    return invalid_argument("bad redis address '" + shown + "': want " + want);
+  };
+  std::string_view rest = address;
   RedisOptions o;
+  const bool url = rest.rfind("redis://", 0) == 0;
+  if (url) {
+    rest.remove_prefix(8);
+    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
+      std::string_view cred = rest.substr(0, at);
+      rest.remove_prefix(at + 1);
+      size_t colon = cred.find(':');
+      if (!percent_decode(cred.substr(0, colon), o.user)) return bad("redis://USER:PASSWORD@HOST:PORT");
+      if (colon != std::string_view::npos && !percent_decode(cred.substr(colon + 1), o.password)) {
+        return bad("redis://USER:PASSWORD@HOST:PORT");
+      }
+    }
+  }
+  size_t colon = rest.rfind(':');
+  const bool bracketed_only = !rest.empty() && rest.back() == ']';
+  if (url && (colon == std::string_view::npos || bracketed_only)) {
+    colon = rest.size();  // no port in the URL: 6379
+  }
+  const char* want = url ? "redis://[USER[:PASSWORD]@]HOST[:PORT]" : "HOST:PORT";
+  if (colon == std::string_view::npos || colon == 0) return bad(want);
+  std::string host(rest.substr(0, colon));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = 6379;
+  if (colon < rest.size()) {
+    const char* first = rest.data() + colon + 1;
+    const char* last = rest.data() + rest.size();
+    auto [end, ec] = std::from_chars(first, last, port);
+    if (first == last || ec != std::errc() || end != last) return bad(want);
+  }
+  if (port < 1 || port > 65535 || host.empty()) return bad(want);
   o.host = host;
   o.port = port;
   return o;

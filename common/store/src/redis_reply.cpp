@@ -15,6 +15,16 @@ Status RedisReply::error_status(std::string_view context) const {
       return {StatusCode::kUnavailable, std::move(m)};
     }
   }
+  // NOAUTH / NOPERM / WRONGPASS: our credentials or the user's rights (an ACL refusal).
+  for (std::string_view denied : {"NOAUTH", "NOPERM", "WRONGPASS"}) {
+    if (std::string_view(str).substr(0, denied.size()) == denied) {
+      return {StatusCode::kPermissionDenied, std::move(m)};
+    }
+  }
+  // The same refusal met by a command inside a Lua script comes back as an ERR.
+  if (str.find("ERR The user executing the script can't") != std::string::npos) {
+    return {StatusCode::kPermissionDenied, std::move(m)};
+  }
   return {StatusCode::kInternal, std::move(m)};
 }
 

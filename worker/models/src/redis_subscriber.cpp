@@ -3,6 +3,8 @@
 #include <hiredis/hiredis.h>
 #include <poll.h>
 
+#include "rs/store/redis_auth.h"
+
 namespace rs::worker::models {
 namespace {
 
@@ -15,10 +17,10 @@ timeval to_timeval(int ms) {
 
 }  // namespace
 
-Status RedisSubscriber::connect(const std::string& host, int port, const std::string& channel,
+Status RedisSubscriber::connect(const store::RedisOptions& redis, const std::string& channel,
                                 int timeout_ms) {
   disconnect();
-  redisContext* c = redisConnectWithTimeout(host.c_str(), port, to_timeval(timeout_ms));
+  redisContext* c = redisConnectWithTimeout(redis.host.c_str(), redis.port, to_timeval(timeout_ms));
   if (c == nullptr) return Status(StatusCode::kUnavailable, "subscriber: cannot allocate a context");
   if (c->err != 0) {
     Status s(StatusCode::kUnavailable, std::string("subscriber: connect: ") + c->errstr);
@@ -26,8 +28,18 @@ Status RedisSubscriber::connect(const std::string& host, int port, const std::st
     return s;
   }
   redisSetTimeout(c, to_timeval(timeout_ms));
+  if (Status auth = store::redis_authenticate(c, redis); !auth.ok()) {
+    redisFree(c);
+    return auth;
+  }
   auto* reply = static_cast<redisReply*>(
       redisCommand(c, "SUBSCRIBE %b", channel.data(), static_cast<size_t>(channel.size())));
+  if (reply != nullptr && reply->type == REDIS_REPLY_ERROR) {
+    Status s = permission_denied("subscriber: SUBSCRIBE " + channel + ": " + std::string(reply->str, reply->len));
+    freeReplyObject(reply);
+    redisFree(c);
+    return s;
+  }
   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
     Status s(StatusCode::kUnavailable,
              std::string("subscriber: SUBSCRIBE failed: ") + (c->err != 0 ? c->errstr : "bad reply"));

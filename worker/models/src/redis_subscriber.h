@@ -7,6 +7,7 @@
 
 #include "rs/core/result.h"
 #include "rs/core/status.h"
+#include "rs/store/redis_connection.h"
 
 struct redisContext;
 
@@ -19,8 +20,9 @@ class RedisSubscriber {
   RedisSubscriber(const RedisSubscriber&) = delete;
   RedisSubscriber& operator=(const RedisSubscriber&) = delete;
 
-  // Connects and subscribes; unavailable on failure.
-  Status connect(const std::string& host, int port, const std::string& channel, int timeout_ms);
+  // Connects (AUTH with redis's user and password, if any) and subscribes; unavailable on
+  // failure, permission_denied when Redis refuses the credentials or the channel.
+  Status connect(const store::RedisOptions& redis, const std::string& channel, int timeout_ms);
   bool connected() const { return ctx_ != nullptr; }
   void disconnect();
   // Waits up to timeout_ms for messages and consumes every one that arrived: true when at

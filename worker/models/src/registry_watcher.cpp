@@ -66,9 +66,12 @@ void RegistryWatcher::run() {
   while (!stop_.load()) {
     bool check = false;
     if (options_.subscribe && !sub.connected() && now_ms() >= next_sub_ms) {
-      Status s = sub.connect(options_.redis.host, options_.redis.port, channel,
-                             options_.redis.connect_timeout_ms);
-      if (!s.ok()) spdlog::debug("registry watcher: {}", s.to_string());
+      Status s = sub.connect(options_.redis, channel, options_.redis.connect_timeout_ms);
+      if (s.code() == StatusCode::kPermissionDenied) {
+        spdlog::warn("registry watcher: {}", s.to_string());
+      } else if (!s.ok()) {
+        spdlog::debug("registry watcher: {}", s.to_string());
+      }
       next_sub_ms = now_ms() + kResubscribeMs;
       check = s.ok();  // (re)subscribed: events may have been missed meanwhile
     }

@@ -21,7 +21,9 @@ struct GatewayOptions {
   uint16_t port = 0;            // 0: a free port (see port())
   std::string broker_endpoint;  // the broker's client endpoint
   client::CurveCredentials broker_curve;  // CURVE to the broker (a gateway-role key); empty: plain
-  std::string redis;            // host:port for API keys; "" only with no_auth
+  std::string redis;            // host:port (or redis:// URL) for API keys; "" only with no_auth
+  std::string redis_user;           // Redis ACL user (docs/REDIS.md), "" = none / the URL's
+  std::string redis_password_file;  // its password's file, "" = none / the URL's
   bool no_auth = false;
   size_t max_body_bytes = 4u << 20;  // larger -> 413
   size_t max_header_bytes = 16u << 10;

@@ -19,6 +19,7 @@ enum class StatusCode : int {
   kCancelled,
   kUnavailable,
   kInternal,           // a bug of ours
+  kPermissionDenied,   // refused credentials or rights (a Redis AUTH or ACL refusal)
 };
 
 std::string_view status_code_name(StatusCode code);
@@ -48,6 +49,7 @@ inline Status unsupported(std::string m) { return {StatusCode::kUnsupported, std
 inline Status resource_exhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
 inline Status io_error(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
 inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status permission_denied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
 
 }  // namespace rs
 

@@ -26,10 +26,16 @@ struct RedisOptions {
   // While disconnected, a command retries the connection at most this often; in between
   // it fails at once with unavailable (a broker loop must not stall on a dead Redis).
   int reconnect_interval_ms = 200;
+  // Sent as AUTH [user] password after every (re)connect, before any command, when the
+  // password is set (redis_auth.h). A refused AUTH fails the connect with permission_denied.
+  std::string user;
+  std::string password;
 };
 
-// "HOST:PORT" (an IPv6 host may be bracketed: "[::1]:6379") -> RedisOptions with that host
-// and port and default timeouts; invalid_argument "bad redis address ..." otherwise.
+// "HOST:PORT" (an IPv6 host may be bracketed: "[::1]:6379") or the URL form
+// "redis://[USER[:PASSWORD]@]HOST[:PORT]" (port 6379 by default; USER and PASSWORD
+// %-decoded; "redis://:PASSWORD@HOST:PORT" for a password without a user) -> RedisOptions
+// with default timeouts; invalid_argument "bad redis address ..." otherwise.
 Result<RedisOptions> parse_redis_address(const std::string& address);
 
 // One command: binary-safe arguments, e.g. {"HSET", key, field, value}.
@@ -63,7 +69,8 @@ class RedisConnection {
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
 
-  // Connects now (or reconnects). unavailable with the reason when Redis cannot be reached.
+  // Connects now (or reconnects), then AUTHs when options carry a password. unavailable
+  // with the reason when Redis cannot be reached; permission_denied when AUTH is refused.
   Status connect();
   bool connected() const { return ctx_ != nullptr; }
   void disconnect();
