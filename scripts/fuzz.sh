@@ -4,6 +4,7 @@
 #   scripts/fuzz.sh TARGET SECONDS   one target for SECONDS on a copy of fuzz/corpus/TARGET
 #   scripts/fuzz.sh all SECONDS      every target, SECONDS split evenly between them
 #   scripts/fuzz.sh list             the target names
+#   scripts/fuzz.sh build            configures and builds the `fuzz` preset (nothing else builds)
 # Prints each run's execs, exec/s, cov and ft; exits non-zero on any crash, leak, timeout or
 # out-of-memory (the reproducer is kept in $RS_FUZZ_OUT, default build/fuzz/findings).
 # RS_FUZZ_BIN overrides the binaries' folder (default build/fuzz/bin); RS_FUZZ_JOBS=N runs N
@@ -15,7 +16,7 @@ OUT="${RS_FUZZ_OUT:-build/fuzz/findings}"
 TARGETS=(wire_client wire_worker wire_dispatch wire_frames store_records gateway_http gateway_json
          gguf tokenizer chat_template)
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 run_one() {  # TARGET SECONDS -> 0 when clean
   local target=$1 seconds=$2
@@ -50,6 +51,7 @@ run_one() {  # TARGET SECONDS -> 0 when clean
 [[ $# -ge 1 ]] || usage
 case "$1" in
   list) printf '%s\n' "${TARGETS[@]}"; exit 0 ;;
+  build) cmake --preset fuzz >/dev/null && cmake --build --preset fuzz -j"$(nproc)"; exit $? ;;
   -h|--help) usage ;;
 esac
 [[ $# -eq 2 && "$2" =~ ^[0-9]+$ && "$2" -gt 0 ]] || usage
