@@ -24,7 +24,7 @@ inline void check_round_trip(const schemas::Message& message, schemas::Direction
   if (schemas::to_frames(reparsed.value()) != again) std::abort();  // and encode the same
 }
 
-// `commands`: the direction's command bytes. Returns the parse result for extra checks.
+// [header, command, body] from the input; `commands` are the direction's command bytes.
 inline schemas::Frames wire_frames(const uint8_t* data, size_t size,
                                    const std::vector<schemas::Command>& commands) {
   if (size == 0) return {};
