@@ -12,6 +12,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libxxhash-dev libssl-dev libboost-dev openssl curl
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-zmq python3-msgpack python3-jinja2
+  clang libclang-rt-14-dev
   prometheus
 )
 

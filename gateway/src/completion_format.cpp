@@ -183,6 +183,33 @@ std::string encode_api_meta(const ApiMeta& meta) {
                         {"background", meta.background}});
 }
 
+namespace {
+
+// An integer field as encode_api_meta writes it: absent -> fallback; anything else but an
+// integer in T's range -> nullopt (nlohmann's value() would convert a float such as 1e39 to
+// T, which is undefined behaviour).
+template <class T>
+std::optional<T> meta_integer(const ojson& j, const char* name, T fallback) {
+  auto it = j.find(name);
+  if (it == j.end()) return fallback;
+  if (it->is_number_unsigned()) {
+    const uint64_t v = it->get<uint64_t>();
+    if (v > static_cast<uint64_t>(std::numeric_limits<T>::max())) return std::nullopt;
+    return static_cast<T>(v);
+  }
+  if (it->is_number_integer()) {
+    const int64_t v = it->get<int64_t>();
+    if (v < static_cast<int64_t>(std::numeric_limits<T>::min())) return std::nullopt;
+    if (v > 0 && static_cast<uint64_t>(v) > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
+      return std::nullopt;
+    }
+    return static_cast<T>(v);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<ApiMeta> decode_api_meta(std::string_view text) {
   if (text.empty()) return std::nullopt;
   ojson j = ojson::parse(text, nullptr, false);
@@ -192,11 +219,15 @@ std::optional<ApiMeta> decode_api_meta(std::string_view text) {
     m.kind = j.value("kind", std::string(kTextCompletion));
     if (m.kind != kChatCompletion) m.kind = kTextCompletion;
     m.model = j.value("model", std::string());
-    m.created = j.value("created", int64_t{0});
+    std::optional<int64_t> created = meta_integer(j, "created", int64_t{0});
+    std::optional<uint32_t> index = meta_integer(j, "index", 0u);
+    std::optional<uint32_t> top_logprobs = meta_integer(j, "top_logprobs", 0u);
+    if (!created || !index || !top_logprobs) return std::nullopt;
+    m.created = *created;
     m.id = j.value("id", std::string());
-    m.index = j.value("index", 0u);
+    m.index = *index;
     m.logprobs = j.value("logprobs", false);
-    m.top_logprobs = std::min(j.value("top_logprobs", 0u), 20u);
+    m.top_logprobs = std::min(*top_logprobs, 20u);
     m.echo = j.value("echo", false);
     m.scoring_only = j.value("scoring_only", false);
     m.include_usage = j.value("include_usage", false);

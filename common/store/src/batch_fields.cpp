@@ -93,16 +93,15 @@ StreamFields ingest_to_fields(const IngestItem& item) {
 Result<IngestItem> ingest_from_fields(std::string entry_id, const StreamFields& fields) {
   IngestItem item;
   item.entry_id = std::move(entry_id);
-  bool has_model = false, has_prompt = false;
   for (const auto& [f, v] : fields) {
     if (!set_ingest_field(item, f, v)) {
       return invalid_argument("ingest field '" + f + "' has a bad value '" + v + "'");
     }
-    has_model = has_model || (f == "model" && !v.empty());
-    has_prompt = has_prompt || (f == "prompt" && !v.empty());
   }
-  if (!has_model) return invalid_argument("ingest entry lacks 'model'");
-  if (!has_prompt) return invalid_argument("ingest entry lacks 'prompt'");
+  // The values the item ends with (a repeated field's last one wins), not whether some
+  // field once had one: ["model", "m", "model", ""] lacks a model.
+  if (item.request.model.empty()) return invalid_argument("ingest entry lacks 'model'");
+  if (item.request.prompt.empty()) return invalid_argument("ingest entry lacks 'prompt'");
   return item;
 }
 

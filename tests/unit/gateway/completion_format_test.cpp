@@ -108,6 +108,14 @@ TEST(CompletionFormatTest, ApiMetaRoundTripsAndForeignTextIsNotOne) {
   EXPECT_FALSE(decode_api_meta("not json").has_value());
   EXPECT_FALSE(decode_api_meta("[1]").has_value());
   EXPECT_FALSE(decode_api_meta(R"({"index":"three"})").has_value());
+  // Found by fuzz/gateway_json: a float out of an integer field's range was converted (UB).
+  EXPECT_FALSE(decode_api_meta(R"({"created":1.7e39})").has_value());
+  EXPECT_FALSE(decode_api_meta(R"({"index":1e20})").has_value());
+  EXPECT_FALSE(decode_api_meta(R"({"index":-1})").has_value());
+  EXPECT_FALSE(decode_api_meta(R"({"top_logprobs":4294967296})").has_value());
+  EXPECT_FALSE(decode_api_meta(R"({"created":18446744073709551615})").has_value());
+  EXPECT_EQ(decode_api_meta(R"({"created":-5,"top_logprobs":99})")->created, -5);
+  EXPECT_EQ(decode_api_meta(R"({"top_logprobs":99})")->top_logprobs, 20u);
 }
 
 TEST(CompletionFormatTest, ChunksAndResponsesHaveOpenAIsShape) {

@@ -84,6 +84,18 @@ TEST_F(BatchStreamsTest, IngestDefaultsAndBadValues) {
   }
 }
 
+// Found by fuzz/store_records: a repeated field whose last value is empty used to pass the
+// "lacks model" check (an earlier non-empty one counted) and left an item with no model.
+TEST_F(BatchStreamsTest, IngestRepeatedFieldEndingEmptyIsMissing) {
+  EXPECT_EQ(ingest_from_fields("1-0", {{"model", "m"}, {"prompt", "p"}, {"model", ""}}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(ingest_from_fields("1-0", {{"model", "m"}, {"prompt", "p"}, {"prompt", ""}}).status().code(),
+            StatusCode::kInvalidArgument);
+  auto last = ingest_from_fields("1-0", {{"model", ""}, {"model", "m"}, {"prompt", "p"}});
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->request.model, "m");
+}
+
 TEST_F(BatchStreamsTest, ResultFieldsRoundTripAndBadValues) {
   BatchResult res;
   res.batch = "b";
