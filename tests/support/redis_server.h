@@ -9,9 +9,11 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -55,10 +57,12 @@ class RedisServer {
     if (pid_ == 0) {
       ::setpgid(0, 0);
       std::string bin = binary();
+      // clang-format off
       std::vector<std::string> args = {bin, "--port", port, "--bind", "127.0.0.1", "--save", "",
                                        "--appendonly", aof_ ? "yes" : "no", "--appendfsync", "always",
                                        "--dir", dir_, "--loglevel", "warning", "--logfile",
                                        dir_ + "/redis.log"};
+      // clang-format on
       args.insert(args.end(), extra_args_.begin(), extra_args_.end());
       std::vector<char*> argv;
       for (std::string& a : args) argv.push_back(a.data());
@@ -101,23 +105,41 @@ class RedisServer {
   }
   int port() const { return port_; }
 
-  // A raw-socket PING (no client library needed).
+  // A raw-socket PING (no client library needed). With ready_auth set it sends AUTH first
+  // and wants +PONG: Redis answers NOAUTH even while it is still LOADING its AOF, so only
+  // an authenticated PING tells that the data is back.
   bool ping() const {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return false;
+    timeval tv{0, 500 * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     sockaddr_in addr = loopback(port_);
     bool ok = false;
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-      const char cmd[] = "PING\r\n";
-      char buf[16] = {};
-      if (::write(fd, cmd, sizeof cmd - 1) == static_cast<ssize_t>(sizeof cmd - 1)) {
-        // -NOAUTH: a server whose default user is off (ACL users) is up too.
-        ok = ::read(fd, buf, sizeof buf - 1) > 0 &&
-             (std::string(buf).rfind("+PONG", 0) == 0 || std::string(buf).rfind("-NOAUTH", 0) == 0);
+      std::string cmd = "PING\r\n";
+      if (!auth_user_.empty()) cmd = "AUTH " + auth_user_ + " " + auth_password_ + "\r\n" + cmd;
+      const size_t want_lines = auth_user_.empty() ? 1 : 2;
+      std::string got;
+      if (::write(fd, cmd.data(), cmd.size()) == static_cast<ssize_t>(cmd.size())) {
+        char buf[256];
+        while (std::count(got.begin(), got.end(), '\n') < static_cast<long>(want_lines)) {
+          ssize_t n = ::read(fd, buf, sizeof buf);
+          if (n <= 0) break;
+          got.append(buf, static_cast<size_t>(n));
+        }
       }
+      size_t last = got.find('\n');
+      if (want_lines == 2 && last != std::string::npos) got = got.substr(last + 1);
+      // -NOAUTH: a server whose default user has a password (ACL users) is up too.
+      ok = got.rfind("+PONG", 0) == 0 || (auth_user_.empty() && got.rfind("-NOAUTH", 0) == 0);
     }
     ::close(fd);
     return ok;
+  }
+  // Credentials start() uses to tell a loaded server from one still LOADING (see ping()).
+  void set_ready_auth(std::string user, std::string password) {
+    auth_user_ = std::move(user);
+    auth_password_ = std::move(password);
   }
 
   // A free loopback port for any test server: binds 127.0.0.1:0, reads the port back and
@@ -148,15 +170,17 @@ class RedisServer {
   std::string dir_;
   bool aof_ = false;
   std::vector<std::string> extra_args_;
+  std::string auth_user_;
+  std::string auth_password_;
 };
 
 }  // namespace rs::test
 
 // Skips the test when no redis-server binary is found, or fails it under CI=true.
-#define RS_REQUIRE_REDIS()                                                   \
-  do {                                                                       \
-    if (!::rs::test::RedisServer::available()) {                             \
-      if (::rs::test::in_ci()) FAIL() << "no redis-server under CI=true";    \
-      GTEST_SKIP() << "no redis-server";                                     \
-    }                                                                        \
+#define RS_REQUIRE_REDIS()                                                \
+  do {                                                                    \
+    if (!::rs::test::RedisServer::available()) {                          \
+      if (::rs::test::in_ci()) FAIL() << "no redis-server under CI=true"; \
+      GTEST_SKIP() << "no redis-server";                                  \
+    }                                                                     \
   } while (0)

@@ -422,6 +422,7 @@ TEST(RedisAclAofTest, ScriptWritesSurviveARestart) {
   test::RedisServer server;
   server.set_aof(true);
   server.set_extra_args({"--aclfile", dir.file("redis.acl")});
+  server.set_ready_auth("broker", "pb");  // a restart is up only once its AOF is loaded
   ASSERT_TRUE(server.start());
   RedisOptions o;
   o.port = server.port();
