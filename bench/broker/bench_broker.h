@@ -4,7 +4,6 @@
 // results are merged after the threads are joined.
 #pragma once
 
-#include "rs/wire/curve.h"
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -12,6 +11,8 @@
 #include <unordered_map>
 #include <vector>
 #include <zmq.hpp>
+
+#include "rs/wire/curve.h"
 
 namespace rs::bench {
 
@@ -34,9 +35,9 @@ struct ClientConfig {
 struct ClientStats {
   uint64_t submitted = 0;
   uint64_t done = 0;
-  uint64_t failed = 0;     // DONE not SUCCEEDED
+  uint64_t failed = 0;  // DONE not SUCCEEDED
   uint64_t rejected = 0;
-  uint64_t tokens = 0;     // token entries received in TOKENS messages
+  uint64_t tokens = 0;  // token entries received in TOKENS messages
   // job id -> DONE receipt (steady ns), when track_latency.
   std::unordered_map<std::string, int64_t> done_recv_ns;
 };
@@ -64,8 +65,8 @@ struct ScriptedWorkerConfig {
   std::string id = "sw-0";
   std::string model = "bench";
   uint32_t devices = 4;
-  uint32_t slots = 64;       // per device
-  uint32_t n_tokens = 8;     // per job, all in one WORKER_TOKENS
+  uint32_t slots = 64;    // per device
+  uint32_t n_tokens = 8;  // per job, all in one WORKER_TOKENS
   bool track_latency = false;
   wire::CurveClientKeys curve;  // --curve: the key issued under `id`
 };
@@ -119,10 +120,10 @@ struct BatchTtftOptions {
   std::string model_file;  // GGUF; default: the smallest model in /work/shared/models
   std::string out;         // JSON here; "" = stdout
   int n_workers = 1;
-  int devices = 2;         // per worker
-  int threads = 1;         // matmul threads per device
-  int max_batch = 0;       // worker --max-batch-size; 0 = the worker's default
-  int samples = 20;        // interactive jobs per phase
+  int devices = 2;    // per worker
+  int threads = 1;    // matmul threads per device
+  int max_batch = 0;  // worker --max-batch-size; 0 = the worker's default
+  int samples = 20;   // interactive jobs per phase
   uint32_t interactive_tokens = 8;
   int batch_jobs = 500;
   uint32_t batch_tokens = 64;

@@ -1,11 +1,11 @@
 // bench-broker clients: K DEALER threads, each keeping up to W streaming SUBMITs in flight
 // (optionally at a fixed rate). Each SUBMIT's prompt is its send time on the steady clock,
 // so a scripted worker in this process can time the broker's share up to DISPATCH.
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
-
-#include <pthread.h>
 
 #include "bench_broker.h"
 #include "rs/schemas/frames.h"
@@ -35,7 +35,8 @@ class Client {
     if (d.ok()) ok_ = wire::connect_endpoint(socket_, config.endpoint).ok();
     int64_t warm = static_cast<int64_t>(config.warmup_s * 1e9);
     window_ = {t0 + warm, t0 + warm + static_cast<int64_t>(config.measure_s * 1e9)};
-    if (config.rate_jobs_s > 0) interval_ns_ = static_cast<int64_t>(1e9 * config.clients / config.rate_jobs_s);
+    if (config.rate_jobs_s > 0)
+      interval_ns_ = static_cast<int64_t>(1e9 * config.clients / config.rate_jobs_s);
     // Spread the clients' first sends over one interval.
     next_send_ns_ = t0 + interval_ns_ * index_ / std::max(1, config.clients);
   }
@@ -45,8 +46,10 @@ class Client {
     const int64_t drain_until = window_.end_ns + 3'000'000'000LL;
     for (;;) {
       int64_t now = steady_ns();
-      if (now < window_.end_ns) submit_some(now);
-      else if (in_flight_ == 0 || now > drain_until) break;
+      if (now < window_.end_ns)
+        submit_some(now);
+      else if (in_flight_ == 0 || now > drain_until)
+        break;
       wire::Poller poller;
       poller.add(socket_);
       // zmq_poll counts in ms: a rate-limited client sends what fell due each wake-up.

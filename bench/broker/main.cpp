@@ -5,21 +5,20 @@
 // Run 2: at --load-fraction of that peak, timing the broker's share of each job. Writes
 // JSON (stdout or --out) and one summary line at the end (stderr). --batch-ttft runs
 // batch_ttft.cpp's mode instead (interactive TTFT idle vs during an ingest batch).
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <pthread.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "bench_broker.h"
 #include "redis_server.h"
@@ -48,7 +47,7 @@ struct Options {
   int max_batch = 16;
   std::string model_dir = "/tmp/rs-bench-broker";
   std::string log_level = "warn";
-  std::string bin_dir;  // ringserve-worker / ringserve-model; default: next to bench-broker
+  std::string bin_dir;      // ringserve-worker / ringserve-model; default: next to bench-broker
   bool batch_ttft = false;  // --batch-ttft: run batch_ttft.cpp's mode instead
   bool curve = false;       // --curve: CURVE on both sockets (scripted workers and clients)
 };
@@ -77,14 +76,18 @@ struct BenchKeys {
       workers_allow += "worker sw-" + std::to_string(i) + " " + w->public_key + "\n";
     }
     rs::wire::CurveKeyFile key{.role = "broker", .name = "broker", .keys = broker};
-    return rs::wire::write_private_file(dir + "/broker.key", rs::wire::format_curve_key_file(key), 0600).ok() &&
+    return rs::wire::write_private_file(dir + "/broker.key", rs::wire::format_curve_key_file(key),
+                                        0600)
+               .ok() &&
            rs::wire::write_private_file(dir + "/workers.allow", workers_allow, 0600).ok() &&
            rs::wire::write_private_file(dir + "/clients.allow", clients_allow, 0600).ok();
   }
   rs::wire::CurveClientKeys for_worker(size_t i) const {
     return {.server_public_key = broker.public_key, .own = workers.at(i)};
   }
-  rs::wire::CurveClientKeys for_clients() const { return {.server_public_key = broker.public_key, .own = client}; }
+  rs::wire::CurveClientKeys for_clients() const {
+    return {.server_public_key = broker.public_key, .own = client};
+  }
   ~BenchKeys() {
     std::error_code ec;
     if (!dir.empty()) std::filesystem::remove_all(dir, ec);
@@ -174,9 +177,9 @@ double percentile(std::vector<double>& v, double q) {
 }
 
 nlohmann::json run_json(const RunResult& r) {
-  return {{"seconds", r.seconds},      {"submitted", r.submitted}, {"done", r.done},
-          {"failed", r.failed},        {"rejected", r.rejected},   {"tokens", r.tokens},
-          {"jobs_s", r.jobs_s()},      {"tokens_s", r.tokens_s()}};
+  return {{"seconds", r.seconds}, {"submitted", r.submitted}, {"done", r.done},
+          {"failed", r.failed},   {"rejected", r.rejected},   {"tokens", r.tokens},
+          {"jobs_s", r.jobs_s()}, {"tokens_s", r.tokens_s()}};
 }
 
 // Broker-added latency per job (us): worker's SUBMIT->DISPATCH share + DONE send->receipt.
@@ -187,14 +190,17 @@ nlohmann::json latency_json(const RunResult& r, const std::vector<rs::bench::Scr
       for (const auto* w : ws) {
         auto it = w->times().find(job);
         if (it == w->times().end()) continue;
-        us.push_back(static_cast<double>(it->second.to_dispatch_ns + (recv_ns - it->second.done_send_ns)) / 1e3);
+        us.push_back(
+            static_cast<double>(it->second.to_dispatch_ns + (recv_ns - it->second.done_send_ns)) /
+            1e3);
         break;
       }
     }
   }
   double sum = 0;
   for (double x : us) sum += x;
-  nlohmann::json j = {{"samples", us.size()}, {"mean_us", us.empty() ? 0 : sum / static_cast<double>(us.size())}};
+  nlohmann::json j = {{"samples", us.size()},
+                      {"mean_us", us.empty() ? 0 : sum / static_cast<double>(us.size())}};
   j["p50_us"] = percentile(us, 0.50);
   j["p90_us"] = percentile(us, 0.90);
   j["p99_us"] = percentile(us, 0.99);
@@ -205,13 +211,21 @@ nlohmann::json latency_json(const RunResult& r, const std::vector<rs::bench::Scr
 nlohmann::json counters_json(const rs::broker::BrokerCounters& c) {
   auto g = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   uint64_t turns = g(c.turns);
-  return {{"submitted", g(c.submitted)}, {"finished", g(c.finished)}, {"tokens", g(c.tokens)},
-          {"rejected", g(c.rejected)},   {"turns", turns},            {"redis_round_trips", g(c.redis_round_trips)},
-          {"jobs_per_turn", turns ? static_cast<double>(g(c.finished)) / static_cast<double>(turns) : 0},
-          {"mean_turn_us", turns ? static_cast<double>(g(c.busy_ns)) / 1e3 / static_cast<double>(turns) : 0},
+  return {{"submitted", g(c.submitted)},
+          {"finished", g(c.finished)},
+          {"tokens", g(c.tokens)},
+          {"rejected", g(c.rejected)},
+          {"turns", turns},
+          {"redis_round_trips", g(c.redis_round_trips)},
+          {"jobs_per_turn",
+           turns ? static_cast<double>(g(c.finished)) / static_cast<double>(turns) : 0},
+          {"mean_turn_us",
+           turns ? static_cast<double>(g(c.busy_ns)) / 1e3 / static_cast<double>(turns) : 0},
           {"max_turn_us", static_cast<double>(g(c.max_turn_ns)) / 1e3},
-          {"client_drops", g(c.client_drops)}, {"send_failures", g(c.send_failures)},
-          {"redis_errors", g(c.redis_errors)}, {"stale_dropped", g(c.stale_dropped)}};
+          {"client_drops", g(c.client_drops)},
+          {"send_failures", g(c.send_failures)},
+          {"redis_errors", g(c.redis_errors)},
+          {"stale_dropped", g(c.stale_dropped)}};
 }
 
 // CPU used by the broker loop thread and redis-server over one run, per finished job.
@@ -240,7 +254,10 @@ struct CpuMeter {
     double wall = static_cast<double>(rs::bench::steady_ns()) / 1e9 - wall0;
     double jobs = static_cast<double>(counters->finished.load() - jobs0);
     double per_job = jobs > 0 ? broker * 1e6 / jobs : 0;
-    return {{"wall_s", wall}, {"jobs", jobs}, {"broker_cpu_s", broker}, {"redis_cpu_s", redis},
+    return {{"wall_s", wall},
+            {"jobs", jobs},
+            {"broker_cpu_s", broker},
+            {"redis_cpu_s", redis},
             {"writer_cpu_us_per_job", jobs > 0 ? writer * 1e6 / jobs : 0},
             {"broker_busy", wall > 0 ? broker / wall : 0},
             {"broker_cpu_us_per_job", per_job},
@@ -309,8 +326,10 @@ struct Pool {
     }
     for (int i = 0; i < opt.n_workers; ++i) {
       rs::bench::ScriptedWorkerConfig c{.endpoint = broker->worker_endpoint(),
-                                        .id = "sw-" + std::to_string(i), .devices = opt.devices,
-                                        .slots = opt.slots, .n_tokens = opt.tokens,
+                                        .id = "sw-" + std::to_string(i),
+                                        .devices = opt.devices,
+                                        .slots = opt.slots,
+                                        .n_tokens = opt.tokens,
                                         .track_latency = true};
       if (curve) c.curve = keys.for_worker(static_cast<size_t>(i));
       scripted.push_back(std::make_unique<rs::bench::ScriptedWorker>(ctx, c));
@@ -326,18 +345,20 @@ struct Pool {
 std::string summary(const Options& opt, const RunResult& peak, const RunResult& half,
                     const nlohmann::json& lat, const nlohmann::json& cpu) {
   char buf[640];
-  int n = std::snprintf(buf, sizeof(buf),
-                        "bench-broker: workers=%s%s clients=%d window=%d tokens/job=%u peak %.0f jobs/s"
-                        " %.0f tok/s (broker %.1f us CPU/job + its I/O thread %.1f, redis %.1f us CPU/job) | at %.0f%% load"
-                        " (%.0f jobs/s) ",
-                        opt.workers.c_str(), opt.curve ? " curve" : "", opt.clients, opt.window,
-                        opt.tokens, peak.jobs_s(),
-                        peak.tokens_s(), cpu.value("broker_cpu_us_per_job", 0.0),
-                        cpu.value("broker_io_cpu_us_per_job", 0.0), cpu.value("redis_cpu_us_per_job", 0.0), opt.load_fraction * 100, half.jobs_s());
+  int n = std::snprintf(
+      buf, sizeof(buf),
+      "bench-broker: workers=%s%s clients=%d window=%d tokens/job=%u peak %.0f jobs/s"
+      " %.0f tok/s (broker %.1f us CPU/job + its I/O thread %.1f, redis %.1f us CPU/job) | at "
+      "%.0f%% load"
+      " (%.0f jobs/s) ",
+      opt.workers.c_str(), opt.curve ? " curve" : "", opt.clients, opt.window, opt.tokens,
+      peak.jobs_s(), peak.tokens_s(), cpu.value("broker_cpu_us_per_job", 0.0),
+      cpu.value("broker_io_cpu_us_per_job", 0.0), cpu.value("redis_cpu_us_per_job", 0.0),
+      opt.load_fraction * 100, half.jobs_s());
   std::string s(buf, static_cast<size_t>(std::max(0, n)));
   if (!lat.contains("p50_us")) return s + "broker-added latency n/a (real workers)";
-  std::snprintf(buf, sizeof(buf), "broker-added p50 %.0f us p99 %.0f us", lat["p50_us"].get<double>(),
-                lat["p99_us"].get<double>());
+  std::snprintf(buf, sizeof(buf), "broker-added p50 %.0f us p99 %.0f us",
+                lat["p50_us"].get<double>(), lat["p99_us"].get<double>());
   return s + buf;
 }
 
@@ -355,8 +376,12 @@ int run_bench(const Options& opt) {
     std::fprintf(stderr, "bench-broker: %s\n", error.c_str());
     return 1;
   }
-  ClientConfig cc{.endpoint = pool.broker->client_endpoint(), .clients = opt.clients, .window = opt.window,
-                  .max_tokens = opt.tokens, .warmup_s = opt.warmup_s, .measure_s = opt.seconds};
+  ClientConfig cc{.endpoint = pool.broker->client_endpoint(),
+                  .clients = opt.clients,
+                  .window = opt.window,
+                  .max_tokens = opt.tokens,
+                  .warmup_s = opt.warmup_s,
+                  .measure_s = opt.seconds};
   if (opt.curve) cc.curve = pool.keys.for_clients();
   CpuMeter cpu{.redis_pid = redis_child_pid(), .counters = &pool.broker->counters()};
   pthread_getcpuclockid(pool.broker_thread.native_handle(), &cpu.broker_clock);
@@ -375,14 +400,22 @@ int run_bench(const Options& opt) {
   for (auto& w : pool.scripted) w->stop();
   std::vector<rs::bench::ScriptedWorker*> ws;
   for (auto& w : pool.scripted) ws.push_back(w.get());
-  nlohmann::json lat = opt.workers == "scripted" ? latency_json(half, ws) : nlohmann::json::object();
+  nlohmann::json lat =
+      opt.workers == "scripted" ? latency_json(half, ws) : nlohmann::json::object();
   nlohmann::json doc = {
       {"bench", "broker"},
-      {"config", {{"workers", opt.workers}, {"n_workers", opt.n_workers}, {"devices", opt.devices},
-                  {"slots", opt.slots}, {"clients", opt.clients},
-                  {"latency_clients", opt.latency_clients}, {"window", opt.window},
-                  {"tokens_per_job", opt.tokens}, {"seconds", opt.seconds}, {"quick", opt.quick},
-                  {"curve", opt.curve}}},
+      {"config",
+       {{"workers", opt.workers},
+        {"n_workers", opt.n_workers},
+        {"devices", opt.devices},
+        {"slots", opt.slots},
+        {"clients", opt.clients},
+        {"latency_clients", opt.latency_clients},
+        {"window", opt.window},
+        {"tokens_per_job", opt.tokens},
+        {"seconds", opt.seconds},
+        {"quick", opt.quick},
+        {"curve", opt.curve}}},
       {"peak", run_json(peak)},
       {"peak_cpu", peak_cpu},
       {"half_load", run_json(half)},
@@ -406,16 +439,24 @@ void add_batch_ttft_flags(CLI::App& app, Options& opt, rs::bench::BatchTtftOptio
   app.add_flag("--batch-ttft", opt.batch_ttft,
                "interactive TTFT idle vs during an ingest batch (real broker/worker processes)");
   app.add_option("--model", t.model_file, "--batch-ttft: GGUF model (default: stories260K.gguf)");
-  app.add_option("--samples", t.samples, "--batch-ttft: interactive jobs per phase")->check(CLI::Range(1, 10000));
-  app.add_option("--interactive-tokens", t.interactive_tokens, "--batch-ttft: max_tokens of interactive jobs")
+  app.add_option("--samples", t.samples, "--batch-ttft: interactive jobs per phase")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--interactive-tokens", t.interactive_tokens,
+                 "--batch-ttft: max_tokens of interactive jobs")
       ->check(CLI::Range(1, 4096));
-  app.add_option("--batch-jobs", t.batch_jobs, "--batch-ttft: jobs in the batch")->check(CLI::Range(1, 1000000));
-  app.add_option("--batch-tokens", t.batch_tokens, "--batch-ttft: max_tokens of batch jobs")->check(CLI::Range(1, 4096));
-  app.add_option("--batch-timeout-s", t.batch_timeout_s, "--batch-ttft: give up on the batch after this");
-  app.add_option("--threads", t.threads, "--batch-ttft: matmul threads per device")->check(CLI::Range(1, 256));
-  app.add_option("--broker-arg", t.broker_args, "--batch-ttft: extra ringserve-broker flag (repeatable)")
+  app.add_option("--batch-jobs", t.batch_jobs, "--batch-ttft: jobs in the batch")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--batch-tokens", t.batch_tokens, "--batch-ttft: max_tokens of batch jobs")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--batch-timeout-s", t.batch_timeout_s,
+                 "--batch-ttft: give up on the batch after this");
+  app.add_option("--threads", t.threads, "--batch-ttft: matmul threads per device")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--broker-arg", t.broker_args,
+                 "--batch-ttft: extra ringserve-broker flag (repeatable)")
       ->allow_extra_args(false);
-  app.add_option("--worker-arg", t.worker_args, "--batch-ttft: extra ringserve-worker flag (repeatable)")
+  app.add_option("--worker-arg", t.worker_args,
+                 "--batch-ttft: extra ringserve-worker flag (repeatable)")
       ->allow_extra_args(false);
 }
 
@@ -450,24 +491,30 @@ int run_batch_ttft_mode(const CLI::App& app, const Options& opt, rs::bench::Batc
 int main(int argc, char** argv) {
   CLI::App app{"bench-broker: broker throughput and added latency with a real Redis"};
   Options opt;
-  app.add_option("--workers", opt.workers, "scripted | real")->check(CLI::IsMember({"scripted", "real"}));
+  app.add_option("--workers", opt.workers, "scripted | real")
+      ->check(CLI::IsMember({"scripted", "real"}));
   app.add_option("--clients", opt.clients, "client threads")->check(CLI::Range(1, 64));
-  app.add_option("--latency-clients", opt.latency_clients, "client threads of the rate-limited run (0: --clients)")
+  app.add_option("--latency-clients", opt.latency_clients,
+                 "client threads of the rate-limited run (0: --clients)")
       ->check(CLI::Range(0, 64));
-  app.add_option("--window", opt.window, "SUBMITs in flight per client")->check(CLI::Range(1, 100000));
+  app.add_option("--window", opt.window, "SUBMITs in flight per client")
+      ->check(CLI::Range(1, 100000));
   app.add_option("--tokens", opt.tokens, "tokens per job")->check(CLI::Range(1, 4096));
   app.add_option("--seconds", opt.seconds, "measured seconds per run");
   app.add_option("--warmup", opt.warmup_s, "warm-up seconds per run");
   app.add_option("--load-fraction", opt.load_fraction, "latency run rate as a fraction of peak");
-  app.add_option("--n-workers", opt.n_workers, "worker threads/processes")->check(CLI::Range(1, 64));
+  app.add_option("--n-workers", opt.n_workers, "worker threads/processes")
+      ->check(CLI::Range(1, 64));
   app.add_option("--devices", opt.devices, "devices per worker");
   app.add_option("--slots", opt.slots, "slots per scripted device");
   app.add_option("--max-batch-size", opt.max_batch, "real workers: sequences per engine step");
   app.add_option("--bin-dir", opt.bin_dir, "where ringserve-worker and ringserve-model are");
   app.add_option("--out", opt.out, "write the JSON here instead of stdout");
   app.add_flag("--quick", opt.quick, "a short run for CI");
-  app.add_flag("--curve", opt.curve, "CURVE on both broker sockets (scripted workers; docs/SECURITY.md)");
-  app.add_option("--log-level", opt.log_level, "broker log level (trace|debug|info|warn|error|off)");
+  app.add_flag("--curve", opt.curve,
+               "CURVE on both broker sockets (scripted workers; docs/SECURITY.md)");
+  app.add_option("--log-level", opt.log_level,
+                 "broker log level (trace|debug|info|warn|error|off)");
   rs::bench::BatchTtftOptions ttft;
   add_batch_ttft_flags(app, opt, ttft);
   CLI11_PARSE(app, argc, argv);

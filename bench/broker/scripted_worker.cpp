@@ -1,10 +1,10 @@
 // bench-broker scripted worker: one DEALER thread that READYs with D devices x S slots and
 // answers each DISPATCH at once with one WORKER_TOKENS of N tokens and a WORKER_DONE, so a
 // run measures the broker (and Redis), not an engine.
+#include <pthread.h>
+
 #include <charconv>
 #include <thread>
-
-#include <pthread.h>
 
 #include "bench_broker.h"
 #include "rs/schemas/frames.h"
@@ -18,10 +18,13 @@ namespace sc = rs::schemas;
 
 ScriptedWorker::ScriptedWorker(zmq::context_t& ctx, ScriptedWorkerConfig config)
     : ctx_(ctx), config_(std::move(config)) {
-  for (uint32_t i = 0; i < config_.n_tokens; ++i) token_texts_.push_back(" tok" + std::to_string(i));
+  for (uint32_t i = 0; i < config_.n_tokens; ++i)
+    token_texts_.push_back(" tok" + std::to_string(i));
 }
 
-ScriptedWorker::~ScriptedWorker() { stop(); }
+ScriptedWorker::~ScriptedWorker() {
+  stop();
+}
 
 bool ScriptedWorker::start() {
   thread_ = std::thread([this] { run(); });
@@ -41,8 +44,10 @@ namespace {
 sc::WorkerReady ready_message(const ScriptedWorkerConfig& c) {
   sc::WorkerReady r{.worker_id = c.id};
   for (uint32_t d = 0; d < c.devices; ++d) {
-    r.devices.push_back(sc::DeviceInfo{.index = static_cast<int32_t>(d), .models = {c.model},
-                                       .free_slots = c.slots, .max_slots = c.slots});
+    r.devices.push_back(sc::DeviceInfo{.index = static_cast<int32_t>(d),
+                                       .models = {c.model},
+                                       .free_slots = c.slots,
+                                       .max_slots = c.slots});
   }
   return r;
 }
@@ -87,12 +92,15 @@ void ScriptedWorker::run() {
       int64_t received = steady_ns();
       tokens.entries.clear();
       for (uint32_t i = 0; i < config_.n_tokens; ++i) {
-        tokens.entries.push_back(sc::TokenEntry{.job_id = dispatch->job_id, .attempt = dispatch->attempt,
-                                                .seq = i, .token = static_cast<int32_t>(i),
+        tokens.entries.push_back(sc::TokenEntry{.job_id = dispatch->job_id,
+                                                .attempt = dispatch->attempt,
+                                                .seq = i,
+                                                .token = static_cast<int32_t>(i),
                                                 .text = token_texts_[i]});
       }
       wire::send_frames(socket, sc::make_frames(tokens), wire::IoMode::kBlock);
-      sc::WorkerDone done{.job_id = dispatch->job_id, .attempt = dispatch->attempt,
+      sc::WorkerDone done{.job_id = dispatch->job_id,
+                          .attempt = dispatch->attempt,
                           .device = dispatch->device,
                           .usage = {.prompt_tokens = 1, .completion_tokens = config_.n_tokens},
                           .finish_reason = "length"};
@@ -100,7 +108,8 @@ void ScriptedWorker::run() {
       wire::send_frames(socket, sc::make_frames(done), wire::IoMode::kBlock);
       jobs_.fetch_add(1, std::memory_order_relaxed);
       if (config_.track_latency) {
-        times_[dispatch->job_id] = WorkerJobTimes{received - parse_ns(dispatch->request.prompt), done_sent};
+        times_[dispatch->job_id] =
+            WorkerJobTimes{received - parse_ns(dispatch->request.prompt), done_sent};
       }
     }
     if (steady_ns() >= next_beat) {  // keep the broker from expiring an idle worker
@@ -112,7 +121,8 @@ void ScriptedWorker::run() {
       wire::send_frames(socket, sc::make_frames(beat), wire::IoMode::kBlock);
     }
   }
-  wire::send_frames(socket, sc::make_frames(sc::WorkerDisconnect{.worker_id = config_.id, .reason = "bench over"}));
+  wire::send_frames(socket, sc::make_frames(sc::WorkerDisconnect{.worker_id = config_.id,
+                                                                 .reason = "bench over"}));
 }
 
 }  // namespace rs::bench

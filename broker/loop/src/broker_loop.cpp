@@ -6,11 +6,11 @@
 
 #include <algorithm>
 
+#include "rs/broker/loop/store_commands.h"
 #include "rs/schemas/errors.h"
 #include "rs/wire/framing.h"
 #include "rs/wire/poller.h"
 #include "rs/wire/socket.h"
-#include "rs/broker/loop/store_commands.h"
 #include "store_reader.h"
 #include "store_writer.h"
 
@@ -30,8 +30,8 @@ wire::RouterOptions router_options(const BrokerOptions& o, int sndhwm) {
 
 // A whole message's payload may be a little over one frame: header and command frames.
 wire::RecvLimits recv_limits(const BrokerOptions& o) {
-  return wire::RecvLimits{.n_routing = 1, .max_frames = 8,
-                          .max_total_bytes = o.limits.max_frame_bytes + 4096};
+  return wire::RecvLimits{
+      .n_routing = 1, .max_frames = 8, .max_total_bytes = o.limits.max_frame_bytes + 4096};
 }
 
 // Plain ZeroMQ lets anyone who reaches a port in: only on this host.
@@ -54,10 +54,14 @@ Status check_insecure_endpoints(const BrokerOptions& o) {
 
 SendResult send_result(wire::SendStatus s) {
   switch (s) {
-    case wire::SendStatus::kSent: return SendResult::kSent;
-    case wire::SendStatus::kWouldBlock: return SendResult::kWouldBlock;
-    case wire::SendStatus::kUnroutable: return SendResult::kUnroutable;
-    default: return SendResult::kFailed;
+    case wire::SendStatus::kSent:
+      return SendResult::kSent;
+    case wire::SendStatus::kWouldBlock:
+      return SendResult::kWouldBlock;
+    case wire::SendStatus::kUnroutable:
+      return SendResult::kUnroutable;
+    default:
+      return SendResult::kFailed;
   }
 }
 
@@ -76,10 +80,13 @@ BrokerLoop::BrokerLoop(zmq::context_t& context, BrokerOptions options, const rs:
       context_, StoreWriterOptions{.redis = writes,
                                    .journal_path = options_.journal_path,
                                    .pipeline_seconds = &state_->metrics().redis_pipeline()});
-  options_.redis.command_timeout_ms = std::min(options_.redis.command_timeout_ms, options_.read_timeout_ms);
-  options_.redis.connect_timeout_ms = std::min(options_.redis.connect_timeout_ms, options_.read_timeout_ms);
+  options_.redis.command_timeout_ms =
+      std::min(options_.redis.command_timeout_ms, options_.read_timeout_ms);
+  options_.redis.connect_timeout_ms =
+      std::min(options_.redis.connect_timeout_ms, options_.read_timeout_ms);
   redis_ = std::make_unique<store::RedisConnection>(options_.redis);
-  commands_ = std::make_unique<StoreCommands>(*redis_, options_.key_prefix, options_.finished_ttl_s);
+  commands_ =
+      std::make_unique<StoreCommands>(*redis_, options_.key_prefix, options_.finished_ttl_s);
   reader_ = std::make_unique<StoreReader>(context_, options_.redis);
 }
 
@@ -157,7 +164,8 @@ bool BrokerLoop::drain_workers() {
   limits.read_user_id = secure();
   for (int i = 0; i < options_.max_messages_per_turn; ++i) {
     wire::Received r = wire::recv_frames(workers_, limits);
-    if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return true;
+    if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed)
+      return true;
     if (r.status == wire::RecvStatus::kRejected) {
       state_->on_worker_rejected(r.error);
       continue;
@@ -174,7 +182,8 @@ bool BrokerLoop::drain_clients() {
   limits.read_user_id = secure();
   for (int i = 0; i < options_.max_messages_per_turn; ++i) {
     wire::Received r = wire::recv_frames(clients_, limits);
-    if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return true;
+    if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed)
+      return true;
     const AllowedKey* key = nullptr;
     if (secure() && (key = identify(kClientsDomain, r.src_fd, r.user_id)) == nullptr) continue;
     if (r.status == wire::RecvStatus::kRejected) {  // too_large or bad_frame, read whole

@@ -68,10 +68,11 @@ Result<std::unique_ptr<AsyncClient>> AsyncClient::connect(ClientOptions options)
   // ZMQ_IMMEDIATE: while the link is down a send fails at once (unavailable) instead of
   // waiting in the pipe for a restarted broker, which would run a SUBMIT its caller was
   // told had failed.
-  RS_ASSIGN_OR_RETURN(impl->socket,
-                      wire::make_dealer(impl->context,
-                                        wire::DealerOptions{.immediate = true,
-                                                            .curve = to_wire_keys(impl->options.curve)}));
+  RS_ASSIGN_OR_RETURN(
+      impl->socket,
+      wire::make_dealer(
+          impl->context,
+          wire::DealerOptions{.immediate = true, .curve = to_wire_keys(impl->options.curve)}));
   static std::atomic<uint64_t> next_monitor{0};
   RS_RETURN_IF_ERROR(impl->monitor.start(impl->context, impl->socket,
                                          "rs-async-client-" + std::to_string(next_monitor++)));

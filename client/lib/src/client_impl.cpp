@@ -15,21 +15,24 @@ namespace rs::client {
 namespace {
 
 long remaining_ms(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left < 0 ? 0 : static_cast<long>(left);
 }
 
 template <typename T>
-constexpr bool kIsReply = std::is_same_v<T, schemas::Accepted> || std::is_same_v<T, schemas::Rejected> ||
-                          std::is_same_v<T, schemas::StatusReply> ||
-                          std::is_same_v<T, schemas::WorkersReply> ||
-                          std::is_same_v<T, schemas::Pong> || std::is_same_v<T, schemas::ErrorReply>;
+constexpr bool kIsReply =
+    std::is_same_v<T, schemas::Accepted> || std::is_same_v<T, schemas::Rejected> ||
+    std::is_same_v<T, schemas::StatusReply> || std::is_same_v<T, schemas::WorkersReply> ||
+    std::is_same_v<T, schemas::Pong> || std::is_same_v<T, schemas::ErrorReply>;
 
 }  // namespace
 
 Status reply_error(const schemas::Message& reply) {
-  if (const auto* r = std::get_if<schemas::Rejected>(&reply)) return schemas::wire_error(r->code, r->message);
-  if (const auto* e = std::get_if<schemas::ErrorReply>(&reply)) return schemas::wire_error(e->code, e->message);
+  if (const auto* r = std::get_if<schemas::Rejected>(&reply))
+    return schemas::wire_error(r->code, r->message);
+  if (const auto* e = std::get_if<schemas::ErrorReply>(&reply))
+    return schemas::wire_error(e->code, e->message);
   return Status();
 }
 
@@ -37,8 +40,9 @@ Status Client::Impl::open() {
   if (options.endpoint.empty()) return invalid_argument("client: empty broker endpoint");
   // Reconnect attempts at most a second apart, so a broker that comes back (restarted by
   // `ringserve up`) is found again well within a liveness window.
-  auto dealer = wire::make_dealer(context, wire::DealerOptions{.reconnect_ivl_max_ms = 1000,
-                                                               .curve = to_wire_keys(options.curve)});
+  auto dealer = wire::make_dealer(
+      context,
+      wire::DealerOptions{.reconnect_ivl_max_ms = 1000, .curve = to_wire_keys(options.curve)});
   if (!dealer.ok()) return dealer.status();
   socket = std::move(dealer).value();
   // Without a monitor (it failed to open) reconnects go unnoticed: a wait then relies on the
@@ -134,8 +138,8 @@ Result<bool> Client::Impl::pump(Clock::time_point deadline) {
     default:
       return true;  // rejected or spurious wake-up: nothing to dispatch
   }
-  auto message = schemas::parse_frames(r.envelope.frames, schemas::Direction::kBrokerToClient,
-                                       options.limits);
+  auto message =
+      schemas::parse_frames(r.envelope.frames, schemas::Direction::kBrokerToClient, options.limits);
   if (message.ok()) dispatch(std::move(message).value());
   return true;
 }

@@ -88,7 +88,8 @@ void read_rest(zmq::socket_t& socket, zmq::message_t& part, const RecvLimits& li
     // A ROUTER's routing-id part is made locally: the peer's connection is on the others.
     if (out->src_fd < 0) out->src_fd = zmq_msg_get(part.handle(), ZMQ_SRCFD);
     if (limits.read_user_id && index == limits.n_routing) {
-      if (const char* user = zmq_msg_gets(part.handle(), "User-Id"); user != nullptr) out->user_id = user;
+      if (const char* user = zmq_msg_gets(part.handle(), "User-Id"); user != nullptr)
+        out->user_id = user;
     }
     take_part(part, limits, index, &total_bytes, &out->envelope, &error);
     ++index;

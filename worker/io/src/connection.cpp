@@ -33,7 +33,8 @@ void WorkerLoop::connect_and_ready() {
   o.immediate = true;  // no link, no send: outputs are kept for the next READY instead
   o.max_msg_bytes = static_cast<int64_t>(options_.limits.max_frame_bytes) + 4096;
   auto socket = wire::make_dealer(context_, o);
-  Status s = socket.ok() ? wire::connect_endpoint(*socket, options_.broker_endpoint) : socket.status();
+  Status s =
+      socket.ok() ? wire::connect_endpoint(*socket, options_.broker_endpoint) : socket.status();
   if (!s.ok()) {
     spdlog::error("worker {}: connect {}: {}", options_.worker_id, options_.broker_endpoint,
                   s.to_string());
@@ -75,10 +76,11 @@ void WorkerLoop::send_ready() {
   const std::vector<std::string> keys = model_keys();
   for (const auto& host : hosts_) {
     DeviceLoad l = host->load();
-    ready.devices.push_back(schemas::DeviceInfo{
-        .index = host->device(), .models = keys,
-        .free_slots = static_cast<uint32_t>(l.free_slots),
-        .max_slots = static_cast<uint32_t>(options_.max_batch_size)});
+    ready.devices.push_back(
+        schemas::DeviceInfo{.index = host->device(),
+                            .models = keys,
+                            .free_slots = static_cast<uint32_t>(l.free_slots),
+                            .max_slots = static_cast<uint32_t>(options_.max_batch_size)});
   }
   ready_pending_ = false;
   set_state(State::kAwaitingAck);
@@ -106,12 +108,15 @@ void WorkerLoop::send_heartbeat() {
   const std::vector<std::string> no_chat_models = no_chat();
   for (const auto& host : hosts_) {
     DeviceLoad l = host->load();
-    beat.devices.push_back(schemas::DeviceLoad{
-        .index = host->device(), .free_slots = static_cast<uint32_t>(l.free_slots),
-        .running = static_cast<uint32_t>(l.n_running),
-        .kv_blocks_free = static_cast<uint32_t>(l.kv_free_blocks),
-        .kv_blocks_total = static_cast<uint32_t>(l.kv_total_blocks),
-        .has_models = true, .models = keys, .no_chat = no_chat_models});
+    beat.devices.push_back(
+        schemas::DeviceLoad{.index = host->device(),
+                            .free_slots = static_cast<uint32_t>(l.free_slots),
+                            .running = static_cast<uint32_t>(l.n_running),
+                            .kv_blocks_free = static_cast<uint32_t>(l.kv_free_blocks),
+                            .kv_blocks_total = static_cast<uint32_t>(l.kv_total_blocks),
+                            .has_models = true,
+                            .models = keys,
+                            .no_chat = no_chat_models});
   }
   if (send(beat)) counters_.heartbeats_sent.fetch_add(1, std::memory_order_relaxed);
 }
@@ -168,8 +173,8 @@ void WorkerLoop::watch_link() {
 }
 
 void WorkerLoop::drain_broker() {
-  const wire::RecvLimits limits{.n_routing = 0, .max_frames = 8,
-                                .max_total_bytes = options_.limits.max_frame_bytes + 4096};
+  const wire::RecvLimits limits{
+      .n_routing = 0, .max_frames = 8, .max_total_bytes = options_.limits.max_frame_bytes + 4096};
   for (int i = 0; i < kMaxMessagesPerTurn && connected_; ++i) {
     wire::Received r = wire::recv_frames(socket_, limits);
     if (r.status == wire::RecvStatus::kWouldBlock || r.status == wire::RecvStatus::kClosed) return;

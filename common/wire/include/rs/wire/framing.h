@@ -52,7 +52,7 @@ struct RecvLimits {
   size_t n_routing = 0;   // leading routing frames: 1 on a ROUTER, 0 on a DEALER
   size_t max_frames = 8;  // payload frames (the protocol uses 3)
   size_t max_total_bytes = (4u << 20) + 4096;  // payload bytes over all frames
-  bool read_user_id = false;  // fill Received::user_id (a CURVE server's ROUTER)
+  bool read_user_id = false;                   // fill Received::user_id (a CURVE server's ROUTER)
 };
 
 enum class RecvStatus : uint8_t {
