@@ -13,6 +13,7 @@
 #include <zmq.hpp>
 
 #include "rs/wire/curve.h"
+#include "rs/wire/framing.h"
 
 namespace rs::bench {
 
@@ -29,6 +30,7 @@ struct ClientConfig {
   double measure_s = 3;
   bool track_latency = false;
   wire::CurveClientKeys curve;  // --curve: every client connects with this (gateway-role) key
+  wire::Framing framing = wire::Framing::kPacked;  // --three-frames: kFrames
 };
 
 // One client thread's view of a run (the measured window only).
@@ -68,7 +70,8 @@ struct ScriptedWorkerConfig {
   uint32_t slots = 64;    // per device
   uint32_t n_tokens = 8;  // per job, all in one WORKER_TOKENS
   bool track_latency = false;
-  wire::CurveClientKeys curve;  // --curve: the key issued under `id`
+  wire::CurveClientKeys curve;                     // --curve: the key issued under `id`
+  wire::Framing framing = wire::Framing::kPacked;  // --three-frames: kFrames
 };
 
 // An in-process worker: one DEALER thread answering each DISPATCH at once.

@@ -74,7 +74,9 @@ class Client {
       r.sampling.temperature = 0;
       int64_t sent = steady_ns();
       r.prompt = std::to_string(sent);
-      if (wire::send_frames(socket_, sc::make_frames(r)) != wire::SendStatus::kSent) return;
+      if (wire::send_frames(socket_, sc::make_frames(r), wire::IoMode::kDontWait,
+                            config_.framing) != wire::SendStatus::kSent)
+        return;
       ++in_flight_;
       if (window_.contains(sent)) ++stats_.submitted;
       if (interval_ns_ > 0) now = steady_ns();

@@ -47,9 +47,10 @@ struct Options {
   int max_batch = 16;
   std::string model_dir = "/tmp/rs-bench-broker";
   std::string log_level = "warn";
-  std::string bin_dir;      // ringserve-worker / ringserve-model; default: next to bench-broker
-  bool batch_ttft = false;  // --batch-ttft: run batch_ttft.cpp's mode instead
-  bool curve = false;       // --curve: CURVE on both sockets (scripted workers and clients)
+  std::string bin_dir;        // ringserve-worker / ringserve-model; default: next to bench-broker
+  bool batch_ttft = false;    // --batch-ttft: run batch_ttft.cpp's mode instead
+  bool three_frames = false;  // --three-frames: peers send [header, command, body] apart
+  bool curve = false;         // --curve: CURVE on both sockets (scripted workers and clients)
 };
 
 // --curve: a broker key, one key per scripted worker and one gateway-role key for the
@@ -332,6 +333,7 @@ struct Pool {
                                         .n_tokens = opt.tokens,
                                         .track_latency = true};
       if (curve) c.curve = keys.for_worker(static_cast<size_t>(i));
+      if (opt.three_frames) c.framing = rs::wire::Framing::kFrames;
       scripted.push_back(std::make_unique<rs::bench::ScriptedWorker>(ctx, c));
       if (!scripted.back()->start()) {
         *error = "scripted worker did not get READY acknowledged";
@@ -351,10 +353,11 @@ std::string summary(const Options& opt, const RunResult& peak, const RunResult& 
       " %.0f tok/s (broker %.1f us CPU/job + its I/O thread %.1f, redis %.1f us CPU/job) | at "
       "%.0f%% load"
       " (%.0f jobs/s) ",
-      opt.workers.c_str(), opt.curve ? " curve" : "", opt.clients, opt.window, opt.tokens,
-      peak.jobs_s(), peak.tokens_s(), cpu.value("broker_cpu_us_per_job", 0.0),
-      cpu.value("broker_io_cpu_us_per_job", 0.0), cpu.value("redis_cpu_us_per_job", 0.0),
-      opt.load_fraction * 100, half.jobs_s());
+      opt.workers.c_str(),
+      (std::string(opt.curve ? " curve" : "") + (opt.three_frames ? " three-frames" : "")).c_str(),
+      opt.clients, opt.window, opt.tokens, peak.jobs_s(), peak.tokens_s(),
+      cpu.value("broker_cpu_us_per_job", 0.0), cpu.value("broker_io_cpu_us_per_job", 0.0),
+      cpu.value("redis_cpu_us_per_job", 0.0), opt.load_fraction * 100, half.jobs_s());
   std::string s(buf, static_cast<size_t>(std::max(0, n)));
   if (!lat.contains("p50_us")) return s + "broker-added latency n/a (real workers)";
   std::snprintf(buf, sizeof(buf), "broker-added p50 %.0f us p99 %.0f us",
@@ -383,6 +386,7 @@ int run_bench(const Options& opt) {
                   .warmup_s = opt.warmup_s,
                   .measure_s = opt.seconds};
   if (opt.curve) cc.curve = pool.keys.for_clients();
+  if (opt.three_frames) cc.framing = rs::wire::Framing::kFrames;
   CpuMeter cpu{.redis_pid = redis_child_pid(), .counters = &pool.broker->counters()};
   pthread_getcpuclockid(pool.broker_thread.native_handle(), &cpu.broker_clock);
   cpu.begin();
@@ -415,7 +419,8 @@ int run_bench(const Options& opt) {
         {"tokens_per_job", opt.tokens},
         {"seconds", opt.seconds},
         {"quick", opt.quick},
-        {"curve", opt.curve}}},
+        {"curve", opt.curve},
+        {"framing", opt.three_frames ? "three_frames" : "packed"}}},
       {"peak", run_json(peak)},
       {"peak_cpu", peak_cpu},
       {"half_load", run_json(half)},
@@ -513,6 +518,9 @@ int main(int argc, char** argv) {
   app.add_flag("--quick", opt.quick, "a short run for CI");
   app.add_flag("--curve", opt.curve,
                "CURVE on both broker sockets (scripted workers; docs/SECURITY.md)");
+  app.add_flag(
+      "--three-frames", opt.three_frames,
+      "scripted workers and clients send three frames, not the packed form (docs/PROTOCOL.md)");
   app.add_option("--log-level", opt.log_level,
                  "broker log level (trace|debug|info|warn|error|off)");
   rs::bench::BatchTtftOptions ttft;

@@ -71,7 +71,8 @@ void ScriptedWorker::run() {
     return;
   }
   zmq::socket_t socket = std::move(d).value();
-  wire::send_frames(socket, sc::make_frames(ready_message(config_)), wire::IoMode::kBlock);
+  wire::send_frames(socket, sc::make_frames(ready_message(config_)), wire::IoMode::kBlock,
+                    config_.framing);
   int64_t next_beat = steady_ns();
   sc::WorkerTokens tokens;
   while (!stop_.load(std::memory_order_relaxed)) {
@@ -98,14 +99,14 @@ void ScriptedWorker::run() {
                                                 .token = static_cast<int32_t>(i),
                                                 .text = token_texts_[i]});
       }
-      wire::send_frames(socket, sc::make_frames(tokens), wire::IoMode::kBlock);
+      wire::send_frames(socket, sc::make_frames(tokens), wire::IoMode::kBlock, config_.framing);
       sc::WorkerDone done{.job_id = dispatch->job_id,
                           .attempt = dispatch->attempt,
                           .device = dispatch->device,
                           .usage = {.prompt_tokens = 1, .completion_tokens = config_.n_tokens},
                           .finish_reason = "length"};
       int64_t done_sent = steady_ns();
-      wire::send_frames(socket, sc::make_frames(done), wire::IoMode::kBlock);
+      wire::send_frames(socket, sc::make_frames(done), wire::IoMode::kBlock, config_.framing);
       jobs_.fetch_add(1, std::memory_order_relaxed);
       if (config_.track_latency) {
         times_[dispatch->job_id] =
@@ -118,11 +119,13 @@ void ScriptedWorker::run() {
       for (uint32_t i = 0; i < config_.devices; ++i) {
         beat.devices.push_back(sc::DeviceLoad{.index = static_cast<int32_t>(i)});
       }
-      wire::send_frames(socket, sc::make_frames(beat), wire::IoMode::kBlock);
+      wire::send_frames(socket, sc::make_frames(beat), wire::IoMode::kBlock, config_.framing);
     }
   }
-  wire::send_frames(socket, sc::make_frames(sc::WorkerDisconnect{.worker_id = config_.id,
-                                                                 .reason = "bench over"}));
+  wire::send_frames(
+      socket,
+      sc::make_frames(sc::WorkerDisconnect{.worker_id = config_.id, .reason = "bench over"}),
+      wire::IoMode::kBlock, config_.framing);
 }
 
 }  // namespace rs::bench

@@ -3,6 +3,7 @@
 #include "rs/schemas/codec.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -70,8 +71,8 @@ class Writer {
   }
   void field(const char* k, uint32_t x, Opt) { key(k); pk_.pack(x); }
   void field(const char* k, int32_t x, Opt) { key(k); pk_.pack(x); }
-  void field(const char* k, float x, Opt) { key(k); pk_.pack(x); }
-  void field(const char* k, double x, Opt) { key(k); pk_.pack(x); }
+  void field(const char* k, float x, Opt) { key(k); real(x); }
+  void field(const char* k, double x, Opt) { key(k); real(x); }
   void field(const char* k, bool x, Opt) { key(k); pk_.pack(x); }
   void field(const char* k, Priority x, Opt) { key(k); str(priority_name(x)); }
   void field(const char* k, JobState x, Opt) { key(k); str(job_state_name(x)); }
@@ -113,6 +114,30 @@ class Writer {
     out[0] = static_cast<char>(0xa0 | n);
     std::memcpy(out + 1, k, n);
     sink_.commit(n + 1);
+  }
+  // msgpack-c packs an integral float as an integer, after a range check that lets exactly
+  // 2^64 through to an out-of-range (undefined) conversion; that one value is written here
+  // as a float64 / float32 itself. Found by the wire_worker fuzz target (docs/FUZZING.md).
+  template <class F>
+  void real(F x) {
+    constexpr F kTwoTo64 = F(18446744073709551616.0);
+    if (x != kTwoTo64) {
+      pk_.pack(x);
+      return;
+    }
+    if constexpr (sizeof(F) == 8) {
+      char* out = sink_.room(9);
+      out[0] = static_cast<char>(0xcb);
+      uint64_t bits = std::bit_cast<uint64_t>(static_cast<double>(x));
+      for (int i = 0; i < 8; ++i) out[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+      sink_.commit(9);
+    } else {
+      char* out = sink_.room(5);
+      out[0] = static_cast<char>(0xca);
+      uint32_t bits = std::bit_cast<uint32_t>(static_cast<float>(x));
+      for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<char>(bits >> (24 - 8 * i));
+      sink_.commit(5);
+    }
   }
   void str(std::string_view s) {
     pk_.pack_str(static_cast<uint32_t>(s.size()));

@@ -172,6 +172,7 @@ bool BrokerLoop::drain_workers() {
     }
     const AllowedKey* key = nullptr;
     if (secure() && (key = identify(kWorkersDomain, r.src_fd, r.user_id)) == nullptr) continue;
+    worker_framing_.note(r.envelope.routing, r.envelope.packed);
     state_->on_worker_message(r.envelope.routing, r.src_fd, r.envelope.frames, key);
   }
   return false;
@@ -190,19 +191,22 @@ bool BrokerLoop::drain_clients() {
       state_->on_client_rejected(r.envelope.routing, r.error);
       continue;
     }
+    client_framing_.note(r.envelope.routing, r.envelope.packed);
     state_->on_client_message(r.envelope.routing, r.src_fd, r.envelope.frames, key);
   }
   return false;
 }
 
 SendResult BrokerLoop::send_client(const RoutingIds& peer, const schemas::Frames& frames) {
-  SendResult r = send_result(wire::send_frames(clients_, peer, frames));
+  SendResult r = send_result(wire::send_frames(clients_, peer, frames, wire::IoMode::kDontWait,
+                                               client_framing_.framing_for(peer)));
   if (r == SendResult::kSent) state_->metrics().sent(frames);
   return r;
 }
 
 SendResult BrokerLoop::send_worker(const RoutingIds& route, const schemas::Frames& frames) {
-  SendResult r = send_result(wire::send_frames(workers_, route, frames));
+  SendResult r = send_result(wire::send_frames(workers_, route, frames, wire::IoMode::kDontWait,
+                                               worker_framing_.framing_for(route)));
   if (r == SendResult::kSent) state_->metrics().sent(frames);
   return r;
 }

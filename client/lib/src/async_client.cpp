@@ -30,7 +30,8 @@ struct AsyncClient::Impl {
   Result<uint64_t> send(T message) {
     const uint64_t id = next_request_id++;
     message.request_id = id;
-    switch (wire::send_frames(socket, schemas::make_frames(message), wire::IoMode::kDontWait)) {
+    switch (wire::send_frames(socket, schemas::make_frames(message), wire::IoMode::kDontWait,
+                              wire::Framing::kPacked)) {
       case wire::SendStatus::kSent:
         return id;
       case wire::SendStatus::kWouldBlock:

@@ -100,7 +100,7 @@ Clock::time_point Client::Impl::request_deadline() const {
 
 Status Client::Impl::send(const schemas::Frames& frames, Clock::time_point deadline) {
   for (;;) {
-    switch (wire::send_frames(socket, frames, wire::IoMode::kDontWait)) {
+    switch (wire::send_frames(socket, frames, wire::IoMode::kDontWait, wire::Framing::kPacked)) {
       case wire::SendStatus::kSent:
         return Status();
       case wire::SendStatus::kWouldBlock:

@@ -1,6 +1,7 @@
 #include "rs/wire/framing.h"
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "rs/schemas/errors.h"
@@ -106,6 +107,7 @@ void read_rest(zmq::socket_t& socket, zmq::message_t& part, const RecvLimits& li
   }
   if (error.ok()) {
     out->status = RecvStatus::kMessage;
+    out->envelope.packed = unpack_frames(out->envelope.frames);
     return;
   }
   out->status = RecvStatus::kRejected;
@@ -131,9 +133,43 @@ std::string_view send_status_name(SendStatus status) {
   return "unknown";
 }
 
+// The last part of a packed message: every frame back to back in one ZeroMQ message.
+SendStatus send_packed(zmq::socket_t& socket, const schemas::Frames& frames, IoMode mode) {
+  size_t total = 0;
+  for (const std::string& f : frames) total += f.size();
+  zmq::message_t part(total);
+  char* out = part.data<char>();
+  for (const std::string& f : frames) {
+    if (!f.empty()) std::memcpy(out, f.data(), f.size());
+    out += f.size();
+  }
+  zmq::send_flags flags =
+      mode == IoMode::kDontWait ? zmq::send_flags::dontwait : zmq::send_flags::none;
+  for (;;) {
+    try {
+      return socket.send(part, flags) ? SendStatus::kSent : SendStatus::kWouldBlock;
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) return send_status_of(e.num());
+    }
+  }
+}
+
 SendStatus send_frames(zmq::socket_t& socket, const RoutingIds& routing,
-                       const schemas::Frames& frames, IoMode mode) {
+                       const schemas::Frames& frames, IoMode mode, Framing framing) {
   if (frames.empty()) return SendStatus::kError;
+  if (framing == Framing::kPacked) {
+    for (size_t i = 0; i < routing.size(); ++i) {
+      int err = 0;
+      if (send_part(socket, routing[i], true, mode, &err)) continue;
+      if (i == 0) return send_status_of(err);
+      return is_closed_errno(err) ? SendStatus::kClosed : SendStatus::kError;
+    }
+    SendStatus s = send_packed(socket, frames, mode);
+    // Behind a queued routing part, only a broken socket can refuse the payload.
+    if (!routing.empty() && s != SendStatus::kSent && s != SendStatus::kClosed)
+      return SendStatus::kError;
+    return s;
+  }
   const size_t n_parts = routing.size() + frames.size();
   for (size_t i = 0; i < n_parts; ++i) {
     const std::string& part = i < routing.size() ? routing[i] : frames[i - routing.size()];
@@ -148,8 +184,20 @@ SendStatus send_frames(zmq::socket_t& socket, const RoutingIds& routing,
 }
 
 SendStatus send_message(zmq::socket_t& socket, const RoutingIds& routing,
-                        const schemas::Message& message, IoMode mode) {
-  return send_frames(socket, routing, schemas::to_frames(message), mode);
+                        const schemas::Message& message, IoMode mode, Framing framing) {
+  return send_frames(socket, routing, schemas::to_frames(message), mode, framing);
+}
+
+bool unpack_frames(schemas::Frames& frames) {
+  constexpr size_t kHeaderBytes = 4;  // "RSP" + version: schemas::header_frame()
+  if (frames.size() != 1) return false;
+  std::string& one = frames.front();
+  if (one.size() < kHeaderBytes + 1 || one.compare(0, 3, "RSP") != 0) return false;
+  std::string header = one.substr(0, kHeaderBytes);
+  std::string command = one.substr(kHeaderBytes, 1);
+  one.erase(0, kHeaderBytes + 1);  // the body stays where it is: no second copy
+  frames.insert(frames.begin(), {std::move(header), std::move(command)});
+  return true;
 }
 
 Received recv_frames(zmq::socket_t& socket, const RecvLimits& limits, IoMode mode) {

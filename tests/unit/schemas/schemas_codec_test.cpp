@@ -320,6 +320,22 @@ TEST(Codec, IntegerRangesChecked) {
   EXPECT_EQ(wire_error_of(decode<CancelJob>(big).status()), ErrorCode::kInvalidArgument);
 }
 
+// msgpack-c converts exactly 2^64 to an integer out of range (undefined behaviour; the
+// wire_worker fuzz target found it): the codec writes that value as a float itself.
+TEST(Codec, TwoToThe64RoundTripsAsAFloat) {
+  const double big = 18446744073709551616.0;
+  WorkerDone d{"j", 1, 0, {1, 2, 0.5, big, 0}, "length"};
+  auto back = decode<WorkerDone>(encode(d));
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(back->usage.ttft_ms, big);
+  WorkerTokens t;
+  t.entries.push_back(TokenEntry{.job_id = "j", .attempt = 1, .seq = 0, .token = 3, .text = "x",
+                                 .logprob = static_cast<float>(big)});
+  auto tokens = decode<WorkerTokens>(encode(t));
+  ASSERT_TRUE(tokens.ok()) << tokens.status().to_string();
+  EXPECT_EQ(tokens->entries.at(0).logprob, static_cast<float>(big));
+}
+
 TEST(Codec, NonFiniteFloatsRefused) {
   WorkerDone d{"j", 1, 0, {1, 2, std::nan(""), 0, 0}, "stop"};
   EXPECT_EQ(wire_error_of(decode<WorkerDone>(encode(d)).status()), ErrorCode::kInvalidArgument);

@@ -144,7 +144,8 @@ bool WorkerLoop::send(const schemas::Message& message) {
   // Link down: nothing is queued for a broker that may not be the one that comes back
   // (outputs are kept, and follow the next READY).
   if (!connected_ || state_ == State::kDisconnected) return false;
-  wire::SendStatus s = wire::send_message(socket_, {}, message);
+  wire::SendStatus s =
+      wire::send_message(socket_, {}, message, wire::IoMode::kDontWait, wire::Framing::kPacked);
   if (s == wire::SendStatus::kSent) return true;
   counters_.send_failures.fetch_add(1, std::memory_order_relaxed);
   spdlog::warn("worker {}: send {} failed: {}", options_.worker_id,

@@ -22,7 +22,15 @@ using RoutingIds = std::vector<std::string>;
 struct Envelope {
   RoutingIds routing;      // the first n_routing frames of the message
   schemas::Frames frames;  // the rest: [header, command, body] for a well-formed peer
+  // The peer sent the packed form (one frame: header, command byte and body back to back),
+  // which recv_frames split into the three frames above. docs/PROTOCOL.md "Packed form".
+  bool packed = false;
 };
+
+// How a message goes on the wire: three frames, or the three packed into one (a third of
+// ZeroMQ's per-frame work, and of CURVE's: every frame is encrypted on its own). Every
+// receiver here takes both; a peer is sent the packed form only once it has used it.
+enum class Framing : uint8_t { kFrames, kPacked };
 
 enum class SendStatus : uint8_t {
   kSent,        // the whole multipart message was queued
@@ -36,17 +44,25 @@ std::string_view send_status_name(SendStatus status);
 // kDontWait: never block (EAGAIN becomes kWouldBlock). kBlock: wait (tests, shutdown paths).
 enum class IoMode : uint8_t { kDontWait, kBlock };
 
-// Sends routing frames then frames as one message. The default is non-blocking: the caller
-// handles kWouldBlock / kUnroutable explicitly. An empty `frames` sends nothing (kError).
+// Sends routing frames then frames as one message (kPacked: the frames joined into one
+// part). The default is non-blocking: the caller handles kWouldBlock / kUnroutable
+// explicitly. An empty `frames` sends nothing (kError).
 SendStatus send_frames(zmq::socket_t& socket, const RoutingIds& routing,
-                       const schemas::Frames& frames, IoMode mode = IoMode::kDontWait);
+                       const schemas::Frames& frames, IoMode mode = IoMode::kDontWait,
+                       Framing framing = Framing::kFrames);
 inline SendStatus send_frames(zmq::socket_t& socket, const schemas::Frames& frames,
-                              IoMode mode = IoMode::kDontWait) {
-  return send_frames(socket, RoutingIds{}, frames, mode);
+                              IoMode mode = IoMode::kDontWait, Framing framing = Framing::kFrames) {
+  return send_frames(socket, RoutingIds{}, frames, mode, framing);
 }
 // Encodes a schemas message (to_frames) and sends it.
 SendStatus send_message(zmq::socket_t& socket, const RoutingIds& routing,
-                        const schemas::Message& message, IoMode mode = IoMode::kDontWait);
+                        const schemas::Message& message, IoMode mode = IoMode::kDontWait,
+                        Framing framing = Framing::kFrames);
+
+// The payload as recv_frames would split it: one frame that starts with the protocol magic
+// "RSP" and holds at least a header and a command byte becomes [header, command, body];
+// anything else is left alone (parse_frames then judges it). True when it was split.
+bool unpack_frames(schemas::Frames& frames);
 
 struct RecvLimits {
   size_t n_routing = 0;   // leading routing frames: 1 on a ROUTER, 0 on a DEALER
@@ -76,8 +92,9 @@ struct Received {
 };
 
 // Reads one whole multipart message (always to its last part, so the next call starts at a
-// message boundary). Too many payload frames or missing routing frames -> bad_frame; more
-// than max_total_bytes of payload -> too_large. Payload bytes past the limit are not copied.
+// message boundary); a packed message is split (unpack_frames, Envelope::packed). Too many payload
+// frames or missing routing frames -> bad_frame; more than max_total_bytes of payload -> too_large.
+// Payload bytes past the limit are not copied.
 Received recv_frames(zmq::socket_t& socket, const RecvLimits& limits,
                      IoMode mode = IoMode::kDontWait);
 

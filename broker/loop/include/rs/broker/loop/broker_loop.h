@@ -25,6 +25,7 @@
 #include "rs/core/clock.h"
 #include "rs/core/result.h"
 #include "rs/store/redis_connection.h"
+#include "rs/wire/peer_framing.h"
 #include "rs/wire/peer_monitor.h"
 #include "rs/wire/socket.h"
 
@@ -150,6 +151,9 @@ class BrokerLoop : private BrokerPorts {
   std::vector<AllowFile> allow_files_;
   int64_t next_allow_check_ns_ = 0;
   std::unordered_map<int, std::string> client_fd_keys_;  // a client connection's User-Id
+  // Peers that send the packed form are answered in it (docs/PROTOCOL.md "Packed form").
+  wire::PeerFraming client_framing_;
+  wire::PeerFraming worker_framing_;
 };
 
 }  // namespace rs::broker
