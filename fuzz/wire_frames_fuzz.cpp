@@ -1,7 +1,9 @@
 // libFuzzer target: the frame level. The input is cut into 0..6 frames of any bytes (a
 // hostile peer's whole multipart message after its routing frames); check_header,
 // peek_command and parse_frames (any direction, then each direction) must answer with a
-// value. A message that parses must re-encode to frames that parse to the same bytes.
+// value. A message that parses must re-encode to frames that parse to the same bytes. A
+// single frame is also tried as the packed form (unpack_frames), which must split only what
+// pack_frames would have made.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include "wire_fuzz.h"
@@ -17,6 +19,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!frames.empty()) (void)check_header(frames[0]);
   (void)peek_command(frames);
   (void)parse_frames(frames);
+  if (frames.size() == 1) {
+    const std::string one = frames[0];
+    if (unpack_frames(frames)) {
+      if (frames.size() != 3 || pack_frames(frames) != one || frames[1].size() != 1) __builtin_trap();
+    } else if (frames.size() != 1 || frames[0] != one) {
+      __builtin_trap();
+    }
+  }
   for (Direction d : {Direction::kClientToBroker, Direction::kBrokerToClient,
                       Direction::kWorkerToBroker, Direction::kBrokerToWorker}) {
     auto parsed = parse_frames(frames, d);

@@ -39,6 +39,26 @@ Frames to_frames(const Message& message) {
   return std::visit([](const auto& m) { return make_frames(m); }, message);
 }
 
+bool unpack_frames(Frames& frames) {
+  if (frames.size() != 1) return false;
+  std::string& one = frames.front();
+  if (one.size() < kHeaderBytes + 1 || one.compare(0, kProtocolMagic.size(), kProtocolMagic) != 0) return false;
+  std::string header = one.substr(0, kHeaderBytes);
+  std::string command = one.substr(kHeaderBytes, 1);
+  one.erase(0, kHeaderBytes + 1);  // the body stays in its buffer
+  frames.insert(frames.begin(), {std::move(header), std::move(command)});
+  return true;
+}
+
+std::string pack_frames(const Frames& frames) {
+  size_t total = 0;
+  for (const std::string& f : frames) total += f.size();
+  std::string out;
+  out.reserve(total);
+  for (const std::string& f : frames) out += f;
+  return out;
+}
+
 Status check_header(std::string_view header) {
   if (header.size() != kHeaderBytes || header.substr(0, kProtocolMagic.size()) != kProtocolMagic) {
     return wire_error(ErrorCode::kBadFrame, "not a ringserve header frame");

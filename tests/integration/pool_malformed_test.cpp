@@ -152,6 +152,43 @@ TEST_F(PoolMalformedTest, BadRequestsAreTypedRejections) {
   expect_refused(sc::make_frames(sc::CancelRequest{.request_id = 5, .job_id = "nope"}), sc::ErrorCode::kNotFound);
 }
 
+// docs/PROTOCOL.md "Packed form": a peer that packs its messages is answered packed, one
+// that sends three frames (the Python example) is answered in three; a packed message is
+// judged as its three frames would be.
+TEST_F(PoolMalformedTest, EachPeerIsAnsweredInTheFormItUses) {
+  const sc::Frames ping = sc::make_frames(sc::Ping{.request_id = 11});
+  ASSERT_TRUE(peer_->send_raw(ping, wire::Framing::kPacked));
+  std::vector<std::string> parts = peer_->recv_parts(5000);
+  ASSERT_EQ(parts.size(), 1u) << "a packed PING gets a packed PONG";
+  sc::Frames reply{parts[0]};
+  ASSERT_TRUE(sc::unpack_frames(reply));
+  auto pong = sc::parse_frames(reply, sc::Direction::kBrokerToClient);
+  ASSERT_TRUE(pong.ok()) << pong.status().to_string();
+  EXPECT_EQ(std::get<sc::Pong>(*pong).request_id, 11u);
+
+  WirePeer classic(ctx_, pool_->client_endpoint());
+  ASSERT_TRUE(classic.ok());
+  ASSERT_TRUE(classic.send_raw(ping));
+  parts = classic.recv_parts(5000);
+  ASSERT_EQ(parts.size(), 3u) << "three frames in, three frames out";
+  EXPECT_EQ(parts[0], sc::header_frame());
+
+  WirePeer packer(ctx_, pool_->client_endpoint());
+  ASSERT_TRUE(packer.ok());
+  auto check_packed = [&](const sc::Frames& frames, sc::ErrorCode code) {
+    ASSERT_TRUE(packer.send_raw(frames, wire::Framing::kPacked));
+    auto m = packer.recv(5000);
+    ASSERT_TRUE(m.has_value()) << packer.parse_error();
+    auto* e = std::get_if<sc::ErrorReply>(&*m);
+    ASSERT_NE(e, nullptr) << describe(m);
+    EXPECT_EQ(e->code, code) << describe(m);
+  };
+  check_packed(frames(std::string("RSP\x02", 4), 0x06, sc::encode(sc::Ping{.request_id = 3})),
+               sc::ErrorCode::kBadVersion);
+  check_packed(frames(sc::header_frame(), 0x01, "\xc1"), sc::ErrorCode::kBadMsgpack);
+  check_packed(sc::Frames{"RSP"}, sc::ErrorCode::kBadFrame);  // too short to hold a command
+}
+
 TEST_F(PoolMalformedTest, GarbageOnTheWorkerSocketDoesNotHurt) {
   WirePeer rogue(ctx_, pool_->worker_endpoint(), "rogue");
   ASSERT_TRUE(rogue.ok());

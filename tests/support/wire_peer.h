@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 #include <zmq.hpp>
 
 #include "rs/schemas/frames.h"
@@ -34,8 +35,23 @@ class WirePeer {
   bool send(const T& message) {
     return send_raw(schemas::make_frames(message));
   }
-  bool send_raw(const schemas::Frames& frames) {
-    return wire::send_frames(socket_, frames, wire::IoMode::kBlock) == wire::SendStatus::kSent;
+  bool send_raw(const schemas::Frames& frames, wire::Framing framing = wire::Framing::kFrames) {
+    return wire::send_frames(socket_, frames, wire::IoMode::kBlock, framing) == wire::SendStatus::kSent;
+  }
+  // The parts of the next message exactly as they came off the wire (a packed message is
+  // one part); empty on timeout.
+  std::vector<std::string> recv_parts(long timeout_ms) {
+    wire::Poller poller;
+    poller.add(socket_);
+    auto ready = poller.poll(timeout_ms);
+    std::vector<std::string> parts;
+    if (!ready.ok() || *ready == 0) return parts;
+    for (;;) {
+      zmq::message_t part;
+      if (!socket_.recv(part, zmq::recv_flags::dontwait)) return parts;
+      parts.emplace_back(part.data<char>(), part.size());
+      if (!part.more()) return parts;
+    }
   }
 
   // The next message other than a broker heartbeat within timeout_ms; nullopt on timeout

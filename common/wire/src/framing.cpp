@@ -107,7 +107,7 @@ void read_rest(zmq::socket_t& socket, zmq::message_t& part, const RecvLimits& li
   }
   if (error.ok()) {
     out->status = RecvStatus::kMessage;
-    out->envelope.packed = unpack_frames(out->envelope.frames);
+    out->envelope.packed = schemas::unpack_frames(out->envelope.frames);
     return;
   }
   out->status = RecvStatus::kRejected;
@@ -186,18 +186,6 @@ SendStatus send_frames(zmq::socket_t& socket, const RoutingIds& routing,
 SendStatus send_message(zmq::socket_t& socket, const RoutingIds& routing,
                         const schemas::Message& message, IoMode mode, Framing framing) {
   return send_frames(socket, routing, schemas::to_frames(message), mode, framing);
-}
-
-bool unpack_frames(schemas::Frames& frames) {
-  constexpr size_t kHeaderBytes = 4;  // "RSP" + version: schemas::header_frame()
-  if (frames.size() != 1) return false;
-  std::string& one = frames.front();
-  if (one.size() < kHeaderBytes + 1 || one.compare(0, 3, "RSP") != 0) return false;
-  std::string header = one.substr(0, kHeaderBytes);
-  std::string command = one.substr(kHeaderBytes, 1);
-  one.erase(0, kHeaderBytes + 1);  // the body stays where it is: no second copy
-  frames.insert(frames.begin(), {std::move(header), std::move(command)});
-  return true;
 }
 
 Received recv_frames(zmq::socket_t& socket, const RecvLimits& limits, IoMode mode) {

@@ -32,6 +32,13 @@ Frames make_frames(const T& message) {
 }
 Frames to_frames(const Message& message);
 
+// The packed form (docs/PROTOCOL.md): one frame that starts with the magic "RSP" and holds at
+// least a header and a command byte becomes [header, command, body] (the body is not
+// copied); anything else is left alone for parse_frames to judge. True when it was split.
+bool unpack_frames(Frames& frames);
+// The three frames of a message packed into one (what unpack_frames splits).
+std::string pack_frames(const Frames& frames);
+
 // Checks only the header frame: bad_frame (wrong size or magic) or bad_version.
 Status check_header(std::string_view header);
 // Header + command without decoding the body (cheap pre-routing): unknown_command etc.

@@ -59,10 +59,6 @@ SendStatus send_message(zmq::socket_t& socket, const RoutingIds& routing,
                         const schemas::Message& message, IoMode mode = IoMode::kDontWait,
                         Framing framing = Framing::kFrames);
 
-// The payload as recv_frames would split it: one frame that starts with the protocol magic
-// "RSP" and holds at least a header and a command byte becomes [header, command, body];
-// anything else is left alone (parse_frames then judges it). True when it was split.
-bool unpack_frames(schemas::Frames& frames);
 
 struct RecvLimits {
   size_t n_routing = 0;   // leading routing frames: 1 on a ROUTER, 0 on a DEALER
@@ -92,7 +88,7 @@ struct Received {
 };
 
 // Reads one whole multipart message (always to its last part, so the next call starts at a
-// message boundary); a packed message is split (unpack_frames, Envelope::packed). Too many payload
+// message boundary); a packed message is split (schemas::unpack_frames, Envelope::packed). Too many payload
 // frames or missing routing frames -> bad_frame; more than max_total_bytes of payload -> too_large.
 // Payload bytes past the limit are not copied.
 Received recv_frames(zmq::socket_t& socket, const RecvLimits& limits,
