@@ -264,12 +264,28 @@ TEST_F(DeviceHostTest, InvalidSubmitEndsWithErrorEntry) {
 }
 
 TEST_F(DeviceHostTest, DuplicateSubmitKeepsOneAttemptAndNewerAttemptReplaces) {
-  auto host = start();
+  // No step before both submits are posted: on a loaded machine the first attempt could
+  // otherwise run all its tokens and be forgotten before the second submit is applied.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool posted = false;
+  DeviceHostConfig cfg;
+  cfg.engine = engine_config();
+  cfg.before_step = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return posted; });
+  };
+  auto host = start(cfg);
   ASSERT_NE(host, nullptr);
   GenerationRequest r = request("Once upon a time", 60);
   r.ignore_eos = true;
   host->submit("dup", 1, r);
   host->submit("dup", 1, r);  // same attempt: dropped, reported as a device error
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    posted = true;
+  }
+  cv.notify_all();
   // The engine thread may step the first submit before it applies the second: wait for
   // both the first token and the error report.
   ASSERT_TRUE(collector_.collect_until(*host, [&] {
