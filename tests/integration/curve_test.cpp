@@ -369,6 +369,13 @@ TEST_F(CurveTest, AClientKeySeesOnlyItsTenantsJobs) {
   ASSERT_TRUE(cli->status(done->job_id).ok());
   auto cancelled = alice->cancel(live->job_id);
   ASSERT_TRUE(cancelled.ok()) << cancelled.status().to_string();
+  // The pool's workers are not a tenant's business; the operator's key lists them.
+  auto workers = bob->workers();
+  ASSERT_FALSE(workers.ok());
+  EXPECT_EQ(schemas::wire_error_of(workers.status()), schemas::ErrorCode::kPermissionDenied);
+  auto listed = cli->workers();
+  ASSERT_TRUE(listed.ok()) << listed.status().to_string();
+  EXPECT_FALSE(listed->empty());
 }
 
 }  // namespace

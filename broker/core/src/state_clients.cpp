@@ -176,6 +176,12 @@ void BrokerState::status_ended(const DeferredRead& read, const Result<schemas::J
 }
 
 void BrokerState::on_workers(const RoutingIds& peer, const schemas::WorkersRequest& request) {
+  if (sender_ != nullptr && sender_->role == PeerRole::kClient) {  // least right: its jobs only
+    return reply_error(peer, request.request_id,
+                       wire_error(ErrorCode::kPermissionDenied,
+                                  "a client key sees its tenant's jobs, not the pool's workers "
+                                  "(WORKERS needs a gateway-role key)"));
+  }
   schemas::WorkersReply reply{.request_id = request.request_id};
   for (const auto& [id, entry] : dispatcher_.workers().workers()) {
     for (const auto& [index, dev] : entry.devices) {
