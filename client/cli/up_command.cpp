@@ -85,10 +85,12 @@ void print_ready(const Pool& pool, const UpFlags& flags) {
       const std::string model = info.serve.empty() ? info.model : info.serve.front();
       std::printf("\nHTTP (OpenAI API) %s (written to %s; an API key for tenant 'local' in %s)\n",
                   info.http_url.c_str(), info.http_file.c_str(), info.api_key_file.c_str());
-      std::printf("  curl %s/v1/completions -H \"Authorization: Bearer $(cat %s)\" \\\n"
+      // A self-signed certificate (the usual one for a local pool) needs --cacert.
+      const std::string cacert = info.http_tls_cert.empty() ? "" : "--cacert " + info.http_tls_cert + " ";
+      std::printf("  curl %s%s/v1/completions -H \"Authorization: Bearer $(cat %s)\" \\\n"
                   "    -H 'Content-Type: application/json' \\\n"
                   "    -d '{\"model\": \"%s\", \"prompt\": \"Once upon a time\", \"max_tokens\": 32}'\n",
-                  info.http_url.c_str(), info.api_key_file.c_str(), model.c_str());
+                  cacert.c_str(), info.http_url.c_str(), info.api_key_file.c_str(), model.c_str());
       std::printf("  OpenAI SDK:  new OpenAI({baseURL: '%s/v1', apiKey: fs.readFileSync('%s', 'utf8').trim()})\n",
                   info.http_url.c_str(), info.api_key_file.c_str());
     }

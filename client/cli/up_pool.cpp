@@ -442,6 +442,10 @@ Status Pool::start_gateway() {
     auto url = find_line(gateway_->log_path(), "http_url ");
     if (!url) return false;
     info_.http_url = *url;
+    if (!options_.gateway_tls_cert.empty()) {
+      std::error_code ec;
+      info_.http_tls_cert = std::filesystem::absolute(options_.gateway_tls_cert, ec).string();
+    }
     return true;
   }));
   RS_RETURN_IF_ERROR(write_file_atomically(info_.http_file, info_.http_url));

@@ -63,6 +63,7 @@ struct PoolInfo {
   std::vector<std::string> serve;    // registry mode: the names served
   std::string http_url;              // the gateway's base URL ("" without a gateway)
   std::string http_file;             // var/http: http_url
+  std::string http_tls_cert;         // the gateway's certificate under TLS ("" for plain HTTP)
   std::string api_key_file;          // var/api-key: a key of tenant "local" (mode 0600)
   std::string metrics_file;          // var/metrics: "NAME URL" per process (docs/METRICS.md)
   std::string targets_file;          // var/prometheus/targets.json: file-based discovery

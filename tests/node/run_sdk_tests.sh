@@ -149,6 +149,13 @@ export RINGSERVE_HTTP="$(tr -d '[:space:]' <"$var/synth/http")"
 export RINGSERVE_API_KEY="$(tr -d '[:space:]' <"$var/synth/api-key")"
 export RINGSERVE_MODEL=synth
 wait_pool tls "$tls_pid"
+# The curl line `ringserve up` prints trusts the pool's own certificate.
+for _ in $(seq 1 50); do grep -q -- "curl --cacert $tls_dir/gw.crt https://" "$var/tls/up.out" && break; sleep 0.2; done
+if ! grep -q -- "curl --cacert $tls_dir/gw.crt https://" "$var/tls/up.out"; then
+  echo "run_sdk_tests.sh: FAIL: ringserve up --gateway-tls-cert prints no curl --cacert line" >&2
+  cat "$var/tls/up.out" >&2
+  exit 1
+fi
 export RINGSERVE_TLS_HTTP="$(tr -d '[:space:]' <"$var/tls/http")"
 export RINGSERVE_TLS_API_KEY="$(tr -d '[:space:]' <"$var/tls/api-key")"
 if [ "${#pids[@]}" -gt 2 ]; then
