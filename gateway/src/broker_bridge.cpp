@@ -92,6 +92,14 @@ void BrokerBridge::run() {
     }
     const int64_t now = now_ms();
     const auto link = client_->link_change();
+    if (link.refused) {
+      spdlog::error("gateway: the broker at {} refused the handshake (is the gateway's key on its "
+                    "--allow-clients list, and --broker-key the broker's public key?); trying again in {} ms",
+                    client_->endpoint(), link.retry_in_ms);
+    }
+    if (link.reopened && !link.reopened->ok()) {
+      spdlog::error("gateway: reopening the broker socket: {}", link.reopened->to_string());
+    }
     if (link.lost) {
       if (core_->broker_up())
         spdlog::warn("gateway: lost the link to the broker at {}", client_->endpoint());
@@ -118,6 +126,7 @@ void BrokerBridge::run() {
     }
     wait_ms = core_->on_tick(now_ms());
     if (restore_pending) wait_ms = std::min<int64_t>(wait_ms, 10);
+    if (auto reopen = client_->reopen_in_ms()) wait_ms = std::min<int64_t>(wait_ms, *reopen + 1);
     broker_up_.store(core_->broker_up(), std::memory_order_relaxed);
   }
 }

@@ -24,6 +24,7 @@
 #include "process_harness.h"
 #include "redis_server.h"
 #include "ringserve_run.h"
+#include "rs/client/async_client.h"
 #include "rs/client/client.h"
 #include "rs/schemas/errors.h"
 #include "rs/wire/curve.h"
@@ -165,6 +166,21 @@ class CurveTest : public ::testing::Test {
   int broker_metrics_ = 0;
   zmq::context_t context_{1};
 };
+
+// Key files for `name` under `role`, on no list yet; its public key (Z85).
+std::string write_key_files(const std::string& dir, const std::string& role, const std::string& name) {
+  auto pair = wire::generate_curve_keypair();
+  EXPECT_TRUE(pair.ok());
+  if (!pair.ok()) return {};
+  wire::CurveKeyFile f{.role = role, .name = name, .keys = *pair};
+  EXPECT_TRUE(wire::write_private_file(dir + "/" + name + ".key", wire::format_curve_key_file(f), 0600).ok());
+  return pair->public_key;
+}
+
+void append_line(const std::string& path, const std::string& line) {
+  std::ofstream out(path, std::ios::app);
+  out << line << "\n";
+}
 
 // A fresh key pair's files (not on any list): name.key with its secret, name.pub.
 void write_unlisted_key(const std::string& dir, const std::string& name) {
@@ -376,6 +392,82 @@ TEST_F(CurveTest, AClientKeySeesOnlyItsTenantsJobs) {
   auto listed = cli->workers();
   ASSERT_TRUE(listed.ok()) << listed.status().to_string();
   EXPECT_FALSE(listed->empty());
+}
+
+
+// ZeroMQ never retries a connection whose handshake was refused. A peer that started before
+// its key was listed still gets in once it is, without a restart: the worker drops the
+// socket and opens a new one (with backoff), and so does the gateway's AsyncClient; the
+// blocking client (the CLI) says permission_denied at once instead of timing out.
+TEST_F(CurveTest, PeersStartedBeforeTheirKeyWasListedGetInOnceItIs) {
+  ASSERT_NO_FATAL_FAILURE(start_pool(1));
+  const std::string dir = keys("");
+  const std::string worker_pub = write_key_files(dir, "worker", "late");
+  const std::string gateway_pub = write_key_files(dir, "gateway", "late-gw");
+  const std::string client_pub = write_key_files(dir, "client", "late-cli");
+
+  auto cli = client_with(keys("late-cli.key"), keys("broker.pub"), 20000);
+  ASSERT_NE(cli, nullptr);
+  auto pong = cli->ping();
+  ASSERT_FALSE(pong.ok());
+  EXPECT_EQ(schemas::wire_error_of(pong.status()), schemas::ErrorCode::kPermissionDenied)
+      << pong.status().to_string();
+
+  ChildProcess worker;
+  ASSERT_TRUE(worker.start({bin_dir() + "/ringserve-worker", "--broker", worker_endpoint_, "--devices", "1",
+                            "--model", (var() / "models" / "synth.gguf").string(), "--model-name", "synth",
+                            "--curve-key", keys("late.key"), "--broker-key", keys("broker.pub"),
+                            "--log-level", "info"},
+                           (std::filesystem::path(tmp_.path()) / "late-worker.log").string()));
+  client::ClientOptions go;
+  go.endpoint = client_endpoint_;
+  auto curve = client::resolve_curve(keys("late-gw.key"), keys("broker.pub"));
+  ASSERT_TRUE(curve.ok()) << curve.status().to_string();
+  go.curve = *curve;
+  auto gateway = client::AsyncClient::connect(go);
+  ASSERT_TRUE(gateway.ok()) << gateway.status().to_string();
+  bool gateway_refused = false;
+  ASSERT_TRUE(Pool::poll_until(20000, [&] {
+    return (gateway_refused = gateway_refused || (*gateway)->link_change().refused);
+  }));
+  ASSERT_TRUE(Pool::poll_until(20000, [&] { return refused("workers", "unknown_key") > 0; }));
+
+  const double workers_before = allowed("workers"), clients_before = allowed("clients");
+  append_line(keys("workers.allow"), "worker late " + worker_pub);
+  append_line(keys("clients.allow"), "gateway late-gw " + gateway_pub);
+  append_line(keys("clients.allow"), "client late-cli " + client_pub + " acme");
+  ASSERT_TRUE(Pool::poll_until(10000, [&] {
+    return allowed("workers") > workers_before && allowed("clients") >= clients_before + 2;
+  }));
+
+  // The worker joins the pool (its backoff caps at 5 s) ...
+  auto op = client_with(keys("cli.key"), keys("broker.pub"));
+  ASSERT_NE(op, nullptr);
+  ASSERT_TRUE(Pool::poll_until(30000, [&] {
+    auto devices = op->workers();
+    if (!devices.ok()) return false;
+    for (const auto& d : *devices) {
+      if (d.worker == "late") return true;
+    }
+    return false;
+  })) << curve_file_text(std::filesystem::path(tmp_.path()) / "late-worker.log");
+  // ... and the AsyncClient, reopening by itself, gets its PONG.
+  bool ponged = false;
+  ASSERT_TRUE(Pool::poll_until(40000, [&] {
+    (void)(*gateway)->link_change();
+    if ((*gateway)->writable()) (void)(*gateway)->ping();
+    (void)(*gateway)->wait(100);
+    for (;;) {
+      auto m = (*gateway)->receive();
+      if (!m.ok() || !m->has_value()) break;
+      ponged = ponged || std::holds_alternative<schemas::Pong>(**m);
+    }
+    return ponged;
+  }));
+  // A new CLI run with the client key works too.
+  auto again = client_with(keys("late-cli.key"), keys("broker.pub"));
+  ASSERT_NE(again, nullptr);
+  EXPECT_TRUE(again->ping().ok());
 }
 
 }  // namespace

@@ -1,12 +1,16 @@
 // AsyncClient: non-blocking requests and one-at-a-time receive over one DEALER.
 #include "rs/client/async_client.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <utility>
 
 #include "rs/schemas/errors.h"
 #include "rs/schemas/frames.h"
 #include "rs/wire/framing.h"
+#include "rs/wire/heartbeat.h"
 #include "rs/wire/link_monitor.h"
 #include "rs/wire/poller.h"
 #include "rs/wire/socket.h"
@@ -25,6 +29,22 @@ struct AsyncClient::Impl {
   std::optional<wire::WakeupSender> wake_sender;  // handed out once by make_waker()
   uint64_t next_request_id = 1;
   uint64_t malformed = 0;
+  // A refused handshake ends a ZeroMQ connection for good: the socket is opened anew once
+  // reopen_at passes (500 ms, doubling to 30 s; reset by the next message received).
+  wire::Backoff reopen_backoff{wire::BackoffOptions{.initial_ms = 500, .max_ms = 30000}};
+  std::optional<std::chrono::steady_clock::time_point> reopen_at;
+
+  // The DEALER (ZMQ_IMMEDIATE: while the link is down a send fails at once, unavailable,
+  // instead of waiting in the pipe for a restarted broker, which would run a SUBMIT its
+  // caller was told had failed), its link monitor, and the connect.
+  Status open() {
+    RS_ASSIGN_OR_RETURN(socket, wire::make_dealer(context, wire::DealerOptions{
+                                                               .immediate = true,
+                                                               .curve = to_wire_keys(options.curve)}));
+    static std::atomic<uint64_t> next_monitor{0};
+    RS_RETURN_IF_ERROR(monitor.start(context, socket, "rs-async-client-" + std::to_string(next_monitor++)));
+    return wire::connect_endpoint(socket, options.endpoint);
+  }
 
   template <typename T>
   Result<uint64_t> send(T message) {
@@ -66,18 +86,7 @@ Result<std::unique_ptr<AsyncClient>> AsyncClient::connect(ClientOptions options)
   if (options.endpoint.empty()) return invalid_argument("client: empty broker endpoint");
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
-  // ZMQ_IMMEDIATE: while the link is down a send fails at once (unavailable) instead of
-  // waiting in the pipe for a restarted broker, which would run a SUBMIT its caller was
-  // told had failed.
-  RS_ASSIGN_OR_RETURN(
-      impl->socket,
-      wire::make_dealer(
-          impl->context,
-          wire::DealerOptions{.immediate = true, .curve = to_wire_keys(impl->options.curve)}));
-  static std::atomic<uint64_t> next_monitor{0};
-  RS_RETURN_IF_ERROR(impl->monitor.start(impl->context, impl->socket,
-                                         "rs-async-client-" + std::to_string(next_monitor++)));
-  RS_RETURN_IF_ERROR(wire::connect_endpoint(impl->socket, impl->options.endpoint));
+  RS_RETURN_IF_ERROR(impl->open());
   RS_ASSIGN_OR_RETURN(auto pair, wire::make_wakeup_pair(impl->context));
   impl->wake_receiver = std::move(pair.receiver);
   impl->wake_sender = std::move(pair.sender);
@@ -125,6 +134,7 @@ Result<std::optional<schemas::Message>> AsyncClient::receive() {
     wire::Received r = wire::recv_frames(impl_->socket, wire::RecvLimits{});
     switch (r.status) {
       case wire::RecvStatus::kMessage:
+        impl_->reopen_backoff.reset();
         break;
       case wire::RecvStatus::kWouldBlock:
         return std::optional<schemas::Message>();
@@ -169,7 +179,27 @@ Status AsyncClient::await_link(int timeout_ms) {
 
 AsyncClient::LinkChange AsyncClient::link_change() {
   const wire::LinkEvents e = impl_->monitor.poll();
-  return LinkChange{.lost = e.disconnected, .restored = e.connected};
+  LinkChange change{.lost = e.disconnected, .restored = e.connected};
+  const auto now = std::chrono::steady_clock::now();
+  if (e.refused && !impl_->reopen_at) {
+    change.refused = true;
+    change.retry_in_ms = impl_->reopen_backoff.next_delay_ms();
+    impl_->reopen_at = now + std::chrono::milliseconds(change.retry_in_ms);
+  }
+  if (impl_->reopen_at && now >= *impl_->reopen_at) {
+    impl_->reopen_at.reset();
+    impl_->monitor.stop();
+    impl_->socket.close();
+    change.reopened = impl_->open();
+  }
+  return change;
+}
+
+std::optional<long> AsyncClient::reopen_in_ms() const {
+  if (!impl_->reopen_at) return std::nullopt;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*impl_->reopen_at -
+                                                                    std::chrono::steady_clock::now());
+  return std::max<long>(0, static_cast<long>(left.count()));
 }
 
 std::unique_ptr<AsyncClient::Waker> AsyncClient::make_waker() {

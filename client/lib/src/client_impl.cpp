@@ -1,6 +1,7 @@
 // Client::Impl: socket I/O, request correlation and demultiplexing of broker messages.
 #include "client_impl.h"
 
+#include <algorithm>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -53,6 +54,7 @@ Status Client::Impl::open() {
 
 void Client::Impl::poll_link() {
   const wire::LinkEvents e = monitor.poll();
+  if (e.refused) refused = true;
   if (e.disconnected) disconnected = true;
   if (e.connected && disconnected) {
     disconnected = false;
@@ -88,7 +90,15 @@ Status Client::Impl::send_subscribe(const std::string& job_id, uint64_t from_seq
   return error.ok() ? pong.status() : error;
 }
 
-Status Client::Impl::unreachable() const {
+Status Client::Impl::unreachable() {
+  poll_link();
+  if (refused) {  // ZeroMQ gave up on the connection: waiting longer would not help
+    return schemas::wire_error(
+        schemas::ErrorCode::kPermissionDenied,
+        "the broker at " + options.endpoint +
+            " refused the handshake: is this key on its --allow-clients list, and the broker key "
+            "its public key? (docs/SECURITY.md)");
+  }
   return schemas::wire_error(schemas::ErrorCode::kUnavailable,
                              "broker unreachable at " + options.endpoint);
 }
@@ -178,10 +188,17 @@ Result<schemas::Message> Client::Impl::await_reply(uint64_t id, Clock::time_poin
       if (Status s = reply_error(reply); !s.ok()) return s;
       return reply;
     }
-    auto got = pump(deadline);
-    if (!got.ok() || !*got) {
+    // In slices, so a refused handshake (ZeroMQ will not retry it) ends the wait at once.
+    auto got = pump(std::min(deadline, Clock::now() + std::chrono::milliseconds(200)));
+    if (!got.ok()) {
       pending.erase(id);
-      return got.ok() ? unreachable() : got.status();
+      return got.status();
+    }
+    if (*got) continue;
+    poll_link();
+    if (refused || Clock::now() >= deadline) {
+      pending.erase(id);
+      return unreachable();
     }
   }
 }

@@ -30,6 +30,7 @@ struct Client::Impl {
   zmq::socket_t socket;          // declared after context: closed before it
   wire::LinkMonitor monitor;     // the socket's connects / disconnects
   bool disconnected = false;     // the socket lost its connection and has not got it back
+  bool refused = false;          // a security handshake failed (ZeroMQ will not retry it)
   uint64_t reconnects = 0;       // connections made again after a disconnect
   Clock::time_point last_heard;  // when the last message from the broker arrived
   uint64_t next_request_id = 1;
@@ -39,7 +40,7 @@ struct Client::Impl {
 
   Status open();
   // The error for a broker that did not answer in time.
-  Status unreachable() const;
+  Status unreachable();  // unavailable; permission_denied once a handshake was refused
   Clock::time_point request_deadline() const;
 
   // Sends one message, waiting for room until the deadline.

@@ -10,7 +10,10 @@ namespace rs::wire {
 Status LinkMonitor::start(zmq::context_t& context, zmq::socket_t& socket, const std::string& name) {
   stop();
   auto pair = detail::open_monitor(context, socket, "inproc://rs-link-monitor-" + name,
-                                   ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
+                                   ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+                                       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
   if (!pair.ok()) return pair.status();
   pair_ = std::move(pair).value();
   return Status();
@@ -31,6 +34,11 @@ LinkEvents LinkMonitor::poll() {
       uint16_t event = 0;
       std::memcpy(&event, head.data(), sizeof(event));
       if (event == ZMQ_EVENT_CONNECTED) latest.connected = true;
+      if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+          event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        latest.refused = true;
+        latest.connected = false;
+      }
       if (event == ZMQ_EVENT_DISCONNECTED) {
         latest.disconnected = true;
         latest.connected = false;

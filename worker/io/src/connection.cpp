@@ -158,6 +158,13 @@ bool WorkerLoop::send(const schemas::Message& message) {
 void WorkerLoop::watch_link() {
   if (!connected_) return;
   const wire::LinkEvents events = link_monitor_.poll();
+  if (events.refused) {  // ZeroMQ will not retry this connection: a new socket, after a pause
+    teardown(options_.curve.enabled()
+                 ? "the broker refused the CURVE handshake (is this worker's key on its --allow-workers "
+                   "list, and --broker-key the broker's public key?)"
+                 : "the broker refused the handshake");
+    return;
+  }
   if (events.disconnected && state_ != State::kDisconnected) {
     spdlog::warn("worker {}: lost the link to {}; {} job(s) carry on", options_.worker_id,
                  options_.broker_endpoint, in_flight_.size());

@@ -53,11 +53,21 @@ class AsyncClient {
   // if it went down at least once, `restored` if the latest event was a (re)connection.
   // A broker restarted on the same endpoint forgets this client's subscriptions: restored
   // after lost is the cue to subscribe again.
+  // `refused`: the broker refused the security handshake (CURVE: our key is not on its
+  // allow-list, or the broker key is wrong). ZeroMQ never retries such a connection, so this
+  // client opens a new socket by itself after retry_in_ms (500 ms doubling to 30 s), from a
+  // later call of link_change(); `reopened` is that attempt's outcome.
   struct LinkChange {
     bool lost = false;
     bool restored = false;
+    bool refused = false;
+    int64_t retry_in_ms = 0;
+    std::optional<Status> reopened;
   };
   LinkChange link_change();
+  // While a reopen is pending: how long until the link_change() call that makes it (so the
+  // owner's wait can be short enough); nullopt otherwise.
+  std::optional<long> reopen_in_ms() const;
   // True when a send would be taken now: the link is up and its handshake done (a link
   // reported restored may not be writable yet).
   bool writable();

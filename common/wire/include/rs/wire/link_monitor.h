@@ -15,12 +15,16 @@ namespace rs::wire {
 struct LinkEvents {
   bool disconnected = false;  // it went down at least once
   bool connected = false;     // the latest event was a (re)connection
+  // A security handshake failed (CURVE: the broker's ZAP handler refused our key, or the
+  // server key is wrong). ZeroMQ then gives up on the connection for good: no reconnect
+  // follows, so the owner has to open a new socket (after a pause) to try again.
+  bool refused = false;
 };
 
 class LinkMonitor {
  public:
   LinkMonitor() = default;
-  // Starts monitoring `socket` (connect and disconnect events). `name` must be unique in
+  // Starts monitoring `socket` (connect, disconnect and handshake-failure events). `name` must be unique in
   // the context (it names the inproc endpoint).
   Status start(zmq::context_t& context, zmq::socket_t& socket, const std::string& name);
   // The link events since the last call. Non-blocking.
