@@ -81,6 +81,19 @@ TEST_F(WorkerRecoveryTest, ReadiesAgainAfterABrokerRestart) {
   expect_served(*c, "after the restart", 2);
 }
 
+// A socket that never gets its link (nothing listens; or ZeroMQ gave up on it) is not kept
+// forever by READY retries: after the liveness window the worker opens a new one.
+TEST_F(WorkerRecoveryTest, ASocketThatNeverConnectsIsReplacedAfterTheLivenessWindow) {
+  start_broker(kBeatMs);
+  WorkerOptions o = worker_options(1, kBeatMs);
+  o.broker_endpoint = "tcp://127.0.0.1:" + std::to_string(rs::test::RedisServer::free_port());
+  worker_ = std::make_unique<WorkerLoop>(ctx_, model_.model, std::move(o));
+  ASSERT_TRUE(worker_->start().ok());
+  worker_thread_ = std::thread([this] { worker_status_ = worker_->run(); });
+  ASSERT_TRUE(wait_until([this] { return worker_->counters().reconnects.load() >= 2; }));
+  EXPECT_FALSE(worker_->registered());
+}
+
 TEST_F(WorkerRecoveryTest, AStuckEngineSilencesTheWorker) {
   start_broker(kBeatMs);
   WorkerOptions o = worker_options(1, kBeatMs);

@@ -44,6 +44,7 @@ void WorkerLoop::connect_and_ready() {
   socket_ = std::move(socket).value();
   connected_ = true;
   link_lost_ = false;
+  ready_retrying_ = false;
   const std::string monitor_name = options_.worker_id + "-" + std::to_string(++n_link_monitors_);
   if (Status m = link_monitor_.start(context_, socket_, monitor_name); !m.ok()) {
     spdlog::warn("worker {}: no link monitor ({}): a broker restart is noticed by its silence",
@@ -84,12 +85,16 @@ void WorkerLoop::send_ready() {
   }
   ready_pending_ = false;
   set_state(State::kAwaitingAck);
-  broker_beat_.reset();
+  // A retry keeps the liveness clock running: a link that never comes up (a socket ZeroMQ
+  // gave up on) is torn down after the liveness window, and a new one is opened.
+  if (!ready_retrying_) broker_beat_.reset();
   if (!send(ready)) {
     ready_pending_ = true;  // try again shortly; a silence still tears the socket down
+    ready_retrying_ = true;
     ready_retry_at_ns_ = clock_.now_ns() + kReadyRetryNs;
     return;
   }
+  ready_retrying_ = false;
   counters_.ready_sent.fetch_add(1, std::memory_order_relaxed);
   counters_.jobs_held.fetch_add(ready.jobs.size(), std::memory_order_relaxed);
   resend_held_jobs();
@@ -177,6 +182,7 @@ void WorkerLoop::watch_link() {
                  options_.broker_endpoint);
     link_lost_ = false;
     ready_pending_ = true;
+    ready_retrying_ = false;  // a new link: its own liveness window
   }
 }
 

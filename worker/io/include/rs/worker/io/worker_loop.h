@@ -247,6 +247,7 @@ class WorkerLoop {
   bool connected_ = false;
   State state_ = State::kDisconnected;
   bool ready_pending_ = false;  // send READY as soon as the engines are healthy
+  bool ready_retrying_ = false;  // the last READY could not be sent (no link yet)
   wire::Heartbeat broker_beat_;
   wire::Backoff backoff_;
   int64_t reconnect_at_ns_ = 0;
