@@ -210,7 +210,19 @@ TEST_F(DeviceHostTest, TwentyJobsFromAnotherThreadMatchDirectEngine) {
 }
 
 TEST_F(DeviceHostTest, CancelRunningJobEndsCancelledAndFreesKv) {
-  auto host = start();
+  // Three steps, then the engine waits until the cancel is posted: the tiny model could
+  // otherwise run all 100 tokens before the cancel arrives on a loaded machine.
+  std::mutex mu;
+  std::condition_variable cv;
+  int steps = 0, budget = 3;
+  DeviceHostConfig cfg;
+  cfg.engine = engine_config();
+  cfg.before_step = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return steps < budget; });
+    ++steps;
+  };
+  auto host = start(cfg);
   ASSERT_NE(host, nullptr);
   GenerationRequest r = request("Lily and Tom went to the park. They saw", 100);
   r.ignore_eos = true;
@@ -219,6 +231,11 @@ TEST_F(DeviceHostTest, CancelRunningJobEndsCancelledAndFreesKv) {
   EXPECT_LT(host->load().kv_free_blocks, host->load().kv_total_blocks);
   const auto t0 = std::chrono::steady_clock::now();
   host->cancel("long");
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    budget = 1 << 30;
+  }
+  cv.notify_all();
   ASSERT_TRUE(collector_.collect_until(*host, [&] { return collector_.jobs["long"].n_finished > 0; }));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(2000));
   const HostJobOut& j = collector_.jobs["long"];
@@ -339,7 +356,15 @@ TEST_F(DeviceHostTest, HeartbeatAdvancesAndStopsWhileEngineIsStuck) {
 }
 
 TEST_F(DeviceHostTest, StopCancelsJobsInFlight) {
-  auto host = start();
+  // After two steps the engine takes one step per 50 ms, so the jobs are surely still
+  // running when stop() comes (the tiny model runs 100 steps in a few ms otherwise).
+  std::atomic<int> steps{0};
+  DeviceHostConfig cfg;
+  cfg.engine = engine_config();
+  cfg.before_step = [&] {
+    if (steps.fetch_add(1) >= 2) std::this_thread::sleep_for(milliseconds(50));
+  };
+  auto host = start(cfg);
   ASSERT_NE(host, nullptr);
   for (int i = 0; i < 5; ++i) {
     GenerationRequest r = request(kPrompts[i], 100);
