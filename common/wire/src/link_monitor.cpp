@@ -11,7 +11,6 @@ Status LinkMonitor::start(zmq::context_t& context, zmq::socket_t& socket, const 
   stop();
   auto pair = detail::open_monitor(context, socket, "inproc://rs-link-monitor-" + name,
                                    ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
-                                       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                                        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                        ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
   if (!pair.ok()) return pair.status();
@@ -34,8 +33,9 @@ LinkEvents LinkMonitor::poll() {
       uint16_t event = 0;
       std::memcpy(&event, head.data(), sizeof(event));
       if (event == ZMQ_EVENT_CONNECTED) latest.connected = true;
-      if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
-          event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+      // NO_DETAIL is a link lost mid-handshake, which ZeroMQ retries by itself; PROTOCOL and
+      // AUTH end the connection for good.
+      if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
         latest.refused = true;
         latest.connected = false;
       }
