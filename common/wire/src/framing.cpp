@@ -1,7 +1,6 @@
 #include "rs/wire/framing.h"
 
 #include <cerrno>
-#include <cstring>
 #include <string>
 
 #include "rs/schemas/errors.h"
@@ -133,46 +132,16 @@ std::string_view send_status_name(SendStatus status) {
   return "unknown";
 }
 
-// The last part of a packed message: every frame back to back in one ZeroMQ message.
-SendStatus send_packed(zmq::socket_t& socket, const schemas::Frames& frames, IoMode mode) {
-  size_t total = 0;
-  for (const std::string& f : frames) total += f.size();
-  zmq::message_t part(total);
-  char* out = part.data<char>();
-  for (const std::string& f : frames) {
-    if (!f.empty()) std::memcpy(out, f.data(), f.size());
-    out += f.size();
-  }
-  zmq::send_flags flags =
-      mode == IoMode::kDontWait ? zmq::send_flags::dontwait : zmq::send_flags::none;
-  for (;;) {
-    try {
-      return socket.send(part, flags) ? SendStatus::kSent : SendStatus::kWouldBlock;
-    } catch (const zmq::error_t& e) {
-      if (e.num() != EINTR) return send_status_of(e.num());
-    }
-  }
-}
-
 SendStatus send_frames(zmq::socket_t& socket, const RoutingIds& routing,
                        const schemas::Frames& frames, IoMode mode, Framing framing) {
   if (frames.empty()) return SendStatus::kError;
-  if (framing == Framing::kPacked) {
-    for (size_t i = 0; i < routing.size(); ++i) {
-      int err = 0;
-      if (send_part(socket, routing[i], true, mode, &err)) continue;
-      if (i == 0) return send_status_of(err);
-      return is_closed_errno(err) ? SendStatus::kClosed : SendStatus::kError;
-    }
-    SendStatus s = send_packed(socket, frames, mode);
-    // Behind a queued routing part, only a broken socket can refuse the payload.
-    if (!routing.empty() && s != SendStatus::kSent && s != SendStatus::kClosed)
-      return SendStatus::kError;
-    return s;
-  }
-  const size_t n_parts = routing.size() + frames.size();
+  const bool packed = framing == Framing::kPacked;
+  const std::string one = packed ? schemas::pack_frames(frames) : std::string();
+  const size_t n_parts = routing.size() + (packed ? 1 : frames.size());
   for (size_t i = 0; i < n_parts; ++i) {
-    const std::string& part = i < routing.size() ? routing[i] : frames[i - routing.size()];
+    const std::string& part = i < routing.size() ? routing[i]
+                              : packed           ? one
+                                                 : frames[i - routing.size()];
     int err = 0;
     if (send_part(socket, part, i + 1 < n_parts, mode, &err)) continue;
     // Only the first part can be refused by HWM or ROUTER_MANDATORY: once it is queued,
